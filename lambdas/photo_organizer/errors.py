@@ -1,0 +1,85 @@
+"""One exception tree for the whole domain.
+
+Retryable errors propagate so that SQS, Glue or the client retries; permanent errors are recorded (a photo's
+status and reason) or answered with a 4xx, and never retried forever.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PhotoOrganizerError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class RetryableError(PhotoOrganizerError):
+    """Throttling, time-outs, 5xx from a dependency: trying again later may succeed."""
+
+
+class PermanentError(PhotoOrganizerError):
+    """Bad input, not found, forbidden: trying again gives the same answer."""
+
+
+class StorageUnavailableError(RetryableError):
+    """A blob or metadata store did not answer or throttled us."""
+
+
+class NotFoundError(PermanentError):
+    """The thing does not exist, or belongs to someone else (we never tell which)."""
+
+
+class BlobNotFoundError(NotFoundError):
+    pass
+
+
+class PhotoNotFoundError(NotFoundError):
+    pass
+
+
+class ConflictError(PermanentError):
+    """A conditional write lost: the record is no longer in the state the caller expected."""
+
+
+class ValidationError(PermanentError):
+    """A request that breaks the API's rules; the message is safe to show to the caller."""
+
+
+class UnauthorizedError(PermanentError):
+    """No, expired or forged credentials."""
+
+
+class ConfigurationError(PermanentError):
+    """A setting is missing or contradicts another one."""
+
+
+class RejectionReason(StrEnum):
+    """Why an uploaded file was refused; the value is the code users and clients see."""
+
+    EMPTY_FILE = "empty_file"
+    FILE_TOO_LARGE = "file_too_large"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    TOO_MANY_PIXELS = "too_many_pixels"
+    CORRUPT_IMAGE = "corrupt_image"
+
+
+REJECTION_MESSAGES: dict[RejectionReason, str] = {
+    RejectionReason.EMPTY_FILE: "The file is empty.",
+    RejectionReason.FILE_TOO_LARGE: "The file is larger than the upload limit.",
+    RejectionReason.UNSUPPORTED_FORMAT: "The file is not a JPEG, PNG, WebP or HEIC/HEIF image.",
+    RejectionReason.TOO_MANY_PIXELS: "The image has more pixels than the limit allows.",
+    RejectionReason.CORRUPT_IMAGE: "The image is truncated or corrupt and cannot be decoded.",
+}
+
+
+class InvalidImageError(PermanentError):
+    """An uploaded file that is not an image we accept; carries the user-facing reason code."""
+
+    def __init__(self, reason: RejectionReason, detail: str = "") -> None:
+        super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
+        self.reason = reason
+        self.detail = detail
+
+    @property
+    def message(self) -> str:
+        return REJECTION_MESSAGES[self.reason]

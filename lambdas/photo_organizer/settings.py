@@ -1,0 +1,86 @@
+"""Settings read once from the environment (Lambda env vars, or the local stack's own defaults)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from photo_organizer.errors import ConfigurationError
+
+MiB = 1024 * 1024
+
+
+class Backend(StrEnum):
+    LOCAL = "local"
+    AWS = "aws"
+
+
+class RejectedAction(StrEnum):
+    DELETE = "delete"
+    QUARANTINE = "quarantine"
+
+
+@dataclass(frozen=True)
+class Settings:
+    backend: Backend = Backend.LOCAL
+    max_upload_bytes: int = 50 * MiB
+    max_pixels: int = 100_000_000
+    upload_url_ttl: timedelta = timedelta(minutes=10)
+    download_url_ttl: timedelta = timedelta(minutes=15)
+    pending_upload_ttl: timedelta = timedelta(days=1)
+    rejected_action: RejectedAction = RejectedAction.DELETE
+    # aws backend
+    originals_bucket: str = ""
+    derivatives_bucket: str = ""
+    table_name: str = ""
+    region: str = ""
+    # local backend
+    data_dir: Path = field(default_factory=lambda: Path("photo-organizer-data"))
+    public_base_url: str = "http://127.0.0.1:8787"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(f"PO_{name}", default).strip()
+
+        try:
+            settings = cls(
+                backend=Backend(get("BACKEND", "local").lower()),
+                max_upload_bytes=int(get("MAX_UPLOAD_BYTES", str(50 * MiB))),
+                max_pixels=int(get("MAX_PIXELS", "100000000")),
+                upload_url_ttl=timedelta(seconds=int(get("UPLOAD_URL_TTL_SECONDS", "600"))),
+                download_url_ttl=timedelta(seconds=int(get("DOWNLOAD_URL_TTL_SECONDS", "900"))),
+                pending_upload_ttl=timedelta(seconds=int(get("PENDING_UPLOAD_TTL_SECONDS", "86400"))),
+                rejected_action=RejectedAction(get("REJECTED_ACTION", "delete").lower()),
+                originals_bucket=get("ORIGINALS_BUCKET"),
+                derivatives_bucket=get("DERIVATIVES_BUCKET"),
+                table_name=get("TABLE_NAME"),
+                region=get("REGION") or env.get("AWS_REGION", "") or env.get("AWS_DEFAULT_REGION", ""),
+                data_dir=Path(get("DATA_DIR", "photo-organizer-data")),
+                public_base_url=get("PUBLIC_BASE_URL", "http://127.0.0.1:8787").rstrip("/"),
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"invalid setting: {exc}") from exc
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.max_upload_bytes <= 0 or self.max_pixels <= 0:
+            raise ConfigurationError("PO_MAX_UPLOAD_BYTES and PO_MAX_PIXELS must be positive")
+        if self.backend is Backend.AWS:
+            missing = [
+                name
+                for name, value in (
+                    ("PO_ORIGINALS_BUCKET", self.originals_bucket),
+                    ("PO_DERIVATIVES_BUCKET", self.derivatives_bucket),
+                    ("PO_TABLE_NAME", self.table_name),
+                )
+                if not value
+            ]
+            if missing:
+                raise ConfigurationError(f"the aws backend needs {', '.join(missing)}")
