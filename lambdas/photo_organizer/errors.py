@@ -83,3 +83,26 @@ class InvalidImageError(PermanentError):
     @property
     def message(self) -> str:
         return REJECTION_MESSAGES[self.reason]
+
+
+class UploadPolicyCode(StrEnum):
+    """Why the local gateway refused a browser POST upload; the value is the code the client sees."""
+
+    MISSING_FIELD = "missing_field"
+    BAD_SIGNATURE = "bad_signature"
+    EXPIRED = "expired"
+    KEY_MISMATCH = "key_mismatch"
+    CONTENT_TYPE_MISMATCH = "content_type_mismatch"
+    SIZE_OUT_OF_RANGE = "size_out_of_range"
+    BUCKET_MISMATCH = "bucket_mismatch"
+    MALFORMED_POLICY = "malformed_policy"
+    UNEXPECTED_FIELD = "unexpected_field"
+
+
+class UploadPolicyError(PermanentError):
+    """A POST upload that its signed policy does not allow (S3 answers these with 403 AccessDenied)."""
+
+    def __init__(self, code: UploadPolicyCode | str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = UploadPolicyCode(code)
+        self.message = message

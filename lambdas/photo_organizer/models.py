@@ -144,6 +144,7 @@ class PhotoSummary(BaseModel):
     uploaded_at: datetime
     width: int | None = None
     height: int | None = None
+    thumbnail_url: str | None = Field(default=None, description="Short-lived signed link to the 320 px WebP.")
 
 
 class PhotoDetail(PhotoSummary):

@@ -1,0 +1,49 @@
+# Two commands matter: `make demo` and `make test`. Both install what they need first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+INSTALLED := $(VENV)/.installed
+export UV_PYTHON_DOWNLOADS := never
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+export NODE_NO_WARNINGS := 1
+export SAGEMAKER_SUPPRESS_V2_WARNING := 1
+
+.PHONY: install demo test test-fast synth lambda-build bench test-data clean
+
+$(INSTALLED): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q uv==0.13.8
+	$(UV) pip sync -q --python $(PY) requirements.lock
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+	touch $@
+
+install: $(INSTALLED)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: $(INSTALLED)
+	$(VENV)/bin/photo-organizer demo
+
+test: $(INSTALLED)
+	$(PY) -m pytest -n 2 --dist loadgroup -q || [ $$? -eq 5 ]
+
+lambda-build: $(INSTALLED)
+	$(PY) scripts/build_lambda.py
+
+synth: $(INSTALLED) node_modules/.installed lambda-build
+	npx cdk synth -q --no-notices
+
+bench: $(INSTALLED)
+	$(PY) benchmarks/thumbnails.py
+
+test-data: $(INSTALLED)
+	$(PY) tests/data/make_test_images.py
+
+clean:
+	rm -rf $(VENV) build cdk.out node_modules .demo

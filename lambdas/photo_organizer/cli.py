@@ -1,0 +1,193 @@
+"""`photo-organizer`: run the local backend, manage local users, and use the API like any client would."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="Photo Organizer: a private, searchable photo library (local backend and API client).",
+                  no_args_is_help=True, add_completion=False)
+users_app = typer.Typer(help="Local users (the local stand-in for Cognito).", no_args_is_help=True)
+photos_app = typer.Typer(help="Your photos, through the HTTP API.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(photos_app, name="photos")
+console = Console()
+
+DataDir = Annotated[Path, typer.Option("--data-dir", envvar="PO_DATA_DIR", help="Where the local backend keeps everything.")]
+ApiUrl = Annotated[str, typer.Option("--api-url", envvar="PO_API_URL", help="Base URL of the API.")]
+Token = Annotated[str, typer.Option("--token", envvar="PO_TOKEN", help="A bearer token (ID token).")]
+DEFAULT_DATA_DIR = Path("photo-organizer-data")
+DEFAULT_PORT = 8787
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    port: Annotated[int, typer.Option(help="Loopback port (0 picks a free one).")] = DEFAULT_PORT,
+) -> None:
+    """Serve the API, uploads and the web app on loopback until Ctrl-C."""
+    from photo_organizer.local_stack.stack import LocalStack
+
+    stack = LocalStack(data_dir, port=port)
+    console.print(f"Photo Organizer (local) on [bold]{stack.url}[/]  data: {data_dir}  (Ctrl-C stops)")
+    stack.serve_forever()
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    password: Annotated[str | None, typer.Option(help="Leave out to get a generated one.")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    api_url: ApiUrl = f"http://127.0.0.1:{DEFAULT_PORT}",
+) -> None:
+    """Create a local user and print its password and a token."""
+    from photo_organizer.local_stack.identity import LocalIdentityProvider
+
+    identity = LocalIdentityProvider(data_dir, issuer=f"{api_url.rstrip('/')}/auth")
+    user, secret = identity.add_user(username, password)
+    console.print(f"user [bold]{user.username}[/] sub={user.sub}\npassword: {secret}")
+    console.print(f"token: {identity.issue_token(user)}")
+
+
+@users_app.command("token")
+def users_token(username: str, data_dir: DataDir = DEFAULT_DATA_DIR, api_url: ApiUrl = f"http://127.0.0.1:{DEFAULT_PORT}") -> None:
+    """Print a fresh 12-hour token for a local user of the server at --api-url."""
+    from photo_organizer.local_stack.identity import LocalIdentityProvider
+
+    identity = LocalIdentityProvider(data_dir, issuer=f"{api_url.rstrip('/')}/auth")
+    user = identity.get_user(username)
+    if user is None:
+        raise typer.BadParameter(f"no user {username!r}")
+    typer.echo(identity.issue_token(user))
+
+
+@app.command()
+def upload(paths: list[Path], api_url: ApiUrl, token: Token) -> None:
+    """Upload photos (files or folders) through the API and its upload URLs, like any client."""
+    from photo_organizer.local_stack.client import PhotoApiClient
+
+    with PhotoApiClient(api_url, token) as client:
+        results = upload_all(client, expand(paths))
+    show_results(results)
+    if any(r[1] == "FAILED" for r in results):
+        raise typer.Exit(1)
+
+
+@photos_app.command("list")
+def photos_list(api_url: ApiUrl, token: Token) -> None:
+    """List your library, newest first."""
+    from photo_organizer.local_stack.client import PhotoApiClient
+
+    with PhotoApiClient(api_url, token) as client:
+        items = client.all_photos()
+    table = Table("taken / uploaded", "filename", "size", "photo id")
+    for item in items:
+        when = (item.get("taken_at") or item["uploaded_at"])[:19].replace("T", " ")
+        table.add_row(when, item["filename"], f"{item.get('width')}x{item.get('height')}", item["photo_id"])
+    console.print(table)
+    console.print(f"{len(items)} photos")
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = Path(".demo"),
+    port: Annotated[int, typer.Option(help="Loopback port (0 picks a free one).")] = DEFAULT_PORT,
+    samples: Annotated[Path, typer.Option(help="Folder of photos to upload.")] = Path("samples"),
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Keep serving after the upload.")] = True,
+) -> None:
+    """Start the local stack, create a demo user, upload the sample photos through the real flow, and serve."""
+    from photo_organizer.local_stack.client import PhotoApiClient
+    from photo_organizer.local_stack.stack import LocalStack
+
+    stack = LocalStack(data_dir, port=port).start_in_background()
+    try:
+        user = stack.identity.get_user("demo")
+        password = None
+        if user is None:
+            user, password = stack.identity.add_user("demo", os.environ.get("PO_DEMO_PASSWORD") or None)
+        token = stack.identity.issue_token(user)
+        with PhotoApiClient(stack.url, token) as client:
+            results = upload_all(client, expand([samples]))
+        show_results(results)
+        console.print(f"\n[bold green]Photo Organizer is serving at {stack.url}[/]")
+        console.print(f"web app:   {stack.url}/#token={token}")
+        console.print(f"API docs:  {stack.url}/openapi.json")
+        console.print(f"user: demo{f'  password: {password}' if password else ''}")
+        console.print(f"token:     {token}")
+        console.print(f'try:       curl -H "Authorization: Bearer $TOKEN" {stack.url}/photos')
+        if serve_after:
+            console.print("Ctrl-C stops it.")
+            try:
+                threading_wait_forever()
+            except KeyboardInterrupt:
+                console.print("stopping")
+    finally:
+        stack.stop()
+
+
+def threading_wait_forever() -> None:
+    import threading
+
+    threading.Event().wait()
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise typer.BadParameter(f"{path} does not exist")
+    return files
+
+
+def upload_all(client, files: list[Path]) -> list[tuple[str, str, str]]:
+    """Uploads every file, then waits for each to be processed; returns (name, status, detail) rows."""
+    from photo_organizer.local_stack.client import ApiError
+
+    started: list[tuple[Path, str]] = []
+    results: list[tuple[str, str, str]] = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        sending = progress.add_task("uploading", total=len(files))
+        for path in files:
+            try:
+                started.append((path, client.upload(path)))
+            except ApiError as exc:
+                results.append((path.name, "FAILED", str(exc)))
+            progress.advance(sending)
+        processing = progress.add_task("processing", total=len(started))
+        for path, photo_id in started:
+            photo = client.wait_until_processed(photo_id)
+            detail = photo.get("rejection_message") or (
+                f"duplicate of {photo['duplicate_of']}" if photo.get("duplicate_of") else
+                f"{photo.get('width')}x{photo.get('height')}"
+            )
+            results.append((path.name, photo["status"], detail))
+            progress.advance(processing)
+    return results
+
+
+def show_results(results: list[tuple[str, str, str]]) -> None:
+    table = Table("file", "status", "detail")
+    colours = {"READY": "green", "DUPLICATE": "yellow", "REJECTED": "red", "FAILED": "red"}
+    for name, status, detail in results:
+        table.add_row(name, f"[{colours.get(status, 'white')}]{status}[/]", detail)
+    console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

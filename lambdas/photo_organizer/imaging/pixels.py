@@ -1,0 +1,54 @@
+"""Turning whatever mode a decoder produced into 8-bit RGB, the only thing the derivatives hold."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, ImageCms
+
+_SIXTEEN_BIT_GRAY = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+_ICC_SPACE_FOR_MODE = {"RGB": "RGB", "CMYK": "CMYK", "L": "GRAY"}
+
+
+def resizable(image: Image.Image) -> Image.Image:
+    """A mode that LANCZOS resampling supports, alpha kept; palettes and 1-bit cannot be resampled."""
+    mode = image.mode
+    if mode in ("RGB", "RGBA", "L", "LA", "CMYK"):
+        if "transparency" in image.info and mode in ("RGB", "L"):  # tRNS colour key
+            return image.convert("RGBA")
+        return image
+    if mode in ("P", "PA"):
+        return image.convert("RGBA" if mode == "PA" or "transparency" in image.info else "RGB")
+    if mode in _SIXTEEN_BIT_GRAY:
+        # convert() would clip 16-bit samples at 255; scale them to 8 bits instead.
+        return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    if mode == "1":
+        return image.convert("L")
+    if mode in ("La", "RGBa"):
+        return image.convert("LA" if mode == "La" else "RGBA")
+    return image.convert("RGB")
+
+
+def to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    """8-bit sRGB: colour-managed when the file carried a usable profile, alpha flattened on white."""
+    if image.mode in ("RGBA", "LA"):
+        flat = Image.new("RGB", image.size, "white")
+        flat.paste(image.convert("RGBA"), mask=image.getchannel("A"))
+        return flat
+    if icc_profile and image.mode in _ICC_SPACE_FOR_MODE:
+        managed = _apply_profile(image, icc_profile)
+        if managed is not None:
+            return managed
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _apply_profile(image: Image.Image, icc_profile: bytes) -> Image.Image | None:
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile))
+        if source.profile.xcolor_space.strip() != _ICC_SPACE_FOR_MODE[image.mode]:
+            return None
+        if image.mode == "RGB" and "srgb" in (source.profile.profile_description or "").lower():
+            return None  # already sRGB: skip the transform's cost
+        return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None  # a broken profile costs colour accuracy, not the upload

@@ -1,0 +1,165 @@
+"""Local users and tokens, made and checked the way Cognito and API Gateway's JWT authorizer do.
+
+Tokens are RS256 JWTs signed with a key made on first run and published as a JWKS; verification checks the
+signature against that JWKS (by `kid`), then `iss`, `aud`/`client_id`, `exp`, `nbf` and `iat`, exactly the
+checks the HTTP API JWT authorizer documents. A forged, expired or foreign token is a 401.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, RSAKey
+
+from photo_organizer.errors import UnauthorizedError, ValidationError
+
+CLIENT_ID = "photo-organizer-local"
+TOKEN_TTL_SECONDS = 12 * 3600
+CLOCK_SKEW_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class LocalUser:
+    username: str
+    sub: str
+
+
+class LocalIdentityProvider:
+    def __init__(self, data_dir: Path, *, issuer: str) -> None:
+        self.issuer = issuer
+        self._dir = data_dir / "identity"
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._key = self._load_or_make_key()
+        self._keyset = KeySet.import_key_set({"keys": [self._key.as_dict(private=False)]})
+        self._db_path = self._dir / "users.sqlite3"
+        self._lock = threading.Lock()
+        with self._connect() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS users (username TEXT PRIMARY KEY, sub TEXT UNIQUE NOT NULL,"
+                " password_hash TEXT NOT NULL, created_at REAL NOT NULL)"
+            )
+
+    # ---- keys ----------------------------------------------------------------------------------------
+
+    def _load_or_make_key(self) -> RSAKey:
+        path = self._dir / "signing-key.pem"
+        if path.exists():
+            kid = (self._dir / "signing-key.kid").read_text().strip()
+            return RSAKey.import_key(path.read_bytes(), parameters={"kid": kid, "use": "sig", "alg": "RS256"})
+        kid = uuid.uuid4().hex
+        key = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": "RS256"}, private=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(key.as_pem(private=True))
+        (self._dir / "signing-key.kid").write_text(kid)
+        return key
+
+    def jwks(self) -> dict:
+        return {"keys": [self._key.as_dict(private=False)]}
+
+    # ---- users ---------------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self._db_path, timeout=10)
+
+    def add_user(self, username: str, password: str | None = None) -> tuple[LocalUser, str]:
+        """Creates a user; returns it and its password (a generated one when none is given)."""
+        username = username.strip().lower()
+        if not username or len(username) > 64 or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ValidationError("a username is 1-64 letters, digits, '.', '-' or '_'")
+        password = password or secrets.token_urlsafe(12)
+        if len(password) < 8:
+            raise ValidationError("a password needs at least 8 characters")
+        user = LocalUser(username=username, sub=str(uuid.uuid4()))
+        with self._lock, self._connect() as db:
+            try:
+                db.execute(
+                    "INSERT INTO users VALUES (?, ?, ?, ?)",
+                    (user.username, user.sub, _hash_password(password), time.time()),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ValidationError(f"user {username!r} exists already") from exc
+        return user, password
+
+    def get_user(self, username: str) -> LocalUser | None:
+        with self._connect() as db:
+            row = db.execute("SELECT username, sub FROM users WHERE username = ?", (username.strip().lower(),)).fetchone()
+        return LocalUser(*row) if row else None
+
+    def ensure_user(self, username: str) -> LocalUser:
+        return self.get_user(username) or self.add_user(username)[0]
+
+    def authenticate(self, username: str, password: str) -> LocalUser:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT username, sub, password_hash FROM users WHERE username = ?", (username.strip().lower(),)
+            ).fetchone()
+        # Check a dummy hash for unknown users too, so timing does not reveal which names exist.
+        stored = row[2] if row else _hash_password("not-a-user")
+        if not _check_password(password, stored) or row is None:
+            raise UnauthorizedError("wrong username or password")
+        return LocalUser(row[0], row[1])
+
+    # ---- tokens --------------------------------------------------------------------------------------
+
+    def issue_token(self, user: LocalUser, *, ttl_seconds: int = TOKEN_TTL_SECONDS, now: float | None = None) -> str:
+        issued = int(now if now is not None else time.time())
+        claims = {
+            "sub": user.sub,
+            "iss": self.issuer,
+            "aud": CLIENT_ID,
+            "token_use": "id",
+            "cognito:username": user.username,
+            "auth_time": issued,
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + ttl_seconds,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode({"alg": "RS256", "kid": self._key.kid}, claims, self._key)
+
+    def verify(self, token: str, *, now: float | None = None) -> dict:
+        try:
+            decoded = jwt.decode(token, self._keyset, algorithms=["RS256"])
+        except (JoseError, ValueError) as exc:
+            raise UnauthorizedError("the token is malformed or its signature is invalid") from exc
+        claims = decoded.claims
+        moment = int(now if now is not None else time.time())
+        if claims.get("iss") != self.issuer:
+            raise UnauthorizedError("the token was issued by someone else")
+        audience = claims.get("aud") if "aud" in claims else claims.get("client_id")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if CLIENT_ID not in audiences:
+            raise UnauthorizedError("the token is for another client")
+        for name in ("exp", "iat", "sub"):
+            if name not in claims:
+                raise UnauthorizedError(f"the token has no {name}")
+        if not isinstance(claims["exp"], int) or claims["exp"] + CLOCK_SKEW_SECONDS < moment:
+            raise UnauthorizedError("the token has expired")
+        if int(claims.get("nbf", claims["iat"])) - CLOCK_SKEW_SECONDS > moment:
+            raise UnauthorizedError("the token is not valid yet")
+        return dict(claims)
+
+
+def _hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return json.dumps({"salt": salt.hex(), "scrypt": digest.hex()})
+
+
+def _check_password(password: str, stored: str) -> bool:
+    record = json.loads(stored)
+    digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(record["salt"]), n=2**14, r=8, p=1)
+    return hmac.compare_digest(digest.hex(), record["scrypt"])

@@ -1,0 +1,153 @@
+"""A durable local stand-in for SQS with a dead-letter queue, feeding the unchanged ingest Lambda handler.
+
+Messages live in SQLite, so a crash or Ctrl-C half-way loses nothing: on the next start the worker picks up
+what was not acknowledged. Like SQS with ReportBatchItemFailures, only the failed records of a batch come
+back (after a visibility delay that grows with each receive), and a message received `max_receives` times
+moves to the dead-letter table.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from aws_lambda_powertools import Logger
+
+from photo_organizer.local_stack.events import LambdaContextStub, sqs_event, sqs_record
+
+logger = Logger(child=True)
+
+LambdaHandler = Callable[[dict, object], dict]
+
+
+class LocalEventQueue:
+    def __init__(
+        self,
+        path: Path,
+        handler: LambdaHandler,
+        *,
+        batch_size: int = 10,
+        max_receives: int = 5,
+        visibility_seconds: float = 1.0,
+        poll_seconds: float = 0.05,
+    ) -> None:
+        self._path = path
+        self._handler = handler
+        self._batch_size = batch_size
+        self._max_receives = max_receives
+        self._visibility = visibility_seconds
+        self._poll = poll_seconds
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._thread: threading.Thread | None = None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, body TEXT NOT NULL,"
+                " receive_count INTEGER NOT NULL DEFAULT 0, visible_at REAL NOT NULL, sent_at REAL NOT NULL)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, body TEXT NOT NULL,"
+                " receive_count INTEGER NOT NULL, failed_at REAL NOT NULL)"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self._path, timeout=30)
+
+    def send(self, body: dict | str) -> str:
+        message_id = str(uuid.uuid4())
+        text = body if isinstance(body, str) else json.dumps(body)
+        now = time.time()
+        with self._lock, self._connect() as db:
+            db.execute("INSERT INTO messages VALUES (?, ?, 0, ?, ?)", (message_id, text, now, now))
+        self._idle.clear()
+        self._wake.set()
+        return message_id
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="local-ingest-queue", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def depth(self) -> int:
+        with self._connect() as db:
+            return db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+
+    def dead_letters(self) -> list[dict]:
+        with self._connect() as db:
+            rows = db.execute("SELECT id, body, receive_count FROM dead_letters ORDER BY failed_at").fetchall()
+        return [{"id": r[0], "body": r[1], "receive_count": r[2]} for r in rows]
+
+    def wait_until_empty(self, timeout: float = 60.0) -> bool:
+        """Blocks until every message was processed or dead-lettered; True when that happened in time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.depth() == 0:
+                return True
+            time.sleep(0.05)
+        return self.depth() == 0
+
+    def run_once(self) -> int:
+        """Receives and processes one batch; returns how many messages it received."""
+        batch = self._receive()
+        if not batch:
+            return 0
+        records = [sqs_record(body, receive_count=count) | {"messageId": mid} for mid, body, count in batch]
+        try:
+            response = self._handler(sqs_event(records), LambdaContextStub()) or {}
+            failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
+        except Exception:  # the whole invocation failed: SQS makes every message visible again
+            logger.exception("ingest invocation failed")
+            failed = {mid for mid, _, _ in batch}
+        with self._lock, self._connect() as db:
+            for mid, body, count in batch:
+                if mid not in failed:
+                    db.execute("DELETE FROM messages WHERE id = ?", (mid,))
+                elif count >= self._max_receives:
+                    db.execute("DELETE FROM messages WHERE id = ?", (mid,))
+                    db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?)", (mid, body, count, time.time()))
+                    logger.error("message moved to the dead-letter queue", extra={"message_id": mid})
+        return len(batch)
+
+    def _receive(self) -> list[tuple[str, str, int]]:
+        now = time.time()
+        with self._lock, self._connect() as db:
+            rows = db.execute(
+                "SELECT id, body, receive_count FROM messages WHERE visible_at <= ? ORDER BY sent_at LIMIT ?",
+                (now, self._batch_size),
+            ).fetchall()
+            received = []
+            for mid, body, count in rows:
+                count += 1
+                db.execute(
+                    "UPDATE messages SET receive_count = ?, visible_at = ? WHERE id = ?",
+                    (count, now + self._visibility * count, mid),
+                )
+                received.append((mid, body, count))
+        return received
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.run_once():
+                    continue
+            except Exception:
+                logger.exception("local queue worker error")
+            self._wake.wait(self._poll)
+            self._wake.clear()

@@ -1,0 +1,108 @@
+"""Starts the local backend: services, identity, the durable event queue and the gateway on a loopback port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import uvicorn
+from starlette.responses import HTMLResponse
+
+from photo_organizer import bootstrap
+from photo_organizer.adapters.local.signing import LocalSigner
+from photo_organizer.local_stack.gateway import create_gateway
+from photo_organizer.local_stack.identity import LocalIdentityProvider
+from photo_organizer.local_stack.queue import LocalEventQueue
+from photo_organizer.settings import Backend, Settings
+
+LOOPBACK = "127.0.0.1"
+
+
+def quiet_powertools(verbose: bool = False) -> None:
+    """Local runs print a readable console, not Lambda's JSON logs and metric blobs."""
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "photo-organizer")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "PhotoOrganizer")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if verbose else "WARNING")
+
+
+def bind_loopback(port: int = 0, host: str = LOOPBACK) -> socket.socket:
+    if host not in (LOOPBACK, "localhost", "::1"):
+        raise ValueError("the local stack only listens on loopback")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((LOOPBACK, port))
+    return sock
+
+
+class LocalStack:
+    def __init__(self, data_dir: Path, *, port: int = 0, settings: Settings | None = None) -> None:
+        quiet_powertools(verbose=bool(os.environ.get("PO_VERBOSE")))
+        self._socket = bind_loopback(port)
+        self.port = self._socket.getsockname()[1]
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        base = settings or Settings.from_env({k: v for k, v in os.environ.items() if k.startswith("PO_")} | {"PO_BACKEND": "local"})
+        self.settings = replace(base, backend=Backend.LOCAL, data_dir=data_dir, public_base_url=self.url)
+        self.services = bootstrap.build_services(self.settings)
+        bootstrap.use_services(self.services)
+        self.signer = LocalSigner.from_file(data_dir / "keys" / "blob-signing.key")
+        self.identity = LocalIdentityProvider(data_dir, issuer=f"{self.url}/auth")
+
+        # Imported here so the handlers bind to the services installed above.
+        from photo_organizer.handlers import api, ingest
+
+        self.api_handler = api.handler
+        self.queue = LocalEventQueue(data_dir / "queue.sqlite3", ingest.handler)
+        self.app = create_gateway(self)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def web_page(self) -> HTMLResponse:
+        from photo_organizer.local_stack.web import PAGE
+
+        return HTMLResponse(PAGE)
+
+    def _server_config(self) -> uvicorn.Server:
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        return uvicorn.Server(config)
+
+    def start_in_background(self) -> LocalStack:
+        self.queue.start()
+        self._server = self._server_config()
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="local-gateway", daemon=True
+        )
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the local gateway failed to start")
+            threading.Event().wait(0.02)
+        return self
+
+    def serve_forever(self) -> None:
+        self.queue.start()
+        self._server = self._server_config()
+        try:
+            self._server.run(sockets=[self._socket])
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.queue.stop()
+        self._socket.close()
+        bootstrap.use_services(None)
+
+    def __enter__(self) -> LocalStack:
+        return self.start_in_background()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,1 @@
+"""Use cases. Services see ports only; they never import boto3 or an adapter."""

@@ -1,0 +1,100 @@
+"""Reading and deleting an owner's photos. Another owner's photo is indistinguishable from a missing one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from photo_organizer.errors import REJECTION_MESSAGES, PhotoNotFoundError
+from photo_organizer.keys import PhotoKeys, check_owner
+from photo_organizer.models import DerivativeUrls, Photo, PhotoDetail, PhotoPage, PhotoStatus, PhotoSummary, utcnow
+from photo_organizer.ports import BlobStore, MetadataStore
+from photo_organizer.settings import Settings
+
+MAX_PAGE_SIZE = 100
+
+
+def summarize(photo: Photo) -> PhotoSummary:
+    meta = photo.metadata
+    return PhotoSummary(
+        photo_id=photo.photo_id,
+        status=photo.status,
+        filename=photo.filename,
+        taken_at=meta.taken_at if meta else None,
+        uploaded_at=photo.created_at,
+        width=meta.width if meta else None,
+        height=meta.height if meta else None,
+    )
+
+
+@dataclass
+class PhotoService:
+    originals: BlobStore
+    derivatives: BlobStore
+    metadata: MetadataStore
+    settings: Settings
+
+    def list(self, owner: str, *, limit: int = 50, cursor: str | None = None) -> PhotoPage:
+        check_owner(owner)
+        page = self.metadata.list_photos(owner, limit=max(1, min(limit, MAX_PAGE_SIZE)), after=cursor)
+        items = []
+        for photo in page.photos:
+            item = summarize(photo)
+            item.thumbnail_url = self.derivatives.signed_get_url(
+                PhotoKeys.for_photo(owner, photo.photo_id).thumbnail, ttl=self.settings.download_url_ttl
+            )
+            items.append(item)
+        return PhotoPage(items=items, next_cursor=page.next_key)
+
+    def get(self, owner: str, photo_id: str) -> PhotoDetail:
+        photo = self._owned(owner, photo_id)
+        meta = photo.metadata
+        detail = PhotoDetail(
+            **summarize(photo).model_dump(),
+            content_type=meta.format.content_type if meta else None,
+            byte_size=meta.byte_size if meta else None,
+            sha256=meta.sha256 if meta else None,
+            taken_at_offset=meta.taken_at_offset if meta else None,
+            gps=meta.gps if meta else None,
+            camera_make=meta.camera_make if meta else None,
+            camera_model=meta.camera_model if meta else None,
+            duplicate_of=photo.duplicate_of,
+            rejection_reason=photo.rejection_reason,
+            rejection_message=REJECTION_MESSAGES[photo.rejection_reason] if photo.rejection_reason else None,
+        )
+        if photo.status in (PhotoStatus.READY, PhotoStatus.DUPLICATE):
+            detail.urls = self._urls(photo)
+        return detail
+
+    def delete(self, owner: str, photo_id: str) -> None:
+        photo = self._owned(owner, photo_id)
+        keys = PhotoKeys.for_photo(owner, photo.photo_id)
+        # Bytes first, record last: an interrupted delete can be repeated, and nothing is ever orphaned
+        # behind a record that no longer exists.
+        self.originals.delete(keys.original)
+        self.originals.delete(keys.quarantine)
+        self.derivatives.delete(keys.preview)
+        self.derivatives.delete(keys.thumbnail)
+        self.metadata.delete_photo(owner, photo.photo_id)
+
+    def _owned(self, owner: str, photo_id: str) -> Photo:
+        check_owner(owner)
+        try:
+            keys = PhotoKeys.for_photo(owner, photo_id)
+        except Exception as exc:
+            raise PhotoNotFoundError(photo_id) from exc
+        photo = self.metadata.get_photo(keys.owner, keys.photo_id)
+        if photo is None:
+            raise PhotoNotFoundError(photo_id)
+        return photo
+
+    def _urls(self, photo: Photo) -> DerivativeUrls:
+        keys = PhotoKeys.for_photo(photo.owner, photo.photo_id)
+        ttl = self.settings.download_url_ttl
+        return DerivativeUrls(
+            thumbnail=self.derivatives.signed_get_url(keys.thumbnail, ttl=ttl),
+            preview=self.derivatives.signed_get_url(keys.preview, ttl=ttl),
+            original=self.originals.signed_get_url(
+                keys.original, ttl=ttl, version=photo.original_version, download_name=photo.filename
+            ),
+            expires_at=utcnow() + ttl,
+        )

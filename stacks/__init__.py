@@ -1,0 +1,1 @@
+"""CDK stacks of Photo Organizer: storage, auth, ingest and api, one concern each."""

@@ -1,0 +1,150 @@
+"""ApiStack: HTTP API with a Cognito JWT authorizer in front of the one api function."""
+
+from __future__ import annotations
+
+import json
+
+import jsii
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.settings import Settings
+from stacks.shared import (
+    AuthOutputs, PhotoOrganizerFunction, StorageOutputs, common_environment, removal_policy, suppress,
+    suppress_grant_wildcards,
+)
+from stacks.storage import ORIGINALS_PREFIX
+
+API_HANDLER = "photo_organizer.handlers.api.handler"
+
+# (method, path, needs a signed-in user)
+ROUTES = (
+    (apigwv2.HttpMethod.POST, "/uploads", True),
+    (apigwv2.HttpMethod.GET, "/photos", True),
+    (apigwv2.HttpMethod.GET, "/photos/{photo_id}", True),
+    (apigwv2.HttpMethod.DELETE, "/photos/{photo_id}", True),
+    (apigwv2.HttpMethod.GET, "/openapi.json", False),
+)
+PUBLIC_ROUTE_REASON = (
+    "GET /openapi.json serves the public API schema (no user data, no secrets) so that clients and docs "
+    "tools can read it before signing in; every data route uses the Cognito JWT authorizer."
+)
+
+_ACCESS_LOG_FORMAT = json.dumps({
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationError": "$context.integrationErrorMessage",
+    "authorizerError": "$context.authorizer.error",
+    "sub": "$context.authorizer.claims.sub",
+})
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogSettings:
+    def __init__(self, log_group: logs.ILogGroup) -> None:
+        self._destination = apigwv2.LogGroupLogDestination(log_group)
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigateway.AccessLogFormat:
+        return apigateway.AccessLogFormat.custom(_ACCESS_LOG_FORMAT)
+
+
+class ApiStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, settings: Settings, storage: StorageOutputs,
+                 auth: AuthOutputs, **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+
+        environment = common_environment(settings, storage)
+        environment["PO_UPLOAD_URL_TTL_SECONDS"] = str(settings.upload_url_ttl_seconds)
+        api_function = PhotoOrganizerFunction(
+            self, "Api",
+            settings=settings, storage=storage, handler=API_HANDLER, log_name="api",
+            memory_mb=settings.api_memory_mb, timeout_seconds=settings.api_timeout_seconds,
+            environment=environment,
+            description="Photo Organizer HTTP API (uploads, photos)",
+        )
+        self._grant(api_function, storage)
+
+        api = apigwv2.HttpApi(
+            self, "HttpApi",
+            api_name=f"{settings.prefix}-api",
+            create_default_stage=False,
+            cors_preflight=apigwv2.CorsPreflightOptions(
+                allow_origins=list(settings.cors_allowed_origins),
+                allow_headers=["Authorization", "Content-Type"],
+                allow_methods=[apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST,
+                               apigwv2.CorsHttpMethod.DELETE, apigwv2.CorsHttpMethod.OPTIONS],
+                max_age=Duration.hours(1),
+            ),
+        )
+        authorizer = authorizers.HttpJwtAuthorizer(
+            "CognitoJwt", auth.issuer_url, jwt_audience=[auth.client_id], authorizer_name="cognito-jwt",
+        )
+        integration = integrations.HttpLambdaIntegration("ApiFunction", api_function.function)
+        for method, path, private in ROUTES:
+            routes = api.add_routes(path=path, methods=[method], integration=integration,
+                                    authorizer=authorizer if private else apigwv2.HttpNoneAuthorizer())
+            if not private:
+                for route in routes:
+                    suppress(route, ("AwsSolutions-APIG4", PUBLIC_ROUTE_REASON), children=True)
+
+        access_logs = logs.LogGroup(
+            self, "AccessLogs",
+            log_group_name=f"{settings.log_group_prefix}api-access",
+            retention=settings.log_retention,
+            encryption_key=storage.key,
+            removal_policy=removal_policy(settings),
+        )
+        stage = apigwv2.HttpStage(
+            self, "DefaultStage",
+            http_api=api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(rate_limit=settings.api_throttle_rate_limit,
+                                              burst_limit=settings.api_throttle_burst_limit),
+            access_log_settings=_AccessLogSettings(access_logs),
+        )
+
+        self.api = api
+        self.api_function = api_function.function
+        CfnOutput(self, "ApiUrl", value=stage.url, description="Base URL of the HTTP API")
+        CfnOutput(self, "ApiFunctionName", value=api_function.function.function_name)
+
+    def _grant(self, api_function: PhotoOrganizerFunction, storage: StorageOutputs) -> None:
+        fn = api_function.function
+        originals_objects = f"{ORIGINALS_PREFIX}*"
+        # Presigned POST is signed with the function's credentials: S3 checks s3:PutObject on upload.
+        storage.originals.grant_put(fn, originals_objects)
+        storage.originals.grant_read(fn, originals_objects)
+        storage.originals.grant_delete(fn, originals_objects)
+        api_function.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:GetObjectVersion", "s3:DeleteObjectVersion"],
+            resources=[storage.originals.arn_for_objects(originals_objects)],
+        ))
+        api_function.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:ListBucketVersions"],
+            resources=[storage.originals.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [originals_objects]}},
+        ))
+        storage.derivatives.grant_read(fn)
+        storage.derivatives.grant_delete(fn)
+        storage.table.grant_read_write_data(fn)
+        storage.key.grant_encrypt_decrypt(fn)  # includes kms:GenerateDataKey* (server-side encryption on put)
+        suppress_grant_wildcards(api_function.role)

@@ -1,0 +1,48 @@
+"""Builds the stacks into an App; shared by app.py and the infrastructure tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.api import ApiStack
+from stacks.auth import AuthStack
+from stacks.ingest import IngestStack
+from stacks.settings import Settings
+from stacks.storage import StorageStack
+
+
+@dataclass(frozen=True)
+class PhotoOrganizerStacks:
+    settings: Settings
+    storage: StorageStack
+    auth: AuthStack
+    ingest: IngestStack
+    api: ApiStack
+
+    def all(self) -> list[cdk.Stack]:
+        return [self.storage, self.auth, self.ingest, self.api]
+
+
+def build_app(app: cdk.App) -> PhotoOrganizerStacks:
+    settings = Settings.from_context(app.node)
+    env = cdk.Environment(account=settings.account, region=settings.region)
+
+    def name(concern: str) -> str:
+        return f"{settings.prefix}-{concern}"
+
+    storage = StorageStack(app, name("storage"), settings=settings, env=env,
+                           description="Photo Organizer: key, buckets and table")
+    auth = AuthStack(app, name("auth"), settings=settings, env=env,
+                     description="Photo Organizer: Cognito user pool and SPA client")
+    ingest = IngestStack(app, name("ingest"), settings=settings, storage=storage.outputs, env=env,
+                         description="Photo Organizer: upload events queue and validator")
+    api = ApiStack(app, name("api"), settings=settings, storage=storage.outputs, auth=auth.outputs, env=env,
+                   description="Photo Organizer: HTTP API")
+
+    for key, value in {"project": "photo-organizer", "app": settings.app_name, "stage": settings.stage}.items():
+        cdk.Tags.of(app).add(key, value)
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return PhotoOrganizerStacks(settings=settings, storage=storage, auth=auth, ingest=ingest, api=api)

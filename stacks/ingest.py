@@ -1,0 +1,137 @@
+"""IngestStack: S3 "Object Created" events -> EventBridge rule -> encrypted SQS queue -> validator function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jsii
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks.settings import Settings
+from stacks.shared import (
+    EncryptedQueueWithDlq,
+    PhotoOrganizerFunction,
+    StorageOutputs,
+    common_environment,
+    suppress_grant_wildcards,
+)
+from stacks.storage import ORIGINALS_PREFIX, QUARANTINE_PREFIX
+
+VALIDATOR_HANDLER = "photo_organizer.handlers.ingest.handler"
+
+
+@dataclass(frozen=True)
+class IngestOutputs:
+    queue: sqs.IQueue
+    dead_letter_queue: sqs.IQueue
+    validator: lambda_.IFunction
+
+
+@jsii.implements(events.IRuleTarget)
+class _QueueTarget:
+    """Rule target that sends to the queue, with the queue policy scoped to this one rule.
+
+    aws_events_targets.SqsQueue would grant events.amazonaws.com on an encrypted queue without the rule's
+    ARN as a condition, and write an unconditioned statement into the key policy of the storage stack.
+    """
+
+    def __init__(self, queue: sqs.Queue) -> None:
+        self._queue = queue
+
+    def bind(self, rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
+        self._queue.add_to_resource_policy(iam.PolicyStatement(
+            sid="AllowUploadRuleOnly",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+            resources=[self._queue.queue_arn],
+            conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+        ))
+        return events.RuleTargetConfig(arn=self._queue.queue_arn, target_resource=self._queue)
+
+
+class IngestStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, settings: Settings, storage: StorageOutputs, **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+
+        # AWS: visibility timeout at least 6x the function timeout plus the batching window, so a batch that
+        # is still being retried inside the poller is not handed to a second invocation.
+        visibility = 6 * settings.validator_timeout_seconds + settings.ingest_max_batching_window_seconds
+        uploads = EncryptedQueueWithDlq(
+            self, "UploadEvents", key=storage.key, visibility_timeout=Duration.seconds(visibility),
+            max_receive_count=settings.dlq_max_receive_count,
+        )
+        rule = events.Rule(
+            self, "OriginalCreated",
+            rule_name=settings.upload_rule_name,  # fixed: the storage key policy names this rule's ARN
+            description="New originals uploaded through a presigned POST",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [storage.originals.bucket_name]},
+                    "object": {"key": [{"prefix": ORIGINALS_PREFIX}]},
+                },
+            ),
+        )
+        rule.add_target(_QueueTarget(uploads.queue))
+
+        validator = PhotoOrganizerFunction(
+            self, "Validator",
+            settings=settings, storage=storage, handler=VALIDATOR_HANDLER, log_name="validator",
+            memory_mb=settings.validator_memory_mb, timeout_seconds=settings.validator_timeout_seconds,
+            reserved_concurrency=settings.validator_reserved_concurrency,
+            environment=common_environment(settings, storage),
+            description="Validates uploaded originals and records them (or rejects them)",
+        )
+        validator.function.add_event_source(event_sources.SqsEventSource(
+            uploads.queue,
+            batch_size=settings.ingest_batch_size,
+            max_batching_window=Duration.seconds(settings.ingest_max_batching_window_seconds),
+            report_batch_item_failures=True,
+        ))
+        self._grant(validator, storage)
+
+        alarm = cloudwatch.Alarm(
+            self, "DeadLettersAlarm",
+            alarm_description="Upload events failed validation repeatedly and sit in the dead-letter queue",
+            metric=uploads.dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(5),
+                                                                             statistic="Maximum"),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+        self.outputs = IngestOutputs(queue=uploads.queue, dead_letter_queue=uploads.dlq, validator=validator.function)
+        CfnOutput(self, "UploadEventsQueueUrl", value=uploads.queue.queue_url)
+        CfnOutput(self, "DeadLetterQueueUrl", value=uploads.dlq.queue_url)
+        CfnOutput(self, "DeadLettersAlarmName", value=alarm.alarm_name)
+        CfnOutput(self, "ValidatorFunctionName", value=validator.function.function_name)
+
+    def _grant(self, validator: PhotoOrganizerFunction, storage: StorageOutputs) -> None:
+        fn = validator.function
+        storage.originals.grant_read(fn, f"{ORIGINALS_PREFIX}*")
+        storage.originals.grant_delete(fn, f"{ORIGINALS_PREFIX}*")
+        storage.originals.grant_put(fn, f"{QUARANTINE_PREFIX}*")
+        # Deleting a rejected original removes every version, which needs the version-level actions.
+        validator.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:GetObjectVersion", "s3:DeleteObjectVersion"],
+            resources=[storage.originals.arn_for_objects(f"{ORIGINALS_PREFIX}*")],
+        ))
+        validator.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:ListBucketVersions"],
+            resources=[storage.originals.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{ORIGINALS_PREFIX}*"]}},
+        ))
+        storage.derivatives.grant_put(fn)
+        storage.table.grant_read_write_data(fn)
+        storage.key.grant_encrypt_decrypt(fn)
+        suppress_grant_wildcards(validator.role)

@@ -1,0 +1,182 @@
+"""Deployment settings, read once from cdk.json context (or `-c key=value`) into one typed object."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+from aws_cdk import aws_logs as logs
+
+MiB = 1024 * 1024
+
+_RETENTION_BY_DAYS = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+class SettingsError(ValueError):
+    """A context value is missing, malformed or out of range."""
+
+
+class _Context(Protocol):
+    def try_get_context(self, key: str) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_name: str = "photo-organizer"
+    stage: str = "dev"
+    account: str = "111111111111"
+    region: str = "eu-west-1"
+    # uploads
+    max_upload_mb: int = 50
+    rejected_action: str = "delete"  # "delete" | "quarantine"
+    upload_url_ttl_seconds: int = 600
+    cors_allowed_origins: tuple[str, ...] = ("http://localhost:5173",)
+    # api
+    api_throttle_rate_limit: int = 50
+    api_throttle_burst_limit: int = 100
+    api_memory_mb: int = 1024
+    api_timeout_seconds: int = 29  # HTTP API integrations time out at 30 s
+    # ingest
+    validator_memory_mb: int = 2048
+    validator_timeout_seconds: int = 60
+    validator_reserved_concurrency: int = 10
+    ingest_batch_size: int = 10
+    ingest_max_batching_window_seconds: int = 5
+    dlq_max_receive_count: int = 5
+    # storage
+    noncurrent_version_expiration_days: int = 30
+    quarantine_expiration_days: int = 30
+    access_log_expiration_days: int = 90
+    log_retention_days: int = 30
+    removal_policy: str = "retain"  # "retain" | "destroy"
+    # auth
+    mfa: str = "OPTIONAL"  # "OPTIONAL" | "REQUIRED" | "OFF"
+    self_sign_up_enabled: bool = False
+    cognito_feature_plan: str = "PLUS"  # "PLUS" (threat protection enforced) | "ESSENTIALS"
+    # packaging
+    lambda_code_dir: str = "build/lambda"
+
+    @classmethod
+    def from_context(cls, node: _Context) -> Settings:
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            raw = node.try_get_context(spec.name)
+            if raw is not None:
+                values[spec.name] = _coerce(spec.name, raw, spec.default)
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        problems = []
+        if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}", self.app_name) or not re.fullmatch(r"[a-z][a-z0-9]{0,9}", self.stage):
+            problems.append("app_name/stage must be short lowercase names (they prefix resource and stack names)")
+        if not re.fullmatch(r"\d{12}", self.account):
+            problems.append(f"account must be 12 digits, got {self.account!r}")
+        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", self.region):
+            problems.append(f"region looks wrong: {self.region!r}")
+        if self.rejected_action not in ("delete", "quarantine"):
+            problems.append("rejected_action must be 'delete' or 'quarantine'")
+        if self.mfa not in ("OPTIONAL", "REQUIRED", "OFF"):
+            problems.append("mfa must be OPTIONAL, REQUIRED or OFF")
+        if self.cognito_feature_plan not in ("PLUS", "ESSENTIALS"):
+            problems.append("cognito_feature_plan must be PLUS or ESSENTIALS")
+        if self.removal_policy not in ("retain", "destroy"):
+            problems.append("removal_policy must be 'retain' or 'destroy'")
+        if self.log_retention_days not in _RETENTION_BY_DAYS:
+            problems.append(f"log_retention_days must be one of {sorted(_RETENTION_BY_DAYS)}")
+        if not 1 <= self.max_upload_mb <= 5 * 1024:
+            problems.append("max_upload_mb must be within 1..5120 (a single presigned POST is capped at 5 GB)")
+        if not 1 <= self.ingest_batch_size <= 10_000:
+            problems.append("ingest_batch_size must be within 1..10000")
+        if self.ingest_batch_size > 10 and self.ingest_max_batching_window_seconds < 1:
+            problems.append("ingest_batch_size above 10 needs ingest_max_batching_window_seconds >= 1 (SQS rule)")
+        if not 0 <= self.ingest_max_batching_window_seconds <= 300:
+            problems.append("ingest_max_batching_window_seconds must be within 0..300")
+        if not 1 <= self.validator_timeout_seconds <= 900 or not 1 <= self.api_timeout_seconds <= 30:
+            problems.append("function timeouts: validator 1..900 s, api 1..30 s (HTTP API integration limit)")
+        if not 128 <= self.validator_memory_mb <= 10_240 or not 128 <= self.api_memory_mb <= 10_240:
+            problems.append("function memory must be within 128..10240 MB")
+        if self.validator_reserved_concurrency < 1:
+            problems.append("validator_reserved_concurrency must be at least 1")
+        if self.dlq_max_receive_count < 1:
+            problems.append("dlq_max_receive_count must be at least 1")
+        if self.api_throttle_rate_limit < 1 or self.api_throttle_burst_limit < 1:
+            problems.append("api throttling rate and burst must be positive")
+        if not self.cors_allowed_origins or any(o == "*" or not o.startswith(("https://", "http://localhost"))
+                                                for o in self.cors_allowed_origins):
+            problems.append("cors_allowed_origins must list https:// origins (http://localhost allowed), never '*'")
+        if problems:
+            raise SettingsError("invalid cdk.json context: " + "; ".join(problems))
+
+    @property
+    def prefix(self) -> str:
+        """Prefix of physical names (stack names, rule names, log groups)."""
+        return f"{self.app_name}-{self.stage}"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * MiB
+
+    @property
+    def retain(self) -> bool:
+        return self.removal_policy == "retain"
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return _RETENTION_BY_DAYS[self.log_retention_days]
+
+    @property
+    def log_group_prefix(self) -> str:
+        """Every log group of the app lives under this name, so the key policy can be scoped to it."""
+        return f"/{self.app_name}/{self.stage}/"
+
+    @property
+    def upload_rule_name(self) -> str:
+        """Fixed so that the storage stack can scope its key policy to the rule without a stack cycle."""
+        return f"{self.prefix}-originals-created"
+
+    def upload_rule_arn(self) -> str:
+        return f"arn:aws:events:{self.region}:{self.account}:rule/{self.upload_rule_name}"
+
+
+def _coerce(name: str, raw: Any, default: Any) -> Any:
+    """Context from cdk.json keeps its JSON type; `-c key=value` always arrives as a string."""
+    try:
+        if isinstance(default, bool):
+            if isinstance(raw, str):
+                if raw.lower() not in ("true", "false"):
+                    raise ValueError(raw)
+                return raw.lower() == "true"
+            return bool(raw)
+        if isinstance(default, int):
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if isinstance(default, tuple):
+            if isinstance(raw, str):
+                raw = json.loads(raw) if raw.lstrip().startswith("[") else raw.split(",")
+            return tuple(str(item).strip() for item in raw if str(item).strip())
+        return str(raw)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"context value {name}={raw!r} is not a valid {type(default).__name__}") from exc

@@ -1,0 +1,217 @@
+"""Secure-by-default building blocks shared by the stacks, and the typed outputs they pass to each other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
+from constructs import Construct
+
+from stacks.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_12
+LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
+PYTHON_312_REASON = (
+    "The functions target Python 3.12 on arm64 on purpose: the bundled Pillow/pillow-heif/pydantic-core wheels "
+    "are built and tested for cp312 aarch64; move to a newer runtime together with the build script."
+)
+
+
+@dataclass(frozen=True)
+class StorageOutputs:
+    key: kms.IKey
+    originals: s3.IBucket
+    derivatives: s3.IBucket
+    table: dynamodb.ITableV2
+
+
+@dataclass(frozen=True)
+class AuthOutputs:
+    user_pool_id: str
+    user_pool_arn: str
+    client_id: str
+    issuer_url: str
+
+
+class LambdaCodeMissingError(RuntimeError):
+    pass
+
+
+def lambda_code(settings: Settings) -> lambda_.Code:
+    """The packaged code directory; built by scripts/build_lambda.py, never during synth (no Docker)."""
+    directory = Path(settings.lambda_code_dir)
+    if not directory.is_absolute():
+        directory = PROJECT_ROOT / directory
+    if not (directory / "photo_organizer").is_dir() and not any(directory.glob("*.py")):
+        raise LambdaCodeMissingError(
+            f"Lambda code directory {directory} is missing or empty: run `python scripts/build_lambda.py` "
+            "(make build-lambda) before `cdk synth`, or pass -c lambda_code_dir=<dir>."
+        )
+    return lambda_.Code.from_asset(str(directory))
+
+
+def removal_policy(settings: Settings) -> RemovalPolicy:
+    return RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY
+
+
+def suppress(construct: Construct, *items: tuple[str, str] | tuple[str, str, list[str]],
+             children: bool = False) -> None:
+    """cdk-nag suppressions: (rule id, reason[, applies_to]). Keep them on the narrowest construct."""
+    suppressions = [
+        NagPackSuppression(id=item[0], reason=item[1], applies_to=item[2] if len(item) > 2 else None)
+        for item in items
+    ]
+    NagSuppressions.add_resource_suppressions(construct, suppressions, apply_to_children=children)
+
+
+def secure_bucket(scope: Construct, id: str, *, settings: Settings, key: kms.IKey, access_logs: s3.IBucket,
+                  **overrides) -> s3.Bucket:
+    """Private, TLS-only, SSE-KMS (bucket keys) bucket that logs its access into the log bucket."""
+    lifecycle_rules = [s3.LifecycleRule(id="abort-incomplete-multipart", abort_incomplete_multipart_upload_after=Duration.days(1))]
+    lifecycle_rules += overrides.pop("lifecycle_rules", [])
+    return s3.Bucket(
+        scope,
+        id,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        enforce_ssl=True,
+        minimum_tls_version=1.2,
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        bucket_key_enabled=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=f"{id.lower()}/",
+        lifecycle_rules=lifecycle_rules,
+        removal_policy=removal_policy(settings),
+        **overrides,
+    )
+
+
+class EncryptedQueueWithDlq(Construct):
+    """A KMS-encrypted, TLS-only queue with a KMS-encrypted, TLS-only dead-letter queue."""
+
+    def __init__(self, scope: Construct, id: str, *, key: kms.IKey, visibility_timeout: Duration,
+                 max_receive_count: int) -> None:
+        super().__init__(scope, id)
+        retention = Duration.days(14)
+        self.dlq = sqs.Queue(
+            self, "Dlq",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            data_key_reuse=Duration.hours(1),
+            enforce_ssl=True,
+            retention_period=retention,
+        )
+        suppress(self.dlq, ("AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the upload "
+                                                 "events queue; its depth is alarmed on instead."))
+        self.queue = sqs.Queue(
+            self, "Queue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            data_key_reuse=Duration.hours(1),
+            enforce_ssl=True,
+            retention_period=retention,
+            visibility_timeout=visibility_timeout,
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=max_receive_count),
+        )
+
+
+class PhotoOrganizerFunction(Construct):
+    """A function of the domain package: python3.12/arm64, X-Ray, own role, KMS-encrypted log group.
+
+    The role is created here without the AWSLambdaBasicExecutionRole managed policy: the function writes
+    only to its own log group, granted explicitly.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, settings: Settings, storage: StorageOutputs, handler: str,
+                 log_name: str, memory_mb: int, timeout_seconds: int, environment: dict[str, str],
+                 reserved_concurrency: int | None = None, description: str = "") -> None:
+        super().__init__(scope, id)
+        self.log_group = logs.LogGroup(
+            self, "Logs",
+            log_group_name=f"{settings.log_group_prefix}{log_name}",
+            retention=settings.log_retention,
+            encryption_key=storage.key,
+            removal_policy=removal_policy(settings),
+        )
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                             description=f"{settings.prefix} {log_name} function")
+        self.function = lambda_.Function(
+            self, "Function",
+            runtime=LAMBDA_RUNTIME,
+            architecture=LAMBDA_ARCHITECTURE,
+            handler=handler,
+            code=lambda_code(settings),
+            memory_size=memory_mb,
+            timeout=Duration.seconds(timeout_seconds),
+            reserved_concurrent_executions=reserved_concurrency,
+            environment=environment,
+            tracing=lambda_.Tracing.ACTIVE,
+            role=self.role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            description=description,
+        )
+        # The role's logs permissions, scoped to this log group's streams (no CreateLogGroup: it exists).
+        self.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[self.log_group.log_group_arn],
+        ))
+        suppress(self.function, ("AwsSolutions-L1", PYTHON_312_REASON))
+
+
+def common_environment(settings: Settings, storage: StorageOutputs) -> dict[str, str]:
+    """Environment read by photo_organizer.settings.Settings.from_env and by Powertools."""
+    return {
+        "PO_BACKEND": "aws",
+        "PO_ORIGINALS_BUCKET": storage.originals.bucket_name,
+        "PO_DERIVATIVES_BUCKET": storage.derivatives.bucket_name,
+        "PO_TABLE_NAME": storage.table.table_name,
+        "PO_MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
+        "PO_REJECTED_ACTION": settings.rejected_action,
+        "POWERTOOLS_SERVICE_NAME": "photo-organizer",
+        "POWERTOOLS_METRICS_NAMESPACE": "PhotoOrganizer",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+# Wildcards that the grants produce; each one stays inside one of our buckets, our table or our key.
+_GRANT_WILDCARDS = [
+    "Action::s3:GetObject*",
+    "Action::s3:GetBucket*",
+    "Action::s3:List*",
+    "Action::s3:DeleteObject*",
+    "Action::s3:Abort*",
+    "Action::kms:GenerateDataKey*",
+    "Action::kms:ReEncrypt*",
+    "Resource::*",
+    # The bucket/table ARN arrives from the storage stack as a reference (`<Originals1234ABCD.Arn>`, or with
+    # weak cross-stack references a Fn::GetStackOutput naming the output for that same attribute).
+    RegexAppliesTo(regex=r"/^Resource::[^/]*Originals[0-9A-F]{8}\.?Arn[^/]*\/(originals|quarantine)\/\*$/"),
+    RegexAppliesTo(regex=r"/^Resource::[^/]*Derivatives[0-9A-F]{8}\.?Arn[^/]*\/\*$/"),
+    RegexAppliesTo(regex=r"/^Resource::[^/]*Table[0-9A-F]{8}\.?Arn[^/]*\/index\/\*$/"),
+]
+GRANT_WILDCARDS_REASON = (
+    "Written by CDK grants, not by hand: object ARNs under one prefix of one of our buckets (objects are "
+    "named per photo, unknown at deploy time), the action groups the grants use on those objects only, the "
+    "table's own indexes, KMS GenerateDataKey*/ReEncrypt* on our one key; Resource::* is only the X-Ray "
+    "PutTraceSegments/PutTelemetryRecords statement of active tracing (X-Ray has no resource-level permissions)."
+)
+
+
+def suppress_grant_wildcards(role: iam.IRole) -> None:
+    NagSuppressions.add_resource_suppressions(
+        role,
+        [NagPackSuppression(id="AwsSolutions-IAM5", reason=GRANT_WILDCARDS_REASON, applies_to=_GRANT_WILDCARDS)],
+        apply_to_children=True,
+    )
