@@ -117,11 +117,13 @@ def demo(
             results = upload_all(client, expand([samples]))
         show_results(results)
         console.print(f"\n[bold green]Photo Organizer is serving at {stack.url}[/]")
-        console.print(f"web app:   {stack.url}/#token={token}")
+        (data_dir / "token").write_text(token + "\n")
+        console.print(f"web app:   {stack.url}/#token={token}", soft_wrap=True)
         console.print(f"API docs:  {stack.url}/openapi.json")
         console.print(f"user: demo{f'  password: {password}' if password else ''}")
-        console.print(f"token:     {token}")
-        console.print(f'try:       curl -H "Authorization: Bearer $TOKEN" {stack.url}/photos')
+        console.print(f"token:     {token}", soft_wrap=True)
+        console.print(f"try:       export PO_API_URL={stack.url} PO_TOKEN=$(cat {data_dir / 'token'})", soft_wrap=True)
+        console.print('           curl -H "Authorization: Bearer $PO_TOKEN" $PO_API_URL/photos', soft_wrap=True)
         if serve_after:
             console.print("Ctrl-C stops it.")
             try:

@@ -145,8 +145,9 @@ class S3BlobStore:
         if max_bytes < 1:
             raise ValidationError("max_bytes must be at least 1")
         seconds = _presign_seconds(ttl)
-        # Taken before botocore stamps the policy, so expires_at is never later than the policy's expiration.
-        now = utcnow()
+        # Taken before botocore stamps the policy and, like the policy's expiration, in whole seconds: so
+        # expires_at is never later than the expiration S3 enforces.
+        now = utcnow().replace(microsecond=0)
         try:
             # botocore adds {"bucket": ...} and {"key": key} (exact, since the key has no ${filename}).
             post = self._client().generate_presigned_post(
