@@ -6,7 +6,8 @@ Every number is a ratio against baselines measured in the same run, on 12 MP and
 real photo (upscaled, with noise so that it does not compress trivially):
   naive: Image.open -> exif_transpose (full frame) -> LANCZOS from the full frame for each output -> save both.
   floor: draft() decode at the scale the preview needs, then encode a preview-sized and a thumbnail-sized crop
-         of it; no resampling, no metadata, no hashing. Nothing that makes both derivatives can be cheaper.
+         of it with our encoder settings; no resampling, no metadata, no hashing. Nothing that makes both
+         derivatives can be cheaper.
 Peak RSS above idle is measured for one 24 MP image per method, each in its own subprocess.
 """
 
@@ -30,6 +31,8 @@ sys.path.insert(0, str(ROOT / "lambdas"))
 
 from photo_organizer.errors import InvalidImageError, RejectionReason  # noqa: E402
 from photo_organizer.imaging import DerivativeSpec, derive  # noqa: E402
+
+from photo_organizer.imaging.derive import _WEBP_METHOD as WEBP_METHOD  # noqa: E402  the floor encodes as we do
 
 SPEC = DerivativeSpec()
 SOURCE = ROOT / "samples" / "coffee_with_text.jpg"
@@ -88,7 +91,7 @@ def run_floor(data: bytes) -> bytes:
     preview_out, thumbnail_out = io.BytesIO(), io.BytesIO()
     image.crop((0, 0, *fitted(image.size, SPEC.preview_edge))).save(preview_out, "JPEG", quality=SPEC.preview_quality)
     image.crop((0, 0, *fitted(image.size, SPEC.thumbnail_edge))).save(
-        thumbnail_out, "WEBP", quality=SPEC.thumbnail_quality
+        thumbnail_out, "WEBP", quality=SPEC.thumbnail_quality, method=WEBP_METHOD
     )
     return preview_out.getvalue()
 

@@ -103,7 +103,7 @@ class ApiStack(Stack):
                                     authorizer=authorizer if private else apigwv2.HttpNoneAuthorizer())
             if not private:
                 for route in routes:
-                    suppress(route, ("AwsSolutions-APIG4", PUBLIC_ROUTE_REASON), children=True)
+                    suppress(route.node.default_child, ("AwsSolutions-APIG4", PUBLIC_ROUTE_REASON))
 
         access_logs = logs.LogGroup(
             self, "AccessLogs",

@@ -150,6 +150,8 @@ def test_upload_policy_is_enforced_by_the_gateway(alice):
     assert post({**ticket["fields"], "key": ticket["fields"]["key"] + "x"}).status_code == 403
     assert post({**ticket["fields"], "Content-Type": "text/html"}).status_code == 403
     assert post({**ticket["fields"], "x-amz-signature": "0" * 64}).status_code == 403
+    repeated_key = {**ticket["fields"], "key": [ticket["fields"]["key"], "originals/other/x"]}
+    assert post(repeated_key).status_code == 400
     assert post(ticket["fields"], payload=b"").status_code in (400, 403)
     assert post(ticket["fields"]).status_code == 204
     assert post(ticket["fields"]).status_code == 403, "a used upload URL must not replace validated bytes"

@@ -9,9 +9,14 @@ import pytest
 
 from stacks.settings import Settings, SettingsError
 from stacks.shared import LambdaCodeMissingError, lambda_code
-from tests.infrastructure.conftest import ROOT, cdk_json_context
 
 pytestmark = pytest.mark.infrastructure
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cdk_json_context() -> dict:
+    return json.loads((ROOT / "cdk.json").read_text())["context"]
 
 
 class FakeNode:

@@ -6,6 +6,8 @@ exact single-table schema, GSI, TTL and stream); `local` runs the disk and SQLit
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,9 +115,10 @@ def _sqlite_metadata_store(root: Path) -> MetadataStoreUnderTest:
     store = SqliteMetadataStore(root / "metadata.sqlite3")
 
     def raw_expires_at(owner: str, photo_id: str) -> int | None:
-        row = store._db.execute(
-            "SELECT expires_at FROM photos WHERE owner = ? AND photo_id = ?", (owner, photo_id)
-        ).fetchone()
+        with contextlib.closing(sqlite3.connect(root / "metadata.sqlite3")) as db:
+            row = db.execute(
+                "SELECT expires_at FROM photos WHERE owner = ? AND photo_id = ?", (owner, photo_id)
+            ).fetchone()
         return row[0] if row else None
 
     return MetadataStoreUnderTest("local", store, raw_expires_at)

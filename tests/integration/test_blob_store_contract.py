@@ -172,3 +172,19 @@ def test_local_store_refuses_keys_that_could_escape_its_root(tmp_path, bad_key):
     with pytest.raises(PermanentError):
         store.put(bad_key, b"x", content_type="image/jpeg")
     assert not (tmp_path / "outside").exists()
+
+
+def test_s3_store_also_works_on_a_bucket_without_versioning(aws_env):
+    import boto3
+
+    from photo_organizer.adapters.aws.s3_blobs import S3BlobStore
+
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="plain")
+    store = S3BlobStore("plain", region="us-east-1")
+    store.put(KEY, b"one", content_type="image/jpeg")
+    assert store.get(KEY).version is None
+
+    store.move(KEY, KEY + "-moved")
+    store.delete(KEY + "-moved")
+
+    assert not store.exists(KEY) and not store.exists(KEY + "-moved")

@@ -54,10 +54,15 @@ def finished(photo: Photo, status: PhotoStatus = PhotoStatus.READY, *, taken_at:
                                     "original_version": "v1"})
 
 
+def create_live(store, photo: Photo) -> Photo:
+    """Creates a pending record whose ticket is still live, however old its upload time (which orders the list)."""
+    store.create_photo(photo, pending_ttl=utcnow() - photo.created_at + PENDING_TTL)
+    return photo
+
+
 def add_ready(store, owner: str, photo_id: str, *, taken_at: datetime | None = None,
               created_at: datetime | None = None) -> Photo:
-    photo = pending(owner, photo_id, created_at=created_at)
-    store.create_photo(photo, pending_ttl=PENDING_TTL)
+    photo = create_live(store, pending(owner, photo_id, created_at=created_at))
     ready = finished(photo, taken_at=taken_at)
     store.finish_photo(ready, expected_status=PhotoStatus.PENDING_UPLOAD)
     return ready
@@ -185,10 +190,9 @@ def test_pagination_returns_every_ready_photo_once_and_nothing_else(metadata):
     ready_ids = [f"r{i:02d}" for i in range(7)]
     for i, photo_id in enumerate(ready_ids):
         add_ready(store, "alice", photo_id, created_at=BASE + timedelta(minutes=i))
-    store.create_photo(pending("alice", "still-pending", created_at=BASE + timedelta(hours=1)), pending_ttl=PENDING_TTL)
+    create_live(store, pending("alice", "still-pending", created_at=BASE + timedelta(hours=1)))
     for photo_id, status in (("rejected", PhotoStatus.REJECTED), ("duplicate", PhotoStatus.DUPLICATE)):
-        photo = pending("alice", photo_id, created_at=BASE + timedelta(hours=2))
-        store.create_photo(photo, pending_ttl=PENDING_TTL)
+        photo = create_live(store, pending("alice", photo_id, created_at=BASE + timedelta(hours=2)))
         store.finish_photo(finished(photo, status), expected_status=PhotoStatus.PENDING_UPLOAD)
     add_ready(store, "bob", "bobs-photo", created_at=BASE + timedelta(hours=3))
 
@@ -343,3 +347,17 @@ def test_a_claim_is_taken_over_when_its_holder_is_gone_or_not_ready(metadata, fa
 
     assert store.claim_content("alice", content, "newcomer") == "newcomer"
     assert store.claim_content("alice", content, "third") == "newcomer"  # and the new holder keeps it
+
+
+def test_concurrent_claims_of_one_hash_agree_on_a_single_winner(metadata):
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = metadata.store
+    contenders = [f"c{i}" for i in range(8)]
+    for photo_id in contenders:
+        create_live(store, pending("alice", photo_id))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        winners = set(pool.map(lambda photo_id: store.claim_content("alice", sha("burst"), photo_id), contenders))
+
+    assert len(winners) == 1 and winners <= set(contenders)

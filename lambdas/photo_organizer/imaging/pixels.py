@@ -29,8 +29,13 @@ def resizable(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
-    """8-bit sRGB: colour-managed when the file carried a usable profile, alpha flattened on white."""
+def for_jpeg(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
+    """8-bit sRGB as RGB or YCbCr (JPEG encodes either directly): colour-managed when the file carried a
+    usable non-sRGB profile, alpha flattened on white."""
+    if image.mode == "YCbCr":
+        if not icc_profile or _is_srgb_or_unusable(icc_profile):
+            return image
+        image = image.convert("RGB")
     if image.mode in ("RGBA", "LA"):
         flat = Image.new("RGB", image.size, "white")
         flat.paste(image.convert("RGBA"), mask=image.getchannel("A"))
@@ -40,6 +45,14 @@ def to_srgb(image: Image.Image, icc_profile: bytes | None) -> Image.Image:
         if managed is not None:
             return managed
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _is_srgb_or_unusable(icc_profile: bytes) -> bool:
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc_profile)).profile
+        return profile.xcolor_space.strip() != "RGB" or "srgb" in (profile.profile_description or "").lower()
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return True
 
 
 def _apply_profile(image: Image.Image, icc_profile: bytes) -> Image.Image | None:

@@ -8,7 +8,6 @@ import json
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from starlette.applications import Starlette
@@ -18,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from photo_organizer.errors import BlobNotFoundError, PermanentError, UnauthorizedError, UploadPolicyError
+from photo_organizer.adapters.disposition import content_disposition
 from photo_organizer.adapters.local.post_policy import verify_post
 from photo_organizer.local_stack.events import LambdaContextStub, http_api_event, object_created_event
 
@@ -55,7 +55,11 @@ def create_gateway(stack: LocalStack) -> Starlette:
             return _s3_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
         try:
             async with request.form(max_files=1, max_fields=32) as form:
-                fields = {name: value for name, value in form.multi_items() if isinstance(value, str)}
+                pairs = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+                fields = dict(pairs)
+                if len(fields) != len(pairs):
+                    # S3 refuses a form that repeats a field; a dict would silently keep only the last one.
+                    return _s3_error(400, "InvalidArgument", "A form field was given more than once.")
                 file = form.get("file")
                 if file is None or isinstance(file, str):
                     return _s3_error(400, "InvalidArgument", "The form has no file part.")
@@ -98,7 +102,7 @@ def create_gateway(stack: LocalStack) -> Starlette:
             return _s3_error(404, "NoSuchKey", "The specified key does not exist.")
         headers = {"Cache-Control": "private, max-age=300"}
         if wanted.download_name:
-            headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(wanted.download_name)}"
+            headers["Content-Disposition"] = content_disposition(wanted.download_name)
         return Response(blob.data, media_type=blob.content_type or "application/octet-stream", headers=headers)
 
     async def api(request: Request) -> Response:

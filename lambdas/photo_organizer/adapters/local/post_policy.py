@@ -113,7 +113,11 @@ def verify_post(
     signer: LocalSigner,
     now: datetime,
 ) -> VerifiedUpload:
+    """Checks one multipart POST (all parts but the file in form_fields); returns what may be stored, or raises
+    UploadPolicyError with the first rule it breaks. `now` is timezone-aware (naive is taken as UTC)."""
     del file_content_type  # S3 ignores the file part's type too; the signed Content-Type field is what counts
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=timezone.utc)
     fields = _normalised(form_fields)
     for name in _REQUIRED:
         if not fields.get(name):
