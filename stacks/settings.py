@@ -89,7 +89,8 @@ class Settings:
 
     def check(self) -> None:
         problems = []
-        if not re.fullmatch(r"[a-z][a-z0-9-]{1,30}", self.app_name) or not re.fullmatch(r"[a-z][a-z0-9]{0,9}", self.stage):
+        if not (re.fullmatch(r"[a-z][a-z0-9-]{1,30}", self.app_name)
+                and re.fullmatch(r"[a-z][a-z0-9]{0,9}", self.stage)):
             problems.append("app_name/stage must be short lowercase names (they prefix resource and stack names)")
         if not re.fullmatch(r"\d{12}", self.account):
             problems.append(f"account must be 12 digits, got {self.account!r}")

@@ -64,20 +64,20 @@ def removal_policy(settings: Settings) -> RemovalPolicy:
     return RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY
 
 
-def suppress(construct: Construct, *items: tuple[str, str] | tuple[str, str, list[str]],
-             children: bool = False) -> None:
-    """cdk-nag suppressions: (rule id, reason[, applies_to]). Keep them on the narrowest construct."""
+def suppress(construct: Construct, *items: tuple[str, str] | tuple[str, str, list[str]]) -> None:
+    """cdk-nag suppressions: (rule id, reason[, applies_to]) on one resource (an L2's default child)."""
     suppressions = [
         NagPackSuppression(id=item[0], reason=item[1], applies_to=item[2] if len(item) > 2 else None)
         for item in items
     ]
-    NagSuppressions.add_resource_suppressions(construct, suppressions, apply_to_children=children)
+    NagSuppressions.add_resource_suppressions(construct, suppressions)
 
 
 def secure_bucket(scope: Construct, id: str, *, settings: Settings, key: kms.IKey, access_logs: s3.IBucket,
                   **overrides) -> s3.Bucket:
     """Private, TLS-only, SSE-KMS (bucket keys) bucket that logs its access into the log bucket."""
-    lifecycle_rules = [s3.LifecycleRule(id="abort-incomplete-multipart", abort_incomplete_multipart_upload_after=Duration.days(1))]
+    lifecycle_rules = [s3.LifecycleRule(id="abort-incomplete-multipart",
+                                        abort_incomplete_multipart_upload_after=Duration.days(1))]
     lifecycle_rules += overrides.pop("lifecycle_rules", [])
     return s3.Bucket(
         scope,

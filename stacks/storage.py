@@ -40,7 +40,8 @@ class StorageStack(Stack):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             versioned=False,
             lifecycle_rules=[
-                s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(settings.access_log_expiration_days)),
+                s3.LifecycleRule(id="expire-access-logs",
+                                 expiration=Duration.days(settings.access_log_expiration_days)),
                 s3.LifecycleRule(id="abort-incomplete-multipart",
                                  abort_incomplete_multipart_upload_after=Duration.days(1)),
             ],
@@ -53,8 +54,9 @@ class StorageStack(Stack):
             self, "Originals", settings=settings, key=key, access_logs=access_logs,
             versioned=True,
             lifecycle_rules=[
-                s3.LifecycleRule(id="expire-noncurrent-versions",
-                                 noncurrent_version_expiration=Duration.days(settings.noncurrent_version_expiration_days)),
+                s3.LifecycleRule(
+                    id="expire-noncurrent-versions",
+                    noncurrent_version_expiration=Duration.days(settings.noncurrent_version_expiration_days)),
                 s3.LifecycleRule(id="expire-quarantine", prefix=QUARANTINE_PREFIX,
                                  expiration=Duration.days(settings.quarantine_expiration_days)),
             ],

@@ -41,7 +41,8 @@ def test_only_the_upload_rule_may_send_to_the_queue(synthesized):
         "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
             "Effect": "Allow",
             "Principal": {"Service": "events.amazonaws.com"},
-            "Condition": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [Match.string_like_regexp("^OriginalCreated"), "Arn"]}}},
+            "Condition": {"ArnEquals": {"aws:SourceArn": {
+                "Fn::GetAtt": [Match.string_like_regexp("^OriginalCreated"), "Arn"]}}},
         })])},
     })
 
@@ -106,7 +107,8 @@ def test_dead_letters_raise_an_alarm(synthesized):
         "Namespace": "AWS/SQS",
         "Threshold": 0,
         "ComparisonOperator": "GreaterThanThreshold",
-        "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [Match.string_like_regexp("^UploadEventsDlq"), "QueueName"]}}],
+        "Dimensions": [{"Name": "QueueName",
+                        "Value": {"Fn::GetAtt": [Match.string_like_regexp("^UploadEventsDlq"), "QueueName"]}}],
     })
 
 

@@ -84,16 +84,16 @@ def derive(data: bytes, spec: DerivativeSpec = DerivativeSpec()) -> DerivedImage
             raise InvalidImageError(
                 RejectionReason.TOO_MANY_PIXELS, f"{width}x{height} is more than {spec.max_pixels} pixels"
             )
-        exif = image.getexif()
-        icc_profile = image.info.get("icc_profile")
-        if image_format is ImageFormat.HEIF:
-            # libheif already applied the container's rotation and pillow-heif reset the EXIF tag to 1.
-            orientation = image.info.get("original_orientation") or orientation_of(exif)
-            transpose = None
-        else:
-            orientation = orientation_of(exif)
-            transpose = TRANSPOSE_FOR_ORIENTATION.get(orientation or 1)
         preview = _preview_pixels(image, spec.preview_edge)
+    exif = _exif_of(image)
+    icc_profile = image.info.get("icc_profile")
+    if image_format is ImageFormat.HEIF:
+        # libheif already applied the container's rotation and pillow-heif reset the EXIF tag to 1.
+        orientation = image.info.get("original_orientation") or orientation_of(exif)
+        transpose = None
+    else:
+        orientation = orientation_of(exif)
+        transpose = TRANSPOSE_FOR_ORIENTATION.get(orientation or 1)
     preview = for_jpeg(preview, icc_profile)
     if transpose is not None:
         preview = preview.transpose(transpose)
@@ -122,6 +122,14 @@ def derive(data: bytes, spec: DerivativeSpec = DerivativeSpec()) -> DerivedImage
         preview_jpeg=_encode_preview(preview, spec),
         thumbnail_webp=_encode(thumbnail, "WEBP", quality=spec.thumbnail_quality, method=_WEBP_METHOD),
     )
+
+
+def _exif_of(image: Image.Image) -> Image.Exif:
+    """The EXIF block, read after the pixels decoded: a broken one costs the photo its metadata, not its upload."""
+    try:
+        return image.getexif()
+    except Exception:  # Pillow's TIFF-structure parser has many failure modes on hostile input
+        return Image.Exif()
 
 
 @contextmanager

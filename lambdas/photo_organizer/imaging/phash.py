@@ -31,7 +31,9 @@ def phash(image: Image.Image) -> str:
     cos = _cosines()
     # DCT-II down the columns (axis 0), keeping the low frequencies only, then along the rows (axis 1).
     # scipy's unnormalised DCT-II has a factor 2 per axis; a constant factor does not move the median.
-    columns = [[sum(c * rows[i][col] for i, c in enumerate(cos[u])) for col in range(_SAMPLE)] for u in range(HASH_SIZE)]
+    columns = [
+        [sum(c * rows[i][col] for i, c in enumerate(cos[u])) for col in range(_SAMPLE)] for u in range(HASH_SIZE)
+    ]
     low = [sum(c * row[i] for i, c in enumerate(cos[v])) for row in columns for v in range(HASH_SIZE)]
     ordered = sorted(low)
     median = (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2
