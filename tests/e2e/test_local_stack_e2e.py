@@ -12,16 +12,9 @@ import httpx
 import pytest
 
 from photo_organizer.local_stack.client import ApiError, PhotoApiClient
-from photo_organizer.local_stack.stack import LocalStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with LocalStack(tmp_path_factory.mktemp("local-stack"), port=0) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from photo_organizer.imaging import derive, hamming_distance, phash
 
@@ -50,8 +50,6 @@ def test_different_photos_hash_far_apart():
 
 def test_derive_hashes_the_upright_picture():
     imagehash = pytest.importorskip("imagehash")
-    from PIL import ImageOps
-
     data = (SAMPLES / "coffee_exif_gps.jpg").read_bytes()  # orientation 6
     upright = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
     assert hamming_distance(derive(data).metadata.phash, str(imagehash.phash(upright))) <= 4

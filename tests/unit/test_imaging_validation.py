@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from pathlib import Path
@@ -79,8 +80,6 @@ def test_pillows_global_pixel_limit_neither_rejects_nor_warns_within_our_limit(m
 
 def test_truncated_photo_is_rejected_although_pillow_verify_passes_it():
     data = (DATA / "bad" / "truncated_half.jpg").read_bytes()
-    import io
-
     Image.open(io.BytesIO(data)).verify()  # the trap: no error here
     with pytest.raises(InvalidImageError) as caught:
         derive(data)

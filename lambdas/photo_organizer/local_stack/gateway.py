@@ -53,6 +53,7 @@ def create_gateway(stack: LocalStack) -> Starlette:
         declared_length = int(request.headers.get("content-length") or 0)
         if declared_length > stack.settings.max_upload_bytes + MULTIPART_OVERHEAD:
             return _s3_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
+        data = b""
         try:
             async with request.form(max_files=1, max_fields=32) as form:
                 pairs = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
@@ -73,7 +74,9 @@ def create_gateway(stack: LocalStack) -> Starlette:
                     now=datetime.now(timezone.utc),
                 )
         except UploadPolicyError as exc:
-            status, code = (400, "EntityTooLarge") if exc.code == "size_out_of_range" else (403, "AccessDenied")
+            status, code = (403, "AccessDenied")
+            if exc.code == "size_out_of_range":
+                status, code = 400, ("EntityTooSmall" if not data else "EntityTooLarge")
             return _s3_error(status, code, f"{exc.code}: {exc}")
         originals = stack.services.originals
         if await run_in_threadpool(originals.exists, verified.key):
