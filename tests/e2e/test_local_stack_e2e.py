@@ -166,3 +166,17 @@ def test_disallowed_content_type_is_refused_with_422(alice):
 def test_web_app_page_is_served(stack):
     page = httpx.get(stack.url + "/")
     assert page.status_code == 200 and "Photo Organizer" in page.text
+
+
+@pytest.mark.parametrize(
+    "filename",
+    ["../../etc/passwd.jpg", "a\x00b.jpg", "evil\u202egpj.jpg", "/abs/path/x.jpg"],
+    ids=["traversal", "nul", "rtl-override", "absolute"],
+)
+def test_hostile_filename_never_reaches_the_key_and_is_shown_cleaned(stack, alice, filename):
+    data = (SAMPLES / "text.png").read_bytes()
+    ticket = alice.start_upload(filename, "image/png", len(data))
+    owner = stack.identity.get_user("alice").sub
+    assert ticket["fields"]["key"] == f"originals/{owner}/{ticket['photo_id']}"
+    shown = alice.photo(ticket["photo_id"])["filename"]
+    assert "/" not in shown and "\x00" not in shown and "\u202e" not in shown

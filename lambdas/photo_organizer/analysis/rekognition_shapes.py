@@ -41,6 +41,11 @@ def _percent(value: Any) -> float:
     return min(100.0, max(0.0, float(value)))
 
 
+def _maybe_percent(value: Any) -> float | None:
+    # The API reference's own IndexFaces example reports Sharpness 160 although the range is documented as 0-100.
+    return None if value is None else _percent(value)
+
+
 def labels_from_detect_labels(response: Response) -> tuple[Label, ...]:
     labels = []
     for raw in response.get("Labels") or ():
@@ -81,7 +86,9 @@ def _face(detail: Mapping[str, Any], *, face_id: str | None, confidence: Any = N
     return FaceDetection(
         box=box,
         confidence=_percent(score),
-        quality=FaceQuality(sharpness=quality.get("Sharpness"), brightness=quality.get("Brightness")),
+        quality=FaceQuality(
+            sharpness=_maybe_percent(quality.get("Sharpness")), brightness=_maybe_percent(quality.get("Brightness"))
+        ),
         pose=FacePose(roll=pose.get("Roll"), yaw=pose.get("Yaw"), pitch=pose.get("Pitch")),
         face_handle=face_id,
     )
