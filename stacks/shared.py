@@ -104,23 +104,19 @@ class EncryptedQueueWithDlq(Construct):
                  max_receive_count: int) -> None:
         super().__init__(scope, id)
         retention = Duration.days(14)
-        self.dlq = sqs.Queue(
-            self, "Dlq",
+        protected = dict(
             encryption=sqs.QueueEncryption.KMS,
             encryption_master_key=key,
             data_key_reuse=Duration.hours(1),
             enforce_ssl=True,
             retention_period=retention,
         )
+        self.dlq = sqs.Queue(self, "Dlq", **protected)
         suppress(self.dlq, ("AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the upload "
                                                  "events queue; its depth is alarmed on instead."))
         self.queue = sqs.Queue(
             self, "Queue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            data_key_reuse=Duration.hours(1),
-            enforce_ssl=True,
-            retention_period=retention,
+            **protected,
             visibility_timeout=visibility_timeout,
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=max_receive_count),
         )

@@ -9,7 +9,7 @@ PAGE = """<!doctype html>
  header h1{font-size:1.1rem;margin:0;flex:1} main{padding:1rem 1.2rem}
  #grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:.8rem}
  figure{margin:0;background:#fff;border-radius:6px;overflow:hidden;box-shadow:0 1px 3px #0002}
- figure img{width:100%;height:160px;object-fit:cover;display:block;background:#ddd}
+ figure img{width:100%;height:160px;object-fit:cover;object-position:center 30%;display:block;background:#ddd}
  figcaption{font-size:.78rem;padding:.4rem .5rem;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
  #drop{border:2px dashed #8aa;padding:1rem;border-radius:6px;margin-bottom:1rem;text-align:center}
  #login{max-width:320px} input,button{font:inherit;padding:.35rem .5rem;margin:.2rem 0}

@@ -22,7 +22,6 @@ Listing cursors: see photo_organizer.adapters.records.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -33,6 +32,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from photo_organizer.adapters.aws.clients import LazyClient
 from photo_organizer.adapters.aws.errors import error_code, translate
 from photo_organizer.adapters.records import (
     decode_cursor,
@@ -98,18 +98,7 @@ def listing_pk(owner: str) -> str:
 class DynamoDbMetadataStore:
     def __init__(self, table_name: str, *, client_factory: Callable[[], Any] | None = None) -> None:
         self._table = table_name
-        self._client_factory = client_factory or (
-            lambda: boto3.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG)
-        )
-        self._client_lock = threading.Lock()
-        self._cached_client: Any = None
-
-    def _client(self) -> Any:
-        if self._cached_client is None:
-            with self._client_lock:
-                if self._cached_client is None:
-                    self._cached_client = self._client_factory()
-        return self._cached_client
+        self._client = LazyClient(client_factory or (lambda: boto3.client("dynamodb", config=DYNAMODB_CLIENT_CONFIG)))
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         """Calls the client; ConditionalCheckFailed surfaces as ConflictError, everything else translated."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -11,6 +10,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from photo_organizer.adapters.aws.clients import LazyClient
 from photo_organizer.adapters.aws.errors import translate
 from photo_organizer.adapters.disposition import content_disposition
 from photo_organizer.errors import BlobNotFoundError, ValidationError
@@ -39,9 +39,7 @@ class S3BlobStore:
     ) -> None:
         self._bucket = bucket
         self._region = region or None
-        self._client_factory = client_factory or self._default_client
-        self._client_lock = threading.Lock()
-        self._cached_client: Any = None
+        self._client = LazyClient(client_factory or self._default_client)
 
     @property
     def bucket(self) -> str:
@@ -49,13 +47,6 @@ class S3BlobStore:
 
     def _default_client(self) -> Any:
         return boto3.client("s3", region_name=self._region, config=S3_CLIENT_CONFIG)
-
-    def _client(self) -> Any:
-        if self._cached_client is None:
-            with self._client_lock:
-                if self._cached_client is None:
-                    self._cached_client = self._client_factory()
-        return self._cached_client
 
     # ---- BlobStore --------------------------------------------------------------------------------------
 
