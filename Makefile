@@ -31,6 +31,7 @@ demo: $(INSTALLED)
 	$(VENV)/bin/photo-organizer demo
 
 test: $(INSTALLED)
+	$(VENV)/bin/ruff check -q lambdas stacks tests glue_jobs benchmarks scripts app.py
 	$(PY) -m pytest -n 2 --dist loadgroup -q || [ $$? -eq 5 ]
 
 lambda-build: $(INSTALLED)

@@ -6,7 +6,7 @@ A synthetic library of 1000 photo records (5 owners, seeded) with the issue's mi
 photo of the same owner (half byte-identical, half near: 1-3 phash bits apart), 30% holding text, 60% with
 people. DetectLabels is simulated by each photo's own label list, so the numbers measure the planner (dedupe,
 two-phase planning), not Rekognition's recall: a person DetectLabels misses would also be a face we never index.
-Prices: REKOGNITION_TIER1_PRICES in glue_jobs/analyze_photos/transforms.py (dated; check before quoting).
+Prices: REKOGNITION_TIER1_PRICES in lambdas/photo_organizer/analysis/costs.py (dated; check before quoting).
 Target from the issue: our plan <= 55% of naive.
 """
 
