@@ -88,6 +88,13 @@ class FaceDetection(_Frozen):
         description="Rekognition FaceId or the local descriptor id; None for a face seen but not indexed "
         "(too small, too blurred, over the per-photo limit): it counts as a person but cannot be clustered.",
     )
+    descriptor: bytes | None = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description="Local backend only: the 128-d float32 face descriptor, handed to the people store and never "
+        "written into the analysis document (biometric data lives in one place, deletable on consent withdrawal).",
+    )
 
 
 class TextLine(_Frozen):

@@ -1,0 +1,158 @@
+"""Analysing photos: the one per-photo pipeline that the Glue job (aws) and `photo-organizer analyze` (local) run.
+
+For each photo that needs it: copy the results of an analysed (near) duplicate of the same owner instead of
+paying again; otherwise plan phase 1 (labels, moderation), call the analyzer on the PREVIEW, plan phase 2 from
+the labels (text only where labels say there is text, faces only with the owner's consent and a person-like
+label), call again, then add place, local time and a caption composed from what was found, and save — a save
+that is conditional on the stored version being older, so a repeated or resumed run writes nothing twice.
+A photo that fails is recorded with its reason and retried by the next run; it never fails the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aws_lambda_powertools import Logger
+
+from photo_organizer.analysis.captions import compose_caption
+from photo_organizer.analysis.costs import REKOGNITION_TIER1_PRICES, RunSummary, estimate_cost
+from photo_organizer.analysis.dedupe import dedupe
+from photo_organizer.analysis.models import AnalysisPlan, AnalysisResult, ApiCall, FaceDetection
+from photo_organizer.analysis.planning import AnalysisSettings, PhotoRecord, plan_calls
+from photo_organizer.analysis.ports import Analyzer
+from photo_organizer.analysis.store import AnalysisStore, PhotoAnalysis, StoredPlace
+from photo_organizer.errors import PermanentError, RetryableError
+from photo_organizer.keys import PhotoKeys
+from photo_organizer.models import GeoPoint, Photo, PhotoStatus
+from photo_organizer.ports import BlobStore, MetadataStore
+
+logger = Logger(child=True)
+
+PlaceResolver = Callable[[GeoPoint], StoredPlace | None]
+LocalTimeResolver = Callable[[datetime | None, str | None, GeoPoint | None], tuple[datetime | None, str | None]]
+FaceRecorder = Callable[[str, str, Sequence[FaceDetection]], None]
+ConsentLookup = Callable[[str], bool]
+
+
+@dataclass
+class AnalysisService:
+    previews: BlobStore
+    photos: MetadataStore
+    store: AnalysisStore
+    analyzer: Analyzer
+    settings: AnalysisSettings = field(default_factory=AnalysisSettings)
+    face_consent: ConsentLookup = lambda owner: False  # noqa: E731 - biometric processing is opt-in
+    resolve_place: PlaceResolver | None = None
+    resolve_local_time: LocalTimeResolver | None = None
+    record_faces: FaceRecorder | None = None
+
+    @property
+    def version(self) -> int:
+        return self.settings.analysis_version
+
+    def run(
+        self,
+        pending: Iterable[PhotoRecord],
+        *,
+        run_id: str,
+        on_photo_done: Callable[[PhotoRecord], None] | None = None,
+    ) -> RunSummary:
+        """Analyses the given photos (all needing analysis); returns what it did and what it cost."""
+        summary = RunSummary(run_id)
+        pending = [p for p in pending if p.analysis_version < self.version]
+        sources_by_owner = {
+            owner: self.store.analysed(owner, min_version=self.version) for owner in {p.owner for p in pending}
+        }
+        copies = dedupe(
+            [*pending, *(s for sources in sources_by_owner.values() for s in sources)],
+            current_version=self.version,
+            max_distance=self.settings.near_duplicate_max_distance,
+        )
+        # Sources first: a copy needs its source's results saved before it can take them.
+        ordered = sorted(pending, key=lambda p: (p.photo_id in copies, p.photo_id))
+        for record in ordered:
+            summary.photos += 1
+            try:
+                if record.photo_id in copies:
+                    self._copy(record, copies[record.photo_id])
+                    summary.copied += 1
+                else:
+                    self.analyze_one(record, summary)
+            except (RetryableError, PermanentError) as exc:
+                reason = getattr(exc, "code", None) or type(exc).__name__
+                summary.record_failure(str(reason))
+                self.store.record_failure(record.owner, record.photo_id, analysis_version=self.version, reason=f"{reason}: {exc}"[:500])
+                logger.warning("photo analysis failed", extra={"photo_id": record.photo_id, "reason": str(reason)})
+            if on_photo_done is not None:
+                on_photo_done(record)
+        summary.estimated_cost_usd = estimate_cost(summary.calls, REKOGNITION_TIER1_PRICES)
+        return summary
+
+    def analyze_one(self, record: PhotoRecord, summary: RunSummary | None = None) -> PhotoAnalysis | None:
+        photo = self.photos.get_photo(record.owner, record.photo_id)
+        if photo is None or photo.status is not PhotoStatus.READY:
+            return None  # deleted or changed since it was listed: nothing to do
+        preview = self.previews.get(PhotoKeys.for_photo(photo.owner, photo.photo_id).preview).data
+        consent = self.face_consent(photo.owner)
+        first_calls = plan_calls(record, None, self.settings, face_consent=consent)
+        result = self._call(preview, photo, first_calls, summary)
+        second_calls = plan_calls(record, result.labels, self.settings, face_consent=consent, already_done=first_calls)
+        if second_calls:
+            result = merge_results(result, self._call(preview, photo, second_calls, summary))
+        analysis = self._describe(photo, result)
+        if self.store.save(analysis) and self.record_faces is not None and result.faces:
+            self.record_faces(photo.owner, photo.photo_id, result.faces)
+        return analysis
+
+    def _call(self, preview: bytes, photo: Photo, calls: list[ApiCall], summary: RunSummary | None) -> AnalysisResult:
+        plan = AnalysisPlan(
+            owner=photo.owner, photo_id=photo.photo_id, analysis_version=self.version, calls=frozenset(calls)
+        )
+        result = self.analyzer.analyze(preview, plan)
+        if summary is not None:
+            for call in calls:
+                summary.record_call(call)
+        return result
+
+    def _copy(self, record: PhotoRecord, source_id: str) -> None:
+        source = self.store.get(record.owner, source_id)
+        photo = self.photos.get_photo(record.owner, record.photo_id)
+        if source is None or photo is None:
+            raise RetryableError(f"source {source_id} of duplicate {record.photo_id} is not analysed yet")
+        # Faces are not copied: a face belongs to one photo (and the collection indexed it once).
+        result = source.result.copied_to(record.photo_id).model_copy(update={"faces": ()})
+        self.store.save(self._describe(photo, result))
+
+    def _describe(self, photo: Photo, result: AnalysisResult) -> PhotoAnalysis:
+        meta = photo.metadata
+        gps = meta.gps if meta else None
+        place = self.resolve_place(gps) if gps and self.resolve_place else None
+        local_taken_at, zone = (meta.taken_at if meta else None), None
+        if self.resolve_local_time is not None and meta is not None:
+            local_taken_at, zone = self.resolve_local_time(meta.taken_at, meta.taken_at_offset, gps)
+        place_name = ", ".join(p for p in (place.city, place.country) if p) if place else None
+        caption = compose_caption([None] * len(result.faces), list(result.labels), place_name, local_taken_at)
+        return PhotoAnalysis(
+            owner=photo.owner,
+            result=result,
+            caption=caption,
+            place=place,
+            local_taken_at=local_taken_at,
+            time_zone=zone,
+        )
+
+
+def merge_results(first: AnalysisResult, second: AnalysisResult) -> AnalysisResult:
+    """One result from the two phases: phase 2 adds text lines, faces and the labels they imply."""
+    known = {label.name for label in first.labels}
+    return first.model_copy(
+        update={
+            "labels": first.labels + tuple(label for label in second.labels if label.name not in known),
+            "faces": first.faces + second.faces,
+            "text_lines": first.text_lines + second.text_lines,
+            "moderation_labels": first.moderation_labels + second.moderation_labels,
+            "dominant_colours": first.dominant_colours or second.dominant_colours,
+        }
+    )
