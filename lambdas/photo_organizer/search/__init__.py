@@ -1,0 +1,1 @@
+"""Search: the index document, the SearchIndex port, query understanding and ranking shared by both backends."""

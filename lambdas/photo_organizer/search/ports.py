@@ -1,0 +1,26 @@
+"""The SearchIndex port: OpenSearch (aws) and an embedded index (local) implement it with the same semantics."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from photo_organizer.search.models import FacetValue, SearchDocument, SearchQuery, SearchResults
+
+
+class SearchIndex(Protocol):
+    def upsert(self, documents: list[SearchDocument]) -> list[str]:
+        """Writes documents; one whose version is not newer than the stored one is skipped (returns the
+        photo ids actually written)."""
+        ...
+
+    def delete(self, owner: str, photo_id: str, *, version: int) -> None:
+        """Removes a photo's document unless a newer version was written after the delete was decided."""
+        ...
+
+    def search(self, query: SearchQuery, *, facets: bool = True) -> SearchResults: ...
+
+    def suggest(self, owner: str, prefix: str, *, limit: int = 10) -> dict[str, tuple[FacetValue, ...]]:
+        """Tags, people and places of this owner that start with prefix, with counts."""
+        ...
+
+    def count(self, owner: str) -> int: ...
