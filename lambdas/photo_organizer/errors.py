@@ -25,6 +25,24 @@ class StorageUnavailableError(RetryableError):
     """A blob or metadata store did not answer or throttled us."""
 
 
+class AnalysisThrottledError(RetryableError):
+    """The image-analysis service throttled us, failed on its side (5xx) or did not answer in time. Back off and
+    call again; when the retries run out the photo records `code` and waits for the next run."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+
+
+class AnalysisRefusedError(PermanentError):
+    """The image-analysis service refused this image (format, size, unreadable object, bad parameter): the same
+    preview gets the same answer, so the photo records `code` as its failure reason and is not retried."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+
+
 class NotFoundError(PermanentError):
     """The thing does not exist, or belongs to someone else (we never tell which)."""
 
