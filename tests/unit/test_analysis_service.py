@@ -1,0 +1,158 @@
+"""The per-photo analysis pipeline on the local stores with a scripted analyzer: planning, duplicates,
+failures, exactly-once saves, consent."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from photo_organizer.adapters.local.sqlite_analysis import SqliteAnalysisStore
+from photo_organizer.analysis.models import (
+    AnalysisPlan,
+    AnalysisResult,
+    AnalysisSource,
+    ApiCall,
+    BoundingBox,
+    FaceDetection,
+    Label,
+    TextLine,
+)
+from photo_organizer.analysis.planning import AnalysisSettings
+from photo_organizer.analysis.service import AnalysisService
+from photo_organizer.bootstrap import build_services
+from photo_organizer.errors import AnalysisRefusedError, AnalysisThrottledError
+from photo_organizer.keys import PhotoKeys
+from photo_organizer.models import UploadRequest
+from photo_organizer.services.ingest import ObjectCreated
+from photo_organizer.settings import Settings
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+OWNER = "owner-1"
+
+
+class ScriptedAnalyzer:
+    """Answers like Rekognition would for a few known photos; records every planned call."""
+
+    def __init__(self, labels_by_photo: dict[str, list[str]]):
+        self.labels_by_photo = labels_by_photo
+        self.calls: list[tuple[str, ApiCall]] = []
+        self.fail: dict[str, Exception] = {}
+
+    def analyze(self, preview_jpeg: bytes, plan: AnalysisPlan) -> AnalysisResult:
+        assert preview_jpeg[:3] == b"\xff\xd8\xff", "the analyzer must get the JPEG preview"
+        if plan.photo_id in self.fail:
+            raise self.fail[plan.photo_id]
+        self.calls += [(plan.photo_id, call) for call in sorted(plan.calls)]
+        names = self.labels_by_photo.get(plan.photo_id, [])
+        labels = tuple(Label(name=n, confidence=95) for n in names) if plan.includes(ApiCall.DETECT_LABELS) else ()
+        faces = ()
+        if plan.includes(ApiCall.INDEX_FACES) and "Person" in names:
+            faces = (FaceDetection(box=BoundingBox(left=0.1, top=0.1, width=0.2, height=0.2), confidence=99,
+                                   face_handle=f"{plan.photo_id}-face-0"),)
+        text = (TextLine(text="LATTE $4.50", confidence=97),) if plan.includes(ApiCall.DETECT_TEXT) else ()
+        return AnalysisResult(photo_id=plan.photo_id, analysis_version=plan.analysis_version, labels=labels,
+                              faces=faces, text_lines=text, analysed_at=datetime.now(timezone.utc),
+                              source=AnalysisSource.REKOGNITION)
+
+
+@pytest.fixture
+def library(tmp_path):
+    services = build_services(Settings(data_dir=tmp_path))
+    return services, SqliteAnalysisStore(tmp_path / "photo-organizer.sqlite3")
+
+
+def ingest(services, name: str) -> str:
+    data = (SAMPLES / name).read_bytes()
+    ticket = services.uploads.start(OWNER, UploadRequest(filename=name, content_type="image/jpeg", size=len(data)))
+    key = PhotoKeys.for_photo(OWNER, ticket.photo_id).original
+    services.originals.put(key, data, content_type="image/jpeg")
+    services.ingest.process(ObjectCreated(bucket="originals", key=key))
+    return ticket.photo_id
+
+
+def pipeline(services, store, analyzer, *, consent=True, recorded=None):
+    return AnalysisService(
+        previews=services.derivatives, photos=services.metadata, store=store, analyzer=analyzer,
+        settings=AnalysisSettings(analysis_version=1), face_consent=lambda owner: consent,
+        record_faces=(lambda owner, photo_id, faces: recorded.append((photo_id, len(faces)))) if recorded is not None else None,
+    )
+
+
+def test_text_and_faces_are_paid_for_only_where_labels_call_for_them(library):
+    services, store = library
+    obama, coffee, rocket = (ingest(services, n) for n in ("obama.jpg", "coffee_with_text.jpg", "rocket.jpg"))
+    analyzer = ScriptedAnalyzer({obama: ["Person", "Suit"], coffee: ["Cup", "Text"], rocket: ["Rocket"]})
+    recorded: list = []
+    summary = pipeline(services, store, analyzer, recorded=recorded).run(store.pending(1).photos, run_id="r1")
+    calls = {(pid, call) for pid, call in analyzer.calls}
+    assert (obama, ApiCall.INDEX_FACES) in calls and (coffee, ApiCall.INDEX_FACES) not in calls
+    assert (coffee, ApiCall.DETECT_TEXT) in calls and (obama, ApiCall.DETECT_TEXT) not in calls
+    assert {c for p, c in calls if p == rocket} == {ApiCall.DETECT_LABELS, ApiCall.DETECT_MODERATION_LABELS}
+    assert summary.photos == 3 and summary.calls[ApiCall.DETECT_LABELS] == 3 and not summary.failures
+    assert store.get(OWNER, coffee).result.text_lines[0].text == "LATTE $4.50"
+    assert recorded == [(obama, 1)]
+
+
+def test_second_run_makes_no_paid_call_and_writes_nothing(library):
+    services, store = library
+    ingest(services, "rocket.jpg")
+    analyzer = ScriptedAnalyzer({})
+    pipeline(services, store, analyzer).run(store.pending(1).photos, run_id="r1")
+    made = len(analyzer.calls)
+    summary = pipeline(services, store, analyzer).run(store.pending(1).photos, run_id="r2")
+    assert len(analyzer.calls) == made and summary.photos == 0
+
+
+def test_near_duplicate_in_another_format_copies_results_instead_of_paying(library):
+    services, store = library
+    jpeg = ingest(services, "obama3.jpg")
+    analyzer = ScriptedAnalyzer({jpeg: ["Person", "Suit"]})
+    pipeline(services, store, analyzer).run(store.pending(1).photos, run_id="r1")
+    heic = ingest(services, "obama3.heic")  # the same picture re-encoded: other bytes, near-equal pHash
+    paid_before = len(analyzer.calls)
+    summary = pipeline(services, store, analyzer).run(store.pending(1).photos, run_id="r2")
+    assert len(analyzer.calls) == paid_before and summary.copied == 1
+    copy = store.get(OWNER, heic)
+    assert copy.result.copied_from == jpeg and copy.result.label_names() == {"Person", "Suit"}
+    assert copy.result.faces == (), "faces belong to the photo that was indexed"
+
+
+def test_failures_are_recorded_per_photo_and_retried_next_run(library):
+    services, store = library
+    good, bad, throttled = (ingest(services, n) for n in ("rocket.jpg", "chelsea.png", "coffee.png"))
+    analyzer = ScriptedAnalyzer({})
+    analyzer.fail = {bad: AnalysisRefusedError("InvalidImageFormatException", "bad image"),
+                     throttled: AnalysisThrottledError("ThrottlingException", "slow down")}
+    summary = pipeline(services, store, analyzer).run(store.pending(1).photos, run_id="r1")
+    assert store.get(OWNER, good) is not None and store.get(OWNER, bad) is None
+    assert sum(summary.failures.values()) == 2
+    assert {f.photo_id for f in store.failures(OWNER)} == {bad, throttled}
+    analyzer.fail.pop(throttled)
+    pipeline(services, store, analyzer).run(store.pending(1).photos, run_id="r2")
+    assert store.get(OWNER, throttled) is not None
+    assert {f.photo_id for f in store.failures(OWNER)} == {bad}
+
+
+def test_without_consent_no_face_is_ever_indexed(library):
+    services, store = library
+    obama = ingest(services, "obama.jpg")
+    analyzer = ScriptedAnalyzer({obama: ["Person"]})
+    pipeline(services, store, analyzer, consent=False).run(store.pending(1).photos, run_id="r1")
+    assert (obama, ApiCall.INDEX_FACES) not in analyzer.calls
+    assert store.get(OWNER, obama).result.faces == ()
+
+
+def test_caption_and_place_come_from_what_was_found(library):
+    from photo_organizer.places.resolvers import place_resolver, resolve_local_time
+
+    services, store = library
+    coffee = ingest(services, "coffee_exif_gps.jpg")
+    analyzer = ScriptedAnalyzer({coffee: ["Cup"]})
+    service = pipeline(services, store, analyzer)
+    service.resolve_place, service.resolve_local_time = place_resolver(), resolve_local_time
+    service.run(store.pending(1).photos, run_id="r1")
+    analysis = store.get(OWNER, coffee)
+    assert analysis.place.city == "Madison" and analysis.time_zone == "America/Chicago"
+    assert "Madison" in analysis.caption
