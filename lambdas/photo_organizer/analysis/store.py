@@ -7,14 +7,19 @@ older. local: a table beside the photos table in the same SQLite file.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from photo_organizer.analysis.models import AnalysisResult
 from photo_organizer.analysis.planning import PhotoRecord
+from photo_organizer.errors import ValidationError
 
 
 class StoredPlace(BaseModel):
@@ -95,3 +100,86 @@ class AnalysisStore(Protocol):
     def delete(self, owner: str, photo_id: str) -> None:
         """Forgets the analysis of a photo (the photo is being deleted). Idempotent."""
         ...
+
+
+# ---- what both adapters share: the stored document, the search fields, the pending cursor ------------------
+
+OCR_TEXT_MAX_CHARS = 4000
+"""Enough for a receipt or a page; keeps a photo item (limit 400 KB) and its search document small."""
+
+PENDING_CURSOR_VERSION = 1
+_CURSOR_PART = re.compile(r"^[^#\x00]{1,256}$")
+_MAX_CURSOR_CHARS = 2048
+_RESULT_KEYS_OUTSIDE_DOCUMENT = frozenset({"photo_id", "analysis_version", "sensitive"})
+
+
+def result_document(result: AnalysisResult) -> dict[str, Any]:
+    """The result as JSON-ready values, without its keys (photo id, version: stored beside it) and without the
+    derived sensitive flag (stored on its own for search, recomputed on read)."""
+    document = result.model_dump(mode="json", exclude=set(_RESULT_KEYS_OUTSIDE_DOCUMENT))
+    return {k: v for k, v in document.items() if v is not None}
+
+
+def analysis_from_parts(
+    owner: str,
+    photo_id: str,
+    analysis_version: int,
+    document: dict[str, Any],
+    *,
+    caption: str = "",
+    place: dict[str, Any] | None = None,
+    local_taken_at: str | datetime | None = None,
+    time_zone: str | None = None,
+) -> PhotoAnalysis:
+    result = AnalysisResult.model_validate({**document, "photo_id": photo_id, "analysis_version": analysis_version})
+    return PhotoAnalysis(
+        owner=owner,
+        result=result,
+        caption=caption,
+        place=StoredPlace.model_validate(place) if place else None,
+        local_taken_at=local_taken_at,
+        time_zone=time_zone,
+    )
+
+
+def label_terms(result: AnalysisResult) -> list[str]:
+    """Every label name and ancestor, case-folded, sorted: what a search for "cat" or "animal" matches."""
+    return sorted({name.casefold() for label in result.labels for name in (label.name, *label.parents)})
+
+
+def ocr_text(result: AnalysisResult) -> str:
+    """The text lines read from the photo, one per line, cut at OCR_TEXT_MAX_CHARS."""
+    return "\n".join(line.text for line in result.text_lines)[:OCR_TEXT_MAX_CHARS]
+
+
+def encode_pending_cursor(scope: str | None, owner: str, photo_id: str) -> str:
+    """Cursor of `pending`: base64url (no padding) of the JSON {"v", "scope", "owner", "photo_id"}, where scope is
+    the owner the listing was asked for (None: every owner) and owner/photo_id the last photo returned."""
+    raw = json.dumps(
+        {"v": PENDING_CURSOR_VERSION, "scope": scope, "owner": owner, "photo_id": photo_id}, separators=(",", ":")
+    )
+    return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode("ascii")
+
+
+def decode_pending_cursor(scope: str | None, cursor: str) -> tuple[str, str]:
+    """(owner, photo_id) to continue after; ValidationError for a cursor not made for this scope (a per-owner
+    cursor never continues in another owner's photos)."""
+    if not isinstance(cursor, str) or not cursor or len(cursor) > _MAX_CURSOR_CHARS:
+        raise ValidationError("invalid pending cursor")
+    try:
+        body = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("utf-8"))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise ValidationError("invalid pending cursor") from exc
+    if (
+        not isinstance(body, dict)
+        or set(body) != {"v", "scope", "owner", "photo_id"}
+        or body["v"] != PENDING_CURSOR_VERSION
+        or body["scope"] != scope
+    ):
+        raise ValidationError("invalid pending cursor")
+    owner, photo_id = body["owner"], body["photo_id"]
+    if not all(isinstance(part, str) and _CURSOR_PART.fullmatch(part) for part in (owner, photo_id)):
+        raise ValidationError("invalid pending cursor")
+    if scope is not None and owner != scope:
+        raise ValidationError("invalid pending cursor")
+    return owner, photo_id
