@@ -39,6 +39,7 @@ LAMBDA_REQUIREMENTS = (
     "typing-extensions",
     "annotated-types",
     "typing-inspection",
+    "numpy",  # people (clustering, nearest neighbours) behind the people API
 )
 
 PLATFORM_ARGS = (

@@ -159,6 +159,28 @@ class PhotoDetail(PhotoSummary):
     rejection_reason: RejectionReason | None = None
     rejection_message: str | None = None
     urls: DerivativeUrls | None = None
+    analysis: PhotoAnalysisView | None = None
+
+
+class PhotoPerson(BaseModel):
+    person_id: str
+    name: str | None = None
+
+
+class PhotoAnalysisView(BaseModel):
+    """What analysis found, as the API shows it. Local analysis is more basic than Rekognition's (see source)."""
+
+    source: str
+    analysed_at: datetime
+    caption: str = ""
+    tags: list[str] = Field(default_factory=list, description="Label names with their parents, most confident first.")
+    text: list[str] = Field(default_factory=list, description="Lines of text read in the photo.")
+    face_count: int = 0
+    people: list[PhotoPerson] = Field(default_factory=list)
+    place: str | None = None
+    local_taken_at: datetime | None = None
+    time_zone: str | None = None
+    sensitive: bool = False
 
 
 class PhotoPage(BaseModel):

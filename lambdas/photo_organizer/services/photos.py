@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from photo_organizer.analysis.store import AnalysisStore, PhotoAnalysis
 from photo_organizer.errors import REJECTION_MESSAGES, PhotoNotFoundError
 from photo_organizer.keys import PhotoKeys, check_owner
-from photo_organizer.models import DerivativeUrls, Photo, PhotoDetail, PhotoPage, PhotoStatus, PhotoSummary, utcnow
+from photo_organizer.models import (
+    DerivativeUrls,
+    Photo,
+    PhotoAnalysisView,
+    PhotoDetail,
+    PhotoPage,
+    PhotoPerson,
+    PhotoStatus,
+    PhotoSummary,
+    utcnow,
+)
 from photo_organizer.ports import BlobStore, MetadataStore
 from photo_organizer.settings import Settings
+
+if TYPE_CHECKING:
+    from photo_organizer.services.people import PeopleService
 
 MAX_PAGE_SIZE = 100
 
@@ -32,6 +47,8 @@ class PhotoService:
     derivatives: BlobStore
     metadata: MetadataStore
     settings: Settings
+    analysis: AnalysisStore | None = None
+    people: PeopleService | None = None
 
     def list(self, owner: str, *, limit: int = 50, cursor: str | None = None) -> PhotoPage:
         check_owner(owner)
@@ -63,7 +80,33 @@ class PhotoService:
         )
         if photo.status in (PhotoStatus.READY, PhotoStatus.DUPLICATE):
             detail.urls = self._urls(photo)
+        if self.analysis is not None and photo.status is PhotoStatus.READY:
+            analysis = self.analysis.get(owner, photo.photo_id)
+            if analysis is not None:
+                detail.analysis = self._analysis_view(analysis)
         return detail
+
+    def _analysis_view(self, analysis: PhotoAnalysis) -> PhotoAnalysisView:
+        result = analysis.result
+        tags: dict[str, None] = {}
+        for label in sorted(result.labels, key=lambda label: -label.confidence):
+            for name in (label.name, *label.parents):
+                tags.setdefault(name, None)
+        people = self.people.people_in_photo(analysis.owner, result.photo_id) if self.people else []
+        place = analysis.place
+        return PhotoAnalysisView(
+            source=result.source.value,
+            analysed_at=result.analysed_at,
+            caption=analysis.caption,
+            tags=list(tags),
+            text=[line.text for line in result.text_lines],
+            face_count=len(result.faces),
+            people=[PhotoPerson(person_id=p.person_id, name=p.name) for p in people if not p.hidden],
+            place=", ".join(x for x in (place.city, place.region, place.country) if x) if place else None,
+            local_taken_at=analysis.local_taken_at,
+            time_zone=analysis.time_zone,
+            sensitive=result.sensitive,
+        )
 
     def delete(self, owner: str, photo_id: str) -> None:
         photo = self._owned(owner, photo_id)
@@ -74,6 +117,10 @@ class PhotoService:
         self.originals.delete(keys.quarantine)
         self.derivatives.delete(keys.preview)
         self.derivatives.delete(keys.thumbnail)
+        if self.people is not None:
+            self.people.forget_photo(owner, photo.photo_id)
+        if self.analysis is not None:
+            self.analysis.delete(owner, photo.photo_id)
         self.metadata.delete_photo(owner, photo.photo_id)
 
     def _owned(self, owner: str, photo_id: str) -> Photo:

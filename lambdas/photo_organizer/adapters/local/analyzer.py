@@ -1,0 +1,91 @@
+"""The local Analyzer: CPU models that ship inside packages, behind the same port and output as Rekognition.
+
+Weaker than Rekognition, and said so in the README and the UI: labels come from an ImageNet classifier mapped
+to a curated tag vocabulary (no person, scene or activity classes), faces from dlib's HOG detector (misses
+faces under ~80 px), OCR from RapidOCR, and nudity screening only when the optional nudenet extra is installed.
+Tags derived from faces (Person, Group) and from text (Text, Document) fill the gaps ImageNet leaves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from photo_organizer.analysis.models import (
+    AnalysisPlan,
+    AnalysisResult,
+    AnalysisSource,
+    ApiCall,
+    FaceDetection,
+    Label,
+    LabelSource,
+)
+from photo_organizer.analysis.vocabulary import ancestors
+
+
+class LocalAnalyzer:
+    def __init__(self, *, label_model: Path, ocr: bool = True, faces: bool = True, moderation: bool = True) -> None:
+        from photo_organizer.adapters.local.labels import OnnxLabeler
+
+        self._labeler = OnnxLabeler(label_model)
+        self._ocr_enabled, self._faces_enabled, self._moderation_enabled = ocr, faces, moderation
+
+    def analyze(self, preview_jpeg: bytes, plan: AnalysisPlan) -> AnalysisResult:
+        labels: list[Label] = []
+        faces: tuple[FaceDetection, ...] = ()
+        text_lines = ()
+        moderation = ()
+        if plan.includes(ApiCall.DETECT_LABELS):
+            labels += self._labeler.labels(preview_jpeg)
+        if plan.includes(ApiCall.INDEX_FACES) and self._faces_enabled:
+            faces = self._faces(preview_jpeg, plan.photo_id)
+            labels += face_labels(len(faces))
+        if plan.includes(ApiCall.DETECT_TEXT) and self._ocr_enabled:
+            from photo_organizer.adapters.local.ocr import RapidOcrReader, text_labels
+
+            text_lines = RapidOcrReader().read(preview_jpeg)
+            labels += text_labels(text_lines)
+        if plan.includes(ApiCall.DETECT_MODERATION_LABELS) and self._moderation_enabled:
+            from photo_organizer.adapters.local.moderation import NudeNetScreener
+
+            if NudeNetScreener.available():
+                moderation = NudeNetScreener().screen(preview_jpeg)
+        return AnalysisResult(
+            photo_id=plan.photo_id,
+            analysis_version=plan.analysis_version,
+            labels=tuple(_unique(labels)),
+            faces=faces,
+            text_lines=text_lines,
+            moderation_labels=moderation,
+            analysed_at=datetime.now(timezone.utc),
+            source=AnalysisSource.LOCAL,
+        )
+
+    @staticmethod
+    def _faces(preview_jpeg: bytes, photo_id: str) -> tuple[FaceDetection, ...]:
+        from photo_organizer.adapters.local.faces import DlibFaceAnalyzer
+
+        found = DlibFaceAnalyzer().detect(preview_jpeg)
+        return tuple(
+            face.detection.model_copy(
+                update={"face_handle": f"{photo_id}-f{index}", "descriptor": face.descriptor.astype("<f4").tobytes()}
+            )
+            for index, face in enumerate(found)
+        )
+
+
+def face_labels(count: int) -> list[Label]:
+    if count == 0:
+        return []
+    names = ["Person"] + (["Group"] if count >= 3 else [])
+    return [
+        Label(name=name, confidence=99.0, parents=tuple(ancestors(name)), source=LabelSource.FACES) for name in names
+    ]
+
+
+def _unique(labels: list[Label]) -> list[Label]:
+    best: dict[str, Label] = {}
+    for label in labels:
+        if label.name not in best or label.confidence > best[label.name].confidence:
+            best[label.name] = label
+    return sorted(best.values(), key=lambda label: (-label.confidence, label.name))

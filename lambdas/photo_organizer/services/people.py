@@ -1,0 +1,240 @@
+"""People: faces grouped into persons, the user's corrections, and biometric consent.
+
+Corrections (rename, hide, merge, move a face, "not this person") take effect at once on the stored people and
+are also recorded as constraints, so every later clustering run keeps them. Face processing is opt-in per
+user; withdrawing consent deletes the collection (cloud) or the descriptors (local), and every face, person and
+correction of that user. Face boxes stay in the photos' analyses (they hold no biometric template): the photo
+still counts as showing people.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from photo_organizer.analysis.models import FaceDetection
+from photo_organizer.analysis.store import AnalysisStore
+from photo_organizer.errors import NotFoundError, ValidationError
+from photo_organizer.models import utcnow
+from photo_organizer.people import (
+    ClusteringResult,
+    Person,
+    cluster_people,
+    merge_people,
+    move_face,
+    nearest_edges,
+    not_this_person,
+)
+from photo_organizer.people.store import ForgottenBiometrics, PeopleStore, StoredFace, UserSettings
+
+MIN_PERSON_FACES = 2  # a face seen once is not yet somebody; naming it makes it a person anyway
+
+
+class PersonNotFoundError(NotFoundError):
+    pass
+
+
+class FaceNotFoundError(NotFoundError):
+    pass
+
+
+class PersonView(BaseModel):
+    person_id: str
+    name: str | None
+    hidden: bool
+    face_count: int
+    photo_count: int
+    cover_face_id: str | None
+    cover_photo_id: str | None
+
+
+class ConsentView(BaseModel):
+    biometric_consent: bool
+    forgotten: dict[str, int] | None = None
+
+
+@dataclass
+class PeopleService:
+    people: PeopleStore
+    user_settings: UserSettings
+    analysis: AnalysisStore
+    forget_collection: Callable[[str], None] | None = None  # aws: delete the owner's Rekognition collection
+
+    # ---- faces from analysis ----------------------------------------------------------------------------
+
+    def record_faces(self, owner: str, photo_id: str, faces: Sequence[FaceDetection]) -> None:
+        if not self.user_settings.biometric_consent(owner):
+            return  # consent withdrawn while a run was under way: keep nothing
+        now = utcnow()
+        stored = [
+            StoredFace(
+                face_id=face.face_handle,
+                owner=owner,
+                photo_id=photo_id,
+                box=face.box,
+                quality=round((face.quality.sharpness or 50.0) / 100.0, 4),
+                created_at=now,
+                descriptor=face.descriptor,
+                rekognition_face_id=None if face.descriptor is not None else face.face_handle,
+            )
+            for face in faces
+            if face.face_handle
+        ]
+        if stored:
+            self.people.save_faces(stored)
+
+    def recluster(self, owner: str) -> ClusteringResult:
+        """Local backend: exact nearest neighbours on the descriptors, then constrained clustering."""
+        import numpy as np
+
+        faces = [f for f in self.people.faces(owner) if f.descriptor is not None]
+        edges = nearest_edges([f.face_id for f in faces], np.stack([f.vector() for f in faces])) if faces else []
+        result = cluster_people(
+            owner,
+            [f.ref() for f in faces],
+            edges,
+            self.people.people(owner),
+            self.people.constraints(owner),
+            min_cluster_size=MIN_PERSON_FACES,
+        )
+        self.people.replace_people(owner, result.people)
+        return result
+
+    def forget_photo(self, owner: str, photo_id: str) -> None:
+        """The photo is being deleted: its faces leave their people (and the store)."""
+        removed = set(self.people.delete_faces_of_photo(owner, photo_id))
+        if not removed:
+            return
+        kept = []
+        for person in self.people.people(owner):
+            faces = person.face_ids - removed
+            cover = person.cover_face_id if person.cover_face_id in faces else (min(faces) if faces else None)
+            if faces or person.named or person.hidden:
+                kept.append(person.model_copy(update={"face_ids": faces, "cover_face_id": cover}))
+        self.people.replace_people(owner, kept)
+
+    # ---- reading -----------------------------------------------------------------------------------------
+
+    def list(self, owner: str, *, include_hidden: bool = False) -> list[PersonView]:
+        photo_of = {f.face_id: f.photo_id for f in self.people.faces(owner)}
+        views = [
+            PersonView(
+                person_id=p.person_id,
+                name=p.name,
+                hidden=p.hidden,
+                face_count=len(p.face_ids),
+                photo_count=len({photo_of[f] for f in p.face_ids if f in photo_of}),
+                cover_face_id=p.cover_face_id,
+                cover_photo_id=photo_of.get(p.cover_face_id) if p.cover_face_id else None,
+            )
+            for p in self.people.people(owner)
+            if include_hidden or not p.hidden
+        ]
+        return sorted(views, key=lambda v: (v.name is None, (v.name or "").casefold(), -v.photo_count, v.person_id))
+
+    def photo_ids(self, owner: str, person_id: str) -> list[str]:
+        person = self._person(owner, person_id)
+        photo_of = {f.face_id: f.photo_id for f in self.people.faces(owner)}
+        return sorted({photo_of[f] for f in person.face_ids if f in photo_of}, reverse=True)
+
+    def people_in_photo(self, owner: str, photo_id: str) -> list[Person]:
+        faces = {f.face_id for f in self.people.faces_of_photo(owner, photo_id)}
+        return [p for p in self.people.people(owner) if p.face_ids & faces]
+
+    # ---- corrections ---------------------------------------------------------------------------------------
+
+    def update(self, owner: str, person_id: str, *, name: str | None = None, hidden: bool | None = None,
+               clear_name: bool = False) -> Person:
+        person = self._person(owner, person_id)
+        changes: dict = {}
+        if clear_name:
+            changes["name"] = None
+        elif name is not None:
+            cleaned = " ".join(name.split())
+            if not cleaned or len(cleaned) > 100:
+                raise ValidationError("a name is 1 to 100 characters")
+            changes["name"] = cleaned
+        if hidden is not None:
+            changes["hidden"] = hidden
+        updated = person.model_copy(update=changes)
+        self.people.save_person(updated)
+        return updated
+
+    def merge(self, owner: str, target_id: str, source_id: str) -> Person:
+        if target_id == source_id:
+            raise ValidationError("a person cannot be merged into itself")
+        target, source = self._person(owner, target_id), self._person(owner, source_id)
+        for constraint in merge_people(target, source, at=utcnow()):
+            self.people.add_constraint(owner, constraint)
+        merged = target.model_copy(
+            update={"face_ids": target.face_ids | source.face_ids, "name": target.name or source.name}
+        )
+        others = [p for p in self.people.people(owner) if p.person_id not in (target_id, source_id)]
+        self.people.replace_people(owner, [*others, merged])
+        return merged
+
+    def move_face(self, owner: str, face_id: str, to_person_id: str) -> Person:
+        self._face(owner, face_id)
+        target = self._person(owner, to_person_id)
+        current = next((p for p in self.people.people(owner) if face_id in p.face_ids), None)
+        for constraint in move_face(face_id, current.person_id if current else None, to_person_id, at=utcnow()):
+            self.people.add_constraint(owner, constraint)
+        return self._reassign(owner, face_id, target)
+
+    def not_this_person(self, owner: str, face_id: str, person_id: str) -> None:
+        self._face(owner, face_id)
+        person = self._person(owner, person_id)
+        self.people.add_constraint(owner, not_this_person(face_id, person_id, at=utcnow()))
+        if face_id in person.face_ids:
+            self._reassign(owner, face_id, None)
+
+    # ---- consent --------------------------------------------------------------------------------------------
+
+    def consent(self, owner: str) -> ConsentView:
+        return ConsentView(biometric_consent=self.user_settings.biometric_consent(owner))
+
+    def set_consent(self, owner: str, consent: bool) -> ConsentView:
+        self.user_settings.set_biometric_consent(owner, consent)
+        if consent:
+            return ConsentView(biometric_consent=True)
+        # Order matters: consent off first (a running job stops keeping faces), then the cloud collection,
+        # then every stored face, person and correction.
+        if self.forget_collection is not None:
+            self.forget_collection(owner)
+        forgotten: ForgottenBiometrics = self.people.forget_biometrics(owner)
+        return ConsentView(
+            biometric_consent=False,
+            forgotten={"faces": forgotten.faces, "people": forgotten.people, "corrections": forgotten.constraints},
+        )
+
+    # ---- helpers ----------------------------------------------------------------------------------------------
+
+    def _person(self, owner: str, person_id: str) -> Person:
+        person = self.people.person(owner, person_id)
+        if person is None:
+            raise PersonNotFoundError(person_id)
+        return person
+
+    def _face(self, owner: str, face_id: str) -> StoredFace:
+        face = next((f for f in self.people.faces(owner) if f.face_id == face_id), None)
+        if face is None:
+            raise FaceNotFoundError(face_id)
+        return face
+
+    def _reassign(self, owner: str, face_id: str, target: Person | None) -> Person | None:
+        updated: list[Person] = []
+        result = None
+        for person in self.people.people(owner):
+            faces = person.face_ids - {face_id}
+            if target is not None and person.person_id == target.person_id:
+                faces = faces | {face_id}
+            cover = person.cover_face_id if person.cover_face_id in faces else (min(faces) if faces else None)
+            changed = person.model_copy(update={"face_ids": faces, "cover_face_id": cover})
+            if changed.face_ids or changed.named or changed.hidden:
+                updated.append(changed)
+            if target is not None and person.person_id == target.person_id:
+                result = changed
+        self.people.replace_people(owner, updated)
+        return result
