@@ -32,6 +32,7 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import TypeAdapter
 
 from photo_organizer.adapters.aws.clients import LazyClient
 from photo_organizer.adapters.aws.dynamodb_metadata import DYNAMODB_CLIENT_CONFIG, owner_pk, photo_sk
@@ -228,6 +229,8 @@ class DynamoDbAnalysisStore:
             "sensitive": result.sensitive,
             "caption": analysis.caption,
             "label_names": label_terms(result),
+            # The search indexer orders writes by updated_at (OpenSearch external version): every change moves it.
+            "updated_at": _json_time(utcnow()),
         }
         optional: dict[str, Any] = {
             "ocr_text": ocr_text(result) or None,
@@ -410,3 +413,8 @@ def _from_dynamo(value: Any) -> Any:
     if isinstance(value, (list, set)):
         return [_from_dynamo(v) for v in value]
     return value
+
+
+def _json_time(moment: datetime) -> str:
+    """The same ISO-8601 text the photo record uses for its datetimes (pydantic's JSON form)."""
+    return TypeAdapter(datetime).dump_python(moment, mode="json")
