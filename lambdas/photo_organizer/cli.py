@@ -96,6 +96,33 @@ def photos_list(api_url: ApiUrl, token: Token) -> None:
 
 
 @app.command()
+def analyze(
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads the models once).")] = 2,
+) -> None:
+    """Analyse every photo that needs it (labels, faces, text, places, captions), then group faces into people."""
+    analyse_with_progress(data_dir, workers)
+
+
+def analyse_with_progress(data_dir: Path, workers: int) -> None:
+    from photo_organizer.local_stack.analysis_runner import analyse_library
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("analysing", total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        summary = analyse_library(data_dir, workers=workers, on_progress=update)
+    failed = sum(summary.failures.values())
+    console.print(
+        f"analysed {summary.photos - failed} photos ({summary.copied} copied from duplicates), {failed} failed"
+        + (f": {dict(summary.failures)}" if failed else "")
+    )
+
+
+@app.command()
 def demo(
     data_dir: DataDir = Path(".demo"),
     port: Annotated[int, typer.Option(help="Loopback port (0 picks a free one).")] = DEFAULT_PORT,

@@ -132,7 +132,7 @@ class AnalysisService:
         local_taken_at, zone = (meta.taken_at if meta else None), None
         if self.resolve_local_time is not None and meta is not None:
             local_taken_at, zone = self.resolve_local_time(meta.taken_at, meta.taken_at_offset, gps)
-        place_name = ", ".join(p for p in (place.city, place.country) if p) if place else None
+        place_name = place.short_name if place else None
         caption = compose_caption([None] * len(result.faces), list(result.labels), place_name, local_taken_at)
         return PhotoAnalysis(
             owner=photo.owner,

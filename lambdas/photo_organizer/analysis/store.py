@@ -34,6 +34,11 @@ class StoredPlace(BaseModel):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
 
+    @property
+    def short_name(self) -> str | None:
+        """"Lagos, Portugal": what a caption says."""
+        return ", ".join(part for part in (self.city, self.country) if part) or None
+
 
 class PhotoAnalysis(BaseModel):
     """Everything analysis learned about one photo, stored as one unit."""

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
 
 from photo_organizer.bootstrap import services
 from photo_organizer.errors import (
@@ -18,6 +19,7 @@ from photo_organizer.errors import (
     ValidationError,
 )
 from photo_organizer.models import ErrorBody, PhotoDetail, PhotoPage, UploadRequest, UploadTicket
+from photo_organizer.services.people import ConsentView, PersonView
 
 logger, tracer = Logger(service="photo-organizer"), Tracer(service="photo-organizer")
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -70,6 +72,93 @@ def delete_photo(photo_id: str) -> Response[None]:
     return Response(status_code=204)
 
 
+class PersonChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=100)
+    clear_name: bool = False
+    hidden: bool | None = None
+
+
+class MergeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source_person_id: str = Field(min_length=1, max_length=128)
+
+
+class FacePersonRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: str = Field(min_length=1, max_length=128)
+
+
+class ConsentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    biometric_consent: bool
+
+
+def _person_view(owner: str, person_id: str) -> PersonView:
+    views = services().people.list(owner, include_hidden=True)
+    return next(v for v in views if v.person_id == person_id)
+
+
+@app.get("/people", summary="The people in your photos (faces grouped by similarity)")
+@tracer.capture_method
+def list_people(include_hidden: Annotated[bool, Query()] = False) -> list[PersonView]:
+    return services().people.list(current_owner(), include_hidden=include_hidden)
+
+
+@app.get("/people/<person_id>/photos", summary="Photos in which a person appears, newest first")
+@tracer.capture_method
+def person_photos(person_id: str) -> PhotoPage:
+    owner = current_owner()
+    return services().photos.summaries(owner, services().people.photo_ids(owner, person_id))
+
+
+@app.patch("/people/<person_id>", summary="Name, rename or hide a person")
+@tracer.capture_method
+def change_person(person_id: str, change: Annotated[PersonChange, Body()]) -> PersonView:
+    owner = current_owner()
+    services().people.update(owner, person_id, name=change.name, hidden=change.hidden, clear_name=change.clear_name)
+    return _person_view(owner, person_id)
+
+
+@app.post("/people/<person_id>/merge", summary="Merge another person into this one; the merge holds from now on")
+@tracer.capture_method
+def merge_people(person_id: str, request: Annotated[MergeRequest, Body()]) -> PersonView:
+    owner = current_owner()
+    services().people.merge(owner, person_id, request.source_person_id)
+    return _person_view(owner, person_id)
+
+
+@app.post("/faces/<face_id>/move", summary="Move a face to another person")
+@tracer.capture_method
+def move_face(face_id: str, request: Annotated[FacePersonRequest, Body()]) -> PersonView:
+    owner = current_owner()
+    services().people.move_face(owner, face_id, request.person_id)
+    return _person_view(owner, request.person_id)
+
+
+@app.post("/faces/<face_id>/not-person", summary="This face is not that person; it never goes back there")
+@tracer.capture_method
+def not_person(face_id: str, request: Annotated[FacePersonRequest, Body()]) -> Response[None]:
+    services().people.not_this_person(current_owner(), face_id, request.person_id)
+    return Response(status_code=204)
+
+
+@app.get("/settings/biometrics", summary="Whether faces in your photos are grouped into people")
+@tracer.capture_method
+def get_consent() -> ConsentView:
+    return services().people.consent(current_owner())
+
+
+@app.put("/settings/biometrics", summary="Opt in to, or out of, face grouping; opting out deletes all face data")
+@tracer.capture_method
+def set_consent(request: Annotated[ConsentRequest, Body()]) -> ConsentView:
+    return services().people.set_consent(current_owner(), request.biometric_consent)
+
+
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_json())
@@ -94,7 +183,8 @@ def _error(status: int, code: str, message: str) -> Response[ErrorBody]:
 
 @app.exception_handler(NotFoundError)
 def _not_found(exc: NotFoundError) -> Response:
-    return _error(404, "not_found", "No such photo.")
+    # Missing and someone else's look the same.
+    return _error(404, "not_found", "Not found.")
 
 
 @app.exception_handler(UnauthorizedError)

@@ -107,6 +107,7 @@ class SearchHit(_Frozen):
 class FacetValue(_Frozen):
     value: str
     count: int
+    label: str | None = Field(default=None, description="Display name when value is an id (people: the name).")
 
 
 class SearchResults(_Frozen):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from photo_organizer.analysis.captions import compose_caption
 from photo_organizer.analysis.store import AnalysisStore, PhotoAnalysis
 from photo_organizer.errors import REJECTION_MESSAGES, PhotoNotFoundError
 from photo_organizer.keys import PhotoKeys, check_owner
@@ -53,14 +54,24 @@ class PhotoService:
     def list(self, owner: str, *, limit: int = 50, cursor: str | None = None) -> PhotoPage:
         check_owner(owner)
         page = self.metadata.list_photos(owner, limit=max(1, min(limit, MAX_PAGE_SIZE)), after=cursor)
+        return PhotoPage(items=self._with_thumbnails(page.photos), next_cursor=page.next_key)
+
+    def summaries(self, owner: str, photo_ids: list[str]) -> PhotoPage:
+        """READY photos among photo_ids, newest first (a person's photos; later, search hits)."""
+        check_owner(owner)
+        photos = [p for p in (self.metadata.get_photo(owner, i) for i in photo_ids) if p and p.status is PhotoStatus.READY]
+        photos.sort(key=lambda p: (p.sort_time, p.photo_id), reverse=True)
+        return PhotoPage(items=self._with_thumbnails(photos))
+
+    def _with_thumbnails(self, photos: list[Photo]) -> list[PhotoSummary]:
         items = []
-        for photo in page.photos:
+        for photo in photos:
             item = summarize(photo)
             item.thumbnail_url = self.derivatives.signed_get_url(
-                PhotoKeys.for_photo(owner, photo.photo_id).thumbnail, ttl=self.settings.download_url_ttl
+                PhotoKeys.for_photo(photo.owner, photo.photo_id).thumbnail, ttl=self.settings.download_url_ttl
             )
             items.append(item)
-        return PhotoPage(items=items, next_cursor=page.next_key)
+        return items
 
     def get(self, owner: str, photo_id: str) -> PhotoDetail:
         photo = self._owned(owner, photo_id)
@@ -94,10 +105,17 @@ class PhotoService:
                 tags.setdefault(name, None)
         people = self.people.people_in_photo(analysis.owner, result.photo_id) if self.people else []
         place = analysis.place
+        caption = analysis.caption
+        names = [p.name for p in people if p.name and not p.hidden]
+        if names:
+            # Names change after analysis (the user names a person): the caption is recomposed when read.
+            unnamed = [None] * max(0, len(result.faces) - len(names))
+            place_name = place.short_name if place else None
+            caption = compose_caption([*names, *unnamed], list(result.labels), place_name, analysis.local_taken_at)
         return PhotoAnalysisView(
             source=result.source.value,
             analysed_at=result.analysed_at,
-            caption=analysis.caption,
+            caption=caption,
             tags=list(tags),
             text=[line.text for line in result.text_lines],
             face_count=len(result.faces),

@@ -1,0 +1,116 @@
+"""`photo-organizer analyze`: the analysis pipeline over a local library, in a pool of worker processes.
+
+Each worker process loads the CPU models once (labels ~0.25 s, faces ~0.4 s, OCR ~0.6 s) and runs the same
+AnalysisService as the Glue job on chunks of one owner's photos; the parent merges the run summaries, then
+regroups faces into people for every owner who consented. Re-running is cheap: analysed photos are skipped,
+and a run stopped half-way (Ctrl-C, crash) resumes with what is left.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
+from pathlib import Path
+
+from photo_organizer.analysis.costs import RunSummary
+from photo_organizer.analysis.planning import AnalysisSettings, PhotoRecord
+from photo_organizer.analysis.service import AnalysisService
+from photo_organizer.settings import Backend, Settings
+
+LABEL_MODEL = Path("build/models/efficientnet_lite0.onnx")
+CHUNK_SIZE = 8
+# ImageNet has no person class, so IndexFaces (dlib, ~0.15 s) runs on every photo of a consenting owner
+# instead of waiting for a person label.
+LOCAL_ANALYSIS = AnalysisSettings(analysis_version=1, face_trigger_labels=None)
+
+_worker: AnalysisService | None = None
+
+
+def build_local_analysis(data_dir: Path, label_model: Path, settings: AnalysisSettings = LOCAL_ANALYSIS) -> AnalysisService:
+    from photo_organizer.adapters.local.analyzer import LocalAnalyzer
+    from photo_organizer.bootstrap import build_services
+    from photo_organizer.places.resolvers import place_resolver, resolve_local_time
+
+    services = build_services(replace(Settings(), backend=Backend.LOCAL, data_dir=data_dir))
+    return AnalysisService(
+        previews=services.derivatives,
+        photos=services.metadata,
+        store=services.analysis,
+        analyzer=LocalAnalyzer(label_model=label_model),
+        settings=settings,
+        face_consent=services.user_settings.biometric_consent,
+        resolve_place=place_resolver(),
+        resolve_local_time=resolve_local_time,
+        record_faces=services.people.record_faces,
+    )
+
+
+def _init_worker(data_dir: Path, label_model: Path) -> None:
+    global _worker
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _worker = build_local_analysis(data_dir, label_model)
+
+
+def _analyse_chunk(records: list[PhotoRecord], run_id: str) -> RunSummary:
+    assert _worker is not None, "worker not initialised"
+    return _worker.run(records, run_id=run_id)
+
+
+def pending_photos(data_dir: Path, version: int = LOCAL_ANALYSIS.analysis_version) -> list[PhotoRecord]:
+    from photo_organizer.bootstrap import build_services
+
+    store = build_services(replace(Settings(), backend=Backend.LOCAL, data_dir=data_dir)).analysis
+    photos, after = [], None
+    while True:
+        page = store.pending(version, limit=500, after=after)
+        photos += page.photos
+        after = page.next_key
+        if after is None:
+            return photos
+
+
+def chunks(photos: list[PhotoRecord], size: int = CHUNK_SIZE) -> Iterator[list[PhotoRecord]]:
+    """One owner per chunk (duplicates are found within an owner), photos in id (upload) order."""
+    by_owner: dict[str, list[PhotoRecord]] = {}
+    for photo in sorted(photos, key=lambda p: (p.owner, p.photo_id)):
+        by_owner.setdefault(photo.owner, []).append(photo)
+    for owned in by_owner.values():
+        for start in range(0, len(owned), size):
+            yield owned[start : start + size]
+
+
+def analyse_library(
+    data_dir: Path,
+    *,
+    workers: int = 2,
+    label_model: Path = LABEL_MODEL,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> RunSummary:
+    run_id = uuid.uuid4().hex[:12]
+    photos = pending_photos(data_dir)
+    summary = RunSummary(run_id)
+    done = 0
+    if on_progress:
+        on_progress(done, len(photos))
+    if photos:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(data_dir, label_model)) as pool:
+            futures = {pool.submit(_analyse_chunk, chunk, run_id): len(chunk) for chunk in chunks(photos)}
+            for future in as_completed(futures):
+                summary = summary.merge(future.result())
+                done += futures[future]
+                if on_progress:
+                    on_progress(done, len(photos))
+    regroup_people(data_dir, {p.owner for p in photos})
+    return summary
+
+
+def regroup_people(data_dir: Path, owners: set[str]) -> None:
+    from photo_organizer.bootstrap import build_services
+
+    services = build_services(replace(Settings(), backend=Backend.LOCAL, data_dir=data_dir))
+    for owner in sorted(owners):
+        if services.user_settings.biometric_consent(owner):
+            services.people.recluster(owner)

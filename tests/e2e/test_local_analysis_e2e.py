@@ -1,0 +1,83 @@
+"""Local analysis end to end on the real sample photos: labels, faces → people, places, captions, consent.
+
+Runs the CPU models that ship in packages (the label model is exported by `make` before the tests run).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from photo_organizer.local_stack.analysis_runner import LABEL_MODEL, analyse_library
+from photo_organizer.local_stack.client import PhotoApiClient
+from photo_organizer.local_stack.events import LambdaContextStub, http_api_event
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "samples"
+NAMES = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "chelsea.png", "coffee_exif_gps.jpg", "rocket.jpg"]
+
+
+@pytest.fixture(scope="module")
+def analysed(stack):
+    assert (ROOT / LABEL_MODEL).exists(), "run `make label-model` (make test does) to export the label model"
+    user, _ = stack.identity.add_user("dana", "dana's long password")
+    with PhotoApiClient(stack.url, stack.identity.issue_token(user)) as client:
+        ids = {name: client.upload(SAMPLES / name) for name in NAMES}
+        for photo_id in ids.values():
+            client.wait_until_processed(photo_id)
+    summary = analyse_library(stack.settings.data_dir, workers=2, label_model=ROOT / LABEL_MODEL)
+    return user, ids, summary
+
+
+def api(stack, user, method: str, path: str, body: dict | None = None) -> tuple[int, dict | list]:
+    from photo_organizer.handlers import api as api_handler
+
+    event = http_api_event(method=method, path=path, headers={"content-type": "application/json"},
+                           body=json.dumps(body).encode() if body is not None else b"", claims={"sub": user.sub})
+    result = api_handler.handler(event, LambdaContextStub())
+    return result["statusCode"], json.loads(result["body"]) if result.get("body") else {}
+
+
+def test_every_sample_photo_is_analysed_once(stack, analysed):
+    user, ids, summary = analysed
+    assert summary.photos == len(NAMES) and not summary.failures
+    assert analyse_library(stack.settings.data_dir, workers=1, label_model=ROOT / LABEL_MODEL).photos == 0
+
+
+def test_labels_places_and_captions_come_from_what_was_found(stack, analysed):
+    user, ids, _ = analysed
+    cat = api(stack, user, "GET", f"/photos/{ids['chelsea.png']}")[1]["analysis"]
+    assert {"Cat", "Animal"} <= set(cat["tags"]) and cat["face_count"] == 0 and not cat["sensitive"]
+    coffee = api(stack, user, "GET", f"/photos/{ids['coffee_exif_gps.jpg']}")[1]["analysis"]
+    assert coffee["place"].startswith("Madison") and coffee["time_zone"] == "America/Chicago"
+    assert "Madison" in coffee["caption"]
+    assert all(
+        not api(stack, user, "GET", f"/photos/{photo_id}")[1]["analysis"]["sensitive"] for photo_id in ids.values()
+    ), "nothing sensitive on ordinary photos"
+
+
+def test_faces_of_the_same_person_become_one_person_and_naming_shows_in_captions(stack, analysed):
+    user, ids, _ = analysed
+    status, people = api(stack, user, "GET", "/people")
+    assert status == 200 and len(people) == 1, "three Obama photos form a person; one Biden face is not yet one"
+    obama = people[0]
+    assert obama["photo_count"] == 3
+    status, page = api(stack, user, "GET", f"/people/{obama['person_id']}/photos")
+    assert {p["photo_id"] for p in page["items"]} == {ids["obama.jpg"], ids["obama2.jpg"], ids["obama3.jpg"]}
+    status, named = api(stack, user, "PATCH", f"/people/{obama['person_id']}", {"name": "Barack"})
+    assert status == 200 and named["name"] == "Barack"
+    detail = api(stack, user, "GET", f"/photos/{ids['obama2.jpg']}")[1]["analysis"]
+    assert detail["people"] == [{"person_id": obama["person_id"], "name": "Barack"}]
+    assert detail["caption"].startswith("Barack")
+
+
+def test_withdrawing_consent_deletes_faces_and_people_verifiably(stack, analysed):
+    user, ids, _ = analysed
+    status, view = api(stack, user, "PUT", "/settings/biometrics", {"biometric_consent": False})
+    assert status == 200 and view["biometric_consent"] is False and view["forgotten"]["faces"] >= 4
+    assert api(stack, user, "GET", "/people")[1] == []
+    people_store = stack.services.people_store
+    assert people_store.faces(user.sub) == [] and people_store.constraints(user.sub) == []
