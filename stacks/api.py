@@ -15,8 +15,9 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.settings import Settings
+from stacks.search import search_environment, suppress_search_wildcards
 from stacks.shared import (
-    AuthOutputs, PhotoOrganizerFunction, StorageOutputs, common_environment, removal_policy, suppress,
+    AuthOutputs, PhotoOrganizerFunction, SearchOutputs, StorageOutputs, common_environment, removal_policy, suppress,
     suppress_grant_wildcards,
 )
 from stacks.storage import ORIGINALS_PREFIX
@@ -30,6 +31,10 @@ ROUTES = (
     (apigwv2.HttpMethod.GET, "/photos/{photo_id}", True),
     (apigwv2.HttpMethod.DELETE, "/photos/{photo_id}", True),
     (apigwv2.HttpMethod.GET, "/openapi.json", False),
+)
+SEARCH_ROUTES = (
+    (apigwv2.HttpMethod.GET, "/search", True),
+    (apigwv2.HttpMethod.GET, "/search/suggest", True),
 )
 PUBLIC_ROUTE_REASON = (
     "GET /openapi.json serves the public API schema (no user data, no secrets) so that clients and docs "
@@ -68,19 +73,29 @@ class _AccessLogSettings:
 
 class ApiStack(Stack):
     def __init__(self, scope: Construct, id: str, *, settings: Settings, storage: StorageOutputs,
-                 auth: AuthOutputs, **kwargs) -> None:
+                 auth: AuthOutputs, search: SearchOutputs | None = None, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
 
         environment = common_environment(settings, storage)
         environment["PO_UPLOAD_URL_TTL_SECONDS"] = str(settings.upload_url_ttl_seconds)
+        if search is not None:
+            environment.update(search_environment(search))
         api_function = PhotoOrganizerFunction(
             self, "Api",
             settings=settings, storage=storage, handler=API_HANDLER, log_name="api",
             memory_mb=settings.api_memory_mb, timeout_seconds=settings.api_timeout_seconds,
             environment=environment,
-            description="Photo Organizer HTTP API (uploads, photos)",
+            description="Photo Organizer HTTP API (uploads, photos, search)",
+            role_name=settings.api_role_name,  # named: the search stack's access policy names this role
         )
         self._grant(api_function, storage)
+        if search is not None:
+            # The API function serves /search itself: read-only signed requests to the index.
+            api_function.role.add_to_principal_policy(iam.PolicyStatement(
+                actions=list(search.reader_actions),
+                resources=list(search.reader_resources) or [search.resource_arn],
+            ))
+            suppress_search_wildcards(api_function.role, search, "The API searches our one index")
 
         api = apigwv2.HttpApi(
             self, "HttpApi",
@@ -98,7 +113,7 @@ class ApiStack(Stack):
             "CognitoJwt", auth.issuer_url, jwt_audience=[auth.client_id], authorizer_name="cognito-jwt",
         )
         integration = integrations.HttpLambdaIntegration("ApiFunction", api_function.function)
-        for method, path, private in ROUTES:
+        for method, path, private in ROUTES + (SEARCH_ROUTES if search is not None else ()):
             routes = api.add_routes(path=path, methods=[method], integration=integration,
                                     authorizer=authorizer if private else apigwv2.HttpNoneAuthorizer())
             if not private:

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from stacks.analysis import AnalysisStack
 from stacks.api import ApiStack
 from stacks.auth import AuthStack
 from stacks.ingest import IngestStack
+from stacks.search import SearchStack
 from stacks.settings import Settings
 from stacks.storage import StorageStack
 
@@ -21,9 +23,11 @@ class PhotoOrganizerStacks:
     auth: AuthStack
     ingest: IngestStack
     api: ApiStack
+    search: SearchStack
+    analysis: AnalysisStack
 
     def all(self) -> list[cdk.Stack]:
-        return [self.storage, self.auth, self.ingest, self.api]
+        return [self.storage, self.auth, self.ingest, self.search, self.api, self.analysis]
 
 
 def build_app(app: cdk.App) -> PhotoOrganizerStacks:
@@ -39,10 +43,15 @@ def build_app(app: cdk.App) -> PhotoOrganizerStacks:
                      description="Photo Organizer: Cognito user pool and SPA client")
     ingest = IngestStack(app, name("ingest"), settings=settings, storage=storage.outputs, env=env,
                          description="Photo Organizer: upload events queue and validator")
-    api = ApiStack(app, name("api"), settings=settings, storage=storage.outputs, auth=auth.outputs, env=env,
-                   description="Photo Organizer: HTTP API")
+    search = SearchStack(app, name("search"), settings=settings, storage=storage.outputs, env=env,
+                         description=f"Photo Organizer: search index ({settings.search_engine}) and its indexer")
+    api = ApiStack(app, name("api"), settings=settings, storage=storage.outputs, auth=auth.outputs,
+                   search=search.outputs, env=env, description="Photo Organizer: HTTP API")
+    analysis = AnalysisStack(app, name("analysis"), settings=settings, storage=storage.outputs, env=env,
+                             description="Photo Organizer: Glue analysis and face clustering jobs")
 
     for key, value in {"project": "photo-organizer", "app": settings.app_name, "stage": settings.stage}.items():
         cdk.Tags.of(app).add(key, value)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
-    return PhotoOrganizerStacks(settings=settings, storage=storage, auth=auth, ingest=ingest, api=api)
+    return PhotoOrganizerStacks(settings=settings, storage=storage, auth=auth, ingest=ingest, api=api,
+                                search=search, analysis=analysis)

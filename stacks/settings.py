@@ -32,6 +32,9 @@ _RETENTION_BY_DAYS = {
 }
 
 
+GLUE_WORKER_TYPES = frozenset({"G.025X", "G.1X", "G.2X", "G.4X", "G.8X"})
+
+
 class SettingsError(ValueError):
     """A context value is missing, malformed or out of range."""
 
@@ -75,6 +78,34 @@ class Settings:
     cognito_feature_plan: str = "PLUS"  # "PLUS" (threat protection enforced) | "ESSENTIALS"
     # packaging
     lambda_code_dir: str = "build/lambda"
+    glue_jobs_dir: str = "glue_jobs"  # holds analyze_photos/job.py (required) and cluster_faces/job.py (optional)
+    # analysis (Glue 5.0 jobs)
+    glue_worker_type: str = "G.1X"
+    glue_number_of_workers: int = 2  # Spark jobs need >= 2 (one is the driver)
+    glue_timeout_minutes: int = 180
+    # Pinned: Glue pip-installs these at job start; an unpinned module would change under a re-run.
+    glue_additional_python_modules: tuple[str, ...] = (
+        "pillow==13.0.0", "pillow-heif==1.8.1", "imagehash==4.3.2", "pydantic==2.14.4",
+        "reverse_geocoder==1.5.1", "timezonefinder==9.0.0",
+    )
+    analysis_schedule: str = "cron(0 2 * * ? *)"  # Glue cron (UTC): nightly at 02:00
+    analysis_version: int = 1
+    analysis_account_tps: int = 50  # the account's Rekognition TPS quota, split across the job's tasks
+    # search
+    search_engine: str = "domain"  # "domain" | "serverless"
+    opensearch_version: str = "2.19"
+    opensearch_instance_type: str = "t3.small.search"
+    opensearch_instance_count: int = 1
+    opensearch_dedicated_master_count: int = 0  # 0 | 3 | 5; production: 3
+    opensearch_dedicated_master_type: str = "m7g.large.search"
+    opensearch_volume_gb: int = 10
+    opensearch_serverless_type: str = "VECTORSEARCH"  # "SEARCH" | "VECTORSEARCH" (knn_vector embeddings)
+    opensearch_serverless_standby_replicas: bool = False  # True doubles the OCU floor
+    indexer_memory_mb: int = 512
+    indexer_timeout_seconds: int = 60
+    indexer_batch_size: int = 100
+    indexer_retry_attempts: int = 5
+    indexer_max_record_age_seconds: int = 86400  # the stream keeps records for 24 h anyway
 
     @classmethod
     def from_context(cls, node: _Context) -> Settings:
@@ -127,8 +158,52 @@ class Settings:
         if not self.cors_allowed_origins or any(o == "*" or not o.startswith(("https://", "http://localhost"))
                                                 for o in self.cors_allowed_origins):
             problems.append("cors_allowed_origins must list https:// origins (http://localhost allowed), never '*'")
+        problems += self._check_analysis() + self._check_search()
         if problems:
             raise SettingsError("invalid cdk.json context: " + "; ".join(problems))
+
+    def _check_analysis(self) -> list[str]:
+        problems = []
+        if self.glue_worker_type not in GLUE_WORKER_TYPES:
+            problems.append(f"glue_worker_type must be one of {sorted(GLUE_WORKER_TYPES)}")
+        if not 2 <= self.glue_number_of_workers <= 299:
+            problems.append("glue_number_of_workers must be within 2..299 (a Spark job needs a driver and a worker)")
+        if not 1 <= self.glue_timeout_minutes <= 2880:
+            problems.append("glue_timeout_minutes must be within 1..2880")
+        unpinned = [m for m in self.glue_additional_python_modules if not re.fullmatch(r"[A-Za-z0-9_.\-]+==[\w.]+", m)]
+        if unpinned:
+            problems.append(f"glue_additional_python_modules must be pinned name==version, got {unpinned}")
+        if not re.fullmatch(r"cron\([^()]+\)", self.analysis_schedule) or len(self.analysis_schedule[5:-1].split()) != 6:
+            problems.append("analysis_schedule must be a six-field Glue cron(...) expression")
+        if self.analysis_version < 1 or self.analysis_account_tps < 1:
+            problems.append("analysis_version and analysis_account_tps must be at least 1")
+        return problems
+
+    def _check_search(self) -> list[str]:
+        problems = []
+        if self.search_engine not in ("domain", "serverless"):
+            problems.append("search_engine must be 'domain' or 'serverless'")
+        if self.search_engine == "domain" and len(self.search_domain_name) > 28:
+            problems.append(f"app_name/stage too long for the OpenSearch domain name {self.search_domain_name!r}")
+        if self.search_engine == "serverless" and len(self.search_collection_name) > 28:  # policy names add 4
+            problems.append(f"app_name/stage too long for the collection name {self.search_collection_name!r}")
+        if not re.fullmatch(r"\d+\.\d+", self.opensearch_version):
+            problems.append("opensearch_version must look like 2.19")
+        if not self.opensearch_instance_type.endswith(".search") or self.opensearch_instance_count < 1:
+            problems.append("opensearch_instance_type must be a *.search type and opensearch_instance_count >= 1")
+        if self.opensearch_dedicated_master_count not in (0, 3, 5):
+            problems.append("opensearch_dedicated_master_count must be 0, 3 or 5")
+        if not 10 <= self.opensearch_volume_gb <= 16_384:
+            problems.append("opensearch_volume_gb must be within 10..16384")
+        if self.opensearch_serverless_type not in ("SEARCH", "VECTORSEARCH"):
+            problems.append("opensearch_serverless_type must be SEARCH or VECTORSEARCH")
+        if not 1 <= self.indexer_batch_size <= 10_000 or not 0 <= self.indexer_retry_attempts <= 10_000:
+            problems.append("indexer_batch_size must be within 1..10000 and indexer_retry_attempts within 0..10000")
+        if not 60 <= self.indexer_max_record_age_seconds <= 604_800:
+            problems.append("indexer_max_record_age_seconds must be within 60..604800")
+        if not 1 <= self.indexer_timeout_seconds <= 900 or not 128 <= self.indexer_memory_mb <= 10_240:
+            problems.append("indexer timeout 1..900 s, memory 128..10240 MB")
+        return problems
 
     @property
     def prefix(self) -> str:
@@ -159,6 +234,32 @@ class Settings:
 
     def upload_rule_arn(self) -> str:
         return f"arn:aws:events:{self.region}:{self.account}:rule/{self.upload_rule_name}"
+
+    @property
+    def face_collection_prefix(self) -> str:
+        """Per-user Rekognition collections are named <this>-<owner>; the Glue roles are scoped to that pattern."""
+        return f"{self.prefix}-faces"
+
+    @property
+    def search_domain_name(self) -> str:
+        """Fixed, so the logs resource policy can name the domain's ARN without a reference to it."""
+        return f"{self.prefix}-search"
+
+    def search_domain_arn(self) -> str:
+        return f"arn:aws:es:{self.region}:{self.account}:domain/{self.search_domain_name}"
+
+    @property
+    def search_collection_name(self) -> str:
+        return f"{self.prefix}-photos"
+
+    @property
+    def api_role_name(self) -> str:
+        """Fixed, so the search stack's access policies can name the API role although the API stack (which
+        needs the search endpoint) is deployed after it."""
+        return f"{self.prefix}-api-function"
+
+    def api_role_arn(self) -> str:
+        return f"arn:aws:iam::{self.account}:role/{self.api_role_name}"
 
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:

@@ -43,6 +43,17 @@ class AuthOutputs:
     issuer_url: str
 
 
+@dataclass(frozen=True)
+class SearchOutputs:
+    """What a reader of the search index needs: where it is, how to sign for it, and what to grant."""
+    endpoint_url: str  # https://<host> of the domain or the collection
+    service: str  # SigV4 service name: "es" (domain) | "aoss" (serverless)
+    alias: str
+    resource_arn: str  # domain or collection ARN
+    reader_actions: tuple[str, ...]
+    reader_resources: tuple[str, ...]
+
+
 class LambdaCodeMissingError(RuntimeError):
     pass
 
@@ -131,7 +142,8 @@ class PhotoOrganizerFunction(Construct):
 
     def __init__(self, scope: Construct, id: str, *, settings: Settings, storage: StorageOutputs, handler: str,
                  log_name: str, memory_mb: int, timeout_seconds: int, environment: dict[str, str],
-                 reserved_concurrency: int | None = None, description: str = "") -> None:
+                 reserved_concurrency: int | None = None, description: str = "",
+                 role_name: str | None = None) -> None:
         super().__init__(scope, id)
         self.log_group = logs.LogGroup(
             self, "Logs",
@@ -141,7 +153,7 @@ class PhotoOrganizerFunction(Construct):
             removal_policy=removal_policy(settings),
         )
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                             description=f"{settings.prefix} {log_name} function")
+                             description=f"{settings.prefix} {log_name} function", role_name=role_name)
         self.function = lambda_.Function(
             self, "Function",
             runtime=LAMBDA_RUNTIME,

@@ -36,20 +36,58 @@ def stub_lambda_dir(tmp_path_factory) -> Path:
     return directory
 
 
+def _stub_glue_jobs(directory: Path, *, cluster_faces: bool) -> Path:
+    """Stand-ins for the Glue scripts, so these tests do not depend on the jobs' progress; cluster_faces is optional
+    in the stack (skipped while its script does not exist), so one App has it and the other does not."""
+    (directory / "analyze_photos").mkdir(parents=True)
+    (directory / "analyze_photos" / "job.py").write_text("import transforms\n")
+    (directory / "analyze_photos" / "transforms.py").write_text("PLAN = []\n")
+    if cluster_faces:
+        (directory / "cluster_faces").mkdir()
+        (directory / "cluster_faces" / "job.py").write_text("print('cluster')\n")
+    return directory
+
+
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory, stub_lambda_dir) -> SynthesizedApp:
+def stub_glue_jobs_dir(tmp_path_factory) -> Path:
+    return _stub_glue_jobs(tmp_path_factory.mktemp("glue-jobs"), cluster_faces=True)
+
+
+CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis")
+
+
+@pytest.fixture(scope="session")
+def synthesized_serverless(tmp_path_factory, stub_lambda_dir) -> SynthesizedApp:
+    """The second App of the session (each costs seconds): search_engine=serverless, no cluster_faces script."""
+    return _synthesize(tmp_path_factory, {
+        "lambda_code_dir": str(stub_lambda_dir),
+        "glue_jobs_dir": str(_stub_glue_jobs(tmp_path_factory.mktemp("glue-jobs-partial"), cluster_faces=False)),
+        "search_engine": "serverless",
+    })
+
+
+def _synthesize(tmp_path_factory, overrides: dict) -> SynthesizedApp:
     import aws_cdk as cdk
     from aws_cdk.assertions import Template
 
     from stacks.app_builder import build_app
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    context = {**cdk_json_context(), "lambda_code_dir": str(stub_lambda_dir)}
-    app = cdk.App(context=context, outdir=str(outdir))
+    app = cdk.App(context={**cdk_json_context(), **overrides}, outdir=str(outdir))
     stacks = build_app(app)
     app.synth()
-    templates = {
-        concern: Template.from_stack(getattr(stacks, concern))
-        for concern in ("storage", "auth", "ingest", "api")
-    }
+    templates = {concern: Template.from_stack(getattr(stacks, concern)) for concern in CONCERNS}
     return SynthesizedApp(stacks=stacks, templates=templates, assembly_dir=outdir)
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory, stub_lambda_dir, stub_glue_jobs_dir) -> SynthesizedApp:
+    return _synthesize(tmp_path_factory, {"lambda_code_dir": str(stub_lambda_dir),
+                                          "glue_jobs_dir": str(stub_glue_jobs_dir)})
+
+
+def pytest_collection_modifyitems(items):
+    # Synthesizing an App costs seconds: keep every CDK test on one xdist worker so each App is built once.
+    for item in items:
+        if "tests/infrastructure/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.xdist_group("cdk"))

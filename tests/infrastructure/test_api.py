@@ -5,7 +5,8 @@ from aws_cdk.assertions import Match
 
 pytestmark = pytest.mark.infrastructure
 
-PRIVATE_ROUTES = {"POST /uploads", "GET /photos", "GET /photos/{photo_id}", "DELETE /photos/{photo_id}"}
+PRIVATE_ROUTES = {"POST /uploads", "GET /photos", "GET /photos/{photo_id}", "DELETE /photos/{photo_id}",
+                  "GET /search", "GET /search/suggest"}
 
 
 def _routes(synthesized) -> dict[str, dict]:

@@ -1,0 +1,290 @@
+"""SearchStack: the OpenSearch index (a domain, or a Serverless collection) and the indexer fed by the table stream.
+
+Cost, approximate (us-east-1 list prices at the time of writing; check the pricing pages before deciding):
+- domain, t3.small.search x 1 + 10 GB gp3: about $0.036/h, i.e. roughly $30-40 a month;
+- Serverless: billed per OCU-hour (about $0.24); the floor is about 2 OCUs (indexing + search) with standby
+  replicas, roughly $350 a month, about half that without them (opensearch_serverless_standby_replicas=false).
+So the domain is the default; Serverless trades that floor for no capacity planning.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_opensearchserverless as aoss
+from aws_cdk import aws_opensearchservice as opensearch
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import NagPackSuppression, NagSuppressions
+from constructs import Construct
+
+from stacks.settings import Settings
+from stacks.shared import (
+    PhotoOrganizerFunction,
+    SearchOutputs,
+    StorageOutputs,
+    common_environment,
+    removal_policy,
+    suppress,
+    suppress_grant_wildcards,
+)
+
+INDEXER_HANDLER = "photo_organizer.handlers.indexer.handler"
+SEARCH_ALIAS = "photos"
+INDEXER_ES_ACTIONS = ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete")
+READER_ES_ACTIONS = ("es:ESHttpGet", "es:ESHttpPost")  # searches with a body are POSTs
+AOSS_ACTIONS = ("aoss:APIAccessAll",)  # the data access policy decides what each role may do inside
+
+
+class SearchStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, settings: Settings, storage: StorageOutputs, **kwargs) -> None:
+        super().__init__(scope, id, **kwargs)
+        self._settings = settings
+        self._storage = storage
+        serverless = settings.search_engine == "serverless"
+
+        failures = sqs.Queue(
+            self, "IndexerFailures",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=storage.key,
+            data_key_reuse=Duration.hours(1),
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        suppress(failures, ("AwsSolutions-SQS3", "This queue is itself the failure destination of the indexer's "
+                                                 "stream mapping; its depth is alarmed on instead."))
+
+        indexer = PhotoOrganizerFunction(
+            self, "Indexer",
+            settings=settings, storage=storage, handler=INDEXER_HANDLER, log_name="indexer",
+            memory_mb=settings.indexer_memory_mb, timeout_seconds=settings.indexer_timeout_seconds,
+            environment=common_environment(settings, storage),
+            description="Keeps the search index in step with the table (DynamoDB stream -> OpenSearch bulk)",
+        )
+        self.indexer = indexer
+
+        if serverless:
+            self.outputs = self._collection(indexer.role)
+        else:
+            self.outputs = self._domain(indexer.role)
+        for name, value in search_environment(self.outputs).items():
+            indexer.function.add_environment(name, value)
+        # The indexer maps the API role to a read-only OpenSearch role (fine-grained access control).
+        indexer.function.add_environment("PO_OPENSEARCH_READER_ROLE_ARN", settings.api_role_arn())
+
+        # A failed batch is split in halves until the bad record is alone (bisect), retried up to the limit,
+        # then its stream coordinates go to the failure queue; the reconcile command repairs from the table.
+        lambda_.EventSourceMapping(
+            self, "TableStream",
+            target=indexer.function,
+            event_source_arn=storage.table.table_stream_arn,
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=settings.indexer_batch_size,
+            bisect_batch_on_error=True,
+            retry_attempts=settings.indexer_retry_attempts,
+            max_record_age=Duration.seconds(settings.indexer_max_record_age_seconds),
+            report_batch_item_failures=True,
+            on_failure=event_sources.SqsDlq(failures),
+        )
+        storage.table.grant_stream_read(indexer.function)
+        storage.table.grant_read_data(indexer.function)  # documents are rebuilt from the item, not the image alone
+        storage.key.grant_encrypt_decrypt(indexer.function)  # stream records, failure queue
+        indexer.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=list(AOSS_ACTIONS if serverless else INDEXER_ES_ACTIONS),
+            resources=[self.outputs.resource_arn, *self.outputs.reader_resources],
+        ))
+        suppress_grant_wildcards(indexer.role)
+        if not serverless:
+            suppress_search_wildcards(indexer.role, self.outputs, "The indexer writes documents, templates and "
+                                      "aliases anywhere inside our one search domain")
+
+        failures_alarm = cloudwatch.Alarm(
+            self, "IndexerFailuresAlarm",
+            alarm_description="Stream records the indexer gave up on: run the reconcile command",
+            metric=failures.metric_approximate_number_of_messages_visible(period=Duration.minutes(5),
+                                                                          statistic="Maximum"),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        errors_alarm = cloudwatch.Alarm(
+            self, "IndexerErrorsAlarm",
+            alarm_description="The indexer function failed (it is retried; persistent errors fill the failure queue)",
+            metric=indexer.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+        CfnOutput(self, "SearchEndpoint", value=self.outputs.endpoint_url)
+        CfnOutput(self, "IndexerFunctionName", value=indexer.function.function_name)
+        CfnOutput(self, "IndexerFailuresQueueUrl", value=failures.queue_url)
+        CfnOutput(self, "IndexerFailuresAlarmName", value=failures_alarm.alarm_name)
+        CfnOutput(self, "IndexerErrorsAlarmName", value=errors_alarm.alarm_name)
+
+    def _log_group(self, id: str, name: str) -> logs.LogGroup:
+        settings = self._settings
+        return logs.LogGroup(self, id, log_group_name=f"{settings.log_group_prefix}opensearch/{name}",
+                             retention=settings.log_retention, encryption_key=self._storage.key,
+                             removal_policy=removal_policy(settings))
+
+    def _domain(self, indexer_role: iam.IRole) -> SearchOutputs:
+        settings, storage = self._settings, self._storage
+        domain_arn = settings.search_domain_arn()
+        slow_search = self._log_group("SlowSearchLogs", "slow-search")
+        slow_index = self._log_group("SlowIndexLogs", "slow-index")
+        app_logs = self._log_group("AppLogs", "application")
+        # Our own logs resource policy instead of the construct's, which is a custom resource (a Lambda with
+        # an unscoped role); this one lets only our domain write, and only into these three groups.
+        logs_policy = logs.CfnResourcePolicy(
+            self, "OpenSearchLogsPolicy",
+            policy_name=f"{settings.prefix}-opensearch-logs",
+            policy_document=self.to_json_string({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"Service": "es.amazonaws.com"},
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": [group.log_group_arn for group in (slow_search, slow_index, app_logs)],
+                    "Condition": {"StringEquals": {"aws:SourceAccount": settings.account},
+                                  "ArnLike": {"aws:SourceArn": domain_arn}},
+                }],
+            }),
+        )
+        masters = settings.opensearch_dedicated_master_count
+        data_nodes = settings.opensearch_instance_count
+        zones = 3 if data_nodes % 3 == 0 else 2
+        domain = opensearch.Domain(
+            self, "Domain",
+            domain_name=settings.search_domain_name,
+            version=opensearch.EngineVersion.open_search(settings.opensearch_version),
+            # Dev default: one t3.small.search node. Production wants 3 AZs with dedicated masters
+            # (opensearch_instance_count=3, opensearch_dedicated_master_count=3) and a larger instance type.
+            capacity=opensearch.CapacityConfig(
+                data_node_instance_type=settings.opensearch_instance_type,
+                data_nodes=data_nodes,
+                master_nodes=masters or None,
+                master_node_instance_type=settings.opensearch_dedicated_master_type if masters else None,
+                multi_az_with_standby_enabled=False,  # needs 3 AZs, dedicated masters and no T3; opt in explicitly
+            ),
+            zone_awareness=opensearch.ZoneAwarenessConfig(enabled=data_nodes > 1,
+                                                          availability_zone_count=zones if data_nodes > 1 else None),
+            ebs=opensearch.EbsOptions(volume_size=settings.opensearch_volume_gb,
+                                      volume_type=ec2.EbsDeviceVolumeType.GP3),
+            encryption_at_rest=opensearch.EncryptionAtRestOptions(enabled=True, kms_key=storage.key),
+            node_to_node_encryption=True,
+            enforce_https=True,
+            tls_security_policy=opensearch.TLSSecurityPolicy.TLS_1_2_PFS,
+            # IAM master role = the indexer: no internal user database, no password in the template.
+            fine_grained_access_control=opensearch.AdvancedSecurityOptions(master_user_arn=indexer_role.role_arn),
+            logging=opensearch.LoggingOptions(
+                slow_search_log_enabled=True, slow_search_log_group=slow_search,
+                slow_index_log_enabled=True, slow_index_log_group=slow_index,
+                app_log_enabled=True, app_log_group=app_logs,
+            ),
+            suppress_logs_resource_policy=True,
+            removal_policy=removal_policy(settings),
+        )
+        domain.node.add_dependency(logs_policy)
+        # Set on the resource itself: the construct's access_policies prop goes through a custom resource.
+        # The domain's ARN is named from settings (not referenced), and so is the API role's, since the API stack
+        # needs this stack's endpoint and is deployed after it.
+        cfn_domain: opensearch.CfnDomain = domain.node.default_child
+        cfn_domain.access_policies = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "Indexer", "Effect": "Allow", "Principal": {"AWS": indexer_role.role_arn},
+                 "Action": list(INDEXER_ES_ACTIONS), "Resource": f"{domain_arn}/*"},
+                {"Sid": "SearchApi", "Effect": "Allow", "Principal": {"AWS": settings.api_role_arn()},
+                 "Action": list(READER_ES_ACTIONS), "Resource": f"{domain_arn}/*"},
+            ],
+        }
+        vpc_reason = ("The functions that use the domain run outside a VPC (no NAT/endpoint cost for a photo app); "
+                      "every request must be SigV4-signed by one of the two roles in the access policy and is then "
+                      "checked by fine-grained access control.")
+        findings = [("AwsSolutions-OS1", vpc_reason), ("AwsSolutions-OS3", vpc_reason)]
+        if not masters:
+            findings.append(("AwsSolutions-OS4", "Dev sizing from cdk.json: no dedicated master nodes; production sets "
+                                                 "opensearch_dedicated_master_count=3."))
+        if data_nodes == 1:
+            findings.append(("AwsSolutions-OS7", "Dev sizing from cdk.json: a single data node cannot span zones; "
+                                                 "production sets opensearch_instance_count to 2 or 3."))
+        suppress(domain, *findings)
+        return SearchOutputs(
+            endpoint_url=f"https://{domain.domain_endpoint}",
+            service="es",
+            alias=SEARCH_ALIAS,
+            resource_arn=domain_arn,
+            reader_actions=READER_ES_ACTIONS,
+            reader_resources=(f"{domain_arn}/*",),
+        )
+
+    def _collection(self, indexer_role: iam.IRole) -> SearchOutputs:
+        settings, storage = self._settings, self._storage
+        name = settings.search_collection_name
+        collection_rule = {"ResourceType": "collection", "Resource": [f"collection/{name}"]}
+        encryption = aoss.CfnSecurityPolicy(
+            self, "CollectionEncryption", name=f"{name}-enc", type="encryption",
+            policy=self.to_json_string({"Rules": [collection_rule], "AWSOwnedKey": False, "KmsARN": storage.key.key_arn}),
+        )
+        # Public endpoint, as for the domain: nothing is served without a SigV4 signature of an allowed role.
+        network = aoss.CfnSecurityPolicy(
+            self, "CollectionNetwork", name=f"{name}-net", type="network",
+            policy=self.to_json_string([{"Rules": [collection_rule], "AllowFromPublic": True}]),
+        )
+        indexes = {"ResourceType": "index", "Resource": [f"index/{name}/*"]}
+        aoss.CfnAccessPolicy(
+            self, "CollectionDataAccess", name=f"{name}-acc", type="data",
+            policy=self.to_json_string([
+                {"Description": "indexer: templates, indexes, aliases and documents",
+                 "Principal": [indexer_role.role_arn],
+                 "Rules": [
+                     {**indexes, "Permission": ["aoss:CreateIndex", "aoss:UpdateIndex", "aoss:DescribeIndex",
+                                                "aoss:DeleteIndex", "aoss:ReadDocument", "aoss:WriteDocument"]},
+                     {**collection_rule, "Permission": ["aoss:CreateCollectionItems", "aoss:UpdateCollectionItems",
+                                                        "aoss:DescribeCollectionItems"]},
+                 ]},
+                {"Description": "search API: read only",
+                 "Principal": [settings.api_role_arn()],
+                 "Rules": [{**indexes, "Permission": ["aoss:ReadDocument", "aoss:DescribeIndex"]}]},
+            ]),
+        )
+        collection = aoss.CfnCollection(
+            self, "Collection", name=name, type=settings.opensearch_serverless_type,
+            standby_replicas="ENABLED" if settings.opensearch_serverless_standby_replicas else "DISABLED",
+            description="Photo Organizer search index",
+        )
+        collection.add_dependency(encryption)
+        collection.add_dependency(network)
+        return SearchOutputs(
+            endpoint_url=collection.attr_collection_endpoint,
+            service="aoss",
+            alias=SEARCH_ALIAS,
+            resource_arn=collection.attr_arn,
+            reader_actions=AOSS_ACTIONS,
+            reader_resources=(),
+        )
+
+
+def suppress_search_wildcards(role: iam.IRole, search: SearchOutputs, who: str) -> None:
+    NagSuppressions.add_resource_suppressions(role, [NagPackSuppression(
+        id="AwsSolutions-IAM5",
+        reason=f"{who}: the paths under the domain ARN (index names, _search, _bulk, _aliases) are request "
+               "paths, not resources known at deploy time; the domain is ours alone.",
+        applies_to=[f"Resource::{arn}" for arn in search.reader_resources],
+    )], apply_to_children=True)
+
+
+def search_environment(search: SearchOutputs) -> dict[str, str]:
+    """What the OpenSearch adapter reads (indexer and API alike)."""
+    return {
+        "PO_OPENSEARCH_ENDPOINT": search.endpoint_url,
+        "PO_OPENSEARCH_ALIAS": search.alias,
+        "PO_OPENSEARCH_SERVICE": search.service,
+    }

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from aws_cdk.assertions import Match
+
+from stacks.analysis import DOMAIN_PACKAGE_EXCLUDED
+
+pytestmark = pytest.mark.infrastructure
+
+
+def _jobs(synthesized) -> dict[str, dict]:
+    jobs = synthesized.template("analysis").find_resources("AWS::Glue::Job")
+    return {job["Properties"]["Name"]: job["Properties"] for job in jobs.values()}
+
+
+def _role_statements(synthesized, role_prefix: str) -> list[dict]:
+    policies = synthesized.template("analysis").find_resources("AWS::IAM::Policy")
+    return [s for lid, policy in policies.items() if lid.startswith(role_prefix)
+            for s in policy["Properties"]["PolicyDocument"]["Statement"]]
+
+
+def _actions(statement: dict) -> list[str]:
+    return statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+
+
+def test_both_jobs_are_glue_5_pyspark_sized_from_settings(synthesized):
+    settings = synthesized.stacks.settings
+    jobs = _jobs(synthesized)
+    assert set(jobs) == {"photo-organizer-dev-analyze-photos", "photo-organizer-dev-cluster-faces"}
+    for name, job in jobs.items():
+        assert job["GlueVersion"] == "5.0", name
+        assert job["Command"]["Name"] == "glueetl" and job["Command"]["PythonVersion"] == "3", name
+        assert job["WorkerType"] == settings.glue_worker_type == "G.1X", name
+        assert job["NumberOfWorkers"] == settings.glue_number_of_workers == 2, name
+        assert job["MaxRetries"] == 0 and job["ExecutionProperty"] == {"MaxConcurrentRuns": 1}, name
+        assert job["SecurityConfiguration"]["Ref"].startswith("SecurityConfiguration"), name
+
+
+def test_analyze_job_arguments(synthesized):
+    settings = synthesized.stacks.settings
+    args = _jobs(synthesized)["photo-organizer-dev-analyze-photos"]["DefaultArguments"]
+    assert "Table" in str(args["--table"]) and "Derivatives" in str(args["--previews-bucket"])
+    assert "Derivatives" in str(args["--summary-bucket"]) and args["--summary-prefix"] == "runs/analyze_photos"
+    assert args["--analysis-version"] == str(settings.analysis_version)
+    assert args["--account-tps"] == str(settings.analysis_account_tps)
+    assert args["--workers"] == "4"  # (2 workers - the driver) x 4 vCPUs of G.1X
+    assert args["--collection-prefix"] == "photo-organizer-dev-faces"
+    assert args["--metrics-namespace"] == "PhotoOrganizer/Analysis"
+    assert args["--enable-metrics"] == "" and args["--enable-continuous-cloudwatch-log"] == "true"
+    assert args["--job-bookmark-option"] == "job-bookmark-disable"
+    assert args["--additional-python-modules"] == ",".join(settings.glue_additional_python_modules)
+    assert all("==" in m for m in settings.glue_additional_python_modules)
+    # the domain package zip and the job's own modules (transforms.py) zip
+    extra = args["--extra-py-files"].split(",")
+    assert len(extra) == 2 and all(f.startswith("s3://cdk-") and f.endswith(".zip") for f in extra)
+
+
+def test_domain_package_leaves_out_what_the_lambda_build_leaves_out():
+    spec = importlib.util.spec_from_file_location("build_lambda", "scripts/build_lambda.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert DOMAIN_PACKAGE_EXCLUDED == module.EXCLUDED
+
+
+def test_security_configuration_encrypts_s3_logs_and_bookmarks_with_the_cmk(synthesized):
+    config = next(iter(synthesized.template("analysis").find_resources(
+        "AWS::Glue::SecurityConfiguration").values()))["Properties"]["EncryptionConfiguration"]
+    assert config["S3Encryptions"][0]["S3EncryptionMode"] == "SSE-KMS"
+    assert config["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
+    assert config["JobBookmarksEncryption"]["JobBookmarksEncryptionMode"] == "CSE-KMS"
+    for key_arn in (config["S3Encryptions"][0]["KmsKeyArn"], config["CloudWatchEncryption"]["KmsKeyArn"],
+                    config["JobBookmarksEncryption"]["KmsKeyArn"]):
+        assert "DataKey" in str(key_arn)
+
+
+def test_key_policy_lets_cloudwatch_logs_use_the_key_for_glue_log_groups_only(synthesized):
+    synthesized.template("storage").has_resource_properties("AWS::KMS::Key", {
+        "KeyPolicy": {"Statement": Match.array_with([Match.object_like({
+            "Sid": "AllowGlueJobLogGroups",
+            "Principal": {"Service": "logs.eu-west-1.amazonaws.com"},
+            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                      "arn:aws:logs:eu-west-1:111111111111:log-group:/aws-glue/jobs*"}},
+        })])},
+    })
+
+
+def test_rekognition_is_limited_to_our_collections_except_the_detect_apis(synthesized):
+    statements = _role_statements(synthesized, "AnalyzePhotosRole")
+    collection = next(s for s in statements if "rekognition:IndexFaces" in _actions(s))
+    assert collection["Resource"] == "arn:aws:rekognition:eu-west-1:111111111111:collection/photo-organizer-dev-faces-*"
+    assert set(_actions(collection)) == {
+        "rekognition:IndexFaces", "rekognition:SearchFaces", "rekognition:ListFaces", "rekognition:DeleteFaces",
+        "rekognition:CreateCollection", "rekognition:DeleteCollection", "rekognition:DescribeCollection"}
+    detect = [s for s in statements if s["Resource"] == "*" and any(a.startswith("rekognition:") for a in _actions(s))]
+    assert [set(_actions(s)) for s in detect] == [
+        {"rekognition:DetectLabels", "rekognition:DetectText", "rekognition:DetectModerationLabels"}]
+    cluster = _role_statements(synthesized, "ClusterFacesRole")
+    assert not [s for s in cluster if any(a.startswith("rekognition:Detect") for a in _actions(s))]
+
+
+def test_metrics_are_pinned_to_our_namespace(synthesized):
+    for role in ("AnalyzePhotosRole", "ClusterFacesRole"):
+        metrics = [s for s in _role_statements(synthesized, role) if "cloudwatch:PutMetricData" in _actions(s)]
+        assert metrics == [{"Action": "cloudwatch:PutMetricData", "Effect": "Allow", "Resource": "*", "Condition": {
+            "StringEquals": {"cloudwatch:namespace": ["PhotoOrganizer/Analysis", "Glue"]}}}], role
+
+
+def test_s3_access_is_previews_read_and_own_summary_prefix_write(synthesized):
+    statements = _role_statements(synthesized, "AnalyzePhotosRole")
+    resources = [str(s["Resource"]) for s in statements if any(a.startswith("s3:") for a in _actions(s))]
+    object_paths = [r for r in resources if "Derivatives" in r and "/*" in r]
+    assert object_paths and all("/previews/*" in r or "/runs/analyze_photos/*" in r for r in object_paths)
+    cluster = _role_statements(synthesized, "ClusterFacesRole")
+    assert not any("/previews/*" in str(s["Resource"]) for s in cluster)
+
+
+def test_nightly_schedule_trigger_and_clustering_after_analysis(synthesized):
+    triggers = {t["Properties"]["Name"]: t["Properties"]
+                for t in synthesized.template("analysis").find_resources("AWS::Glue::Trigger").values()}
+    nightly = triggers["photo-organizer-dev-analyze-photos-nightly"]
+    assert nightly["Type"] == "SCHEDULED" and nightly["StartOnCreation"] is True
+    assert nightly["Schedule"] == synthesized.stacks.settings.analysis_schedule == "cron(0 2 * * ? *)"
+    assert nightly["Actions"][0]["JobName"]["Ref"].startswith("AnalyzePhotos")
+    after = triggers["photo-organizer-dev-cluster-faces-after-analysis"]
+    assert after["Type"] == "CONDITIONAL"
+    assert after["Predicate"]["Conditions"][0]["State"] == "SUCCEEDED"
+
+
+def test_job_names_are_outputs_for_on_demand_runs(synthesized):
+    outputs = synthesized.template_json("analysis")["Outputs"]
+    assert {"AnalyzePhotosJobName", "ClusterFacesJobName"} <= set(outputs)
+
+
+def test_cluster_job_is_skipped_while_its_script_is_missing(synthesized_serverless):
+    jobs = synthesized_serverless.template("analysis").find_resources("AWS::Glue::Job")
+    assert [j["Properties"]["Name"] for j in jobs.values()] == ["photo-organizer-dev-analyze-photos"]
+    assert "ClusterFacesJobName" not in synthesized_serverless.template_json("analysis")["Outputs"]
+    assert synthesized_serverless.stacks.analysis.outputs.cluster_job_name is None

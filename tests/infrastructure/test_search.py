@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Annotations, Match
+
+pytestmark = pytest.mark.infrastructure
+
+DOMAIN_ARN = "arn:aws:es:eu-west-1:111111111111:domain/photo-organizer-dev-search"
+API_ROLE_ARN = "arn:aws:iam::111111111111:role/photo-organizer-dev-api-function"
+
+
+def _domain(synthesized) -> dict:
+    domains = synthesized.template("search").find_resources("AWS::OpenSearchService::Domain")
+    assert len(domains) == 1
+    return next(iter(domains.values()))["Properties"]
+
+
+def test_domain_is_small_encrypted_with_the_cmk_and_https_only(synthesized):
+    settings = synthesized.stacks.settings
+    domain = _domain(synthesized)
+    assert domain["DomainName"] == "photo-organizer-dev-search"
+    assert domain["EngineVersion"] == f"OpenSearch_{settings.opensearch_version}"
+    assert domain["ClusterConfig"]["InstanceType"] == settings.opensearch_instance_type == "t3.small.search"
+    assert domain["ClusterConfig"]["InstanceCount"] == settings.opensearch_instance_count == 1
+    assert domain["EBSOptions"] == {"EBSEnabled": True, "VolumeSize": 10, "VolumeType": "gp3"}
+    assert domain["EncryptionAtRestOptions"]["Enabled"] is True
+    assert "DataKey" in str(domain["EncryptionAtRestOptions"]["KmsKeyId"])
+    assert domain["NodeToNodeEncryptionOptions"] == {"Enabled": True}
+    assert domain["DomainEndpointOptions"]["EnforceHTTPS"] is True
+    assert domain["DomainEndpointOptions"]["TLSSecurityPolicy"].startswith("Policy-Min-TLS-1-2")
+
+
+def test_fine_grained_access_control_uses_the_indexer_role_as_master_and_no_password(synthesized):
+    options = _domain(synthesized)["AdvancedSecurityOptions"]
+    assert options["Enabled"] is True and options["InternalUserDatabaseEnabled"] is False
+    assert options["MasterUserOptions"]["MasterUserARN"]["Fn::GetAtt"][0].startswith("IndexerRole")
+    assert "MasterUserPassword" not in str(options)
+    assert not synthesized.template("search").find_resources("AWS::SecretsManager::Secret")
+
+
+def test_access_policy_names_only_the_indexer_and_the_api_roles(synthesized):
+    statements = _domain(synthesized)["AccessPolicies"]["Statement"]
+    principals = [s["Principal"]["AWS"] for s in statements]
+    assert principals[0]["Fn::GetAtt"][0].startswith("IndexerRole")
+    assert principals[1] == API_ROLE_ARN == synthesized.stacks.settings.api_role_arn()
+    assert all(s["Resource"] == f"{DOMAIN_ARN}/*" and s["Effect"] == "Allow" for s in statements)
+    assert set(statements[1]["Action"]) == {"es:ESHttpGet", "es:ESHttpPost"}
+
+
+def test_slow_and_application_logs_go_to_encrypted_log_groups_only_our_domain_may_write(synthesized):
+    template = synthesized.template("search")
+    publishing = _domain(synthesized)["LogPublishingOptions"]
+    assert {"SEARCH_SLOW_LOGS", "INDEX_SLOW_LOGS", "ES_APPLICATION_LOGS"} <= set(publishing)
+    for name in ("slow-search", "slow-index", "application"):
+        template.has_resource_properties("AWS::Logs::LogGroup", {
+            "LogGroupName": f"/photo-organizer/dev/opensearch/{name}", "KmsKeyId": Match.any_value()})
+    policy = next(iter(template.find_resources("AWS::Logs::ResourcePolicy").values()))["Properties"]
+    assert DOMAIN_ARN in str(policy["PolicyDocument"]) and "es.amazonaws.com" in str(policy["PolicyDocument"])
+    # no custom resource (Lambda) for the logs policy or the access policy
+    assert not template.find_resources("Custom::CloudwatchLogResourcePolicy")
+    assert not template.find_resources("Custom::OpenSearchAccessPolicy")
+
+
+def test_indexer_function_configuration(synthesized):
+    settings = synthesized.stacks.settings
+    synthesized.template("search").has_resource_properties("AWS::Lambda::Function", {
+        "Runtime": "python3.12",
+        "Architectures": ["arm64"],
+        "Handler": "photo_organizer.handlers.indexer.handler",
+        "MemorySize": settings.indexer_memory_mb,
+        "Timeout": settings.indexer_timeout_seconds,
+        "Environment": {"Variables": Match.object_like({
+            "PO_OPENSEARCH_ENDPOINT": {"Fn::Join": ["", ["https://", {"Fn::GetAtt": [Match.any_value(),
+                                                                                     "DomainEndpoint"]}]]},
+            "PO_OPENSEARCH_ALIAS": "photos",
+            "PO_OPENSEARCH_SERVICE": "es",
+            "PO_OPENSEARCH_READER_ROLE_ARN": API_ROLE_ARN,
+            "PO_TABLE_NAME": Match.any_value(),
+        })},
+    })
+
+
+def test_stream_mapping_bisects_retries_reports_item_failures_and_has_a_failure_destination(synthesized):
+    settings = synthesized.stacks.settings
+    synthesized.template("search").has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "StartingPosition": "TRIM_HORIZON",
+        "BatchSize": settings.indexer_batch_size,
+        "BisectBatchOnFunctionError": True,
+        "MaximumRetryAttempts": settings.indexer_retry_attempts,
+        "MaximumRecordAgeInSeconds": settings.indexer_max_record_age_seconds,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "DestinationConfig": {"OnFailure": {"Destination": {
+            "Fn::GetAtt": [Match.string_like_regexp("^IndexerFailures"), "Arn"]}}},
+    })
+    mapping = next(iter(synthesized.template("search").find_resources("AWS::Lambda::EventSourceMapping").values()))
+    assert "StreamArn" in str(mapping["Properties"]["EventSourceArn"])
+
+
+def test_failure_queue_is_encrypted_with_the_cmk_and_tls_only(synthesized):
+    template = synthesized.template("search")
+    queue = next(iter(template.find_resources("AWS::SQS::Queue").values()))["Properties"]
+    assert "DataKey" in str(queue["KmsMasterKeyId"])
+    policy = next(iter(template.find_resources("AWS::SQS::QueuePolicy").values()))["Properties"]
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+               for s in policy["PolicyDocument"]["Statement"])
+
+
+def test_alarms_on_failure_destination_depth_and_indexer_errors(synthesized):
+    template = synthesized.template("search")
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "ApproximateNumberOfMessagesVisible", "Namespace": "AWS/SQS", "Threshold": 0,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "Dimensions": [{"Name": "QueueName",
+                        "Value": {"Fn::GetAtt": [Match.string_like_regexp("^IndexerFailures"), "QueueName"]}}],
+    })
+    template.has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "Errors", "Namespace": "AWS/Lambda", "Threshold": 0,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": Match.string_like_regexp("^IndexerFunction")}}],
+    })
+
+
+def test_search_routes_use_the_jwt_authorizer(synthesized):
+    routes = synthesized.template("api").find_resources("AWS::ApiGatewayV2::Route")
+    by_key = {r["Properties"]["RouteKey"]: r["Properties"] for r in routes.values()}
+    for key in ("GET /search", "GET /search/suggest"):
+        assert by_key[key]["AuthorizationType"] == "JWT", key
+        assert by_key[key]["AuthorizerId"]["Ref"].startswith("HttpApiCognitoJwt"), key
+
+
+def test_api_function_reads_the_index_with_get_and_post_only(synthesized):
+    template = synthesized.template("api")
+    template.has_resource_properties("AWS::IAM::Role", {"RoleName": "photo-organizer-dev-api-function"})
+    statements = [s for p in template.find_resources("AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    search = [s for s in statements if any(str(a).startswith("es:") for a in s["Action"])]
+    assert search == [{"Action": ["es:ESHttpGet", "es:ESHttpPost"], "Effect": "Allow", "Resource": f"{DOMAIN_ARN}/*"}]
+    template.has_resource_properties("AWS::Lambda::Function", {
+        "Handler": "photo_organizer.handlers.api.handler",
+        "Environment": {"Variables": Match.object_like({
+            "PO_OPENSEARCH_ENDPOINT": Match.any_value(), "PO_OPENSEARCH_ALIAS": "photos",
+            "PO_OPENSEARCH_SERVICE": "es"})},
+    })
+
+
+def test_serverless_setting_creates_a_collection_with_policies_scoped_to_the_two_roles(synthesized_serverless):
+    """The one test of the second App (search_engine=serverless)."""
+    import json
+
+    template = synthesized_serverless.template("search")
+    assert not template.find_resources("AWS::OpenSearchService::Domain")
+    template.has_resource_properties("AWS::OpenSearchServerless::Collection", {
+        "Name": "photo-organizer-dev-photos", "Type": "VECTORSEARCH", "StandbyReplicas": "DISABLED"})
+    policies = {p["Properties"]["Type"]: p["Properties"] for p in
+                template.find_resources("AWS::OpenSearchServerless::SecurityPolicy").values()}
+    assert set(policies) == {"encryption", "network"}
+    encryption = json.dumps(policies["encryption"]["Policy"])
+    assert '\\"AWSOwnedKey\\":false' in encryption and "DataKey" in encryption
+    assert "collection/photo-organizer-dev-photos" in json.dumps(policies["network"]["Policy"])
+    data = next(iter(template.find_resources("AWS::OpenSearchServerless::AccessPolicy").values()))["Properties"]
+    assert data["Type"] == "data"
+    document = json.dumps(data["Policy"])
+    assert "IndexerRole" in document and API_ROLE_ARN in document
+    template.has_resource_properties("AWS::Lambda::Function", {
+        "Handler": "photo_organizer.handlers.indexer.handler",
+        "Environment": {"Variables": Match.object_like({
+            "PO_OPENSEARCH_SERVICE": "aoss",
+            "PO_OPENSEARCH_ENDPOINT": {"Fn::GetAtt": [Match.string_like_regexp("^Collection"), "CollectionEndpoint"]},
+        })},
+    })
+    api_statements = [s for p in synthesized_serverless.template("api").find_resources("AWS::IAM::Policy").values()
+                      for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assert any(s["Action"] == "aoss:APIAccessAll" for s in api_statements)
+    for concern in ("search", "api", "analysis"):
+        annotations = Annotations.from_stack(getattr(synthesized_serverless.stacks, concern))
+        pattern = Match.string_like_regexp("AwsSolutions-.*")
+        assert annotations.find_error("*", pattern) + annotations.find_warning("*", pattern) == [], concern
