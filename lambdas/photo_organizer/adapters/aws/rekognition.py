@@ -10,7 +10,7 @@ Idempotency of IndexFaces: indexing the same photo twice stores its faces twice.
 SearchFacesByImage) would cost a call per photo, so the job indexes only photos whose analysis_version is older
 than the current one, and before it re-indexes such a photo it calls `delete_faces_of_photo`.
 
-Retries: botocore's own retries are off (max_attempts=1); each call is retried here with jittered back-off, and
+Retries: botocore's own retries are off (total_max_attempts=1); each call is retried here with jittered back-off, and
 every attempt first passes `throttle(call)` (the job's token bucket), so a retry spends quota like any call.
 A throttled DetectText is retried alone, never the calls before it.
 """
@@ -46,7 +46,11 @@ from photo_organizer.keys import PhotoKeys
 from photo_organizer.models import utcnow
 from photo_organizer.people.models import SimilarityEdge
 
-REKOGNITION_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5, read_timeout=30)
+# total_max_attempts=1: botocore's `max_attempts` counts retries, so it would still retry once, unseen by the
+# token bucket and the throttle counter.
+REKOGNITION_CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=30
+)
 
 # From the Rekognition error reference: "try again later" versus "this image will never work".
 THROTTLED_CODES = frozenset(

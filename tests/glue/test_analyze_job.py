@@ -1,0 +1,253 @@
+"""The analyze_photos Glue script under local PySpark (Spark 3.5 = Glue 5) against a moto server (S3, DynamoDB,
+CloudWatch) and the Rekognition stand-in: real adapters, real AnalysisService, real Spark partitions and worker
+processes. What it proves: every photo analysed but the refused one (which keeps its reason), the run summary on
+S3 and in CloudWatch, and exactly-once effects across re-runs and a run that broke half-way."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+
+import boto3
+import pytest
+
+from analyze_photos.job import JobConfig, StaticConsent, assign_partitions, parse_args, run
+from analyze_photos.transforms import AnalysisSettings, dedupe
+from rekognition_standin import StandinConfig
+
+from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
+from photo_organizer.adapters.aws.dynamodb_metadata import DynamoDbMetadataStore, table_definition
+from photo_organizer.adapters.aws.rekognition import RekognitionAnalyzer
+from photo_organizer.adapters.aws.s3_blobs import S3BlobStore
+from photo_organizer.analysis.models import ApiCall
+from photo_organizer.analysis.planning import PhotoRecord
+from photo_organizer.imaging.derive import derive
+from photo_organizer.keys import PhotoKeys, new_photo_id
+from photo_organizer.models import Photo, PhotoStatus, utcnow
+
+# The `spark` fixture skips (pytest.importorskip, with the reason) where pyspark is not installed.
+pytestmark = pytest.mark.xdist_group("spark")
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+VERSION = 1
+# owner -> (sample, what the stand-in's DetectLabels says is in it). alice and carol consented to face processing.
+LIBRARY = {
+    "alice": [
+        ("obama.jpg", "people"),
+        ("obama2.jpg", "people+text"),
+        ("obama3.jpg", "people"),
+        ("obama3.heic", "people"),  # the same shot as obama3.jpg: copied, never paid for
+        ("biden.jpg", "people"),
+        ("rocket.jpg", "scenery"),
+    ],
+    "bob": [
+        ("coffee.png", "scenery"),
+        ("coffee_with_text.jpg", "text"),
+        ("text.png", "text"),
+        ("chelsea.png", "scenery"),
+        ("coffee_exif_gps.jpg", "scenery"),
+    ],
+    "carol": [("astronaut.png", "people"), ("obama_partial_face.jpg", "people")],
+}
+# Faces the recorded IndexFaces response indexes (the stand-in gives each a new FaceId, as the service does).
+FACES_PER_INDEXING = len(json.loads((Path(__file__).parents[1] / "data/rekognition/index_faces.json").read_text())["FaceRecords"])
+CONSENT = StaticConsent(default=False, owners=frozenset({"alice", "carol"}))
+
+
+@cache
+def derived(sample: str):
+    return derive((SAMPLES / sample).read_bytes())
+
+
+class Library:
+    """READY photos with previews, made through the real adapters on the moto server."""
+
+    def __init__(self, name: str) -> None:
+        self.table, self.previews, self.summaries = f"{name}-table", f"{name}-derivatives", f"{name}-runs"
+        self.collection_prefix = f"{name}-faces"  # the stand-in keeps collections across tests
+        boto3.client("dynamodb").create_table(**table_definition(self.table))
+        for bucket in (self.previews, self.summaries):
+            boto3.client("s3").create_bucket(Bucket=bucket)
+        self.photos = DynamoDbMetadataStore(self.table)
+        self.store = DynamoDbAnalysisStore(self.table)
+        self.ids: dict[str, str] = {}  # sample -> photo id
+        self.owner_of: dict[str, str] = {}
+        self.kinds: dict[str, str] = {}  # photo id -> stand-in labels kind
+        blobs = S3BlobStore(self.previews)
+        for owner, samples in LIBRARY.items():
+            for sample, kind in samples:
+                image, photo_id, now = derived(sample), new_photo_id(), utcnow()
+                pending = Photo(owner=owner, photo_id=photo_id, status=PhotoStatus.PENDING_UPLOAD, filename=sample,
+                                declared_content_type="image/jpeg", declared_size=image.metadata.byte_size,
+                                created_at=now, updated_at=now)
+                self.photos.create_photo(pending, pending_ttl=timedelta(hours=1))
+                blobs.put(PhotoKeys.for_photo(owner, photo_id).preview, image.preview_jpeg, content_type="image/jpeg")
+                ready = pending.model_copy(update={"status": PhotoStatus.READY, "metadata": image.metadata})
+                self.photos.finish_photo(ready, expected_status=PhotoStatus.PENDING_UPLOAD)
+                self.ids[sample], self.owner_of[photo_id], self.kinds[photo_id] = photo_id, owner, kind
+
+    def config(self, run_id: str, **overrides) -> JobConfig:
+        values = dict(
+            table=self.table, previews_bucket=self.previews, summary_bucket=self.summaries, summary_prefix="runs",
+            analysis_version=VERSION, workers=2, run_id=run_id, region="us-east-1", consent=CONSENT,
+            backoff_base_s=0.005, metrics_namespace=f"Tests/{self.table}", collection_prefix=self.collection_prefix,
+        )
+        return JobConfig(**{**values, **overrides})
+
+    def summary_on_s3(self, run_id: str) -> dict:
+        body = boto3.client("s3").get_object(Bucket=self.summaries, Key=f"runs/{run_id}/summary.json")["Body"]
+        return json.loads(body.read())
+
+    def items(self) -> list[dict]:
+        """Every attribute of every item: the "nothing was written" baseline."""
+        pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True)
+        return sorted((item for page in pages for item in page["Items"]), key=lambda i: (i["PK"]["S"], i["SK"]["S"]))
+
+    def copies(self) -> dict[str, str]:
+        records = [PhotoRecord.from_photo(self.photos.get_photo(self.owner_of[pid], pid)) for pid in self.owner_of]
+        return dedupe(records, current_version=VERSION, max_distance=AnalysisSettings().near_duplicate_max_distance)
+
+    def collection(self, owner: str) -> str:
+        return RekognitionAnalyzer(previews_bucket=None, collection_prefix=self.collection_prefix).collection_id(owner)
+
+
+def test_arguments_take_glue_spellings_and_ignore_glue_own_options():
+    config = parse_args([
+        "--JOB_NAME", "analyze", "--job-bookmark-option", "job-bookmark-disable",
+        "--table", "t", "--previews_bucket", "p", "--summary-bucket", "s", "--analysis-version", "2",
+        "--workers", "4", "--tps-indexfaces", "5", "--face-consent-owners", "ana, ben",
+    ])
+    assert (config.table, config.previews_bucket, config.summary_bucket, config.analysis_version) == ("t", "p", "s", 2)
+    assert config.account_tps_of(ApiCall.INDEX_FACES) == 5 and config.account_tps_of(ApiCall.DETECT_LABELS) == 50
+    assert config.consent("ana") and not config.consent("carl") and config.run_id.startswith("run-")
+    assert not StaticConsent()("anyone"), "biometric processing is opt-in"
+
+
+def test_an_owner_never_spans_partitions_and_big_owners_are_spread():
+    records = [PhotoRecord(o, f"{o}{i}", PhotoStatus.READY) for o, n in (("a", 6), ("b", 5), ("c", 2), ("d", 2))
+               for i in range(n)]
+    partitions = assign_partitions(records, 2)
+    assert set(partitions) == {"a", "b", "c", "d"} and partitions["a"] != partitions["b"]
+    load = Counter(partitions[r.owner] for r in records)
+    assert sorted(load.values()) == [7, 8]
+
+
+def paid_calls(standin) -> int:
+    return sum(standin.calls.values())
+
+
+def test_job_analyses_every_photo_once_through_throttling_and_records_the_refused_one(
+    spark, aws_driver_env, rekognition_standin
+):
+    library = Library("happy")
+    refused = library.ids["obama_partial_face.jpg"]
+    # Fewer throttles than the job's 6 attempts per call: whichever worker meets them, back-off must absorb them.
+    throttles = 5
+    rekognition_standin.reset(StandinConfig(kinds=library.kinds, throttle_first=throttles, refuse=frozenset({refused})))
+
+    document = run(library.config("run-1"), spark)
+
+    copies = library.copies()
+    assert library.ids["obama3.heic"] in copies, "the HEIC re-encode is a near duplicate of obama3.jpg"
+    for photo_id, owner in library.owner_of.items():
+        analysis = library.store.get(owner, photo_id)
+        if photo_id == refused:
+            assert analysis is None
+            continue
+        assert analysis is not None and analysis.analysis_version == VERSION, photo_id
+        assert analysis.result.copied_from == copies.get(photo_id)
+    [failure] = library.store.failures()
+    assert (failure.photo_id, failure.attempts) == (refused, 1)
+    assert failure.reason.startswith("InvalidImageFormatException")
+
+    # Paid calls: labels and moderation once per photo that is not a copy; text only where labels saw text;
+    # faces only for consenting owners, once per photo.
+    paid = [pid for pid in library.owner_of if pid not in copies and pid != refused]
+    per_photo = rekognition_standin.calls_per_photo
+    assert all(per_photo[("DetectLabels", pid)] == 1 for pid in paid)
+    assert all(per_photo[("DetectModerationLabels", pid)] == 1 for pid in paid)
+    texts = {pid for pid in paid if "text" in library.kinds[pid]}
+    assert {pid for (api, pid) in per_photo if api == "DetectText"} == texts
+    faces = {pid for pid in paid if "people" in library.kinds[pid] and library.owner_of[pid] in CONSENT.owners}
+    assert {pid for (api, pid) in per_photo if api == "IndexFaces"} == faces
+    assert all(per_photo[("IndexFaces", pid)] == 1 for pid in faces)
+    assert sum(library.store.get(library.owner_of[pid], pid).result.faces != () for pid in faces) == len(faces)
+
+    assert rekognition_standin.faults["InvalidImageFormatException"] == 1  # refused: never retried in the run
+    assert rekognition_standin.faults["ThrottlingException"] + rekognition_standin.faults[
+        "ProvisionedThroughputExceededException"] == throttles
+    summary = library.summary_on_s3("run-1")
+    assert summary == document
+    assert summary["photos"] == len(library.owner_of)
+    assert summary["copied"] == len(copies)
+    assert summary["calls"] == dict(rekognition_standin.calls)
+    assert summary["throttles"] == throttles
+    assert summary["failures"] == {"InvalidImageFormatException": 1} and summary["failed_photos"] == 1
+    assert summary["estimated_cost_usd"] == pytest.approx(0.001 * paid_calls(rekognition_standin))
+
+    metrics = boto3.client("cloudwatch").list_metrics(Namespace=f"Tests/{library.table}")["Metrics"]
+    names = Counter(m["MetricName"] for m in metrics)
+    assert names["ApiCalls"] == len(summary["calls"]) and names["PhotosAnalysed"] == 1
+    assert {"Name": "Reason", "Value": "InvalidImageFormatException"} in [
+        d for m in metrics if m["MetricName"] == "FailedPhotos" for d in m["Dimensions"]
+    ]
+
+    # Run it again: nothing is pending but the refused photo, which the job does not retry at this version.
+    before = library.items()
+    rekognition_standin.reset(StandinConfig(kinds=library.kinds, refuse=frozenset({refused})))
+    again = run(library.config("run-2"), spark)
+    assert paid_calls(rekognition_standin) == 0 and sum(rekognition_standin.attempts.values()) == 0
+    assert library.items() == before
+    assert (again["photos"], again["skipped"], again["calls"]) == (0, 1, {})
+
+
+def test_a_run_broken_half_way_is_finished_by_the_next_without_paying_or_indexing_twice(
+    spark, aws_driver_env, rekognition_standin
+):
+    library = Library("resume")
+    copies = library.copies()
+    originals = sorted(pid for pid in library.owner_of if pid not in copies)
+    # Half the photos fail on every call; one photo with a face and text fails AFTER IndexFaces succeeded
+    # (DetectText keeps answering 500), which leaves its faces in the collection without a saved result.
+    after_faces = library.ids["obama2.jpg"]
+    broken = {pid: frozenset({"DetectLabels", "DetectModerationLabels", "DetectText", "IndexFaces"})
+              for pid in originals[::2] if pid != after_faces}
+    broken[after_faces] = frozenset({"DetectText"})
+    rekognition_standin.reset(StandinConfig(kinds=library.kinds, broken=broken))
+
+    first = run(library.config("run-1", max_attempts=2), spark)
+
+    # A copy whose source failed waits too (its source is not analysed yet): a retryable failure, no calls.
+    waiting_copies = {pid for pid, source in copies.items() if source in broken}
+    assert first["failures"] == {"InternalServerError": len(broken), **({"RetryableError": 1} if waiting_copies else {})}
+    assert {f.photo_id for f in library.store.failures()} == set(broken) | waiting_copies
+    alice = library.collection("alice")
+    assert rekognition_standin.faces_per_photo(alice)[after_faces] == FACES_PER_INDEXING  # indexed, not saved
+    calls_first = Counter(rekognition_standin.calls_per_photo)
+
+    rekognition_standin.reset(StandinConfig(kinds=library.kinds))
+    second = run(library.config("run-2"), spark)
+
+    assert second["photos"] == len(broken) + len(waiting_copies)
+    assert second["failures"] == {} and library.store.failures() == []
+    for photo_id, owner in library.owner_of.items():
+        assert library.store.get(owner, photo_id) is not None, photo_id
+    total = calls_first + rekognition_standin.calls_per_photo
+    # Every photo paid for its labels once over both runs; photos saved by run 1 cost nothing in run 2. The one
+    # that failed after phase 1 pays phase 1 again: partial results are not kept between runs.
+    assert all(total[("DetectLabels", pid)] == 1 for pid in originals if pid != after_faces)
+    assert total[("DetectLabels", after_faces)] == total[("IndexFaces", after_faces)] == 2
+    assert not any(pid not in broken for (_, pid) in rekognition_standin.calls_per_photo)
+    # No face indexed twice: the broken-everywhere photos indexed once; the one that failed after IndexFaces
+    # had its faces deleted before it was indexed again, so the collection holds one set per photo.
+    indexed = {pid for (api, pid) in total if api == "IndexFaces"}
+    assert all(total[("IndexFaces", pid)] == 1 for pid in indexed - {after_faces})
+    assert rekognition_standin.attempts["DeleteFaces"] == 1
+    assert rekognition_standin.faces_per_photo(alice) == Counter(
+        {pid: FACES_PER_INDEXING for pid in indexed if library.owner_of[pid] == "alice"}
+    )
+    stored_face = library.store.get("alice", after_faces).result.faces[0].face_handle
+    assert stored_face in rekognition_standin.collections[alice]
