@@ -10,7 +10,9 @@ from photo_organizer.analysis.store import AnalysisStore
 from photo_organizer.people.store import PeopleStore, UserSettings
 from photo_organizer.ports import BlobStore, MetadataStore
 from photo_organizer.services.ingest import IngestService
+from photo_organizer.search.ports import SearchIndex
 from photo_organizer.services.people import PeopleService
+from photo_organizer.services.search import Embed, SearchService
 from photo_organizer.services.photos import PhotoService
 from photo_organizer.services.uploads import UploadService
 from photo_organizer.settings import Backend, Settings
@@ -26,6 +28,12 @@ class Services:
     people_store: PeopleStore
     user_settings: UserSettings
     forget_collection: Callable[[str], None] | None = None
+    search_index: SearchIndex | None = None
+    cursor_key: bytes = b""
+    embed: Embed | None = None
+    semantic_degraded: bool = False
+    # The local backend keeps its index current through these services; the cloud's stream indexer does it there.
+    index_locally: bool = False
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings)
@@ -34,6 +42,23 @@ class Services:
         self.photos = PhotoService(
             self.originals, self.derivatives, self.metadata, self.settings, self.analysis, self.people
         )
+        self.search: SearchService | None = None
+        if self.search_index is not None:
+            self.search = SearchService(
+                index=self.search_index,
+                metadata=self.metadata,
+                analysis=self.analysis,
+                people=self.people_store,
+                thumbnail_url=self.photos.thumbnail_url,
+                cursor_key=self.cursor_key,
+                embed=self.embed,
+                semantic_degraded=self.semantic_degraded,
+            )
+        if self.search is not None and self.index_locally:
+            search = self.search
+            self.ingest.on_ready = lambda photo: search.index_photos(photo.owner, [photo.photo_id])
+            self.people.on_people_changed = search.index_photos
+            self.photos.on_deleted = search.forget
 
 
 def build_services(settings: Settings) -> Services:
@@ -55,6 +80,8 @@ def build_services(settings: Settings) -> Services:
             people_store=people,
             user_settings=people,
             forget_collection=_rekognition_collection_deleter(settings),
+            search_index=_opensearch_index(),
+            cursor_key=settings.cursor_secret.encode(),
         )
 
     from photo_organizer.adapters.local.disk_blobs import DiskBlobStore
@@ -80,7 +107,50 @@ def build_services(settings: Settings) -> Services:
         analysis=SqliteAnalysisStore(database),
         people_store=people,
         user_settings=people,
+        search_index=_local_search_index(data_dir),
+        cursor_key=signer.sign(b"search-cursor-key").encode(),
+        embed=_lazy_embedder(),
+        index_locally=True,
     )
+
+
+_local_indexes: dict[str, SearchIndex] = {}
+_index_lock = threading.Lock()
+
+
+def _local_search_index(data_dir) -> SearchIndex | None:
+    """One index object per folder and process: tantivy allows one writer, so every Services built in this
+    process (the gateway's, the analysis runner's) must share it."""
+    try:
+        from photo_organizer.adapters.local.search_index import LocalSearchIndex
+    except ImportError:  # tantivy is part of the `local` extra
+        return None
+    folder = str((data_dir / "search").resolve())
+    with _index_lock:
+        if folder not in _local_indexes:
+            _local_indexes[folder] = LocalSearchIndex(data_dir / "search")
+        return _local_indexes[folder]
+
+
+def _opensearch_index() -> SearchIndex | None:
+    import os
+
+    if not os.environ.get("PO_OPENSEARCH_ENDPOINT"):
+        return None
+    from photo_organizer.adapters.aws.opensearch_index import build_index
+
+    return build_index()
+
+
+def _lazy_embedder() -> Embed:
+    """MiniLM loads on the first search or index write, not at start-up (0.2 s, ~175 MB)."""
+
+    def embed(texts):
+        from photo_organizer.search.embeddings import text_embedder
+
+        return text_embedder(allow_fallback=True).embed(texts)
+
+    return embed
 
 
 def _rekognition_collection_deleter(settings: Settings) -> Callable[[str], None]:

@@ -37,6 +37,7 @@ class Settings:
     derivatives_bucket: str = ""
     table_name: str = ""
     region: str = ""
+    cursor_secret: str = ""  # signs search cursors (aws); the local backend derives one from its signing key
     # local backend
     data_dir: Path = field(default_factory=lambda: Path("photo-organizer-data"))
     public_base_url: str = "http://127.0.0.1:8787"
@@ -60,6 +61,7 @@ class Settings:
                 originals_bucket=get("ORIGINALS_BUCKET"),
                 derivatives_bucket=get("DERIVATIVES_BUCKET"),
                 table_name=get("TABLE_NAME"),
+                cursor_secret=get("CURSOR_SECRET"),
                 region=get("REGION") or env.get("AWS_REGION", "") or env.get("AWS_DEFAULT_REGION", ""),
                 data_dir=Path(get("DATA_DIR", "photo-organizer-data")),
                 public_base_url=get("PUBLIC_BASE_URL", "http://127.0.0.1:8787").rstrip("/"),

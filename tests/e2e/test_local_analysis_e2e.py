@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 
@@ -35,7 +36,8 @@ def analysed(stack):
 def api(stack, user, method: str, path: str, body: dict | None = None) -> tuple[int, dict | list]:
     from photo_organizer.handlers import api as api_handler
 
-    event = http_api_event(method=method, path=path, headers={"content-type": "application/json"},
+    path, _, query = path.partition("?")
+    event = http_api_event(method=method, path=path, query=parse_qsl(query), headers={"content-type": "application/json"},
                            body=json.dumps(body).encode() if body is not None else b"", claims={"sub": user.sub})
     result = api_handler.handler(event, LambdaContextStub())
     return result["statusCode"], json.loads(result["body"]) if result.get("body") else {}
@@ -72,6 +74,60 @@ def test_faces_of_the_same_person_become_one_person_and_naming_shows_in_captions
     detail = api(stack, user, "GET", f"/photos/{ids['obama2.jpg']}")[1]["analysis"]
     assert detail["people"] == [{"person_id": obama["person_id"], "name": "Barack"}]
     assert detail["caption"].startswith("Barack")
+
+
+def search(stack, user, query: str = "", **params) -> tuple[int, dict]:
+    from urllib.parse import urlencode
+
+    pairs = [("q", query)] + [(k, v) for k, v in params.items()]
+    return api(stack, user, "GET", "/search?" + urlencode(pairs))
+
+
+def test_search_by_tag_place_date_person_and_text(stack, analysed):
+    user, ids, _ = analysed
+    status, cats = search(stack, user, "cat")
+    assert status == 200 and cats["items"][0]["photo_id"] == ids["chelsea.png"]
+    assert any(m["field"] == "tags" for m in cats["items"][0]["matched"]), (cats["chips"], cats["items"][0])
+    madison = search(stack, user, "coffee in Madison")[1]
+    assert [i["photo_id"] for i in madison["items"]][:1] == [ids["coffee_exif_gps.jpg"]]
+    assert {c["kind"] for c in madison["chips"]} >= {"place"}
+    in_2012 = search(stack, user, "photos from 2012")[1]
+    assert [i["photo_id"] for i in in_2012["items"]] == [ids["obama.jpg"]]
+    barack = search(stack, user, "Barack")[1]
+    assert {i["photo_id"] for i in barack["items"]} == {ids["obama.jpg"], ids["obama2.jpg"], ids["obama3.jpg"]}
+    assert any(c["kind"] == "person" for c in barack["chips"])
+
+
+def test_search_finds_by_meaning_and_says_so(stack, analysed):
+    user, ids, _ = analysed
+    kitty = search(stack, user, "kitten")[1]
+    top = kitty["items"][0]
+    assert top["photo_id"] == ids["chelsea.png"] and top["semantic_only"] and kitty["semantic"] in ("on", "degraded")
+
+
+def test_search_is_owner_scoped_injection_safe_and_pages_with_signed_cursors(stack, analysed):
+    user, ids, _ = analysed
+    other, _ = stack.identity.add_user("eve", "eve's long password")
+    assert search(stack, other, "cat")[1]["items"] == [] and search(stack, other, "")[1]["facets"].get("tags", []) == []
+    for hostile in ['tag:* OR owner:x', '"unterminated (', "*", "NOT cat", "owner:" + user.sub]:
+        status, body = search(stack, user, hostile)
+        assert status == 200, hostile
+    status, first = search(stack, user, "", limit=2, sort="newest")
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    second = search(stack, user, "", limit=2, sort="newest", cursor=first["next_cursor"])[1]
+    assert not {i["photo_id"] for i in first["items"]} & {i["photo_id"] for i in second["items"]}
+    assert search(stack, other, "", limit=2, sort="newest", cursor=first["next_cursor"])[0] == 400
+    assert search(stack, user, "cat", limit=2, sort="newest", cursor=first["next_cursor"])[0] == 400
+    forged = first["next_cursor"][:-4] + ("AAAA" if not first["next_cursor"].endswith("AAAA") else "BBBB")
+    assert search(stack, user, "", limit=2, sort="newest", cursor=forged)[0] == 400
+
+
+def test_suggestions_and_facets_come_from_the_owners_library(stack, analysed):
+    user, ids, _ = analysed
+    status, found = api(stack, user, "GET", "/search/suggest?prefix=ca")
+    assert status == 200 and "cat" in [v["value"] for v in found.get("tags", [])]
+    facets = search(stack, user, "")[1]["facets"]
+    assert {"cat", "person"} <= {v["value"] for v in facets["tags"]}
 
 
 def test_withdrawing_consent_deletes_faces_and_people_verifiably(stack, analysed):

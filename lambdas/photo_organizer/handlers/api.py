@@ -1,6 +1,7 @@
 """The HTTP API (API Gateway HTTP API v2 events; the local gateway sends the very same events)."""
 
 
+from datetime import datetime
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Tracer
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from photo_organizer.bootstrap import services
 from photo_organizer.errors import (
+    ConfigurationError,
     NotFoundError,
     PermanentError,
     RetryableError,
@@ -19,7 +21,9 @@ from photo_organizer.errors import (
     ValidationError,
 )
 from photo_organizer.models import ErrorBody, PhotoDetail, PhotoPage, UploadRequest, UploadTicket
+from photo_organizer.search.models import SortOrder
 from photo_organizer.services.people import ConsentView, PersonView
+from photo_organizer.services.search import FacetView, SearchFilters, SearchResponse
 
 logger, tracer = Logger(service="photo-organizer"), Tracer(service="photo-organizer")
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -32,6 +36,10 @@ app.configure_openapi(
 )
 
 PUBLIC_PATHS = frozenset({"/openapi.json"})
+
+
+class SearchUnavailableError(ConfigurationError):
+    """The deployment has no search index configured."""
 
 
 def current_owner() -> str:
@@ -159,6 +167,43 @@ def set_consent(request: Annotated[ConsentRequest, Body()]) -> ConsentView:
     return services().people.set_consent(current_owner(), request.biometric_consent)
 
 
+def _search():
+    search = services().search
+    if search is None:
+        raise SearchUnavailableError("search is not configured for this deployment")
+    return search
+
+
+@app.get("/search", summary="Search your photos by words, people, places, dates, or meaning")
+@tracer.capture_method
+def search_photos(
+    q: Annotated[str, Query(max_length=500, description="Plain words; no query syntax is interpreted.")] = "",
+    person: Annotated[list[str] | None, Query()] = None,
+    tag: Annotated[list[str] | None, Query()] = None,
+    place: Annotated[str | None, Query(max_length=200)] = None,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    near: Annotated[str | None, Query(max_length=100, description="lat,lon,km")] = None,
+    camera: Annotated[str | None, Query(max_length=200)] = None,
+    include_hidden: Annotated[bool, Query()] = False,
+    include_sensitive: Annotated[bool, Query()] = False,
+    sort: Annotated[SortOrder, Query()] = SortOrder.RELEVANCE,
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> SearchResponse:
+    filters = SearchFilters(
+        person=person or [], tag=tag or [], place=place, start=start, end=end, near=near, camera=camera,
+        include_hidden=include_hidden, include_sensitive=include_sensitive, sort=sort,
+    )
+    return _search().search(current_owner(), q, filters, limit=limit, cursor=cursor)
+
+
+@app.get("/search/suggest", summary="Tags, people and places of yours that start with a prefix")
+@tracer.capture_method
+def suggest(prefix: Annotated[str, Query(min_length=1, max_length=100)]) -> dict[str, list[FacetView]]:
+    return _search().suggest(current_owner(), prefix)
+
+
 @app.get("/openapi.json", include_in_schema=False)
 def openapi_document() -> Response[str]:
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_json())
@@ -196,6 +241,11 @@ def _unauthorized(exc: UnauthorizedError) -> Response:
 def _invalid(exc: ValidationError) -> Response:
     code = getattr(exc, "code", "invalid_request")
     return _error(413 if code == "file_too_large" else 400, code, str(exc))
+
+
+@app.exception_handler(SearchUnavailableError)
+def _search_unavailable(exc: SearchUnavailableError) -> Response:
+    return _error(503, "search_unavailable", str(exc))
 
 
 @app.exception_handler(PermanentError)

@@ -89,6 +89,7 @@ def analyse_library(
     label_model: Path = LABEL_MODEL,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RunSummary:
+    """Analyses what needs it, regroups people, and refreshes the search index for those photos."""
     run_id = uuid.uuid4().hex[:12]
     photos = pending_photos(data_dir)
     summary = RunSummary(run_id)
@@ -103,14 +104,17 @@ def analyse_library(
                 done += futures[future]
                 if on_progress:
                     on_progress(done, len(photos))
-    regroup_people(data_dir, {p.owner for p in photos})
+    refresh_owners(data_dir, photos)
     return summary
 
 
-def regroup_people(data_dir: Path, owners: set[str]) -> None:
+def refresh_owners(data_dir: Path, photos: list[PhotoRecord]) -> None:
+    """People are regrouped once per owner (cheap), then the analysed photos are re-indexed for search."""
     from photo_organizer.bootstrap import build_services
 
     services = build_services(replace(Settings(), backend=Backend.LOCAL, data_dir=data_dir))
-    for owner in sorted(owners):
+    for owner in sorted({p.owner for p in photos}):
         if services.user_settings.biometric_consent(owner):
             services.people.recluster(owner)
+        if services.search is not None:
+            services.search.index_photos(owner, [p.photo_id for p in photos if p.owner == owner])

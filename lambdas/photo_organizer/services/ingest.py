@@ -8,6 +8,7 @@ same (bucket, key, sequencer) therefore changes nothing, on both backends alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -48,6 +49,7 @@ class IngestService:
     derivatives: BlobStore
     metadata: MetadataStore
     settings: Settings
+    on_ready: Callable[[Photo], None] | None = None  # local backend: index the photo for search
 
     @property
     def spec(self) -> DerivativeSpec:
@@ -99,6 +101,8 @@ class IngestService:
         if not self._finish(finished, keys):
             return IngestOutcome.ALREADY_PROCESSED
         logger.info("photo ingested", extra={"photo_id": photo.photo_id, "status": finished.status.value})
+        if self.on_ready is not None and not is_duplicate:
+            self.on_ready(finished)
         return IngestOutcome.DUPLICATE if is_duplicate else IngestOutcome.READY
 
     def _reject(self, photo: Photo, keys: PhotoKeys, rejection: InvalidImageError) -> IngestOutcome:

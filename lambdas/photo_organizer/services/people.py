@@ -9,7 +9,7 @@ still counts as showing people.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -61,6 +61,7 @@ class PeopleService:
     user_settings: UserSettings
     analysis: AnalysisStore
     forget_collection: Callable[[str], None] | None = None  # aws: delete the owner's Rekognition collection
+    on_people_changed: Callable[[str, set[str]], None] | None = None  # (owner, photo ids): local search reindex
 
     # ---- faces from analysis ----------------------------------------------------------------------------
 
@@ -100,6 +101,7 @@ class PeopleService:
             min_cluster_size=MIN_PERSON_FACES,
         )
         self.people.replace_people(owner, result.people)
+        self._changed(owner, {f.face_id for f in faces})
         return result
 
     def forget_photo(self, owner: str, photo_id: str) -> None:
@@ -160,6 +162,7 @@ class PeopleService:
             changes["hidden"] = hidden
         updated = person.model_copy(update=changes)
         self.people.save_person(updated)
+        self._changed(owner, person.face_ids)
         return updated
 
     def merge(self, owner: str, target_id: str, source_id: str) -> Person:
@@ -173,6 +176,7 @@ class PeopleService:
         )
         others = [p for p in self.people.people(owner) if p.person_id not in (target_id, source_id)]
         self.people.replace_people(owner, [*others, merged])
+        self._changed(owner, merged.face_ids)
         return merged
 
     def move_face(self, owner: str, face_id: str, to_person_id: str) -> Person:
@@ -203,11 +207,22 @@ class PeopleService:
         # then every stored face, person and correction.
         if self.forget_collection is not None:
             self.forget_collection(owner)
+        photo_ids = {f.photo_id for f in self.people.faces(owner)}
         forgotten: ForgottenBiometrics = self.people.forget_biometrics(owner)
+        if self.on_people_changed is not None and photo_ids:
+            self.on_people_changed(owner, photo_ids)
         return ConsentView(
             biometric_consent=False,
             forgotten={"faces": forgotten.faces, "people": forgotten.people, "corrections": forgotten.constraints},
         )
+
+    def _changed(self, owner: str, face_ids: Iterable[str]) -> None:
+        if self.on_people_changed is None:
+            return
+        wanted = set(face_ids)
+        photo_ids = {f.photo_id for f in self.people.faces(owner) if f.face_id in wanted}
+        if photo_ids:
+            self.on_people_changed(owner, photo_ids)
 
     # ---- helpers ----------------------------------------------------------------------------------------------
 
@@ -237,4 +252,5 @@ class PeopleService:
             if target is not None and person.person_id == target.person_id:
                 result = changed
         self.people.replace_people(owner, updated)
+        self._changed(owner, {face_id})
         return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,7 @@ class PhotoService:
     settings: Settings
     analysis: AnalysisStore | None = None
     people: PeopleService | None = None
+    on_deleted: Callable[[str, str], None] | None = None  # (owner, photo id): local search forgets it
 
     def list(self, owner: str, *, limit: int = 50, cursor: str | None = None) -> PhotoPage:
         check_owner(owner)
@@ -67,11 +69,13 @@ class PhotoService:
         items = []
         for photo in photos:
             item = summarize(photo)
-            item.thumbnail_url = self.derivatives.signed_get_url(
-                PhotoKeys.for_photo(photo.owner, photo.photo_id).thumbnail, ttl=self.settings.download_url_ttl
-            )
+            item.thumbnail_url = self.thumbnail_url(photo)
             items.append(item)
         return items
+
+    def thumbnail_url(self, photo: Photo) -> str:
+        key = PhotoKeys.for_photo(photo.owner, photo.photo_id).thumbnail
+        return self.derivatives.signed_get_url(key, ttl=self.settings.download_url_ttl)
 
     def get(self, owner: str, photo_id: str) -> PhotoDetail:
         photo = self._owned(owner, photo_id)
@@ -140,6 +144,8 @@ class PhotoService:
         if self.analysis is not None:
             self.analysis.delete(owner, photo.photo_id)
         self.metadata.delete_photo(owner, photo.photo_id)
+        if self.on_deleted is not None:
+            self.on_deleted(owner, photo.photo_id)
 
     def _owned(self, owner: str, photo_id: str) -> Photo:
         check_owner(owner)

@@ -21,7 +21,7 @@ import hashlib
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import boto3
@@ -207,14 +207,33 @@ class RekognitionAnalyzer:
             safe = f"{safe[: _MAX_COLLECTION_ID - len(digest) - 1]}-{digest}"
         return safe
 
-    def delete_faces_of_photo(self, owner: str, photo_id: str) -> int:
-        """Removes every face indexed from this photo (before re-indexing it); returns how many were deleted.
-        ListFaces cannot filter by ExternalImageId, so this pages through the whole collection."""
-        collection = self.collection_id(owner)
+    def faces_by_photo(self, owner: str) -> dict[str, list[str]]:
+        """photo id (ExternalImageId) -> the FaceIds indexed from it, in one ListFaces walk of the owner's
+        collection (4096 faces a page); {} when the collection does not exist. Lets a caller that re-indexes many
+        photos of one owner find their faces once instead of walking the collection per photo."""
+        found: dict[str, list[str]] = {}
         try:
-            face_ids = [face["FaceId"] for face in self._faces(collection) if face.get("ExternalImageId") == photo_id]
+            for face in self._faces(self.collection_id(owner)):
+                if face.get("ExternalImageId") and face.get("FaceId"):
+                    found.setdefault(face["ExternalImageId"], []).append(face["FaceId"])
         except _ResourceMissing:
-            return 0
+            return {}
+        return found
+
+    def delete_faces_of_photo(self, owner: str, photo_id: str, *, face_ids: Sequence[str] | None = None) -> int:
+        """Removes every face indexed from this photo (before re-indexing it); returns how many were deleted.
+        ListFaces cannot filter by ExternalImageId, so without `face_ids` (the photo's entry of faces_by_photo)
+        this pages through the whole collection."""
+        collection = self.collection_id(owner)
+        if face_ids is not None:
+            face_ids = list(face_ids)
+        else:
+            try:
+                face_ids = [
+                    face["FaceId"] for face in self._faces(collection) if face.get("ExternalImageId") == photo_id
+                ]
+            except _ResourceMissing:
+                return 0
         deleted = 0
         for start in range(0, len(face_ids), _PAGE):
             try:

@@ -1,0 +1,319 @@
+"""Searching a library: understand the phrase, query the index (keywords + meaning), explain every hit.
+
+The owner comes from the verified token on every call and is bound into every cursor; user text only ever
+becomes plain terms. Documents are built here from the photo, its analysis and its people, by the same code for
+both backends; the local backend writes them through this service, the cloud through the stream indexer.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from photo_organizer.analysis.store import AnalysisStore, label_terms, ocr_text
+from photo_organizer.errors import ValidationError
+from photo_organizer.models import Photo, PhotoStatus, PhotoSummary, utcnow
+from photo_organizer.people.store import PeopleStore
+from photo_organizer.ports import MetadataStore
+from photo_organizer.search.describe import describe
+from photo_organizer.search.models import (
+    DateRange,
+    GeoFilter,
+    IndexedPerson,
+    IndexedPlace,
+    SearchDocument,
+    SearchQuery,
+    SortOrder,
+)
+from photo_organizer.search.ports import SearchIndex
+from photo_organizer.search.understanding import Chip, QueryVocabulary, understand
+
+Embed = Callable[[Sequence[str]], np.ndarray]
+MAX_QUERY_CHARS = 500
+
+
+class SearchFilters(BaseModel):
+    """Explicit filters from the request; they add to what the phrase itself says."""
+
+    person: list[str] = Field(default_factory=list)
+    tag: list[str] = Field(default_factory=list)
+    place: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    near: str | None = Field(default=None, description="lat,lon,km")
+    camera: str | None = None
+    include_hidden: bool = False
+    include_sensitive: bool = False
+    sort: SortOrder = SortOrder.RELEVANCE
+
+
+class MatchView(BaseModel):
+    field: str
+    terms: list[str] = Field(default_factory=list)
+
+
+class SearchHitView(PhotoSummary):
+    matched: list[MatchView] = Field(default_factory=list)
+    semantic_only: bool = False
+
+
+class FacetView(BaseModel):
+    value: str
+    label: str | None = None
+    count: int
+
+
+class SearchResponse(BaseModel):
+    items: list[SearchHitView]
+    next_cursor: str | None = None
+    total: int
+    chips: list[Chip] = Field(default_factory=list, description="How the phrase was understood, for the UI.")
+    facets: dict[str, list[FacetView]] = Field(default_factory=dict)
+    semantic: str = Field(description="'on', 'degraded' (word matching only) or 'off'.")
+
+
+@dataclass
+class SearchService:
+    index: SearchIndex
+    metadata: MetadataStore
+    analysis: AnalysisStore
+    people: PeopleStore
+    thumbnail_url: Callable[[Photo], str]
+    cursor_key: bytes
+    embed: Embed | None = None
+    semantic_degraded: bool = False
+    now: Callable[[], datetime] = field(default=utcnow)
+
+    # ---- documents (local backend writes; the cloud indexer builds the same from the stream) -----------------
+
+    def document(self, photo: Photo) -> SearchDocument | None:
+        if photo.status is not PhotoStatus.READY:
+            return None
+        meta = photo.metadata
+        analysis = self.analysis.get(photo.owner, photo.photo_id)
+        faces = {f.face_id for f in self.people.faces_of_photo(photo.owner, photo.photo_id)}
+        people = tuple(
+            IndexedPerson(person_id=p.person_id, name=p.name)
+            for p in self.people.people(photo.owner)
+            if p.face_ids & faces and not p.hidden
+        )
+        place = analysis.place if analysis else None
+        return SearchDocument(
+            owner=photo.owner,
+            photo_id=photo.photo_id,
+            # The local index is written by one process from the current state: the newest write is the truth.
+            version=time.time_ns() // 1000,
+            taken_at=(analysis.local_taken_at if analysis and analysis.local_taken_at else None)
+            or (meta.taken_at if meta else None),
+            uploaded_at=photo.created_at,
+            filename=photo.filename,
+            tags=tuple(label_terms(analysis.result)) if analysis else (),
+            people=people,
+            place=IndexedPlace(**place.model_dump()) if place else None,
+            ocr_text=ocr_text(analysis.result) if analysis else "",
+            caption=analysis.caption if analysis else "",
+            camera=" ".join(x for x in (meta.camera_make, meta.camera_model) if x) or None if meta else None,
+            sensitive=analysis.result.sensitive if analysis else False,
+            duplicate_of=photo.duplicate_of,
+        )
+
+    def index_photos(self, owner: str, photo_ids: Iterable[str]) -> int:
+        documents, gone = [], []
+        for photo_id in photo_ids:
+            photo = self.metadata.get_photo(owner, photo_id)
+            document = self.document(photo) if photo else None
+            if document is None:
+                gone.append(photo_id)
+            else:
+                documents.append(document)
+        for photo_id in gone:
+            self.index.delete(owner, photo_id, version=time.time_ns() // 1000)
+        if not documents:
+            return 0
+        embeddings = self.embed([describe(d) for d in documents]) if self.embed else None
+        if embeddings is not None:
+            documents = [d.model_copy(update={"embedding": tuple(map(float, v))}) for d, v in zip(documents, embeddings)]
+        return len(self.index.upsert(documents))
+
+    def index_owner(self, owner: str) -> int:
+        photo_ids, cursor = [], None
+        while True:
+            page = self.metadata.list_photos(owner, limit=100, after=cursor)
+            photo_ids += [p.photo_id for p in page.photos]
+            cursor = page.next_key
+            if cursor is None:
+                break
+        return self.index_photos(owner, photo_ids)
+
+    def forget(self, owner: str, photo_id: str) -> None:
+        self.index.delete(owner, photo_id, version=time.time_ns() // 1000)
+
+    # ---- queries ---------------------------------------------------------------------------------------------
+
+    def search(
+        self, owner: str, text: str, filters: SearchFilters, *, limit: int = 50, cursor: str | None = None
+    ) -> SearchResponse:
+        text = (text or "")[:MAX_QUERY_CHARS]
+        parsed = understand(text, owner=owner, now=self.now(), vocabulary=self._vocabulary(owner))
+        query = self._with_filters(parsed.query, filters).model_copy(update={"limit": limit})
+        fingerprint = _fingerprint(query)
+        if cursor:
+            query = query.model_copy(update={"after": self._open_cursor(cursor, owner, fingerprint)})
+        semantic = "off"
+        if self.embed and parsed.semantic_text and query.sort is SortOrder.RELEVANCE:
+            vector = self.embed([parsed.semantic_text])[0]
+            query = query.model_copy(update={"embedding": tuple(map(float, vector))})
+            semantic = "degraded" if self.semantic_degraded else "on"
+        results = self.index.search(query)
+        photos = {
+            h.photo_id: p for h in results.hits if (p := self.metadata.get_photo(owner, h.photo_id)) is not None
+        }
+        # Every hit satisfies every filter: say so, beside what the index says matched the free text.
+        filter_reasons = _filter_reasons(query)
+        items = []
+        for hit in results.hits:
+            photo = photos.get(hit.photo_id)
+            if photo is None:
+                continue  # deleted after it was indexed; the index catches up
+            meta = photo.metadata
+            items.append(
+                SearchHitView(
+                    photo_id=photo.photo_id,
+                    status=photo.status,
+                    filename=photo.filename,
+                    taken_at=meta.taken_at if meta else None,
+                    uploaded_at=photo.created_at,
+                    width=meta.width if meta else None,
+                    height=meta.height if meta else None,
+                    thumbnail_url=self.thumbnail_url(photo),
+                    matched=_merge_reasons(
+                        [MatchView(field=m.field, terms=list(m.terms)) for m in hit.matched], filter_reasons
+                    ),
+                    semantic_only=hit.semantic_only,
+                )
+            )
+        next_cursor = None
+        if len(results.hits) == limit and results.hits:
+            next_cursor = self._seal_cursor(owner, fingerprint, results.hits[-1].sort_values)
+        return SearchResponse(
+            items=items,
+            next_cursor=next_cursor,
+            total=results.total,
+            chips=list(parsed.chips),
+            facets={
+                name: [FacetView(value=v.value, label=getattr(v, "label", None), count=v.count) for v in values]
+                for name, values in results.facets.items()
+            },
+            semantic=semantic,
+        )
+
+    def suggest(self, owner: str, prefix: str, *, limit: int = 10) -> dict[str, list[FacetView]]:
+        prefix = (prefix or "").strip()[:100]
+        if not prefix:
+            return {}
+        found = self.index.suggest(owner, prefix, limit=limit)
+        return {
+            name: [FacetView(value=v.value, label=getattr(v, "label", None), count=v.count) for v in values]
+            for name, values in found.items()
+        }
+
+    # ---- helpers ----------------------------------------------------------------------------------------------
+
+    def _vocabulary(self, owner: str) -> QueryVocabulary:
+        facets = self.index.search(SearchQuery(owner=owner, limit=1, include_hidden=True), facets=True).facets
+        people = [(p.person_id, p.name) for p in self.people.people(owner) if p.name and not p.hidden]
+        return QueryVocabulary.build(
+            people=people,
+            places=[v.value for v in facets.get("places", ())],
+            tags=[v.value for v in facets.get("tags", ())],
+        )
+
+    @staticmethod
+    def _with_filters(query: SearchQuery, filters: SearchFilters) -> SearchQuery:
+        dates = query.dates
+        if filters.start or filters.end:
+            dates = DateRange(start=filters.start or (dates.start if dates else None),
+                              end=filters.end or (dates.end if dates else None))
+        return query.model_copy(
+            update={
+                "tags": tuple(dict.fromkeys([*query.tags, *(t.casefold() for t in filters.tag)])),
+                "people": tuple(dict.fromkeys([*query.people, *filters.person])),
+                "place": filters.place or query.place,
+                "dates": dates,
+                "near": _near(filters.near) if filters.near else query.near,
+                "camera": filters.camera or query.camera,
+                "include_hidden": filters.include_hidden,
+                "include_sensitive": filters.include_sensitive,
+                "sort": filters.sort,
+            }
+        )
+
+    def _seal_cursor(self, owner: str, fingerprint: str, sort_values: Sequence) -> str:
+        body = json.dumps({"o": owner, "q": fingerprint, "a": list(sort_values)}, separators=(",", ":")).encode()
+        tag = hmac.new(self.cursor_key, body, hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(tag + body).rstrip(b"=").decode()
+
+    def _open_cursor(self, cursor: str, owner: str, fingerprint: str) -> tuple:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            tag, body = raw[:16], raw[16:]
+            if not hmac.compare_digest(tag, hmac.new(self.cursor_key, body, hashlib.sha256).digest()[:16]):
+                raise ValueError("signature")
+            data = json.loads(body)
+        except (ValueError, TypeError) as exc:
+            raise ValidationError("the cursor is not valid") from exc
+        if data.get("o") != owner or data.get("q") != fingerprint:
+            raise ValidationError("the cursor belongs to another search")
+        return tuple(data["a"])
+
+
+def _filter_reasons(query: SearchQuery) -> list[MatchView]:
+    reasons = []
+    if query.tags:
+        reasons.append(MatchView(field="tags", terms=list(query.tags)))
+    if query.people:
+        reasons.append(MatchView(field="people", terms=list(query.people)))
+    if query.place:
+        reasons.append(MatchView(field="place", terms=[query.place]))
+    if query.dates:
+        span = [d.date().isoformat() if d else "" for d in (query.dates.start, query.dates.end)]
+        reasons.append(MatchView(field="date", terms=["/".join(span)]))
+    if query.near:
+        reasons.append(MatchView(field="near", terms=[f"{query.near.lat},{query.near.lon},{query.near.km}"]))
+    if query.camera:
+        reasons.append(MatchView(field="camera", terms=[query.camera]))
+    return reasons
+
+
+def _merge_reasons(from_text: list[MatchView], from_filters: list[MatchView]) -> list[MatchView]:
+    merged: dict[str, list[str]] = {}
+    for reason in [*from_filters, *from_text]:
+        terms = merged.setdefault(reason.field, [])
+        terms += [t for t in reason.terms if t not in terms]
+    return [MatchView(field=name, terms=terms) for name, terms in merged.items()]
+
+
+def _near(text: str) -> GeoFilter:
+    try:
+        lat, lon, km = (float(part) for part in text.split(","))
+        return GeoFilter(lat=lat, lon=lon, km=km)
+    except (ValueError, TypeError) as exc:
+        raise ValidationError("near is lat,lon,km (for example 38.72,-9.14,5)") from exc
+
+
+def _fingerprint(query: SearchQuery) -> str:
+    """A cursor only continues the search it came from."""
+    stable = query.model_dump(mode="json", exclude={"after", "embedding", "limit"})
+    return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:16]
+
+
+__all__ = ["SearchFilters", "SearchResponse", "SearchService"]
