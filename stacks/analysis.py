@@ -120,7 +120,11 @@ class AnalysisStack(Stack):
             self.cluster_job = self._job(
                 "ClusterFaces", "cluster_faces", cluster_script, cluster_role,
                 description="Groups indexed faces into people per user, obeying the user's constraints",
-                arguments={"--account-tps": str(settings.analysis_account_tps)},
+                # The job splits the SearchFaces quota over its concurrent tasks, like analyze_photos.
+                arguments={
+                    "--account-tps": str(settings.analysis_account_tps),
+                    "--workers": str(self._concurrent_tasks()),
+                },
             )
             glue.CfnTrigger(
                 self, "ClusterAfterAnalysis",

@@ -10,8 +10,11 @@ Never fails because of a photo (the service records each failure on the photo). 
 - a photo is planned only while its stored analysis_version is older, and each partition re-reads its owners'
   pending photos before starting (a retried Spark task or a re-run skips what an earlier attempt saved);
 - results are written by the store's conditional save (never twice, never over a newer version);
-- before IndexFaces on a photo that may already have faces in the collection (it failed after indexing in an
-  earlier attempt, or an older analysis version indexed it) the photo's faces are deleted first.
+- no photo is indexed twice: before the first IndexFaces of an owner, one ListFaces walk lists what the owner's
+  collection already holds, and a photo about to be indexed that has faces there (an attempt killed between
+  IndexFaces and the save, a failure after IndexFaces, an older analysis version) has them deleted first.
+Faces are processed only for owners who opted in (PeopleStore consent, off unless the owner chose it); indexed
+faces are saved as the owner's FACE# items (PeopleService.record_faces) once the photo's analysis is saved.
 Photos the service refused (InvalidImageFormat...) or that failed --max-failures times at this version are not
 retried by the job: the same preview gets the same answer; a new analysis version retries them.
 
@@ -26,20 +29,22 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import boto3
 
-from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
-from photo_organizer.adapters.aws.dynamodb_metadata import DYNAMODB_CLIENT_CONFIG, DynamoDbMetadataStore
+from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore, DynamoDbTable, key
+from photo_organizer.adapters.aws.dynamodb_metadata import DYNAMODB_CLIENT_CONFIG, DynamoDbMetadataStore, owner_pk
+from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore, face_sk
 from photo_organizer.adapters.aws.rekognition import REFUSED_CODES, REKOGNITION_CLIENT_CONFIG, RekognitionAnalyzer
 from photo_organizer.adapters.aws.s3_blobs import S3_CLIENT_CONFIG, S3BlobStore
-from photo_organizer.analysis.models import AnalysisPlan, AnalysisResult, ApiCall
+from photo_organizer.analysis.models import AnalysisPlan, AnalysisResult, ApiCall, FaceDetection
 from photo_organizer.analysis.service import AnalysisService
 from photo_organizer.models import PhotoStatus
+from photo_organizer.services.people import PeopleService
 
 try:  # the job's import point for the pure transforms (glue_jobs/analyze_photos is shipped with the script)
     from analyze_photos.transforms import (
@@ -67,21 +72,6 @@ LISTING_PAGE = 1000  # DynamoDbAnalysisStore.pending's largest page
 
 
 @dataclass(frozen=True)
-class StaticConsent:
-    """Biometric consent per owner: opt-in, so the default is off.
-
-    TODO(people): replace with the PeopleStore port's consent lookup (being written); until then consent comes
-    from --face-consent-default and --face-consent-owners.
-    """
-
-    default: bool = False
-    owners: frozenset[str] = frozenset()
-
-    def __call__(self, owner: str) -> bool:
-        return self.default or owner in self.owners
-
-
-@dataclass(frozen=True)
 class JobConfig:
     """Everything a partition needs to wire its adapters: plain values, so Spark can ship it to the executors."""
 
@@ -95,7 +85,6 @@ class JobConfig:
     workers: int = 2
     run_id: str = ""
     region: str | None = None
-    consent: StaticConsent = StaticConsent()
     collection_prefix: str = "photo-organizer"
     max_attempts: int = 6  # per call, throttling included
     backoff_base_s: float = 0.2
@@ -108,14 +97,6 @@ class JobConfig:
 
 
 # ---- arguments -------------------------------------------------------------------------------------------------
-
-
-def _flag(value: str) -> bool:
-    if value.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.strip().lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"not a boolean: {value!r}")
 
 
 def parse_args(argv: Sequence[str]) -> JobConfig:
@@ -137,8 +118,6 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
     option("workers", type=int, default=2, help="partitions running at once; each gets account_tps / workers")
     option("run-id", default=None, help="default: the start time, run-YYYYmmddTHHMMSSZ")
     option("region", default=None)
-    option("face-consent-default", type=_flag, default=False)
-    option("face-consent-owners", default="", help="comma-separated owners who opted in (until the PeopleStore)")
     option("collection-prefix", default="photo-organizer")
     option("max-attempts", type=int, default=6)
     option("backoff-base-s", type=float, default=0.2)
@@ -160,9 +139,6 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
         workers=max(1, args.workers),
         run_id=args.run_id or datetime.now(timezone.utc).strftime("run-%Y%m%dT%H%M%SZ"),
         region=args.region,
-        consent=StaticConsent(
-            args.face_consent_default, frozenset(o.strip() for o in args.face_consent_owners.split(",") if o.strip())
-        ),
         collection_prefix=args.collection_prefix,
         max_attempts=args.max_attempts,
         backoff_base_s=args.backoff_base_s,
@@ -183,6 +159,11 @@ def analysis_store(config: JobConfig) -> DynamoDbAnalysisStore:
     return DynamoDbAnalysisStore(config.table, client_factory=_dynamodb_factory(config))
 
 
+def people_store(config: JobConfig) -> DynamoDbPeopleStore:
+    # Biometric processing is opt-in: an owner who never chose has not consented.
+    return DynamoDbPeopleStore(config.table, client_factory=_dynamodb_factory(config), default_consent=False)
+
+
 def _bucket(config: JobConfig, bucket: str) -> S3BlobStore:
     return S3BlobStore(
         bucket, region=config.region, client_factory=lambda: boto3.client("s3", region_name=config.region, config=S3_CLIENT_CONFIG)
@@ -190,27 +171,60 @@ def _bucket(config: JobConfig, bucket: str) -> S3BlobStore:
 
 
 class FaceSafeAnalyzer:
-    """Keeps IndexFaces exactly-once per photo: before indexing a photo that may already have faces in the owner's
-    collection, those faces are deleted (RekognitionAnalyzer.delete_faces_of_photo). Which photos may: those
-    with a recorded failure (the failure may have come after IndexFaces, e.g. DetectText gave up) and those an
-    older analysis version indexed. Checking every photo would cost a collection walk per photo.
+    """Keeps IndexFaces exactly-once per photo. Before the first IndexFaces of an owner in this task, one ListFaces
+    walk (`faces_by_photo`: one call per 4096 faces of the owner) lists what the collection already holds; a photo
+    about to be indexed that has faces there has them deleted first, by id, with no further walk. That covers a
+    failure after IndexFaces (DetectText gave up), an older analysis version, and a worker killed between
+    IndexFaces and the save, which leaves faces but no failure record. Walking only owners with a photo to index
+    keeps the cost at zero for runs without faces; owners never span tasks, so nobody else indexes them meanwhile.
 
-    TODO(faces): a worker killed between IndexFaces and the save leaves faces but no failure record, so the next
-    run indexes that photo again. Closing it needs one ListFaces walk per owner per run (photo id -> face ids,
-    then DeleteFaces by id), best as a public `faces_by_photo(owner)` on RekognitionAnalyzer.
+    Stray faces leave the people store before the collection: killed in between, the next walk still finds them.
     """
 
-    def __init__(self, inner: RekognitionAnalyzer, may_hold_faces: Iterable[tuple[str, str]]) -> None:
+    def __init__(self, inner: RekognitionAnalyzer, forget_stored_faces: Callable[[str, list[str]], None]) -> None:
         self._inner = inner
-        self._suspects = set(may_hold_faces)
+        self._forget_stored_faces = forget_stored_faces
+        self._in_collection: dict[str, dict[str, list[str]]] = {}  # owner -> photo id -> face ids, walked once
+        self.collection_walks = 0
         self.faces_deleted = 0
 
     def analyze(self, preview_jpeg: bytes, plan: AnalysisPlan) -> AnalysisResult:
-        photo = (plan.owner, plan.photo_id)
-        if plan.includes(ApiCall.INDEX_FACES) and photo in self._suspects:
-            self.faces_deleted += self._inner.delete_faces_of_photo(*photo)
-            self._suspects.discard(photo)
+        if plan.includes(ApiCall.INDEX_FACES):
+            by_photo = self._in_collection.get(plan.owner)
+            if by_photo is None:
+                by_photo = self._in_collection[plan.owner] = self._inner.faces_by_photo(plan.owner)
+                self.collection_walks += 1
+            strays = by_photo.get(plan.photo_id)
+            if strays:
+                self._forget_stored_faces(plan.owner, strays)
+                self.faces_deleted += self._inner.delete_faces_of_photo(plan.owner, plan.photo_id, face_ids=strays)
+                del by_photo[plan.photo_id]
         return self._inner.analyze(preview_jpeg, plan)
+
+
+def _stored_faces_forgetter(config: JobConfig) -> Callable[[str, list[str]], None]:
+    """Deletes FACE# items by id: in the cloud a stored face's id is its Rekognition FaceId (PeopleService.
+    record_faces), so the items of stray faces are known without reading the owner's faces."""
+    table = DynamoDbTable(config.table, _dynamodb_factory(config))
+
+    def forget(owner: str, face_ids: list[str]) -> None:
+        table.batch_write([{"DeleteRequest": {"Key": key(owner_pk(owner), face_sk(f))}} for f in face_ids])
+
+    return forget
+
+
+def _face_recorder(people: PeopleService, rekognition: RekognitionAnalyzer):
+    def record(owner: str, photo_id: str, faces: Sequence[FaceDetection]) -> None:
+        if people.user_settings.biometric_consent(owner):
+            people.record_faces(owner, photo_id, faces)
+            return
+        # Consent was withdrawn after this photo was planned (the withdrawal deleted the collection, which
+        # IndexFaces then created again): the collection must not keep these faces either.
+        handles = [face.face_handle for face in faces if face.face_handle]
+        if handles:
+            rekognition.delete_faces_of_photo(owner, photo_id, face_ids=handles)
+
+    return record
 
 
 def _rekognition(config: JobConfig) -> RekognitionAnalyzer:
@@ -243,7 +257,6 @@ def analyze_partition(config: JobConfig, rows: Iterable[tuple[int, dict[str, Any
         return
     store = analysis_store(config)
     records: list[PhotoRecord] = []
-    suspects: set[tuple[str, str]] = set()
     skipped = 0
     for owner in sorted({r.owner for r in listed}):
         # Re-read: an earlier attempt of this task (Spark retries tasks) or a concurrent run may have saved some.
@@ -257,21 +270,26 @@ def analyze_partition(config: JobConfig, rows: Iterable[tuple[int, dict[str, Any
             if failure is not None and _refused_or_exhausted(failure.reason, failure.attempts, config):
                 skipped += 1
                 continue
-            if failure is not None or fresh.analysis_version > 0:
-                suspects.add((owner, record.photo_id))
             records.append(fresh)
     rekognition = _rekognition(config)
+    face_safe = FaceSafeAnalyzer(rekognition, _stored_faces_forgetter(config))
+    people = people_store(config)
     service = AnalysisService(
         previews=_bucket(config, config.previews_bucket),
         photos=DynamoDbMetadataStore(config.table, client_factory=_dynamodb_factory(config)),
         store=store,
-        analyzer=FaceSafeAnalyzer(rekognition, suspects),
+        analyzer=face_safe,
         settings=AnalysisSettings(analysis_version=config.analysis_version, workers=config.workers),
-        face_consent=config.consent,
+        face_consent=people.biometric_consent,  # read per photo: a withdrawal stops indexing at the next photo
+        record_faces=_face_recorder(PeopleService(people=people, user_settings=people, analysis=store), rekognition),
     )
     summary = service.run(records, run_id=config.run_id)
     summary.throttles += rekognition.stats.throttles
-    yield json.dumps({"summary": json.loads(summary.to_json()), "skipped": skipped})
+    yield json.dumps({
+        "summary": json.loads(summary.to_json()),
+        "skipped": skipped,
+        "faces": {"collection_walks": face_safe.collection_walks, "stray_faces_deleted": face_safe.faces_deleted},
+    })
 
 
 def _all_pending(store: DynamoDbAnalysisStore, version: int, owner: str | None, limit: int | None = None):
@@ -320,8 +338,15 @@ def summary_key(config: JobConfig) -> str:
     return f"{config.summary_prefix}/{config.run_id}/summary.json" if config.summary_prefix else f"{config.run_id}/summary.json"
 
 
-def publish(summary: RunSummary, skipped: int, config: JobConfig) -> dict[str, Any]:
-    document = {**json.loads(summary.to_json()), "skipped": skipped, "analysis_version": config.analysis_version}
+def publish(summary: RunSummary, skipped: int, config: JobConfig, faces: dict[str, int] | None = None) -> dict[str, Any]:
+    document = {
+        **json.loads(summary.to_json()),
+        "skipped": skipped,
+        "analysis_version": config.analysis_version,
+        # ListFaces walks (one per owner with a photo to index, one call per 4096 faces) and the faces they
+        # found already indexed for a photo about to be indexed again.
+        "faces": faces or {"collection_walks": 0, "stray_faces_deleted": 0},
+    }
     body = json.dumps(document, sort_keys=True, indent=2).encode()
     _bucket(config, config.summary_bucket).put(summary_key(config), body, content_type="application/json")
     data = summary.metric_data(timestamp=datetime.now(timezone.utc))
@@ -338,6 +363,7 @@ def run(config: JobConfig, spark: Any) -> dict[str, Any]:
     records = list(_all_pending(analysis_store(config), config.analysis_version, None, config.limit))
     partitions = assign_partitions(records, config.workers)
     summary, skipped = RunSummary(config.run_id), 0
+    faces = {"collection_walks": 0, "stray_faces_deleted": 0}
     if records:
         rows = [(partitions[r.owner], {**r.__dict__, "status": r.status.value}) for r in records]
         results = (
@@ -349,7 +375,8 @@ def run(config: JobConfig, spark: Any) -> dict[str, Any]:
         for result in map(json.loads, results):
             summary = summary.merge(summary_from_json(result["summary"]))
             skipped += result["skipped"]
-    document = publish(summary, skipped, config)
+            faces = {name: count + result["faces"][name] for name, count in faces.items()}
+    document = publish(summary, skipped, config, faces)
     log.info("analysis run %s: %s", config.run_id, json.dumps(document, sort_keys=True))
     return document
 

@@ -4,17 +4,26 @@ It speaks the service's own wire protocol (AWS JSON 1.1: `POST /`, `X-Amz-Target
 errors as HTTP 4xx/5xx with `{"__type": code, "message": ...}`), so the real RekognitionAnalyzer and botocore run
 unchanged in Spark's Python workers, which reach it through AWS_ENDPOINT_URL_REKOGNITION. Responses replay the
 recorded shapes in tests/data/rekognition. It counts calls per API and per photo, keeps real per-user
-collections (IndexFaces / ListFaces / DeleteFaces agree with each other), and injects faults:
+collections (IndexFaces / ListFaces / DeleteFaces / SearchFaces agree with each other), and injects faults:
 
-- `throttle_first`: the first N image calls answer ThrottlingException and ProvisionedThroughputExceededException
-  in turn (HTTP 400, as the service does), so the client's back-off must absorb them;
+- `throttle_first`: the first N image calls (and SearchFaces calls) answer ThrottlingException and
+  ProvisionedThroughputExceededException in turn (HTTP 400, as the service does), so the client's back-off must
+  absorb them;
 - `refuse`: photos that always get InvalidImageFormatException;
 - `broken`: photos whose calls of the given APIs answer HTTP 500 (a service fault that outlasts the retries).
+
+SearchFaces needs to know who is who: every face may carry an *identity* (a test's ground truth, never sent over
+the wire), given per face by `add_face` or per photo by `StandinConfig.identities` for faces IndexFaces creates.
+A search matches the other faces of the searched face's identity (Similarity 99.x, slightly different per pair,
+the same in both directions), plus faces of `lookalikes` identity pairs at the given similarity; faces without an
+identity match nothing. Matches below FaceMatchThreshold are left out and at most MaxFaces come back, best first,
+in the documented SearchFaces shape (SearchedFaceId, FaceMatches[{Similarity, Face}], FaceModelVersion).
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import json
 import threading
@@ -65,6 +74,8 @@ class StandinConfig:
     throttle_first: int = 0
     refuse: frozenset[str] = frozenset()
     broken: dict[str, frozenset[str]] = field(default_factory=dict)  # photo id -> APIs answering 500
+    identities: dict[str, str] = field(default_factory=dict)  # photo id -> identity of the faces IndexFaces makes
+    lookalikes: dict[frozenset[str], float] = field(default_factory=dict)  # {identity, identity} -> Similarity
 
 
 class RekognitionStandin:
@@ -94,15 +105,29 @@ class RekognitionStandin:
             self.config = config or StandinConfig()
             self.calls: Counter[str] = Counter()  # successful (billed) calls per API
             self.calls_per_photo: Counter[tuple[str, str]] = Counter()  # (API, photo id) -> billed calls
+            self.searched: Counter[str] = Counter()  # face id -> successful SearchFaces calls
             self.attempts: Counter[str] = Counter()  # every request per operation, faults included
             self.faults: Counter[str] = Counter()  # error code -> answers
             self._throttle_codes = itertools.cycle(THROTTLE_CODES)
             if not hasattr(self, "collections"):
                 self.collections: dict[str, dict[str, dict[str, Any]]] = {}
+                self.identity_of: dict[str, str] = {}  # face id -> identity (kept with the collections)
 
     def set_broken(self, broken: Mapping[str, Iterable[str]]) -> None:
         with self._lock:
             self.config.broken = {photo: frozenset(apis) for photo, apis in broken.items()}
+
+    def add_face(self, collection_id: str, photo_id: str, identity: str | None) -> str:
+        """A face indexed from photo_id, as IndexFaces would have stored it (the collection is created if
+        needed); returns its new FaceId."""
+        with self._lock:
+            collection = self.collections.setdefault(collection_id, {})
+            face = dict(_recorded("index_faces.json")["FaceRecords"][0]["Face"])
+            face.update(FaceId=str(uuid.uuid4()), ExternalImageId=photo_id)
+            collection[face["FaceId"]] = face
+            if identity is not None:
+                self.identity_of[face["FaceId"]] = identity
+            return face["FaceId"]
 
     def faces_per_photo(self, collection_id: str) -> Counter[str]:
         with self._lock:
@@ -157,13 +182,17 @@ class RekognitionStandin:
         self.faults[code] += 1
         return status, {"__type": code, "message": message}
 
+    def _throttled(self) -> tuple[int, dict[str, Any]] | None:
+        if self.config.throttle_first > 0:
+            self.config.throttle_first -= 1
+            return self._error(400, next(self._throttle_codes), "Rate exceeded")
+        return None
+
     def _image_call(self, operation: str, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         photo_id = _photo_of(request)
         config = self.config
-        if config.throttle_first > 0:
-            config.throttle_first -= 1
-            code = next(self._throttle_codes)
-            return self._error(400, code, "Rate exceeded")
+        if throttled := self._throttled():
+            return throttled
         if photo_id in config.refuse:
             return self._error(400, "InvalidImageFormatException", "Request has invalid image format")
         if operation in config.broken.get(photo_id, ()):
@@ -184,6 +213,8 @@ class RekognitionStandin:
                 # The service gives every indexed face a new id and echoes the caller's ExternalImageId.
                 record["Face"].update(FaceId=str(uuid.uuid4()), ExternalImageId=request["ExternalImageId"])
                 collection[record["Face"]["FaceId"]] = dict(record["Face"])
+                if request["ExternalImageId"] in config.identities:
+                    self.identity_of[record["Face"]["FaceId"]] = config.identities[request["ExternalImageId"]]
         self.calls[operation] += 1
         self.calls_per_photo[(operation, photo_id)] += 1
         return 200, response
@@ -223,6 +254,39 @@ class RekognitionStandin:
         deleted = [face_id for face_id in request["FaceIds"] if collection.pop(face_id, None) is not None]
         return 200, {"DeletedFaces": deleted}
 
+    # ---- SearchFaces: billed, with its own quota -----------------------------------------------------------------
+
+    def _op_SearchFaces(self, request: dict[str, Any]) -> tuple[int, dict[str, Any]]:  # noqa: N802
+        if throttled := self._throttled():
+            return throttled
+        collection = self.collections.get(request["CollectionId"])
+        if collection is None:
+            return self._error(400, "ResourceNotFoundException", "collection not found")
+        searched = request["FaceId"]
+        if searched not in collection:
+            return self._error(400, "InvalidParameterException", f"face {searched} is not in the collection")
+        threshold = float(request.get("FaceMatchThreshold", 80.0))
+        identity = self.identity_of.get(searched)
+        matches = []
+        for face_id, face in collection.items():
+            other = self.identity_of.get(face_id)
+            if face_id == searched or identity is None or other is None:
+                continue
+            if other == identity:
+                similarity = 99.0 + _jitter(searched, face_id)
+            else:
+                similarity = self.config.lookalikes.get(frozenset((identity, other)))
+            if similarity is not None and similarity >= threshold:
+                matches.append({"Similarity": similarity, "Face": dict(face)})
+        matches.sort(key=lambda m: (-m["Similarity"], m["Face"]["FaceId"]))
+        self.calls["SearchFaces"] += 1
+        self.searched[searched] += 1
+        return 200, {
+            "SearchedFaceId": searched,
+            "FaceMatches": matches[: int(request.get("MaxFaces") or 4096)],
+            "FaceModelVersion": "7.0",
+        }
+
 
 def _photo_of(request: dict[str, Any]) -> str:
     """IndexFaces names the photo (ExternalImageId); every call names the preview object previews/{owner}/{id}.jpg."""
@@ -230,3 +294,9 @@ def _photo_of(request: dict[str, Any]) -> str:
         return request["ExternalImageId"]
     name = (request.get("Image") or {}).get("S3Object", {}).get("Name", "")
     return name.rsplit("/", 1)[-1].removesuffix(".jpg")
+
+
+def _jitter(a: str, b: str) -> float:
+    """0..0.99, the same for (a, b) and (b, a): real similarities differ per pair and are symmetric."""
+    low, high = sorted((a, b))
+    return int(hashlib.sha256(f"{low}/{high}".encode()).hexdigest()[:4], 16) % 100 / 100

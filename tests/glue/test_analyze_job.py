@@ -1,7 +1,8 @@
 """The analyze_photos Glue script under local PySpark (Spark 3.5 = Glue 5) against a moto server (S3, DynamoDB,
 CloudWatch) and the Rekognition stand-in: real adapters, real AnalysisService, real Spark partitions and worker
-processes. What it proves: every photo analysed but the refused one (which keeps its reason), the run summary on
-S3 and in CloudWatch, and exactly-once effects across re-runs and a run that broke half-way."""
+processes. What it proves: every photo analysed but the refused one (which keeps its reason), faces indexed and
+stored only for owners who consented (the PeopleStore's consent), the run summary on S3 and in CloudWatch, and
+exactly-once effects across re-runs, a run that broke half-way and a worker killed between IndexFaces and the save."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from pathlib import Path
 import boto3
 import pytest
 
-from analyze_photos.job import JobConfig, StaticConsent, assign_partitions, parse_args, run
+import analyze_photos.job as job
+from analyze_photos.job import JobConfig, analyze_partition, assign_partitions, parse_args, run
 from analyze_photos.transforms import AnalysisSettings, dedupe
 from rekognition_standin import StandinConfig
 
 from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
 from photo_organizer.adapters.aws.dynamodb_metadata import DynamoDbMetadataStore, table_definition
+from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
 from photo_organizer.adapters.aws.rekognition import RekognitionAnalyzer
 from photo_organizer.adapters.aws.s3_blobs import S3BlobStore
 from photo_organizer.analysis.models import ApiCall
@@ -54,7 +57,7 @@ LIBRARY = {
 }
 # Faces the recorded IndexFaces response indexes (the stand-in gives each a new FaceId, as the service does).
 FACES_PER_INDEXING = len(json.loads((Path(__file__).parents[1] / "data/rekognition/index_faces.json").read_text())["FaceRecords"])
-CONSENT = StaticConsent(default=False, owners=frozenset({"alice", "carol"}))
+CONSENTING = frozenset({"alice", "carol"})  # bob never chose: no consent (the cloud default)
 
 
 @cache
@@ -73,6 +76,9 @@ class Library:
             boto3.client("s3").create_bucket(Bucket=bucket)
         self.photos = DynamoDbMetadataStore(self.table)
         self.store = DynamoDbAnalysisStore(self.table)
+        self.people = DynamoDbPeopleStore(self.table)
+        for owner in CONSENTING:
+            self.people.set_biometric_consent(owner, True)
         self.ids: dict[str, str] = {}  # sample -> photo id
         self.owner_of: dict[str, str] = {}
         self.kinds: dict[str, str] = {}  # photo id -> stand-in labels kind
@@ -92,7 +98,7 @@ class Library:
     def config(self, run_id: str, **overrides) -> JobConfig:
         values = dict(
             table=self.table, previews_bucket=self.previews, summary_bucket=self.summaries, summary_prefix="runs",
-            analysis_version=VERSION, workers=2, run_id=run_id, region="us-east-1", consent=CONSENT,
+            analysis_version=VERSION, workers=2, run_id=run_id, region="us-east-1",
             backoff_base_s=0.005, metrics_namespace=f"Tests/{self.table}", collection_prefix=self.collection_prefix,
         )
         return JobConfig(**{**values, **overrides})
@@ -113,17 +119,25 @@ class Library:
     def collection(self, owner: str) -> str:
         return RekognitionAnalyzer(previews_bucket=None, collection_prefix=self.collection_prefix).collection_id(owner)
 
+    def stored_faces(self, owner: str) -> Counter[str]:
+        """photo id -> FACE# items of the owner."""
+        return Counter(face.photo_id for face in self.people.faces(owner))
+
+    def rows(self, owner: str) -> list[tuple[int, dict]]:
+        """The owner's pending photos as the driver hands them to a partition."""
+        pending = self.store.pending(VERSION, owner=owner, limit=1000).photos
+        return [(0, {**record.__dict__, "status": record.status.value}) for record in pending]
+
 
 def test_arguments_take_glue_spellings_and_ignore_glue_own_options():
     config = parse_args([
         "--JOB_NAME", "analyze", "--job-bookmark-option", "job-bookmark-disable",
         "--table", "t", "--previews_bucket", "p", "--summary-bucket", "s", "--analysis-version", "2",
-        "--workers", "4", "--tps-indexfaces", "5", "--face-consent-owners", "ana, ben",
+        "--workers", "4", "--tps-indexfaces", "5",
     ])
     assert (config.table, config.previews_bucket, config.summary_bucket, config.analysis_version) == ("t", "p", "s", 2)
     assert config.account_tps_of(ApiCall.INDEX_FACES) == 5 and config.account_tps_of(ApiCall.DETECT_LABELS) == 50
-    assert config.consent("ana") and not config.consent("carl") and config.run_id.startswith("run-")
-    assert not StaticConsent()("anyone"), "biometric processing is opt-in"
+    assert config.run_id.startswith("run-")
 
 
 def test_an_owner_never_spans_partitions_and_big_owners_are_spread():
@@ -171,10 +185,17 @@ def test_job_analyses_every_photo_once_through_throttling_and_records_the_refuse
     assert all(per_photo[("DetectModerationLabels", pid)] == 1 for pid in paid)
     texts = {pid for pid in paid if "text" in library.kinds[pid]}
     assert {pid for (api, pid) in per_photo if api == "DetectText"} == texts
-    faces = {pid for pid in paid if "people" in library.kinds[pid] and library.owner_of[pid] in CONSENT.owners}
+    faces = {pid for pid in paid if "people" in library.kinds[pid] and library.owner_of[pid] in CONSENTING}
     assert {pid for (api, pid) in per_photo if api == "IndexFaces"} == faces
     assert all(per_photo[("IndexFaces", pid)] == 1 for pid in faces)
     assert sum(library.store.get(library.owner_of[pid], pid).result.faces != () for pid in faces) == len(faces)
+    # Every indexed face is one of its owner's FACE# items, under its Rekognition FaceId; bob's consent is off.
+    for owner in CONSENTING:
+        in_collection = set(rekognition_standin.collections[library.collection(owner)])
+        stored = library.people.faces(owner)
+        assert {f.face_id for f in stored} == {f.rekognition_face_id for f in stored} == in_collection
+        assert {f.photo_id for f in stored} == {pid for pid in faces if library.owner_of[pid] == owner}
+    assert library.people.faces("bob") == [] and library.collection("bob") not in rekognition_standin.collections
 
     assert rekognition_standin.faults["InvalidImageFormatException"] == 1  # refused: never retried in the run
     assert rekognition_standin.faults["ThrottlingException"] + rekognition_standin.faults[
@@ -187,6 +208,9 @@ def test_job_analyses_every_photo_once_through_throttling_and_records_the_refuse
     assert summary["throttles"] == throttles
     assert summary["failures"] == {"InvalidImageFormatException": 1} and summary["failed_photos"] == 1
     assert summary["estimated_cost_usd"] == pytest.approx(0.001 * paid_calls(rekognition_standin))
+    # One ListFaces walk per consenting owner with a photo to index (the collections were empty: nothing deleted).
+    assert summary["faces"] == {"collection_walks": len(CONSENTING), "stray_faces_deleted": 0}
+    assert rekognition_standin.attempts["ListFaces"] == len(CONSENTING)
 
     metrics = boto3.client("cloudwatch").list_metrics(Namespace=f"Tests/{library.table}")["Metrics"]
     names = Counter(m["MetricName"] for m in metrics)
@@ -246,8 +270,56 @@ def test_a_run_broken_half_way_is_finished_by_the_next_without_paying_or_indexin
     indexed = {pid for (api, pid) in total if api == "IndexFaces"}
     assert all(total[("IndexFaces", pid)] == 1 for pid in indexed - {after_faces})
     assert rekognition_standin.attempts["DeleteFaces"] == 1
+    assert second["faces"]["stray_faces_deleted"] == FACES_PER_INDEXING
     assert rekognition_standin.faces_per_photo(alice) == Counter(
         {pid: FACES_PER_INDEXING for pid in indexed if library.owner_of[pid] == "alice"}
     )
     stored_face = library.store.get("alice", after_faces).result.faces[0].face_handle
     assert stored_face in rekognition_standin.collections[alice]
+    assert {f.face_id for f in library.people.faces("alice")} == set(rekognition_standin.collections[alice])
+
+
+class Killed(BaseException):
+    """The worker dies: no exception handler runs, so no failure is recorded."""
+
+
+def test_a_worker_killed_between_index_faces_and_the_save_leaves_one_set_of_faces_after_the_rerun(
+    spark, aws_driver_env, rekognition_standin, monkeypatch
+):
+    library = Library("killed")
+    victim = library.ids["obama2.jpg"]
+    rekognition_standin.reset(StandinConfig(kinds=library.kinds))
+
+    class DyingStore(DynamoDbAnalysisStore):
+        def save(self, analysis):
+            if analysis.photo_id == victim:
+                raise Killed
+            return super().save(analysis)
+
+    # alice's partition, in this process, with a store that dies on the victim's save (after its IndexFaces).
+    real_store = job.analysis_store
+    monkeypatch.setattr(job, "analysis_store", lambda config: DyingStore(config.table))
+    with pytest.raises(Killed):
+        list(analyze_partition(library.config("run-killed"), library.rows("alice")))
+    monkeypatch.setattr(job, "analysis_store", real_store)
+
+    alice = library.collection("alice")
+    assert rekognition_standin.calls_per_photo[("IndexFaces", victim)] == 1
+    assert rekognition_standin.faces_per_photo(alice)[victim] == FACES_PER_INDEXING
+    assert library.store.get("alice", victim) is None and library.store.failures("alice") == []
+    assert library.stored_faces("alice")[victim] == 0  # faces are stored only once the analysis is saved
+
+    rekognition_standin.reset(StandinConfig(kinds=library.kinds))
+    document = run(library.config("run-2"), spark)
+
+    assert library.store.get("alice", victim) is not None and document["failures"] == {}
+    assert rekognition_standin.calls_per_photo[("IndexFaces", victim)] == 1
+    assert document["faces"] == {"collection_walks": len(CONSENTING), "stray_faces_deleted": FACES_PER_INDEXING}
+    # Exactly one set of faces per indexed photo, in the collection and in the people store, and they agree.
+    indexed = {pid for pid, owner in library.owner_of.items() if owner == "alice" and "people" in library.kinds[pid]
+               and pid not in library.copies()}
+    assert rekognition_standin.faces_per_photo(alice) == Counter({pid: FACES_PER_INDEXING for pid in indexed})
+    assert library.stored_faces("alice") == rekognition_standin.faces_per_photo(alice)
+    assert {f.face_id for f in library.people.faces("alice")} == set(rekognition_standin.collections[alice])
+    saved = {face.face_handle for face in library.store.get("alice", victim).result.faces}
+    assert saved <= set(rekognition_standin.collections[alice])

@@ -57,6 +57,16 @@ def test_analyze_job_arguments(synthesized):
     assert len(extra) == 2 and all(f.startswith("s3://cdk-") and f.endswith(".zip") for f in extra)
 
 
+def test_cluster_job_arguments_match_what_its_script_parses(synthesized):
+    settings = synthesized.stacks.settings
+    args = _jobs(synthesized)["photo-organizer-dev-cluster-faces"]["DefaultArguments"]
+    assert "Table" in str(args["--table"]) and "Derivatives" in str(args["--summary-bucket"])
+    assert args["--summary-prefix"] == "runs/cluster_faces"
+    assert args["--account-tps"] == str(settings.analysis_account_tps) and args["--workers"] == "4"
+    assert args["--collection-prefix"] == "photo-organizer-dev-faces"
+    assert "--previews-bucket" not in args  # SearchFaces reads the collection, never an image
+
+
 def test_domain_package_leaves_out_what_the_lambda_build_leaves_out():
     spec = importlib.util.spec_from_file_location("build_lambda", "scripts/build_lambda.py")
     module = importlib.util.module_from_spec(spec)

@@ -292,6 +292,42 @@ def test_delete_faces_of_photo_without_collection_request_and_recorded_response_
     assert analyzer.delete_faces_of_photo(OWNER, PHOTO) == 0
 
 
+def test_faces_by_photo_walks_the_collection_once_request_and_recorded_response_shape(analyzer, rekognition):
+    _, stubber = rekognition
+    faces = api_example("ListFaces")["Faces"]
+    other = "0190c0ffee0000000000000000000002"
+    for i, face in enumerate(faces):
+        face["ExternalImageId"] = PHOTO if i % 3 == 0 else other
+    half = len(faces) // 2
+    stubber.add_response(
+        "list_faces", {"Faces": faces[:half], "NextToken": "page-2", "FaceModelVersion": "7.0"},
+        {"CollectionId": COLLECTION, "MaxResults": 4096},
+    )
+    stubber.add_response(
+        "list_faces", {"Faces": faces[half:], "FaceModelVersion": "7.0"},
+        {"CollectionId": COLLECTION, "MaxResults": 4096, "NextToken": "page-2"},
+    )
+    mine = [f["FaceId"] for f in faces if f["ExternalImageId"] == PHOTO]
+    # Deleting with the ids the walk gave costs no second walk: only DeleteFaces follows.
+    stubber.add_response("delete_faces", {"DeletedFaces": mine}, {"CollectionId": COLLECTION, "FaceIds": mine})
+
+    by_photo = analyzer.faces_by_photo(OWNER)
+
+    assert by_photo == {PHOTO: mine, other: [f["FaceId"] for f in faces if f["ExternalImageId"] == other]}
+    assert analyzer.delete_faces_of_photo(OWNER, PHOTO, face_ids=by_photo[PHOTO]) == len(mine)
+    stubber.assert_no_pending_responses()
+
+
+def test_faces_by_photo_without_collection_request_and_recorded_response_shape(analyzer, rekognition):
+    _, stubber = rekognition
+    stubber.add_client_error(
+        "list_faces", service_error_code="ResourceNotFoundException",
+        expected_params={"CollectionId": COLLECTION, "MaxResults": 4096},
+    )
+
+    assert analyzer.faces_by_photo(OWNER) == {}
+
+
 def test_consent_off_deletes_collection_request_and_recorded_response_shape(analyzer, rekognition):
     _, stubber = rekognition
     stubber.add_response("delete_collection", api_example("DeleteCollection"), {"CollectionId": COLLECTION})

@@ -1,0 +1,341 @@
+"""Glue 5.0 (Spark 3.5, Python 3.11) job: group each consenting owner's indexed faces into people.
+
+Thin by design: the driver lists the owners who opted in to face processing and spreads them over partitions;
+per owner, a partition
+1. reads the owner's faces (DynamoDbPeopleStore.faces) and their stored searches (search_state);
+2. calls Rekognition SearchFaces for the faces not searched yet (every face with --full), held to
+   `search_tps / workers` by a token bucket (SearchFaces has its own quota), and stores each face's matches on its
+   face item as soon as it has them, so a killed run resumes where it stopped and never pays twice;
+3. unless nothing changed since the last clustering (same faces, matches, corrections and settings), clusters:
+   `attach_new_faces` when few faces are new (nobody is reshuffled), else `cluster_people`, both obeying the
+   user's corrections and keeping person ids stable; then `replace_people` (only changed people are written).
+Consent is read again before the owner's faces are searched and before the people are written: an owner who
+withdraws during the run gets nothing written back. The driver adds up the partitions' summaries and writes
+s3://<summary-bucket>/<summary-prefix>/<run-id>/summary.json and CloudWatch metrics (dimension Job=cluster_faces).
+
+A face that fails to be searched (throttling beyond the retries) fails its owner for this run only: the owner's
+searches so far are kept, its people are left as they were, and the next run goes on from there.
+
+Run (Glue passes the same arguments):
+    spark-submit glue_jobs/cluster_faces/job.py --table T --summary-bucket S [--workers 4] [--search-tps 5] \\
+        [--full true] [--owners a,b] [--region eu-west-1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import boto3
+
+from photo_organizer.adapters.aws.dynamodb_metadata import DYNAMODB_CLIENT_CONFIG
+from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
+from photo_organizer.adapters.aws.rekognition import REKOGNITION_CLIENT_CONFIG, RekognitionAnalyzer
+from photo_organizer.adapters.aws.s3_blobs import S3_CLIENT_CONFIG, S3BlobStore
+from photo_organizer.analysis.throttling import TokenBucket, split_tps
+from photo_organizer.errors import AnalysisRefusedError, RetryableError
+from photo_organizer.people import attach_new_faces, cluster_people
+from photo_organizer.services.people import MIN_PERSON_FACES
+
+try:  # the job's import points for its own modules (glue_jobs/cluster_faces is shipped with the script)
+    from cluster_faces.search_state import DynamoDbClusteringState
+    from cluster_faces.transforms import (
+        DEFAULT_SEARCH_TPS,
+        ClusteringMark,
+        ClusterSummary,
+        FaceSearch,
+        OwnerOutcome,
+        choose_mode,
+        edges_from_searches,
+        faces_to_search,
+        input_digest,
+        prune_people,
+    )
+except ImportError:  # Glue runs this file as a script: its folder, not its parent, is on sys.path
+    from search_state import DynamoDbClusteringState
+    from transforms import (
+        DEFAULT_SEARCH_TPS,
+        ClusteringMark,
+        ClusterSummary,
+        FaceSearch,
+        OwnerOutcome,
+        choose_mode,
+        edges_from_searches,
+        faces_to_search,
+        input_digest,
+        prune_people,
+    )
+
+log = logging.getLogger("cluster_faces")
+
+METRICS_NAMESPACE = "PhotoOrganizer/Analysis"
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Plain values, so Spark can ship it to the executors."""
+
+    table: str
+    summary_bucket: str
+    summary_prefix: str = "cluster-runs"
+    run_id: str = ""
+    region: str | None = None
+    collection_prefix: str = "photo-organizer"
+    account_tps: float = 50.0
+    search_tps: float | None = None  # account SearchFaces TPS; default min(account_tps, DEFAULT_SEARCH_TPS)
+    workers: int = 2
+    threshold: float = 80.0  # FaceMatchThreshold (percent); clustering uses the same bar on the 0..1 scale
+    max_faces: int = 100  # matches per SearchFaces; clustering caps pairs the same way (neighbour_cap)
+    min_cluster_size: int = MIN_PERSON_FACES  # the local backend's rule: a face seen once is not yet somebody
+    incremental_max_ratio: float = 0.2  # new faces / all faces at or below which new faces are only attached
+    full_every_days: float = 7.0
+    full: bool = False
+    owners: tuple[str, ...] = ()  # only these (on-demand runs); default every consenting owner
+    max_attempts: int = 6
+    backoff_base_s: float = 0.2
+    metrics_namespace: str = METRICS_NAMESPACE
+    clock: Any = field(default=None, compare=False)  # tests: () -> datetime
+
+    @property
+    def search_tps_per_worker(self) -> float:
+        account = self.search_tps if self.search_tps is not None else min(self.account_tps, DEFAULT_SEARCH_TPS)
+        return split_tps(account, self.workers)
+
+    def settings(self) -> dict[str, Any]:
+        """What a clustering's result depends on besides its inputs (part of the inputs' digest)."""
+        return {"threshold": self.threshold, "max_faces": self.max_faces, "min_cluster_size": self.min_cluster_size}
+
+    def now(self) -> datetime:
+        return self.clock() if self.clock is not None else datetime.now(timezone.utc)
+
+
+def _flag(value: str) -> bool:
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {value!r}")
+
+
+def parse_args(argv: Sequence[str]) -> JobConfig:
+    """`--name value` pairs; Glue's own options are ignored; `-` and `_` spellings both accepted."""
+    parser = argparse.ArgumentParser(prog="cluster_faces", allow_abbrev=False)
+
+    def option(name: str, **kwargs: Any) -> None:
+        parser.add_argument(f"--{name}", f"--{name.replace('-', '_')}", **kwargs)
+
+    option("table", required=True)
+    option("summary-bucket", required=True)
+    option("summary-prefix", default="cluster-runs")
+    option("run-id", default=None, help="default: the start time, run-YYYYmmddTHHMMSSZ")
+    option("region", default=None)
+    option("collection-prefix", default="photo-organizer")
+    option("account-tps", type=float, default=50.0, help="the account's Rekognition TPS (caps the default below)")
+    option("search-tps", type=float, default=None, help=f"account SearchFaces TPS (default {DEFAULT_SEARCH_TPS:g})")
+    option("workers", type=int, default=2, help="partitions running at once; each gets search_tps / workers")
+    option("threshold", type=float, default=80.0)
+    option("max-faces", type=int, default=100)
+    option("min-cluster-size", type=int, default=MIN_PERSON_FACES)
+    option("incremental-max-ratio", type=float, default=0.2)
+    option("full-every-days", type=float, default=7.0)
+    option("full", type=_flag, default=False, help="search every face again and cluster from scratch")
+    option("owners", default="", help="comma-separated owners (default: every owner who consented)")
+    option("max-attempts", type=int, default=6)
+    option("backoff-base-s", type=float, default=0.2)
+    option("metrics-namespace", default=METRICS_NAMESPACE)
+    args, _glue_own = parser.parse_known_args(list(argv))
+    return JobConfig(
+        table=args.table,
+        summary_bucket=args.summary_bucket,
+        summary_prefix=args.summary_prefix.strip("/"),
+        run_id=args.run_id or datetime.now(timezone.utc).strftime("run-%Y%m%dT%H%M%SZ"),
+        region=args.region,
+        collection_prefix=args.collection_prefix,
+        account_tps=args.account_tps,
+        search_tps=args.search_tps,
+        workers=max(1, args.workers),
+        threshold=args.threshold,
+        max_faces=args.max_faces,
+        min_cluster_size=args.min_cluster_size,
+        incremental_max_ratio=args.incremental_max_ratio,
+        full_every_days=args.full_every_days,
+        full=args.full,
+        owners=tuple(sorted({o.strip() for o in args.owners.split(",") if o.strip()})),
+        max_attempts=args.max_attempts,
+        backoff_base_s=args.backoff_base_s,
+        metrics_namespace=args.metrics_namespace,
+    )
+
+
+# ---- adapters (built where they are used: boto3 clients do not travel between processes) -------------------------
+
+
+def _dynamodb_factory(config: JobConfig):
+    return lambda: boto3.client("dynamodb", region_name=config.region, config=DYNAMODB_CLIENT_CONFIG)
+
+
+def people_store(config: JobConfig) -> DynamoDbPeopleStore:
+    return DynamoDbPeopleStore(config.table, client_factory=_dynamodb_factory(config), default_consent=False)
+
+
+def clustering_state(config: JobConfig) -> DynamoDbClusteringState:
+    return DynamoDbClusteringState(config.table, client_factory=_dynamodb_factory(config))
+
+
+def _rekognition(config: JobConfig) -> RekognitionAnalyzer:
+    return RekognitionAnalyzer(
+        previews_bucket=None,  # no image is read: SearchFaces works on the collection alone
+        collection_prefix=config.collection_prefix,
+        region=config.region,
+        client_factory=lambda: boto3.client("rekognition", region_name=config.region, config=REKOGNITION_CLIENT_CONFIG),
+        max_attempts=config.max_attempts,
+        backoff_base_s=config.backoff_base_s,
+    )
+
+
+# ---- one owner ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class OwnerClusterer:
+    config: JobConfig
+    people: DynamoDbPeopleStore
+    state: DynamoDbClusteringState
+    rekognition: RekognitionAnalyzer
+    bucket: TokenBucket
+
+    def run(self, owner: str) -> OwnerOutcome:
+        config, now = self.config, self.config.now()
+        if not self.people.biometric_consent(owner):
+            return OwnerOutcome(mode="consent_withdrawn")
+        faces = self.people.faces(owner)
+        searches = self.state.searches(owner)
+        todo = faces_to_search(faces, searches, full=config.full, threshold=config.threshold,
+                               max_faces=config.max_faces)
+        new_faces = sum(1 for f in todo if f.face_id not in searches)
+        missing = 0
+        for face in todo:
+            search = self._search(owner, face.rekognition_face_id, now)
+            missing += search is None
+            search = search or FaceSearch(now, config.threshold, config.max_faces, {})
+            if self.state.record_search(owner, face.face_id, search):
+                searches[face.face_id] = search
+        counts = {"faces": len(faces), "new_faces": new_faces, "searches": len(todo), "faces_missing": missing}
+
+        constraints = self.people.constraints(owner)
+        present = {f.face_id for f in faces}
+        previous = prune_people(self.people.people(owner), present)
+        digest = input_digest(faces, searches, constraints, config.settings())
+        last = self.state.last_clustering(owner)
+        if not config.full and last is not None and last.digest == digest:
+            return OwnerOutcome.of("unchanged", **counts)
+
+        edges = edges_from_searches(faces, searches)
+        mode = choose_mode(full=config.full, previous=previous, new_faces=new_faces, total_faces=len(faces), last=last,
+                           now=now, incremental_max_ratio=config.incremental_max_ratio,
+                           full_every=timedelta(days=config.full_every_days))
+        if mode == "full":
+            result = cluster_people(owner, [f.ref() for f in faces], edges, previous, constraints,
+                                    threshold=config.threshold / 100, min_cluster_size=config.min_cluster_size,
+                                    neighbour_cap=config.max_faces)
+        else:
+            placed = set().union(*(p.face_ids for p in previous))
+            pending = [f.ref() for f in faces if f.face_id not in placed]
+            result = attach_new_faces(previous, pending, edges, constraints, config.threshold / 100,
+                                      neighbour_cap=config.max_faces)
+        if not self.people.biometric_consent(owner):
+            return OwnerOutcome.of("consent_withdrawn", **counts)  # withdrawn meanwhile: write nothing back
+        self.people.replace_people(owner, result.people)
+        last_full = now if mode == "full" else (last.last_full_at if last else None)
+        self.state.record_clustering(owner, ClusteringMark(digest=digest, clustered_at=now, last_full_at=last_full))
+        return OwnerOutcome.of(mode, result, **counts)
+
+    def _search(self, owner: str, rekognition_face_id: str, now: datetime) -> FaceSearch | None:
+        """None when the face is not in the collection any more (re-indexed or deleted since it was stored)."""
+        self.bucket.acquire()
+        try:
+            edges = self.rekognition.search_faces(owner, rekognition_face_id, threshold=self.config.threshold,
+                                                  max_faces=self.config.max_faces)
+        except AnalysisRefusedError:
+            return None
+        matches = {(e.b if e.a == rekognition_face_id else e.a): e.similarity for e in edges}
+        return FaceSearch(now, self.config.threshold, self.config.max_faces, matches)
+
+
+def cluster_partition(config: JobConfig, owners: Iterable[str]) -> Iterator[str]:
+    """Clusters one partition's owners; yields its summary as JSON. Runs in a Spark executor's Python worker."""
+    owners = list(owners)
+    if not owners:
+        return
+    rekognition = _rekognition(config)
+    clusterer = OwnerClusterer(config, people_store(config), clustering_state(config), rekognition,
+                               TokenBucket(config.search_tps_per_worker, burst=1.0))
+    summary = ClusterSummary(config.run_id)
+    for owner in owners:
+        try:
+            summary.add(clusterer.run(owner))
+        except RetryableError as exc:
+            reason = getattr(exc, "code", None) or type(exc).__name__
+            summary.record_failure(str(reason))
+            log.warning("clustering of an owner failed; the next run goes on from here: %s", reason)
+    summary.throttles += rekognition.stats.throttles
+    yield json.dumps(summary.to_document())
+
+
+# ---- the driver ----------------------------------------------------------------------------------------------------
+
+
+def _bucket(config: JobConfig) -> S3BlobStore:
+    return S3BlobStore(config.summary_bucket, region=config.region,
+                       client_factory=lambda: boto3.client("s3", region_name=config.region, config=S3_CLIENT_CONFIG))
+
+
+def summary_key(config: JobConfig) -> str:
+    return f"{config.summary_prefix}/{config.run_id}/summary.json" if config.summary_prefix else f"{config.run_id}/summary.json"
+
+
+def publish(summary: ClusterSummary, config: JobConfig) -> dict[str, Any]:
+    document = {**summary.to_document(), "full": config.full, "search_tps_per_worker": config.search_tps_per_worker}
+    body = json.dumps(document, sort_keys=True, indent=2).encode()
+    _bucket(config).put(summary_key(config), body, content_type="application/json")
+    data = summary.metric_data(timestamp=datetime.now(timezone.utc))
+    boto3.client("cloudwatch", region_name=config.region).put_metric_data(
+        Namespace=config.metrics_namespace, MetricData=data)
+    return document
+
+
+def run(config: JobConfig, spark: Any) -> dict[str, Any]:
+    """Lists the consenting owners, clusters them, summarises. Returns the summary document written to S3."""
+    consenting = clustering_state(config).consenting_owners()
+    owners = [o for o in consenting if o in set(config.owners)] if config.owners else consenting
+    summary = ClusterSummary(config.run_id)
+    if owners:
+        results = (
+            spark.sparkContext.parallelize(owners, min(config.workers, len(owners)))
+            .mapPartitions(lambda part: cluster_partition(config, part))
+            .collect()
+        )
+        for result in map(json.loads, results):
+            summary = summary.merge(ClusterSummary.from_document(result))
+    document = publish(summary, config)
+    log.info("clustering run %s: %s", config.run_id, json.dumps(document, sort_keys=True))
+    return document
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    from pyspark.sql import SparkSession
+
+    logging.basicConfig(level=logging.INFO)
+    config = parse_args(sys.argv[1:] if argv is None else argv)
+    spark = SparkSession.builder.appName("cluster_faces").getOrCreate()
+    return run(config, spark)
+
+
+if __name__ == "__main__":
+    main()
