@@ -40,7 +40,7 @@ PAGE = """<!doctype html>
 <script>
 const types={jpg:'image/jpeg',jpeg:'image/jpeg',png:'image/png',webp:'image/webp',heic:'image/heic',heif:'image/heif'};
 let token=new URLSearchParams(location.hash.slice(1)).get('token')||sessionStorage.getItem('token');
-if(location.hash){history.replaceState(null,'',location.pathname)}
+if(location.hash){history.replaceState(null,'',location.pathname+location.search)}
 const $=id=>document.getElementById(id);
 const api=(path,opt={})=>fetch(path,{...opt,headers:{...(opt.headers||{}),Authorization:'Bearer '+token}});
 const text=(tag,value,cls)=>{const e=document.createElement(tag);e.textContent=value;if(cls)e.className=cls;return e};
@@ -101,7 +101,9 @@ async function upload(files){
   setTimeout(load,1500);
 }
 function signOut(){sessionStorage.removeItem('token');token=null;showPage()}
-function showPage(){$('login').hidden=!!token;$('library').hidden=!token;$('q').hidden=!token;if(token){sessionStorage.setItem('token',token);load()}}
+function showPage(){$('login').hidden=!!token;$('library').hidden=!token;$('q').hidden=!token;
+  if(!token)return;sessionStorage.setItem('token',token);const q=new URLSearchParams(location.search).get('q');
+  if(q){$('q').value=q;search(q)}else load()}
 $('login').onsubmit=async e=>{e.preventDefault();
   const r=await fetch('/auth/token',{method:'POST',body:JSON.stringify({username:$('u').value,password:$('p').value})});
   if(!r.ok){$('err').textContent='Wrong username or password';return} token=(await r.json()).id_token;showPage()};

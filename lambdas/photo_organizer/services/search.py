@@ -139,9 +139,14 @@ class SearchService:
             self.index.delete(owner, photo_id, version=time.time_ns() // 1000)
         if not documents:
             return 0
-        embeddings = self.embed([describe(d) for d in documents]) if self.embed else None
-        if embeddings is not None:
-            documents = [d.model_copy(update={"embedding": tuple(map(float, v))}) for d, v in zip(documents, embeddings)]
+        if self.embed:
+            # A photo with nothing described (no tags, caption, place, people or text) has no meaning to match:
+            # an embedding of the empty string would sit moderately close to every query.
+            described = [(i, text) for i, d in enumerate(documents) if (text := describe(d).strip())]
+            if described:
+                vectors = self.embed([text for _, text in described])
+                for (i, _), vector in zip(described, vectors):
+                    documents[i] = documents[i].model_copy(update={"embedding": tuple(map(float, vector))})
         return len(self.index.upsert(documents))
 
     def index_owner(self, owner: str) -> int:
@@ -169,7 +174,9 @@ class SearchService:
         if cursor:
             query = query.model_copy(update={"after": self._open_cursor(cursor, owner, fingerprint)})
         semantic = "off"
-        if self.embed and parsed.semantic_text and query.sort is SortOrder.RELEVANCE:
+        # Meaning only helps with words left over after understanding: "Madison" alone is a place filter, and
+        # the filter's hits must not be reported as found "by meaning".
+        if self.embed and parsed.remaining_text.strip() and parsed.semantic_text and query.sort is SortOrder.RELEVANCE:
             vector = self.embed([parsed.semantic_text])[0]
             query = query.model_copy(update={"embedding": tuple(map(float, vector))})
             semantic = "degraded" if self.semantic_degraded else "on"
