@@ -33,7 +33,9 @@ def quiet_powertools(verbose: bool = False) -> None:
 def bind_loopback(port: int = 0, host: str = LOOPBACK) -> socket.socket:
     if host not in (LOOPBACK, "localhost", "::1"):
         raise ValueError("the local stack only listens on loopback")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only turns Nagle off (TCP_NODELAY) on accepted connections whose listening
+    # socket says proto=TCP; with proto=0 every keep-alive response waited ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((LOOPBACK, port))
     return sock
