@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,8 @@ from photo_organizer.analysis.store import (
     ocr_text,
     result_document,
 )
-from photo_organizer.errors import StorageUnavailableError, ValidationError
+from photo_organizer.adapters.local.sqlite_access import SqliteAccess
+from photo_organizer.errors import ValidationError
 from photo_organizer.models import PhotoStatus, utcnow
 
 MAX_PAGE_SIZE = 1000
@@ -68,7 +67,7 @@ _RECORD_COLUMNS = "p.owner, p.photo_id, p.status, p.document, COALESCE(a.analysi
 _JOIN = "photos p LEFT JOIN photo_analysis a ON a.owner = p.owner AND a.photo_id = p.photo_id"
 
 
-class SqliteAnalysisStore:
+class SqliteAnalysisStore(SqliteAccess):
     def __init__(self, path: Path | str) -> None:
         self._path = str(path)
         # The photos table this store joins: made (idempotently) by its own adapter, never redefined here.
@@ -229,30 +228,6 @@ class SqliteAnalysisStore:
 
     # ---- helpers ----------------------------------------------------------------------------------------------
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._db
-            except sqlite3.OperationalError as exc:
-                raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:  # locked by another process past the timeout
-                raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
-            try:
-                yield self._db
-            except BaseException as exc:
-                self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError):
-                    raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
-                raise
-            else:
-                self._db.execute("COMMIT")
 
 
 def _is_ready(db: sqlite3.Connection, owner: str, photo_id: str) -> bool:

@@ -17,8 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +28,8 @@ from photo_organizer.adapters.records import (
     photo_document,
     photo_from_document,
 )
-from photo_organizer.errors import ConflictError, StorageUnavailableError, ValidationError
+from photo_organizer.adapters.local.sqlite_access import SqliteAccess
+from photo_organizer.errors import ConflictError, ValidationError
 from photo_organizer.models import Photo, PhotoStatus, utcnow
 from photo_organizer.ports import PhotoPageResult
 
@@ -57,7 +57,7 @@ CREATE TABLE IF NOT EXISTS content_claims (
 """
 
 
-class SqliteMetadataStore:
+class SqliteMetadataStore(SqliteAccess):
     def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._path = str(path)
         if self._path != ":memory:":
@@ -185,30 +185,6 @@ class SqliteMetadataStore:
             and expires_at <= _epoch(self._clock())
         )
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._db
-            except sqlite3.OperationalError as exc:
-                raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:  # locked by another process past the timeout
-                raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
-            try:
-                yield self._db
-            except BaseException as exc:
-                self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError):
-                    raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
-                raise
-            else:
-                self._db.execute("COMMIT")
 
 
 def _epoch(moment: datetime) -> int:

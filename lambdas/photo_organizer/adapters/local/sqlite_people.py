@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
-from photo_organizer.errors import StorageUnavailableError
+from photo_organizer.adapters.local.sqlite_access import SqliteAccess
 from photo_organizer.models import utcnow
 from photo_organizer.people.models import Constraint, OwnerMismatchError, Person
 from photo_organizer.people.store import (
@@ -64,7 +63,7 @@ CREATE TABLE IF NOT EXISTS user_settings (
 """
 
 
-class SqlitePeopleStore:
+class SqlitePeopleStore(SqliteAccess):
     def __init__(self, path: Path | str, *, default_consent: bool = True) -> None:
         """default_consent: what biometric_consent answers for a user who never chose (on in the local demo)."""
         self._path = str(path)
@@ -196,30 +195,6 @@ class SqlitePeopleStore:
 
     # ---- helpers ----------------------------------------------------------------------------------------------
 
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._db
-            except sqlite3.OperationalError as exc:
-                raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:  # locked by another process past the timeout
-                raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
-            try:
-                yield self._db
-            except BaseException as exc:
-                self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError):
-                    raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
-                raise
-            else:
-                self._db.execute("COMMIT")
 
 
 def _person_json(person: Person) -> str:

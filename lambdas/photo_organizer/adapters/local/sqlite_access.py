@@ -1,0 +1,45 @@
+"""Serialised access to one SQLite connection, shared by the local stores (photos, analysis, people)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from photo_organizer.errors import StorageUnavailableError
+
+
+class SqliteAccess:
+    """Mixin: the store sets `_db`, `_lock` and `_path`; reads and writes go through these context managers, so
+    a locked database or a failed statement surfaces as the retryable StorageUnavailableError."""
+
+    _db: sqlite3.Connection
+    _lock: threading.Lock | threading.RLock
+    _path: Path
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.OperationalError as exc:
+                raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:  # locked by another process past the timeout
+                raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
+            try:
+                yield self._db
+            except BaseException as exc:
+                self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
+                raise
+            else:
+                self._db.execute("COMMIT")
