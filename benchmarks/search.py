@@ -259,9 +259,10 @@ def run(n: int, workdir: Path) -> dict[str, bool]:
     gc.collect()
     print(f"build: local {build_local:6.1f} s   fts5 {build_fts:6.1f} s   (document generation {generate:.1f} s, "
           "not counted)")
-    print(f"disk:  local {disk_mb(index_dir):8.1f} MB (tantivy {disk_mb(index_dir / 'tantivy'):.1f} MB + ledger "
-          f"with embeddings {disk_mb(index_dir) - disk_mb(index_dir / 'tantivy'):.1f} MB)   "
-          f"fts5 {disk_mb(fts_path):8.1f} MB")
+    vectors_mb = disk_mb(index_dir / "vectors.f32") if (index_dir / "vectors.f32").exists() else 0.0
+    print(f"disk:  local {disk_mb(index_dir):8.1f} MB (tantivy {disk_mb(index_dir / 'tantivy'):.1f} MB + embeddings "
+          f"{vectors_mb:.1f} MB + ledger {disk_mb(index_dir) - disk_mb(index_dir / 'tantivy') - vectors_mb:.1f} MB)"
+          f"   fts5 {disk_mb(fts_path):8.1f} MB")
 
     # ---- baseline: owner-sorted matrix ------------------------------------------------------------------------
     order = np.argsort(lib.owner_of, kind="stable")

@@ -377,3 +377,64 @@ def test_the_index_survives_a_reopen(search_index):
     assert index.upsert([doc(A, "a-dog", version=1)]) == []
     assert index.upsert([doc(A, "a-beach", version=2, tags=("renamed",))]) == ["a-beach"]
     assert ids(index.search(SearchQuery(owner=A, text="renamed"))) == ["a-beach"]
+
+
+def test_hybrid_hits_by_meaning_respect_dates_and_visibility(search_index):
+    index = search_index.index
+    beach = vector((BEACH_AXIS, 1.0))
+    index.upsert([
+        doc(A, "in-range", days=10, caption="x", embedding=beach),
+        doc(A, "too-old", days=1, caption="x", embedding=beach),
+        doc(A, "hidden", days=10, caption="x", embedding=beach, hidden=True),
+        doc(A, "sensitive", days=10, caption="x", embedding=beach, sensitive=True),
+    ])
+    query = SearchQuery(owner=A, text="zzz", embedding=beach,
+                        dates=DateRange(start=T0 + timedelta(days=5), end=T0 + timedelta(days=20)))
+    assert ids(index.search(query)) == ["in-range"]
+    both = index.search(query.model_copy(update={"include_hidden": True, "include_sensitive": True}))
+    assert set(ids(both)) == {"in-range", "hidden", "sensitive"}
+    assert set(ids(index.search(query.model_copy(update={"dates": None})))) == {"in-range", "too-old"}
+
+
+def test_a_replaced_or_deleted_embedding_never_comes_back_even_after_a_reopen(search_index):
+    index = search_index.index
+    index.upsert([doc(A, "moved", version=1, embedding=vector((BEACH_AXIS, 1.0))),
+                  doc(A, "gone", version=1, embedding=vector((BEACH_AXIS, 1.0)))])
+    index.upsert([doc(A, "moved", version=2, embedding=vector((DOG_AXIS, 1.0)))])
+    index.delete(A, "gone", version=1)
+
+    def by_meaning(idx, axis):
+        return ids(idx.search(SearchQuery(owner=A, text="zzz", embedding=vector((axis, 1.0)))))
+
+    assert by_meaning(index, DOG_AXIS)[:1] == ["moved"] and "gone" not in by_meaning(index, BEACH_AXIS)
+    if search_index.reopen is not None:
+        index = search_index.reopen()
+        assert by_meaning(index, DOG_AXIS)[:1] == ["moved"] and "gone" not in by_meaning(index, BEACH_AXIS)
+        assert index.upsert([doc(A, "later", embedding=vector((CITY_AXIS, 1.0)))]) == ["later"]
+        assert by_meaning(index, CITY_AXIS)[:1] == ["later"]
+
+
+def test_relevance_pages_over_large_tied_groups_are_exact(search_index):
+    index = search_index.index
+    # one big owner, one common tag, identical text and few distinct days: the groups that tie on score
+    index.upsert([doc(A, f"p{i:04d}", days=i % 6, tags=("dog",)) for i in range(600)])
+    query = SearchQuery(owner=A, text="dog", limit=50)
+    paged, after = [], None
+    for _ in range(20):
+        page = index.search(query.model_copy(update={"after": after}), facets=False)
+        if not page.hits:
+            break
+        paged.extend(page.hits)
+        after = page.hits[-1].sort_values
+    assert len(paged) == len({h.photo_id for h in paged}) == 600
+    keys = [(-h.sort_values[0], -h.sort_values[1], h.sort_values[2]) for h in paged]
+    assert keys == sorted(keys)
+
+
+def test_tag_facets_and_suggestions_of_one_owner_never_count_anothers(search_index):
+    index = search_index.index
+    index.upsert([doc(A, "a1", tags=("beach",)), doc(B, "b1", tags=("beach", "boat")),
+                  doc(B, "b2", tags=("beach",))])
+    assert [(v.value, v.count) for v in index.suggest(A, "b")["tags"]] == [("beach", 1)]
+    assert [(v.value, v.count) for v in index.search(SearchQuery(owner=A)).facets["tags"]] == [("beach", 1)]
+    assert ids(index.search(SearchQuery(owner=A, tags=("boat",)))) == []

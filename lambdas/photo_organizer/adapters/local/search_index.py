@@ -1,5 +1,6 @@
 """SearchIndex for the embedded local stack: tantivy for text, filters and facets, an owner-sorted float32 matrix
-for vectors (vector_slices.py), and a small SQLite ledger for versions, tombstones and embeddings.
+for vectors (vector_slices.py), a small SQLite ledger for versions and tombstones, and an append-only float32
+file for the embeddings (the ledger keeps each photo's row in it).
 
 Why tantivy: at 1M photos owner-scoped keyword p99 is ~2.5 ms against ~10 ms for SQLite FTS5 with the owner as a
 token column, the index is ~5x smaller and builds faster (TOOLCHAIN.md; benchmarks/search.py measures both in
@@ -8,7 +9,7 @@ one run). DuckDB's FTS cannot be installed offline and SQLite extensions cannot 
 Safety: user text is never parsed as query syntax. It goes through the same analyzer as the documents and
 every token becomes a term query built in code; quotes, colons, `*`, `AND/OR/NOT` are just separators. The
 owner is a Must clause on a raw field in every query, aggregation and suggestion (never a post-filter), and the
-suggestion terms themselves carry the owner as a prefix.
+suggestion terms and tag keywords themselves carry the owner as a prefix.
 
 Versions: the ledger row per (owner, photo_id) holds the newest version seen, live or tombstoned. An upsert
 writes only if its version is greater; a delete applies if its version is >= the stored one (the stream's REMOVE
@@ -19,14 +20,19 @@ Concurrency: one writer at a time (a lock; tantivy also holds a lock file), read
 takes one tantivy searcher (a point-in-time snapshot) and one vector state. The tantivy commit comes before the
 ledger commit, so a crash in between leaves the ledger behind and the retried write is applied again.
 
-Ordering: NEWEST is (sort_time desc, photo_id asc); RELEVANCE is (score desc, sort_time desc, photo_id asc),
-so recency breaks score ties; with a query embedding, RELEVANCE is reciprocal rank fusion of the keyword top
+Ordering: NEWEST is (sort_time desc, photo_id asc); RELEVANCE is (score desc, sort_time desc, photo_id asc).
+The score carries a tiny recency factor (log2(2 + RECENCY_SPREAD * years since 1970 / 100): at most +0.07%,
+~0.01% across a 13-year library), so recency breaks what would otherwise be exact ties: a big owner's common tag
+tied thousands of photos at one score and every page read them all to order them by time (relevance p99 22.6 ms
+at 1M). Only text scores closer than that can swap; sort_time and photo_id still break the ties that remain,
+exactly. With a query embedding, RELEVANCE is reciprocal rank fusion of the keyword top
 HYBRID_WINDOW and the vector top HYBRID_WINDOW, (rrf desc, sort_time desc, photo_id asc). Every hit carries those
 values as `sort_values`; `after` continues strictly after them, exactly, on an unchanged index.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import sqlite3
@@ -41,7 +47,7 @@ import numpy as np
 import tantivy
 from tantivy import FieldType, Occur, Order, Query
 
-from photo_organizer.adapters.local.vector_slices import OwnerVectors, Row
+from photo_organizer.adapters.local.vector_slices import HIDDEN, SENSITIVE, OwnerVectors, VectorFile, within_km
 from photo_organizer.errors import StorageUnavailableError, ValidationError
 from photo_organizer.search.fusion import RRF_K, reciprocal_rank_fusion
 from photo_organizer.search.models import (
@@ -55,11 +61,13 @@ from photo_organizer.search.models import (
     SortOrder,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 HYBRID_WINDOW = 200  # per list; the largest page
 FACET_SIZE = 20
 MAX_QUERY_TOKENS = 32
 SEP = "\x1f"  # inside raw terms; never in owners, photo ids or prefixes (stripped/refused)
+RECENCY_SPREAD = 1e-3  # weight field range; tantivy multiplies the score by log2(2 + weight)
+_CENTURY_MICROS = 36_525 * 86_400 * 1_000_000
 
 # (field, boost): people and tags over place over caption over OCR/filename/camera.
 TEXT_FIELDS: tuple[tuple[str, float], ...] = (
@@ -82,12 +90,13 @@ CREATE TABLE IF NOT EXISTS docs (
     photo_id  TEXT NOT NULL,
     version   INTEGER NOT NULL,
     deleted   INTEGER NOT NULL,
+    t         INTEGER,
+    flags     INTEGER,
     lat       REAL,
     lon       REAL,
-    embedding BLOB,
+    vrow      INTEGER,  -- row in vectors.f32; NULL without an embedding
     UNIQUE (owner, photo_id)
 );
-CREATE INDEX IF NOT EXISTS docs_owner_key ON docs (owner, key);
 """
 
 
@@ -98,6 +107,7 @@ def _micros(value: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+@functools.lru_cache(maxsize=65_536)  # tags, names and places repeat across a library
 def _clean(value: str) -> str:
     """Display text without control characters (SEP among them) or runs of whitespace."""
     if not value.isprintable():
@@ -105,8 +115,36 @@ def _clean(value: str) -> str:
     return " ".join(value.split())
 
 
+@functools.lru_cache(maxsize=65_536)
 def _kw(value: str) -> str:
     return _clean(value).casefold()
+
+
+# Per-value terms, cached: a library repeats its owners' tags, people and places on every photo, and bulk loads
+# are bound by Python work per document.
+@functools.lru_cache(maxsize=65_536)
+def _tag_term(owner: str, tag: str) -> str:
+    kw = _kw(tag)
+    return f"{owner}{SEP}{kw}" if kw else ""
+
+
+@functools.lru_cache(maxsize=65_536)
+def _person_terms(owner: str, person_id: str, name: str | None) -> tuple[str, str, tuple[str, ...]]:
+    """(facet term, display name, suggest terms): "ana silva" is suggested for "an" and for "sil"."""
+    name = _clean(name or "")
+    words = name.casefold().split()
+    suggest = tuple(f"{owner}{SEP}p{SEP}{' '.join(words[i:])}{SEP}{person_id}{SEP}{name}" for i in range(len(words)))
+    return f"{person_id}{SEP}{name}", name, suggest
+
+
+@functools.lru_cache(maxsize=65_536)
+def _place_terms(owner: str, city: str | None, region: str | None, country: str | None,
+                 code: str | None) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(display names, keyword terms, suggest terms)."""
+    names = tuple(_clean(n) for n in (city, region, country) if n)
+    keywords = tuple(n.casefold() for n in (*names, code or "") if n)
+    suggest = tuple(f"{owner}{SEP}l{SEP}{n.casefold()}{SEP}{n}{SEP}" for n in names)
+    return names, keywords, suggest
 
 
 def _analyzer(*, stopwords: bool) -> tantivy.TextAnalyzer:
@@ -123,11 +161,12 @@ def _analyzer(*, stopwords: bool) -> tantivy.TextAnalyzer:
 
 def _schema() -> tantivy.Schema:
     b = tantivy.SchemaBuilder()
-    b.add_unsigned_field("key", stored=True, indexed=True, fast=True)
+    b.add_unsigned_field("key", indexed=True, fast=True)
     b.add_text_field("owner", tokenizer_name="raw", index_option="basic")
     b.add_text_field("photo_id", stored=True, tokenizer_name="raw", index_option="basic")
     b.add_integer_field("t", indexed=True, fast=True)
     b.add_integer_field("year", indexed=True, fast=True)
+    b.add_float_field("recency", fast=True)
     b.add_unsigned_field("hidden", indexed=True)
     b.add_unsigned_field("sensitive", indexed=True)
     for name in ("tags_kw", "people_facet", "city_facet"):
@@ -137,6 +176,30 @@ def _schema() -> tantivy.Schema:
     for name, _ in TEXT_FIELDS:
         b.add_text_field(name, stored=True, tokenizer_name="po_text", index_option="freq")
     return b.build()
+
+
+class _Background:
+    """Runs fn(*args) on a thread; join() waits and re-raises its exception, wait() only waits."""
+
+    def __init__(self, fn, *args) -> None:
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except BaseException as e:  # noqa: BLE001 - handed to the caller by join()
+                self._error = e
+
+        self._thread = threading.Thread(target=run, name="search-ledger-writer", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 @dataclass
@@ -157,6 +220,9 @@ class _Plan:
     keyword: Query | None  # filtered + text; None when the text has no searchable token
     tokens: dict[str, str]  # analysed token -> the word the user typed
     filter_reasons: list[MatchReason] = field(default_factory=list)
+    term_filters: bool = False  # tags/people/place/camera: filters the vector store cannot pre-check
+    lower: int | None = None  # sort-time range, micros, [lower, upper)
+    upper: int | None = None
 
 
 class LocalSearchIndex:
@@ -192,6 +258,7 @@ class LocalSearchIndex:
         self._index.register_tokenizer("po_text", self._doc_analyzer)
         self._index.config_reader("commit")
         self._writer: tantivy.IndexWriter | None = None  # taken on first write so readers in other processes work
+        self._vector_file = VectorFile(self._dir / "vectors.f32", dimensions)
         self._vectors = OwnerVectors(dimensions)
         self._load_vectors()
 
@@ -201,6 +268,7 @@ class LocalSearchIndex:
                 self._writer.wait_merging_threads()
                 self._writer = None
             self._db.close()
+            self._vector_file.close()
 
     # ---- writes -----------------------------------------------------------------------------------------
 
@@ -210,61 +278,102 @@ class LocalSearchIndex:
         if embeddings is not None and embeddings.shape != (len(documents), self._dims):
             raise ValidationError(f"embeddings must have shape ({len(documents)}, {self._dims})")
         newest: dict[tuple[str, str], int] = {}
+        checked: set[str] = set()
         for i, doc in enumerate(documents):
             ident = (doc.owner, doc.photo_id)
             if ident not in newest:
-                self._check_owner(doc.owner)
+                if doc.owner not in checked:
+                    self._check_owner(doc.owner)
+                    checked.add(doc.owner)
                 newest[ident] = i
             elif doc.version > documents[newest[ident]].version:
                 newest[ident] = i
         order = sorted(newest.values())
-        vectors = self._units(documents, order, embeddings)
+        matrix, usable = self._units(documents, order, embeddings)
         written: list[str] = []
-        rows: list[Row] = []
         with self._lock:
             writer = self._take_writer()
+            background: _Background | None = None
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 existing = self._existing(list(newest))
-                inserts, updates = [], []
-                for i, vector in zip(order, vectors, strict=True):
+                picked: list[int] = []  # positions in `order` that are written
+                keys: list[int] = []
+                replaced: list[bool] = []
+                for j, i in enumerate(order):
                     doc = documents[i]
                     found = existing.get((doc.owner, doc.photo_id))
                     if found is not None and doc.version <= found[1]:
                         continue
-                    place = doc.place
-                    located = place is not None and place.lat is not None and place.lon is not None
-                    lat, lon = (place.lat, place.lon) if located else (None, None)
-                    blob = None if vector is None else vector.tobytes()
                     if found is None:
                         key = self._next_key
                         self._next_key += 1
-                        inserts.append((key, doc.owner, doc.photo_id, doc.version, lat, lon, blob))
                     else:
                         key = found[0]
-                        updates.append((doc.version, lat, lon, blob, key))
-                        writer.delete_documents_by_query(Query.term_query(self._schema, "key", key))
-                    writer.add_document(tantivy.Document.from_dict(self._fields(doc, key), self._schema))
-                    rows.append(Row(doc.owner, key, vector, lat, lon))
+                    picked.append(j)
+                    keys.append(key)
+                    replaced.append(found is not None)
+                n = len(picked)
+                picked_at = np.array(picked, np.int64)
+                has_vector = usable[picked_at] if n else np.empty(0, bool)
+                vectors = matrix[picked_at] if n else np.empty((0, self._dims), np.float32)
+                first = self._vector_file.rows
+                vrows = np.full(n, -1, np.int64)
+                vrows[has_vector] = first + np.arange(int(has_vector.sum()))
+                ts = np.empty(n, np.int64)
+                flags = np.empty(n, np.uint8)
+                lats = np.full(n, math.nan)
+                lons = np.full(n, math.nan)
+                rows = []
+                for r, (j, key, vrow) in enumerate(zip(picked, keys, vrows.tolist(), strict=True)):
+                    doc = documents[order[j]]
+                    t = _micros(doc.sort_time)
+                    flag = (HIDDEN if doc.hidden else 0) | (SENSITIVE if doc.sensitive else 0)
+                    place = doc.place
+                    lat = lon = None
+                    if place is not None and place.lat is not None and place.lon is not None:
+                        lat, lon = lats[r], lons[r] = place.lat, place.lon
+                    ts[r], flags[r] = t, flag
+                    rows.append((key, doc.owner, doc.photo_id, doc.version, t, flag, lat, lon,
+                                 vrow if vrow >= 0 else None))
+                # The embeddings file and the ledger rows are written by a helper thread while this one builds
+                # the tantivy documents (file writes and SQLite steps release the GIL): at 1M photos they were
+                # ~9 s of a ~70 s build. Nothing is committed until both are done, in the usual order.
+                background = _Background(self._write_ledger, vectors[has_vector], first, rows)
+                for r, j in enumerate(picked):
+                    doc = documents[order[j]]
+                    if replaced[r]:
+                        writer.delete_documents_by_query(Query.term_query(self._schema, "key", keys[r]))
+                    writer.add_document(tantivy.Document.from_dict(self._fields(doc, keys[r], rows[r][4]),
+                                                                   self._schema))
                     written.append(doc.photo_id)
-                self._db.executemany(
-                    "INSERT INTO docs (key, owner, photo_id, version, deleted, lat, lon, embedding)"
-                    " VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
-                    inserts,
-                )
-                self._db.executemany(
-                    "UPDATE docs SET version = ?, deleted = 0, lat = ?, lon = ?, embedding = ? WHERE key = ?", updates
-                )
+                background.join()
                 if rows:
                     writer.commit()
                 self._db.execute("COMMIT")
             except (sqlite3.Error, ValueError, OSError) as e:
+                if background is not None:
+                    background.wait()
                 self._abort(writer)
                 raise StorageUnavailableError(f"local search index write failed: {e}") from e
             if rows:
                 self._index.reload()
-                self._vectors.apply(rows)
+                owners = [documents[order[j]].owner for j in picked]
+                cols = {"key": np.array(keys, np.int64), "t": ts, "flags": flags, "has_vector": has_vector,
+                        "lat": lats, "lon": lons}
+                self._vectors.apply(owners, cols, np.where(has_vector[:, None], vectors, np.float32(0)))
         return written
+
+    def _write_ledger(self, vectors: np.ndarray, first: int, rows: list[tuple]) -> None:
+        if self._vector_file.append(vectors) != first:
+            raise OSError("vectors.f32 changed under the writer")
+        self._db.executemany(
+            "INSERT INTO docs (key, owner, photo_id, version, deleted, t, flags, lat, lon, vrow)"
+            " VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET version = excluded.version,"
+            " deleted = 0, t = excluded.t, flags = excluded.flags, lat = excluded.lat, lon = excluded.lon,"
+            " vrow = excluded.vrow",
+            rows,
+        )
 
     def _existing(self, idents: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int, int]]:
         found: dict[tuple[str, str], tuple[int, int, int]] = {}
@@ -282,7 +391,8 @@ class LocalSearchIndex:
                     found[(owner, pid)] = (key, version, deleted)
         return found
 
-    def _units(self, documents, order: list[int], embeddings: np.ndarray | None) -> list[np.ndarray | None]:
+    def _units(self, documents, order: list[int], embeddings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(unit vectors, usable) for documents[order]; unusable rows (none, zero, not finite) are left as is."""
         if embeddings is not None:
             matrix = np.asarray(embeddings, dtype=np.float32)[order]
         else:
@@ -292,10 +402,11 @@ class LocalSearchIndex:
                     if len(documents[i].embedding) != self._dims:
                         raise ValidationError(f"embedding must have {self._dims} dimensions")
                     matrix[row] = documents[i].embedding
-        norms = np.linalg.norm(matrix, axis=1)
+        with np.errstate(invalid="ignore", over="ignore"):
+            norms = np.linalg.norm(matrix, axis=1)
         usable = np.isfinite(norms) & (norms > 0)
         matrix[usable] /= norms[usable, None]
-        return [matrix[row] if usable[row] else None for row in range(len(order))]
+        return matrix, usable
 
     def delete(self, owner: str, photo_id: str, *, version: int) -> None:
         self._check_owner(owner)
@@ -315,8 +426,8 @@ class LocalSearchIndex:
                 elif version >= existing[1]:
                     key, _, deleted = existing
                     self._db.execute(
-                        "UPDATE docs SET version = ?, deleted = 1, lat = NULL, lon = NULL, embedding = NULL"
-                        " WHERE key = ?",
+                        "UPDATE docs SET version = ?, deleted = 1, t = NULL, flags = NULL, lat = NULL, lon = NULL,"
+                        " vrow = NULL WHERE key = ?",
                         (version, key),
                     )
                     if not deleted:
@@ -324,7 +435,7 @@ class LocalSearchIndex:
                         writer.commit()
                         self._db.execute("COMMIT")
                         self._index.reload()
-                        self._vectors.apply((), [(owner, key)])
+                        self._vectors.apply([], {}, np.empty((0, self._dims), np.float32), [(owner, key)])
                         return
                 self._db.execute("COMMIT")
             except (sqlite3.Error, ValueError, OSError) as e:
@@ -353,8 +464,7 @@ class LocalSearchIndex:
         else:
             by_time = query.sort is SortOrder.NEWEST or not plan.tokens
             after = self._parse_after(query.after, by_time=by_time)
-            page = self._ranked(searcher, plan.keyword, by_time=by_time, after=after, limit=query.limit)
-            total = searcher.search(plan.keyword, 1, count=True).count
+            page, total = self._ranked(searcher, plan.keyword, by_time=by_time, after=after, limit=query.limit)
             self._resolve_keys(searcher, page)
         hits = tuple(self._hit(searcher, plan, query, c, hybrid=hybrid) for c in page)
         facet_values = self._facets(searcher, plan.keyword) if facets and plan.keyword is not None else {}
@@ -367,7 +477,12 @@ class LocalSearchIndex:
         visible = self._visible(self._owner_query(owner), include_hidden=False, include_sensitive=False)
         out: dict[str, tuple[FacetValue, ...]] = {}
         for kind, name in (("t", "tags"), ("p", "people"), ("l", "places")):
-            terms = searcher.terms_with_prefix("suggest", f"{owner}{SEP}{kind}{SEP}{prefix}", filter_query=visible)
+            if kind == "t":  # tags_kw terms are "owner SEP tag" already
+                terms = searcher.terms_with_prefix("tags_kw", f"{owner}{SEP}{prefix}", filter_query=visible)
+                terms = [(f"{SEP}{SEP}{SEP}{term.partition(SEP)[2]}{SEP}", count) for term, count in terms]
+            else:
+                terms = searcher.terms_with_prefix("suggest", f"{owner}{SEP}{kind}{SEP}{prefix}",
+                                                   filter_query=visible)
             best: dict[str, FacetValue] = {}
             for term, count in terms:
                 if count <= 0:
@@ -398,7 +513,7 @@ class LocalSearchIndex:
         must: list[Query] = [owner_q]
         reasons: list[MatchReason] = []
         for tag in query.tags:
-            must.append(Query.term_query(s, "tags_kw", _kw(tag)))
+            must.append(Query.term_query(s, "tags_kw", f"{query.owner}{SEP}{_kw(tag)}"))
         if query.tags:
             reasons.append(MatchReason(field="tags", terms=tuple(query.tags)))
         for person in query.people:
@@ -411,6 +526,8 @@ class LocalSearchIndex:
         if query.camera:
             must.append(Query.term_query(s, "camera_kw", _kw(query.camera)))
             reasons.append(MatchReason(field="camera", terms=(query.camera,)))
+        term_filters = len(must) > 1
+        lower = upper = None
         if query.dates and (query.dates.start or query.dates.end):
             lower = _micros(query.dates.start) if query.dates.start else None
             upper = _micros(query.dates.end) if query.dates.end else None
@@ -438,7 +555,7 @@ class LocalSearchIndex:
                 for token in tokens
             ]
             keyword = Query.boolean_query([(Occur.Must, filtered), *[(Occur.Must, q) for q in per_token]])
-        return _Plan(owner_q, filtered, keyword, tokens, reasons)
+        return _Plan(owner_q, filtered, keyword, tokens, reasons, term_filters, lower, upper)
 
     def _tokens(self, text: str) -> dict[str, str]:
         tokens: dict[str, str] = {}
@@ -468,17 +585,27 @@ class LocalSearchIndex:
 
     # ---- ranking ----------------------------------------------------------------------------------------
 
-    def _ranked(self, searcher, q: Query, *, by_time: bool, after: tuple | None, limit: int) -> list[_Candidate]:
-        """The exact page after `after`. tantivy returns the top K by one value (score or time) with ties in
-        arbitrary order, so only hits strictly above the K-th value are known to be complete; K grows until that
-        complete prefix holds a full page (or the matches run out)."""
+    def _ranked(self, searcher, q: Query, *, by_time: bool, after: tuple | None,
+                limit: int) -> tuple[list[_Candidate], int]:
+        """The exact page after `after`, and the number of matches. tantivy returns the top K by one value (score
+        or time) with ties in arbitrary order, so only hits strictly above the K-th value are known to be complete;
+        K grows until that complete prefix holds a full page (or the matches run out). The recency factor in the
+        score keeps tied groups small, so K rarely grows."""
+        total = None
         if by_time and after is not None:
+            total = searcher.search(q, 1, count=True).count
             q = Query.boolean_query(
                 [(Occur.Must, q), (Occur.Must, Query.range_query(self._schema, "t", FieldType.Integer, None, after[0]))]
             )
-        size = limit + 1 if after is None else 4 * limit + 1
+        # by score, room for the tied group at the boundary (~20 photos for a big owner's common tag) so one
+        # search usually completes the page: each costs ~4 ms for the largest owners at 1M
+        size = (limit + 1 if by_time else 2 * limit + 1) if after is None else 4 * limit + 1
         while True:
-            hits = searcher.search(q, size, count=False, order_by_field="t" if by_time else None, order=Order.Desc).hits
+            result = searcher.search(q, size, count=total is None, order_by_field="t" if by_time else None,
+                                     order=Order.Desc, weight_by_field=None if by_time else "recency")
+            if total is None:
+                total = result.count
+            hits = result.hits
             exhausted = len(hits) < size
             complete = len(hits)
             if not exhausted:
@@ -496,7 +623,7 @@ class LocalSearchIndex:
                 head = (0.0, after[0]) if by_time else (after[0], after[1])
                 ordered = [c for c in ordered if self._is_after(searcher, c, (-head[0], -head[1]), after[-1])]
             if len(ordered) >= limit or exhausted:
-                return ordered[:limit]
+                return ordered[:limit], total
             size *= 4
 
     def _is_after(self, searcher, c: _Candidate, head: tuple, pid: str) -> bool:
@@ -536,9 +663,8 @@ class LocalSearchIndex:
         keyword: list[_Candidate] = []
         total = 0
         if plan.keyword is not None and plan.tokens:
-            keyword = self._ranked(searcher, plan.keyword, by_time=False, after=None, limit=HYBRID_WINDOW)
+            keyword, total = self._ranked(searcher, plan.keyword, by_time=False, after=None, limit=HYBRID_WINDOW)
             self._resolve_keys(searcher, keyword)
-            total = searcher.search(plan.keyword, 1, count=True).count
         vector = self._vector_ranked(searcher, plan, query)
         by_key: dict[int, _Candidate] = {}
         for rank, c in enumerate(keyword, start=1):
@@ -557,36 +683,64 @@ class LocalSearchIndex:
         return ordered[: query.limit], total
 
     def _vector_ranked(self, searcher, plan: _Plan, query: SearchQuery) -> list[_Candidate]:
-        """The owner's rows by exact cosine, best first, that pass every filter of the query, up to the window."""
+        """The owner's rows by exact cosine, best first (key breaks ties), that pass every filter of the query, up
+        to the window. Dates, visibility and distance are numpy masks over the owner's slice, so the candidates
+        checked against tantivy (which also yields their addresses) nearly all pass: one round, usually."""
         vector = self._unit(query.embedding)
         if vector is None:
             return []
-        keys, sims = self._vectors.similarities(query.owner, vector)
-        keep = sims >= self._min_similarity
-        keys, sims = keys[keep], sims[keep]
-        order = np.lexsort((keys, -sims))
+        rows = self._vectors.owner_slice(query.owner, with_vectors=True)
+        mask = rows.has_vector.copy()
+        hide = (0 if query.include_hidden else HIDDEN) | (0 if query.include_sensitive else SENSITIVE)
+        if hide:
+            mask &= (rows.flags & hide) == 0
+        if plan.lower is not None:
+            mask &= rows.t >= plan.lower
+        if plan.upper is not None:
+            mask &= rows.t < plan.upper
+        if query.near:
+            mask &= within_km(rows.lat, rows.lon, query.near.lat, query.near.lon, query.near.km)
+        # einsum, not BLAS gemv: OpenBLAS threads spin against tantivy's on small hosts (18 ms vs 2 ms here)
+        sims = np.einsum("ij,j->i", rows.vectors, vector)
+        mask &= sims >= self._min_similarity
+        index = np.flatnonzero(mask)
+        keys, sims = rows.keys[index], sims[index]
         out: list[_Candidate] = []
-        position, chunk = 0, 2 * HYBRID_WINDOW
-        while len(out) < HYBRID_WINDOW and position < len(order):
-            chunk_keys = keys[order[position : position + chunk]].tolist()
-            position += chunk
-            chunk *= 2
-            check = Query.boolean_query(
-                [(Occur.Must, plan.filtered), (Occur.Must, Query.term_set_query(self._schema, "key", chunk_keys))]
-            )
-            hits = searcher.search(check, len(chunk_keys), count=False, order_by_field="t").hits
+        taken = 0
+        while len(out) < HYBRID_WINDOW and taken < len(keys):
+            want = min(len(keys), taken + (2 if plan.term_filters else 1) * (HYBRID_WINDOW - len(out)))
+            chunk = self._next_best(keys, sims, taken, want)
+            taken += len(chunk)
+            # visibility again even when numpy checked it: the vector state and this searcher may be one write
+            # apart, and a photo that just became hidden must not slip through on stale flags
+            check = Query.term_set_query(self._schema, "key", chunk.tolist())
+            if plan.term_filters:
+                check = Query.boolean_query([(Occur.Must, check), (Occur.Must, plan.filtered)])
+            else:
+                check = self._visible(check, include_hidden=query.include_hidden,
+                                      include_sensitive=query.include_sensitive)
+            hits = searcher.search(check, len(chunk), count=False, order_by_field="t").hits
             if not hits:
                 continue
             addrs = [a for _, a in hits]
-            found = {
-                k: (t, a)
-                for k, t, a in zip(searcher.fast_field_values("key", addrs), (t for t, _ in hits), addrs, strict=True)
-            }
-            for key in chunk_keys:
+            found = {k: (t, a) for k, (t, a) in zip(searcher.fast_field_values("key", addrs), hits, strict=True)}
+            for key in chunk.tolist():
                 if key in found:
                     t, addr = found[key]
                     out.append(_Candidate(t=t, addr=addr, key=key))
         return out[:HYBRID_WINDOW]
+
+    @staticmethod
+    def _next_best(keys: np.ndarray, sims: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Keys ranked [start, stop) by (similarity desc, key asc), without sorting all of them. Deterministic
+        because it selects by value: everything strictly better than rank `stop`'s value, plus ties by key."""
+        if stop >= len(keys):
+            order = np.lexsort((keys, -sims))
+            return keys[order[start:stop]]
+        kth = np.partition(-sims, stop - 1)[stop - 1]  # -(similarity at rank stop)
+        pick = np.flatnonzero(-sims <= kth)
+        order = pick[np.lexsort((keys[pick], -sims[pick]))]
+        return keys[order[start:stop]]
 
     # ---- hits and facets --------------------------------------------------------------------------------
 
@@ -633,6 +787,8 @@ class LocalSearchIndex:
                     values.append(FacetValue(value=person, count=count, label=label or None))
                 elif name == "years":
                     values.append(FacetValue(value=str(int(key)), count=count))
+                elif name == "tags":
+                    values.append(FacetValue(value=str(key).partition(SEP)[2], count=count))
                 else:
                     values.append(FacetValue(value=str(key), count=count))
             if name == "years":
@@ -644,36 +800,36 @@ class LocalSearchIndex:
 
     # ---- documents --------------------------------------------------------------------------------------
 
-    def _fields(self, doc: SearchDocument, key: int) -> dict[str, list]:
+    def _fields(self, doc: SearchDocument, key: int, t: int) -> dict[str, list]:
+        owner = doc.owner
         f: dict[str, list] = {
-            "key": [key], "owner": [doc.owner], "photo_id": [doc.photo_id], "t": [_micros(doc.sort_time)],
+            "key": [key], "owner": [owner], "photo_id": [doc.photo_id], "t": [t],
             "year": [(doc.taken_at or doc.uploaded_at).year], "hidden": [int(doc.hidden)],
-            "sensitive": [int(doc.sensitive)],
+            "sensitive": [int(doc.sensitive)], "recency": [RECENCY_SPREAD * min(1.0, max(0.0, t / _CENTURY_MICROS))],
         }
-        prefix = f"{doc.owner}{SEP}"
-        suggest: set[str] = set()
+        suggest: list[str] = []
         if doc.tags:
             tags = list(dict.fromkeys(doc.tags))
-            kws = [_kw(tag) for tag in tags]
             f["tags"] = tags
-            f["tags_kw"] = [kw for kw in kws if kw]
-            suggest.update(f"{prefix}t{SEP}{kw}{SEP}{kw}{SEP}" for kw in f["tags_kw"])
+            # owner-prefixed: the same terms filter, facet and suggest (a separate suggest term per tag cost
+            # ~6 of the ~42 values per document, and build time is mostly per-value work)
+            f["tags_kw"] = [term for term in (_tag_term(owner, tag) for tag in tags) if term]
         if doc.people:
             f["people_ids"] = [p.person_id for p in doc.people]
-            names = [_clean(p.name or "") for p in doc.people]
-            f["people_facet"] = [f"{p.person_id}{SEP}{name}" for p, name in zip(doc.people, names, strict=True)]
-            f["people"] = [name for name in names if name]
-            for person, name in zip(doc.people, names, strict=True):
-                words = name.casefold().split()
-                for i in range(len(words)):  # "ana silva" is suggested for "an" and for "sil"
-                    suggest.add(f"{prefix}p{SEP}{' '.join(words[i:])}{SEP}{person.person_id}{SEP}{name}")
+            people = [_person_terms(owner, p.person_id, p.name) for p in doc.people]
+            f["people_facet"] = [facet for facet, _, _ in people]
+            f["people"] = [name for _, name, _ in people if name]
+            for _, _, terms in people:
+                suggest.extend(terms)
         place = doc.place
         if place:
-            names = [_clean(n) for n in (place.city, place.region, place.country) if n]
+            names, place_kw, place_suggest = _place_terms(owner, place.city, place.region, place.country,
+                                                          place.country_code)
             if names:
-                f["place"] = names
-                suggest.update(f"{prefix}l{SEP}{n.casefold()}{SEP}{n}{SEP}" for n in names)
-            f["place_kw"] = [n.casefold() for n in (*names, place.country_code or "") if n]
+                f["place"] = list(names)
+                suggest.extend(place_suggest)
+            if place_kw:
+                f["place_kw"] = list(place_kw)
             if place.city:
                 f["city_facet"] = [_clean(place.city)]
         for name in ("ocr_text", "caption", "filename"):
@@ -684,7 +840,7 @@ class LocalSearchIndex:
             f["camera"] = [doc.camera]
             f["camera_kw"] = [_kw(doc.camera)]
         if suggest:
-            f["suggest"] = list(suggest)
+            f["suggest"] = list(dict.fromkeys(suggest))
         return f
 
     # ---- plumbing ---------------------------------------------------------------------------------------
@@ -725,27 +881,26 @@ class LocalSearchIndex:
 
     def _load_vectors(self) -> None:
         owners: list[str] = []
-        keys: list[int] = []
-        lats: list[float] = []
-        lons: list[float] = []
-        blobs: list[bytes] = []
-        has: list[bool] = []
-        zero = bytes(4 * self._dims)
-        cursor = self._db.execute(
-            "SELECT owner, key, lat, lon, embedding FROM docs WHERE deleted = 0 ORDER BY owner, key"
-        )
-        for owner, key, lat, lon, blob in cursor:
+        columns: list[list] = [[] for _ in range(6)]  # key, t, flags, lat, lon, vrow
+        for owner, *values in self._db.execute(
+            "SELECT owner, key, t, flags, lat, lon, vrow FROM docs WHERE deleted = 0"
+        ):
             owners.append(owner)
-            keys.append(key)
-            lats.append(math.nan if lat is None else lat)
-            lons.append(math.nan if lon is None else lon)
-            has.append(blob is not None)
-            blobs.append(blob if blob is not None else zero)
-        vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(keys), self._dims)
-        self._vectors.load(
-            np.array(owners, dtype=object), np.array(keys, np.int64), vectors.astype(np.float32),
-            np.array(has, bool), np.array(lats), np.array(lons),
-        )
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+        keys, ts, flags, lats, lons, vrows = columns
+        n = len(owners)
+        vrow = np.array([-1 if v is None else v for v in vrows], np.int64).reshape(n)
+        vectors = self._vector_file.read(vrow)
+        cols = {
+            "key": np.array(keys, np.int64).reshape(n),
+            "t": np.array([0 if v is None else v for v in ts], np.int64).reshape(n),
+            "flags": np.array([0 if v is None else v for v in flags], np.uint8).reshape(n),
+            "has_vector": (vrow >= 0) & (vrow < self._vector_file.rows),
+            "lat": np.array([math.nan if v is None else v for v in lats], np.float64).reshape(n),
+            "lon": np.array([math.nan if v is None else v for v in lons], np.float64).reshape(n),
+        }
+        self._vectors.load(owners, cols, vectors)
 
     @property
     def vector_bytes(self) -> int:
