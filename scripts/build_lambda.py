@@ -40,6 +40,8 @@ LAMBDA_REQUIREMENTS = (
     "annotated-types",
     "typing-inspection",
     "numpy",  # people (clustering, nearest neighbours) behind the people API
+    "opensearch-py",  # the search routes and the stream indexer
+    "requests",  # opensearch-py's RequestsHttpConnection, which AWSV4SignerAuth signs
 )
 
 PLATFORM_ARGS = (
