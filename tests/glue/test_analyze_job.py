@@ -173,6 +173,11 @@ def test_job_analyses_every_photo_once_through_throttling_and_records_the_refuse
             continue
         assert analysis is not None and analysis.analysis_version == VERSION, photo_id
         assert analysis.result.copied_from == copies.get(photo_id)
+    # Every analysed photo item carries its search description's MiniLM vector (384 float32) for the indexer.
+    embeddings = {item["SK"]["S"].removeprefix("PHOTO#"): item.get("embedding", {}).get("B")
+                  for item in library.items() if item["SK"]["S"].startswith("PHOTO#")}
+    assert {pid for pid, vector in embeddings.items() if vector is not None} == set(library.owner_of) - {refused}
+    assert all(len(vector) == 1536 for pid, vector in embeddings.items() if pid != refused)
     [failure] = library.store.failures()
     assert (failure.photo_id, failure.attempts) == (refused, 1)
     assert failure.reason.startswith("InvalidImageFormatException")

@@ -5,6 +5,8 @@ paying again; otherwise plan phase 1 (labels, moderation), call the analyzer on 
 the labels (text only where labels say there is text, faces only with the owner's consent and a person-like
 label), call again, then add place, local time and a caption composed from what was found, and save — a save
 that is conditional on the stored version being older, so a repeated or resumed run writes nothing twice.
+With an `embed` hook (the Glue job's MiniLM), the save also carries the vector of the photo's search description
+(search.describe of the fields known at analysis time), which the stream indexer puts in OpenSearch as it is.
 A photo that fails is recorded with its reason and retried by the next run; it never fails the run.
 """
 
@@ -14,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 from aws_lambda_powertools import Logger
 
 from photo_organizer.analysis.captions import compose_caption
@@ -22,11 +25,13 @@ from photo_organizer.analysis.dedupe import dedupe
 from photo_organizer.analysis.models import AnalysisPlan, AnalysisResult, ApiCall, FaceDetection
 from photo_organizer.analysis.planning import AnalysisSettings, PhotoRecord, plan_calls
 from photo_organizer.analysis.ports import Analyzer
-from photo_organizer.analysis.store import AnalysisStore, PhotoAnalysis, StoredPlace
+from photo_organizer.analysis.store import AnalysisStore, PhotoAnalysis, StoredPlace, label_terms, ocr_text
 from photo_organizer.errors import PermanentError, RetryableError
 from photo_organizer.keys import PhotoKeys
 from photo_organizer.models import GeoPoint, Photo, PhotoStatus
 from photo_organizer.ports import BlobStore, MetadataStore
+from photo_organizer.search.describe import describe
+from photo_organizer.search.models import IndexedPlace, SearchDocument
 
 logger = Logger(child=True)
 
@@ -34,6 +39,7 @@ PlaceResolver = Callable[[GeoPoint], StoredPlace | None]
 LocalTimeResolver = Callable[[datetime | None, str | None, GeoPoint | None], tuple[datetime | None, str | None]]
 FaceRecorder = Callable[[str, str, Sequence[FaceDetection]], None]
 ConsentLookup = Callable[[str], bool]
+Embed = Callable[[list[str]], np.ndarray]  # texts -> (len(texts), 384) float32, rows L2-normalised
 
 
 @dataclass
@@ -47,6 +53,7 @@ class AnalysisService:
     resolve_place: PlaceResolver | None = None
     resolve_local_time: LocalTimeResolver | None = None
     record_faces: FaceRecorder | None = None
+    embed: Embed | None = None
 
     @property
     def version(self) -> int:
@@ -134,7 +141,7 @@ class AnalysisService:
             local_taken_at, zone = self.resolve_local_time(meta.taken_at, meta.taken_at_offset, gps)
         place_name = place.short_name if place else None
         caption = compose_caption([None] * len(result.faces), list(result.labels), place_name, local_taken_at)
-        return PhotoAnalysis(
+        analysis = PhotoAnalysis(
             owner=photo.owner,
             result=result,
             caption=caption,
@@ -142,6 +149,35 @@ class AnalysisService:
             local_taken_at=local_taken_at,
             time_zone=zone,
         )
+        return analysis.model_copy(update={"embedding": self._embedding(photo, analysis)})
+
+    def _embedding(self, photo: Photo, analysis: PhotoAnalysis) -> bytes | None:
+        if self.embed is None:
+            return None
+        # As SearchService.index_photos: a photo with nothing described has no meaning to match (an empty
+        # string's vector sits moderately close to every query), so it gets no vector at all.
+        text = describe(description_document(photo, analysis)).strip()
+        if not text:
+            return None
+        # A vector of the wrong size fails PhotoAnalysis' validation: a model problem stops the run instead of
+        # being recorded as every photo's failure.
+        return np.asarray(self.embed([text]), dtype="<f4").reshape(-1).tobytes()
+
+
+def description_document(photo: Photo, analysis: PhotoAnalysis) -> SearchDocument:
+    """The search document's described fields as analysis knows them: tags, caption, place and text, the same
+    values SearchService.document takes from the analysis. People are not known yet (clustering comes later)."""
+    place = analysis.place
+    return SearchDocument(
+        owner=photo.owner,
+        photo_id=photo.photo_id,
+        version=0,  # not indexed: only described
+        uploaded_at=photo.created_at,
+        tags=tuple(label_terms(analysis.result)),
+        place=IndexedPlace(**place.model_dump()) if place else None,
+        ocr_text=ocr_text(analysis.result),
+        caption=analysis.caption,
+    )
 
 
 def merge_results(first: AnalysisResult, second: AnalysisResult) -> AnalysisResult:

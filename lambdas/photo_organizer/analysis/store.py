@@ -15,11 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from photo_organizer.analysis.models import AnalysisResult
 from photo_organizer.analysis.planning import PhotoRecord
 from photo_organizer.errors import ValidationError
+from photo_organizer.search.models import EMBEDDING_DIMENSIONS
+
+EMBEDDING_BYTES = 4 * EMBEDDING_DIMENSIONS  # little-endian float32, as search.documents reads it back
 
 
 class StoredPlace(BaseModel):
@@ -51,6 +54,21 @@ class PhotoAnalysis(BaseModel):
     place: StoredPlace | None = None
     local_taken_at: datetime | None = Field(default=None, description="Capture time in the place's time zone.")
     time_zone: str | None = None
+    # Written by the DynamoDB store only (the local index embeds at indexing time) and never read back: `get`
+    # leaves it None. Out of dumps and reprs: 1.5 KB of float bytes says nothing to a reader of either.
+    embedding: bytes | None = Field(
+        default=None,
+        exclude=True,
+        repr=False,
+        description=f"The description's {EMBEDDING_DIMENSIONS}-d vector as little-endian float32.",
+    )
+
+    @field_validator("embedding")
+    @classmethod
+    def _embedding_size(cls, value: bytes | None) -> bytes | None:
+        if value is not None and len(value) != EMBEDDING_BYTES:
+            raise ValueError(f"embedding must be {EMBEDDING_BYTES} bytes, got {len(value)}")
+        return value
 
     @property
     def photo_id(self) -> str:

@@ -9,6 +9,9 @@ one search document and the stream that feeds the search index sees a photo whol
 - Search fields, flattened: `label_names` (L of S: label names and every ancestor, case-folded, sorted; a list
   rather than a string set because a set may not be empty) and `ocr_text` (S, at most OCR_TEXT_MAX_CHARS).
 - `analysis_failure` (M: version, reason, attempts, last_failed_at) while the latest attempt failed.
+- `embedding` (B: 384 little-endian float32, 1536 bytes) when the analysis carries one: the vector of the photo's
+  search description. A save without one removes a stored one (it described an older analysis). Write-only here:
+  the stream indexer reads it; `get` does not.
 
 Every write is an UpdateItem conditional on the photo item existing and being READY, so a photo deleted meanwhile
 is never resurrected as a bare analysis item; `save` is also conditional on the stored analysis_version being
@@ -237,6 +240,7 @@ class DynamoDbAnalysisStore:
             "place": analysis.place.model_dump(mode="json", exclude_none=True) if analysis.place else None,
             "local_taken_at": analysis.local_taken_at.isoformat() if analysis.local_taken_at else None,
             "time_zone": analysis.time_zone,
+            "embedding": analysis.embedding,
         }
         sets.update({name: value for name, value in optional.items() if value is not None})
         removes = [name for name, value in optional.items() if value is None] + ["analysis_failure"]
