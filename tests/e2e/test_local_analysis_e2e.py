@@ -18,7 +18,8 @@ from photo_organizer.local_stack.events import LambdaContextStub, http_api_event
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
-NAMES = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "chelsea.png", "coffee_exif_gps.jpg", "rocket.jpg"]
+NAMES = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "chelsea.png", "coffee_exif_gps.jpg", "rocket.jpg",
+         "coffee_with_text.jpg"]
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_search_by_tag_place_date_person_and_text(stack, analysed):
     status, cats = search(stack, user, "cat")
     assert status == 200 and cats["items"][0]["photo_id"] == ids["chelsea.png"]
     assert any(m["field"] == "tags" for m in cats["items"][0]["matched"]), (cats["chips"], cats["items"][0])
-    madison = search(stack, user, "coffee in Madison")[1]
+    madison = search(stack, user, "cup in Madison")[1]
     assert [i["photo_id"] for i in madison["items"]][:1] == [ids["coffee_exif_gps.jpg"]]
     assert {c["kind"] for c in madison["chips"]} >= {"place"}
     in_2012 = search(stack, user, "photos from 2012")[1]
@@ -98,6 +99,15 @@ def test_search_by_tag_place_date_person_and_text(stack, analysed):
     barack = search(stack, user, "Barack")[1]
     assert {i["photo_id"] for i in barack["items"]} == {ids["obama.jpg"], ids["obama2.jpg"], ids["obama3.jpg"]}, [(i["filename"], i["matched"], i["semantic_only"]) for i in barack["items"]]
     assert any(c["kind"] == "person" for c in barack["chips"])
+
+
+def test_text_in_a_photo_is_read_and_searchable(stack, analysed):
+    user, ids, _ = analysed
+    detail = api(stack, user, "GET", f"/photos/{ids['coffee_with_text.jpg']}")[1]["analysis"]
+    assert any("Latte" in line for line in detail["text"]) and "Text" in detail["tags"]
+    latte = search(stack, user, "latte")[1]
+    assert latte["items"][0]["photo_id"] == ids["coffee_with_text.jpg"]
+    assert any(m["field"] == "ocr_text" for m in latte["items"][0]["matched"])
 
 
 def test_search_finds_by_meaning_and_says_so(stack, analysed):

@@ -37,6 +37,12 @@ class LocalAnalyzer:
         moderation = ()
         if plan.includes(ApiCall.DETECT_LABELS):
             labels += self._labeler.labels(preview_jpeg)
+            if self._ocr_enabled:
+                # ImageNet rarely says "text": a cheap detector pass decides whether full OCR is planned.
+                from photo_organizer.adapters.local.ocr import likely_has_text
+
+                if likely_has_text(preview_jpeg):
+                    labels.append(Label(name="Text", confidence=90.0, source=LabelSource.OCR))
         if plan.includes(ApiCall.INDEX_FACES) and self._faces_enabled:
             faces = self._faces(preview_jpeg, plan.photo_id)
             labels += face_labels(len(faces))
