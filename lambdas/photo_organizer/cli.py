@@ -216,7 +216,7 @@ def show_analysis(client) -> None:
         people = ", ".join(p["name"] or "unnamed" for p in analysis.get("people", []))
         table.add_row(item["filename"], analysis.get("caption", ""), ", ".join(analysis.get("tags", [])[:4]), people)
     console.print(table)
-    console.print("Local analysis is basic next to Rekognition: ImageNet labels, dlib faces, OCR only on text-like photos.")
+    console.print("Local analysis is basic next to Rekognition: ImageNet labels, dlib faces, OCR where a quick check finds printed lines.")
 
 
 def show_results(results: list[tuple[str, str, str]]) -> None:

@@ -33,7 +33,7 @@ PAGE = """<!doctype html>
   <div id="drop">Drop photos here or <input id="pick" type="file" multiple accept="image/jpeg,image/png,image/webp,image/heic,image/heif"></div>
   <div id="people"></div><div id="chips"></div>
   <p id="status" class="muted"></p><div id="grid"></div>
-  <p class="muted">Local analysis is basic next to the cloud: ImageNet labels, dlib faces, OCR only on text-like photos.</p>
+  <p class="muted">Local analysis is basic next to the cloud: ImageNet labels, dlib faces, OCR where a quick check finds printed lines.</p>
  </section>
  <aside id="detail" hidden></aside>
 </main>
