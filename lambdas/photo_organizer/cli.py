@@ -15,8 +15,12 @@ app = typer.Typer(help="Photo Organizer: a private, searchable photo library (lo
                   no_args_is_help=True, add_completion=False)
 users_app = typer.Typer(help="Local users (the local stand-in for Cognito).", no_args_is_help=True)
 photos_app = typer.Typer(help="Your photos, through the HTTP API.", no_args_is_help=True)
+search_app = typer.Typer(help="Operator commands for the cloud search index (OpenSearch).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(photos_app, name="photos")
+app.add_typer(search_app, name="search")
+
+Table_ = Annotated[str, typer.Option("--table", envvar="PO_TABLE_NAME", help="The DynamoDB table.")]
 console = Console()
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="PO_DATA_DIR", help="Where the local backend keeps everything.")]
@@ -120,6 +124,37 @@ def analyse_with_progress(data_dir: Path, workers: int) -> None:
         f"analysed {summary.photos - failed} photos ({summary.copied} copied from duplicates), {failed} failed"
         + (f": {dict(summary.failures)}" if failed else "")
     )
+
+
+@search_app.command("reindex")
+def search_reindex(
+    table: Table_,
+    version: Annotated[int, typer.Option(help="The new index version: builds <alias>-v<version>.")],
+) -> None:
+    """Full rebuild from DynamoDB into a new versioned index, then an atomic alias swap (no downtime), then a
+    reconcile pass for the stream writes that landed in the old index meanwhile. Reads PO_OPENSEARCH_* env."""
+    from photo_organizer.adapters.aws.opensearch_index import build_index
+    from photo_organizer.adapters.aws.table_documents import documents_in_table
+
+    index = build_index()
+    report = index.reindex_from(documents_in_table(table), version)
+    console.print(report)
+    drift = index.reconcile(documents_in_table(table))
+    console.print(f"after the swap: {len(drift.missing)} missing, {len(drift.stale)} stale, {len(drift.orphaned)} orphaned repaired")
+
+
+@search_app.command("reconcile")
+def search_reconcile(
+    table: Table_,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report drift without repairing it.")] = False,
+) -> None:
+    """Finds documents missing, stale or orphaned in the index against the table, and repairs them."""
+    from photo_organizer.adapters.aws.opensearch_index import build_index
+    from photo_organizer.adapters.aws.table_documents import documents_in_table
+
+    drift = build_index().reconcile(documents_in_table(table), apply=not dry_run)
+    verb = "found" if dry_run else "repaired"
+    console.print(f"{verb}: {len(drift.missing)} missing, {len(drift.stale)} stale, {len(drift.orphaned)} orphaned")
 
 
 @app.command()
