@@ -36,6 +36,7 @@ from photo_organizer.search.models import (
 )
 from photo_organizer.search.ports import SearchIndex
 from photo_organizer.search.understanding import Chip, QueryVocabulary, understand
+from photo_organizer.services.photos import summarize
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 MAX_QUERY_CHARS = 500
@@ -191,16 +192,9 @@ class SearchService:
             photo = photos.get(hit.photo_id)
             if photo is None:
                 continue  # deleted after it was indexed; the index catches up
-            meta = photo.metadata
             items.append(
                 SearchHitView(
-                    photo_id=photo.photo_id,
-                    status=photo.status,
-                    filename=photo.filename,
-                    taken_at=meta.taken_at if meta else None,
-                    uploaded_at=photo.created_at,
-                    width=meta.width if meta else None,
-                    height=meta.height if meta else None,
+                    **summarize(photo).model_dump(exclude={"thumbnail_url"}),
                     thumbnail_url=self.thumbnail_url(photo),
                     matched=_merge_reasons(
                         [MatchView(field=m.field, terms=list(m.terms)) for m in hit.matched], filter_reasons
