@@ -36,6 +36,7 @@ import boto3
 
 from photo_organizer.adapters.aws.dynamodb_metadata import DYNAMODB_CLIENT_CONFIG
 from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
+from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople, people_by_photo
 from photo_organizer.adapters.aws.rekognition import REKOGNITION_CLIENT_CONFIG, RekognitionAnalyzer
 from photo_organizer.adapters.aws.s3_blobs import S3_CLIENT_CONFIG, S3BlobStore
 from photo_organizer.analysis.throttling import TokenBucket, split_tps
@@ -209,6 +210,7 @@ class OwnerClusterer:
     state: DynamoDbClusteringState
     rekognition: RekognitionAnalyzer
     bucket: TokenBucket
+    photo_people: DynamoDbPhotoPeople | None = None
 
     def run(self, owner: str) -> OwnerOutcome:
         config, now = self.config, self.config.now()
@@ -252,9 +254,25 @@ class OwnerClusterer:
         if not self.people.biometric_consent(owner):
             return OwnerOutcome.of("consent_withdrawn", **counts)  # withdrawn meanwhile: write nothing back
         self.people.replace_people(owner, result.people)
+        self._publish_people(owner, faces, previous, result.people)
         last_full = now if mode == "full" else (last.last_full_at if last else None)
         self.state.record_clustering(owner, ClusteringMark(digest=digest, clustered_at=now, last_full_at=last_full))
         return OwnerOutcome.of(mode, result, **counts)
+
+    def _publish_people(self, owner: str, faces, previous, people) -> None:
+        """The photos whose people changed get their `people` attribute rewritten, so the stream indexer makes
+        the new grouping searchable (user corrections do the same through PeopleService)."""
+        if self.photo_people is None:
+            return
+        before = {p.person_id: p.face_ids for p in previous}
+        after = {p.person_id: p.face_ids for p in people}
+        changed_faces: set[str] = set()
+        for person_id in before.keys() | after.keys():
+            changed_faces |= before.get(person_id, frozenset()) ^ after.get(person_id, frozenset())
+        photo_of = {f.face_id: f.photo_id for f in faces}
+        photo_ids = {photo_of[f] for f in changed_faces if f in photo_of}
+        if photo_ids:
+            self.photo_people.write_people(owner, photo_ids, people_by_photo(self.people, owner, photo_ids))
 
     def _search(self, owner: str, rekognition_face_id: str, now: datetime) -> FaceSearch | None:
         """None when the face is not in the collection any more (re-indexed or deleted since it was stored)."""
@@ -275,7 +293,8 @@ def cluster_partition(config: JobConfig, owners: Iterable[str]) -> Iterator[str]
         return
     rekognition = _rekognition(config)
     clusterer = OwnerClusterer(config, people_store(config), clustering_state(config), rekognition,
-                               TokenBucket(config.search_tps_per_worker, burst=1.0))
+                               TokenBucket(config.search_tps_per_worker, burst=1.0),
+                               DynamoDbPhotoPeople(config.table, client_factory=_dynamodb_factory(config)))
     summary = ClusterSummary(config.run_id)
     for owner in owners:
         try:

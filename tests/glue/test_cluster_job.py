@@ -189,3 +189,33 @@ def test_an_owner_who_withdraws_consent_is_not_clustered_and_a_deleted_face_leav
     assert library.people.people("ida") == [] and library.people.faces("ida") == []
     assert document["owners"] == 1 and rekognition_standin.attempts["SearchFaces"] == 0
     assert library.people.person("jon", lee.person_id).face_ids == set(jon[1:])
+
+
+def test_new_people_are_written_onto_their_photos_for_the_search_indexer(spark, aws_driver_env, rekognition_standin):
+    from photo_organizer.adapters.aws.dynamodb_metadata import DynamoDbMetadataStore
+    from photo_organizer.models import ImageFormat, ImageMetadata, Photo, PhotoStatus, utcnow
+
+    library = FaceLibrary("indexing", rekognition_standin)
+    library.people.set_biometric_consent("ivy", True)
+    ana, bo = library.add("ivy", "ana", 3), library.add("ivy", "bo", 2)
+    photos = DynamoDbMetadataStore(library.table)
+    for face_id in ana + bo:
+        now = utcnow()
+        pending = Photo(owner="ivy", photo_id=library.photo_of[face_id], status=PhotoStatus.PENDING_UPLOAD,
+                        filename="x.jpg", declared_content_type="image/jpeg", declared_size=1, created_at=now, updated_at=now)
+        photos.create_photo(pending, pending_ttl=timedelta(days=1))
+        meta = ImageMetadata(format=ImageFormat.JPEG, width=1, height=1, byte_size=1, sha256=f"{len(face_id):064x}", phash="0" * 16)
+        photos.finish_photo(pending.model_copy(update={"status": PhotoStatus.READY, "metadata": meta}),
+                            expected_status=PhotoStatus.PENDING_UPLOAD)
+    before = {i["SK"]["S"]: i["updated_at"]["S"] for i in library.items("ivy") if i["SK"]["S"].startswith("PHOTO#")}
+
+    rekognition_standin.reset(StandinConfig())
+    run(library.config("run-index"), spark)
+
+    person_of_identity = {next(iter(k)): v[0] for k, v in library.groups("ivy").items()}
+    items = {i["SK"]["S"]: i for i in library.items("ivy") if i["SK"]["S"].startswith("PHOTO#")}
+    for face_id in ana + bo:
+        item = items[f"PHOTO#{library.photo_of[face_id]}"]
+        people = [p["M"]["person_id"]["S"] for p in item["people"]["L"]]
+        assert people == [person_of_identity[library.identity[face_id]]]
+        assert item["updated_at"]["S"] > before[f"PHOTO#{library.photo_of[face_id]}"], "the stream must see a newer version"
