@@ -69,7 +69,8 @@ class VectorFile:
         start = self.rows
         if len(matrix):
             self._file.seek(0, os.SEEK_END)
-            self._file.write(np.ascontiguousarray(matrix, dtype="<f4").tobytes())
+            data = np.ascontiguousarray(matrix, dtype="<f4")  # written from its own buffer: no bytes copy
+            self._file.write(data.reshape(-1).view(np.uint8))
             self._file.flush()
             os.fsync(self._file.fileno())
             self.rows += len(matrix)
