@@ -17,7 +17,23 @@ class SqliteAccess:
 
     _db: sqlite3.Connection
     _lock: threading.Lock | threading.RLock
-    _path: Path
+    _path: str
+
+    def _open(self, path: Path | str, schema: str) -> None:
+        """One connection shared by the threads of this process (WAL: readers in other processes never block)."""
+        self._path = str(path)
+        if self._path != ":memory:":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(schema)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

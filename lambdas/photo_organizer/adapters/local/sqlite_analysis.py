@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -69,19 +68,9 @@ _JOIN = "photos p LEFT JOIN photo_analysis a ON a.owner = p.owner AND a.photo_id
 
 class SqliteAnalysisStore(SqliteAccess):
     def __init__(self, path: Path | str) -> None:
-        self._path = str(path)
         # The photos table this store joins: made (idempotently) by its own adapter, never redefined here.
-        SqliteMetadataStore(self._path).close()
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=10.0)
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        SqliteMetadataStore(path).close()
+        self._open(path, _SCHEMA)
 
     # ---- AnalysisStore ----------------------------------------------------------------------------------------
 

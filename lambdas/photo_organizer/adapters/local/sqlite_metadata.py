@@ -15,8 +15,6 @@ A PENDING_UPLOAD record past its expires_at is treated as gone, as DynamoDB's TT
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -59,20 +57,8 @@ CREATE TABLE IF NOT EXISTS content_claims (
 
 class SqliteMetadataStore(SqliteAccess):
     def __init__(self, path: Path | str, *, clock: Callable[[], datetime] = utcnow) -> None:
-        self._path = str(path)
-        if self._path != ":memory:":
-            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=10.0)
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._open(path, _SCHEMA)
 
     # ---- MetadataStore ----------------------------------------------------------------------------------
 

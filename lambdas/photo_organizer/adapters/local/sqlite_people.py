@@ -10,8 +10,6 @@ forget_biometrics are atomic for readers in any process.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -66,20 +64,8 @@ CREATE TABLE IF NOT EXISTS user_settings (
 class SqlitePeopleStore(SqliteAccess):
     def __init__(self, path: Path | str, *, default_consent: bool = True) -> None:
         """default_consent: what biometric_consent answers for a user who never chose (on in the local demo)."""
-        self._path = str(path)
-        if self._path != ":memory:":
-            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._default_consent = default_consent
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=10.0)
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._open(path, _SCHEMA)
 
     # ---- faces ------------------------------------------------------------------------------------------------
 
