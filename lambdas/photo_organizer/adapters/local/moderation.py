@@ -15,16 +15,14 @@ findings and are dropped.
 from __future__ import annotations
 
 import importlib.util
-import io
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import numpy as np
-from PIL import Image
 
+from photo_organizer.adapters.local.preview_pixels import preview_bgr
 from photo_organizer.analysis.models import ModerationLabel
-from photo_organizer.errors import ConfigurationError, InvalidImageError, RejectionReason
+from photo_organizer.errors import ConfigurationError
 
 EXPLICIT = "Explicit"
 EXPLICIT_NUDITY = "Explicit Nudity"
@@ -105,15 +103,7 @@ class NudeNetScreener:
         return importlib.util.find_spec("nudenet") is not None
 
     def screen(self, preview_jpeg: bytes) -> tuple[ModerationLabel, ...]:
-        bgr = _bgr_pixels(preview_jpeg)
+        bgr = preview_bgr(preview_jpeg)
         detections = _Detector.get().detector.detect(bgr)
         return moderation_labels(detections, min_score=self._min_score)
 
-
-def _bgr_pixels(preview_jpeg: bytes) -> np.ndarray:
-    try:
-        with Image.open(io.BytesIO(preview_jpeg)) as image:
-            rgb = np.asarray(image.convert("RGB"))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InvalidImageError(RejectionReason.CORRUPT_IMAGE, f"preview: {type(exc).__name__}: {exc}"[:200]) from exc
-    return np.ascontiguousarray(rgb[:, :, ::-1])  # what cv2.imdecode of the JPEG gives NudeNet on its own path

@@ -11,16 +11,15 @@ bold capitals ("PIKOLO ESPRESSO BAR" -> "PIKOLOESPRESSOBAR") and reads handwriti
 
 from __future__ import annotations
 
-import io
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from photo_organizer.adapters.local.preview_pixels import preview_bgr
 from photo_organizer.analysis.models import BoundingBox, Label, LabelSource, TextLine
-from photo_organizer.errors import ConfigurationError, InvalidImageError, RejectionReason
+from photo_organizer.errors import ConfigurationError
 
 # RapidOCR keeps lines from 0.5; on the samples its false readings of texture (a cat's fur read as "O" at 0.53,
 # chalk strokes as "S=" at 0.56) score below 0.6 and real printed lines 0.95+.
@@ -64,7 +63,7 @@ class RapidOcrReader:
 
     def read(self, preview_jpeg: bytes) -> tuple[TextLine, ...]:
         """The preview's text lines, top to bottom, with boxes as ratios of the preview's size."""
-        bgr = _bgr_pixels(preview_jpeg)
+        bgr = preview_bgr(preview_jpeg)
         engine = _Engine.get(self._threads)
         with engine.lock:
             result, _elapsed = engine.ocr(bgr)
@@ -87,11 +86,7 @@ MIN_LINE_WIDTH = 0.08  # of the image width
 
 def likely_has_text(preview_jpeg: bytes, *, threads: int = 1) -> bool:
     """Cheap (~0.15 s) check that decides whether the full OCR (~1 s) is worth running."""
-    with Image.open(io.BytesIO(preview_jpeg)) as image:
-        image.draft("RGB", (TEXT_CHECK_EDGE, TEXT_CHECK_EDGE))
-        small = image.convert("RGB")
-    small.thumbnail((TEXT_CHECK_EDGE, TEXT_CHECK_EDGE))
-    bgr = np.ascontiguousarray(np.asarray(small)[:, :, ::-1])
+    bgr = preview_bgr(preview_jpeg, max_edge=TEXT_CHECK_EDGE)
     engine = _Engine.get(threads)
     with engine.lock:
         boxes, _elapsed = engine.ocr(bgr, use_det=True, use_cls=False, use_rec=False)
@@ -123,11 +118,3 @@ def _line(points: Any, text: str, score: float, width: int, height: int) -> Text
     box = BoundingBox.clamped(left, top, max(xs) / width - left, max(ys) / height - top)
     return TextLine(text=text.strip(), confidence=round(min(100.0, score * 100.0), 2), box=box)
 
-
-def _bgr_pixels(preview_jpeg: bytes) -> np.ndarray:
-    try:
-        with Image.open(io.BytesIO(preview_jpeg)) as image:
-            rgb = np.asarray(image.convert("RGB"))
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InvalidImageError(RejectionReason.CORRUPT_IMAGE, f"preview: {type(exc).__name__}: {exc}"[:200]) from exc
-    return np.ascontiguousarray(rgb[:, :, ::-1])  # RapidOCR takes arrays as OpenCV's BGR
