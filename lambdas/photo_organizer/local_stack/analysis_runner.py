@@ -114,7 +114,15 @@ def refresh_owners(data_dir: Path, photos: list[PhotoRecord]) -> None:
 
     services = build_services(replace(Settings(), backend=Backend.LOCAL, data_dir=data_dir))
     for owner in sorted({p.owner for p in photos}):
+        to_index = {p.photo_id for p in photos if p.owner == owner}
         if services.user_settings.biometric_consent(owner):
-            services.people.recluster(owner)
+            # Regrouping reports the photos whose people changed; they join this one index pass instead of
+            # being embedded and written twice.
+            hook = services.people.on_people_changed
+            services.people.on_people_changed = lambda _owner, photo_ids: to_index.update(photo_ids)
+            try:
+                services.people.recluster(owner)
+            finally:
+                services.people.on_people_changed = hook
         if services.search is not None:
-            services.search.index_photos(owner, [p.photo_id for p in photos if p.owner == owner])
+            services.search.index_photos(owner, sorted(to_index))
