@@ -10,7 +10,7 @@ a request leg before the quota check and a response leg after it; a throttled an
 The real RekognitionAnalyzer drives it, as the Glue job does: WORKERS executors x THREADS threads, each thread
 with its own analyzer, each executor with one TokenBucket per API at split_tps(50, WORKERS) plugged in as the
 analyzer's throttle; every retry (call_with_backoff inside the analyzer) passes the bucket again. Photos follow
-the two-phase plan (DetectLabels + DetectModerationLabels, then IndexFaces for the 60% with people and
+the two-phase plan (DetectLabels, then IndexFaces and DetectModerationLabels for the 60% with people and
 DetectText for the 30% with text), so DetectLabels is the busiest API: its rate is the one compared with the
 configured 50 TPS. The baseline, in the same run, is the same fleet with back-off only (no bucket).
 

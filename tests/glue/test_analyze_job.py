@@ -182,12 +182,14 @@ def test_job_analyses_every_photo_once_through_throttling_and_records_the_refuse
     assert (failure.photo_id, failure.attempts) == (refused, 1)
     assert failure.reason.startswith("InvalidImageFormatException")
 
-    # Paid calls: labels and moderation once per photo that is not a copy; text only where labels saw text;
-    # faces only for consenting owners, once per photo.
+    # Paid calls: labels once per photo that is not a copy; moderation once where labels saw a person (scenery
+    # and signs pay for none); text only where labels saw text; faces only for consenting owners, once per photo.
     paid = [pid for pid in library.owner_of if pid not in copies and pid != refused]
     per_photo = rekognition_standin.calls_per_photo
     assert all(per_photo[("DetectLabels", pid)] == 1 for pid in paid)
-    assert all(per_photo[("DetectModerationLabels", pid)] == 1 for pid in paid)
+    people = {pid for pid in paid if "people" in library.kinds[pid]}
+    assert people and {pid for (api, pid) in per_photo if api == "DetectModerationLabels"} == people
+    assert all(per_photo[("DetectModerationLabels", pid)] == 1 for pid in people)
     texts = {pid for pid in paid if "text" in library.kinds[pid]}
     assert {pid for (api, pid) in per_photo if api == "DetectText"} == texts
     faces = {pid for pid in paid if "people" in library.kinds[pid] and library.owner_of[pid] in CONSENTING}
@@ -312,7 +314,9 @@ def test_a_worker_killed_between_index_faces_and_the_save_leaves_one_set_of_face
     assert rekognition_standin.calls_per_photo[("IndexFaces", victim)] == 1
     assert rekognition_standin.faces_per_photo(alice)[victim] == FACES_PER_INDEXING
     assert library.store.get("alice", victim) is None and library.store.failures("alice") == []
-    assert library.stored_faces("alice")[victim] == 0  # faces are stored only once the analysis is saved
+    # Faces reach the people store just before the analysis: the kill leaves them there, and the rerun (photo
+    # still pending) deletes them from the store and the collection before indexing the photo again.
+    assert library.stored_faces("alice")[victim] == FACES_PER_INDEXING
 
     rekognition_standin.reset(StandinConfig(kinds=library.kinds))
     document = run(library.config("run-2"), spark)
@@ -328,3 +332,30 @@ def test_a_worker_killed_between_index_faces_and_the_save_leaves_one_set_of_face
     assert {f.face_id for f in library.people.faces("alice")} == set(rekognition_standin.collections[alice])
     saved = {face.face_handle for face in library.store.get("alice", victim).result.faces}
     assert saved <= set(rekognition_standin.collections[alice])
+
+
+def test_a_new_analysis_version_keeps_every_indexed_face_instead_of_indexing_again(
+    spark, aws_driver_env, rekognition_standin
+):
+    library = Library("reversion")
+    rekognition_standin.reset(StandinConfig(kinds=library.kinds))
+    run(library.config("v1"), spark)
+    alice = library.collection("alice")
+    faces_v1 = dict(rekognition_standin.collections[alice])
+    stored_v1 = {f.face_id for f in library.people.faces("alice")}
+    assert faces_v1 and stored_v1 == set(faces_v1)
+
+    rekognition_standin.reset(StandinConfig(kinds=library.kinds))
+    document = run(library.config("v2", analysis_version=VERSION + 1), spark)
+
+    per_photo = rekognition_standin.calls_per_photo
+    assert not any(api == "IndexFaces" for (api, _) in per_photo), "new FaceIds would cut faces out of people"
+    assert any(api == "DetectLabels" for (api, _) in per_photo)
+    assert rekognition_standin.attempts["DeleteFaces"] == 0 and document["faces"]["stray_faces_deleted"] == 0
+    assert dict(rekognition_standin.collections[alice]) == faces_v1
+    assert {f.face_id for f in library.people.faces("alice")} == stored_v1
+    for photo_id, owner in library.owner_of.items():
+        analysis = library.store.get(owner, photo_id)
+        if analysis is not None and owner == "alice" and analysis.result.copied_from is None:
+            assert analysis.analysis_version == VERSION + 1
+            assert {face.face_handle for face in analysis.result.faces} <= set(faces_v1)

@@ -71,19 +71,46 @@ def test_only_ready_photos_analysed_at_an_older_version_need_analysis(status, ve
     assert needs_analysis(photo(status=status, version=version), current) is expected
 
 
-def test_first_phase_pays_for_labels_and_moderation_whatever_the_consent():
+def test_first_phase_pays_for_labels_only_whatever_the_consent():
     for consent in (True, False):
-        assert plan_calls(photo(), None, SETTINGS, face_consent=consent) == [
-            ApiCall.DETECT_LABELS,
-            ApiCall.DETECT_MODERATION_LABELS,
-        ]
+        assert plan_calls(photo(), None, SETTINGS, face_consent=consent) == [ApiCall.DETECT_LABELS]
+
+
+def test_without_moderation_gating_every_photo_pays_for_moderation_in_the_first_phase():
+    everywhere = AnalysisSettings(moderation_trigger_labels=None)
+    assert plan_calls(photo(), None, everywhere, face_consent=False) == [
+        ApiCall.DETECT_LABELS,
+        ApiCall.DETECT_MODERATION_LABELS,
+    ]
+    assert plan_calls(photo(), [label("Mountain")], everywhere, face_consent=False) == []
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ([label("Person")], True),
+        ([label("Bikini", parents=["Swimwear", "Clothing"])], True),  # an ancestor is enough
+        ([label("Body Part")], True),
+        ([label("Handgun", parents=["Gun", "Weapon"])], True),
+        ([label("Wine Glass", parents=["Glass"]), label("Alcohol", parents=["Beverage"])], True),
+        ([label("Person", confidence=30)], False),  # too unsure to pay for
+        ([label("Mountain"), label("Lake")], False),
+        ([label("Dog", parents=["Animal", "Pet"])], False),
+        ([label("Dress", parents=["Clothing"])], False),  # clothing on its own holds no body
+        ([], False),
+    ],
+    ids=["person", "swimwear", "body-part", "weapon", "alcohol", "unsure", "landscape", "pet", "dress", "none"],
+)
+def test_moderation_is_paid_for_only_when_labels_say_a_body_or_moderated_content_may_be_there(labels, expected):
+    planned = plan_calls(photo(), labels, SETTINGS, face_consent=False)
+    assert (ApiCall.DETECT_MODERATION_LABELS in planned) is expected
 
 
 def test_without_face_gating_a_consenting_owner_gets_index_faces_in_the_first_phase():
     ungated = AnalysisSettings(face_trigger_labels=None)
     assert ApiCall.INDEX_FACES in plan_calls(photo(), None, ungated, face_consent=True)
     assert ApiCall.INDEX_FACES not in plan_calls(photo(), None, ungated, face_consent=False)
-    assert plan_calls(photo(), [label("Person")], ungated, face_consent=True) == []
+    assert ApiCall.INDEX_FACES not in plan_calls(photo(), [label("Person")], ungated, face_consent=True)
 
 
 @pytest.mark.parametrize(
@@ -129,11 +156,12 @@ def test_faces_are_indexed_only_for_consenting_owners_when_a_person_may_be_there
 
 def test_a_resumed_run_never_plans_a_call_already_made():
     done = {ApiCall.DETECT_LABELS, ApiCall.INDEX_FACES}
-    assert plan_calls(photo(), None, SETTINGS, face_consent=True, already_done=done) == [
-        ApiCall.DETECT_MODERATION_LABELS
-    ]
+    assert plan_calls(photo(), None, SETTINGS, face_consent=True, already_done=done) == []
     both = [label("Person"), label("Poster")]
-    assert plan_calls(photo(), both, SETTINGS, face_consent=True, already_done=done) == [ApiCall.DETECT_TEXT]
+    assert plan_calls(photo(), both, SETTINGS, face_consent=True, already_done=done) == [
+        ApiCall.DETECT_MODERATION_LABELS,
+        ApiCall.DETECT_TEXT,
+    ]
 
 
 def test_a_photo_that_is_not_ready_gets_no_calls():

@@ -89,7 +89,8 @@ def test_text_and_faces_are_paid_for_only_where_labels_call_for_them(library):
     calls = {(pid, call) for pid, call in analyzer.calls}
     assert (obama, ApiCall.INDEX_FACES) in calls and (coffee, ApiCall.INDEX_FACES) not in calls
     assert (coffee, ApiCall.DETECT_TEXT) in calls and (obama, ApiCall.DETECT_TEXT) not in calls
-    assert {c for p, c in calls if p == rocket} == {ApiCall.DETECT_LABELS, ApiCall.DETECT_MODERATION_LABELS}
+    assert {c for p, c in calls if p == rocket} == {ApiCall.DETECT_LABELS}, "no body, no moderation call"
+    assert (obama, ApiCall.DETECT_MODERATION_LABELS) in calls
     assert summary.photos == 3 and summary.calls[ApiCall.DETECT_LABELS] == 3 and not summary.failures
     assert store.get(OWNER, coffee).result.text_lines[0].text == "LATTE $4.50"
     assert recorded == [(obama, 1)]
@@ -156,3 +157,49 @@ def test_caption_and_place_come_from_what_was_found(library):
     analysis = store.get(OWNER, coffee)
     assert analysis.place.city == "Madison" and analysis.time_zone == "America/Chicago"
     assert "Madison" in analysis.caption
+
+
+def test_a_new_analysis_version_keeps_the_faces_already_indexed_instead_of_indexing_again(library):
+    services, store = library
+    obama = ingest(services, "obama.jpg")
+    analyzer = ScriptedAnalyzer({obama: ["Person", "Suit"]})
+    recorded: list = []
+    pipeline(services, store, analyzer, recorded=recorded).run(store.pending(1).photos, run_id="v1")
+    first_faces = store.get(OWNER, obama).result.faces
+    analyzer.calls.clear()
+    stored = {obama: {face.face_handle for face in first_faces}}
+    v2 = pipeline(services, store, analyzer, recorded=recorded)
+    v2.settings = AnalysisSettings(analysis_version=2)
+    v2.indexed_face_ids = lambda owner, photo_id: stored.get(photo_id, set())
+    v2.run(store.pending(2).photos, run_id="v2")
+    assert (obama, ApiCall.INDEX_FACES) not in analyzer.calls, "a second IndexFaces would mint new FaceIds"
+    assert (obama, ApiCall.DETECT_LABELS) in analyzer.calls
+    again = store.get(OWNER, obama)
+    assert again.result.analysis_version == 2 and again.result.faces == first_faces
+    assert recorded == [(obama, 1), (obama, 1)]  # recorded again under the same ids: an idempotent put
+
+
+def test_faces_the_people_store_no_longer_holds_are_indexed_afresh_by_a_new_version(library):
+    services, store = library
+    obama = ingest(services, "obama.jpg")
+    analyzer = ScriptedAnalyzer({obama: ["Person"]})
+    pipeline(services, store, analyzer).run(store.pending(1).photos, run_id="v1")
+    analyzer.calls.clear()
+    v2 = pipeline(services, store, analyzer)
+    v2.settings = AnalysisSettings(analysis_version=2)
+    v2.indexed_face_ids = lambda owner, photo_id: set()  # consent was withdrawn in between: faces forgotten
+    v2.run(store.pending(2).photos, run_id="v2")
+    assert (obama, ApiCall.INDEX_FACES) in analyzer.calls
+
+
+def test_faces_reach_the_people_store_before_the_analysis_is_saved(library):
+    # Saved first, a kill between the two would leave faces in the collection that no run ever records.
+    services, store = library
+    obama = ingest(services, "obama.jpg")
+    order: list[str] = []
+    service = pipeline(services, store, ScriptedAnalyzer({obama: ["Person"]}))
+    service.record_faces = lambda owner, photo_id, faces: order.append("faces")
+    save = store.save
+    store.save = lambda analysis: order.append("analysis") or save(analysis)
+    service.run(store.pending(1).photos, run_id="r1")
+    assert order == ["faces", "analysis"]

@@ -53,6 +53,8 @@ class AnalysisService:
     resolve_place: PlaceResolver | None = None
     resolve_local_time: LocalTimeResolver | None = None
     record_faces: FaceRecorder | None = None
+    # (owner, photo id) -> face handles the people store still holds for the photo; lets a re-analysis keep them
+    indexed_face_ids: Callable[[str, str], set[str]] | None = None
     embed: Embed | None = None
 
     @property
@@ -103,15 +105,38 @@ class AnalysisService:
             return None  # deleted or changed since it was listed: nothing to do
         preview = self.previews.get(PhotoKeys.for_photo(photo.owner, photo.photo_id).preview).data
         consent = self.face_consent(photo.owner)
-        first_calls = plan_calls(record, None, self.settings, face_consent=consent)
+        kept_faces = self._indexed_faces(record) if consent else None
+        done = (ApiCall.INDEX_FACES,) if kept_faces is not None else ()
+        first_calls = plan_calls(record, None, self.settings, face_consent=consent, already_done=done)
         result = self._call(preview, photo, first_calls, summary)
-        second_calls = plan_calls(record, result.labels, self.settings, face_consent=consent, already_done=first_calls)
+        second_calls = plan_calls(
+            record, result.labels, self.settings, face_consent=consent, already_done=(*done, *first_calls)
+        )
         if second_calls:
             result = merge_results(result, self._call(preview, photo, second_calls, summary))
+        if kept_faces:
+            result = result.model_copy(update={"faces": kept_faces})
         analysis = self._describe(photo, result)
-        if self.store.save(analysis) and self.record_faces is not None and result.faces:
+        # Faces are recorded before the analysis is saved: killed in between, the photo is still pending and the
+        # next run finds the faces (the Glue job's collection walk deletes them before indexing again). Saved
+        # first, a kill would leave indexed faces that never reach the people store.
+        if self.record_faces is not None and result.faces:
             self.record_faces(photo.owner, photo.photo_id, result.faces)
+        self.store.save(analysis)
         return analysis
+
+    def _indexed_faces(self, record: PhotoRecord) -> tuple[FaceDetection, ...] | None:
+        """The faces an earlier analysis version indexed, when they are to be kept (None: index the photo)."""
+        if not self.settings.reuse_indexed_faces or record.analysis_version == 0:
+            return None
+        earlier = self.store.get(record.owner, record.photo_id)
+        if earlier is None or not earlier.result.faces:
+            return None  # no faces found before: asking again costs one call and duplicates nothing
+        if self.indexed_face_ids is not None:
+            known = self.indexed_face_ids(record.owner, record.photo_id)
+            if any(face.face_handle not in known for face in earlier.result.faces):
+                return None  # forgotten since (consent withdrawn, photo's faces deleted): index afresh
+        return earlier.result.faces
 
     def _call(self, preview: bytes, photo: Photo, calls: list[ApiCall], summary: RunSummary | None) -> AnalysisResult:
         plan = AnalysisPlan(

@@ -22,9 +22,12 @@ from photo_organizer.settings import Backend, Settings
 
 LABEL_MODEL = Path("build/models/efficientnet_lite0.onnx")
 CHUNK_SIZE = 8
-# ImageNet has no person class, so IndexFaces (dlib, ~0.15 s) runs on every photo of a consenting owner
-# instead of waiting for a person label.
-LOCAL_ANALYSIS = AnalysisSettings(analysis_version=1, face_trigger_labels=None)
+# ImageNet has no person class and local models cost nothing per call: every photo of a consenting owner gets
+# the face detector (dlib, ~0.15 s) and every photo the nudity screen (when installed) without waiting for a
+# label; a re-analysis detects faces again (local face ids derive from the photo, so they come back the same).
+LOCAL_ANALYSIS = AnalysisSettings(
+    analysis_version=1, face_trigger_labels=None, moderation_trigger_labels=None, reuse_indexed_faces=False
+)
 
 _worker: AnalysisService | None = None
 
