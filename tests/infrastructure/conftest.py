@@ -33,6 +33,12 @@ def cdk_json_context() -> dict:
 def stub_lambda_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("lambda-stub")
     (directory / "index.py").write_text("def handler(event, context):\n    return None\n")
+    # The packed model's place in a real build (the analysis stack ships that folder to its Glue job).
+    model = directory / "photo_organizer_models" / "minilm"
+    model.mkdir(parents=True)
+    (model.parent / "__init__.py").write_text("")
+    for name in ("manifest.json", "model.safetensors", "vocab.txt"):
+        (model / name).write_text(f"stub {name}\n")
     return directory
 
 
@@ -63,6 +69,8 @@ def synthesized_serverless(tmp_path_factory, stub_lambda_dir) -> SynthesizedApp:
         "lambda_code_dir": str(stub_lambda_dir),
         "glue_jobs_dir": str(_stub_glue_jobs(tmp_path_factory.mktemp("glue-jobs-partial"), cluster_faces=False)),
         "search_engine": "serverless",
+        # Serverless refuses VECTORSEARCH (settings: server-generated ids); cdk.json may still name it.
+        "opensearch_serverless_type": "SEARCH",
     })
 
 

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.analysis import DOMAIN_PACKAGE_EXCLUDED
+from stacks.analysis import DOMAIN_PACKAGE_EXCLUDED, MINILM_FILES, MODELS_PACKAGE
 
 pytestmark = pytest.mark.infrastructure
 
@@ -52,9 +53,41 @@ def test_analyze_job_arguments(synthesized):
     assert args["--job-bookmark-option"] == "job-bookmark-disable"
     assert args["--additional-python-modules"] == ",".join(settings.glue_additional_python_modules)
     assert all("==" in m for m in settings.glue_additional_python_modules)
-    # the domain package zip and the job's own modules (transforms.py) zip
+    # the domain package zip, the packed MiniLM model zip and the job's own modules (transforms.py) zip
     extra = args["--extra-py-files"].split(",")
-    assert len(extra) == 2 and all(f.startswith("s3://cdk-") and f.endswith(".zip") for f in extra)
+    assert len(extra) == 3 and all(f.startswith("s3://cdk-") and f.endswith(".zip") for f in extra)
+
+
+def test_analyze_job_stores_vectors_with_the_packed_model_it_is_given(synthesized):
+    stack = synthesized.stacks.analysis
+    args = _jobs(synthesized)["photo-organizer-dev-analyze-photos"]["DefaultArguments"]
+    assert args["--embeddings"] == "true"
+    model_zip = f"s3://cdk-hnb659fds-assets-111111111111-eu-west-1/{stack.embedding_model.asset_hash}.zip"
+    assert model_zip in args["--extra-py-files"].split(",")
+    # The zip holds the model package of the Lambda build and nothing else of it (no handlers, no numpy).
+    staged = synthesized.assembly_dir / f"asset.{stack.embedding_model.asset_hash}"
+    assert sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()) == [
+        "photo_organizer_models/__init__.py", "photo_organizer_models/minilm/manifest.json",
+        "photo_organizer_models/minilm/model.safetensors", "photo_organizer_models/minilm/vocab.txt"]
+    cluster = _jobs(synthesized)["photo-organizer-dev-cluster-faces"]["DefaultArguments"]
+    assert model_zip not in cluster["--extra-py-files"] and "--embeddings" not in cluster
+
+
+def test_the_job_role_may_read_the_model_zip_object_only(synthesized):
+    key = f"{synthesized.stacks.analysis.embedding_model.asset_hash}.zip"
+    reads = [s for s in _role_statements(synthesized, "AnalyzePhotosRole") if key in json.dumps(s["Resource"])]
+    assert reads and all(not a.startswith(("s3:Put", "s3:Delete")) for s in reads for a in _actions(s))
+    cluster = _role_statements(synthesized, "ClusterFacesRole")
+    assert not [s for s in cluster if key in json.dumps(s["Resource"])]
+
+
+def test_synth_refuses_a_lambda_build_without_the_packed_model(tmp_path):
+    from stacks.analysis import EmbeddingModelMissingError, _lambda_build_with_model
+    from stacks.settings import Settings
+
+    (tmp_path / "index.py").write_text("")
+    with pytest.raises(EmbeddingModelMissingError, match="make lambda-build"):
+        _lambda_build_with_model(Settings(lambda_code_dir=str(tmp_path)))
 
 
 def test_cluster_job_arguments_match_what_its_script_parses(synthesized):
@@ -72,6 +105,7 @@ def test_domain_package_leaves_out_what_the_lambda_build_leaves_out():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert DOMAIN_PACKAGE_EXCLUDED == module.EXCLUDED
+    assert (MODELS_PACKAGE, MINILM_FILES) == (module.MODELS_PACKAGE, module.MINILM_FILES)
 
 
 def test_security_configuration_encrypts_s3_logs_and_bookmarks_with_the_cmk(synthesized):

@@ -150,7 +150,7 @@ def test_serverless_setting_creates_a_collection_with_policies_scoped_to_the_two
     template = synthesized_serverless.template("search")
     assert not template.find_resources("AWS::OpenSearchService::Domain")
     template.has_resource_properties("AWS::OpenSearchServerless::Collection", {
-        "Name": "photo-organizer-dev-photos", "Type": "VECTORSEARCH", "StandbyReplicas": "DISABLED"})
+        "Name": "photo-organizer-dev-photos", "Type": "SEARCH", "StandbyReplicas": "DISABLED"})
     policies = {p["Properties"]["Type"]: p["Properties"] for p in
                 template.find_resources("AWS::OpenSearchServerless::SecurityPolicy").values()}
     assert set(policies) == {"encryption", "network"}
@@ -175,3 +175,21 @@ def test_serverless_setting_creates_a_collection_with_policies_scoped_to_the_two
         annotations = Annotations.from_stack(getattr(synthesized_serverless.stacks, concern))
         pattern = Match.string_like_regexp("AwsSolutions-.*")
         assert annotations.find_error("*", pattern) + annotations.find_warning("*", pattern) == [], concern
+
+
+def test_serverless_is_a_search_collection_and_vectorsearch_is_refused_with_the_reason():
+    """VECTORSEARCH collections assign their own document ids: the indexer could not update, delete or version
+    a photo's document. No synth needed: the settings check is where the choice is refused."""
+    from stacks.settings import Settings, SettingsError
+
+    assert Settings().opensearch_serverless_type == "SEARCH"
+    Settings(search_engine="serverless").check()
+    Settings(search_engine="domain", opensearch_serverless_type="VECTORSEARCH").check()  # unused by a domain
+    with pytest.raises(SettingsError) as refused:
+        Settings(search_engine="serverless", opensearch_serverless_type="VECTORSEARCH").check()
+    message = str(refused.value)
+    assert "VECTORSEARCH is not supported" in message
+    assert "could not update or delete a photo's document by id" in message and "version" in message
+    assert "search_engine=domain (the default) for semantic search" in message
+    with pytest.raises(SettingsError, match="must be SEARCH"):
+        Settings(search_engine="serverless", opensearch_serverless_type="TIMESERIES").check()

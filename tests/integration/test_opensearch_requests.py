@@ -304,6 +304,117 @@ def test_alias_swap_actions_request_body():
     }
 
 
+# ---- Serverless (aoss): a SEARCH collection, keyword search only --------------------------------------------
+
+
+def serverless(client: RecordingClient, **kwargs: Any) -> OpenSearchIndex:
+    return adapter(client, service="aoss", **kwargs)
+
+
+def _keys(value: Any) -> set[str]:
+    return {path[-1] for path, _ in _walk(value) if path and isinstance(path[-1], str)}
+
+
+def test_only_the_domain_adapter_claims_vectors():
+    assert adapter(RecordingClient()).supports_vectors is True
+    assert serverless(RecordingClient()).supports_vectors is False
+
+
+def test_serverless_mapping_has_no_knn_field_or_setting_request_body():
+    client = RecordingClient()
+    assert serverless(client).ensure_index(1) == "photos-v1"
+    assert_golden("aoss_ensure_index", client.calls)
+    template = client.calls[0][1]["body"]["template"]
+    assert "embedding" not in template["mappings"]["properties"] and "knn_vector" not in json.dumps(template)
+    # No knn, and nothing the service manages itself (shards, replicas, refreshes) ...
+    assert set(template["settings"]["index"]).isdisjoint({"knn", "number_of_shards", "number_of_replicas",
+                                                          "refresh_interval"})
+    # ... while every other field, the strict mapping and the analyzers are the domain's own.
+    domain = load_mapping()
+    assert template["mappings"] == {**domain["mappings"], "properties": {
+        name: spec for name, spec in domain["mappings"]["properties"].items() if name != "embedding"}}
+    assert template["settings"]["analysis"] == domain["settings"]["analysis"]
+    assert client.calls[-1] == ("indices.create", {"index": "photos-v1", "body": {"aliases": {"photos": {}}}})
+
+
+def test_serverless_bulk_lines_carry_no_embedding_and_no_refresh_request_body():
+    client = RecordingClient()
+    index = serverless(client, refresh="wait_for")  # a refresh asked of Serverless is not sent: it refuses them
+    assert index.upsert([document("p-beach")]) == ["p-beach"]
+    index.delete(OWNER, "p-gone", version=1_700_000_000_000_010)
+    (_, upsert), (_, tombstone) = client.calls
+    assert upsert["params"] == tombstone["params"] == {}
+    action, source = upsert["body"]
+    assert "embedding" not in source
+    assert source == {k: v for k, v in document_source(document("p-beach")).items() if k != "embedding"}
+    # Our ids and external versions, exactly as on the domain (whether aoss honours them is unverified).
+    assert action == {"index": {"_index": "photos", "_id": f"{OWNER}#p-beach", "routing": OWNER,
+                                "version": 1_700_000_000_000_001, "version_type": "external"}}
+    assert tombstone["body"][0]["index"]["version_type"] == "external_gte"
+    domain_client = RecordingClient()
+    adapter(domain_client, refresh="wait_for").upsert([document("p-beach")])
+    assert domain_client.calls[0][1]["params"] == {"refresh": "wait_for"}  # the domain still gets it
+
+
+def test_serverless_search_with_an_embedding_sends_no_knn_request_body():
+    query = full_query(text="puppy at the seaside", embedding=VECTOR)
+    client = RecordingClient(search=[load("search_response.json")])
+    results = serverless(client, hybrid_window=50).search(query, facets=True)
+    ((operation, call),) = client.calls
+    assert operation == "search"  # one keyword search, no _msearch with a knn side
+    assert "knn" not in _keys(call["body"]) and "vector" not in json.dumps(call["body"])
+    assert call["body"] == search_body(query.model_copy(update={"embedding": None}), facets=True)
+    assert call["params"] == {"routing": OWNER}
+    assert not any(h.semantic_only for h in results.hits)
+    assert "meaning" not in {m.field for h in results.hits for m in h.matched}
+
+
+def test_serverless_reindex_sends_no_refresh_or_load_settings_request_body():
+    client = RecordingClient(**{"indices.get_alias": [{"photos-v1": {"aliases": {"photos": {}}}}]})
+    report = serverless(client).reindex_from(iter([document("p-beach"), document("p-dog")]), 2)
+    assert report.index == "photos-v2" and report.written == 2
+    assert [operation for operation, _ in client.calls] == [
+        "indices.put_index_template",
+        "indices.create",
+        "indices.get_alias",
+        "bulk",
+        "indices.update_aliases",
+    ]
+    assert client.calls[1] == ("indices.create", {"index": "photos-v2", "body": {}})
+    assert "embedding" not in _keys(client.calls[3][1]["body"])
+    assert client.calls[-1][1]["body"] == {
+        "actions": [{"remove": {"index": "photos-v1", "alias": "photos"}}, {"add": {"index": "photos-v2", "alias": "photos"}}]
+    }
+
+
+def test_search_service_over_serverless_neither_embeds_nor_claims_semantic_results():
+    from photo_organizer.services.search import SearchFilters, SearchService
+
+    embedded: list[Any] = []
+
+    def embed(texts):
+        embedded.append(list(texts))
+        return [VECTOR for _ in texts]
+
+    class NoPeople:
+        def people(self, owner):
+            return []
+
+    def service(index: OpenSearchIndex) -> SearchService:
+        return SearchService(index=index, metadata=None, analysis=None, people=NoPeople(),
+                             thumbnail_url=lambda photo: "", cursor_key=b"test-key", embed=embed)
+
+    client = RecordingClient()
+    response = service(serverless(client)).search(OWNER, "puppy at the seaside", SearchFilters())
+    assert response.semantic == "off" and embedded == []
+    assert [operation for operation, _ in client.calls] == ["search", "search"]  # vocabulary facets, the query
+    assert all("knn" not in _keys(call["body"]) for _, call in client.calls)
+    # The same phrase on the domain is hybrid: the control that shows the phrase would have been embedded.
+    domain_client = RecordingClient()
+    assert service(adapter(domain_client)).search(OWNER, "puppy at the seaside", SearchFilters()).semantic == "on"
+    assert embedded and [operation for operation, _ in domain_client.calls] == ["search", "msearch"]
+
+
 # ---- isolation and injection ------------------------------------------------------------------------------
 
 

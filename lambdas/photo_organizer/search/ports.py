@@ -8,6 +8,10 @@ from photo_organizer.search.models import FacetValue, SearchDocument, SearchQuer
 
 
 class SearchIndex(Protocol):
+    """An adapter that cannot store or search vectors sets `supports_vectors = False` (OpenSearch Serverless,
+    a SEARCH collection): it drops document embeddings and ignores a query's. Read it through
+    `supports_vectors()`, which is True for an adapter that does not say (the local index, the domain)."""
+
     def upsert(self, documents: list[SearchDocument]) -> list[str]:
         """Writes documents; one whose version is not newer than the stored one is skipped (returns the
         photo ids actually written)."""
@@ -24,3 +28,9 @@ class SearchIndex(Protocol):
         ...
 
     def count(self, owner: str) -> int: ...
+
+
+def supports_vectors(index: object) -> bool:
+    """Whether the index keeps embeddings and runs vector (semantic) queries: only an adapter that says
+    `supports_vectors = False` does not."""
+    return bool(getattr(index, "supports_vectors", True))

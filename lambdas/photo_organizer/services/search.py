@@ -34,7 +34,7 @@ from photo_organizer.search.models import (
     SearchQuery,
     SortOrder,
 )
-from photo_organizer.search.ports import SearchIndex
+from photo_organizer.search.ports import SearchIndex, supports_vectors
 from photo_organizer.search.understanding import Chip, QueryVocabulary, understand
 from photo_organizer.services.photos import summarize
 
@@ -176,8 +176,10 @@ class SearchService:
             query = query.model_copy(update={"after": self._open_cursor(cursor, owner, fingerprint)})
         semantic = "off"
         # Meaning only helps with words left over after understanding: "Madison" alone is a place filter, and
-        # the filter's hits must not be reported as found "by meaning".
-        if self.embed and parsed.remaining_text.strip() and parsed.semantic_text and query.sort is SortOrder.RELEVANCE:
+        # the filter's hits must not be reported as found "by meaning". An index without vectors (OpenSearch
+        # Serverless) would ignore the embedding: do not compute it, nor claim semantic results.
+        if (self.embed and supports_vectors(self.index) and parsed.remaining_text.strip() and parsed.semantic_text
+                and query.sort is SortOrder.RELEVANCE):
             vector = self.embed([parsed.semantic_text])[0]
             query = query.model_copy(update={"embedding": tuple(map(float, vector))})
             semantic = "degraded" if self.semantic_degraded else "on"

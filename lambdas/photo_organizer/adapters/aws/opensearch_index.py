@@ -30,6 +30,24 @@ reports in `matched_queries` without changing the score.
 
 Hybrid: with an embedding and text, one `_msearch` runs the keyword query and a knn query (same filters,
 inside the knn clause) over the top `hybrid_window` of each, fused with reciprocal rank fusion client-side.
+
+Serverless (service "aoss") runs without vectors (`supports_vectors = False`): the stack creates a SEARCH
+collection, the template maps no `embedding` field and sets no `index.knn`, documents are written without their
+embedding, and a query's embedding is ignored (keyword search; the search service reports semantic "off"). Why:
+AWS documents that VECTORSEARCH and TIMESERIES collections use server-generated document ids (ours are not kept)
+and lists `_create/<id>`, `_update/<id>` and `PUT _doc/<id>` for SEARCH collections only, while knn_vector fields
+need VECTORSEARCH. Without our ids the indexer could neither update nor delete a photo's document, nor version it.
+- From AWS documentation (not run against a collection here): a SEARCH collection keeps the ids we send;
+  `PUT <index>`, `HEAD <index>`, `_bulk`, `_search`, `_count`, index templates and `POST _aliases` are supported
+  operations; Serverless does not support refresh parameters on writes, so none is sent (`refresh` is ignored);
+  capacity is the service's (no cluster or node tuning). Hence, by our reading rather than a documented
+  refusal, nothing refresh- or capacity-shaped goes to aoss: no `_refresh` call after a reindex, and no
+  shards, replicas or refresh interval in the template or a reindex.
+- Unverified (no live collection): that bulk writes honour `version_type=external` / `external_gte` (a 409 for
+  a version that is not newer) and searches return `_version` (reconcile); that index aliases work and the swap
+  in one `_aliases` call is atomic (reindex_from); that `routing` is accepted; that `_delete_by_query` works
+  (purge_tombstones). Were external versions ignored, a late stream record could overwrite newer data until
+  `reconcile` repairs it from the table.
 """
 
 from __future__ import annotations
@@ -146,7 +164,7 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def document_source(document: SearchDocument) -> dict[str, Any]:
+def document_source(document: SearchDocument, *, vectors: bool = True) -> dict[str, Any]:
     source: dict[str, Any] = {
         "owner": document.owner,
         "photo_id": document.photo_id,
@@ -184,7 +202,7 @@ def document_source(document: SearchDocument) -> dict[str, Any]:
         source["camera"] = document.camera
     if document.duplicate_of:
         source["duplicate_of"] = document.duplicate_of
-    if document.embedding is not None:
+    if vectors and document.embedding is not None:  # without vectors the mapping has no such field (strict)
         source["embedding"] = list(document.embedding)
     return source
 
@@ -193,7 +211,9 @@ def tombstone_source(owner: str, photo_id: str, deleted_at: datetime) -> dict[st
     return {"owner": owner, "photo_id": photo_id, "deleted": True, "deleted_at": _iso(deleted_at)}
 
 
-def bulk_lines(index: str, writes: Sequence[IndexWrite], *, now: datetime) -> list[dict[str, Any]]:
+def bulk_lines(
+    index: str, writes: Sequence[IndexWrite], *, now: datetime, vectors: bool = True
+) -> list[dict[str, Any]]:
     """The bulk API's alternating action/source lines."""
     lines: list[dict[str, Any]] = []
     for write in writes:
@@ -205,7 +225,7 @@ def bulk_lines(index: str, writes: Sequence[IndexWrite], *, now: datetime) -> li
             "version_type": "external" if write.document is not None else "external_gte",
         }
         source = (
-            document_source(write.document)
+            document_source(write.document, vectors=vectors)
             if write.document is not None
             else tombstone_source(write.owner, write.photo_id, now)
         )
@@ -533,8 +553,17 @@ def fuse_hybrid(query: SearchQuery, keyword: SearchResults, semantic: Sequence[s
 # ---- index lifecycle --------------------------------------------------------------------------------------
 
 
-def load_mapping() -> dict[str, Any]:
-    return json.loads(MAPPING_FILE.read_text(encoding="utf-8"))
+# Serverless manages shards, replicas and refreshes, and a SEARCH collection has no vectors (module docstring).
+SERVERLESS_DROPPED_SETTINGS = ("knn", "number_of_shards", "number_of_replicas", "refresh_interval")
+
+
+def load_mapping(*, serverless: bool = False) -> dict[str, Any]:
+    mapping = json.loads(MAPPING_FILE.read_text(encoding="utf-8"))
+    if serverless:
+        for name in SERVERLESS_DROPPED_SETTINGS:
+            mapping["settings"]["index"].pop(name, None)
+        del mapping["mappings"]["properties"]["embedding"]
+    return mapping
 
 
 def index_name(alias: str, version: int) -> str:
@@ -543,8 +572,8 @@ def index_name(alias: str, version: int) -> str:
     return f"{alias}-v{version}"
 
 
-def template_body(alias: str) -> dict[str, Any]:
-    mapping = load_mapping()
+def template_body(alias: str, *, serverless: bool = False) -> dict[str, Any]:
+    mapping = load_mapping(serverless=serverless)
     return {
         "index_patterns": [f"{alias}-v*"],
         "priority": 100,
@@ -672,6 +701,10 @@ class OpenSearchIndex:
             raise ConfigurationError("OpenSearch endpoint is not set")
         region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
         self.alias = alias
+        self.service = service
+        self._serverless = service == "aoss"
+        # The SearchIndex port's capability flag: Serverless is a SEARCH collection, keyword only.
+        self.supports_vectors = not self._serverless
         self._refresh = refresh
         self._window = hybrid_window
         self._clock = clock
@@ -686,7 +719,8 @@ class OpenSearchIndex:
             raise translate_error(exc, what=what) from exc
 
     def _write_params(self) -> dict[str, Any]:
-        return {"refresh": self._refresh} if self._refresh else {}
+        # Serverless refuses refresh parameters on writes; its documents become searchable on its own schedule.
+        return {"refresh": self._refresh} if self._refresh and not self._serverless else {}
 
     # ---- SearchIndex ------------------------------------------------------------------------------------
 
@@ -694,7 +728,7 @@ class OpenSearchIndex:
         """One bulk request; per-item outcomes (the indexer maps RETRYABLE/FAILED onto its stream records)."""
         if not writes:
             return []
-        lines = bulk_lines(index or self.alias, writes, now=self._clock())
+        lines = bulk_lines(index or self.alias, writes, now=self._clock(), vectors=self.supports_vectors)
         response = self._call(
             "bulk", lambda c: c.bulk(body=_ndjson(lines), params=self._write_params())
         )
@@ -712,7 +746,12 @@ class OpenSearchIndex:
         _raise_for(self.write([IndexWrite(owner, photo_id, version)]))
 
     def search(self, query: SearchQuery, *, facets: bool = True) -> SearchResults:
-        hybrid = query.embedding is not None and bool(query.text.strip()) and query.sort is SortOrder.RELEVANCE
+        hybrid = (
+            self.supports_vectors
+            and query.embedding is not None
+            and bool(query.text.strip())
+            and query.sort is SortOrder.RELEVANCE
+        )
         if not hybrid:
             body = search_body(query, facets=facets)
             response = self._call(
@@ -753,7 +792,9 @@ class OpenSearchIndex:
         name = index_name(self.alias, version)
         self._call(
             "put_index_template",
-            lambda c: c.indices.put_index_template(name=f"{self.alias}-template", body=template_body(self.alias)),
+            lambda c: c.indices.put_index_template(
+                name=f"{self.alias}-template", body=template_body(self.alias, serverless=self._serverless)
+            ),
         )
         if not self._call("exists", lambda c: c.indices.exists(index=name)):
             has_alias = self._call("exists_alias", lambda c: c.indices.exists_alias(name=self.alias))
@@ -779,15 +820,16 @@ class OpenSearchIndex:
         settings = load_mapping()["settings"]["index"]
         self._call(
             "put_index_template",
-            lambda c: c.indices.put_index_template(name=f"{self.alias}-template", body=template_body(self.alias)),
-        )
-        # No refreshes and no replicas while loading: the bulk load runs several times faster.
-        self._call(
-            "create",
-            lambda c: c.indices.create(
-                index=name, body={"settings": {"index": {"refresh_interval": "-1", "number_of_replicas": 0}}}
+            lambda c: c.indices.put_index_template(
+                name=f"{self.alias}-template", body=template_body(self.alias, serverless=self._serverless)
             ),
         )
+        # No refreshes and no replicas while loading: the bulk load runs several times faster. Serverless
+        # manages both itself: the index gets the template alone.
+        loading: dict[str, Any] = (
+            {} if self._serverless else {"settings": {"index": {"refresh_interval": "-1", "number_of_replicas": 0}}}
+        )
+        self._call("create", lambda c: c.indices.create(index=name, body=loading))
         previous = self.current_indices()
         report = ReindexReport(index=name, previous=previous, written=0)
         for chunk in _chunks(documents, BULK_CHUNK):
@@ -800,14 +842,15 @@ class OpenSearchIndex:
                     report.failed.append(f"{result.write.doc_id}: {result.reason}")
         if report.failed:
             raise PermanentError(f"reindex into {name} left {len(report.failed)} documents unwritten: {report.failed[:5]}")
-        self._call(
-            "put_settings",
-            lambda c: c.indices.put_settings(
-                index=name,
-                body={"index": {k: settings[k] for k in ("refresh_interval", "number_of_replicas")}},
-            ),
-        )
-        self._call("refresh", lambda c: c.indices.refresh(index=name))
+        if not self._serverless:  # Serverless: no load settings to undo, and it refreshes on its own schedule
+            self._call(
+                "put_settings",
+                lambda c: c.indices.put_settings(
+                    index=name,
+                    body={"index": {k: settings[k] for k in ("refresh_interval", "number_of_replicas")}},
+                ),
+            )
+            self._call("refresh", lambda c: c.indices.refresh(index=name))
         actions = alias_swap_actions(self.alias, previous, name)
         self._call("update_aliases", lambda c: c.indices.update_aliases(body=actions))
         return report

