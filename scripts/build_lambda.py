@@ -13,6 +13,7 @@ everything that goes in, model bytes included, so an unchanged tree is not rebui
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.util
 import json
@@ -124,13 +125,10 @@ def fingerprint(requirements: list[str], minilm: Path = MINILM_SRC) -> str:
 
 
 def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return _load_pack_minilm().file_sha256(path)
 
 
+@functools.cache
 def _load_pack_minilm():
     spec = importlib.util.spec_from_file_location("pack_minilm", Path(__file__).with_name("pack_minilm.py"))
     module = importlib.util.module_from_spec(spec)

@@ -52,7 +52,7 @@ from photo_organizer.search.embeddings import (  # noqa: E402
 from photo_organizer.search.models import EMBEDDING_DIMENSIONS  # noqa: E402
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -116,7 +116,7 @@ def pack(out: Path = DEFAULT_OUT, *, source: Path | None = None) -> dict:
     source = source or model_dir()
     weights_src, vocab_src = source / "model.safetensors", source / "vocab.txt"
     tensors = _read_float32_safetensors(weights_src)
-    source_hashes = {"model.safetensors": _sha256(weights_src), "vocab.txt": _sha256(vocab_src)}
+    source_hashes = {"model.safetensors": file_sha256(weights_src), "vocab.txt": file_sha256(vocab_src)}
     staging = out.with_name(out.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)
@@ -133,7 +133,7 @@ def pack(out: Path = DEFAULT_OUT, *, source: Path | None = None) -> dict:
         "dtypes": {"matrices": "float16", "vectors": "float32", "at_load": "float32"},
         "dropped": sorted(DROPPED_PREFIXES),
         "source": {"distribution": SOURCE_DISTRIBUTION, "version": _source_version(), "sha256": source_hashes},
-        "files": {name: {"bytes": (staging / name).stat().st_size, "sha256": _sha256(staging / name)}
+        "files": {name: {"bytes": (staging / name).stat().st_size, "sha256": file_sha256(staging / name)}
                   for name in ("model.safetensors", "vocab.txt")},
     }
     (staging / PACKED_MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -152,7 +152,7 @@ def is_current(out: Path, source: Path | None = None) -> bool:
         return False
     if manifest.get("format") != PACKED_FORMAT:
         return False
-    if manifest["source"]["sha256"] != {n: _sha256(source / n) for n in ("model.safetensors", "vocab.txt")}:
+    if manifest["source"]["sha256"] != {n: file_sha256(source / n) for n in ("model.safetensors", "vocab.txt")}:
         return False
     return all((out / name).is_file() and (out / name).stat().st_size == meta["bytes"]
                for name, meta in manifest["files"].items())
