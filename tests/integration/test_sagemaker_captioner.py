@@ -15,7 +15,7 @@ from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 
 from photo_organizer.adapters.aws.sagemaker_captioner import SageMakerCaptioner, build_prompt
-from photo_organizer.analysis.captioner import CaptionInputs, ComposedCaptioner
+from photo_organizer.analysis.captioner import CaptionInputs, ComposedCaptioner, ungrounded_words
 from photo_organizer.analysis.models import Label, TextLine
 
 ENDPOINT = "po-captioner"
@@ -71,8 +71,8 @@ def test_prompt_holds_only_the_structured_results():
 @pytest.mark.parametrize(
     "response",
     [
-        [{"generated_text": " Ana and two friends enjoying a July evening on the beach in Lagos.\nCaption 2: x"}],
-        {"generated_text": "Ana and two friends enjoying a July evening on the beach in Lagos."},
+        [{"generated_text": " Ana and two others on the beach by the sea in Lagos, July 2024.\nCaption 2: x"}],
+        {"generated_text": "Ana and two others on the beach by the sea in Lagos, July 2024."},
     ],
     ids=["tgi-list", "bare-object"],
 )
@@ -82,16 +82,42 @@ def test_generated_caption_request_and_documented_response_shape(runtime, respon
         "invoke_endpoint", {"Body": body(response), "ContentType": "application/json"}, expected_request()
     )
 
-    assert captioner.caption(INPUTS) == "Ana and two friends enjoying a July evening on the beach in Lagos."
+    assert captioner.caption(INPUTS) == "Ana and two others on the beach by the sea in Lagos, July 2024."
     stubber.assert_no_pending_responses()
 
 
 def test_prompt_echo_is_removed_request_and_documented_response_shape(runtime):
     stubber, captioner = runtime
-    echoed = build_prompt(INPUTS) + " Ana and friends at the beach"
+    echoed = build_prompt(INPUTS) + " Ana and others at the beaches"
     stubber.add_response("invoke_endpoint", {"Body": body([{"generated_text": echoed}])}, expected_request())
 
-    assert captioner.caption(INPUTS) == "Ana and friends at the beach"
+    assert captioner.caption(INPUTS) == "Ana and others at the beaches"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Ana and two friends enjoying a July evening on the beach in Lagos.",  # friends, enjoying, evening
+        "Ana with her dog on the beach in Lagos.",  # no dog was found
+        "Ana on a beach in Faro, July 2024.",  # another place
+    ],
+    ids=["relationship-and-activity", "object", "place"],
+)
+def test_a_caption_saying_what_was_not_found_falls_back_request_and_documented_response_shape(runtime, answer):
+    stubber, captioner = runtime
+    stubber.add_response("invoke_endpoint", {"Body": body([{"generated_text": answer}])}, expected_request())
+
+    assert captioner.caption(INPUTS) == COMPOSED
+
+
+def test_grounding_accepts_label_ancestors_text_read_and_plurals():
+    inputs = CaptionInputs(
+        labels=[Label(name="Golden Retriever", confidence=92, parents=("Dog", "Pet", "Animal"))],
+        text_lines=[TextLine(text="HAPPY BIRTHDAY", confidence=98)],
+        taken_at=datetime(2023, 5, 1),
+    )
+    assert ungrounded_words("A pet dog under a Happy Birthday banner, May 2023", inputs) == ["banner"]
+    assert ungrounded_words("Two dogs and a golden retriever, May 2023", inputs) == []
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,9 @@
 Request and response follow the documented TGI/JumpStart JSON contract: `{"inputs": prompt, "parameters":
 {...}}` in, `[{"generated_text": ...}]` out (some containers answer a bare `{"generated_text": ...}`). The prompt
 is built only from the structured analysis results, never the image, so the model can reword what was found but
-has nothing else to describe. Any failure or empty answer gives the fallback's caption: a caption is never worth
-failing a photo for.
+has nothing else to describe — and a model still guesses ("friends", "enjoying a sunset"), so an answer with a
+word nothing in the results supports is discarded (`ungrounded_words`). Any failure, empty or ungrounded answer
+gives the fallback's caption: a caption is never worth failing a photo for, nor worth a made-up fact.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from photo_organizer.adapters.aws.clients import LazyClient
-from photo_organizer.analysis.captioner import CaptionInputs, Captioner
+from photo_organizer.analysis.captioner import CaptionInputs, Captioner, ungrounded_words
 
 logger = logging.getLogger(__name__)
 
@@ -105,5 +106,9 @@ class SageMakerCaptioner:
         # Endpoint errors (ModelError, throttling, not ready), transport, non-JSON or unexpected shapes.
         except (ClientError, BotoCoreError, ValueError, KeyError, TypeError) as exc:
             logger.warning("caption endpoint %s failed, using the fallback: %s", self._endpoint, exc)
+            return self._fallback.caption(inputs)
+        invented = ungrounded_words(caption, inputs)
+        if invented:
+            logger.info("caption from %s says what was not found %s, using the fallback", self._endpoint, invented)
             return self._fallback.caption(inputs)
         return caption or self._fallback.caption(inputs)
