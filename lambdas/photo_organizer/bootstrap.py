@@ -122,8 +122,20 @@ def build_services(settings: Settings) -> Services:
         search_index=_local_search_index(data_dir),
         cursor_key=signer.sign(b"search-cursor-key").encode(),
         embed=_lazy_embedder(),
+        # Without the MiniLM weights the local embedder matches shared words only: searches say "degraded".
+        semantic_degraded=not _minilm_available(),
         index_locally=True,
     )
+
+
+def _minilm_available() -> bool:
+    from photo_organizer.search.embeddings import EmbeddingModelUnavailableError, locate_model
+
+    try:
+        locate_model()
+    except EmbeddingModelUnavailableError:
+        return False
+    return True
 
 
 _local_indexes: dict[str, SearchIndex] = {}
