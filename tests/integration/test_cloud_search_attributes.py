@@ -291,3 +291,19 @@ def test_the_analysis_pipeline_stores_the_vector_of_the_photos_search_descriptio
     assert "Place: Lagos, Portugal." in text and "Text: SURF SHOP" in text
     document = document_from_image(raw_item(OWNER, "p-nobody"))
     assert np.array_equal(np.asarray(document.embedding, dtype=np.float32), vector)
+
+
+def test_a_rename_across_many_photos_writes_each_existing_photo_once_on_several_threads(cloud):
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    many = [f"p-many-{i:03d}" for i in range(60)]
+    for photo_id in many:
+        dynamodb.put_item(TableName=TABLE, Item=_photo_item(ready_photo(OWNER, photo_id)))
+    gone = many[::7]  # deleted meanwhile: skipped, never resurrected
+    for photo_id in gone:
+        dynamodb.delete_item(TableName=TABLE, Key={"PK": {"S": owner_pk(OWNER)}, "SK": {"S": photo_sk(photo_id)}})
+
+    written = DynamoDbPhotoPeople(TABLE).write_people(OWNER, many, {p: [(ANA, "Ana")] for p in many})
+
+    assert written == len(many) - len(gone)
+    assert all(raw_item(OWNER, p) is None for p in gone)
+    assert all(indexed_people(OWNER, p) == (IndexedPerson(person_id=ANA, name="Ana"),) for p in many if p not in gone)
