@@ -26,7 +26,7 @@ from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from stacks.settings import Settings
-from stacks.shared import PROJECT_ROOT, StorageOutputs
+from stacks.shared import MODELS_PACKAGE, PROJECT_ROOT, StorageOutputs
 
 PREVIEWS_PREFIX = "previews/"
 # Run summaries go to the derivatives bucket under their own prefix: it already is KMS-encrypted (our key,
@@ -60,8 +60,7 @@ ANALYZE_COLLECTION_ACTIONS = (
 CLUSTER_COLLECTION_ACTIONS = ("rekognition:SearchFaces", "rekognition:ListFaces", "rekognition:DescribeCollection")
 
 
-# The packed model's place in the Lambda build (scripts/build_lambda.py MODELS_PACKAGE / MINILM_FOLDER).
-MODELS_PACKAGE = "photo_organizer_models"
+# The packed model's place in the Lambda build: MODELS_PACKAGE (stacks.shared) / minilm.
 MINILM_FILES = ("manifest.json", "model.safetensors", "vocab.txt")
 # Only the model package of the Lambda build goes into the job's zip (CDK's glob excludes: last match wins).
 _MODELS_ASSET_EXCLUDES = ["*", ".*", f"!{MODELS_PACKAGE}", f"!{MODELS_PACKAGE}/**", "**/__pycache__"]

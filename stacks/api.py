@@ -95,6 +95,7 @@ class ApiStack(Stack):
             environment=environment,
             description="Photo Organizer HTTP API (uploads, photos, search)",
             role_name=settings.api_role_name,  # named: the search stack's access policy names this role
+            embeds_text=True,  # search queries are embedded with the packed MiniLM model
         )
         self._grant(api_function, storage)
         if search is not None:

@@ -58,7 +58,12 @@ class LambdaCodeMissingError(RuntimeError):
     pass
 
 
-def lambda_code(settings: Settings) -> lambda_.Code:
+# The packed MiniLM model's package in the Lambda build (scripts/build_lambda.py MODELS_PACKAGE): 45 MB that only
+# the function embedding search queries needs; the others load faster without it.
+MODELS_PACKAGE = "photo_organizer_models"
+
+
+def lambda_code(settings: Settings, *, with_models: bool = False) -> lambda_.Code:
     """The packaged code directory; built by scripts/build_lambda.py, never during synth (no Docker)."""
     directory = Path(settings.lambda_code_dir)
     if not directory.is_absolute():
@@ -68,7 +73,8 @@ def lambda_code(settings: Settings) -> lambda_.Code:
             f"Lambda code directory {directory} is missing or empty: run `python scripts/build_lambda.py` "
             "(make build-lambda) before `cdk synth`, or pass -c lambda_code_dir=<dir>."
         )
-    return lambda_.Code.from_asset(str(directory))
+    exclude = [] if with_models else [MODELS_PACKAGE, f"{MODELS_PACKAGE}/**"]
+    return lambda_.Code.from_asset(str(directory), exclude=exclude)
 
 
 def removal_policy(settings: Settings) -> RemovalPolicy:
@@ -143,7 +149,7 @@ class PhotoOrganizerFunction(Construct):
     def __init__(self, scope: Construct, id: str, *, settings: Settings, storage: StorageOutputs, handler: str,
                  log_name: str, memory_mb: int, timeout_seconds: int, environment: dict[str, str],
                  reserved_concurrency: int | None = None, description: str = "",
-                 role_name: str | None = None) -> None:
+                 role_name: str | None = None, embeds_text: bool = False) -> None:
         super().__init__(scope, id)
         self.log_group = logs.LogGroup(
             self, "Logs",
@@ -159,7 +165,7 @@ class PhotoOrganizerFunction(Construct):
             runtime=LAMBDA_RUNTIME,
             architecture=LAMBDA_ARCHITECTURE,
             handler=handler,
-            code=lambda_code(settings),
+            code=lambda_code(settings, with_models=embeds_text),
             memory_size=memory_mb,
             timeout=Duration.seconds(timeout_seconds),
             reserved_concurrent_executions=reserved_concurrency,

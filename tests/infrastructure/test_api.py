@@ -190,3 +190,21 @@ def test_serverless_search_api_also_reads_its_cursor_key_from_the_secret(synthes
     (api_function,) = functions.values()
     secret_id = _cursor_secret_id(synthesized_serverless)
     assert api_function["Properties"]["Environment"]["Variables"][CURSOR_SECRET_ENV] == {"Ref": secret_id}
+
+
+def test_only_the_api_function_ships_the_embedding_model(synthesized):
+    """45 MB of MiniLM weights serve query embedding only: the validator and the indexer load faster without."""
+    shipped = {}
+    for concern in CONCERNS:
+        for fn in synthesized.template(concern).find_resources("AWS::Lambda::Function").values():
+            key = fn["Properties"]["Code"]["S3Key"]
+            if not isinstance(key, str) or not key.endswith(".zip"):
+                continue  # CDK's own helper functions (log retention, custom resources)
+            staged = synthesized.assembly_dir / f"asset.{key.removesuffix('.zip')}"
+            if (staged / "photo_organizer").is_dir() or (staged / "index.py").is_file():  # a build, or the stub
+                shipped[fn["Properties"]["Handler"]] = (staged / "photo_organizer_models").is_dir()
+    assert shipped == {
+        "photo_organizer.handlers.api.handler": True,
+        "photo_organizer.handlers.ingest.handler": False,
+        "photo_organizer.handlers.indexer.handler": False,
+    }
