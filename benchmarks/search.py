@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python benchmarks/search.py                    (100k then 1M; the 1M run takes several minutes)
      .venv/bin/python benchmarks/search.py --sizes 100000
+     .venv/bin/python benchmarks/search.py --sizes 1000000 --build-only     (builds and sizes only, no queries)
 
 Library: 1000 owners with Zipf-skewed sizes (the largest holds ~4% of the photos, ~40k at 1M); tags with parents
 from a small label tree, places from 48 cities, people per owner, captions from templates, OCR on receipts and
@@ -17,7 +18,8 @@ Measured per size, p50/p99 over the same queries:
   numpy    exact cosine over the owner's contiguous slice of an owner-sorted float32 matrix; also the ground truth
            for recall@50 of the index's vector path.
 Targets at 1M: keyword + filters p99 <= 10 ms, hybrid p99 <= 20 ms, facets p99 <= 50 ms, recall@50 = 1.0,
-build <= 60 s.
+build <= 60 s. The build also prints the CPU time the process spent in the local upserts (all threads): on a
+shared 2-core machine wall time swings with the neighbours' load, CPU time much less.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import resource
 import shutil
 import sqlite3
 import sys
@@ -220,7 +223,12 @@ def pct(ms: np.ndarray) -> str:
     return f"p50 {np.percentile(ms, 50):7.2f} ms  p99 {np.percentile(ms, 99):7.2f} ms"
 
 
-def run(n: int, workdir: Path) -> dict[str, bool]:
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(n: int, workdir: Path, *, build_only: bool = False) -> dict[str, bool]:
     print(f"\n=== {n:,} photos, {OWNERS} owners ===")
     started = time.perf_counter()
     lib = Library(n)
@@ -234,13 +242,15 @@ def run(n: int, workdir: Path) -> dict[str, bool]:
     fts = sqlite3.connect(fts_path, isolation_level=None)
     fts.execute("PRAGMA journal_mode=WAL")
     fts.execute("CREATE VIRTUAL TABLE f USING fts5(otok, body, t UNINDEXED)")
-    build_local = build_fts = generate = 0.0
+    build_local = build_fts = generate = cpu_local = 0.0
     for start in range(0, n, BATCH):
         stop = min(n, start + BATCH)
         t0 = time.perf_counter()
         docs = lib.documents(start, stop)
         t1 = time.perf_counter()
+        c1 = cpu_seconds()
         index.upsert(docs, embeddings=lib.embeddings[start:stop])
+        cpu_local += cpu_seconds() - c1
         t2 = time.perf_counter()
         fts.execute("BEGIN")
         fts.executemany("INSERT INTO f (rowid, otok, body, t) VALUES (?, ?, ?, ?)",
@@ -251,18 +261,24 @@ def run(n: int, workdir: Path) -> dict[str, bool]:
         generate += t1 - t0
         build_local += t2 - t1
         build_fts += t3 - t2
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     index.compact()
     build_local += time.perf_counter() - t0
+    cpu_local += cpu_seconds() - c0
     index.close()
     del index
     gc.collect()
-    print(f"build: local {build_local:6.1f} s   fts5 {build_fts:6.1f} s   (document generation {generate:.1f} s, "
-          "not counted)")
-    vectors_mb = disk_mb(index_dir / "vectors.f32") if (index_dir / "vectors.f32").exists() else 0.0
+    print(f"build: local {build_local:6.1f} s (cpu {cpu_local:.1f} s)   fts5 {build_fts:6.1f} s   (document generation "
+          f"{generate:.1f} s, not counted)")
+    vectors_mb = sum(disk_mb(p) for p in index_dir.glob("vectors*.f32"))
     print(f"disk:  local {disk_mb(index_dir):8.1f} MB (tantivy {disk_mb(index_dir / 'tantivy'):.1f} MB + embeddings "
           f"{vectors_mb:.1f} MB + ledger {disk_mb(index_dir) - disk_mb(index_dir / 'tantivy') - vectors_mb:.1f} MB)"
           f"   fts5 {disk_mb(fts_path):8.1f} MB")
+    if build_only:
+        fts.close()
+        ok = build_local <= 60
+        print(f"  {'PASS' if ok else 'MISS'}  build <= 60 s" + ("" if n >= 1_000_000 else "  (target is for 1M)"))
+        return {"build <= 60 s": ok}
 
     # ---- baseline: owner-sorted matrix ------------------------------------------------------------------------
     order = np.argsort(lib.owner_of, kind="stable")
@@ -382,12 +398,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated library sizes")
     parser.add_argument("--keep", action="store_true", help="keep the built indexes")
+    parser.add_argument("--build-only", action="store_true", help="build (local and fts5) and report sizes, no queries")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="search-bench-"))
     print(f"cpus {os.cpu_count()}, work dir {workdir}")
     try:
         for n in (int(s) for s in args.sizes.split(",")):
-            run(n, workdir)
+            run(n, workdir, build_only=args.build_only)
             gc.collect()
     finally:
         if not args.keep:

@@ -1,6 +1,13 @@
 """SearchIndex for the embedded local stack: tantivy for text, filters and facets, an owner-sorted float32 matrix
 for vectors (vector_slices.py), a small SQLite ledger for versions and tombstones, and an append-only float32
-file for the embeddings (the ledger keeps each photo's row in it).
+file for the embeddings (the ledger keeps each photo's row in it, and the file's name).
+
+Embeddings file: updates and deletes leave dead rows behind. Once they are more than `vector_file_dead_share` of
+the file (checked after writes from `vector_file_min_dead` dead rows on, and by `compact()`), the live rows are
+copied owner by owner into the next generation, vectors.<n>.f32, synced, and one ledger transaction moves every
+row number and the file's name to it: a crash before that commit leaves the old file named and untouched, one
+after it a complete new file. Only the process holding the writer lock compacts; a process opening the index
+reads the name and the rows in one snapshot and reads again if that file has just been retired.
 
 Why tantivy: at 1M photos owner-scoped keyword p99 is ~2.5 ms against ~10 ms for SQLite FTS5 with the owner as a
 token column, the index is ~5x smaller and builds faster (TOOLCHAIN.md; benchmarks/search.py measures both in
@@ -18,7 +25,10 @@ upsert cannot bring the photo back.
 
 Concurrency: one writer at a time (a lock; tantivy also holds a lock file), readers never block: every search
 takes one tantivy searcher (a point-in-time snapshot) and one vector state. The tantivy commit comes before the
-ledger commit, so a crash in between leaves the ledger behind and the retried write is applied again.
+ledger commit, so a crash in between leaves the ledger behind and the retried write is applied again; documents
+of new photos that tantivy kept would come back under reused keys, so the next writer deletes every key the
+ledger never handed out. A process that takes the writer lock after another one wrote reloads what it keeps in
+memory first (keys, vectors, the embeddings file).
 
 Ordering: NEWEST is (sort_time desc, photo_id asc); RELEVANCE is (score desc, sort_time desc, photo_id asc).
 The score carries a tiny recency factor (log2(2 + RECENCY_SPREAD * years since 1970 / 100): at most +0.07%,
@@ -48,7 +58,14 @@ import numpy as np
 import tantivy
 from tantivy import FieldType, Occur, Order, Query
 
-from photo_organizer.adapters.local.vector_slices import HIDDEN, SENSITIVE, OwnerVectors, VectorFile, within_km
+from photo_organizer.adapters.local.vector_slices import (
+    HIDDEN,
+    SENSITIVE,
+    OwnerVectors,
+    VectorFile,
+    sync_directory,
+    within_km,
+)
 from photo_organizer.errors import StorageUnavailableError, ValidationError
 from photo_organizer.search.fusion import RRF_K, reciprocal_rank_fusion
 from photo_organizer.search.models import (
@@ -63,6 +80,7 @@ from photo_organizer.search.models import (
 )
 
 SCHEMA_VERSION = 2
+VECTORS_FILE = "vectors.f32"  # generation 0; a compaction writes vectors.<n>.f32 and the ledger names it
 HYBRID_WINDOW = 200  # per list; the largest page
 FACET_SIZE = 20
 MAX_QUERY_TOKENS = 32
@@ -101,6 +119,11 @@ CREATE TABLE IF NOT EXISTS docs (
 """
 
 
+def _generation(name: str) -> int:
+    middle = name.removeprefix("vectors").removesuffix(".f32").strip(".")
+    return int(middle) if middle.isdigit() else 0
+
+
 def _micros(value: datetime) -> int:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
@@ -125,14 +148,15 @@ class _OwnerTerms:
     """One owner's tag, person and place terms, each computed once: a library repeats its owners' tags, people and
     places on every photo, and bulk loads are bound by Python work per document (plain dict lookups here cost a
     third of what an lru_cache call with several arguments did). Bounded: a dict is cleared when it grows past
-    LIMIT values."""
+    LIMIT values. The lists returned are shared between documents: they are only read (by from_dict)."""
 
     LIMIT = 8192
-    __slots__ = ("owner", "tags", "people", "places")
+    __slots__ = ("owner", "tags", "tag_sets", "people", "places")
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
         self.tags: dict[str, str] = {}
+        self.tag_sets: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
         self.people: dict[tuple[str, str | None], tuple[str, str, tuple[str, ...]]] = {}
         self.places: dict[tuple, tuple[list[str], list[str], tuple[str, ...], list[str]]] = {}
 
@@ -143,6 +167,16 @@ class _OwnerTerms:
         kw = _kw(tag)
         term = self.tags[tag] = f"{self.owner}{SEP}{kw}" if kw else ""
         return term
+
+    def tag_set(self, tags: tuple[str, ...]) -> tuple[list[str], list[str]]:
+        """(text value, keyword terms) of a photo's tags, duplicates dropped."""
+        if len(self.tag_sets) >= self.LIMIT:
+            self.tag_sets.clear()
+        unique = tuple(dict.fromkeys(tags))
+        known = self.tags
+        terms = [known[tag] if tag in known else self.tag(tag) for tag in unique]
+        found = self.tag_sets[tags] = ([" ".join(unique)], [term for term in terms if term])
+        return found
 
     def person(self, person_id: str, name: str | None) -> tuple[str, str, tuple[str, ...]]:
         """(facet term, display name, suggest terms): "ana silva" is suggested for "an" and for "sil"."""
@@ -156,15 +190,15 @@ class _OwnerTerms:
         return found
 
     def place(self, ident: tuple) -> tuple[list[str], list[str], tuple[str, ...], list[str]]:
-        """(display names, keyword terms, suggest terms, city facet) for (city, region, country, code). The lists
-        are shared between documents: they are only read (by tantivy.Document.from_dict)."""
+        """(text value, keyword terms, suggest terms, city facet) for (city, region, country, code)."""
         if len(self.places) >= self.LIMIT:
             self.places.clear()
         city, region, country, code = ident
         names = [_clean(n) for n in (city, region, country) if n]
         keywords = [n.casefold() for n in (*names, code or "") if n]
         suggest = tuple(f"{self.owner}{SEP}l{SEP}{n.casefold()}{SEP}{n}{SEP}" for n in names)
-        found = self.places[ident] = (names, keywords, suggest, [_clean(city)] if city else [])
+        found = self.places[ident] = ([" ".join(names)] if names else [], keywords, suggest,
+                                      [_clean(city)] if city else [])
         return found
 
 
@@ -207,7 +241,9 @@ def _schema() -> tantivy.Schema:
 class _no_gc:
     """Pauses the cyclic garbage collector for a write. A batch allocates a few lists and dicts per document, all
     freed by reference counting, yet they triggered collections that traversed every live object: half the Python
-    time of building the documents at 1M photos (35 us per document instead of 14)."""
+    time of building the documents at 1M photos (35 us per document instead of 14). From the first allocation of
+    the write on: the caller's own garbage (a batch of documents just built) made the first tuples of a write
+    trigger a full collection (~50 ms per 10k batch)."""
 
     def __enter__(self) -> None:
         self._was = gc.isenabled()
@@ -219,27 +255,72 @@ class _no_gc:
 
 
 class _Background:
-    """Runs fn(*args) on a thread; join() waits and re-raises its exception, wait() only waits."""
+    """Runs steps one after the other on a thread. result(i) waits for step i and returns its value or re-raises
+    its exception (or an earlier step's: later steps do not run after a failure); wait() only waits for all."""
 
-    def __init__(self, fn, *args) -> None:
+    def __init__(self, *steps) -> None:
+        self._results: list[Any] = []
         self._error: BaseException | None = None
+        self._done = [threading.Event() for _ in steps]
 
         def run() -> None:
             try:
-                fn(*args)
-            except BaseException as e:  # noqa: BLE001 - handed to the caller by join()
+                for step, done in zip(steps, self._done, strict=True):
+                    self._results.append(step())
+                    done.set()
+            except BaseException as e:  # noqa: BLE001 - handed to the caller by result()
                 self._error = e
+            finally:
+                for done in self._done:
+                    done.set()
 
-        self._thread = threading.Thread(target=run, name="search-ledger-writer", daemon=True)
+        self._thread = threading.Thread(target=run, name="search-index-writer", daemon=True)
         self._thread.start()
+
+    def result(self, step: int) -> Any:
+        self._done[step].wait()
+        if step >= len(self._results):
+            assert self._error is not None
+            raise self._error
+        return self._results[step]
 
     def wait(self) -> None:
         self._thread.join()
 
-    def join(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
+
+class _KnownPhotos:
+    """Hashes of the (owner, photo_id) pairs the ledger holds, live or tombstoned, so that a write asks the ledger
+    only about photos that may be there: all of a re-index, almost none of a bulk load of new photos, where the
+    lookups were ~1.7 s of a 1M build (10k index probes per batch). Python's hash is enough: this lives as long
+    as the process. A false positive costs a lookup; there is no false negative as long as every pair written to
+    the ledger is added. Sorted runs, merged into one from MERGE_FROM recent hashes on (a stable sort of sorted
+    runs merges them in one pass)."""
+
+    MERGE_FROM = 65_536
+
+    def __init__(self, hashes: np.ndarray) -> None:
+        self._runs = [np.sort(hashes)]
+        self._recent = 0
+
+    def may_hold(self, hashes: np.ndarray) -> np.ndarray:
+        order = np.argsort(hashes)
+        wanted = hashes[order]  # sorted lookups walk the runs in order: 2-3x faster than random ones
+        found = np.zeros(len(hashes), bool)
+        for run in self._runs:
+            if len(run):
+                at = np.minimum(np.searchsorted(run, wanted), len(run) - 1)
+                found |= run[at] == wanted
+        out = np.empty(len(hashes), bool)
+        out[order] = found
+        return out
+
+    def add(self, hashes: np.ndarray) -> None:
+        if len(hashes):
+            self._runs.append(np.sort(hashes))
+            self._recent += len(hashes)
+        if self._recent >= self.MERGE_FROM:
+            self._runs = [np.sort(np.concatenate(self._runs), kind="stable")]
+            self._recent = 0
 
 
 @dataclass
@@ -273,12 +354,16 @@ class LocalSearchIndex:
         dimensions: int = EMBEDDING_DIMENSIONS,
         min_similarity: float = 0.2,
         writer_heap_bytes: int = 256_000_000,
+        vector_file_dead_share: float = 0.25,
+        vector_file_min_dead: int = 4096,
     ) -> None:
         self._dir = Path(directory)
         self._dir.mkdir(parents=True, exist_ok=True)
         self._dims = dimensions
         self._min_similarity = min_similarity
         self._heap = writer_heap_bytes
+        self._file_dead_share = vector_file_dead_share
+        self._file_min_dead = vector_file_min_dead
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self._dir / "ledger.sqlite3", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -286,6 +371,10 @@ class LocalSearchIndex:
         # 64 MB of page cache rather than 2: a bulk batch inserts at every owner's end of the (owner, photo_id)
         # index, and at 1M photos the ledger writes were ~0.3 s per 10k batch, mostly page reads
         self._db.execute("PRAGMA cache_size=-65536")
+        # checkpoints every 64 MB of WAL rather than 4: a bulk batch rewrites the same index pages (each owner's
+        # end) batch after batch, and checkpointing them each time was ~5 s of the ledger commits at 1M photos
+        self._db.execute("PRAGMA wal_autocheckpoint=16384")
+        self._db.execute("PRAGMA journal_size_limit=67108864")
         self._db.executescript(_LEDGER)
         stored = self._db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
         if stored is None:
@@ -301,7 +390,10 @@ class LocalSearchIndex:
         self._index.register_tokenizer("po_text", self._doc_analyzer)
         self._index.config_reader("commit")
         self._writer: tantivy.IndexWriter | None = None  # taken on first write so readers in other processes work
-        self._vector_file = VectorFile(self._dir / "vectors.f32", dimensions)
+        self._vector_file: VectorFile | None = None
+        self._live_vrows = 0  # rows of the vectors file the ledger names; the rest are dead
+        self._data_version = 0
+        self._known: _KnownPhotos | None = None  # built on the first write
         self._vectors = OwnerVectors(dimensions)
         self._load_vectors()
 
@@ -318,104 +410,121 @@ class LocalSearchIndex:
     def upsert(self, documents: list[SearchDocument], *, embeddings: np.ndarray | None = None) -> list[str]:
         """`embeddings` (optional, shape (len(documents), dims)) overrides each document's `embedding`, so bulk
         loads need not build tuples of Python floats."""
+        with _no_gc():
+            return self._upsert(documents, embeddings)
+
+    def _upsert(self, documents: list[SearchDocument], embeddings: np.ndarray | None) -> list[str]:
         if embeddings is not None and embeddings.shape != (len(documents), self._dims):
             raise ValidationError(f"embeddings must have shape ({len(documents)}, {self._dims})")
-        newest: dict[tuple[str, str], int] = {}
-        checked: set[str] = set()
-        for i, doc in enumerate(documents):
-            ident = (doc.owner, doc.photo_id)
-            if ident not in newest:
-                if doc.owner not in checked:
-                    self._check_owner(doc.owner)
-                    checked.add(doc.owner)
-                newest[ident] = i
-            elif doc.version > documents[newest[ident]].version:
-                newest[ident] = i
-        order = sorted(newest.values())
+        idents = [(doc.owner, doc.photo_id) for doc in documents]
+        for owner in {owner for owner, _ in idents}:
+            self._check_owner(owner)
+        newest = dict(zip(idents, range(len(documents)), strict=True))
+        if len(newest) == len(documents):
+            order = list(range(len(documents)))
+        else:  # the same photo more than once: the first of its greatest version wins
+            newest = {}
+            for i, (ident, doc) in enumerate(zip(idents, documents, strict=True)):
+                j = newest.get(ident)
+                if j is None or doc.version > documents[j].version:
+                    newest[ident] = i
+            order = sorted(newest.values())
         matrix, usable = self._units(documents, order, embeddings)
         written: list[str] = []
-        with self._lock, _no_gc():
+        with self._lock:
             writer = self._take_writer()
             background: _Background | None = None
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 existing = self._existing(list(newest))
+                first = self._vector_file.rows
+                next_vrow = first
+                chosen: list[SearchDocument] = []
                 picked: list[int] = []  # positions in `order` that are written
-                keys: list[int] = []
-                replaced: list[bool] = []
-                for j, i in enumerate(order):
+                rows: list[tuple] = []  # ledger rows; also the columns of the vectors and the tantivy documents
+                replaced: list[int] = []  # keys whose tantivy document goes
+                superseded = 0  # vector rows of replaced documents: dead rows in the file from now on
+                for j, (i, has_vector) in enumerate(zip(order, usable.tolist(), strict=True)):
                     doc = documents[i]
-                    found = existing.get((doc.owner, doc.photo_id))
-                    if found is not None and doc.version <= found[1]:
-                        continue
+                    found = existing.get(idents[i])
                     if found is None:
                         key = self._next_key
                         self._next_key += 1
+                    elif doc.version <= found[1]:
+                        continue
                     else:
                         key = found[0]
+                        replaced.append(key)
+                        superseded += found[3]
+                    place = doc.place
+                    if place is None or place.lat is None or place.lon is None:
+                        lat = lon = None
+                    else:
+                        lat, lon = place.lat, place.lon
+                    rows.append((key, doc.owner, doc.photo_id, doc.version, _micros(doc.taken_at or doc.uploaded_at),
+                                 (HIDDEN if doc.hidden else 0) | (SENSITIVE if doc.sensitive else 0), lat, lon,
+                                 next_vrow if has_vector else None))
+                    next_vrow += has_vector
+                    chosen.append(doc)
                     picked.append(j)
-                    keys.append(key)
-                    replaced.append(found is not None)
                 n = len(picked)
                 picked_at = np.array(picked, np.int64)
                 has_vector = usable[picked_at] if n else np.empty(0, bool)
                 # whole-batch views rather than copies in the common case (every document new and with an
                 # embedding): each copy is ~15 MB per 10k batch
-                everything = n == len(order)
-                vectors = matrix if everything else matrix[picked_at]
+                vectors = matrix if n == len(order) else matrix[picked_at]
                 all_vectors = bool(has_vector.all())
-                first = self._vector_file.rows
-                vrows = np.full(n, -1, np.int64)
-                vrows[has_vector] = first + np.arange(int(has_vector.sum()))
-                ts = np.empty(n, np.int64)
-                flags = np.empty(n, np.uint8)
-                lats = np.full(n, math.nan)
-                lons = np.full(n, math.nan)
-                rows = []
-                for r, (j, key, vrow) in enumerate(zip(picked, keys, vrows.tolist(), strict=True)):
-                    doc = documents[order[j]]
-                    t = _micros(doc.sort_time)
-                    flag = (HIDDEN if doc.hidden else 0) | (SENSITIVE if doc.sensitive else 0)
-                    place = doc.place
-                    lat = lon = None
-                    if place is not None and place.lat is not None and place.lon is not None:
-                        lat, lon = lats[r], lons[r] = place.lat, place.lon
-                    ts[r], flags[r] = t, flag
-                    rows.append((key, doc.owner, doc.photo_id, doc.version, t, flag, lat, lon,
-                                 vrow if vrow >= 0 else None))
-                # The embeddings file and the ledger rows are written by a helper thread while this one builds
-                # the tantivy documents (file writes and SQLite steps release the GIL): at 1M photos they were
-                # ~9 s of a ~70 s build. Nothing is committed until both are done, in the usual order.
-                background = _Background(self._write_ledger, vectors if all_vectors else vectors[has_vector],
-                                         first, rows)
-                for r, j in enumerate(picked):
-                    doc = documents[order[j]]
-                    if replaced[r]:
-                        writer.delete_documents_by_query(Query.term_query(self._schema, "key", keys[r]))
-                    writer.add_document(tantivy.Document.from_dict(self._fields(doc, keys[r], rows[r][4]),
-                                                                   self._schema))
+                keys, _, _, _, ts, flags, lats, lons, _ = zip(*rows, strict=True) if rows else ((),) * 9
+                cols = {"key": np.array(keys, np.int64), "t": np.array(ts, np.int64), "flags": np.array(flags, np.uint8),
+                        "has_vector": has_vector, "lat": np.array(lats, np.float64),  # None -> NaN
+                        "lon": np.array(lons, np.float64)}
+                # A helper thread appends the embeddings to their file and writes the ledger rows while this one
+                # builds the tantivy documents (file writes and SQLite steps release the GIL: ~9 s of a ~70 s
+                # build at 1M photos), then stages the vectors (copies, and the compaction when one is due) while
+                # tantivy commits. Nothing is committed until the ledger rows are written, in the usual order, and
+                # the staged vectors are published only after both commits.
+                background = _Background(
+                    functools.partial(self._write_ledger, vectors if all_vectors else vectors[has_vector], first, rows),
+                    functools.partial(self._vectors.stage, [d.owner for d in chosen], cols,
+                                      vectors if all_vectors else np.where(has_vector[:, None], vectors, np.float32(0))),
+                )
+                for key in replaced:
+                    writer.delete_documents_by_query(Query.term_query(self._schema, "key", key))
+                # from_dict without the schema: every value of _fields already has its field's Python type (str,
+                # int for the i64 fields, float), and converting through the schema was ~30% of from_dict. The
+                # unsigned fields go in typed; hidden and sensitive only when set, as queries only exclude the 1s.
+                fields, from_dict, add = self._fields, tantivy.Document.from_dict, writer.add_document
+                for doc, key, t, flag in zip(chosen, keys, ts, flags, strict=True):
+                    document = from_dict(fields(doc, t))
+                    document.add_unsigned("key", key)
+                    if flag:
+                        if flag & HIDDEN:
+                            document.add_unsigned("hidden", 1)
+                        if flag & SENSITIVE:
+                            document.add_unsigned("sensitive", 1)
+                    add(document)
                     written.append(doc.photo_id)
-                background.join()
+                background.result(0)
                 if rows:
                     writer.commit()
                 self._db.execute("COMMIT")
-            except (sqlite3.Error, ValueError, OSError) as e:
+            except BaseException as e:
                 if background is not None:
                     background.wait()
                 self._abort(writer)
-                raise StorageUnavailableError(f"local search index write failed: {e}") from e
+                if isinstance(e, (sqlite3.Error, ValueError, OSError)):
+                    raise StorageUnavailableError(f"local search index write failed: {e}") from e
+                raise
             if rows:
                 self._index.reload()
-                owners = [documents[order[j]].owner for j in picked]
-                cols = {"key": np.array(keys, np.int64), "t": ts, "flags": flags, "has_vector": has_vector,
-                        "lat": lats, "lon": lons}
-                self._vectors.apply(owners, cols, vectors if all_vectors
-                                    else np.where(has_vector[:, None], vectors, np.float32(0)))
+                self._live_vrows += next_vrow - first - superseded
+                self._publish_vectors(background)
+                self._compact_vector_file_if_due()
         return written
 
     def _write_ledger(self, vectors: np.ndarray, first: int, rows: list[tuple]) -> None:
         if self._vector_file.append(vectors) != first:
-            raise OSError("vectors.f32 changed under the writer")
+            raise OSError(f"{self._vector_file.path.name} changed under the writer")
         self._db.executemany(
             "INSERT INTO docs (key, owner, photo_id, version, deleted, t, flags, lat, lon, vrow)"
             " VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET version = excluded.version,"
@@ -424,38 +533,58 @@ class LocalSearchIndex:
             rows,
         )
 
-    def _existing(self, idents: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int, int]]:
-        found: dict[tuple[str, str], tuple[int, int, int]] = {}
+    def _publish_vectors(self, background: _Background) -> None:
+        try:
+            staged = background.result(1)
+        except Exception:  # noqa: BLE001 - the write is committed: the ledger and the file hold the truth
+            self._load_vectors()  # (also recounts the live vector rows)
+            return
+        self._vectors.publish(staged)
+
+    def _existing(self, idents: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int, int, int]]:
+        """(key, version, deleted, has a vector row) per (owner, photo_id) the ledger holds. In the write
+        transaction: the pairs it does not hold are about to be written, so they count as known from now on."""
+        if self._known is None:
+            self._known = _KnownPhotos(np.fromiter(
+                (hash(ident) for ident in self._db.execute("SELECT owner, photo_id FROM docs")), np.int64))
+        hashes = np.fromiter((hash(ident) for ident in idents), np.int64, len(idents))
+        maybe = self._known.may_hold(hashes)
+        self._known.add(hashes[~maybe])
+        found: dict[tuple[str, str], tuple[int, int, int, int]] = {}
         by_owner: dict[str, list[str]] = {}
-        for owner, pid in idents:
+        for i in np.flatnonzero(maybe).tolist():
+            owner, pid = idents[i]
             by_owner.setdefault(owner, []).append(pid)
         for owner, photo_ids in by_owner.items():
             for start in range(0, len(photo_ids), 500):
                 chunk = photo_ids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
-                for pid, key, version, deleted in self._db.execute(
-                    f"SELECT photo_id, key, version, deleted FROM docs WHERE owner = ? AND photo_id IN ({marks})",
+                for pid, *values in self._db.execute(
+                    "SELECT photo_id, key, version, deleted, vrow IS NOT NULL FROM docs"
+                    f" WHERE owner = ? AND photo_id IN ({marks})",
                     (owner, *chunk),
                 ):
-                    found[(owner, pid)] = (key, version, deleted)
+                    found[(owner, pid)] = tuple(values)
         return found
 
     def _units(self, documents, order: list[int], embeddings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """(unit vectors, usable) for documents[order]; unusable rows (none, zero, not finite) are left as is."""
+        """(unit vectors, usable) for documents[order]; the rows of unusable ones (none, zero, not finite) hold
+        anything. The result is a new array: the caller's embeddings are never written."""
         if embeddings is not None:
-            matrix = np.asarray(embeddings, dtype=np.float32)[order]
+            source = np.asarray(embeddings, dtype=np.float32)
+            if len(order) != len(source):
+                source = source[order]
         else:
-            matrix = np.zeros((len(order), self._dims), np.float32)
+            source = np.zeros((len(order), self._dims), np.float32)
             for row, i in enumerate(order):
                 if documents[i].embedding is not None:
                     if len(documents[i].embedding) != self._dims:
                         raise ValidationError(f"embedding must have {self._dims} dimensions")
-                    matrix[row] = documents[i].embedding
-        with np.errstate(invalid="ignore", over="ignore"):
-            norms = np.linalg.norm(matrix, axis=1)
-        usable = np.isfinite(norms) & (norms > 0)
-        matrix[usable] /= norms[usable, None]
-        return matrix, usable
+                    source[row] = documents[i].embedding
+        with np.errstate(all="ignore"):
+            norms = np.sqrt(np.einsum("ij,ij->i", source, source))  # no squared temporary of the batch
+            usable = np.isfinite(norms) & (norms > 0)
+            return np.divide(source, norms[:, None]), usable  # one pass: the copy is the division
 
     def delete(self, owner: str, photo_id: str, *, version: int) -> None:
         self._check_owner(owner)
@@ -464,7 +593,8 @@ class LocalSearchIndex:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 existing = self._db.execute(
-                    "SELECT key, version, deleted FROM docs WHERE owner = ? AND photo_id = ?", (owner, photo_id)
+                    "SELECT key, version, deleted, vrow IS NOT NULL FROM docs WHERE owner = ? AND photo_id = ?",
+                    (owner, photo_id),
                 ).fetchone()
                 if existing is None:
                     self._db.execute(
@@ -472,8 +602,10 @@ class LocalSearchIndex:
                         (self._next_key, owner, photo_id, version),
                     )
                     self._next_key += 1
+                    if self._known is not None:
+                        self._known.add(np.array([hash((owner, photo_id))], np.int64))
                 elif version >= existing[1]:
-                    key, _, deleted = existing
+                    key, _, deleted, had_vector = existing
                     self._db.execute(
                         "UPDATE docs SET version = ?, deleted = 1, t = NULL, flags = NULL, lat = NULL, lon = NULL,"
                         " vrow = NULL WHERE key = ?",
@@ -485,6 +617,8 @@ class LocalSearchIndex:
                         self._db.execute("COMMIT")
                         self._index.reload()
                         self._vectors.apply([], {}, np.empty((0, self._dims), np.float32), [(owner, key)])
+                        self._live_vrows -= had_vector
+                        self._compact_vector_file_if_due()
                         return
                 self._db.execute("COMMIT")
             except (sqlite3.Error, ValueError, OSError) as e:
@@ -492,8 +626,71 @@ class LocalSearchIndex:
                 raise StorageUnavailableError(f"local search index delete failed: {e}") from e
 
     def compact(self) -> None:
-        """Merges the vector delta into the owner-sorted matrix (also happens on its own as the delta grows)."""
-        self._vectors.compact()
+        """Merges the vector delta into the owner-sorted matrix (also happens on its own as the delta grows), and
+        rewrites the embeddings file without its dead rows when they are more than `vector_file_dead_share` of it
+        (also checked after every write, once there are `vector_file_min_dead` of them)."""
+        with self._lock:
+            self._vectors.compact()
+            self._compact_vector_file_if_due(explicit=True)
+
+    @property
+    def vector_file_rows(self) -> tuple[int, int]:
+        """(rows in the embeddings file, rows of them still in use)."""
+        return self._vector_file.rows, self._live_vrows
+
+    def _compact_vector_file_if_due(self, *, explicit: bool = False) -> None:
+        rows = self._vector_file.rows
+        dead = rows - self._live_vrows
+        if dead >= (1 if explicit else self._file_min_dead) and dead > self._file_dead_share * rows:
+            self._compact_vector_file()
+
+    def _compact_vector_file(self) -> None:
+        """Rewrites the embeddings file with only the rows the ledger still names, owner by owner, into a new file
+        (the next generation) that one ledger commit switches to: rows and file name change in the same
+        transaction. A crash or an error before that commit leaves the old file named and untouched (the new one
+        is an orphan, removed by the next compaction); after it, the new file is complete and synced. The old file
+        goes once nothing names it. In-memory vectors do not change: only their rows in the file do."""
+        self._take_writer()  # the writer lock: no other process appends or compacts meanwhile
+        old = self._vector_file
+        for stray in self._dir.glob("vectors*.f32"):  # orphans of earlier crashes
+            if stray.name != old.path.name:
+                stray.unlink(missing_ok=True)
+        path = self._dir / f"vectors.{_generation(old.path.name) + 1}.f32"
+        live_rows = "deleted = 0 AND vrow IS NOT NULL AND vrow < ?"
+        new: VectorFile | None = None
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            live = np.array(
+                [vrow for (vrow,) in self._db.execute(
+                    f"SELECT vrow FROM docs WHERE {live_rows} ORDER BY owner, key", (old.rows,))],
+                np.int64,
+            )
+            new = old.rewrite(live, path)
+            self._db.execute("UPDATE docs SET vrow = NULL WHERE vrow >= ?", (old.rows,))  # rows a crash lost
+            self._db.execute(
+                "UPDATE docs SET vrow = m.r FROM (SELECT key, row_number() OVER (ORDER BY owner, key) - 1 AS r"
+                f" FROM docs WHERE {live_rows}) AS m WHERE docs.key = m.key",
+                (old.rows,),
+            )
+            self._db.execute("INSERT INTO meta VALUES ('vectors', ?) ON CONFLICT (name) DO UPDATE"
+                             " SET value = excluded.value", (path.name,))
+            self._db.execute("COMMIT")
+        except BaseException as e:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            if new is not None:
+                new.close()
+            path.unlink(missing_ok=True)
+            if isinstance(e, (sqlite3.Error, OSError)):
+                raise StorageUnavailableError(f"local search index compaction failed: {e}") from e
+            raise
+        self._vector_file = new
+        self._live_vrows = len(live)
+        old.close()
+        old.path.unlink(missing_ok=True)
+        sync_directory(self._dir)
 
     # ---- reads ------------------------------------------------------------------------------------------
 
@@ -849,39 +1046,40 @@ class LocalSearchIndex:
 
     # ---- documents --------------------------------------------------------------------------------------
 
-    def _fields(self, doc: SearchDocument, key: int, t: int) -> dict[str, list]:
+    def _fields(self, doc: SearchDocument, t: int) -> dict[str, list]:
+        """The document's values but the unsigned ones (key, hidden, sensitive), each of its field's Python type."""
         owner = doc.owner
         f: dict[str, list] = {
-            "key": [key], "owner": [owner], "photo_id": [doc.photo_id], "t": [t],
-            "year": [(doc.taken_at or doc.uploaded_at).year], "hidden": [int(doc.hidden)],
-            "sensitive": [int(doc.sensitive)], "recency": [RECENCY_SPREAD * min(1.0, max(0.0, t / _CENTURY_MICROS))],
+            "owner": [owner], "photo_id": [doc.photo_id], "t": [t], "year": [(doc.taken_at or doc.uploaded_at).year],
+            "recency": [RECENCY_SPREAD * min(1.0, max(0.0, t / _CENTURY_MICROS))],
         }
+        # Text fields get one value each, the values joined by a space: they index term frequencies, not positions,
+        # so a document's values score exactly as one text (same frequencies, same field length), and build time is
+        # mostly per-value work (conversion, then indexing). Keyword fields keep one value per term.
         suggest: list[str] = []
         terms = _owner_terms(owner)
         tags = doc.tags
         if tags:
-            tags = list(dict.fromkeys(tags)) if len(tags) > 1 else list(tags)
-            f["tags"] = tags
-            # owner-prefixed: the same terms filter, facet and suggest (a separate suggest term per tag cost
-            # ~6 of the ~42 values per document, and build time is mostly per-value work)
-            known = terms.tags
-            kws = [known[tag] if tag in known else terms.tag(tag) for tag in tags]
-            f["tags_kw"] = [term for term in kws if term] if "" in kws else kws
+            # owner-prefixed keywords: the same terms filter, facet and suggest (a separate suggest term per tag
+            # cost ~6 of the ~42 values per document)
+            f["tags"], f["tags_kw"] = terms.tag_sets.get(tags) or terms.tag_set(tags)
         if doc.people:
             known_people = terms.people
             f["people_ids"] = [p.person_id for p in doc.people]
             people = [known_people.get((p.person_id, p.name)) or terms.person(p.person_id, p.name)
                       for p in doc.people]
             f["people_facet"] = [facet for facet, _, _ in people]
-            f["people"] = [name for _, name, _ in people if name]
+            names = " ".join(name for _, name, _ in people if name)
+            if names:
+                f["people"] = [names]
             for _, _, person_suggest in people:
                 suggest.extend(person_suggest)
         place = doc.place
         if place:
             ident = (place.city, place.region, place.country, place.country_code)
-            names, place_kw, place_suggest, city = terms.places.get(ident) or terms.place(ident)
-            if names:
-                f["place"] = names
+            text, place_kw, place_suggest, city = terms.places.get(ident) or terms.place(ident)
+            if text:
+                f["place"] = text
                 suggest.extend(place_suggest)
             if place_kw:
                 f["place_kw"] = place_kw
@@ -919,10 +1117,28 @@ class LocalSearchIndex:
     def _take_writer(self) -> tantivy.IndexWriter:
         if self._writer is None:
             try:
-                self._writer = self._index.writer(heap_size=self._heap)
+                writer = self._index.writer(heap_size=self._heap)
             except ValueError as e:  # another process holds the writer lock
                 raise StorageUnavailableError(f"local search index is locked: {e}") from e
+            self._writer = writer
+            self._catch_up(writer)
         return self._writer
+
+    def _catch_up(self, writer: tantivy.IndexWriter) -> None:
+        """Once this process holds the writer lock. Another process may have written (or compacted the vectors
+        file) since this one loaded: what is kept in memory is loaded again. And a crash between a tantivy commit
+        and the ledger commit leaves tantivy documents under keys the ledger never recorded, which the next new
+        photos would get again (two documents, one key): they go."""
+        if self._db.execute("PRAGMA data_version").fetchone()[0] != self._data_version:
+            self._next_key = (self._db.execute("SELECT MAX(key) FROM docs").fetchone()[0] or 0) + 1
+            self._known = None
+            self._load_vectors()
+        self._index.reload()
+        orphans = Query.range_query(self._schema, "key", FieldType.Unsigned, self._next_key, None)
+        if self._index.searcher().search(orphans, 1, count=True).count:
+            writer.delete_documents_by_query(orphans)
+            writer.commit()
+            self._index.reload()
 
     def _abort(self, writer: tantivy.IndexWriter) -> None:
         try:
@@ -935,27 +1151,52 @@ class LocalSearchIndex:
             self._writer = None
 
     def _load_vectors(self) -> None:
-        owners: list[str] = []
-        columns: list[list] = [[] for _ in range(6)]  # key, t, flags, lat, lon, vrow
-        for owner, *values in self._db.execute(
-            "SELECT owner, key, t, flags, lat, lon, vrow FROM docs WHERE deleted = 0"
-        ):
-            owners.append(owner)
-            for column, value in zip(columns, values, strict=True):
-                column.append(value)
+        """The ledger's live rows and their embeddings, from the vectors file the ledger names. A compaction in
+        another process may retire that file between reading its name and opening it: then read again."""
+        for _ in range(10):
+            owners: list[str] = []
+            columns: list[list] = [[] for _ in range(6)]  # key, t, flags, lat, lon, vrow
+            self._db.execute("BEGIN")  # one snapshot for the name and the rows
+            try:
+                name = self._vectors_name()
+                for owner, *values in self._db.execute(
+                    "SELECT owner, key, t, flags, lat, lon, vrow FROM docs WHERE deleted = 0"
+                ):
+                    owners.append(owner)
+                    for column, value in zip(columns, values, strict=True):
+                        column.append(value)
+                self._data_version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            finally:
+                self._db.execute("COMMIT")
+            try:
+                vector_file = VectorFile(self._dir / name, self._dims, create=name == VECTORS_FILE)
+            except FileNotFoundError:
+                continue
+            break
+        else:
+            raise StorageUnavailableError("the local search index's vectors file keeps being replaced")
+        if self._vector_file is not None:
+            self._vector_file.close()
+        self._vector_file = vector_file
         keys, ts, flags, lats, lons, vrows = columns
         n = len(owners)
         vrow = np.array([-1 if v is None else v for v in vrows], np.int64).reshape(n)
-        vectors = self._vector_file.read(vrow)
+        vectors = vector_file.read(vrow)
+        has_vector = (vrow >= 0) & (vrow < vector_file.rows)
+        self._live_vrows = int(has_vector.sum())
         cols = {
             "key": np.array(keys, np.int64).reshape(n),
             "t": np.array([0 if v is None else v for v in ts], np.int64).reshape(n),
             "flags": np.array([0 if v is None else v for v in flags], np.uint8).reshape(n),
-            "has_vector": (vrow >= 0) & (vrow < self._vector_file.rows),
+            "has_vector": has_vector,
             "lat": np.array([math.nan if v is None else v for v in lats], np.float64).reshape(n),
             "lon": np.array([math.nan if v is None else v for v in lons], np.float64).reshape(n),
         }
         self._vectors.load(owners, cols, vectors)
+
+    def _vectors_name(self) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'vectors'").fetchone()
+        return VECTORS_FILE if row is None else row[0]
 
     @property
     def vector_bytes(self) -> int:

@@ -13,9 +13,14 @@ because a bulk batch touches most owners: per-owner arrays cost ~100 us of numpy
 re-copied every owner's delta on each batch (~170 ms per 10k batch at 100k photos, growing with the delta). Readers take `self._state` once per call: a write appends past the
 end any published state can see and swaps in a new state, so one writer and many readers need no lock.
 
+Writes are staged, then published: `stage()` does the copying (and a compaction when one is due) without changing
+anything a reader or the next write sees, so the index runs it on a helper thread while tantivy builds and commits
+the same batch, and publishes it only once both commits are done; a failed write just drops the staged one.
+
 Embeddings persist in `VectorFile`, an append-only float32 file addressed by row number (the ledger keeps each
 photo's row), not in SQLite: at 1M photos the ledger held 2 GB of 1.5 KB blobs, written once into the WAL and
-again into the database, and read back row by row on every open.
+again into the database, and read back row by row on every open. Updates and deletes leave dead rows in it;
+`VectorFile.rewrite()` copies the live ones into a new file, which the index switches to in one ledger commit.
 """
 
 from __future__ import annotations
@@ -31,33 +36,40 @@ import numpy as np
 
 EARTH_RADIUS_KM = 6371.0088
 HIDDEN, SENSITIVE = 1, 2  # bits of `flags`
-_HUGE_FROM = 32 << 20
+_MAP_FROM = 32 << 20
+_COPY_ROWS = 16_384  # rows per chunk when copying between files: bounded temporaries (24 MB at 384-d)
 
 
-def _matrix(rows: int, dim: int) -> np.ndarray:
-    """An uninitialised float32 (rows, dim) matrix. Large ones are anonymous maps asking for huge pages: first
-    touch of fresh memory cost ~2.7 ms/MB on these VMs (0.8 s for a 300 MB matrix, 3x less with huge pages),
-    which was seconds of every compaction at 1M rows. Untouched pages cost nothing, so capacity is cheap."""
+def _matrix(rows: int, dim: int, *, filled: bool = False) -> np.ndarray:
+    """An uninitialised float32 (rows, dim) matrix; `filled` when every row will be written at once. Large ones are
+    private anonymous maps without huge-page advice: with defrag=madvise, numpy's own MADV_HUGEPAGE made page
+    faults stall in direct compaction once memory was fragmented (first touch of 1.5 GB 1.4-3.5 s against 0.8 s),
+    and a shared map (shmem) faulted about as slowly. A filled one is populated by the kernel up front (0.6 s).
+    Untouched pages of the others cost nothing, so capacity is cheap."""
     nbytes = rows * dim * 4
-    if nbytes < _HUGE_FROM:
+    if nbytes < _MAP_FROM:
         return np.empty((rows, dim), np.float32)
-    buffer = mmap.mmap(-1, nbytes)
-    if hasattr(mmap, "MADV_HUGEPAGE"):
-        try:
-            buffer.madvise(mmap.MADV_HUGEPAGE)
-        except OSError:
-            pass
-    return np.frombuffer(buffer, np.float32).reshape(rows, dim)
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | (getattr(mmap, "MAP_POPULATE", 0) if filled else 0)
+    return np.frombuffer(mmap.mmap(-1, nbytes, flags=flags), np.float32).reshape(rows, dim)
+
+
+def _zeros(rows: int, dim: int) -> np.ndarray:
+    if rows * dim * 4 < _MAP_FROM:
+        return np.zeros((rows, dim), np.float32)
+    return _matrix(rows, dim, filled=True)  # anonymous pages are zero
 
 
 class VectorFile:
     """Append-only float32 rows. A crash may leave unreferenced or partial rows at the end: the ledger commits
-    after the append, so rows it names are complete; a partial tail row is cut on open."""
+    after the append, so rows it names are complete; a partial tail row is cut on open. `create=False` refuses a
+    missing file instead of making an empty one (a reader that found a name a compaction has just retired)."""
 
-    def __init__(self, path: Path, dim: int) -> None:
+    def __init__(self, path: Path, dim: int, *, create: bool = True) -> None:
         self.path = path
         self.dim = dim
         self._row_bytes = 4 * dim
+        if not create and not path.exists():
+            raise FileNotFoundError(path)
         self._file = open(path, "ab+")  # noqa: SIM115 - held for the index's lifetime
         size = self._file.seek(0, os.SEEK_END)
         if size % self._row_bytes:
@@ -78,11 +90,10 @@ class VectorFile:
 
     def read(self, rows: np.ndarray) -> np.ndarray:
         """The given rows (float32); rows past the end (a lost tail) come back as zeros."""
-        out = _matrix(len(rows), self.dim)
-        out[:] = 0
+        out = _zeros(len(rows), self.dim)
         if not len(rows) or not self.rows:
             return out
-        mapped = np.memmap(self.path, dtype="<f4", mode="r", shape=(self.rows, self.dim))
+        mapped = self._mapped()
         ok = (rows >= 0) & (rows < self.rows)
         for start in range(0, len(rows), 65_536):  # bounded temporaries
             chunk = slice(start, start + 65_536)
@@ -91,13 +102,44 @@ class VectorFile:
         del mapped
         return out
 
+    def rewrite(self, rows: np.ndarray, path: Path) -> VectorFile:
+        """A new file at `path` holding this file's `rows` in the given order (row i of the new file is rows[i]),
+        durable (file and directory synced) before it is returned. This file is left as it was."""
+        if len(rows) and (int(rows.min()) < 0 or int(rows.max()) >= self.rows):
+            raise ValueError("rows outside the vectors file")
+        with open(path, "wb") as out:
+            if len(rows):
+                mapped = self._mapped()
+                for start in range(0, len(rows), _COPY_ROWS):
+                    chunk = np.ascontiguousarray(mapped[rows[start : start + _COPY_ROWS]], dtype="<f4")
+                    out.write(chunk.reshape(-1).view(np.uint8))
+                del mapped
+            out.flush()
+            os.fsync(out.fileno())
+        sync_directory(path.parent)
+        return VectorFile(path, self.dim, create=False)
+
+    def _mapped(self) -> np.ndarray:
+        """The rows, read-only, through the file this object opened (its name may already be retired)."""
+        view = mmap.mmap(self._file.fileno(), self.rows * self._row_bytes, access=mmap.ACCESS_READ)
+        return np.frombuffer(view, "<f4").reshape(self.rows, self.dim)
+
     def close(self) -> None:
         self._file.close()
 
 
+def sync_directory(path: Path) -> None:
+    """Makes a file's creation, rename or removal in `path` durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class _Columns:
-    """Row metadata + vectors as parallel arrays. Appending in place past `n` is invisible to readers that hold
-    views up to their own `n`; growth allocates new buffers, leaving old views intact."""
+    """Row metadata + vectors as parallel arrays. Rows written past `n` are invisible to readers, which hold views
+    up to their own `n`; growth allocates new buffers, leaving old views intact. `n` moves only on publish."""
 
     NAMES = ("code", "key", "t", "flags", "has_vector", "lat", "lon")
     DTYPES = (np.int32, np.int64, np.int64, np.uint8, bool, np.float64, np.float64)
@@ -108,21 +150,21 @@ class _Columns:
         self.cols = {name: np.empty(capacity, dtype) for name, dtype in zip(self.NAMES, self.DTYPES, strict=True)}
         self.vectors = _matrix(capacity, dim)
 
-    def append(self, cols: dict[str, np.ndarray], vectors: np.ndarray) -> None:
-        m = len(vectors)
-        if self.n + m > len(self.vectors):
-            capacity = max(1024, 2 * (self.n + m))
+    def write(self, start: int, cols: dict[str, np.ndarray], vectors: np.ndarray, order: np.ndarray) -> None:
+        """Rows start.. get cols[..][order] and vectors[order]: gathered straight into place, no temporary."""
+        m = len(order)
+        if start + m > len(self.vectors):
+            capacity = max(1024, 2 * (start + m))
             for name, arr in self.cols.items():
                 grown = np.empty(capacity, arr.dtype)
-                grown[: self.n] = arr[: self.n]
+                grown[:start] = arr[:start]
                 self.cols[name] = grown
             grown_v = _matrix(capacity, self.dim)
-            grown_v[: self.n] = self.vectors[: self.n]
+            grown_v[:start] = self.vectors[:start]
             self.vectors = grown_v
         for name, arr in self.cols.items():
-            arr[self.n : self.n + m] = cols[name]
-        self.vectors[self.n : self.n + m] = vectors
-        self.n += m
+            np.take(np.asarray(cols[name], arr.dtype), order, out=arr[start : start + m])
+        np.take(np.asarray(vectors, np.float32), order, axis=0, out=self.vectors[start : start + m])
 
 
 @dataclass(frozen=True)
@@ -153,6 +195,26 @@ def _empty_cols() -> dict[str, np.ndarray]:
     return {name: np.empty(0, dtype) for name, dtype in zip(_Columns.NAMES, _Columns.DTYPES, strict=True)}
 
 
+@dataclass
+class _Reset:
+    """A new owner-sorted base with an empty delta, and the writer's maps for it."""
+
+    state: _State
+    base_pos: np.ndarray  # key -> base row, -1 when absent
+    delta: _Columns
+
+
+@dataclass
+class _Staged:
+    """A write computed to the side; nothing changes until OwnerVectors.publish(). Dropping it undoes nothing."""
+
+    state: _State
+    delta_n: int
+    delta_pos: dict[int, int]  # new delta rows of keys written now
+    dead_keys: list[int]  # keys whose earlier delta row died
+    reset: _Reset | None = None  # the compaction, when one came due
+
+
 class OwnerVectors:
     def __init__(self, dim: int, *, min_delta: int = 50_000, delta_share: float = 1.0) -> None:
         self.dim = dim
@@ -160,7 +222,8 @@ class OwnerVectors:
         self._delta_share = delta_share
         self._write_lock = threading.Lock()
         self._codes: dict[str, int] = {}
-        self._reset(_empty_cols(), np.empty((0, dim), np.float32))
+        self._pending: _Staged | None = None
+        self._install(self._reset(_empty_cols(), np.empty((0, dim), np.float32)))
 
     def _code(self, owner: str) -> int:
         code = self._codes.get(owner)
@@ -168,8 +231,8 @@ class OwnerVectors:
             code = self._codes[owner] = len(self._codes)
         return code
 
-    def _reset(self, base: dict[str, np.ndarray], vectors: np.ndarray) -> None:
-        """Publishes `base` (grouped by code) with an empty delta; rebuilds the writer's key maps."""
+    def _reset(self, base: dict[str, np.ndarray], vectors: np.ndarray) -> _Reset:
+        """`base` (grouped by code) with an empty delta."""
         ranges: dict[int, tuple[int, int]] = {}
         codes = base["code"]
         if len(codes):
@@ -178,14 +241,20 @@ class OwnerVectors:
             ends = np.concatenate([change, [len(codes)]])
             ranges = {int(codes[s]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
         keys = base["key"]
-        self._base_pos = np.full(int(keys.max()) + 1 if len(keys) else 0, -1, np.int64)  # writer only
-        self._base_pos[keys] = np.arange(len(keys))
+        base_pos = np.full(int(keys.max()) + 1 if len(keys) else 0, -1, np.int64)
+        base_pos[keys] = np.arange(len(keys))
         # room for the whole delta until the next compaction: no growth copies during a bulk load
         room = int(max(self._min_delta, self._delta_share * len(keys)))
-        self._delta = _Columns(self.dim, min(room, 1 << 20) + 16_384)
+        delta = _Columns(self.dim, min(room, 1 << 20) + 16_384)
+        state = _State(base, vectors, np.ones(len(keys), bool), ranges, _empty_cols(),
+                       np.empty((0, self.dim), np.float32), np.empty(0, bool))
+        return _Reset(state, base_pos, delta)
+
+    def _install(self, reset: _Reset) -> None:
+        self._base_pos = reset.base_pos  # writer only
+        self._delta = reset.delta
         self._delta_pos: dict[int, int] = {}  # key -> delta row, writer only
-        self._state = _State(base, vectors, np.ones(len(keys), bool), ranges, _empty_cols(),
-                             np.empty((0, self.dim), np.float32), np.empty(0, bool))
+        self._state = reset.state
 
     # ---- writes (one writer at a time) ---------------------------------------------------------------------
 
@@ -193,20 +262,27 @@ class OwnerVectors:
         """Replaces everything. `cols` holds key, t, flags, has_vector, lat, lon; rows in any order."""
         with self._write_lock:
             self._codes = {}
+            self._pending = None
             code = np.fromiter((self._code(o) for o in owners), np.int32, len(owners))
             order = np.argsort(code, kind="stable")
             base = {"code": code[order], **{name: np.asarray(cols[name])[order] for name in _Columns.NAMES[1:]}}
-            self._reset(base, vectors[order] if len(order) else vectors)
+            self._install(self._reset(base, vectors[order] if len(order) else vectors))
 
     def apply(self, owners: list[str], cols: dict[str, np.ndarray], vectors: np.ndarray,
               removals: list[tuple[str, int]] = ()) -> None:
         """Upserts rows (owners[i] with cols[..][i] and vectors[i]) and removes (owner, key) pairs."""
+        self.publish(self.stage(owners, cols, vectors, removals))
+
+    def stage(self, owners: list[str], cols: dict[str, np.ndarray], vectors: np.ndarray,
+              removals: list[tuple[str, int]] = ()) -> _Staged | None:
+        """apply() without publishing: the result goes to publish(), or is dropped. The next stage() replaces it."""
         with self._write_lock:
+            self._pending = None
             state = self._state
             gone = np.concatenate([np.asarray(cols.get("key", ()), np.int64),
                                    np.fromiter((k for _, k in removals), np.int64, len(removals))])
             if not len(gone):
-                return
+                return None
             base_alive = state.base_alive
             in_range = gone[gone < len(self._base_pos)]
             at = self._base_pos[in_range]
@@ -214,48 +290,71 @@ class OwnerVectors:
             if len(at):
                 base_alive = base_alive.copy()
                 base_alive[at] = False
-            delta_alive = np.ones(self._delta.n + len(vectors), bool)
-            delta_alive[: len(state.delta_alive)] = state.delta_alive
-            dead = [self._delta_pos.pop(int(k)) for k in gone.tolist() if int(k) in self._delta_pos]
-            if dead:
-                delta_alive[dead] = False
+            start = self._delta.n
+            delta_alive = np.ones(start + len(vectors), bool)
+            delta_alive[:start] = state.delta_alive
+            positions = self._delta_pos
+            dead_keys = [k for k in gone.tolist() if k in positions]
+            if dead_keys:
+                delta_alive[[positions[k] for k in dead_keys]] = False
+            delta_pos: dict[int, int] = {}
             if len(vectors):
                 code = np.fromiter((self._code(o) for o in owners), np.int32, len(owners))
                 # grouped by owner, so gathering an owner's delta rows (queries, compaction) reads runs of rows:
                 # random 1.5 KB row reads ran at ~2.4 us each here, most of a compaction
                 by_owner = np.argsort(code, kind="stable")
-                cols = {name: np.asarray(value)[by_owner] for name, value in cols.items()}
-                start = self._delta.n
-                self._delta.append({"code": code[by_owner], **cols}, vectors[by_owner])
+                self._delta.write(start, {"code": code, **cols}, vectors, by_owner)
                 # the last write of a key in one batch wins
-                for i, k in enumerate(cols["key"].tolist()):
-                    previous = self._delta_pos.get(k)
+                for i, k in enumerate(np.asarray(cols["key"], np.int64)[by_owner].tolist()):
+                    previous = delta_pos.get(k)
                     if previous is not None:
                         delta_alive[previous] = False
-                    self._delta_pos[k] = start + i
-            n = self._delta.n
+                    delta_pos[k] = start + i
+            n = start + len(vectors)
             delta = {name: arr[:n] for name, arr in self._delta.cols.items()}
-            self._state = _State(state.base, state.base_vectors, base_alive, state.ranges, delta,
-                                 self._delta.vectors[:n], delta_alive)
+            staged = _Staged(_State(state.base, state.base_vectors, base_alive, state.ranges, delta,
+                                    self._delta.vectors[:n], delta_alive), n, delta_pos, dead_keys)
             if n > max(self._min_delta, self._delta_share * len(state.base["key"])):
-                self._compact_locked()
+                staged.reset = self._compacted(staged.state)
+            self._pending = staged
+            return staged
+
+    def publish(self, staged: _Staged | None) -> None:
+        """Makes a staged write visible. It must be the latest stage(): anything else is a writer bug."""
+        if staged is None:
+            return
+        with self._write_lock:
+            if staged is not self._pending:
+                raise RuntimeError("publishing a vector write that is not the latest staged one")
+            self._pending = None
+            if staged.reset is not None:
+                self._install(staged.reset)
+                return
+            for k in staged.dead_keys:
+                self._delta_pos.pop(k, None)
+            self._delta_pos.update(staged.delta_pos)
+            self._delta.n = staged.delta_n
+            self._state = staged.state
 
     def compact(self) -> None:
         with self._write_lock:
-            self._compact_locked()
+            self._pending = None
+            reset = self._compacted(self._state)
+            if reset is not None:
+                self._install(reset)
 
-    def _compact_locked(self) -> None:
-        """Per owner: its live base rows (one contiguous copy when none died) then its live delta rows."""
-        state = self._state
+    def _compacted(self, state: _State) -> _Reset | None:
+        """Per owner: its live base rows (one contiguous copy when none died) then its live delta rows. None when
+        there is nothing to merge."""
         live_d = np.flatnonzero(state.delta_alive)
         if not len(live_d) and state.base_alive.all():
-            return
+            return None
         delta_codes = state.delta["code"][live_d]
         by_code = np.argsort(delta_codes, kind="stable")
         codes, starts = np.unique(delta_codes[by_code], return_index=True)
         delta_groups = dict(zip(codes.tolist(), np.split(live_d[by_code], starts[1:]), strict=True))
         total = int(state.base_alive.sum()) + len(live_d)
-        vectors = _matrix(total, self.dim)
+        vectors = _matrix(total, self.dim, filled=True)
         base_parts: list[slice | np.ndarray] = []
         delta_parts: list[np.ndarray] = []
         position = 0
@@ -265,7 +364,10 @@ class OwnerVectors:
                 alive = state.base_alive[start:end]
                 rows: slice | np.ndarray = slice(start, end) if alive.all() else np.flatnonzero(alive) + start
                 count = end - start if isinstance(rows, slice) else len(rows)
-                vectors[position : position + count] = state.base_vectors[rows]
+                if isinstance(rows, slice):
+                    vectors[position : position + count] = state.base_vectors[rows]
+                else:
+                    np.take(state.base_vectors, rows, axis=0, out=vectors[position : position + count])
                 base_parts.append(rows)
                 position += count
             if code in delta_groups:
@@ -286,7 +388,7 @@ class OwnerVectors:
                 for name in _Columns.NAMES:
                     pieces[name].append(state.delta[name][rows])
         base = {name: np.concatenate(parts) if parts else _empty_cols()[name] for name, parts in pieces.items()}
-        self._reset(base, vectors)
+        return self._reset(base, vectors)
 
     # ---- reads --------------------------------------------------------------------------------------------
 
