@@ -434,6 +434,8 @@ class LocalSearchIndex:
         with self._lock:
             writer = self._take_writer()
             background: _Background | None = None
+            new_keys_from = self._next_key
+            committed = False
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 existing = self._existing(list(newest))
@@ -507,11 +509,14 @@ class LocalSearchIndex:
                 background.result(0)
                 if rows:
                     writer.commit()
+                    committed = True
                 self._db.execute("COMMIT")
             except BaseException as e:
                 if background is not None:
                     background.wait()
                 self._abort(writer)
+                if committed:  # tantivy holds documents of new photos the ledger never recorded: they go
+                    self._forget_keys_from(new_keys_from)
                 if isinstance(e, (sqlite3.Error, ValueError, OSError)):
                     raise StorageUnavailableError(f"local search index write failed: {e}") from e
                 raise
@@ -1124,6 +1129,16 @@ class LocalSearchIndex:
             self._catch_up(writer)
         return self._writer
 
+    def _forget_keys_from(self, first: int) -> None:
+        """Deletes the tantivy documents with keys >= first (the ledger has none), best effort."""
+        try:
+            writer = self._take_writer()
+            writer.delete_documents_by_query(Query.range_query(self._schema, "key", FieldType.Unsigned, first, None))
+            writer.commit()
+            self._index.reload()
+        except (ValueError, StorageUnavailableError):
+            pass  # the next process that takes the writer deletes them (_catch_up)
+
     def _catch_up(self, writer: tantivy.IndexWriter) -> None:
         """Once this process holds the writer lock. Another process may have written (or compacted the vectors
         file) since this one loaded: what is kept in memory is loaded again. And a crash between a tantivy commit
@@ -1136,9 +1151,7 @@ class LocalSearchIndex:
         self._index.reload()
         orphans = Query.range_query(self._schema, "key", FieldType.Unsigned, self._next_key, None)
         if self._index.searcher().search(orphans, 1, count=True).count:
-            writer.delete_documents_by_query(orphans)
-            writer.commit()
-            self._index.reload()
+            self._forget_keys_from(self._next_key)
 
     def _abort(self, writer: tantivy.IndexWriter) -> None:
         try:
