@@ -43,6 +43,7 @@ from typing import Any
 
 import boto3
 
+from photo_organizer.analysis.job_args import flag
 from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore, DynamoDbTable, key
 from photo_organizer.adapters.aws.dynamodb_metadata import DYNAMODB_CLIENT_CONFIG, DynamoDbMetadataStore, owner_pk
 from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore, face_sk
@@ -132,7 +133,7 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
     option("max-failures", type=int, default=5)
     option("limit", type=int, default=None)
     option("metrics-namespace", default=METRICS_NAMESPACE)
-    option("embeddings", type=_flag, default=True, help="true|false: embed each photo's search description")
+    option("embeddings", type=flag, default=True, help="true|false: embed each photo's search description")
     args, _glue_own = parser.parse_known_args(list(argv))
     if getResolvedOptions is not None and "--JOB_NAME" in argv:
         log.info("glue job %s", getResolvedOptions(list(argv), ["JOB_NAME"])["JOB_NAME"])
@@ -156,15 +157,6 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
         metrics_namespace=args.metrics_namespace,
         embeddings=args.embeddings,
     )
-
-
-def _flag(value: str) -> bool:
-    # Glue job arguments are strings: "--embeddings false" must not be truthy.
-    if value.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.strip().lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"not a boolean: {value!r}")
 
 
 # ---- adapters (built where they are used: boto3 clients do not travel between processes) -------------------------

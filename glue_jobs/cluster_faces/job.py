@@ -34,6 +34,7 @@ from typing import Any
 
 import boto3
 
+from photo_organizer.analysis.job_args import flag
 from photo_organizer.adapters.aws.dynamodb_metadata import DYNAMODB_CLIENT_CONFIG
 from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
 from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople, people_by_photo
@@ -116,14 +117,6 @@ class JobConfig:
         return self.clock() if self.clock is not None else datetime.now(timezone.utc)
 
 
-def _flag(value: str) -> bool:
-    if value.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.strip().lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"not a boolean: {value!r}")
-
-
 def parse_args(argv: Sequence[str]) -> JobConfig:
     """`--name value` pairs; Glue's own options are ignored; `-` and `_` spellings both accepted."""
     parser = argparse.ArgumentParser(prog="cluster_faces", allow_abbrev=False)
@@ -145,7 +138,7 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
     option("min-cluster-size", type=int, default=MIN_PERSON_FACES)
     option("incremental-max-ratio", type=float, default=0.2)
     option("full-every-days", type=float, default=7.0)
-    option("full", type=_flag, default=False, help="search every face again and cluster from scratch")
+    option("full", type=flag, default=False, help="search every face again and cluster from scratch")
     option("owners", default="", help="comma-separated owners (default: every owner who consented)")
     option("max-attempts", type=int, default=6)
     option("backoff-base-s", type=float, default=0.2)
