@@ -12,12 +12,12 @@ A photo that fails is recorded with its reason and retried by the next run; it n
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from aws_lambda_powertools import Logger
 
 from photo_organizer.analysis.captions import compose_caption
 from photo_organizer.analysis.costs import REKOGNITION_TIER1_PRICES, RunSummary, estimate_cost
@@ -33,7 +33,7 @@ from photo_organizer.ports import BlobStore, MetadataStore
 from photo_organizer.search.describe import describe
 from photo_organizer.search.models import IndexedPlace, SearchDocument
 
-logger = Logger(child=True)
+logger = logging.getLogger(__name__)
 
 PlaceResolver = Callable[[GeoPoint], StoredPlace | None]
 LocalTimeResolver = Callable[[datetime | None, str | None, GeoPoint | None], tuple[datetime | None, str | None]]

@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photo_organizer.adapters.aws.opensearch_index import IndexWrite, OpenSearchIndex, WriteOutcome, build_index
+from photo_organizer.handlers.logs import route_package_logs
 from photo_organizer.errors import PermanentError, PhotoOrganizerError, RetryableError
 from photo_organizer.search.documents import (
     SEARCHABLE_STATUS,
@@ -35,6 +36,7 @@ from photo_organizer.search.documents import (
 )
 
 logger = Logger(service="photo-organizer")
+route_package_logs(logger)
 tracer = Tracer(service="photo-organizer")
 metrics = Metrics(namespace="PhotoOrganizer", service="photo-organizer")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
