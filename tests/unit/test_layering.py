@@ -17,20 +17,6 @@ GLUE_JOBS = ROOT / "glue_jobs"
 # Reached only through bootstrap, as from a handler: the jobs parse, ask bootstrap, run a service and answer.
 FORBIDDEN = ("photo_organizer.adapters", "boto3", "botocore", "opensearchpy", "onnxruntime", "tantivy", "dlib",
              "aws_lambda_powertools")
-KNOWN_VIOLATIONS: dict[str, set[str]] = {  # removed as issue 9's restructuring lands
-    "analyze_photos/job.py": {"boto3", "photo_organizer.adapters.aws.dynamodb_analysis",
-                              "photo_organizer.adapters.aws.dynamodb_metadata",
-                              "photo_organizer.adapters.aws.dynamodb_people",
-                              "photo_organizer.adapters.aws.rekognition", "photo_organizer.adapters.aws.s3_blobs"},
-    "cluster_faces/job.py": {"boto3", "photo_organizer.adapters.aws.dynamodb_metadata",
-                             "photo_organizer.adapters.aws.dynamodb_people",
-                             "photo_organizer.adapters.aws.dynamodb_photo_search",
-                             "photo_organizer.adapters.aws.rekognition", "photo_organizer.adapters.aws.s3_blobs"},
-    "cluster_faces/search_state.py": {"photo_organizer.adapters.aws.dynamodb_analysis",
-                                      "photo_organizer.adapters.aws.dynamodb_metadata",
-                                      "photo_organizer.adapters.aws.dynamodb_people"},
-}
-
 
 def imported_modules(path: Path) -> set[str]:
     """Every module a file imports, at any depth (a lazy import inside a function counts too)."""
@@ -60,7 +46,7 @@ def test_the_glue_jobs_are_found():
 def test_glue_job_modules_import_no_adapter_nor_cloud_client_except_through_bootstrap(path: Path):
     name = path.relative_to(GLUE_JOBS).as_posix()
     bad = {m for m in imported_modules(path) if forbidden(m)}
-    assert bad <= KNOWN_VIOLATIONS.get(name, set()), f"{name} imports {sorted(bad)}: ask photo_organizer.bootstrap"
+    assert not bad, f"{name} imports {sorted(bad)}: ask photo_organizer.bootstrap"
 
 
 def test_the_layering_check_sees_a_lazy_adapter_import(tmp_path: Path):
