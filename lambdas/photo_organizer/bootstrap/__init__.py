@@ -1,7 +1,7 @@
 """The one place that wires a backend from settings: nothing else builds adapters.
 
 Every entry point is parse -> bootstrap -> service -> answer, and asks here for what it needs: the Lambda handlers
-`services()` (and the stream indexer `stream_index()`), the CLI `search_maintenance()`, the local analysis runner
+`services()` (and the stream indexer `stream_indexer()`), the CLI `search_maintenance()`, the local analysis runner
 `local_analysis()`, the local stack `build_services()` and `local_upload_verifier()`, the Glue jobs the functions
 of photo_organizer.bootstrap.glue. Both backends and every entry point get their places resolver, local-time
 resolver and captioner from `analysis_enrichment()`.
@@ -19,9 +19,11 @@ from photo_organizer.analysis.store import AnalysisStore
 from photo_organizer.errors import ConfigurationError
 from photo_organizer.people.store import PeopleStore, UserSettings
 from photo_organizer.ports import BlobStore, MetadataStore
+from photo_organizer.services.indexing import StreamIndexer
 from photo_organizer.services.ingest import IngestService
 from photo_organizer.search.models import SearchDocument
 from photo_organizer.search.ports import SearchIndex
+from photo_organizer.search.writes import SearchWriter
 from photo_organizer.services.people import PeopleService
 from photo_organizer.services.search import Embed, SearchService
 from photo_organizer.services.photos import PhotoService
@@ -34,7 +36,7 @@ if TYPE_CHECKING:  # boto3-backed: imported only when the aws backend is built
     from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
     from photo_organizer.adapters.aws.opensearch_index import OpenSearchIndex
     from photo_organizer.analysis.planning import AnalysisSettings
-    from photo_organizer.analysis.service import AnalysisService, LocalTimeResolver, PlaceResolver
+    from photo_organizer.services.analysis import AnalysisService, LocalTimeResolver, PlaceResolver
 
 
 @dataclass
@@ -282,7 +284,7 @@ def local_settings(data_dir: Path) -> Settings:
 def local_analysis(data_dir: Path, label_model: Path, settings: AnalysisSettings) -> AnalysisService:
     """`photo-organizer analyze`'s per-process AnalysisService: the CPU models on the local library."""
     from photo_organizer.adapters.local.analyzer import LocalAnalyzer
-    from photo_organizer.analysis.service import AnalysisService
+    from photo_organizer.services.analysis import AnalysisService
 
     backend = local_settings(data_dir)
     services = build_services(backend)
@@ -318,11 +320,13 @@ def local_upload_verifier(data_dir: Path) -> Callable[..., Any]:
 # ---- the stream indexer and the search maintenance commands (cloud) -----------------------------------------------
 
 
-def stream_index() -> OpenSearchIndex:
-    """The OpenSearch index the stream indexer writes (PO_OPENSEARCH_* environment)."""
+def stream_indexer(index: SearchWriter | None = None) -> StreamIndexer:
+    """The stream indexer: DynamoDB stream records planned into writes of the OpenSearch index (PO_OPENSEARCH_*
+    environment; tests pass their own index)."""
     from photo_organizer.adapters.aws.opensearch_index import build_index
+    from photo_organizer.adapters.aws.stream_documents import plan_write, sequence_of
 
-    return build_index()
+    return StreamIndexer(writer=index if index is not None else build_index(), plan=plan_write, sequence_of=sequence_of)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from photo_organizer.analysis.models import ApiCall
 from photo_organizer.analysis.planning import AnalysisSettings
-from photo_organizer.analysis.service import AnalysisService
+from photo_organizer.services.analysis import AnalysisService
 from photo_organizer.analysis.throttling import TokenBucket, split_tps
 from photo_organizer.bootstrap import analysis_enrichment, photo_people_writer
 from photo_organizer.services.people import PeopleService

@@ -31,6 +31,7 @@ from photo_organizer.keys import PhotoKeys
 from photo_organizer.models import GeoPoint, Photo, PhotoStatus
 from photo_organizer.ports import BlobStore, MetadataStore
 from photo_organizer.search.describe import describe
+from photo_organizer.services.indexing import search_document
 from photo_organizer.search.models import IndexedPlace, SearchDocument
 
 logger = logging.getLogger(__name__)
@@ -203,16 +204,19 @@ def description_document(photo: Photo, analysis: PhotoAnalysis) -> SearchDocumen
     """The search document's described fields as analysis knows them: tags, caption, place and text, the same
     values SearchService.document takes from the analysis. People are not known yet (clustering comes later)."""
     place = analysis.place
-    return SearchDocument(
+    document = search_document(
         owner=photo.owner,
         photo_id=photo.photo_id,
+        status=PhotoStatus.READY.value,  # described, whatever its status: only READY photos are analysed
         version=0,  # not indexed: only described
         uploaded_at=photo.created_at,
-        tags=tuple(label_terms(analysis.result)),
+        tags=label_terms(analysis.result),
         place=IndexedPlace(**place.model_dump()) if place else None,
         ocr_text=ocr_text(analysis.result),
         caption=analysis.caption,
     )
+    assert document is not None
+    return document
 
 
 def merge_results(first: AnalysisResult, second: AnalysisResult) -> AnalysisResult:
