@@ -44,7 +44,7 @@ from typing import Any
 
 from photo_organizer.analysis.job_args import flag
 from photo_organizer.analysis.models import ApiCall
-from photo_organizer.analysis.store import AnalysisStore
+from photo_organizer.ports.analysis import AnalysisStore
 from photo_organizer.bootstrap import glue as wiring
 from photo_organizer.models import PhotoStatus
 

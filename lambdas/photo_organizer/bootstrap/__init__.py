@@ -14,16 +14,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from photo_organizer.analysis.captioner import Captioner, ComposedCaptioner
-from photo_organizer.analysis.store import AnalysisStore
+from photo_organizer.analysis.captioner import ComposedCaptioner
+from photo_organizer.ports.analysis import Captioner
+from photo_organizer.ports.analysis import AnalysisStore
 from photo_organizer.errors import ConfigurationError
-from photo_organizer.people.store import PeopleStore, UserSettings
-from photo_organizer.ports import BlobStore, MetadataStore
+from photo_organizer.ports.people import PeopleStore, UserSettings
+from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.services.indexing import StreamIndexer
 from photo_organizer.services.ingest import IngestService
 from photo_organizer.search.models import SearchDocument
-from photo_organizer.search.ports import SearchIndex
-from photo_organizer.search.writes import SearchWriter
+from photo_organizer.ports.search import SearchIndex
+from photo_organizer.ports.search import SearchWriter
 from photo_organizer.services.people import PeopleService
 from photo_organizer.services.search import Embed, SearchService
 from photo_organizer.services.photos import PhotoService
@@ -36,7 +37,8 @@ if TYPE_CHECKING:  # boto3-backed: imported only when the aws backend is built
     from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
     from photo_organizer.adapters.aws.opensearch_index import OpenSearchIndex
     from photo_organizer.analysis.planning import AnalysisSettings
-    from photo_organizer.services.analysis import AnalysisService, LocalTimeResolver, PlaceResolver
+    from photo_organizer.services.analysis import AnalysisService
+    from photo_organizer.ports.analysis import LocalTimeResolver, PlaceResolver
 
 
 @dataclass

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # boto3-backed: imported where the adapters are built
     from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
     from photo_organizer.adapters.aws.face_safe import FaceSafeAnalyzer
     from photo_organizer.adapters.aws.rekognition import RekognitionAnalyzer
-    from photo_organizer.ports import BlobStore
+    from photo_organizer.ports.storage import BlobStore
 
 
 class JobConfig(Protocol):

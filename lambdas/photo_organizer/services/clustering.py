@@ -31,7 +31,7 @@ from photo_organizer.people.runs import (
     prune_people,
 )
 from photo_organizer.people.searches import ClusteringMark, FaceSearch
-from photo_organizer.people.store import PeopleStore
+from photo_organizer.ports.people import ClusteringState, FaceSearcher, PeopleStore
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ class ClusteringConfig(Protocol):
 class ClusteringService:
     config: ClusteringConfig
     people: PeopleStore
-    state: Any  # bootstrap.glue.clustering_state: the searches and clusterings kept between runs
-    rekognition: Any  # SearchFaces (bootstrap.glue.rekognition)
+    state: ClusteringState  # the searches and clusterings kept between runs
+    rekognition: FaceSearcher  # SearchFaces
     bucket: TokenBucket
     publish_people: Callable[[str, set[str]], None] | None = None  # (owner, photo ids): rewrite their `people`
 

@@ -20,7 +20,8 @@ from typing import Any
 from photo_organizer.errors import PermanentError, RetryableError
 from photo_organizer.models import PhotoStatus
 from photo_organizer.search.models import EMBEDDING_DIMENSIONS, IndexedPerson, IndexedPlace, SearchDocument
-from photo_organizer.search.writes import IndexWrite, SearchWriter, WriteOutcome, WriteResult
+from photo_organizer.search.writes import IndexWrite, WriteOutcome, WriteResult
+from photo_organizer.ports.search import SearchWriter
 
 logger = logging.getLogger(__name__)
 

@@ -19,11 +19,12 @@ from datetime import datetime
 import numpy as np
 from pydantic import BaseModel, Field
 
-from photo_organizer.analysis.store import AnalysisStore, label_terms, ocr_text
+from photo_organizer.analysis.store import label_terms, ocr_text
+from photo_organizer.ports.analysis import AnalysisStore
 from photo_organizer.errors import ValidationError
 from photo_organizer.models import Photo, PhotoStatus, PhotoSummary, utcnow
-from photo_organizer.people.store import PeopleStore
-from photo_organizer.ports import MetadataStore
+from photo_organizer.ports.people import PeopleStore
+from photo_organizer.ports.storage import MetadataStore
 from photo_organizer.search.describe import describe
 from photo_organizer.search.models import (
     DateRange,
@@ -34,7 +35,7 @@ from photo_organizer.search.models import (
     SearchQuery,
     SortOrder,
 )
-from photo_organizer.search.ports import SearchIndex, supports_vectors
+from photo_organizer.ports.search import SearchIndex, supports_vectors
 from photo_organizer.search.understanding import Chip, QueryVocabulary, understand
 from photo_organizer.services.indexing import search_document
 from photo_organizer.services.photos import summarize
