@@ -147,7 +147,7 @@ def build_services(settings: Settings) -> Services:
 
 
 def _minilm_available() -> bool:
-    from photo_organizer.search.embeddings import EmbeddingModelUnavailableError, locate_model
+    from photo_organizer.adapters.minilm import EmbeddingModelUnavailableError, locate_model
 
     try:
         locate_model()
@@ -201,7 +201,7 @@ def _lazy_embedder(*, allow_fallback: bool = True) -> Embed:
     later call of the process (a Lambda container keeps it between invocations)."""
 
     def embed(texts):
-        from photo_organizer.search.embeddings import text_embedder
+        from photo_organizer.adapters.minilm import text_embedder
 
         return text_embedder(allow_fallback=allow_fallback).embed(texts)
 
@@ -216,7 +216,7 @@ def _cloud_query_embedder() -> Embed | None:
     import logging
     import os
 
-    from photo_organizer.search.embeddings import MINILM_DIR_ENV, EmbeddingModelUnavailableError, locate_model
+    from photo_organizer.adapters.minilm import MINILM_DIR_ENV, EmbeddingModelUnavailableError, locate_model
 
     try:
         location = locate_model()

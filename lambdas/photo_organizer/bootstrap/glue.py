@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # boto3-backed: imported where the adapters are built
     from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
     from photo_organizer.adapters.aws.face_safe import FaceSafeAnalyzer
     from photo_organizer.adapters.aws.rekognition import RekognitionAnalyzer
+    from photo_organizer.adapters.minilm import ModelLocation
     from photo_organizer.ports.storage import BlobStore
 
 
@@ -113,11 +114,18 @@ def is_refusal(reason: str) -> bool:
     return reason.split(":", 1)[0].strip() in REFUSED_CODES
 
 
+def embedding_model() -> ModelLocation:
+    """Where the MiniLM model is (the packed one on Glue): EmbeddingModelUnavailableError when none was shipped."""
+    from photo_organizer.adapters.minilm import locate_model
+
+    return locate_model()
+
+
 def _embedder(config: AnalysisJobConfig):
     """The embed hook, or None. Loaded once per Python worker (~0.2 s; Spark reuses workers between tasks)."""
     if not config.embeddings:
         return None
-    from photo_organizer.search.embeddings import text_embedder
+    from photo_organizer.adapters.minilm import text_embedder
 
     # No hashing fallback: its vectors would be stored as if they were MiniLM's and mislead every later query.
     return text_embedder().embed
