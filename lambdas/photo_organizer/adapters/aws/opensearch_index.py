@@ -29,7 +29,8 @@ Explanations come from named zero-boost clauses (one per field group and query w
 reports in `matched_queries` without changing the score.
 
 Hybrid: with an embedding and text, one `_msearch` runs the keyword query and a knn query (same filters,
-inside the knn clause) over the top `hybrid_window` of each, fused with reciprocal rank fusion client-side.
+inside the knn clause) over the top `hybrid_window` of each, fused client-side by search.fusion.hybrid_ranking,
+the local index's function and tie order: (fused score desc, sort_time desc, photo_id asc), the hybrid cursor.
 
 Serverless (service "aoss") runs without vectors (`supports_vectors = False`): the stack creates a SEARCH
 collection, the template maps no `embedding` field and sets no `index.knn`, documents are written without their
@@ -344,7 +345,8 @@ def knn_body(query: SearchQuery, *, k: int) -> dict[str, Any]:
         raise ValidationError("a semantic search needs an embedding")
     return {
         "size": k,
-        "_source": ["photo_id"],
+        # sort_time: the tie order of fused hits (search.fusion.hybrid_ranking) for semantic-only ones too.
+        "_source": ["photo_id", "sort_time"],
         "query": {
             "knn": {
                 "embedding": {
@@ -473,44 +475,63 @@ def parse_facets(aggregations: Mapping[str, Any]) -> dict[str, tuple[FacetValue,
     return facets
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], *, k: int = RRF_K) -> list[tuple[str, float]]:
-    """(id, score) best first, scored by search.fusion (as the local index does); ties broken by id, which
-    the (score, photo_id) cursor needs to be exact."""
-    scores = fusion.reciprocal_rank_fusion(rankings, k=k)
-    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+@dataclass(frozen=True)
+class SemanticHit:
+    photo_id: str
+    sort_time: int  # epoch milliseconds, as the keyword side's sort values carry it
 
 
-def fuse_hybrid(query: SearchQuery, keyword: SearchResults, semantic: Sequence[str]) -> SearchResults:
-    """Keyword and knn rankings fused by RRF, paged by (score, photo_id) since neither side's search_after
-    means anything in the fused order."""
+def parse_semantic_hits(response: Mapping[str, Any]) -> list[SemanticHit]:
+    hits = []
+    for hit in response.get("hits", {}).get("hits", []):
+        source = hit.get("_source", {})
+        when = source.get("sort_time")
+        millis = int(datetime.fromisoformat(str(when).replace("Z", "+00:00")).timestamp() * 1000) if when else 0
+        hits.append(SemanticHit(str(source.get("photo_id") or hit["_id"].split("#", 1)[-1]), millis))
+    return hits
+
+
+def fuse_hybrid(query: SearchQuery, keyword: SearchResults, semantic: Sequence[SemanticHit]) -> SearchResults:
+    """Keyword and knn rankings in the hybrid order both indexes share (search.fusion.hybrid_ranking), paged by
+    (score, sort_time, photo_id) since neither side's search_after means anything in the fused order."""
     by_id = {hit.photo_id: hit for hit in keyword.hits}
-    fused = reciprocal_rank_fusion([[h.photo_id for h in keyword.hits], list(semantic)])
+    times = {hit.photo_id: hit.sort_time for hit in semantic}
+    # A keyword hit's relevance sort values are (score, sort_time, photo_id): _sort(RELEVANCE).
+    times.update({hit.photo_id: int(hit.sort_values[1]) for hit in keyword.hits if len(hit.sort_values) >= 2})
+    semantic_ids = [hit.photo_id for hit in semantic]
+    found_by_meaning = set(semantic_ids)
+    fused = fusion.hybrid_ranking(
+        [h.photo_id for h in keyword.hits], semantic_ids, k=RRF_K,
+        sort_time=lambda pid: times.get(pid, 0), photo_id=lambda pid: pid,
+    )
     if query.after is not None:
         if (
-            len(query.after) != 2
+            len(query.after) != 3
             or not isinstance(query.after[0], (int, float))
             or isinstance(query.after[0], bool)
-            or not isinstance(query.after[1], str)
+            or not isinstance(query.after[1], int)
+            or isinstance(query.after[1], bool)
+            or not isinstance(query.after[2], str)
         ):
             raise ValidationError("invalid cursor")
-        last_score, last_id = float(query.after[0]), query.after[1]
-        fused = [(pid, s) for pid, s in fused if s < last_score or (s == last_score and pid > last_id)]
+        last = (-float(query.after[0]), -query.after[1], query.after[2])
+        fused = [(pid, s) for pid, s in fused if (-s, -times.get(pid, 0), pid) > last]
     hits = []
     for photo_id, score in fused[: query.limit]:
         keyword_hit = by_id.get(photo_id)
         matched = (keyword_hit.matched if keyword_hit else ()) + (
-            (MatchReason(field="meaning"),) if photo_id in semantic else ()
+            (MatchReason(field="meaning"),) if photo_id in found_by_meaning else ()
         )
         hits.append(
             SearchHit(
                 photo_id=photo_id,
                 score=score,
-                sort_values=(score, photo_id),
+                sort_values=(score, times.get(photo_id, 0), photo_id),
                 matched=matched,
                 semantic_only=keyword_hit is None,
             )
         )
-    semantic_only = sum(1 for pid in semantic if pid not in by_id)
+    semantic_only = sum(1 for pid in found_by_meaning if pid not in by_id)
     return SearchResults(hits=tuple(hits), total=keyword.total + semantic_only, facets=keyword.facets)
 
 
@@ -731,11 +752,7 @@ class OpenSearchIndex:
         )
         keyword_response, semantic_response = _msearch_parts(response)
         keyword = parse_search_response(query, keyword_response)
-        semantic = [
-            str(h.get("_source", {}).get("photo_id") or h["_id"].split("#", 1)[-1])
-            for h in semantic_response.get("hits", {}).get("hits", [])
-        ]
-        return fuse_hybrid(query, keyword, semantic)
+        return fuse_hybrid(query, keyword, parse_semantic_hits(semantic_response))
 
     def suggest(self, owner: str, prefix: str, *, limit: int = 10) -> dict[str, tuple[FacetValue, ...]]:
         body = suggest_body(owner, prefix)

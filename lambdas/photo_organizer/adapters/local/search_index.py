@@ -67,7 +67,7 @@ from photo_organizer.adapters.local.vector_slices import (
     within_km,
 )
 from photo_organizer.errors import StorageUnavailableError, ValidationError
-from photo_organizer.search.fusion import RRF_K, reciprocal_rank_fusion
+from photo_organizer.search.fusion import RRF_K, hybrid_ranking
 from photo_organizer.search.models import (
     EMBEDDING_DIMENSIONS,
     FacetValue,
@@ -923,12 +923,14 @@ class LocalSearchIndex:
             by_key[c.key] = c
         for rank, c in enumerate(vector, start=1):
             by_key.setdefault(c.key, c).vec_rank = rank
-        fused = reciprocal_rank_fusion([[c.key for c in keyword], [c.key for c in vector]], k=RRF_K)
-        cands = list(by_key.values())
-        for c in cands:
-            c.score = fused[c.key]
-        total += sum(1 for c in cands if c.kw_rank is None)
-        ordered = self._order(searcher, cands, lambda c: (-c.score, -c.t))
+        ordered = []
+        for key, score in hybrid_ranking(
+            [c.key for c in keyword], [c.key for c in vector], k=RRF_K,
+            sort_time=lambda key: by_key[key].t, photo_id=lambda key: self._pid(searcher, by_key[key]),
+        ):
+            by_key[key].score = score
+            ordered.append(by_key[key])
+        total += sum(1 for c in ordered if c.kw_rank is None)
         if after is not None:
             ordered = [c for c in ordered if self._is_after(searcher, c, (-after[0], -after[1]), after[2])]
         return ordered[: query.limit], total
