@@ -18,24 +18,20 @@ from typing import Any
 
 import pytest
 
-from photo_organizer.adapters.aws.opensearch_index import (
+from photo_organizer.adapters.aws.opensearch_index import OpenSearchIndex, translate_error
+from photo_organizer.adapters.aws.opensearch_lifecycle import IndexedEntry, diff_index, load_mapping
+from photo_organizer.adapters.aws.opensearch_requests import (
     EXPLAINED_FIELDS,
-    IndexedEntry,
-    IndexWrite,
-    OpenSearchIndex,
-    WriteOutcome,
     count_body,
-    diff_index,
     document_source,
     explained_terms,
     knn_body,
-    load_mapping,
     search_body,
     suggest_body,
-    translate_error,
 )
-from photo_organizer.search import fusion
 from photo_organizer.errors import ConfigurationError, PermanentError, StorageUnavailableError, ValidationError
+from photo_organizer.search import fusion
+from photo_organizer.search.writes import IndexWrite, WriteOutcome
 from photo_organizer.search.models import (
     EMBEDDING_DIMENSIONS,
     DateRange,
