@@ -16,7 +16,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from stacks.settings import Settings
-from stacks.search import search_environment, suppress_search_wildcards
+from stacks.search import search_access, search_environment, serverless_reader_policy, suppress_search_wildcards
 from stacks.shared import (
     AuthOutputs, PhotoOrganizerFunction, SearchOutputs, StorageOutputs, common_environment, removal_policy, suppress,
     suppress_grant_wildcards,
@@ -93,8 +93,7 @@ class ApiStack(Stack):
             settings=settings, storage=storage, handler=API_HANDLER, log_name="api",
             memory_mb=settings.api_memory_mb, timeout_seconds=settings.api_timeout_seconds,
             environment=environment,
-            description="Photo Organizer HTTP API (uploads, photos, search)",
-            role_name=settings.api_role_name,  # named: the search stack's access policy names this role
+            description="Photo Organizer HTTP API (uploads, photos, people, search)",
             embeds_text=True,  # search queries are embedded with the packed MiniLM model
         )
         self._grant(api_function, storage)
@@ -106,6 +105,11 @@ class ApiStack(Stack):
             ))
             suppress_search_wildcards(api_function.role, search, "The API searches our one index")
             self._grant_cursor_key(api_function.role, cursor_key, storage)
+            # Read-only access inside the index, granted here where the role exists (never by the earlier stack).
+            if search.service == "es":
+                search_access(self, "ApiSearchAccess", search, access="reader", roles=[api_function.role.role_arn])
+            else:
+                serverless_reader_policy(self, "ApiCollectionDataAccess", search, api_function.role)
 
         api = apigwv2.HttpApi(
             self, "HttpApi",

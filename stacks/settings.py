@@ -263,15 +263,6 @@ class Settings:
     def search_collection_name(self) -> str:
         return f"{self.prefix}-photos"
 
-    @property
-    def api_role_name(self) -> str:
-        """Fixed, so the search stack's access policies can name the API role although the API stack (which
-        needs the search endpoint) is deployed after it."""
-        return f"{self.prefix}-api-function"
-
-    def api_role_arn(self) -> str:
-        return f"arn:aws:iam::{self.account}:role/{self.api_role_name}"
-
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:
     """Context from cdk.json keeps its JSON type; `-c key=value` always arrives as a string."""
