@@ -25,18 +25,31 @@ from stacks.storage import ORIGINALS_PREFIX
 
 API_HANDLER = "photo_organizer.handlers.api.handler"
 
-# (method, path, needs a signed-in user)
+# (method, path, needs a signed-in user): every operation of the OpenAPI document that handlers/api.py publishes
+# (tests/infrastructure/test_api.py builds that document and compares), plus the public document itself.
+_GET, _POST, _PUT, _PATCH, _DELETE = (apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.PUT,
+                                      apigwv2.HttpMethod.PATCH, apigwv2.HttpMethod.DELETE)
 ROUTES = (
-    (apigwv2.HttpMethod.POST, "/uploads", True),
-    (apigwv2.HttpMethod.GET, "/photos", True),
-    (apigwv2.HttpMethod.GET, "/photos/{photo_id}", True),
-    (apigwv2.HttpMethod.DELETE, "/photos/{photo_id}", True),
-    (apigwv2.HttpMethod.GET, "/openapi.json", False),
+    (_POST, "/uploads", True),
+    (_GET, "/photos", True),
+    (_GET, "/photos/{photo_id}", True),
+    (_DELETE, "/photos/{photo_id}", True),
+    (_GET, "/people", True),
+    (_PATCH, "/people/{person_id}", True),
+    (_GET, "/people/{person_id}/photos", True),
+    (_POST, "/people/{person_id}/merge", True),
+    (_POST, "/faces/{face_id}/move", True),
+    (_POST, "/faces/{face_id}/not-person", True),
+    (_GET, "/settings/biometrics", True),
+    (_PUT, "/settings/biometrics", True),
+    (_GET, "/openapi.json", False),
 )
 SEARCH_ROUTES = (
-    (apigwv2.HttpMethod.GET, "/search", True),
-    (apigwv2.HttpMethod.GET, "/search/suggest", True),
+    (_GET, "/search", True),
+    (_GET, "/search/suggest", True),
 )
+# Preflight: every method a route uses (OPTIONS is answered by API Gateway itself).
+CORS_METHODS = sorted({str(method.value) for method, _, _ in ROUTES + SEARCH_ROUTES} | {"OPTIONS"})
 CURSOR_KEY_ROTATION_REASON = (
     "The secret is the HMAC key of search cursors, which live for one results session: nothing is stored under "
     "it. Rotating it would need a custom rotation function and would only void the cursors in flight (each "
@@ -118,8 +131,7 @@ class ApiStack(Stack):
             cors_preflight=apigwv2.CorsPreflightOptions(
                 allow_origins=list(settings.cors_allowed_origins),
                 allow_headers=["Authorization", "Content-Type"],
-                allow_methods=[apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST,
-                               apigwv2.CorsHttpMethod.DELETE, apigwv2.CorsHttpMethod.OPTIONS],
+                allow_methods=[apigwv2.CorsHttpMethod(method) for method in CORS_METHODS],
                 max_age=Duration.hours(1),
             ),
         )
