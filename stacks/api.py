@@ -21,7 +21,7 @@ from stacks.shared import (
     AuthOutputs, PhotoOrganizerFunction, SearchOutputs, StorageOutputs, common_environment, removal_policy, suppress,
     suppress_grant_wildcards,
 )
-from stacks.storage import ORIGINALS_PREFIX
+from stacks.storage import ORIGINALS_PREFIX, QUARANTINE_PREFIX
 
 API_HANDLER = "photo_organizer.handlers.api.handler"
 
@@ -204,10 +204,19 @@ class ApiStack(Stack):
             actions=["s3:GetObjectVersion", "s3:DeleteObjectVersion"],
             resources=[storage.originals.arn_for_objects(originals_objects)],
         ))
+        # Deleting a photo also clears its quarantine key (every version), which holds the original when
+        # rejected_action=quarantine moved it there: granted whatever the setting, since the delete path always
+        # lists that key, and a quarantined photo may outlive a change of the setting.
+        quarantine_objects = f"{QUARANTINE_PREFIX}*"
+        storage.originals.grant_delete(fn, quarantine_objects)
+        api_function.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:DeleteObjectVersion"],
+            resources=[storage.originals.arn_for_objects(quarantine_objects)],
+        ))
         api_function.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["s3:ListBucketVersions"],
             resources=[storage.originals.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [originals_objects]}},
+            conditions={"StringLike": {"s3:prefix": [originals_objects, quarantine_objects]}},
         ))
         storage.derivatives.grant_read(fn)
         storage.derivatives.grant_delete(fn)
