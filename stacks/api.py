@@ -18,7 +18,7 @@ from constructs import Construct
 from stacks.settings import Settings
 from stacks.search import search_access, search_environment, serverless_reader_policy, suppress_search_wildcards
 from stacks.shared import (
-    AuthOutputs, PhotoOrganizerFunction, SearchOutputs, StorageOutputs, common_environment, removal_policy, suppress,
+    AuthOutputs, PhotoOrganizerFunction, SearchOutputs, StorageOutputs, app_log_group, common_environment, suppress,
     suppress_grant_wildcards,
 )
 from stacks.storage import ORIGINALS_PREFIX, QUARANTINE_PREFIX
@@ -146,13 +146,7 @@ class ApiStack(Stack):
                 for route in routes:
                     suppress(route.node.default_child, ("AwsSolutions-APIG4", PUBLIC_ROUTE_REASON))
 
-        access_logs = logs.LogGroup(
-            self, "AccessLogs",
-            log_group_name=f"{settings.log_group_prefix}api-access",
-            retention=settings.log_retention,
-            encryption_key=storage.key,
-            removal_policy=removal_policy(settings),
-        )
+        access_logs = app_log_group(self, "AccessLogs", settings=settings, key=storage.key, name="api-access")
         stage = apigwv2.HttpStage(
             self, "DefaultStage",
             http_api=api,

@@ -18,7 +18,7 @@ Settings refuse VECTORSEARCH. Not verified without a live collection: that a SEA
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, CustomResource, Duration, Stack
+from aws_cdk import CfnOutput, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -36,8 +36,8 @@ from stacks.shared import (
     PhotoOrganizerFunction,
     SearchOutputs,
     StorageOutputs,
+    app_log_group,
     common_environment,
-    removal_policy,
     suppress,
     suppress_grant_wildcards,
 )
@@ -143,10 +143,7 @@ class SearchStack(Stack):
         CfnOutput(self, "IndexerErrorsAlarmName", value=errors_alarm.alarm_name)
 
     def _log_group(self, id: str, name: str) -> logs.LogGroup:
-        settings = self._settings
-        return logs.LogGroup(self, id, log_group_name=f"{settings.log_group_prefix}opensearch/{name}",
-                             retention=settings.log_retention, encryption_key=self._storage.key,
-                             removal_policy=removal_policy(settings))
+        return app_log_group(self, id, settings=self._settings, key=self._storage.key, name=f"opensearch/{name}")
 
     def _domain(self, indexer_role: iam.IRole) -> SearchOutputs:
         settings, storage = self._settings, self._storage
@@ -217,7 +214,9 @@ class SearchStack(Stack):
                 app_log_enabled=True, app_log_group=app_logs,
             ),
             suppress_logs_resource_policy=True,
-            removal_policy=removal_policy(settings),
+            # The domain's name is fixed (the logs policy names it): a domain retained by the rollback of a failed
+            # first deploy would block every retry, so retain applies to updates and deletes only.
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if settings.retain else RemovalPolicy.DESTROY,
         )
         domain.node.add_dependency(logs_policy)
         # Set on the resource itself: the construct's access_policies prop goes through a custom resource.

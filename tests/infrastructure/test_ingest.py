@@ -84,7 +84,7 @@ def test_validator_function_configuration(synthesized):
 
 def test_validator_log_group_is_encrypted_and_expires(synthesized):
     synthesized.template("ingest").has_resource_properties("AWS::Logs::LogGroup", {
-        "LogGroupName": "/photo-organizer/dev/validator",
+        "LogGroupName": {"Fn::Join": ["", ["/photo-organizer/dev/validator-", Match.any_value()]]},
         "RetentionInDays": synthesized.stacks.settings.log_retention_days,
         "KmsKeyId": Match.any_value(),
     })
