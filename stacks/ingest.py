@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import jsii
 from aws_cdk import CfnOutput, Duration, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -14,6 +13,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.monitoring import FIVE_MINUTES, alarm_above_zero
 from stacks.settings import Settings
 from stacks.shared import (
     EncryptedQueueWithDlq,
@@ -128,26 +128,24 @@ class IngestStack(Stack):
         ))
         self._grant(validator, storage)
 
-        alarm = cloudwatch.Alarm(
-            self, "DeadLettersAlarm",
-            alarm_description="Upload events failed validation repeatedly and sit in the dead-letter queue",
-            metric=uploads.dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(5),
-                                                                             statistic="Maximum"),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        topic = storage.alarm_topic
+        alarm = alarm_above_zero(
+            self, "DeadLettersAlarm", topic=topic,
+            description="Upload events failed validation repeatedly and sit in the dead-letter queue",
+            metric=uploads.dlq.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES, statistic="Maximum"),
         )
-
-        undelivered_alarm = cloudwatch.Alarm(
-            self, "UndeliveredEventsAlarm",
-            alarm_description="EventBridge could not deliver upload events to the queue for a day: redrive them",
-            metric=undelivered.metric_approximate_number_of_messages_visible(period=Duration.minutes(5),
+        undelivered_alarm = alarm_above_zero(
+            self, "UndeliveredEventsAlarm", topic=topic,
+            description="EventBridge could not deliver upload events to the queue for a day: redrive them",
+            metric=undelivered.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES,
                                                                              statistic="Maximum"),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        # The validator records bad uploads as rejected and returns; an error here is a crash or a dependency
+        # failing (retried by SQS, and the batch's photos wait), which someone should look at.
+        errors_alarm = alarm_above_zero(
+            self, "ValidatorErrorsAlarm", topic=topic,
+            description="The validator function failed (its batch is retried; repeated failures reach the DLQ)",
+            metric=validator.function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
         )
 
         self.outputs = IngestOutputs(queue=uploads.queue, dead_letter_queue=uploads.dlq, validator=validator.function)
@@ -156,6 +154,7 @@ class IngestStack(Stack):
         CfnOutput(self, "DeadLettersAlarmName", value=alarm.alarm_name)
         CfnOutput(self, "UndeliveredEventsQueueUrl", value=undelivered.queue_url)
         CfnOutput(self, "UndeliveredEventsAlarmName", value=undelivered_alarm.alarm_name)
+        CfnOutput(self, "ValidatorErrorsAlarmName", value=errors_alarm.alarm_name)
         CfnOutput(self, "ValidatorFunctionName", value=validator.function.function_name)
 
     def _grant(self, validator: PhotoOrganizerFunction, storage: StorageOutputs) -> None:

@@ -31,6 +31,7 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from stacks.monitoring import FIVE_MINUTES, alarm_above_zero, notify
 from stacks.settings import Settings
 from stacks.shared import (
     PhotoOrganizerFunction,
@@ -116,24 +117,15 @@ class SearchStack(Stack):
             suppress_search_wildcards(indexer.role, self.outputs, "The indexer writes documents, templates and "
                                       "aliases anywhere inside our one search domain")
 
-        failures_alarm = cloudwatch.Alarm(
-            self, "IndexerFailuresAlarm",
-            alarm_description="Stream records the indexer gave up on: run the reconcile command",
-            metric=failures.metric_approximate_number_of_messages_visible(period=Duration.minutes(5),
-                                                                          statistic="Maximum"),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        failures_alarm = alarm_above_zero(
+            self, "IndexerFailuresAlarm", topic=storage.alarm_topic,
+            description="Stream records the indexer gave up on: run the reconcile command",
+            metric=failures.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES, statistic="Maximum"),
         )
-        errors_alarm = cloudwatch.Alarm(
-            self, "IndexerErrorsAlarm",
-            alarm_description="The indexer function failed (it is retried; persistent errors fill the failure queue)",
-            metric=indexer.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        errors_alarm = alarm_above_zero(
+            self, "IndexerErrorsAlarm", topic=storage.alarm_topic,
+            description="The indexer function failed (it is retried; persistent errors fill the failure queue)",
+            metric=indexer.function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
         )
 
         CfnOutput(self, "SearchEndpoint", value=self.outputs.endpoint_url)
@@ -243,12 +235,50 @@ class SearchStack(Stack):
             findings.append(("AwsSolutions-OS7", "Dev sizing from cdk.json: a single data node cannot span zones; "
                                                  "production sets opensearch_instance_count to 2 or 3."))
         suppress(domain, *findings)
+        self._domain_alarms(domain, data_nodes)
         outputs = _domain_outputs(f"https://{domain.domain_endpoint}", domain_arn, admin.function.function_arn)
         # The indexer's OpenSearch role, and the index behind the alias before the first stream record arrives
         # (a bulk write to a missing alias would create a plain index named like the alias, with guessed mappings).
         search_access(self, "IndexerSearchAccess", outputs, access="writer", roles=[indexer_role.role_arn],
                       index_version=SEARCH_INDEX_VERSION)
         return outputs
+
+    def _domain_alarms(self, domain: opensearch.Domain, data_nodes: int) -> None:
+        """Cluster health and disk, as AWS recommends for OpenSearch Service domains (1-minute metrics)."""
+        settings, topic = self._settings, self._storage.alarm_topic
+        minute = Duration.minutes(1)
+        alarms = [cloudwatch.Alarm(
+            self, "ClusterRedAlarm",
+            alarm_description="A primary shard is unassigned: searches miss photos and writes to it fail",
+            metric=domain.metric_cluster_status_red(period=minute, statistic="Maximum"),
+            threshold=1, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ), cloudwatch.Alarm(
+            self, "FreeStorageAlarm",
+            alarm_description=f"A data node has 25% or less of its {settings.opensearch_volume_gb} GB left "
+                              "(OpenSearch blocks writes at its flood-stage watermark)",
+            metric=domain.metric_free_storage_space(period=minute, statistic="Minimum"),  # MiB, per node
+            threshold=settings.opensearch_volume_gb * 1024 * 0.25, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.MISSING,
+        )]
+        if data_nodes > 1:
+            # Five minutes: a new index is briefly yellow while its replicas are allocated.
+            alarms.append(cloudwatch.Alarm(
+                self, "ClusterYellowAlarm",
+                alarm_description="A replica shard is unassigned: one more node failure loses search data",
+                metric=domain.metric_cluster_status_yellow(period=minute, statistic="Maximum"),
+                threshold=1, evaluation_periods=5,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ))
+        else:
+            # One data node cannot hold a replica of its own shards: with the index's one replica the cluster is
+            # yellow for good, and an alarm that never clears tells nothing.
+            self.node.add_metadata("photo-organizer:no-yellow-alarm",
+                                   "one data node: the cluster is always yellow (replicas cannot be assigned)")
+        notify(topic, *alarms)
 
     def _collection(self, indexer_role: iam.IRole) -> SearchOutputs:
         settings, storage = self._settings, self._storage

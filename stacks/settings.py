@@ -114,6 +114,8 @@ class Settings:
     indexer_batch_size: int = 100
     indexer_retry_attempts: int = 5
     indexer_max_record_age_seconds: int = 86400  # the stream keeps records for 24 h anyway
+    # operations: every alarm notifies one SNS topic; with an address, the topic emails it (confirm the first mail)
+    alarm_email: str = ""
 
     @classmethod
     def from_context(cls, node: _Context) -> Settings:
@@ -174,6 +176,8 @@ class Settings:
         if not self.cors_allowed_origins or any(o == "*" or not o.startswith(("https://", "http://localhost"))
                                                 for o in self.cors_allowed_origins):
             problems.append("cors_allowed_origins must list https:// origins (http://localhost allowed), never '*'")
+        if self.alarm_email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email):
+            problems.append(f"alarm_email does not look like an email address: {self.alarm_email!r}")
         problems += self._check_analysis() + self._check_search()
         if problems:
             raise SettingsError("invalid cdk.json context: " + "; ".join(problems))
@@ -259,6 +263,21 @@ class Settings:
 
     def upload_rule_arn(self) -> str:
         return f"arn:aws:events:{self.region}:{self.account}:rule/{self.upload_rule_name}"
+
+    @property
+    def alarm_topic_name(self) -> str:
+        """Fixed, so the key and topic policies of the storage stack can name it and the rule below."""
+        return f"{self.prefix}-alarms"
+
+    def alarm_topic_arn(self) -> str:
+        return f"arn:aws:sns:{self.region}:{self.account}:{self.alarm_topic_name}"
+
+    @property
+    def glue_failure_rule_name(self) -> str:
+        return f"{self.prefix}-glue-run-failed"
+
+    def glue_failure_rule_arn(self) -> str:
+        return f"arn:aws:events:{self.region}:{self.account}:rule/{self.glue_failure_rule_name}"
 
     @property
     def face_collection_prefix(self) -> str:

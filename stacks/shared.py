@@ -12,6 +12,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
@@ -33,6 +34,7 @@ class StorageOutputs:
     originals: s3.IBucket
     derivatives: s3.IBucket
     table: dynamodb.ITableV2
+    alarm_topic: sns.ITopic  # every alarm of every stack notifies it (stacks/monitoring.py)
 
 
 @dataclass(frozen=True)
