@@ -82,6 +82,11 @@ class Settings:
     mfa: str = "OPTIONAL"  # "OPTIONAL" | "REQUIRED" | "OFF"
     self_sign_up_enabled: bool = False
     cognito_feature_plan: str = "PLUS"  # "PLUS" (threat protection enforced) | "ESSENTIALS"
+    # The hosted sign-in page: https://<prefix>.auth.<region>.amazoncognito.com. Prefixes are global per region:
+    # empty = "<app_name>-<stage>-<account>". Callback and logout URLs are where it sends the SPA back (exact).
+    cognito_domain_prefix: str = ""
+    oauth_callback_urls: tuple[str, ...] = ("http://localhost:5173/",)
+    oauth_logout_urls: tuple[str, ...] = ("http://localhost:5173/",)
     # packaging
     lambda_code_dir: str = "build/lambda"
     glue_jobs_dir: str = "glue_jobs"  # holds analyze_photos/job.py (required) and cluster_faces/job.py (optional)
@@ -178,9 +183,23 @@ class Settings:
             problems.append("cors_allowed_origins must list https:// origins (http://localhost allowed), never '*'")
         if self.alarm_email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email):
             problems.append(f"alarm_email does not look like an email address: {self.alarm_email!r}")
+        problems += self._check_auth()
         problems += self._check_analysis() + self._check_search()
         if problems:
             raise SettingsError("invalid cdk.json context: " + "; ".join(problems))
+
+    def _check_auth(self) -> list[str]:
+        problems = []
+        prefix = self.hosted_domain_prefix
+        if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", prefix) or any(
+                word in prefix for word in ("aws", "amazon", "cognito")):
+            problems.append(f"cognito_domain_prefix {prefix!r}: lowercase letters, digits and hyphens, at most 63, "
+                            "and never 'aws', 'amazon' or 'cognito' (Cognito's rule)")
+        for name in ("oauth_callback_urls", "oauth_logout_urls"):
+            urls = getattr(self, name)
+            if not urls or any(not u.startswith(("https://", "http://localhost")) or "#" in u for u in urls):
+                problems.append(f"{name} must list https:// URLs (http://localhost allowed), without fragments")
+        return problems
 
     def _check_analysis(self) -> list[str]:
         problems = []
@@ -263,6 +282,10 @@ class Settings:
 
     def upload_rule_arn(self) -> str:
         return f"arn:aws:events:{self.region}:{self.account}:rule/{self.upload_rule_name}"
+
+    @property
+    def hosted_domain_prefix(self) -> str:
+        return self.cognito_domain_prefix or f"{self.prefix}-{self.account}"
 
     @property
     def alarm_topic_name(self) -> str:
