@@ -1,9 +1,10 @@
 """SearchStack: the OpenSearch index (a domain, or a Serverless collection) and the indexer fed by the table stream.
 
 Cost, approximate (us-east-1 list prices at the time of writing; check the pricing pages before deciding):
-- domain, t3.small.search x 1 + 10 GB gp3: about $0.036/h, i.e. roughly $30-40 a month;
-- Serverless: billed per OCU-hour (about $0.24); the floor is about 2 OCUs (indexing + search) with standby
-  replicas, roughly $350 a month, about half that without them (opensearch_serverless_standby_replicas=false).
+- domain, t3.small.search x 1 ($0.036/h, about $26 a month) + 10 GB gp3 (about $1): roughly $27 a month, idle or not;
+- Serverless: billed per OCU-hour (about $0.24); the floor is 1 OCU (0.5 indexing + 0.5 search) without standby
+  replicas (the default here), about $175 a month, and 2 OCUs, about $350, with them
+  (opensearch_serverless_standby_replicas=true).
 So the domain is the default; Serverless trades that floor for no capacity planning.
 
 Serverless is a SEARCH collection, so search there is keyword-only (a product decision). The indexer writes
@@ -239,7 +240,8 @@ class SearchStack(Stack):
         outputs = _domain_outputs(f"https://{domain.domain_endpoint}", domain_arn, admin.function.function_arn)
         # The indexer's OpenSearch role, and the index behind the alias before the first stream record arrives
         # (a bulk write to a missing alias would create a plain index named like the alias, with guessed mappings).
-        search_access(self, "IndexerSearchAccess", outputs, access="writer", roles=[indexer_role.role_arn],
+        search_access(self, "IndexerSearchAccess", outputs, access="writer",
+                      roles=[indexer_role.role_arn, *settings.search_operator_role_arns],
                       index_version=SEARCH_INDEX_VERSION)
         return outputs
 

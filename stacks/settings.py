@@ -119,6 +119,9 @@ class Settings:
     indexer_batch_size: int = 100
     indexer_retry_attempts: int = 5
     indexer_max_record_age_seconds: int = 86400  # the stream keeps records for 24 h anyway
+    # IAM roles of operators who run `photo-organizer search reindex|reconcile|purge` against the domain: mapped to
+    # the same OpenSearch writer role as the indexer (fine-grained access control refuses unmapped roles).
+    search_operator_role_arns: tuple[str, ...] = ()
     # operations: every alarm notifies one SNS topic; with an address, the topic emails it (confirm the first mail)
     alarm_email: str = ""
 
@@ -245,6 +248,9 @@ class Settings:
                             "search_engine=domain (the default) for semantic search")
         elif self.opensearch_serverless_type not in ("SEARCH", "VECTORSEARCH"):
             problems.append("opensearch_serverless_type must be SEARCH (VECTORSEARCH is refused on Serverless)")
+        bad_roles = [a for a in self.search_operator_role_arns if not re.fullmatch(r"arn:aws:iam::\d{12}:role/\S+", a)]
+        if bad_roles:
+            problems.append(f"search_operator_role_arns must be IAM role ARNs, got {bad_roles}")
         if not 1 <= self.indexer_batch_size <= 10_000 or not 0 <= self.indexer_retry_attempts <= 10_000:
             problems.append("indexer_batch_size must be within 1..10000 and indexer_retry_attempts within 0..10000")
         if not 60 <= self.indexer_max_record_age_seconds <= 604_800:

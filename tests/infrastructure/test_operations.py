@@ -113,7 +113,7 @@ def test_no_stack_refers_to_a_stack_deployed_after_it(synthesized):
             assert order.index(dependency.stack_name) < order.index(stack_name), (concern, dependency.stack_name)
 
 
-def test_alarm_email_subscribes_and_three_data_nodes_get_a_yellow_alarm(stub_lambda_dir, tmp_path):
+def test_alarm_email_subscribes_three_data_nodes_get_a_yellow_alarm_and_operators_are_mapped(stub_lambda_dir, tmp_path):
     """Storage and search stacks alone (cheaper than a whole App) with alarm_email and three data nodes."""
     import aws_cdk as cdk
     from aws_cdk.assertions import Template
@@ -124,8 +124,9 @@ def test_alarm_email_subscribes_and_three_data_nodes_get_a_yellow_alarm(stub_lam
 
     from .conftest import cdk_json_context
 
+    operator = "arn:aws:iam::111111111111:role/photo-ops"
     settings = Settings(lambda_code_dir=str(stub_lambda_dir), alarm_email="ops@example.org",
-                        opensearch_instance_count=3)
+                        opensearch_instance_count=3, search_operator_role_arns=(operator,))
     settings.check()
     app = cdk.App(context=cdk_json_context(), outdir=str(tmp_path))
     env = cdk.Environment(account=settings.account, region=settings.region)
@@ -137,6 +138,9 @@ def test_alarm_email_subscribes_and_three_data_nodes_get_a_yellow_alarm(stub_lam
         "MetricName": "ClusterStatus.yellow"}})
     [alarm] = yellow.values()
     assert alarm["Properties"]["EvaluationPeriods"] == 5 and alarm["Properties"]["AlarmActions"]
+    # operators who run `search reindex|reconcile` get the indexer's writer mapping
+    [writer] = Template.from_stack(search).find_resources("Custom::OpenSearchAccess").values()
+    assert writer["Properties"]["BackendRoles"][1:] == [operator]
 
 
 def test_alarm_email_must_look_like_an_address():
