@@ -130,7 +130,9 @@ class OpenSearchSecurity:
         self._transport = transport
         self._sleep = sleep
         self._clock = clock
-        self._budget = budget_seconds
+        # One deadline for everything this instance sends: the custom resource must answer CloudFormation before
+        # its function times out, or the stack waits an hour.
+        self._deadline = clock() + budget_seconds
 
     # ---- the use case: grant and revoke one access kind ----------------------------------------------------
 
@@ -164,7 +166,6 @@ class OpenSearchSecurity:
         return request.url, dict(request.headers.items()), payload
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None, *, missing_ok: bool = False) -> None:
-        started = self._clock()
         delay = 2.0
         while True:
             url, headers, payload = self.signed_request(method, path, body)  # re-signed: the date moves on
@@ -178,7 +179,7 @@ class OpenSearchSecurity:
                 error = _translate(method, path, response)
             # Right after the domain turns active, the security index may still be initialising (503) and a new
             # master role may not have propagated (401/403): retry those while the budget lasts.
-            if not _worth_retrying(error) or self._clock() - started + delay > self._budget:
+            if not _worth_retrying(error) or self._clock() + delay + REQUEST_TIMEOUT_SECONDS > self._deadline:
                 raise error
             self._sleep(delay)
             delay = min(delay * 2, 30.0)
