@@ -124,6 +124,19 @@ class StorageStack(Stack):
                 "StringEquals": {"aws:SourceAccount": settings.account},
             },
         ))
+        # The same use, scoped by what SQS puts in the encryption context (the queue's ARN) instead of by the
+        # caller: AWS documents that aws:SourceArn/aws:SourceAccount are not supported in a key policy for
+        # EventBridge delivering to an encrypted SNS topic; whether EventBridge-to-SQS carries them is not verified
+        # here, so this statement keeps delivery (and the dead-letter queue) working either way. The ingest
+        # stack's queues are named by CloudFormation after the stack: "<prefix>-ingest-<logical id>-<random>".
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="AllowEventBridgeToIngestQueues",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=["*"],
+            conditions={"ArnLike": {"kms:EncryptionContext:aws:sqs:arn":
+                                    f"arn:aws:sqs:{settings.region}:{settings.account}:{settings.prefix}-ingest-*"}},
+        ))
         key.add_to_resource_policy(iam.PolicyStatement(
             sid="AllowAppLogGroups",
             principals=[iam.ServicePrincipal(f"logs.{settings.region}.amazonaws.com")],

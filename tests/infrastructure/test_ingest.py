@@ -188,3 +188,24 @@ def test_undelivered_events_depth_is_alarmed(synthesized):
         "Dimensions": [{"Name": "QueueName",
                         "Value": {"Fn::GetAtt": [Match.string_like_regexp("^UndeliveredEvents"), "QueueName"]}}],
     })
+
+
+def test_eventbridge_may_use_the_key_for_the_ingest_queues_by_encryption_context(synthesized):
+    """Delivery to the encrypted queue (and to its dead-letter queue) must not hang on aws:SourceArn in the key
+    policy alone, which AWS documents as unsupported for EventBridge-to-encrypted-topic delivery: a second
+    statement scopes the key by the queue ARN SQS puts in the encryption context."""
+    import fnmatch
+
+    key = next(iter(synthesized.template("storage").find_resources("AWS::KMS::Key").values()))
+    [statement] = [s for s in key["Properties"]["KeyPolicy"]["Statement"]
+                   if s.get("Sid") == "AllowEventBridgeToIngestQueues"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    pattern = statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:sqs:arn"]
+    stack_name = synthesized.stacks.ingest.stack_name
+    # CloudFormation names a queue without QueueName "<stack name>-<logical id>-<random>"
+    for logical_id, queue in synthesized.template("ingest").find_resources("AWS::SQS::Queue").items():
+        assert "QueueName" not in queue["Properties"], logical_id
+        arn = f"arn:aws:sqs:eu-west-1:111111111111:{stack_name}-{logical_id[:20]}-1A2B3C4D5E6F"
+        assert fnmatch.fnmatchcase(arn, pattern), (arn, pattern)
+    assert not fnmatch.fnmatchcase("arn:aws:sqs:eu-west-1:111111111111:photo-organizer-dev-search-X-1", pattern)
