@@ -32,8 +32,12 @@ SECURITY_API = "/_plugins/_security/api"
 ACCESS_KINDS = ("writer", "reader")
 REQUEST_TIMEOUT_SECONDS = 10
 
-# Action groups of the security plugin (static_action_groups): cluster-level ones cover the multi-document calls
-# (_bulk, _msearch) and templates; index-level ones are scoped to the photo alias and its versioned indices.
+# Static action groups of the security plugin (opensearch-project/security static_action_groups.yml): cluster-level
+# ones cover the multi-document calls (_bulk, _msearch: cluster_composite_ops[_ro]), alias lookups and index
+# templates (cluster_manage_index_templates); index-level ones are scoped to the photo alias and its versioned
+# indices. OpenSearchIndex's calls -> groups: bulk, delete_by_query -> crud; search, count -> read; msearch,
+# exists_alias, get_alias -> cluster_composite_ops_ro; put_index_template -> cluster_manage_index_templates;
+# create, exists, put_settings, refresh -> create_index/manage; update_aliases -> manage_aliases.
 _CLUSTER_PERMISSIONS = {
     "writer": ["cluster_composite_ops", "cluster_monitor", "cluster_manage_index_templates"],
     "reader": ["cluster_composite_ops_ro"],
