@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export NODE_NO_WARNINGS := 1
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 
-.PHONY: install label-model browser demo test synth lambda-build minilm bench test-data clean
+.PHONY: install label-model browser demo test synth lambda-build glue-deps minilm bench test-data clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -64,7 +64,12 @@ minilm: $(MINILM_PACK)
 lambda-build: $(INSTALLED) $(MINILM_PACK)
 	$(PY) scripts/build_lambda.py
 
-synth: $(INSTALLED) node_modules/.installed lambda-build
+# The Glue jobs' dependencies as prebuilt wheels for Glue 5.0 (Python 3.11, x86_64), shipped as S3 assets:
+# a no-op when build/glue/manifest.json matches the lock, the script and Glue's provided modules.
+glue-deps: $(INSTALLED)
+	$(PY) scripts/build_glue_deps.py
+
+synth: $(INSTALLED) node_modules/.installed lambda-build glue-deps
 	npx cdk synth -q --no-notices
 
 bench: $(INSTALLED)
