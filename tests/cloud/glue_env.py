@@ -219,6 +219,9 @@ def glue_python(wheels: list[Path], installer_options: list[str]) -> GluePython:
         _run([uv, "pip", "install", "--quiet", "--python", python, *installer_options, *map(str, wheels)],
              "installing the job's --additional-python-modules as Glue does")
     done_marker.write_text(json.dumps(inputs, indent=2) + "\n")
+    for stale in ENV_ROOT.iterdir():  # ~0.8 GB each (Spark's jars, pyarrow, scipy): keep only the current one
+        if stale != root and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     return GluePython(root, time.perf_counter() - started)
 
 

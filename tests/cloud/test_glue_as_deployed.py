@@ -207,6 +207,9 @@ def test_the_glue_environment_holds_only_glue_5_modules_and_the_shipped_wheels(d
     assert swapped == {}
     assert installed["numpy"] == provided["numpy"] == "1.26.4"  # no numpy swap under Glue's pandas and pyarrow
     assert installed["boto3"] == provided["boto3"]
+    # This machine's glibc is newer than AL2023's: that a wheel installed here does not say Glue can install it.
+    builder = _load("build_glue_deps", ROOT / "scripts" / "build_glue_deps.py")
+    assert [w.name for w in jobs[ANALYZE].wheels if not builder.glue_installable(w.name)] == []
 
 
 def glue_env_name(name: str) -> str:
