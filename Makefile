@@ -48,7 +48,8 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "Chromium could not be installed: the browser test will be skipped"
 
-test: $(INSTALLED) $(LABEL_MODEL) browser
+# glue-deps: the synthesized analysis stack ships the Glue wheels, and tests/cloud runs the jobs with them.
+test: $(INSTALLED) $(LABEL_MODEL) browser glue-deps
 	$(VENV)/bin/ruff check -q lambdas stacks tests glue_jobs benchmarks scripts app.py
 	PYTHONPATH=lambdas $(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 --dist loadgroup -q || [ $$? -eq 5 ]
