@@ -37,8 +37,9 @@ MINILM_FILES = ("manifest.json", "model.safetensors", "vocab.txt")
 SPARK_PACKAGES = ("pyspark==3.5.9", "py4j==0.10.9.9")
 # Provided modules left out of the environment: plotting and installers, which no job imports. A subset of Glue's
 # modules is stricter, not looser: whatever imports here imports on Glue.
+# pip stays: it is Glue's own installer (23.0.1), and the job's wheels are installed with it, as Glue installs them.
 LEFT_OUT = frozenset({"kaleido", "plotly", "matplotlib", "seaborn", "contourpy", "cycler", "fonttools", "kiwisolver",
-                      "pip", "setuptools", "virtualenv"})
+                      "setuptools", "virtualenv"})
 
 
 class GlueEnvUnavailableError(RuntimeError):
@@ -179,8 +180,11 @@ def _uv() -> Path:
 
 
 def _run(command: list[str], what: str) -> None:
-    done = subprocess.run(command, capture_output=True, text=True,
-                          env={**os.environ, "UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": ""})
+    # No pip configuration of this machine (find-links, extra indexes) may widen what --no-index sees.
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PIP_")}
+    env.update({"UV_PYTHON_DOWNLOADS": "never", "VIRTUAL_ENV": "", "PIP_CONFIG_FILE": os.devnull,
+                "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise GlueEnvUnavailableError(f"{what} failed: {(done.stderr or done.stdout).strip()[-1500:]}")
 
@@ -213,11 +217,12 @@ def glue_python(wheels: list[Path], installer_options: list[str]) -> GluePython:
          "installing Glue 5.0's provided modules (wheels at Glue's versions)")
     _run([uv, "pip", "install", "--quiet", "--python", python, "--no-deps", *SPARK_PACKAGES],
          "installing Spark's Python side")
-    # What Glue does at job start: pip install <the S3 wheels> <--python-modules-installer-option>. With --no-index
-    # every dependency must be in the given wheels or already installed, or the install (and the job) fails.
+    # What Glue does at job start: its pip (23.0.1, provided) installs the S3 wheels with the job's
+    # --python-modules-installer-option. With --no-index every dependency must be among the given wheels or already
+    # installed (Glue's modules), or the install, and so the job, fails; a source distribution would be built here.
     if wheels:
-        _run([uv, "pip", "install", "--quiet", "--python", python, *installer_options, *map(str, wheels)],
-             "installing the job's --additional-python-modules as Glue does")
+        _run([python, "-m", "pip", "install", "--quiet", "--no-cache-dir", *installer_options, *map(str, wheels)],
+             "installing the job's --additional-python-modules with Glue's pip, as Glue does")
     done_marker.write_text(json.dumps(inputs, indent=2) + "\n")
     for stale in ENV_ROOT.iterdir():  # ~0.8 GB each (Spark's jars, pyarrow, scipy): keep only the current one
         if stale != root and stale.is_dir():
