@@ -10,33 +10,50 @@ from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from stacks.monitoring import FIVE_MINUTES, notify
 from stacks.settings import Settings
-from stacks.search import search_environment, suppress_search_wildcards
+from stacks.search import search_access, search_environment, serverless_reader_policy, suppress_search_wildcards
 from stacks.shared import (
-    AuthOutputs, PhotoOrganizerFunction, SearchOutputs, StorageOutputs, common_environment, removal_policy, suppress,
+    AuthOutputs, PhotoOrganizerFunction, SearchOutputs, StorageOutputs, app_log_group, common_environment, suppress,
     suppress_grant_wildcards,
 )
-from stacks.storage import ORIGINALS_PREFIX
+from stacks.storage import ORIGINALS_PREFIX, QUARANTINE_PREFIX
 
 API_HANDLER = "photo_organizer.handlers.api.handler"
+API_5XX_PERCENT = 5
+API_5XX_MIN_REQUESTS = 20  # below this, one failed request out of a handful is not a rate
 
-# (method, path, needs a signed-in user)
+# (method, path, needs a signed-in user): every operation of the OpenAPI document that handlers/api.py publishes
+# (tests/infrastructure/test_api.py builds that document and compares), plus the public document itself.
+_GET, _POST, _PUT, _PATCH, _DELETE = (apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.PUT,
+                                      apigwv2.HttpMethod.PATCH, apigwv2.HttpMethod.DELETE)
 ROUTES = (
-    (apigwv2.HttpMethod.POST, "/uploads", True),
-    (apigwv2.HttpMethod.GET, "/photos", True),
-    (apigwv2.HttpMethod.GET, "/photos/{photo_id}", True),
-    (apigwv2.HttpMethod.DELETE, "/photos/{photo_id}", True),
-    (apigwv2.HttpMethod.GET, "/openapi.json", False),
+    (_POST, "/uploads", True),
+    (_GET, "/photos", True),
+    (_GET, "/photos/{photo_id}", True),
+    (_DELETE, "/photos/{photo_id}", True),
+    (_GET, "/people", True),
+    (_PATCH, "/people/{person_id}", True),
+    (_GET, "/people/{person_id}/photos", True),
+    (_POST, "/people/{person_id}/merge", True),
+    (_POST, "/faces/{face_id}/move", True),
+    (_POST, "/faces/{face_id}/not-person", True),
+    (_GET, "/settings/biometrics", True),
+    (_PUT, "/settings/biometrics", True),
+    (_GET, "/openapi.json", False),
 )
 SEARCH_ROUTES = (
-    (apigwv2.HttpMethod.GET, "/search", True),
-    (apigwv2.HttpMethod.GET, "/search/suggest", True),
+    (_GET, "/search", True),
+    (_GET, "/search/suggest", True),
 )
+# Preflight: every method a route uses (OPTIONS is answered by API Gateway itself).
+CORS_METHODS = sorted({str(method.value) for method, _, _ in ROUTES + SEARCH_ROUTES} | {"OPTIONS"})
 CURSOR_KEY_ROTATION_REASON = (
     "The secret is the HMAC key of search cursors, which live for one results session: nothing is stored under "
     "it. Rotating it would need a custom rotation function and would only void the cursors in flight (each "
@@ -93,8 +110,7 @@ class ApiStack(Stack):
             settings=settings, storage=storage, handler=API_HANDLER, log_name="api",
             memory_mb=settings.api_memory_mb, timeout_seconds=settings.api_timeout_seconds,
             environment=environment,
-            description="Photo Organizer HTTP API (uploads, photos, search)",
-            role_name=settings.api_role_name,  # named: the search stack's access policy names this role
+            description="Photo Organizer HTTP API (uploads, photos, people, search)",
             embeds_text=True,  # search queries are embedded with the packed MiniLM model
         )
         self._grant(api_function, storage)
@@ -106,6 +122,11 @@ class ApiStack(Stack):
             ))
             suppress_search_wildcards(api_function.role, search, "The API searches our one index")
             self._grant_cursor_key(api_function.role, cursor_key, storage)
+            # Read-only access inside the index, granted here where the role exists (never by the earlier stack).
+            if search.service == "es":
+                search_access(self, "ApiSearchAccess", search, access="reader", roles=[api_function.role.role_arn])
+            else:
+                serverless_reader_policy(self, "ApiCollectionDataAccess", search, api_function.role)
 
         api = apigwv2.HttpApi(
             self, "HttpApi",
@@ -114,8 +135,7 @@ class ApiStack(Stack):
             cors_preflight=apigwv2.CorsPreflightOptions(
                 allow_origins=list(settings.cors_allowed_origins),
                 allow_headers=["Authorization", "Content-Type"],
-                allow_methods=[apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST,
-                               apigwv2.CorsHttpMethod.DELETE, apigwv2.CorsHttpMethod.OPTIONS],
+                allow_methods=[apigwv2.CorsHttpMethod(method) for method in CORS_METHODS],
                 max_age=Duration.hours(1),
             ),
         )
@@ -130,13 +150,7 @@ class ApiStack(Stack):
                 for route in routes:
                     suppress(route.node.default_child, ("AwsSolutions-APIG4", PUBLIC_ROUTE_REASON))
 
-        access_logs = logs.LogGroup(
-            self, "AccessLogs",
-            log_group_name=f"{settings.log_group_prefix}api-access",
-            retention=settings.log_retention,
-            encryption_key=storage.key,
-            removal_policy=removal_policy(settings),
-        )
+        access_logs = app_log_group(self, "AccessLogs", settings=settings, key=storage.key, name="api-access")
         stage = apigwv2.HttpStage(
             self, "DefaultStage",
             http_api=api,
@@ -147,10 +161,35 @@ class ApiStack(Stack):
             access_log_settings=_AccessLogSettings(access_logs),
         )
 
+        self._server_error_alarm(api, storage)
+
         self.api = api
         self.api_function = api_function.function
         CfnOutput(self, "ApiUrl", value=stage.url, description="Base URL of the HTTP API")
         CfnOutput(self, "ApiFunctionName", value=api_function.function.function_name)
+
+    def _server_error_alarm(self, api: apigwv2.HttpApi, storage: StorageOutputs) -> cloudwatch.Alarm:
+        """5xx answers as a share of all requests, over five minutes, once there are enough requests to judge."""
+        requests = api.metric_count(period=FIVE_MINUTES, statistic="Sum")
+        errors = api.metric_server_error(period=FIVE_MINUTES, statistic="Sum")
+        rate = cloudwatch.MathExpression(
+            expression=f"IF(requests >= {API_5XX_MIN_REQUESTS}, 100 * FILL(errors, 0) / requests, 0)",
+            using_metrics={"requests": requests, "errors": errors},
+            label="5xx % of requests",
+            period=FIVE_MINUTES,
+        )
+        alarm = cloudwatch.Alarm(
+            self, "Api5xxRateAlarm",
+            alarm_description=f"More than {API_5XX_PERCENT}% of API requests failed with a 5xx in five minutes "
+                              "(the API function's errors, timeouts or a dependency)",
+            metric=rate,
+            threshold=API_5XX_PERCENT,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        notify(storage.alarm_topic, alarm)
+        return alarm
 
     def _cursor_key(self, settings: Settings, storage: StorageOutputs) -> secretsmanager.Secret:
         """The HMAC key of search cursors: random, generated by Secrets Manager at deploy (never in a template)."""
@@ -188,10 +227,19 @@ class ApiStack(Stack):
             actions=["s3:GetObjectVersion", "s3:DeleteObjectVersion"],
             resources=[storage.originals.arn_for_objects(originals_objects)],
         ))
+        # Deleting a photo also clears its quarantine key (every version), which holds the original when
+        # rejected_action=quarantine moved it there: granted whatever the setting, since the delete path always
+        # lists that key, and a quarantined photo may outlive a change of the setting.
+        quarantine_objects = f"{QUARANTINE_PREFIX}*"
+        storage.originals.grant_delete(fn, quarantine_objects)
+        api_function.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:DeleteObjectVersion"],
+            resources=[storage.originals.arn_for_objects(quarantine_objects)],
+        ))
         api_function.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["s3:ListBucketVersions"],
             resources=[storage.originals.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [originals_objects]}},
+            conditions={"StringLike": {"s3:prefix": [originals_objects, quarantine_objects]}},
         ))
         storage.derivatives.grant_read(fn)
         storage.derivatives.grant_delete(fn)

@@ -62,7 +62,13 @@ class Settings:
     # ingest
     validator_memory_mb: int = 2048
     validator_timeout_seconds: int = 60
-    validator_reserved_concurrency: int = 10
+    # Off by default (0, or null in cdk.json): a new account's whole concurrency limit can be 10, and Lambda refuses
+    # a reservation that leaves less than 10 unreserved. Set it to cap the validator (and guarantee it capacity).
+    validator_reserved_concurrency: int = 0
+    # The SQS event source's maximumConcurrency (2..1000): how many validators one queue may run at once. A burst
+    # then waits in the queue instead of being throttled, which would count receives and push good uploads into
+    # the DLQ. Keep it <= validator_reserved_concurrency when that is set.
+    ingest_max_concurrency: int = 5
     ingest_batch_size: int = 10
     ingest_max_batching_window_seconds: int = 5
     dlq_max_receive_count: int = 5
@@ -76,6 +82,11 @@ class Settings:
     mfa: str = "OPTIONAL"  # "OPTIONAL" | "REQUIRED" | "OFF"
     self_sign_up_enabled: bool = False
     cognito_feature_plan: str = "PLUS"  # "PLUS" (threat protection enforced) | "ESSENTIALS"
+    # The hosted sign-in page: https://<prefix>.auth.<region>.amazoncognito.com. Prefixes are global per region:
+    # empty = "<app_name>-<stage>-<account>". Callback and logout URLs are where it sends the SPA back (exact).
+    cognito_domain_prefix: str = ""
+    oauth_callback_urls: tuple[str, ...] = ("http://localhost:5173/",)
+    oauth_logout_urls: tuple[str, ...] = ("http://localhost:5173/",)
     # packaging
     lambda_code_dir: str = "build/lambda"
     glue_jobs_dir: str = "glue_jobs"  # holds analyze_photos/job.py (required) and cluster_faces/job.py (optional)
@@ -83,11 +94,9 @@ class Settings:
     glue_worker_type: str = "G.1X"
     glue_number_of_workers: int = 2  # Spark jobs need >= 2 (one is the driver)
     glue_timeout_minutes: int = 180
-    # Pinned: Glue pip-installs these at job start; an unpinned module would change under a re-run.
-    glue_additional_python_modules: tuple[str, ...] = (
-        "pillow==13.0.0", "pillow-heif==1.8.1", "imagehash==4.3.2", "pydantic==2.14.4",
-        "reverse_geocoder==1.5.1", "timezonefinder==9.0.0",
-    )
+    # The jobs' dependencies as prebuilt wheels for Glue 5.0 (scripts/build_glue_deps.py writes them and their
+    # manifest.json there; `make synth` builds them first): Glue installs exactly these, from S3, at job start.
+    glue_deps_dir: str = "build/glue"
     analysis_schedule: str = "cron(0 2 * * ? *)"  # Glue cron (UTC): nightly at 02:00
     analysis_version: int = 1
     analysis_account_tps: int = 50  # the account's Rekognition TPS quota, split across the job's tasks
@@ -108,12 +117,19 @@ class Settings:
     indexer_batch_size: int = 100
     indexer_retry_attempts: int = 5
     indexer_max_record_age_seconds: int = 86400  # the stream keeps records for 24 h anyway
+    # IAM roles of operators who run `photo-organizer search reindex|reconcile|purge` against the domain: mapped to
+    # the same OpenSearch writer role as the indexer (fine-grained access control refuses unmapped roles).
+    search_operator_role_arns: tuple[str, ...] = ()
+    # operations: every alarm notifies one SNS topic; with an address, the topic emails it (confirm the first mail)
+    alarm_email: str = ""
 
     @classmethod
     def from_context(cls, node: _Context) -> Settings:
         values: dict[str, Any] = {}
         for spec in fields(cls):
             raw = node.try_get_context(spec.name)
+            if isinstance(raw, str) and raw.strip().lower() == "null":  # `-c key=null`: as null in cdk.json
+                raw = None
             if raw is not None:
                 values[spec.name] = _coerce(spec.name, raw, spec.default)
         settings = cls(**values)
@@ -151,8 +167,14 @@ class Settings:
             problems.append("function timeouts: validator 1..900 s, api 1..30 s (HTTP API integration limit)")
         if not 128 <= self.validator_memory_mb <= 10_240 or not 128 <= self.api_memory_mb <= 10_240:
             problems.append("function memory must be within 128..10240 MB")
-        if self.validator_reserved_concurrency < 1:
-            problems.append("validator_reserved_concurrency must be at least 1")
+        if self.validator_reserved_concurrency < 0:
+            problems.append("validator_reserved_concurrency must be 0 (none, the default) or a positive number")
+        if not 2 <= self.ingest_max_concurrency <= 1000:
+            problems.append("ingest_max_concurrency must be within 2..1000 (SQS event source maximumConcurrency)")
+        elif 0 < self.validator_reserved_concurrency < self.ingest_max_concurrency:
+            problems.append("ingest_max_concurrency must not exceed validator_reserved_concurrency: the event source "
+                            "would start more validators than may run, and the throttled batches would count "
+                            "receives towards the DLQ")
         if self.dlq_max_receive_count < 1:
             problems.append("dlq_max_receive_count must be at least 1")
         if self.api_throttle_rate_limit < 1 or self.api_throttle_burst_limit < 1:
@@ -160,9 +182,25 @@ class Settings:
         if not self.cors_allowed_origins or any(o == "*" or not o.startswith(("https://", "http://localhost"))
                                                 for o in self.cors_allowed_origins):
             problems.append("cors_allowed_origins must list https:// origins (http://localhost allowed), never '*'")
+        if self.alarm_email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email):
+            problems.append(f"alarm_email does not look like an email address: {self.alarm_email!r}")
+        problems += self._check_auth()
         problems += self._check_analysis() + self._check_search()
         if problems:
             raise SettingsError("invalid cdk.json context: " + "; ".join(problems))
+
+    def _check_auth(self) -> list[str]:
+        problems = []
+        prefix = self.hosted_domain_prefix
+        if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", prefix) or any(
+                word in prefix for word in ("aws", "amazon", "cognito")):
+            problems.append(f"cognito_domain_prefix {prefix!r}: lowercase letters, digits and hyphens, at most 63, "
+                            "and never 'aws', 'amazon' or 'cognito' (Cognito's rule)")
+        for name in ("oauth_callback_urls", "oauth_logout_urls"):
+            urls = getattr(self, name)
+            if not urls or any(not u.startswith(("https://", "http://localhost")) or "#" in u for u in urls):
+                problems.append(f"{name} must list https:// URLs (http://localhost allowed), without fragments")
+        return problems
 
     def _check_analysis(self) -> list[str]:
         problems = []
@@ -172,9 +210,6 @@ class Settings:
             problems.append("glue_number_of_workers must be within 2..299 (a Spark job needs a driver and a worker)")
         if not 1 <= self.glue_timeout_minutes <= 2880:
             problems.append("glue_timeout_minutes must be within 1..2880")
-        unpinned = [m for m in self.glue_additional_python_modules if not re.fullmatch(r"[A-Za-z0-9_.\-]+==[\w.]+", m)]
-        if unpinned:
-            problems.append(f"glue_additional_python_modules must be pinned name==version, got {unpinned}")
         if not re.fullmatch(r"cron\([^()]+\)", self.analysis_schedule) or len(self.analysis_schedule[5:-1].split()) != 6:
             problems.append("analysis_schedule must be a six-field Glue cron(...) expression")
         if self.analysis_version < 1 or self.analysis_account_tps < 1:
@@ -208,6 +243,9 @@ class Settings:
                             "search_engine=domain (the default) for semantic search")
         elif self.opensearch_serverless_type not in ("SEARCH", "VECTORSEARCH"):
             problems.append("opensearch_serverless_type must be SEARCH (VECTORSEARCH is refused on Serverless)")
+        bad_roles = [a for a in self.search_operator_role_arns if not re.fullmatch(r"arn:aws:iam::\d{12}:role/\S+", a)]
+        if bad_roles:
+            problems.append(f"search_operator_role_arns must be IAM role ARNs, got {bad_roles}")
         if not 1 <= self.indexer_batch_size <= 10_000 or not 0 <= self.indexer_retry_attempts <= 10_000:
             problems.append("indexer_batch_size must be within 1..10000 and indexer_retry_attempts within 0..10000")
         if not 60 <= self.indexer_max_record_age_seconds <= 604_800:
@@ -247,6 +285,25 @@ class Settings:
         return f"arn:aws:events:{self.region}:{self.account}:rule/{self.upload_rule_name}"
 
     @property
+    def hosted_domain_prefix(self) -> str:
+        return self.cognito_domain_prefix or f"{self.prefix}-{self.account}"
+
+    @property
+    def alarm_topic_name(self) -> str:
+        """Fixed, so the key and topic policies of the storage stack can name it and the rule below."""
+        return f"{self.prefix}-alarms"
+
+    def alarm_topic_arn(self) -> str:
+        return f"arn:aws:sns:{self.region}:{self.account}:{self.alarm_topic_name}"
+
+    @property
+    def glue_failure_rule_name(self) -> str:
+        return f"{self.prefix}-glue-run-failed"
+
+    def glue_failure_rule_arn(self) -> str:
+        return f"arn:aws:events:{self.region}:{self.account}:rule/{self.glue_failure_rule_name}"
+
+    @property
     def face_collection_prefix(self) -> str:
         """Per-user Rekognition collections are named <this>-<owner>; the Glue roles are scoped to that pattern."""
         return f"{self.prefix}-faces"
@@ -262,15 +319,6 @@ class Settings:
     @property
     def search_collection_name(self) -> str:
         return f"{self.prefix}-photos"
-
-    @property
-    def api_role_name(self) -> str:
-        """Fixed, so the search stack's access policies can name the API role although the API stack (which
-        needs the search endpoint) is deployed after it."""
-        return f"{self.prefix}-api-function"
-
-    def api_role_arn(self) -> str:
-        return f"arn:aws:iam::{self.account}:role/{self.api_role_name}"
 
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:
