@@ -22,7 +22,7 @@ from photo_organizer.analysis.planning import PhotoRecord
 from photo_organizer.errors import ValidationError
 from photo_organizer.search.models import EMBEDDING_DIMENSIONS
 
-EMBEDDING_BYTES = 4 * EMBEDDING_DIMENSIONS  # little-endian float32, as search.documents reads it back
+EMBEDDING_BYTES = 4 * EMBEDDING_DIMENSIONS  # little-endian float32, as adapters.aws.stream_documents reads it back
 
 
 class StoredPlace(BaseModel):

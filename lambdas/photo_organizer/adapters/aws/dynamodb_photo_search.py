@@ -1,4 +1,4 @@
-"""Who is in a photo, written onto the photo item for the stream indexer (see search.documents).
+"""Who is in a photo, written onto the photo item for the stream indexer (see adapters.aws.stream_documents).
 
 `people` (L of M: `person_id`, and `name` once the person is named), sorted by person id, on the photo item
 (`PK=OWNER#{owner}`, `SK=PHOTO#{photo_id}`): the owner's people who are not hidden and have a face in the photo.
