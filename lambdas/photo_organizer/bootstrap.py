@@ -11,6 +11,7 @@ from photo_organizer.analysis.store import AnalysisStore
 from photo_organizer.errors import ConfigurationError
 from photo_organizer.people.store import PeopleStore, UserSettings
 from photo_organizer.ports import BlobStore, MetadataStore
+from photo_organizer.services.cloud_smoke import JobRunner
 from photo_organizer.services.ingest import IngestService
 from photo_organizer.search.ports import SearchIndex
 from photo_organizer.services.people import PeopleService
@@ -247,3 +248,18 @@ def use_services(instance: Services | None) -> None:
     global _services
     with _lock:
         _services = instance
+
+
+@dataclass(frozen=True)
+class CloudOperator:
+    """What operator commands use against a deployed stack: its outputs and its Glue job runs."""
+
+    stack_outputs: Callable[[str], dict[str, str]]
+    jobs: JobRunner
+
+
+def cloud_operator(region: str | None) -> CloudOperator:
+    from photo_organizer.adapters.aws.glue_runs import GlueJobRunner
+    from photo_organizer.adapters.aws.stack_outputs import StackOutputs
+
+    return CloudOperator(stack_outputs=StackOutputs(region=region).of, jobs=GlueJobRunner(region=region))
