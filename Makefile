@@ -50,6 +50,7 @@ browser:
 
 test: $(INSTALLED) $(LABEL_MODEL) browser
 	$(VENV)/bin/ruff check -q lambdas stacks tests glue_jobs benchmarks scripts app.py
+	PYTHONPATH=lambdas $(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 --dist loadgroup -q || [ $$? -eq 5 ]
 
 # all-MiniLM-L6-v2 packed from the installed wheel (float16, numpy only): the Lambda bundle and the Glue job embed

@@ -9,7 +9,8 @@ import pytest
 
 from photo_organizer.local_stack.analysis_runner import LABEL_MODEL, analyse_library
 from photo_organizer.local_stack.client import PhotoApiClient
-from photo_organizer.services.cloud_smoke import CloudSmoke, JobRun, SmokeSettings
+from photo_organizer.ports.operations import JobRun
+from photo_organizer.services.cloud_smoke import CloudSmoke, SmokeSettings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 ROOT = Path(__file__).resolve().parents[2]

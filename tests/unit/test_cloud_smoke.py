@@ -7,13 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from photo_organizer.services.cloud_smoke import (
-    CloudSmoke,
-    JobRun,
-    SmokeFailedError,
-    SmokeSettings,
-    unique_jpeg,
-)
+from photo_organizer.ports.operations import JobRun
+from photo_organizer.services.cloud_smoke import CloudSmoke, SmokeFailedError, SmokeSettings, unique_jpeg
 
 SAMPLE = (Path(__file__).resolve().parents[2] / "samples" / "coffee_exif_gps.jpg").read_bytes()
 

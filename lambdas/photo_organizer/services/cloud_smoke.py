@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from photo_organizer.errors import PermanentError, PhotoOrganizerError
+from photo_organizer.ports.operations import JobRun, JobRunner, SmokeApi
 
 READY = "READY"
 JOB_SUCCEEDED = "SUCCEEDED"
@@ -26,30 +26,6 @@ JOB_FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "ERROR", "TIMEOUT", "STOPPE
 
 class SmokeFailedError(PermanentError):
     """A smoke step found the deployment not working; the message says which step and what it saw."""
-
-
-class SmokeApi(Protocol):
-    """What the smoke test needs of the deployed HTTP API (photo_organizer.local_stack.client.PhotoApiClient)."""
-
-    def upload_bytes(self, data: bytes, filename: str, content_type: str) -> str: ...
-    def wait_until_processed(self, photo_id: str, *, timeout: float) -> dict: ...
-    def photo(self, photo_id: str) -> dict: ...
-    def search(self, query: str, *, limit: int = 50) -> dict: ...
-    def delete(self, photo_id: str) -> None: ...
-
-
-@dataclass(frozen=True)
-class JobRun:
-    run_id: str
-    state: str
-    error: str = ""
-
-
-class JobRunner(Protocol):
-    """Starts a batch job (the analysis Glue job) and reports its run."""
-
-    def start(self, job_name: str) -> str: ...
-    def run(self, job_name: str, run_id: str) -> JobRun: ...
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbTable, _json_
 from photo_organizer.adapters.aws.dynamodb_metadata import owner_pk, photo_sk
 from photo_organizer.errors import ConflictError
 from photo_organizer.models import utcnow
-from photo_organizer.people.store import PeopleStore
+from photo_organizer.ports.people import PeopleStore
 
 PersonInPhoto = tuple[str, str | None]  # (person_id, name); name None while the person is unnamed
 # Up to this many photos, one query per photo (FACE# items of that photo); beyond it, one read of all the

@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from photo_organizer.adapters.aws.clients import LazyClient
 from photo_organizer.adapters.aws.errors import error_code, translate
 from photo_organizer.errors import ConflictError
-from photo_organizer.services.cloud_smoke import JobRun
+from photo_organizer.ports.operations import JobRun
 
 
 class GlueJobRunner:
