@@ -15,19 +15,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from photo_organizer.analysis.captioner import ComposedCaptioner
-from photo_organizer.ports.analysis import Captioner
-from photo_organizer.ports.analysis import AnalysisStore
 from photo_organizer.errors import ConfigurationError
+from photo_organizer.ports.analysis import AnalysisStore, Captioner
+from photo_organizer.ports.operations import JobRunner
 from photo_organizer.ports.people import PeopleStore, UserSettings
+from photo_organizer.ports.search import SearchIndex, SearchWriter
 from photo_organizer.ports.storage import BlobStore, MetadataStore
+from photo_organizer.search.models import SearchDocument
 from photo_organizer.services.indexing import StreamIndexer
 from photo_organizer.services.ingest import IngestService
-from photo_organizer.search.models import SearchDocument
-from photo_organizer.ports.search import SearchIndex
-from photo_organizer.ports.search import SearchWriter
 from photo_organizer.services.people import PeopleService
-from photo_organizer.services.search import Embed, SearchService
 from photo_organizer.services.photos import PhotoService
+from photo_organizer.services.search import Embed, SearchService
 from photo_organizer.services.uploads import UploadService
 from photo_organizer.settings import Backend, Settings
 
@@ -406,3 +405,21 @@ def custom_resource_responder() -> Callable[[str, dict], None]:
     from photo_organizer.adapters.aws.opensearch_security import send_custom_resource_response
 
     return send_custom_resource_response
+
+
+# ---- operator commands against a deployed stack (cli_cloud.py) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CloudOperator:
+    """What operator commands use against a deployed stack: its outputs and its Glue job runs."""
+
+    stack_outputs: Callable[[str], dict[str, str]]
+    jobs: JobRunner
+
+
+def cloud_operator(region: str | None) -> CloudOperator:
+    from photo_organizer.adapters.aws.glue_runs import GlueJobRunner
+    from photo_organizer.adapters.aws.stack_outputs import StackOutputs
+
+    return CloudOperator(stack_outputs=StackOutputs(region=region).of, jobs=GlueJobRunner(region=region))
