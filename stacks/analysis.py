@@ -170,6 +170,10 @@ class AnalysisStack(Stack):
 
         analyze_role = self._job_role("AnalyzePhotosRole", "analyze_photos", detect=True,
                                       collection_actions=ANALYZE_COLLECTION_ACTIONS, read_previews=True)
+        caption_endpoint_arn = settings.caption_endpoint_arn()
+        if caption_endpoint_arn:
+            analyze_role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["sagemaker:InvokeEndpoint"], resources=[caption_endpoint_arn]))
         self.analyze_job = self._job(
             "AnalyzePhotos", "analyze_photos", analyze_script, analyze_role,
             description="Analyses READY photos older than the current analysis version with Rekognition",
@@ -181,6 +185,8 @@ class AnalysisStack(Stack):
                 # The packed model rides in --extra-py-files (self.embedding_model); the job refuses to start
                 # without it rather than save photos without vectors.
                 "--embeddings": "true",
+                # Off unless set: the job then keeps the captions it composes (bootstrap.glue, SageMakerCaptioner).
+                **({"--caption-endpoint": settings.caption_endpoint_name} if settings.caption_endpoint_name else {}),
             },
             extra_python=[glue.Code.from_bucket(self.embedding_model.bucket, self.embedding_model.s3_object_key)],
         )

@@ -100,6 +100,10 @@ class Settings:
     analysis_schedule: str = "cron(0 2 * * ? *)"  # Glue cron (UTC): nightly at 02:00
     analysis_version: int = 1
     analysis_account_tps: int = 50  # the account's Rekognition TPS quota, split across the job's tasks
+    # A SageMaker text-generation endpoint (in this account and region, deployed separately) that rewords each
+    # composed caption: the analyze_photos job gets --caption-endpoint and its role may invoke that endpoint only.
+    # Empty (null in cdk.json, the default): no endpoint, the composed captions are kept, no SageMaker permission.
+    caption_endpoint_name: str = ""
     # search
     search_engine: str = "domain"  # "domain" | "serverless"
     opensearch_version: str = "2.19"
@@ -214,6 +218,11 @@ class Settings:
             problems.append("analysis_schedule must be a six-field Glue cron(...) expression")
         if self.analysis_version < 1 or self.analysis_account_tps < 1:
             problems.append("analysis_version and analysis_account_tps must be at least 1")
+        # SageMaker's own name rule, lowercase only: SageMaker ARNs are known to carry names lowercased while IAM
+        # matches ARNs case-sensitively; with a lowercase name the grant below matches the call either way.
+        if self.caption_endpoint_name and not re.fullmatch(r"[a-z0-9](-*[a-z0-9]){0,62}", self.caption_endpoint_name):
+            problems.append(f"caption_endpoint_name {self.caption_endpoint_name!r} must be a SageMaker endpoint name "
+                            "in lowercase (letters, digits, hyphens; at most 63)")
         return problems
 
     def _check_search(self) -> list[str]:
@@ -307,6 +316,11 @@ class Settings:
     def face_collection_prefix(self) -> str:
         """Per-user Rekognition collections are named <this>-<owner>; the Glue roles are scoped to that pattern."""
         return f"{self.prefix}-faces"
+
+    def caption_endpoint_arn(self) -> str | None:
+        if not self.caption_endpoint_name:
+            return None
+        return f"arn:aws:sagemaker:{self.region}:{self.account}:endpoint/{self.caption_endpoint_name}"
 
     @property
     def search_domain_name(self) -> str:

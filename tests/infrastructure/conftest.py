@@ -93,6 +93,8 @@ def synthesized_serverless(tmp_path_factory, stub_lambda_dir, stub_glue_deps_dir
         "search_engine": "serverless",
         # Serverless refuses VECTORSEARCH (settings: server-generated ids); cdk.json may still name it.
         "opensearch_serverless_type": "SEARCH",
+        # The optional caption endpoint, set here so that both of its states are synthesized without a third App.
+        "caption_endpoint_name": "photo-captions",
     })
 
 

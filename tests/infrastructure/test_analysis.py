@@ -231,3 +231,37 @@ def test_cluster_job_is_skipped_while_its_script_is_missing(synthesized_serverle
     assert [j["Properties"]["Name"] for j in jobs.values()] == ["photo-organizer-dev-analyze-photos"]
     assert "ClusterFacesJobName" not in synthesized_serverless.template_json("analysis")["Outputs"]
     assert synthesized_serverless.stacks.analysis.outputs.cluster_job_name is None
+
+
+
+def _sagemaker_statements(synthesized) -> list[dict]:
+    return [s for prefix in ("AnalyzePhotosRole", "ClusterFacesRole") for s in _role_statements(synthesized, prefix)
+            if any(a.startswith("sagemaker:") for a in _actions(s))]
+
+
+def _caption_endpoint_the_job_parses(synthesized, monkeypatch) -> str | None:
+    """The synthesized DefaultArguments through the real script's parser (Refs stand in as plain names)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "glue_jobs"))
+    monkeypatch.delenv("PO_CAPTION_ENDPOINT", raising=False)
+    from analyze_photos.job import parse_args
+
+    args = _jobs(synthesized)["photo-organizer-dev-analyze-photos"]["DefaultArguments"]
+    argv = [item for name, value in args.items() for item in (name, value if isinstance(value, str) else "ref")]
+    return parse_args(argv).caption_endpoint
+
+
+def test_without_a_caption_endpoint_the_job_gets_no_argument_and_no_role_may_call_sagemaker(
+        synthesized, monkeypatch):
+    assert synthesized.stacks.settings.caption_endpoint_name == ""
+    assert "--caption-endpoint" not in _jobs(synthesized)["photo-organizer-dev-analyze-photos"]["DefaultArguments"]
+    assert _caption_endpoint_the_job_parses(synthesized, monkeypatch) is None
+    assert _sagemaker_statements(synthesized) == []
+
+
+def test_a_caption_endpoint_setting_reaches_the_job_and_its_role_may_invoke_that_endpoint_only(
+        synthesized_serverless, monkeypatch):
+    assert _caption_endpoint_the_job_parses(synthesized_serverless, monkeypatch) == "photo-captions"
+    assert _sagemaker_statements(synthesized_serverless) == [{
+        "Action": "sagemaker:InvokeEndpoint", "Effect": "Allow",
+        "Resource": "arn:aws:sagemaker:eu-west-1:111111111111:endpoint/photo-captions",
+    }]

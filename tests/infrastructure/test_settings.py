@@ -85,3 +85,13 @@ def test_search_operator_roles_must_be_role_arns():
     Settings(search_operator_role_arns=("arn:aws:iam::111111111111:role/photo-ops",)).check()
     with pytest.raises(SettingsError, match="search_operator_role_arns"):
         Settings(search_operator_role_arns=("photo-ops",)).check()
+
+
+def test_caption_endpoint_is_off_by_default_and_must_be_a_lowercase_endpoint_name():
+    assert cdk_json_context()["caption_endpoint_name"] is None
+    assert Settings().caption_endpoint_arn() is None
+    chosen = Settings.from_context(FakeNode({"caption_endpoint_name": "photo-captions"}))
+    assert chosen.caption_endpoint_arn() == "arn:aws:sagemaker:eu-west-1:111111111111:endpoint/photo-captions"
+    for bad in ("Photo-Captions", "-captions", "captions_v2", "x" * 64):
+        with pytest.raises(SettingsError, match="caption_endpoint_name"):
+            Settings(caption_endpoint_name=bad).check()
