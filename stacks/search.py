@@ -236,7 +236,7 @@ class SearchStack(Stack):
             findings.append(("AwsSolutions-OS7", "Dev sizing from cdk.json: a single data node cannot span zones; "
                                                  "production sets opensearch_instance_count to 2 or 3."))
         suppress(domain, *findings)
-        self._domain_alarms(domain, data_nodes)
+        self._domain_alarms(domain)
         outputs = _domain_outputs(f"https://{domain.domain_endpoint}", domain_arn, admin.function.function_arn)
         # The indexer's OpenSearch role, and the index behind the alias before the first stream record arrives
         # (a bulk write to a missing alias would create a plain index named like the alias, with guessed mappings).
@@ -245,7 +245,7 @@ class SearchStack(Stack):
                       index_version=SEARCH_INDEX_VERSION)
         return outputs
 
-    def _domain_alarms(self, domain: opensearch.Domain, data_nodes: int) -> None:
+    def _domain_alarms(self, domain: opensearch.Domain) -> None:
         """Cluster health and disk, as AWS recommends for OpenSearch Service domains (1-minute metrics)."""
         settings, topic = self._settings, self._storage.alarm_topic
         minute = Duration.minutes(1)
@@ -265,21 +265,17 @@ class SearchStack(Stack):
             comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.MISSING,
         )]
-        if data_nodes > 1:
-            # Five minutes: a new index is briefly yellow while its replicas are allocated.
-            alarms.append(cloudwatch.Alarm(
-                self, "ClusterYellowAlarm",
-                alarm_description="A replica shard is unassigned: one more node failure loses search data",
-                metric=domain.metric_cluster_status_yellow(period=minute, statistic="Maximum"),
-                threshold=1, evaluation_periods=5,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            ))
-        else:
-            # One data node cannot hold a replica of its own shards: with the index's one replica the cluster is
-            # yellow for good, and an alarm that never clears tells nothing.
-            self.node.add_metadata("photo-organizer:no-yellow-alarm",
-                                   "one data node: the cluster is always yellow (replicas cannot be assigned)")
+        # Every domain, one data node included: the index auto-expands 0-1 replicas (opensearch_mapping.json), so a
+        # single node is green and yellow means what it says. Five minutes: a new index is briefly yellow while its
+        # replicas are allocated.
+        alarms.append(cloudwatch.Alarm(
+            self, "ClusterYellowAlarm",
+            alarm_description="A replica shard is unassigned: one more node failure loses search data",
+            metric=domain.metric_cluster_status_yellow(period=minute, statistic="Maximum"),
+            threshold=1, evaluation_periods=5,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ))
         notify(topic, *alarms)
 
     def _collection(self, indexer_role: iam.IRole) -> SearchOutputs:

@@ -82,9 +82,18 @@ def test_the_alarms_the_issue_lists_exist(synthesized):
     assert storage["Threshold"] == synthesized.stacks.settings.opensearch_volume_gb * 1024 * 0.25
 
 
-def test_one_data_node_has_no_yellow_alarm_since_its_replicas_can_never_be_assigned(synthesized):
+def test_one_data_node_gets_the_yellow_alarm_too_since_the_index_auto_expands_its_replicas(synthesized):
+    """The index asks for 0-1 replicas (opensearch_mapping.json), so a one-node domain is green when healthy; its
+    yellow alarm was left out while the index asked for one replica, which a single node can never place."""
+    from photo_organizer.adapters.aws.opensearch_lifecycle import load_mapping
+
+    assert load_mapping()["settings"]["index"]["auto_expand_replicas"] == "0-1"
     assert synthesized.stacks.settings.opensearch_instance_count == 1
-    assert not [a for _, lid, a in _alarms(synthesized) if lid.startswith("ClusterYellowAlarm")]
+    [(concern, yellow)] = [(c, a) for c, lid, a in _alarms(synthesized) if lid.startswith("ClusterYellowAlarm")]
+    assert (concern, yellow["MetricName"], yellow["Namespace"], yellow["Statistic"]) == (
+        "search", "ClusterStatus.yellow", "AWS/ES", "Maximum")
+    assert yellow["EvaluationPeriods"] == 5 and yellow["Threshold"] == 1 and yellow["AlarmActions"]
+    assert {d["Name"] for d in yellow["Dimensions"]} == {"DomainName", "ClientId"}
 
 
 def test_glue_runs_that_fail_time_out_or_error_reach_the_topic(synthesized):

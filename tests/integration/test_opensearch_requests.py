@@ -277,6 +277,22 @@ def test_bulk_lines_with_external_versioning_request_body():
     assert bodies[1][1] == {"owner": OWNER, "photo_id": "p-gone", "deleted": True, "deleted_at": "2024-05-01T12:00:00Z"}
 
 
+def test_domain_index_replicas_follow_the_node_count_so_a_single_node_domain_can_be_green_request_body():
+    """One replica on a one-node domain can never be assigned: the cluster stays yellow and its alarm is useless.
+    The index (and every versioned index, through the template) auto-expands 0-1 replicas instead; a reindex loads
+    without replicas and hands the count back to auto-expansion."""
+    client = RecordingClient(**{"indices.get_alias": [{"photos-v1": {"aliases": {"photos": {}}}}]})
+    adapter(client).ensure_index(1)
+    template = client.calls[0][1]["body"]["template"]["settings"]["index"]
+    assert template["auto_expand_replicas"] == "0-1" and "number_of_replicas" not in template
+    client.calls.clear()
+    adapter(client).reindex_from(iter([document("p-beach", embedding=None)]), 2)
+    settings = {op: call["body"] for op, call in client.calls if op in ("indices.create", "indices.put_settings")}
+    assert settings["indices.create"]["settings"]["index"] == {
+        "refresh_interval": "-1", "auto_expand_replicas": "false", "number_of_replicas": 0}
+    assert settings["indices.put_settings"]["index"] == {"refresh_interval": "1s", "auto_expand_replicas": "0-1"}
+
+
 def test_alias_swap_actions_request_body():
     client = RecordingClient(**{"indices.get_alias": [{"photos-v1": {"aliases": {"photos": {}}}}]})
     report = adapter(client).reindex_from(iter([document("p-beach", embedding=None), document("p-dog", embedding=None)]), 2)
@@ -324,7 +340,7 @@ def test_serverless_mapping_has_no_knn_field_or_setting_request_body():
     assert "embedding" not in template["mappings"]["properties"] and "knn_vector" not in json.dumps(template)
     # No knn, and nothing the service manages itself (shards, replicas, refreshes) ...
     assert set(template["settings"]["index"]).isdisjoint({"knn", "number_of_shards", "number_of_replicas",
-                                                          "refresh_interval"})
+                                                          "auto_expand_replicas", "refresh_interval"})
     # ... while every other field, the strict mapping and the analyzers are the domain's own.
     domain = load_mapping()
     assert template["mappings"] == {**domain["mappings"], "properties": {

@@ -286,11 +286,11 @@ class OpenSearchIndex:
                 name=f"{self.alias}-template", body=template_body(self.alias, serverless=self._serverless)
             ),
         )
-        # No refreshes and no replicas while loading: the bulk load runs several times faster. Serverless
-        # manages both itself: the index gets the template alone.
-        loading: dict[str, Any] = (
-            {} if self._serverless else {"settings": {"index": {"refresh_interval": "-1", "number_of_replicas": 0}}}
-        )
+        # No refreshes and no replicas while loading: the bulk load runs several times faster (auto-expansion off,
+        # or it would add the replica back on a multi-node domain). Serverless manages both itself: the index gets
+        # the template alone.
+        loading: dict[str, Any] = {} if self._serverless else {"settings": {"index": {
+            "refresh_interval": "-1", "auto_expand_replicas": "false", "number_of_replicas": 0}}}
         self._call("create", lambda c: c.indices.create(index=name, body=loading))
         previous = self.current_indices()
         report = ReindexReport(index=name, previous=previous, written=0)
@@ -309,7 +309,7 @@ class OpenSearchIndex:
                 "put_settings",
                 lambda c: c.indices.put_settings(
                     index=name,
-                    body={"index": {k: settings[k] for k in ("refresh_interval", "number_of_replicas")}},
+                    body={"index": {k: settings[k] for k in ("refresh_interval", "auto_expand_replicas")}},
                 ),
             )
             self._call("refresh", lambda c: c.indices.refresh(index=name))

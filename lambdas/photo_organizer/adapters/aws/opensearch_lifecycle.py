@@ -19,8 +19,12 @@ from photo_organizer.search.models import (
 MAPPING_FILE = Path(__file__).with_name("opensearch_mapping.json")
 
 
+# Replicas: one where the domain has a second data node to hold it, none on a single node (the default t3.small),
+# whose shards could never be assigned a replica: a fixed number_of_replicas of 1 kept such a domain yellow forever,
+# and its yellow alarm could not be kept on. "0-1" follows the node count, also when nodes are added later.
 # Serverless manages shards, replicas and refreshes, and a SEARCH collection has no vectors (opensearch_index).
-SERVERLESS_DROPPED_SETTINGS = ("knn", "number_of_shards", "number_of_replicas", "refresh_interval")
+SERVERLESS_DROPPED_SETTINGS = ("knn", "number_of_shards", "number_of_replicas", "auto_expand_replicas",
+                               "refresh_interval")
 
 
 def load_mapping(*, serverless: bool = False) -> dict[str, Any]:
