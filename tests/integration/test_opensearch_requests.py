@@ -218,8 +218,22 @@ def test_newest_first_with_search_after_request_body():
     adapter(client).search(query, facets=False)
     body = client.calls[0][1]["body"]
     assert_golden("newest_search_after", body)
-    assert body["sort"] == [{"sort_time": {"order": "desc"}}, {"photo_id": {"order": "desc"}}]
+    assert body["sort"] == [{"sort_time": {"order": "desc"}}, {"photo_id": {"order": "asc"}}]
     assert body["search_after"] == [1688205600000, "p-beach"]
+
+
+@pytest.mark.parametrize("sort", [SortOrder.NEWEST, SortOrder.RELEVANCE])
+def test_keyword_sort_breaks_ties_by_photo_id_ascending_like_the_local_index_and_hybrid_fusion_request_body(sort):
+    """One tie order for every search of both backends: the local index orders (.., sort_time desc, photo_id asc)
+    (tests/integration/test_search_index_contract.py pins it), and so does search.fusion.hybrid_ranking."""
+    from photo_organizer.search.fusion import hybrid_ranking
+
+    client = RecordingClient()
+    adapter(client).search(SearchQuery(owner=OWNER, text="dog", sort=sort), facets=False)
+    assert client.calls[0][1]["body"]["sort"][-2:] == [{"sort_time": {"order": "desc"}}, {"photo_id": {"order": "asc"}}]
+    # p-c and p-b tie on fused score (1/61 + 1/63) and time, above p-a (2/62): ascending ids break the tie.
+    fused = hybrid_ranking(["p-c", "p-a", "p-b"], ["p-b", "p-a", "p-c"], sort_time=lambda _: 1, photo_id=str)
+    assert [photo for photo, _ in fused] == ["p-b", "p-c", "p-a"]
 
 
 def test_hybrid_knn_with_owner_filter_request_body():

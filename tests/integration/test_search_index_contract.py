@@ -255,6 +255,18 @@ def test_pages_are_exact_with_no_duplicates_or_gaps_even_with_ties(search_index,
         assert keys == sorted(keys)
 
 
+@pytest.mark.parametrize("sort", [SortOrder.NEWEST, SortOrder.RELEVANCE])
+@pytest.mark.parametrize("text", ["", "beach"])
+def test_exact_ties_on_score_and_time_are_broken_by_photo_id_ascending(search_index, sort, text):
+    """The one tie order of both backends and of hybrid fusion (search.fusion.PHOTO_ID_TIE_ORDER); the OpenSearch
+    request tests pin the same sort clause."""
+    index = search_index.index
+    index.upsert([doc(A, photo_id, days=2, tags=("beach",)) for photo_id in ("p-m", "p-c", "p-x", "p-a")]
+                 + [doc(A, "p-b", days=3, tags=("beach",))])
+    assert ids(index.search(SearchQuery(owner=A, text=text, sort=sort, limit=10), facets=False)) == [
+        "p-b", "p-a", "p-c", "p-m", "p-x"]
+
+
 def test_relevance_ranks_people_and_tags_over_ocr_and_breaks_ties_by_recency(search_index):
     index = search_index.index
     index.upsert([

@@ -14,6 +14,10 @@ from typing import TypeVar
 K = TypeVar("K", bound=Hashable)
 
 RRF_K = 60
+# The last tie-breaker of every search order of both indexes (NEWEST, RELEVANCE, hybrid): photo ids ascending. The
+# local index and hybrid_ranking compare ids as strings, ascending; OpenSearch sorts the keyword field the same way
+# (UTF-8 byte order = code point order) when asked for this order.
+PHOTO_ID_TIE_ORDER = "asc"
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Iterable[K]], *, k: int = RRF_K) -> dict[K, float]:

@@ -16,6 +16,7 @@ from photo_organizer.search.models import (
     SearchQuery,
     SortOrder,
 )
+from photo_organizer.search.fusion import PHOTO_ID_TIE_ORDER
 from photo_organizer.search.writes import IndexWrite
 
 FACET_SIZE = 20
@@ -194,7 +195,9 @@ def explained_terms(text: str) -> list[str]:
 
 
 def _sort(order: SortOrder) -> list[dict[str, Any]]:
-    tail = [{"sort_time": {"order": "desc"}}, {"photo_id": {"order": "desc"}}]
+    # Ties on score and time go by photo id in the order the local index and hybrid fusion use; search_after
+    # follows whatever order the sort names, so cursors stay exact.
+    tail = [{"sort_time": {"order": "desc"}}, {"photo_id": {"order": PHOTO_ID_TIE_ORDER}}]
     return tail if order is SortOrder.NEWEST else [{"_score": {"order": "desc"}}, *tail]
 
 
