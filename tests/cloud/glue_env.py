@@ -9,10 +9,15 @@
   Glue's versions, no plotting stack) plus Spark's Python side, into which the job's --additional-python-modules
   wheels are installed the way Glue does it (pip with the stack's --python-modules-installer-option, --no-index).
   Built once under build/glue-env/<digest of its inputs>/ and reused while nothing that goes in changes.
+  Process-safe (pytest -n 2 runs both tests of the module in two workers): the check and the build happen under an
+  exclusive lock on build/glue-env/.lock, and an environment is built under a hidden name and renamed into place
+  only when finished, so no process ever sees, uses or deletes another one's half-built environment.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -22,6 +27,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,6 +195,40 @@ def _run(command: list[str], what: str) -> None:
         raise GlueEnvUnavailableError(f"{what} failed: {(done.stderr or done.stdout).strip()[-1500:]}")
 
 
+@contextlib.contextmanager
+def exclusive(lock_file: Path):
+    """An exclusive advisory lock (flock) held for the block: other processes wait, and a crashed holder's lock
+    is released by the kernel with its file descriptor."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def cached_build(env_root: Path, digest: str, build: Callable[[Path], None]) -> tuple[Path, bool]:
+    """`env_root/<digest>`, built by `build(directory)` unless a finished one is there; returns (path, built).
+    The build goes into `.partial-<digest>` and is renamed into place once complete (a rename within one file
+    system is atomic), all under the lock, so concurrent callers build once and only ever get finished ones.
+    Finished environments of other digests are removed afterwards (~0.8 GB each)."""
+    root = env_root / digest
+    with exclusive(env_root / ".lock"):
+        if (root / ".complete").exists():
+            return root, False
+        partial = env_root / f".partial-{digest}"
+        for leftover in (root, partial):  # an interrupted build, or one from before builds were renamed in
+            if leftover.exists():
+                shutil.rmtree(leftover)
+        build(partial)
+        os.rename(partial, root)
+        for stale in env_root.iterdir():
+            if stale != root and stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+    return root, True
+
+
 def glue_python(wheels: list[Path], installer_options: list[str]) -> GluePython:
     """Glue 5.0's modules + Spark's Python side + the job's wheels, installed as Glue installs them."""
     provided = {name: version for name, version in provided_modules().items() if name.lower() not in LEFT_OUT}
@@ -201,33 +241,31 @@ def glue_python(wheels: list[Path], installer_options: list[str]) -> GluePython:
         "builder": hashlib.sha256(Path(__file__).read_bytes()).hexdigest(),
     }
     digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
-    root = ENV_ROOT / digest
-    done_marker = root / ".complete"
-    if done_marker.exists():
-        return GluePython(root, None)
-    if root.exists():  # an interrupted build
-        shutil.rmtree(root)
     started = time.perf_counter()
-    uv = str(_uv())
-    python = str(root / "bin" / "python")
-    # Glue 5.0 runs CPython 3.11: the interpreter of this test run, which the project pins to 3.11 too.
-    _run([uv, "venv", "--quiet", "--python", sys.executable, str(root)], "creating the Glue environment")
-    _run([uv, "pip", "install", "--quiet", "--python", python, "--no-deps", "--no-build",
-          *(f"{name}=={version}" for name, version in sorted(provided.items()))],
-         "installing Glue 5.0's provided modules (wheels at Glue's versions)")
-    _run([uv, "pip", "install", "--quiet", "--python", python, "--no-deps", *SPARK_PACKAGES],
-         "installing Spark's Python side")
-    # What Glue does at job start: its pip (23.0.1, provided) installs the S3 wheels with the job's
-    # --python-modules-installer-option. With --no-index every dependency must be among the given wheels or already
-    # installed (Glue's modules), or the install, and so the job, fails; a source distribution would be built here.
-    if wheels:
-        _run([python, "-m", "pip", "install", "--quiet", "--no-cache-dir", *installer_options, *map(str, wheels)],
-             "installing the job's --additional-python-modules with Glue's pip, as Glue does")
-    done_marker.write_text(json.dumps(inputs, indent=2) + "\n")
-    for stale in ENV_ROOT.iterdir():  # ~0.8 GB each (Spark's jars, pyarrow, scipy): keep only the current one
-        if stale != root and stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-    return GluePython(root, time.perf_counter() - started)
+
+    def build(root: Path) -> None:
+        uv = str(_uv())
+        python = str(root / "bin" / "python")
+        # Glue 5.0 runs CPython 3.11: the interpreter of this test run, which the project pins to 3.11 too.
+        # Relocatable: the finished environment is renamed into place (its scripts must not name the build path).
+        _run([uv, "venv", "--quiet", "--relocatable", "--python", sys.executable, str(root)],
+             "creating the Glue environment")
+        _run([uv, "pip", "install", "--quiet", "--python", python, "--no-deps", "--no-build",
+              *(f"{name}=={version}" for name, version in sorted(provided.items()))],
+             "installing Glue 5.0's provided modules (wheels at Glue's versions)")
+        _run([uv, "pip", "install", "--quiet", "--python", python, "--no-deps", *SPARK_PACKAGES],
+             "installing Spark's Python side")
+        # What Glue does at job start: its pip (23.0.1, provided) installs the S3 wheels with the job's
+        # --python-modules-installer-option. With --no-index every dependency must be among the given wheels or
+        # already installed (Glue's modules), or the install, and so the job, fails; a source distribution would
+        # be built here.
+        if wheels:
+            _run([python, "-m", "pip", "install", "--quiet", "--no-cache-dir", *installer_options,
+                  *map(str, wheels)], "installing the job's --additional-python-modules with Glue's pip, as Glue does")
+        (root / ".complete").write_text(json.dumps(inputs, indent=2) + "\n")
+
+    root, built = cached_build(ENV_ROOT, digest, build)
+    return GluePython(root, time.perf_counter() - started if built else None)
 
 
 # ---- running a job ---------------------------------------------------------------------------------------------

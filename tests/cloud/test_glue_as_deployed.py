@@ -82,7 +82,8 @@ def deployed(tmp_path_factory, timings):
         pytest.skip(f"no packed MiniLM model in {glue_env.MINILM_DIR}: run `make minilm` (scripts/pack_minilm.py)")
     builder = _load("build_glue_deps", ROOT / "scripts" / "build_glue_deps.py")
     try:
-        with _timed(timings, "glue_deps_build"):
+        # Under the lock: a second worker must not rebuild (delete and refill) build/glue while the first reads it.
+        with _timed(timings, "glue_deps_build"), glue_env.exclusive(glue_env.ENV_ROOT / ".lock"):
             builder.build(builder.DEFAULT_OUT)
     except (SystemExit, subprocess.CalledProcessError) as e:
         pytest.skip(f"the Glue wheels could not be downloaded (package registry out of reach?): {e}")
