@@ -8,7 +8,6 @@ import importlib.util
 import socket
 import sys
 import threading
-import time
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -152,29 +151,6 @@ def test_one_instance_per_process_even_when_threads_race(monkeypatch):
     for t in threads:
         t.join()
     assert len({id(e) for e in seen}) == 1
-
-
-def test_speed_per_query_and_per_document(embedder, record_property):
-    queries = ["puppy at the seaside", "beach with Ana in Lisbon", "dogs last summer", "receipts"]
-    embedder.embed(queries)
-    started = time.perf_counter()
-    for i in range(40):
-        embedder.embed([queries[i % 4]])
-    per_query_ms = (time.perf_counter() - started) * 1000 / 40
-    documents = [
-        describe(doc(f"p{i}", tags=("dog", "animal", "beach", "sea", "sand"), caption="A dog on a beach",
-                     people=("Ana", "Ben"), place=IndexedPlace(city="Lisbon", country="Portugal"),
-                     ocr=f"TOTAL {i}.50 EUR thank you for visiting"))
-        for i in range(32)
-    ]
-    started = time.perf_counter()
-    embedder.embed(documents)
-    per_document_ms = (time.perf_counter() - started) * 1000 / len(documents)
-    record_property("ms_per_query", round(per_query_ms, 2))
-    record_property("ms_per_document", round(per_document_ms, 2))
-    print(f"\nall-MiniLM-L6-v2 ({embedder.runtime}): {per_query_ms:.1f} ms/query, {per_document_ms:.1f} ms/document")
-    # A sanity bound only: on a shared 2-core machine numpy's BLAS threads can be 20x slower than when idle.
-    assert per_query_ms < 500 and per_document_ms < 1000
 
 
 def test_missing_model_raises_unless_the_degraded_fallback_is_allowed(monkeypatch):
