@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export NODE_NO_WARNINGS := 1
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 
-.PHONY: install label-model browser demo test synth lambda-build minilm bench test-data clean
+.PHONY: install label-model browser demo test synth lambda-build lambda-host minilm bench test-data clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,7 +48,8 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "Chromium could not be installed: the browser test will be skipped"
 
-test: $(INSTALLED) $(LABEL_MODEL) browser
+# The deploy rehearsal (tests/cloud/) checks the shipped arm64 bundle and runs every function from the host bundle.
+test: $(INSTALLED) $(LABEL_MODEL) browser lambda-build lambda-host
 	$(VENV)/bin/ruff check -q lambdas stacks tests glue_jobs benchmarks scripts app.py
 	$(PY) -m pytest -n 2 --dist loadgroup -q || [ $$? -eq 5 ]
 
@@ -63,6 +64,10 @@ minilm: $(MINILM_PACK)
 
 lambda-build: $(INSTALLED) $(MINILM_PACK)
 	$(PY) scripts/build_lambda.py
+
+# The same bundle for this machine's Python and architecture (stamp-cached like the shipped one).
+lambda-host: $(INSTALLED) $(MINILM_PACK)
+	$(PY) scripts/build_lambda.py --platform host --out build/lambda-host
 
 synth: $(INSTALLED) node_modules/.installed lambda-build
 	npx cdk synth -q --no-notices
