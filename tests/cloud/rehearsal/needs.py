@@ -16,7 +16,7 @@ _S3_ACTIONS = {
     "HeadObject": "GetObject", "ListObjectsV2": "ListBucket", "ListObjects": "ListBucket",
     "HeadBucket": "ListBucket", "ListObjectVersions": "ListBucketVersions",
     "CreateMultipartUpload": "PutObject", "UploadPart": "PutObject", "CompleteMultipartUpload": "PutObject",
-    "UploadPartCopy": "PutObject", "ListParts": "ListMultipartUploadParts",
+    "UploadPartCopy": "PutObject", "ListParts": "ListMultipartUploadParts", "CopyObject": "PutObject",
 }
 _S3_BUCKET_OPERATIONS = ("ListObjectsV2", "ListObjects", "ListObjectVersions", "HeadBucket")
 _VERSIONED = {"GetObject": "GetObjectVersion", "DeleteObject": "DeleteObjectVersion",

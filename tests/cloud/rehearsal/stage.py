@@ -98,7 +98,9 @@ class Rehearsal:
                    if re.fullmatch(re.escape(logical_prefix) + "(Function)?[0-9A-F]{8}", lid)]
         if len(matches) != 1:
             raise KeyError(f"{len(matches)} functions start with {logical_prefix}: {self.function_ids()}")
-        stack, logical = matches[0]
+        return self.function_by_id(*matches[0])
+
+    def function_by_id(self, stack: str, logical: str) -> DeployedFunction:
         if logical not in self._functions:
             self._functions[logical] = self._start(stack, logical)
         return self._functions[logical]
