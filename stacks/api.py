@@ -16,27 +16,40 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from stacks.settings import Settings
-from stacks.search import search_environment, suppress_search_wildcards
+from stacks.search import search_access, search_environment, serverless_reader_policy, suppress_search_wildcards
 from stacks.shared import (
     AuthOutputs, PhotoOrganizerFunction, SearchOutputs, StorageOutputs, common_environment, removal_policy, suppress,
     suppress_grant_wildcards,
 )
-from stacks.storage import ORIGINALS_PREFIX
+from stacks.storage import ORIGINALS_PREFIX, QUARANTINE_PREFIX
 
 API_HANDLER = "photo_organizer.handlers.api.handler"
 
-# (method, path, needs a signed-in user)
+# (method, path, needs a signed-in user): every operation of the OpenAPI document that handlers/api.py publishes
+# (tests/infrastructure/test_api.py builds that document and compares), plus the public document itself.
+_GET, _POST, _PUT, _PATCH, _DELETE = (apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST, apigwv2.HttpMethod.PUT,
+                                      apigwv2.HttpMethod.PATCH, apigwv2.HttpMethod.DELETE)
 ROUTES = (
-    (apigwv2.HttpMethod.POST, "/uploads", True),
-    (apigwv2.HttpMethod.GET, "/photos", True),
-    (apigwv2.HttpMethod.GET, "/photos/{photo_id}", True),
-    (apigwv2.HttpMethod.DELETE, "/photos/{photo_id}", True),
-    (apigwv2.HttpMethod.GET, "/openapi.json", False),
+    (_POST, "/uploads", True),
+    (_GET, "/photos", True),
+    (_GET, "/photos/{photo_id}", True),
+    (_DELETE, "/photos/{photo_id}", True),
+    (_GET, "/people", True),
+    (_PATCH, "/people/{person_id}", True),
+    (_GET, "/people/{person_id}/photos", True),
+    (_POST, "/people/{person_id}/merge", True),
+    (_POST, "/faces/{face_id}/move", True),
+    (_POST, "/faces/{face_id}/not-person", True),
+    (_GET, "/settings/biometrics", True),
+    (_PUT, "/settings/biometrics", True),
+    (_GET, "/openapi.json", False),
 )
 SEARCH_ROUTES = (
-    (apigwv2.HttpMethod.GET, "/search", True),
-    (apigwv2.HttpMethod.GET, "/search/suggest", True),
+    (_GET, "/search", True),
+    (_GET, "/search/suggest", True),
 )
+# Preflight: every method a route uses (OPTIONS is answered by API Gateway itself).
+CORS_METHODS = sorted({str(method.value) for method, _, _ in ROUTES + SEARCH_ROUTES} | {"OPTIONS"})
 CURSOR_KEY_ROTATION_REASON = (
     "The secret is the HMAC key of search cursors, which live for one results session: nothing is stored under "
     "it. Rotating it would need a custom rotation function and would only void the cursors in flight (each "
@@ -93,8 +106,7 @@ class ApiStack(Stack):
             settings=settings, storage=storage, handler=API_HANDLER, log_name="api",
             memory_mb=settings.api_memory_mb, timeout_seconds=settings.api_timeout_seconds,
             environment=environment,
-            description="Photo Organizer HTTP API (uploads, photos, search)",
-            role_name=settings.api_role_name,  # named: the search stack's access policy names this role
+            description="Photo Organizer HTTP API (uploads, photos, people, search)",
             embeds_text=True,  # search queries are embedded with the packed MiniLM model
         )
         self._grant(api_function, storage)
@@ -106,6 +118,11 @@ class ApiStack(Stack):
             ))
             suppress_search_wildcards(api_function.role, search, "The API searches our one index")
             self._grant_cursor_key(api_function.role, cursor_key, storage)
+            # Read-only access inside the index, granted here where the role exists (never by the earlier stack).
+            if search.service == "es":
+                search_access(self, "ApiSearchAccess", search, access="reader", roles=[api_function.role.role_arn])
+            else:
+                serverless_reader_policy(self, "ApiCollectionDataAccess", search, api_function.role)
 
         api = apigwv2.HttpApi(
             self, "HttpApi",
@@ -114,8 +131,7 @@ class ApiStack(Stack):
             cors_preflight=apigwv2.CorsPreflightOptions(
                 allow_origins=list(settings.cors_allowed_origins),
                 allow_headers=["Authorization", "Content-Type"],
-                allow_methods=[apigwv2.CorsHttpMethod.GET, apigwv2.CorsHttpMethod.POST,
-                               apigwv2.CorsHttpMethod.DELETE, apigwv2.CorsHttpMethod.OPTIONS],
+                allow_methods=[apigwv2.CorsHttpMethod(method) for method in CORS_METHODS],
                 max_age=Duration.hours(1),
             ),
         )
@@ -188,10 +204,19 @@ class ApiStack(Stack):
             actions=["s3:GetObjectVersion", "s3:DeleteObjectVersion"],
             resources=[storage.originals.arn_for_objects(originals_objects)],
         ))
+        # Deleting a photo also clears its quarantine key (every version), which holds the original when
+        # rejected_action=quarantine moved it there: granted whatever the setting, since the delete path always
+        # lists that key, and a quarantined photo may outlive a change of the setting.
+        quarantine_objects = f"{QUARANTINE_PREFIX}*"
+        storage.originals.grant_delete(fn, quarantine_objects)
+        api_function.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:DeleteObjectVersion"],
+            resources=[storage.originals.arn_for_objects(quarantine_objects)],
+        ))
         api_function.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["s3:ListBucketVersions"],
             resources=[storage.originals.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [originals_objects]}},
+            conditions={"StringLike": {"s3:prefix": [originals_objects, quarantine_objects]}},
         ))
         storage.derivatives.grant_read(fn)
         storage.derivatives.grant_delete(fn)

@@ -86,7 +86,7 @@ class IngestStack(Stack):
             self, "Validator",
             settings=settings, storage=storage, handler=VALIDATOR_HANDLER, log_name="validator",
             memory_mb=settings.validator_memory_mb, timeout_seconds=settings.validator_timeout_seconds,
-            reserved_concurrency=settings.validator_reserved_concurrency,
+            reserved_concurrency=settings.validator_reserved_concurrency or None,  # 0 = no reservation
             environment=common_environment(settings, storage),
             description="Validates uploaded originals and records them (or rejects them)",
         )
@@ -95,6 +95,7 @@ class IngestStack(Stack):
             batch_size=settings.ingest_batch_size,
             max_batching_window=Duration.seconds(settings.ingest_max_batching_window_seconds),
             report_batch_item_failures=True,
+            max_concurrency=settings.ingest_max_concurrency,
         ))
         self._grant(validator, storage)
 

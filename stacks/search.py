@@ -18,7 +18,7 @@ Settings refuse VECTORSEARCH. Not verified without a live collection: that a SEA
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, CustomResource, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -43,9 +43,16 @@ from stacks.shared import (
 )
 
 INDEXER_HANDLER = "photo_organizer.handlers.indexer.handler"
+SEARCH_ACCESS_HANDLER = "photo_organizer.handlers.opensearch_security.handler"
+SEARCH_ACCESS_RESOURCE_TYPE = "Custom::OpenSearchAccess"
 SEARCH_ALIAS = "photos"
+# The index the deployment creates behind the alias (`photos-v1`); later versions come from `search reindex`.
+SEARCH_INDEX_VERSION = 1
 INDEXER_ES_ACTIONS = ("es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut", "es:ESHttpDelete")
 READER_ES_ACTIONS = ("es:ESHttpGet", "es:ESHttpPost")  # searches with a body are POSTs
+# The domain's access policy lets the account's IAM policies decide who reaches the domain (each role's own
+# policy grants its es:ESHttp* methods), then fine-grained access control decides what each may do inside.
+DOMAIN_POLICY_ES_ACTIONS = (*INDEXER_ES_ACTIONS, "es:ESHttpPatch")
 AOSS_ACTIONS = ("aoss:APIAccessAll",)  # the data access policy decides what each role may do inside
 
 
@@ -82,8 +89,6 @@ class SearchStack(Stack):
             self.outputs = self._domain(indexer.role)
         for name, value in search_environment(self.outputs).items():
             indexer.function.add_environment(name, value)
-        # The indexer maps the API role to a read-only OpenSearch role (fine-grained access control).
-        indexer.function.add_environment("PO_OPENSEARCH_READER_ROLE_ARN", settings.api_role_arn())
 
         # A failed batch is split in halves until the bad record is alone (bisect), retried up to the limit,
         # then its stream coordinates go to the failure queue; the reconcile command repairs from the table.
@@ -166,6 +171,20 @@ class SearchStack(Stack):
                 }],
             }),
         )
+        # The master user of fine-grained access control: the role of the deploy-time custom resource only, which
+        # maps every other role to an OpenSearch role (writer for the indexer here, reader for the API in its stack).
+        admin = PhotoOrganizerFunction(
+            self, "SearchAccess",
+            settings=settings, storage=storage, handler=SEARCH_ACCESS_HANDLER, log_name="search-access",
+            memory_mb=256, timeout_seconds=300, environment={},
+            description="Deploy time: OpenSearch role mappings (fine-grained access control) and the photo index",
+        )
+        admin.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=list(INDEXER_ES_ACTIONS), resources=[f"{domain_arn}/*"]))
+        suppress_grant_wildcards(admin.role)  # X-Ray's Resource::* of active tracing
+        suppress_search_wildcards(admin.role, _domain_outputs("", domain_arn, None),
+                                  "The master user of fine-grained access control manages roles and the index")
+        self.search_access_function = admin.function
         masters = settings.opensearch_dedicated_master_count
         data_nodes = settings.opensearch_instance_count
         zones = 3 if data_nodes % 3 == 0 else 2
@@ -190,8 +209,8 @@ class SearchStack(Stack):
             node_to_node_encryption=True,
             enforce_https=True,
             tls_security_policy=opensearch.TLSSecurityPolicy.TLS_1_2_PFS,
-            # IAM master role = the indexer: no internal user database, no password in the template.
-            fine_grained_access_control=opensearch.AdvancedSecurityOptions(master_user_arn=indexer_role.role_arn),
+            # IAM master role = the access custom resource's: no internal user database, no password anywhere.
+            fine_grained_access_control=opensearch.AdvancedSecurityOptions(master_user_arn=admin.role.role_arn),
             logging=opensearch.LoggingOptions(
                 slow_search_log_enabled=True, slow_search_log_group=slow_search,
                 slow_index_log_enabled=True, slow_index_log_group=slow_index,
@@ -202,21 +221,21 @@ class SearchStack(Stack):
         )
         domain.node.add_dependency(logs_policy)
         # Set on the resource itself: the construct's access_policies prop goes through a custom resource.
-        # The domain's ARN is named from settings (not referenced), and so is the API role's, since the API stack
-        # needs this stack's endpoint and is deployed after it.
+        # The principal is this account, never a role: OpenSearch refuses a policy naming a principal that does not
+        # exist yet, and the API role is created by a later stack. Who may call the domain is then decided by each
+        # role's IAM policy (signed requests only), and what it may do inside by fine-grained access control.
         cfn_domain: opensearch.CfnDomain = domain.node.default_child
         cfn_domain.access_policies = {
             "Version": "2012-10-17",
             "Statement": [
-                {"Sid": "Indexer", "Effect": "Allow", "Principal": {"AWS": indexer_role.role_arn},
-                 "Action": list(INDEXER_ES_ACTIONS), "Resource": f"{domain_arn}/*"},
-                {"Sid": "SearchApi", "Effect": "Allow", "Principal": {"AWS": settings.api_role_arn()},
-                 "Action": list(READER_ES_ACTIONS), "Resource": f"{domain_arn}/*"},
+                {"Sid": "AccountIamPolicies", "Effect": "Allow",
+                 "Principal": {"AWS": f"arn:aws:iam::{settings.account}:root"},
+                 "Action": list(DOMAIN_POLICY_ES_ACTIONS), "Resource": f"{domain_arn}/*"},
             ],
         }
         vpc_reason = ("The functions that use the domain run outside a VPC (no NAT/endpoint cost for a photo app); "
-                      "every request must be SigV4-signed by one of the two roles in the access policy and is then "
-                      "checked by fine-grained access control.")
+                      "every request must be SigV4-signed by a role of this account whose IAM policy allows it, and "
+                      "is then checked by fine-grained access control (role mappings made at deploy time).")
         findings = [("AwsSolutions-OS1", vpc_reason), ("AwsSolutions-OS3", vpc_reason)]
         if not masters:
             findings.append(("AwsSolutions-OS4", "Dev sizing from cdk.json: no dedicated master nodes; production sets "
@@ -225,14 +244,12 @@ class SearchStack(Stack):
             findings.append(("AwsSolutions-OS7", "Dev sizing from cdk.json: a single data node cannot span zones; "
                                                  "production sets opensearch_instance_count to 2 or 3."))
         suppress(domain, *findings)
-        return SearchOutputs(
-            endpoint_url=f"https://{domain.domain_endpoint}",
-            service="es",
-            alias=SEARCH_ALIAS,
-            resource_arn=domain_arn,
-            reader_actions=READER_ES_ACTIONS,
-            reader_resources=(f"{domain_arn}/*",),
-        )
+        outputs = _domain_outputs(f"https://{domain.domain_endpoint}", domain_arn, admin.function.function_arn)
+        # The indexer's OpenSearch role, and the index behind the alias before the first stream record arrives
+        # (a bulk write to a missing alias would create a plain index named like the alias, with guessed mappings).
+        search_access(self, "IndexerSearchAccess", outputs, access="writer", roles=[indexer_role.role_arn],
+                      index_version=SEARCH_INDEX_VERSION)
+        return outputs
 
     def _collection(self, indexer_role: iam.IRole) -> SearchOutputs:
         settings, storage = self._settings, self._storage
@@ -248,6 +265,8 @@ class SearchStack(Stack):
             policy=self.to_json_string([{"Rules": [collection_rule], "AllowFromPublic": True}]),
         )
         indexes = {"ResourceType": "index", "Resource": [f"index/{name}/*"]}
+        # The indexer's rules only: the API role is created by a later stack, which adds its own read-only policy
+        # (stacks/api.py), so this stack names no principal that does not exist yet.
         aoss.CfnAccessPolicy(
             self, "CollectionDataAccess", name=f"{name}-acc", type="data",
             policy=self.to_json_string([
@@ -259,9 +278,6 @@ class SearchStack(Stack):
                      {**collection_rule, "Permission": ["aoss:CreateCollectionItems", "aoss:UpdateCollectionItems",
                                                         "aoss:DescribeCollectionItems"]},
                  ]},
-                {"Description": "search API: read only",
-                 "Principal": [settings.api_role_arn()],
-                 "Rules": [{**indexes, "Permission": ["aoss:ReadDocument", "aoss:DescribeIndex"]}]},
             ]),
         )
         # SEARCH, never VECTORSEARCH (settings refuse it): only SEARCH keeps our document ids (module docstring).
@@ -279,7 +295,46 @@ class SearchStack(Stack):
             resource_arn=collection.attr_arn,
             reader_actions=AOSS_ACTIONS,
             reader_resources=(),
+            collection_name=name,
         )
+
+
+def _domain_outputs(endpoint_url: str, domain_arn: str, access_function_arn: str | None) -> SearchOutputs:
+    return SearchOutputs(
+        endpoint_url=endpoint_url,
+        service="es",
+        alias=SEARCH_ALIAS,
+        resource_arn=domain_arn,
+        reader_actions=READER_ES_ACTIONS,
+        reader_resources=(f"{domain_arn}/*",),
+        access_function_arn=access_function_arn,
+    )
+
+
+def search_access(scope: Construct, id: str, search: SearchOutputs, *, access: str, roles: list[str],
+                  index_version: int | None = None) -> CustomResource:
+    """Maps IAM roles to the writer or reader OpenSearch role of the domain (handlers/opensearch_security.py).
+    Create it in the stack that creates the roles (or a later one), never in an earlier stack."""
+    properties = {"Endpoint": search.endpoint_url, "Alias": search.alias, "Access": access, "BackendRoles": roles}
+    if index_version is not None:
+        properties["IndexVersion"] = str(index_version)
+    return CustomResource(scope, id, service_token=search.access_function_arn,
+                          resource_type=SEARCH_ACCESS_RESOURCE_TYPE, properties=properties)
+
+
+def serverless_reader_policy(scope: Construct, id: str, search: SearchOutputs, role: iam.IRole) -> aoss.CfnAccessPolicy:
+    """The API role's read-only data access policy of the collection, in the stack that creates the role."""
+    name = search.collection_name
+    return aoss.CfnAccessPolicy(
+        scope, id, name=f"{name}-api", type="data",
+        description="search API: read only",
+        policy=Stack.of(scope).to_json_string([
+            {"Description": "search API: read only",
+             "Principal": [role.role_arn],
+             "Rules": [{"ResourceType": "index", "Resource": [f"index/{name}/*"],
+                        "Permission": ["aoss:ReadDocument", "aoss:DescribeIndex"]}]},
+        ]),
+    )
 
 
 def suppress_search_wildcards(role: iam.IRole, search: SearchOutputs, who: str) -> None:

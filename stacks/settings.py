@@ -62,7 +62,13 @@ class Settings:
     # ingest
     validator_memory_mb: int = 2048
     validator_timeout_seconds: int = 60
-    validator_reserved_concurrency: int = 10
+    # Off by default (0, or null in cdk.json): a new account's whole concurrency limit can be 10, and Lambda refuses
+    # a reservation that leaves less than 10 unreserved. Set it to cap the validator (and guarantee it capacity).
+    validator_reserved_concurrency: int = 0
+    # The SQS event source's maximumConcurrency (2..1000): how many validators one queue may run at once. A burst
+    # then waits in the queue instead of being throttled, which would count receives and push good uploads into
+    # the DLQ. Keep it <= validator_reserved_concurrency when that is set.
+    ingest_max_concurrency: int = 5
     ingest_batch_size: int = 10
     ingest_max_batching_window_seconds: int = 5
     dlq_max_receive_count: int = 5
@@ -114,6 +120,8 @@ class Settings:
         values: dict[str, Any] = {}
         for spec in fields(cls):
             raw = node.try_get_context(spec.name)
+            if isinstance(raw, str) and raw.strip().lower() == "null":  # `-c key=null`: as null in cdk.json
+                raw = None
             if raw is not None:
                 values[spec.name] = _coerce(spec.name, raw, spec.default)
         settings = cls(**values)
@@ -151,8 +159,14 @@ class Settings:
             problems.append("function timeouts: validator 1..900 s, api 1..30 s (HTTP API integration limit)")
         if not 128 <= self.validator_memory_mb <= 10_240 or not 128 <= self.api_memory_mb <= 10_240:
             problems.append("function memory must be within 128..10240 MB")
-        if self.validator_reserved_concurrency < 1:
-            problems.append("validator_reserved_concurrency must be at least 1")
+        if self.validator_reserved_concurrency < 0:
+            problems.append("validator_reserved_concurrency must be 0 (none, the default) or a positive number")
+        if not 2 <= self.ingest_max_concurrency <= 1000:
+            problems.append("ingest_max_concurrency must be within 2..1000 (SQS event source maximumConcurrency)")
+        elif 0 < self.validator_reserved_concurrency < self.ingest_max_concurrency:
+            problems.append("ingest_max_concurrency must not exceed validator_reserved_concurrency: the event source "
+                            "would start more validators than may run, and the throttled batches would count "
+                            "receives towards the DLQ")
         if self.dlq_max_receive_count < 1:
             problems.append("dlq_max_receive_count must be at least 1")
         if self.api_throttle_rate_limit < 1 or self.api_throttle_burst_limit < 1:
@@ -262,15 +276,6 @@ class Settings:
     @property
     def search_collection_name(self) -> str:
         return f"{self.prefix}-photos"
-
-    @property
-    def api_role_name(self) -> str:
-        """Fixed, so the search stack's access policies can name the API role although the API stack (which
-        needs the search endpoint) is deployed after it."""
-        return f"{self.prefix}-api-function"
-
-    def api_role_arn(self) -> str:
-        return f"arn:aws:iam::{self.account}:role/{self.api_role_name}"
 
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:

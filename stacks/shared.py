@@ -52,6 +52,9 @@ class SearchOutputs:
     resource_arn: str  # domain or collection ARN
     reader_actions: tuple[str, ...]
     reader_resources: tuple[str, ...]
+    # domain: the function behind Custom::OpenSearchAccess (role mappings); a later stack maps its own roles
+    access_function_arn: str | None = None
+    collection_name: str | None = None  # serverless: a later stack adds its own data access policy
 
 
 class LambdaCodeMissingError(RuntimeError):

@@ -247,3 +247,46 @@ def use_services(instance: Services | None) -> None:
     global _services
     with _lock:
         _services = instance
+
+
+# ---- the deploy-time OpenSearch custom resource (handlers/opensearch_security.py) ---------------------------
+
+if TYPE_CHECKING:
+    from photo_organizer.adapters.aws.opensearch_index import OpenSearchIndex
+    from photo_organizer.adapters.aws.opensearch_security import OpenSearchSecurity
+
+
+@dataclass(frozen=True)
+class SearchAdministration:
+    """What the deploy-time OpenSearch custom resource uses (handlers/opensearch_security.py): the security API,
+    the photo index (to create it before the first stream record), and the CloudFormation response sender."""
+
+    security: OpenSearchSecurity
+    index: OpenSearchIndex
+    respond: Callable[[str, dict], None]
+
+
+def search_administration(endpoint: str, *, alias: str, budget_seconds: float) -> SearchAdministration:
+    import os
+
+    from photo_organizer.adapters.aws.opensearch_index import OpenSearchIndex
+    from photo_organizer.adapters.aws.opensearch_security import (
+        OpenSearchSecurity,
+        send_custom_resource_response,
+        session_credentials,
+    )
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or ""
+    return SearchAdministration(
+        security=OpenSearchSecurity(endpoint, region=region, credentials=session_credentials(),
+                                    budget_seconds=budget_seconds),
+        index=OpenSearchIndex(endpoint, alias=alias, region=region, service="es"),
+        respond=send_custom_resource_response,
+    )
+
+
+def custom_resource_responder() -> Callable[[str, dict], None]:
+    """The CloudFormation response sender alone: a request that could not even be parsed must still be answered."""
+    from photo_organizer.adapters.aws.opensearch_security import send_custom_resource_response
+
+    return send_custom_resource_response

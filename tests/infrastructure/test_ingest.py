@@ -66,7 +66,6 @@ def test_validator_function_configuration(synthesized):
         "Handler": "photo_organizer.handlers.ingest.handler",
         "MemorySize": settings.validator_memory_mb,
         "Timeout": settings.validator_timeout_seconds,
-        "ReservedConcurrentExecutions": settings.validator_reserved_concurrency,
         "TracingConfig": {"Mode": "Active"},
         "LoggingConfig": Match.object_like({"LogGroup": {"Ref": Match.string_like_regexp("^ValidatorLogs")}}),
         "Environment": {"Variables": {
@@ -119,3 +118,45 @@ def test_validator_can_delete_every_version_of_a_rejected_original(synthesized):
     ]
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert {"s3:GetObjectVersion", "s3:DeleteObjectVersion", "s3:ListBucketVersions", "s3:PutObject"} <= actions
+
+
+def test_validator_reserves_no_concurrency_by_default(synthesized):
+    [validator] = synthesized.template("ingest").find_resources("AWS::Lambda::Function", {"Properties": {
+        "Handler": "photo_organizer.handlers.ingest.handler"}}).values()
+    assert "ReservedConcurrentExecutions" not in validator["Properties"]
+
+
+def test_queue_event_source_caps_concurrent_validators_from_settings(synthesized):
+    """Without maximumConcurrency a burst starts validators until Lambda throttles them; throttled batches go back
+    to the queue and count receives, so good uploads reached the DLQ."""
+    settings = synthesized.stacks.settings
+    synthesized.template("ingest").has_resource_properties("AWS::Lambda::EventSourceMapping", {
+        "EventSourceArn": {"Fn::GetAtt": [Match.string_like_regexp("^UploadEventsQueue"), "Arn"]},
+        "ScalingConfig": {"MaximumConcurrency": settings.ingest_max_concurrency},
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    })
+    assert settings.ingest_max_concurrency == 5
+
+
+def test_a_chosen_reservation_reaches_the_function(stub_lambda_dir, tmp_path):
+    """Storage and ingest stacks alone (cheaper than a whole App) with validator_reserved_concurrency=20."""
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from stacks.ingest import IngestStack
+    from stacks.settings import Settings
+    from stacks.storage import StorageStack
+
+    settings = Settings(lambda_code_dir=str(stub_lambda_dir), validator_reserved_concurrency=20,
+                        ingest_max_concurrency=20)
+    settings.check()
+    from .conftest import cdk_json_context
+
+    app = cdk.App(context=cdk_json_context(), outdir=str(tmp_path))
+    env = cdk.Environment(account=settings.account, region=settings.region)
+    storage = StorageStack(app, "storage", settings=settings, env=env)
+    ingest = IngestStack(app, "ingest", settings=settings, storage=storage.outputs, env=env)
+    template = Template.from_stack(ingest)
+    template.has_resource_properties("AWS::Lambda::Function", {
+        "Handler": "photo_organizer.handlers.ingest.handler", "ReservedConcurrentExecutions": 20})
+    template.has_resource_properties("AWS::Lambda::EventSourceMapping", {"ScalingConfig": {"MaximumConcurrency": 20}})

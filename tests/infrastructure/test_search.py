@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from aws_cdk.assertions import Annotations, Match
 
 pytestmark = pytest.mark.infrastructure
 
+CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis")
 DOMAIN_ARN = "arn:aws:es:eu-west-1:111111111111:domain/photo-organizer-dev-search"
-API_ROLE_ARN = "arn:aws:iam::111111111111:role/photo-organizer-dev-api-function"
+ACCOUNT_ROOT = "arn:aws:iam::111111111111:root"
 
 
 def _domain(synthesized) -> dict:
@@ -30,21 +33,68 @@ def test_domain_is_small_encrypted_with_the_cmk_and_https_only(synthesized):
     assert domain["DomainEndpointOptions"]["TLSSecurityPolicy"].startswith("Policy-Min-TLS-1-2")
 
 
-def test_fine_grained_access_control_uses_the_indexer_role_as_master_and_no_password(synthesized):
+def test_fine_grained_access_control_master_is_the_access_custom_resource_role_and_no_password(synthesized):
+    template = synthesized.template("search")
     options = _domain(synthesized)["AdvancedSecurityOptions"]
     assert options["Enabled"] is True and options["InternalUserDatabaseEnabled"] is False
-    assert options["MasterUserOptions"]["MasterUserARN"]["Fn::GetAtt"][0].startswith("IndexerRole")
+    master = options["MasterUserOptions"]["MasterUserARN"]["Fn::GetAtt"][0]
+    assert master.startswith("SearchAccessRole")
+    functions = template.find_resources("AWS::Lambda::Function", {"Properties": {
+        "Handler": "photo_organizer.handlers.opensearch_security.handler"}})
+    [access_function] = functions.values()
+    assert access_function["Properties"]["Role"] == {"Fn::GetAtt": [master, "Arn"]}
     assert "MasterUserPassword" not in str(options)
-    assert not synthesized.template("search").find_resources("AWS::SecretsManager::Secret")
+    assert not template.find_resources("AWS::SecretsManager::Secret")
 
 
-def test_access_policy_names_only_the_indexer_and_the_api_roles(synthesized):
+def test_access_policy_names_the_account_never_a_role_so_no_later_stack_is_needed(synthesized):
+    """OpenSearch refuses an access policy whose principal does not exist: the API role is created by the later
+    API stack, so the policy names the account and the roles' own IAM policies (then FGAC) decide."""
     statements = _domain(synthesized)["AccessPolicies"]["Statement"]
-    principals = [s["Principal"]["AWS"] for s in statements]
-    assert principals[0]["Fn::GetAtt"][0].startswith("IndexerRole")
-    assert principals[1] == API_ROLE_ARN == synthesized.stacks.settings.api_role_arn()
+    assert [s["Principal"] for s in statements] == [{"AWS": ACCOUNT_ROOT}]
     assert all(s["Resource"] == f"{DOMAIN_ARN}/*" and s["Effect"] == "Allow" for s in statements)
-    assert set(statements[1]["Action"]) == {"es:ESHttpGet", "es:ESHttpPost"}
+    assert set(statements[0]["Action"]) <= {"es:ESHttpGet", "es:ESHttpHead", "es:ESHttpPost", "es:ESHttpPut",
+                                            "es:ESHttpDelete", "es:ESHttpPatch"}
+    template_text = json.dumps(synthesized.template_json("search"))
+    assert ":role/" not in template_text, "the search stack names no role by ARN (roles are referenced)"
+    assert "PO_OPENSEARCH_READER_ROLE_ARN" not in json.dumps([synthesized.template_json(c) for c in CONCERNS])
+
+
+def _access_resources(synthesized, concern: str) -> list[dict]:
+    return [r["Properties"] for r in synthesized.template(concern).find_resources("Custom::OpenSearchAccess").values()]
+
+
+def test_role_mappings_are_made_at_deploy_time_each_in_the_stack_that_creates_the_role(synthesized):
+    """writer -> the indexer (search stack, which also creates the index behind the alias); reader -> the API role
+    (API stack). Both are served by the search stack's access function."""
+    [writer] = _access_resources(synthesized, "search")
+    assert writer["Access"] == "writer" and writer["Alias"] == "photos" and writer["IndexVersion"] == "1"
+    assert [r["Fn::GetAtt"][0] for r in writer["BackendRoles"]] == [
+        lid for lid in synthesized.template_json("search")["Resources"] if lid.startswith("IndexerRole")
+        and synthesized.template_json("search")["Resources"][lid]["Type"] == "AWS::IAM::Role"]
+    assert writer["ServiceToken"]["Fn::GetAtt"][0].startswith("SearchAccessFunction")
+    assert "DomainEndpoint" in json.dumps(writer["Endpoint"])
+    [reader] = _access_resources(synthesized, "api")
+    assert reader["Access"] == "reader" and reader["Alias"] == "photos" and "IndexVersion" not in reader
+    api_roles = [lid for lid, r in synthesized.template_json("api")["Resources"].items()
+                 if r["Type"] == "AWS::IAM::Role" and lid.startswith("ApiRole")]
+    assert reader["BackendRoles"] == [{"Fn::GetAtt": [api_roles[0], "Arn"]}]
+    assert "SearchAccessFunction" in json.dumps(reader["ServiceToken"])
+    for concern in ("storage", "auth", "ingest", "analysis"):
+        assert not _access_resources(synthesized, concern), concern
+
+
+def test_access_function_may_call_only_our_domain_and_has_time_to_wait_for_it(synthesized):
+    template = synthesized.template("search")
+    [function] = template.find_resources("AWS::Lambda::Function", {"Properties": {
+        "Handler": "photo_organizer.handlers.opensearch_security.handler"}}).values()
+    assert function["Properties"]["Timeout"] == 300
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [s for p in template.find_resources("AWS::IAM::Policy").values()
+                  if role in json.dumps(p["Properties"]["Roles"])
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    es = [s for s in statements if any(str(a).startswith("es:") for a in _as_list(s["Action"]))]
+    assert [s["Resource"] for s in es] == [f"{DOMAIN_ARN}/*"]
 
 
 def test_slow_and_application_logs_go_to_encrypted_log_groups_only_our_domain_may_write(synthesized):
@@ -74,7 +124,6 @@ def test_indexer_function_configuration(synthesized):
                                                                                      "DomainEndpoint"]}]]},
             "PO_OPENSEARCH_ALIAS": "photos",
             "PO_OPENSEARCH_SERVICE": "es",
-            "PO_OPENSEARCH_READER_ROLE_ARN": API_ROLE_ARN,
             "PO_TABLE_NAME": Match.any_value(),
         })},
     })
@@ -130,7 +179,6 @@ def test_search_routes_use_the_jwt_authorizer(synthesized):
 
 def test_api_function_reads_the_index_with_get_and_post_only(synthesized):
     template = synthesized.template("api")
-    template.has_resource_properties("AWS::IAM::Role", {"RoleName": "photo-organizer-dev-api-function"})
     statements = [s for p in template.find_resources("AWS::IAM::Policy").values()
                   for s in p["Properties"]["PolicyDocument"]["Statement"]]
     search = [s for s in statements if any(str(a).startswith("es:") for a in s["Action"])]
@@ -145,8 +193,6 @@ def test_api_function_reads_the_index_with_get_and_post_only(synthesized):
 
 def test_serverless_setting_creates_a_collection_with_policies_scoped_to_the_two_roles(synthesized_serverless):
     """The one test of the second App (search_engine=serverless)."""
-    import json
-
     template = synthesized_serverless.template("search")
     assert not template.find_resources("AWS::OpenSearchService::Domain")
     template.has_resource_properties("AWS::OpenSearchServerless::Collection", {
@@ -160,7 +206,15 @@ def test_serverless_setting_creates_a_collection_with_policies_scoped_to_the_two
     data = next(iter(template.find_resources("AWS::OpenSearchServerless::AccessPolicy").values()))["Properties"]
     assert data["Type"] == "data"
     document = json.dumps(data["Policy"])
-    assert "IndexerRole" in document and API_ROLE_ARN in document
+    # The search stack's policy names only its own indexer; the API stack adds the API role's read-only policy.
+    assert "IndexerRole" in document and "ApiRole" not in document and ":role/" not in document
+    [api_data] = synthesized_serverless.template("api").find_resources(
+        "AWS::OpenSearchServerless::AccessPolicy").values()
+    api_document = json.dumps(api_data["Properties"]["Policy"])
+    assert api_data["Properties"]["Name"] == "photo-organizer-dev-photos-api"
+    assert "ApiRole" in api_document and "aoss:ReadDocument" in api_document and "WriteDocument" not in api_document
+    assert not synthesized_serverless.template("search").find_resources("Custom::OpenSearchAccess")
+    assert not synthesized_serverless.template("api").find_resources("Custom::OpenSearchAccess")
     template.has_resource_properties("AWS::Lambda::Function", {
         "Handler": "photo_organizer.handlers.indexer.handler",
         "Environment": {"Variables": Match.object_like({
@@ -193,3 +247,7 @@ def test_serverless_is_a_search_collection_and_vectorsearch_is_refused_with_the_
     assert "search_engine=domain (the default) for semantic search" in message
     with pytest.raises(SettingsError, match="must be SEARCH"):
         Settings(search_engine="serverless", opensearch_serverless_type="TIMESERIES").check()
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]

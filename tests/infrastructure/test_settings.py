@@ -53,6 +53,10 @@ def test_command_line_context_strings_are_coerced():
     ({"ingest_batch_size": 100, "ingest_max_batching_window_seconds": 0}, "batching_window"),
     ({"account": "123"}, "account"),
     ({"max_upload_mb": "lots"}, "max_upload_mb"),
+    ({"validator_reserved_concurrency": -1}, "validator_reserved_concurrency"),
+    ({"ingest_max_concurrency": 1}, "ingest_max_concurrency"),
+    ({"ingest_max_concurrency": 1001}, "ingest_max_concurrency"),
+    ({"validator_reserved_concurrency": 3, "ingest_max_concurrency": 5}, "must not exceed"),
 ])
 def test_invalid_settings_are_refused_with_the_key_named(context, message):
     with pytest.raises(SettingsError, match=message):
@@ -63,3 +67,15 @@ def test_synth_without_the_lambda_build_says_how_to_build_it(tmp_path: Path):
     settings = Settings(lambda_code_dir=str(tmp_path / "missing"))
     with pytest.raises(LambdaCodeMissingError, match="scripts/build_lambda.py"):
         lambda_code(settings)
+
+
+def test_validator_reserved_concurrency_is_off_by_default_and_null_or_zero_mean_none():
+    """A new account's concurrency limit can be 10 in all, and Lambda keeps 10 unreserved: reserving 10 (the old
+    default) failed the first deploy there."""
+    assert cdk_json_context()["validator_reserved_concurrency"] is None
+    assert Settings.from_context(FakeNode(cdk_json_context())).validator_reserved_concurrency == 0
+    assert Settings.from_context(FakeNode({"validator_reserved_concurrency": "null"})).validator_reserved_concurrency == 0
+    assert Settings.from_context(FakeNode({"validator_reserved_concurrency": "0"})).validator_reserved_concurrency == 0
+    chosen = Settings.from_context(FakeNode({"validator_reserved_concurrency": "20", "ingest_max_concurrency": "20"}))
+    assert (chosen.validator_reserved_concurrency, chosen.ingest_max_concurrency) == (20, 20)
+    assert Settings().ingest_max_concurrency == 5
