@@ -3,6 +3,7 @@ rehearsal's host bundle is the same bundle (same distributions, same domain file
 
 from __future__ import annotations
 
+import json
 import platform
 import re
 import sys
@@ -17,10 +18,16 @@ EXPECTED_EXTENSIONS = ("PIL/_imaging.", "pydantic_core/_pydantic_core.", "numpy/
                        "_pillow_heif.")
 
 
-def _shipped():
-    if not (SHIPPED_BUNDLE / ".build-stamp.json").exists():
+def _shipped(*, current: bool = False):
+    stamp = SHIPPED_BUNDLE / ".build-stamp.json"
+    if not stamp.exists():
         pytest.skip(f"{SHIPPED_BUNDLE.name}/ is not built here: `make lambda-build` (make test does it) builds the "
                     "shipped arm64 bundle that this test checks")
+    if current:
+        script = build_script()
+        requirements = [script._pinned(r, script.read_lock()) for r in script.LAMBDA_REQUIREMENTS]
+        if json.loads(stamp.read_text())["digest"] != script.fingerprint(requirements):
+            pytest.skip(f"{SHIPPED_BUNDLE.name}/ is older than the sources: `make lambda-build` rebuilds it")
     return SHIPPED_BUNDLE
 
 
@@ -34,7 +41,7 @@ def test_every_compiled_module_of_the_shipped_bundle_is_an_aarch64_build_for_cpy
 
 
 def test_the_host_bundle_holds_the_same_distributions_and_domain_files_as_the_shipped_one():
-    shipped, host = _shipped(), ensure_host_bundle()
+    shipped, host = _shipped(current=True), ensure_host_bundle()
     assert sorted(p.name for p in host.glob("*.dist-info")) == sorted(p.name for p in shipped.glob("*.dist-info"))
     for package in ("photo_organizer", "photo_organizer_models"):
         files = {p.relative_to(shipped).as_posix(): p.read_bytes() for p in (shipped / package).rglob("*") if p.is_file()}

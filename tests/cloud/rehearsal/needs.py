@@ -169,5 +169,6 @@ def event_source_needs(kind: str, source_arn: str, ctx: CallContext, queue_name:
         if key:
             needs.append(Need("kms:Decrypt", key, (("kms:ViaService", f"sqs.{ctx.region}.amazonaws.com"),), why))
         return needs
-    return [Need(f"dynamodb:{a}", source_arn, why=why) for a in ("DescribeStream", "GetRecords", "GetShardIterator")] \
-        + [Need("dynamodb:ListStreams", "*", why=why)]
+    # Lambda's own check when it creates the mapping asks for these four "on your stream" (ListStreams included).
+    return [Need(f"dynamodb:{a}", source_arn, why=why)
+            for a in ("DescribeStream", "GetRecords", "GetShardIterator", "ListStreams")]

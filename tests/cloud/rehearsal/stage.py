@@ -242,6 +242,54 @@ class Rehearsal:
                 self._stream_positions[key] = records[-1]["dynamodb"]["SequenceNumber"]
         return invocations
 
+    # ---- deploy-time custom resources ---------------------------------------------------------------------
+
+    def run_custom_resources(self) -> dict[str, dict]:
+        """Each Custom::* resource of the templates, in deploy order, as CloudFormation runs it: a Create event with
+        its resolved properties to the function its ServiceToken names, and a presigned S3 PUT (moto) as the
+        ResponseURL. Returns the responses by logical id (Status, Reason, PhysicalResourceId, Data)."""
+        if getattr(self, "_custom_responses", None) is not None:
+            return self._custom_responses
+        s3 = self.client("s3")
+        bucket = "rehearsal-cloudformation-responses"
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.region})
+        arns = {self.dataplane.physical(stack, logical, "Arn"): (stack, logical) for stack, logical in self.function_ids()}
+        responses: dict[str, dict] = {}
+        for stack, artifact in self.assembly.stacks.items():  # the manifest lists stacks in dependency order
+            for logical, resource in artifact.resources.items():
+                if not (resource["Type"].startswith("Custom::") or resource["Type"] == "AWS::CloudFormation::CustomResource"):
+                    continue
+                props = self.resolve(stack, resource["Properties"])
+                function = self.function_by_id(*arns[props["ServiceToken"]])
+                key = f"{stack}/{logical}"
+                url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600)
+                event = {"RequestType": "Create", "ResponseURL": url, "StackId": f"arn:aws:cloudformation:{self.region}:"
+                         f"{self.account}:stack/{stack}/rehearsal", "RequestId": str(uuid.uuid4()),
+                         "LogicalResourceId": logical, "ResourceType": resource["Type"], "ResourceProperties": props,
+                         "ServiceToken": props["ServiceToken"]}
+                invocation = function.invoke(event)
+                try:
+                    responses[logical] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+                except s3.exceptions.NoSuchKey:
+                    responses[logical] = {"Status": "NO RESPONSE", "Reason": str(invocation.error)}
+        self._custom_responses = responses
+        return responses
+
+    # ---- the browser's side -----------------------------------------------------------------------------
+
+    def browser_post(self, ticket: dict, data: bytes, *, filename: str = "upload.jpg") -> int:
+        """What the SPA does with an upload ticket: a multipart POST of the fields and the file to the presigned URL
+        (a <bucket>.localhost name of the moto server, reached on 127.0.0.1 with that Host header)."""
+        import urllib.parse
+
+        import requests
+
+        url = urllib.parse.urlsplit(ticket["url"])
+        target = f"http://127.0.0.1:{url.port}{url.path or '/'}"
+        response = requests.post(target, data=ticket["fields"], files={"file": (filename, data)},
+                                 headers={"Host": url.netloc}, timeout=30)
+        return response.status_code
+
     # ---- users -------------------------------------------------------------------------------------------
 
     def sign_in(self, username: str) -> str:
