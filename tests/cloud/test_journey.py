@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from .rehearsal.journey import owner_of, upload, validate_all
+
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "good" / "gps_exif.jpg"
 NOT_AN_IMAGE = Path(__file__).resolve().parents[1] / "data" / "bad" / "plain.txt"
 
@@ -20,35 +22,14 @@ def _assert_allowed(rehearsal, *names: str) -> None:
     assert {k: v for k, v in denied.items() if v} == {}, json.dumps(denied, indent=1)
 
 
-def _sub(rehearsal, token: str) -> str:
-    api_route = rehearsal.http.routes["GET /photos"]
-    return rehearsal.http.claims(api_route, token)["sub"]
-
-
-def _upload(rehearsal, token: str, data: bytes, *, filename: str, content_type: str = "image/jpeg") -> str:
-    status, ticket = rehearsal.http.request("POST", "/uploads", token=token, body={
-        "filename": filename, "content_type": content_type, "size": len(data)})
-    assert status == 201, ticket
-    assert rehearsal.browser_post(ticket, data, filename=filename) == 204
-    return ticket["photo_id"]
-
-
-def _validate_all(rehearsal) -> list:
-    validator = rehearsal.function("Validator")
-    invocations = []
-    while (invocation := rehearsal.poll_queue(validator)) is not None:
-        invocations.append(invocation)
-    return invocations
-
-
 @pytest.fixture(scope="module")
 def uploaded(rehearsal):
     """ana's photo, uploaded, validated and indexed (the first half of the journey, shared by the tests below)."""
     token = rehearsal.sign_in("ana")
-    photo_id = _upload(rehearsal, token, SAMPLE.read_bytes(), filename=SAMPLE.name)
-    validations = _validate_all(rehearsal)
+    photo_id = upload(rehearsal, token, SAMPLE.read_bytes(), filename=SAMPLE.name)
+    validations = validate_all(rehearsal)
     indexing = rehearsal.poll_stream(rehearsal.function("Indexer"))
-    return {"token": token, "photo_id": photo_id, "owner": _sub(rehearsal, token), "validations": validations,
+    return {"token": token, "photo_id": photo_id, "owner": owner_of(rehearsal, token), "validations": validations,
             "indexing": indexing}
 
 
@@ -75,7 +56,7 @@ def test_the_upload_policy_pins_the_key_and_size_the_api_issued(rehearsal):
     conditions = policy["conditions"]
     assert {"bucket": rehearsal.ref("storage", "Originals")} in conditions
     assert {"key": ticket["fields"]["key"]} in conditions
-    assert ticket["fields"]["key"].startswith(f"originals/{_sub(rehearsal, token)}/")
+    assert ticket["fields"]["key"].startswith(f"originals/{owner_of(rehearsal, token)}/")
     assert ["content-length-range", 1, int(rehearsal.function("Api").environment["PO_MAX_UPLOAD_BYTES"])] in conditions
 
 
@@ -166,8 +147,8 @@ def test_deleting_a_quarantined_upload_is_allowed_and_leaves_nothing(quarantine_
     rehearsal = quarantine_rehearsal
     assert rehearsal.function("Validator").environment["PO_REJECTED_ACTION"] == "quarantine"
     token = rehearsal.sign_in("quinn")
-    photo_id = _upload(rehearsal, token, NOT_AN_IMAGE.read_bytes(), filename="holiday.jpg")
-    (validation,) = _validate_all(rehearsal)
+    photo_id = upload(rehearsal, token, NOT_AN_IMAGE.read_bytes(), filename="holiday.jpg")
+    (validation,) = validate_all(rehearsal)
     assert validation.result == {"batchItemFailures": []}
     status, photo = rehearsal.http.request("GET", f"/photos/{photo_id}", token=token)
     assert status == 200 and photo["status"] == "REJECTED", photo
@@ -185,7 +166,8 @@ def test_deploy_maps_the_indexer_to_a_writer_and_the_api_role_to_a_read_only_ope
     """Fine-grained access control: without a mapping for the API role, OpenSearch refuses /search. Checked as the
     requests the deploy-time custom resources send (recorded response shapes answer them)."""
     responses = rehearsal.run_custom_resources()
-    assert responses and all(r["Status"] == "SUCCESS" for r in responses.values()), responses
+    assert responses, "no deploy-time custom resource in the templates: nothing maps the API role in OpenSearch"
+    assert all(r["Status"] == "SUCCESS" for r in responses.values()), responses
     requests = rehearsal.opensearch.requests
     mappings = {r.path.rsplit("/", 1)[-1]: r.body for r in requests
                 if r.method == "PUT" and "/_plugins/_security/api/rolesmapping/" in r.path}

@@ -7,6 +7,7 @@ request context does not carry makes its condition false (as in IAM), except for
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -124,6 +125,7 @@ def statement_label(statement: dict | None) -> str:
     if statement is None:
         return "(none)"
     actions = ", ".join(_as_list(statement.get("Action") or statement.get("NotAction")))
-    resources = ", ".join(_as_list(statement.get("Resource") or statement.get("NotResource")))
-    condition = " if " + str(statement["Condition"]) if statement.get("Condition") else ""
-    return f"{statement.get('Sid', '')} {actions} on {resources}{condition}".strip()
+    resources = _as_list(statement.get("Resource") or statement.get("NotResource"))
+    shown = ", ".join(r.rsplit(":", 1)[-1] if r.count(":") >= 5 else r for r in resources)  # ARN tails
+    condition = " if " + json.dumps(statement["Condition"]) if statement.get("Condition") else ""
+    return f"{statement.get('Sid', '')} [{actions}] on {shown}{condition}".strip()
