@@ -113,3 +113,30 @@ def test_conditions_of_a_statement_must_hold_for_the_call():
     deny = {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}
     assert not evaluate(inside, [("P", statement), ("D", deny)]).allowed
     assert json.dumps(evaluate(outside, []).missing_statement())
+
+
+IMPORT_EVERY_MODULE = """
+import importlib, pkgutil, sys
+sys.path.insert(0, sys.argv[1])
+import photo_organizer
+failed = {}
+for module in pkgutil.walk_packages(photo_organizer.__path__, "photo_organizer."):
+    try:
+        importlib.import_module(module.name)
+    except BaseException as exc:
+        failed[module.name] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(failed))
+"""
+
+
+def test_every_module_of_the_domain_package_imports_from_each_function_bundle_alone(rehearsal):
+    """A module that reaches for a dependency the bundle lacks fails only when its code path runs in Lambda; import
+    them all, from the staged code with nothing but the standard library beside it."""
+    import subprocess
+
+    directories = {rehearsal.function_by_id(s, lid).code_dir for s, lid in rehearsal.function_ids()}
+    for directory in sorted(directories):
+        done = subprocess.run([sys.executable, "-I", "-S", "-c", "import json\n" + IMPORT_EVERY_MODULE, str(directory)],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert json.loads(done.stdout.strip().splitlines()[-1]) == {}, directory.name

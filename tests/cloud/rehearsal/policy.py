@@ -129,3 +129,17 @@ def statement_label(statement: dict | None) -> str:
     shown = ", ".join(r.rsplit(":", 1)[-1] if r.count(":") >= 5 else r for r in resources)  # ARN tails
     condition = " if " + json.dumps(statement["Condition"]) if statement.get("Condition") else ""
     return f"{statement.get('Sid', '')} [{actions}] on {shown}{condition}".strip()
+
+
+def for_service(document: dict | str, service: str) -> list[tuple[str, dict]]:
+    """The statements of a resource policy (key, queue, bucket, logs resource policy) that name a service
+    principal, or everyone; in a key policy Resource "*" means the key itself."""
+    if isinstance(document, str):
+        document = json.loads(document)
+    found = []
+    for index, statement in enumerate(_as_list(document.get("Statement"))):
+        principal = statement.get("Principal")
+        services = _as_list(principal.get("Service")) if isinstance(principal, dict) else []
+        if principal == "*" or service in services or (isinstance(principal, dict) and principal.get("AWS") == "*"):
+            found.append((f"resource policy #{index}", statement))
+    return found

@@ -118,6 +118,14 @@ class Rehearsal:
             role_name=role_arn.rsplit("/", 1)[-1], role_arn=role_arn, timeout=int(props.get("Timeout", 3)),
             memory=int(props.get("MemorySize", 128)), log_file=self.directory / "logs" / f"{logical}.log",
         )
+        # What the Lambda service does with the role for every invocation: write the function's log group, and
+        # send trace segments when tracing is active.
+        runtime = [Need(f"logs:{a}", self._log_stream_arn(str(log_group)), why="Lambda runtime: function logs")
+                   for a in ("CreateLogStream", "PutLogEvents")]
+        if props.get("TracingConfig", {}).get("Mode") == "Active":
+            runtime += [Need(f"xray:{a}", "*", why="Lambda runtime: active tracing")
+                        for a in ("PutTraceSegments", "PutTelemetryRecords")]
+        self._implied.setdefault(logical, []).extend(runtime)
         credentials = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=name[:64])["Credentials"]
         function.start(credentials, {
             "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
@@ -129,6 +137,9 @@ class Rehearsal:
             "REHEARSAL_ACCOUNT": self.account,
         })
         return function
+
+    def _log_stream_arn(self, group: str) -> str:
+        return f"arn:aws:logs:{self.region}:{self.account}:log-group:{group}:log-stream:rehearsal"
 
     def credentials_of(self, function: DeployedFunction) -> dict:
         return self.client("sts").assume_role(RoleArn=function.role_arn, RoleSessionName="poller")["Credentials"]
@@ -223,6 +234,12 @@ class Rehearsal:
         (batch size from the template). Returns the invocations."""
         mapping = self.mapping_of(function)
         self.imply(function, event_source_needs("dynamodb", mapping.source_arn, self.context))
+        if mapping.on_failure:  # Lambda sends the records it gives up on there, with the function's role
+            queue = mapping.on_failure.rsplit(":", 1)[-1]
+            self.imply(function, [
+                Need(n.action, n.resource, n.context, f"event source mapping: on-failure destination ({n.why})")
+                for n in needs_of({"service": "sqs", "operation": "SendMessage", "params": {"QueueName": queue}},
+                                  self.context)])
         streams = self.client("dynamodbstreams")
         shards = streams.describe_stream(StreamArn=mapping.source_arn)["StreamDescription"]["Shards"]
         invocations = []
