@@ -40,7 +40,7 @@ class EventSourceMapping:
 
 
 class Rehearsal:
-    def __init__(self, assembly: Assembly, *, name: str = "default") -> None:
+    def __init__(self, assembly: Assembly, *, name: str = "default", enforce_iam: bool = False) -> None:
         self.assembly = assembly
         self.directory = CACHE / f"run-{name}"
         first = next(iter(assembly.stacks.values())).environment
@@ -54,6 +54,10 @@ class Rehearsal:
             self.close()
             raise
         self.context = CallContext(self.account, self.region, self.dataplane.kms_keys)
+        self._role_credentials: dict[str, dict] = {}
+        self.iam_enforced = False
+        if enforce_iam:
+            self._enforce_iam()
         self._functions: dict[str, DeployedFunction] = {}
         self._implied: dict[str, list[Need]] = {}
         self._stream_positions: dict[str, str] = {}
@@ -126,8 +130,7 @@ class Rehearsal:
             runtime += [Need(f"xray:{a}", "*", why="Lambda runtime: active tracing")
                         for a in ("PutTraceSegments", "PutTelemetryRecords")]
         self._implied.setdefault(logical, []).extend(runtime)
-        credentials = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=name[:64])["Credentials"]
-        function.start(credentials, {
+        function.start(self._credentials_for(role_arn, name), {
             "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
             "AWS_ENDPOINT_URL": self.moto.url.replace("127.0.0.1", "localhost"),  # <bucket>.localhost resolves
             "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",  # moto's DynamoDB streams 404 on account endpoints
@@ -141,8 +144,40 @@ class Rehearsal:
     def _log_stream_arn(self, group: str) -> str:
         return f"arn:aws:logs:{self.region}:{self.account}:log-group:{group}:log-stream:rehearsal"
 
-    def credentials_of(self, function: DeployedFunction) -> dict:
-        return self.client("sts").assume_role(RoleArn=function.role_arn, RoleSessionName="poller")["Credentials"]
+    def _credentials_for(self, role_arn: str, session: str) -> dict:
+        if role_arn not in self._role_credentials:
+            self._role_credentials[role_arn] = self.client("sts").assume_role(
+                RoleArn=role_arn, RoleSessionName=session[:64])["Credentials"]
+        return self._role_credentials[role_arn]
+
+    def _enforce_iam(self) -> None:
+        """moto's own IAM enforcement from here on (moto-api/reset-auth, the server form of INITIAL_NO_AUTH_ACTION_COUNT):
+        requests signed with a function role's session are checked by moto against that role's policies. The roles
+        are assumed first (their trust policy names lambda.amazonaws.com, which the harness is not: moto 5.2.5
+        crashes on that check), then the harness switches to an administrator user of its own.
+
+        Off by default: moto 5.2.5 determines the request's resource for SQS, IAM and STS only and checks every other
+        service's calls against "*", so each resource-scoped statement (all of CDK's grants) is refused there, e.g.
+        the API's secretsmanager:GetSecretValue on its cursor secret. The offline evaluator is the check."""
+        import urllib.request
+
+        import boto3
+
+        for stack, logical in self.function_ids():
+            role_arn = self.resolve(stack, self.assembly.stack(stack).resources[logical]["Properties"]["Role"])
+            self._credentials_for(role_arn, logical)
+        iam = self.client("iam")
+        iam.create_user(UserName="rehearsal-harness")
+        iam.put_user_policy(UserName="rehearsal-harness", PolicyName="harness", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        key = iam.create_access_key(UserName="rehearsal-harness")["AccessKey"]
+        self.dataplane.session = boto3.Session(region_name=self.region, aws_access_key_id=key["AccessKeyId"],
+                                               aws_secret_access_key=key["SecretAccessKey"])
+        request = urllib.request.Request(f"{self.moto.url}/moto-api/reset-auth", data=b"0", method="POST",
+                                         headers={"Content-Type": "text/plain"})
+        with urllib.request.urlopen(request) as response:
+            assert json.loads(response.read())["status"] == "ok"
+        self.iam_enforced = True
 
     # ---- the offline check of every call -----------------------------------------------------------------
 
