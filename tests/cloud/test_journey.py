@@ -42,7 +42,23 @@ def test_an_upload_through_the_presigned_post_is_validated_from_the_rules_queue_
     assert [(p["photo_id"], p["status"]) for p in page["items"]] == [(uploaded["photo_id"], "READY")]
     derivatives = rehearsal.client("s3").list_objects_v2(Bucket=rehearsal.ref("storage", "Derivatives"))
     assert any(uploaded["photo_id"] in o["Key"] for o in derivatives.get("Contents", []))
+    status, detail = rehearsal.http.request("GET", f"/photos/{uploaded['photo_id']}", token=uploaded["token"])
+    assert status == 200, detail
+    urls = detail.get("urls") or {}
+    links = [urls.get(kind) for kind in ("thumbnail", "preview", "original")]
+    assert all(links), urls
+    assert [rehearsal.browser_get(url) for url in links] == [200, 200, 200]  # presigned with the role's session
     _assert_allowed(rehearsal, "Api", "Validator")
+
+
+def test_a_heic_upload_is_decoded_by_the_bundled_pillow_heif(rehearsal):
+    token = rehearsal.sign_in("heidi")
+    heic = SAMPLE.parent / "coffee_gps.heic"
+    photo_id = upload(rehearsal, token, heic.read_bytes(), filename=heic.name, content_type="image/heic")
+    assert [i.result for i in validate_all(rehearsal)] == [{"batchItemFailures": []}]
+    status, photo = rehearsal.http.request("GET", f"/photos/{photo_id}", token=token)
+    assert (status, photo["status"]) == (200, "READY"), photo
+    _assert_allowed(rehearsal, "Validator")
 
 
 def test_the_upload_policy_pins_the_key_and_size_the_api_issued(rehearsal):
@@ -182,3 +198,28 @@ def test_deploy_maps_the_indexer_to_a_writer_and_the_api_role_to_a_read_only_ope
         actions = [a for permission in roles[name].get("index_permissions", []) for a in permission["allowed_actions"]]
         assert actions and not [a for a in actions if "write" in a or a in ("crud", "indices_all", "*")], actions
     _assert_allowed(rehearsal, "SearchAccess")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "defect found by the rehearsal (open): the API deletes 'photo-organizer-<owner>' (the adapter's default prefix; "
+    "its environment names none) while the Glue jobs fill '<settings.face_collection_prefix>-<owner>', and the API "
+    "role has no rekognition:DeleteCollection: withdrawing consent leaves the user's faces in Rekognition. Needs "
+    "the prefix in the API environment and bootstrap, and the grant in the API stack."))
+def test_opting_out_of_face_grouping_deletes_the_face_collection_the_glue_jobs_fill(rehearsal):
+    """Withdrawing biometric consent must delete the user's Rekognition collection: the one the Glue jobs write
+    (their --collection-prefix from the template, then -<owner>), with a permission the API role holds. moto has no
+    Rekognition collections, so what is checked is the call the API makes and its permission, not moto's answer."""
+    token = rehearsal.sign_in("olga")
+    owner = owner_of(rehearsal, token)
+    assert rehearsal.http.request("PUT", "/settings/biometrics", token=token, body={"biometric_consent": True})[0] == 200
+    api = rehearsal.function("Api")
+    before = len(api.calls)
+    rehearsal.http.request("PUT", "/settings/biometrics", token=token, body={"biometric_consent": False})
+    deletes = {c["params"]["CollectionId"] for c in api.calls[before:] if c["operation"] == "DeleteCollection"}
+    prefixes = {rehearsal.resolve(stack, job["Properties"]["DefaultArguments"]["--collection-prefix"])
+                for stack, _, job in rehearsal.assembly.resources("AWS::Glue::Job")
+                if "--collection-prefix" in job["Properties"].get("DefaultArguments", {})}
+    assert prefixes, "no Glue job names a face collection prefix"
+    assert deletes == {f"{prefix}-{owner}" for prefix in prefixes}, \
+        f"the API deletes {sorted(deletes)}; the Glue jobs fill {sorted(f'{p}-{owner}' for p in prefixes)}"
+    _assert_allowed(rehearsal, "Api")

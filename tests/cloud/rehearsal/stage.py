@@ -342,6 +342,16 @@ class Rehearsal:
                                  headers={"Host": url.netloc}, timeout=30)
         return response.status_code
 
+    def browser_get(self, url: str) -> int:
+        """Follow a presigned GET link the API handed out (as an <img> would)."""
+        import urllib.parse
+
+        import requests
+
+        parts = urllib.parse.urlsplit(url)
+        target = f"http://127.0.0.1:{parts.port}{parts.path}?{parts.query}"
+        return requests.get(target, headers={"Host": parts.netloc}, timeout=30).status_code
+
     # ---- users -------------------------------------------------------------------------------------------
 
     def sign_in(self, username: str) -> str:
