@@ -21,6 +21,7 @@ from .rehearsal.bundles import ensure_host_bundle
 from .rehearsal.stage import Rehearsal
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups (it runs first otherwise)
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/cloud/" in str(item.fspath).replace("\\", "/"):

@@ -10,6 +10,8 @@ import pytest
 from .rehearsal.dataplane import DATA_PLANE_TYPES
 from .rehearsal.intrinsics import UnresolvedError
 
+pytestmark = pytest.mark.xdist_group("cloud")  # one worker builds the session's rehearsal
+
 
 def _template_props(rehearsal, concern: str, construct_path: str) -> dict:
     return rehearsal.resource(concern, construct_path)[2]["Properties"]

@@ -12,6 +12,8 @@ import pytest
 from .rehearsal.needs import CallContext, needs_of
 from .rehearsal.policy import Need, evaluate
 
+pytestmark = pytest.mark.xdist_group("cloud")  # one worker builds the session's rehearsal
+
 
 def test_every_function_imports_its_handler_from_its_staged_bundle_alone(rehearsal):
     ids = rehearsal.function_ids()

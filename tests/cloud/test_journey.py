@@ -13,6 +13,8 @@ import pytest
 
 from .rehearsal.journey import owner_of, upload, validate_all
 
+pytestmark = pytest.mark.xdist_group("cloud")  # one worker builds the session's rehearsal
+
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "good" / "gps_exif.jpg"
 NOT_AN_IMAGE = Path(__file__).resolve().parents[1] / "data" / "bad" / "plain.txt"
 

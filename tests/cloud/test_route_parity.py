@@ -8,6 +8,8 @@ import re
 
 import pytest
 
+pytestmark = pytest.mark.xdist_group("cloud")  # one worker builds the session's rehearsal
+
 PUBLIC = {"GET /openapi.json"}
 SAMPLE_PARAMETERS = {"photo_id": "p-missing", "person_id": "person-missing", "face_id": "face-missing"}
 

@@ -5,9 +5,13 @@ writes its logs. A refusal names the statement the resource policy is missing.""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from .rehearsal.policy import Need, evaluate, for_service
+
+pytestmark = pytest.mark.xdist_group("cloud")  # one worker builds the session's rehearsal
 
 
 def _refused(needs: list[Need], statements: list[tuple[str, dict]]) -> list[str]:

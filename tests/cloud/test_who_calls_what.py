@@ -4,12 +4,16 @@ otherwise this test drives a short one itself), and every call must be allowed."
 
 from __future__ import annotations
 
+import pytest
+
 import re
 from pathlib import Path
 
 from .rehearsal.assembly import CACHE
 from .rehearsal.journey import upload, validate_all
 from .rehearsal.policy import statement_label
+
+pytestmark = pytest.mark.xdist_group("cloud")  # one worker builds the session's rehearsal
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "good" / "gps_exif.jpg"
 TABLE = CACHE / "calls.md"

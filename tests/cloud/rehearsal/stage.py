@@ -13,9 +13,12 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .assembly import CACHE, Assembly
@@ -46,7 +49,9 @@ class Rehearsal:
         first = next(iter(assembly.stacks.values())).environment
         self.account, self.region = first.account, first.region
         self.moto = MotoServer(account=self.account, log=self.directory / "moto.log")
-        self.opensearch = OpenSearchStandIn(self.directory / "opensearch-tls")
+        # Certificate and key in a directory of this process alone: two rehearsals must never share them.
+        self._tls = Path(tempfile.mkdtemp(prefix="rehearsal-opensearch-tls-"))
+        self.opensearch = OpenSearchStandIn(self._tls)
         try:
             self.dataplane = DataPlane(assembly, self.moto.url, opensearch_host=self.opensearch.host)
             self.dataplane.create_all()
@@ -68,6 +73,7 @@ class Rehearsal:
             function.stop()
         self.opensearch.close()
         self.moto.stop()
+        shutil.rmtree(self._tls, ignore_errors=True)
 
     # ---- resources ---------------------------------------------------------------------------------------
 
