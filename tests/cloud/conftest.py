@@ -8,8 +8,11 @@
   session; tests that need a clean table use their own user (`sub`), since every key is per owner.
 - `quarantine_rehearsal`: the same, synthesized with rejected_action=quarantine.
 
-Every test here is in one xdist group ("cloud") so the session fixtures are built once. Glue tests may reuse
-`assembly` and `rehearsal.dataplane` (same group, or their own session).
+Every test here is marked for one xdist group ("cloud") so that, where pytest-xdist honours it, the session fixtures
+are built once. With pytest 9.2 + xdist 3.8.0 here loadgroup does not keep a group together (a plain six-test file
+was split across gw0/gw1), so each worker may build its own stage: builds and syntheses are serialized by file locks
+(rehearsal.bundles.exclusive) and each stage keeps its processes, ports, TLS files and logs to itself
+(build/rehearsal/run-<name>/<pid>/). Glue tests may reuse `assembly` and `rehearsal.dataplane`.
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def test_every_module_of_the_domain_package_imports_from_each_function_bundle_al
 
     directories = {rehearsal.function_by_id(s, lid).code_dir for s, lid in rehearsal.function_ids()}
     for directory in sorted(directories):
-        done = subprocess.run([sys.executable, "-I", "-S", "-c", "import json\n" + IMPORT_EVERY_MODULE, str(directory)],
+        done = subprocess.run([sys.executable, "-I", "-S", "-B", "-c", "import json\n" + IMPORT_EVERY_MODULE, str(directory)],
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
         assert json.loads(done.stdout.strip().splitlines()[-1]) == {}, directory.name

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .bundles import HOST_BUNDLE, ROOT
+from .bundles import HOST_BUNDLE, ROOT, exclusive
 
 CACHE = ROOT / "build" / "rehearsal"
 SYNTH_SCRIPT = Path(__file__).with_name("synth.py")
@@ -110,17 +110,22 @@ def synthesize(name: str = "default", overrides: dict | None = None) -> Assembly
     """The assembly for cdk.json's context plus `overrides`, with the host bundle as the Lambda code; synthesized
     (~15-20 s) only when its digest is not cached yet. Older assemblies of the same name are removed."""
     context = {"lambda_code_dir": str(HOST_BUNDLE), **(overrides or {})}
-    directory = CACHE / f"assembly-{name}-{_digest(context)}"
-    if not (directory / COMPLETE).exists():
-        for stale in CACHE.glob(f"assembly-{name}-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        directory.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambdas")]),
-               "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_VERSION_CHECK": "1",
-               "NODE_NO_WARNINGS": "1"}
-        done = subprocess.run([sys.executable, str(SYNTH_SCRIPT), str(directory), json.dumps(context)],
-                              cwd=ROOT, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"synth failed ({done.returncode}):\n{done.stderr[-4000:]}")
-        (directory / COMPLETE).write_text(json.dumps(context))
+    with exclusive(f"assembly-{name}"):
+        directory = CACHE / f"assembly-{name}-{_digest(context)}"
+        if not (directory / COMPLETE).exists():
+            _synthesize_into(directory, name, context)
     return Assembly(directory)
+
+
+def _synthesize_into(directory: Path, name: str, context: dict) -> None:
+    for stale in CACHE.glob(f"assembly-{name}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "lambdas")]),
+           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_VERSION_CHECK": "1",
+           "NODE_NO_WARNINGS": "1"}
+    done = subprocess.run([sys.executable, str(SYNTH_SCRIPT), str(directory), json.dumps(context)],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"synth failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    (directory / COMPLETE).write_text(json.dumps(context))

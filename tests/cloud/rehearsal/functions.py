@@ -68,14 +68,15 @@ class DeployedFunction:
             "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
             "AWS_SESSION_TOKEN": credentials["SessionToken"],
             "REHEARSAL_TIMEOUT_SECONDS": str(self.timeout),
-            "PYTHONDONTWRITEBYTECODE": "1",
             **extra_env,
             **self.environment,
         }
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_file.open("ab")
         self._process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(WORKER), str(self.code_dir), self.handler],
+            # -I: no PYTHON* variables, no user site, no script directory; -S: no site-packages; -B: no __pycache__
+            # written into the staged code directory (-I also ignores PYTHONDONTWRITEBYTECODE).
+            [sys.executable, "-I", "-S", "-B", str(WORKER), str(self.code_dir), self.handler],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, text=True, bufsize=1,
         )
         log.close()

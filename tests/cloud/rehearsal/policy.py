@@ -126,7 +126,7 @@ def statement_label(statement: dict | None) -> str:
         return "(none)"
     actions = ", ".join(_as_list(statement.get("Action") or statement.get("NotAction")))
     resources = _as_list(statement.get("Resource") or statement.get("NotResource"))
-    shown = ", ".join(r.rsplit(":", 1)[-1] if r.count(":") >= 5 else r for r in resources)  # ARN tails
+    shown = ", ".join(r.split(":", 5)[-1] if r.startswith("arn:") else r for r in resources)  # ARN resource parts
     condition = " if " + json.dumps(statement["Condition"]) if statement.get("Condition") else ""
     return f"{statement.get('Sid', '')} [{actions}] on {shown}{condition}".strip()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -45,7 +46,11 @@ class EventSourceMapping:
 class Rehearsal:
     def __init__(self, assembly: Assembly, *, name: str = "default", enforce_iam: bool = False) -> None:
         self.assembly = assembly
-        self.directory = CACHE / f"run-{name}"
+        # Logs of this process's stage (xdist workers may each run one): build/rehearsal/run-<name>/<pid>/
+        self.directory = CACHE / f"run-{name}" / str(os.getpid())
+        for old in self.directory.parent.glob("*"):
+            if old.name.isdigit() and not _alive(int(old.name)):
+                shutil.rmtree(old, ignore_errors=True)
         first = next(iter(assembly.stacks.values())).environment
         self.account, self.region = first.account, first.region
         self.moto = MotoServer(account=self.account, log=self.directory / "moto.log")
@@ -376,6 +381,16 @@ class Rehearsal:
         result = idp.admin_initiate_auth(UserPoolId=pool, ClientId=client, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
                                          AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD})
         return result["AuthenticationResult"]["IdToken"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _stream_record(record: dict, stream_arn: str) -> dict:
