@@ -25,6 +25,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
+from stacks.monitoring import glue_failure_notifications
 from stacks.settings import Settings
 from stacks.shared import MODELS_PACKAGE, PROJECT_ROOT, StorageOutputs
 
@@ -185,6 +186,11 @@ class AnalysisStack(Stack):
                   description="aws glue start-job-run --job-name <this> runs the analysis now")
         if self.cluster_job:
             CfnOutput(self, "ClusterFacesJobName", value=self.cluster_job.job_name)
+        # A failed, timed-out or errored run reaches the alarm topic (stacks/monitoring.py says why a rule).
+        glue_failure_notifications(
+            self, "GlueRunFailed", settings=settings, topic=storage.alarm_topic,
+            job_names=[job.job_name for job in (self.analyze_job, self.cluster_job) if job is not None],
+        )
 
     def _concurrent_tasks(self) -> int:
         """Spark tasks running at once: every worker but the driver's, one task per vCPU. The job splits the

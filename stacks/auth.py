@@ -53,8 +53,8 @@ class AuthStack(Stack):
             o_auth=cognito.OAuthSettings(
                 flows=cognito.OAuthFlows(authorization_code_grant=True, implicit_code_grant=False),
                 scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE],
-                callback_urls=[f"{origin}/" for origin in settings.cors_allowed_origins],
-                logout_urls=[f"{origin}/" for origin in settings.cors_allowed_origins],
+                callback_urls=list(settings.oauth_callback_urls),
+                logout_urls=list(settings.oauth_logout_urls),
             ),
             supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
             access_token_validity=Duration.hours(1),
@@ -63,6 +63,14 @@ class AuthStack(Stack):
             prevent_user_existence_errors=True,
             enable_token_revocation=True,
         )
+
+        # The hosted sign-in page the SPA sends users to (authorization code + PKCE), on a Cognito prefix domain.
+        domain = pool.add_domain(
+            "HostedUi",
+            cognito_domain=cognito.CognitoDomainOptions(domain_prefix=settings.hosted_domain_prefix),
+            managed_login_version=cognito.ManagedLoginVersion.CLASSIC_HOSTED_UI,  # needs no branding resource
+        )
+        sign_in_url = domain.sign_in_url(client, redirect_uri=settings.oauth_callback_urls[0])
 
         issuer_url = f"https://cognito-idp.{self.region}.amazonaws.com/{pool.user_pool_id}"
         self.outputs = AuthOutputs(user_pool_id=pool.user_pool_id, user_pool_arn=pool.user_pool_arn,
@@ -73,3 +81,6 @@ class AuthStack(Stack):
         CfnOutput(self, "UserPoolId", value=pool.user_pool_id, description="Cognito user pool id")
         CfnOutput(self, "UserPoolClientId", value=client.user_pool_client_id, description="SPA app client id")
         CfnOutput(self, "IssuerUrl", value=issuer_url, description="OIDC issuer of the user pool's tokens")
+        CfnOutput(self, "HostedUiBaseUrl", value=domain.base_url(),
+                  description="Hosted sign-in domain (authorize, token and logout endpoints live under it)")
+        CfnOutput(self, "SignInUrl", value=sign_in_url, description="Hosted sign-in page for the SPA client")

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import jsii
 from aws_cdk import CfnOutput, Duration, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -14,12 +13,14 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.monitoring import FIVE_MINUTES, alarm_above_zero
 from stacks.settings import Settings
 from stacks.shared import (
     EncryptedQueueWithDlq,
     PhotoOrganizerFunction,
     StorageOutputs,
     common_environment,
+    suppress,
     suppress_grant_wildcards,
 )
 from stacks.storage import ORIGINALS_PREFIX, QUARANTINE_PREFIX
@@ -34,26 +35,43 @@ class IngestOutputs:
     validator: lambda_.IFunction
 
 
+# EventBridge keeps retrying a delivery the queue refused (throttling, a KMS hiccup) for a day, then hands the event
+# to the undelivered-events queue instead of dropping it (the defaults, spelled out: the template says what happens).
+TARGET_MAX_EVENT_AGE_SECONDS = 24 * 3600
+TARGET_MAX_RETRY_ATTEMPTS = 185
+
+
 @jsii.implements(events.IRuleTarget)
 class _QueueTarget:
-    """Rule target that sends to the queue, with the queue policy scoped to this one rule.
+    """Rule target that sends to the queue, with the queue policies scoped to this one rule, a retry policy and a
+    dead-letter queue for events EventBridge could not deliver.
 
     aws_events_targets.SqsQueue would grant events.amazonaws.com on an encrypted queue without the rule's
     ARN as a condition, and write an unconditioned statement into the key policy of the storage stack.
     """
 
-    def __init__(self, queue: sqs.Queue) -> None:
+    def __init__(self, queue: sqs.Queue, undelivered: sqs.Queue) -> None:
         self._queue = queue
+        self._undelivered = undelivered
 
     def bind(self, rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
-        self._queue.add_to_resource_policy(iam.PolicyStatement(
-            sid="AllowUploadRuleOnly",
-            principals=[iam.ServicePrincipal("events.amazonaws.com")],
-            actions=["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
-            resources=[self._queue.queue_arn],
-            conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
-        ))
-        return events.RuleTargetConfig(arn=self._queue.queue_arn, target_resource=self._queue)
+        for queue, sid in ((self._queue, "AllowUploadRuleOnly"), (self._undelivered, "AllowUploadRuleDeadLetters")):
+            queue.add_to_resource_policy(iam.PolicyStatement(
+                sid=sid,
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+                resources=[queue.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+            ))
+        return events.RuleTargetConfig(
+            arn=self._queue.queue_arn,
+            target_resource=self._queue,
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self._undelivered.queue_arn),
+            retry_policy=events.CfnRule.RetryPolicyProperty(
+                maximum_event_age_in_seconds=TARGET_MAX_EVENT_AGE_SECONDS,
+                maximum_retry_attempts=TARGET_MAX_RETRY_ATTEMPTS,
+            ),
+        )
 
 
 class IngestStack(Stack):
@@ -80,7 +98,18 @@ class IngestStack(Stack):
                 },
             ),
         )
-        rule.add_target(_QueueTarget(uploads.queue))
+        # Events EventBridge gave up delivering (same body as a queue message: redrive them into the queue).
+        undelivered = sqs.Queue(
+            self, "UndeliveredEvents",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=storage.key,  # the key policy already lets this rule use the key
+            data_key_reuse=Duration.hours(1),
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        suppress(undelivered, ("AwsSolutions-SQS3", "This queue is itself the dead-letter queue of the upload rule's "
+                                                    "target; its depth is alarmed on instead."))
+        rule.add_target(_QueueTarget(uploads.queue, undelivered))
 
         validator = PhotoOrganizerFunction(
             self, "Validator",
@@ -99,21 +128,33 @@ class IngestStack(Stack):
         ))
         self._grant(validator, storage)
 
-        alarm = cloudwatch.Alarm(
-            self, "DeadLettersAlarm",
-            alarm_description="Upload events failed validation repeatedly and sit in the dead-letter queue",
-            metric=uploads.dlq.metric_approximate_number_of_messages_visible(period=Duration.minutes(5),
+        topic = storage.alarm_topic
+        alarm = alarm_above_zero(
+            self, "DeadLettersAlarm", topic=topic,
+            description="Upload events failed validation repeatedly and sit in the dead-letter queue",
+            metric=uploads.dlq.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES, statistic="Maximum"),
+        )
+        undelivered_alarm = alarm_above_zero(
+            self, "UndeliveredEventsAlarm", topic=topic,
+            description="EventBridge could not deliver upload events to the queue for a day: redrive them",
+            metric=undelivered.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES,
                                                                              statistic="Maximum"),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        # The validator records bad uploads as rejected and returns; an error here is a crash or a dependency
+        # failing (retried by SQS, and the batch's photos wait), which someone should look at.
+        errors_alarm = alarm_above_zero(
+            self, "ValidatorErrorsAlarm", topic=topic,
+            description="The validator function failed (its batch is retried; repeated failures reach the DLQ)",
+            metric=validator.function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
         )
 
         self.outputs = IngestOutputs(queue=uploads.queue, dead_letter_queue=uploads.dlq, validator=validator.function)
         CfnOutput(self, "UploadEventsQueueUrl", value=uploads.queue.queue_url)
         CfnOutput(self, "DeadLetterQueueUrl", value=uploads.dlq.queue_url)
         CfnOutput(self, "DeadLettersAlarmName", value=alarm.alarm_name)
+        CfnOutput(self, "UndeliveredEventsQueueUrl", value=undelivered.queue_url)
+        CfnOutput(self, "UndeliveredEventsAlarmName", value=undelivered_alarm.alarm_name)
+        CfnOutput(self, "ValidatorErrorsAlarmName", value=errors_alarm.alarm_name)
         CfnOutput(self, "ValidatorFunctionName", value=validator.function.function_name)
 
     def _grant(self, validator: PhotoOrganizerFunction, storage: StorageOutputs) -> None:

@@ -1,9 +1,10 @@
 """SearchStack: the OpenSearch index (a domain, or a Serverless collection) and the indexer fed by the table stream.
 
 Cost, approximate (us-east-1 list prices at the time of writing; check the pricing pages before deciding):
-- domain, t3.small.search x 1 + 10 GB gp3: about $0.036/h, i.e. roughly $30-40 a month;
-- Serverless: billed per OCU-hour (about $0.24); the floor is about 2 OCUs (indexing + search) with standby
-  replicas, roughly $350 a month, about half that without them (opensearch_serverless_standby_replicas=false).
+- domain, t3.small.search x 1 ($0.036/h, about $26 a month) + 10 GB gp3 (about $1): roughly $27 a month, idle or not;
+- Serverless: billed per OCU-hour (about $0.24); the floor is 1 OCU (0.5 indexing + 0.5 search) without standby
+  replicas (the default here), about $175 a month, and 2 OCUs, about $350, with them
+  (opensearch_serverless_standby_replicas=true).
 So the domain is the default; Serverless trades that floor for no capacity planning.
 
 Serverless is a SEARCH collection, so search there is keyword-only (a product decision). The indexer writes
@@ -18,7 +19,7 @@ Settings refuse VECTORSEARCH. Not verified without a live collection: that a SEA
 
 from __future__ import annotations
 
-from aws_cdk import CfnOutput, CustomResource, Duration, Stack
+from aws_cdk import CfnOutput, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -31,13 +32,14 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from stacks.monitoring import FIVE_MINUTES, alarm_above_zero, notify
 from stacks.settings import Settings
 from stacks.shared import (
     PhotoOrganizerFunction,
     SearchOutputs,
     StorageOutputs,
+    app_log_group,
     common_environment,
-    removal_policy,
     suppress,
     suppress_grant_wildcards,
 )
@@ -116,24 +118,15 @@ class SearchStack(Stack):
             suppress_search_wildcards(indexer.role, self.outputs, "The indexer writes documents, templates and "
                                       "aliases anywhere inside our one search domain")
 
-        failures_alarm = cloudwatch.Alarm(
-            self, "IndexerFailuresAlarm",
-            alarm_description="Stream records the indexer gave up on: run the reconcile command",
-            metric=failures.metric_approximate_number_of_messages_visible(period=Duration.minutes(5),
-                                                                          statistic="Maximum"),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        failures_alarm = alarm_above_zero(
+            self, "IndexerFailuresAlarm", topic=storage.alarm_topic,
+            description="Stream records the indexer gave up on: run the reconcile command",
+            metric=failures.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES, statistic="Maximum"),
         )
-        errors_alarm = cloudwatch.Alarm(
-            self, "IndexerErrorsAlarm",
-            alarm_description="The indexer function failed (it is retried; persistent errors fill the failure queue)",
-            metric=indexer.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        errors_alarm = alarm_above_zero(
+            self, "IndexerErrorsAlarm", topic=storage.alarm_topic,
+            description="The indexer function failed (it is retried; persistent errors fill the failure queue)",
+            metric=indexer.function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
         )
 
         CfnOutput(self, "SearchEndpoint", value=self.outputs.endpoint_url)
@@ -143,10 +136,7 @@ class SearchStack(Stack):
         CfnOutput(self, "IndexerErrorsAlarmName", value=errors_alarm.alarm_name)
 
     def _log_group(self, id: str, name: str) -> logs.LogGroup:
-        settings = self._settings
-        return logs.LogGroup(self, id, log_group_name=f"{settings.log_group_prefix}opensearch/{name}",
-                             retention=settings.log_retention, encryption_key=self._storage.key,
-                             removal_policy=removal_policy(settings))
+        return app_log_group(self, id, settings=self._settings, key=self._storage.key, name=f"opensearch/{name}")
 
     def _domain(self, indexer_role: iam.IRole) -> SearchOutputs:
         settings, storage = self._settings, self._storage
@@ -217,7 +207,9 @@ class SearchStack(Stack):
                 app_log_enabled=True, app_log_group=app_logs,
             ),
             suppress_logs_resource_policy=True,
-            removal_policy=removal_policy(settings),
+            # The domain's name is fixed (the logs policy names it): a domain retained by the rollback of a failed
+            # first deploy would block every retry, so retain applies to updates and deletes only.
+            removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if settings.retain else RemovalPolicy.DESTROY,
         )
         domain.node.add_dependency(logs_policy)
         # Set on the resource itself: the construct's access_policies prop goes through a custom resource.
@@ -244,12 +236,51 @@ class SearchStack(Stack):
             findings.append(("AwsSolutions-OS7", "Dev sizing from cdk.json: a single data node cannot span zones; "
                                                  "production sets opensearch_instance_count to 2 or 3."))
         suppress(domain, *findings)
+        self._domain_alarms(domain, data_nodes)
         outputs = _domain_outputs(f"https://{domain.domain_endpoint}", domain_arn, admin.function.function_arn)
         # The indexer's OpenSearch role, and the index behind the alias before the first stream record arrives
         # (a bulk write to a missing alias would create a plain index named like the alias, with guessed mappings).
-        search_access(self, "IndexerSearchAccess", outputs, access="writer", roles=[indexer_role.role_arn],
+        search_access(self, "IndexerSearchAccess", outputs, access="writer",
+                      roles=[indexer_role.role_arn, *settings.search_operator_role_arns],
                       index_version=SEARCH_INDEX_VERSION)
         return outputs
+
+    def _domain_alarms(self, domain: opensearch.Domain, data_nodes: int) -> None:
+        """Cluster health and disk, as AWS recommends for OpenSearch Service domains (1-minute metrics)."""
+        settings, topic = self._settings, self._storage.alarm_topic
+        minute = Duration.minutes(1)
+        alarms = [cloudwatch.Alarm(
+            self, "ClusterRedAlarm",
+            alarm_description="A primary shard is unassigned: searches miss photos and writes to it fail",
+            metric=domain.metric_cluster_status_red(period=minute, statistic="Maximum"),
+            threshold=1, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        ), cloudwatch.Alarm(
+            self, "FreeStorageAlarm",
+            alarm_description=f"A data node has 25% or less of its {settings.opensearch_volume_gb} GB left "
+                              "(OpenSearch blocks writes at its flood-stage watermark)",
+            metric=domain.metric_free_storage_space(period=minute, statistic="Minimum"),  # MiB, per node
+            threshold=settings.opensearch_volume_gb * 1024 * 0.25, evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.MISSING,
+        )]
+        if data_nodes > 1:
+            # Five minutes: a new index is briefly yellow while its replicas are allocated.
+            alarms.append(cloudwatch.Alarm(
+                self, "ClusterYellowAlarm",
+                alarm_description="A replica shard is unassigned: one more node failure loses search data",
+                metric=domain.metric_cluster_status_yellow(period=minute, statistic="Maximum"),
+                threshold=1, evaluation_periods=5,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ))
+        else:
+            # One data node cannot hold a replica of its own shards: with the index's one replica the cluster is
+            # yellow for good, and an alarm that never clears tells nothing.
+            self.node.add_metadata("photo-organizer:no-yellow-alarm",
+                                   "one data node: the cluster is always yellow (replicas cannot be assigned)")
+        notify(topic, *alarms)
 
     def _collection(self, indexer_role: iam.IRole) -> SearchOutputs:
         settings, storage = self._settings, self._storage

@@ -82,6 +82,11 @@ class Settings:
     mfa: str = "OPTIONAL"  # "OPTIONAL" | "REQUIRED" | "OFF"
     self_sign_up_enabled: bool = False
     cognito_feature_plan: str = "PLUS"  # "PLUS" (threat protection enforced) | "ESSENTIALS"
+    # The hosted sign-in page: https://<prefix>.auth.<region>.amazoncognito.com. Prefixes are global per region:
+    # empty = "<app_name>-<stage>-<account>". Callback and logout URLs are where it sends the SPA back (exact).
+    cognito_domain_prefix: str = ""
+    oauth_callback_urls: tuple[str, ...] = ("http://localhost:5173/",)
+    oauth_logout_urls: tuple[str, ...] = ("http://localhost:5173/",)
     # packaging
     lambda_code_dir: str = "build/lambda"
     glue_jobs_dir: str = "glue_jobs"  # holds analyze_photos/job.py (required) and cluster_faces/job.py (optional)
@@ -114,6 +119,11 @@ class Settings:
     indexer_batch_size: int = 100
     indexer_retry_attempts: int = 5
     indexer_max_record_age_seconds: int = 86400  # the stream keeps records for 24 h anyway
+    # IAM roles of operators who run `photo-organizer search reindex|reconcile|purge` against the domain: mapped to
+    # the same OpenSearch writer role as the indexer (fine-grained access control refuses unmapped roles).
+    search_operator_role_arns: tuple[str, ...] = ()
+    # operations: every alarm notifies one SNS topic; with an address, the topic emails it (confirm the first mail)
+    alarm_email: str = ""
 
     @classmethod
     def from_context(cls, node: _Context) -> Settings:
@@ -174,9 +184,25 @@ class Settings:
         if not self.cors_allowed_origins or any(o == "*" or not o.startswith(("https://", "http://localhost"))
                                                 for o in self.cors_allowed_origins):
             problems.append("cors_allowed_origins must list https:// origins (http://localhost allowed), never '*'")
+        if self.alarm_email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email):
+            problems.append(f"alarm_email does not look like an email address: {self.alarm_email!r}")
+        problems += self._check_auth()
         problems += self._check_analysis() + self._check_search()
         if problems:
             raise SettingsError("invalid cdk.json context: " + "; ".join(problems))
+
+    def _check_auth(self) -> list[str]:
+        problems = []
+        prefix = self.hosted_domain_prefix
+        if not re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", prefix) or any(
+                word in prefix for word in ("aws", "amazon", "cognito")):
+            problems.append(f"cognito_domain_prefix {prefix!r}: lowercase letters, digits and hyphens, at most 63, "
+                            "and never 'aws', 'amazon' or 'cognito' (Cognito's rule)")
+        for name in ("oauth_callback_urls", "oauth_logout_urls"):
+            urls = getattr(self, name)
+            if not urls or any(not u.startswith(("https://", "http://localhost")) or "#" in u for u in urls):
+                problems.append(f"{name} must list https:// URLs (http://localhost allowed), without fragments")
+        return problems
 
     def _check_analysis(self) -> list[str]:
         problems = []
@@ -222,6 +248,9 @@ class Settings:
                             "search_engine=domain (the default) for semantic search")
         elif self.opensearch_serverless_type not in ("SEARCH", "VECTORSEARCH"):
             problems.append("opensearch_serverless_type must be SEARCH (VECTORSEARCH is refused on Serverless)")
+        bad_roles = [a for a in self.search_operator_role_arns if not re.fullmatch(r"arn:aws:iam::\d{12}:role/\S+", a)]
+        if bad_roles:
+            problems.append(f"search_operator_role_arns must be IAM role ARNs, got {bad_roles}")
         if not 1 <= self.indexer_batch_size <= 10_000 or not 0 <= self.indexer_retry_attempts <= 10_000:
             problems.append("indexer_batch_size must be within 1..10000 and indexer_retry_attempts within 0..10000")
         if not 60 <= self.indexer_max_record_age_seconds <= 604_800:
@@ -259,6 +288,25 @@ class Settings:
 
     def upload_rule_arn(self) -> str:
         return f"arn:aws:events:{self.region}:{self.account}:rule/{self.upload_rule_name}"
+
+    @property
+    def hosted_domain_prefix(self) -> str:
+        return self.cognito_domain_prefix or f"{self.prefix}-{self.account}"
+
+    @property
+    def alarm_topic_name(self) -> str:
+        """Fixed, so the key and topic policies of the storage stack can name it and the rule below."""
+        return f"{self.prefix}-alarms"
+
+    def alarm_topic_arn(self) -> str:
+        return f"arn:aws:sns:{self.region}:{self.account}:{self.alarm_topic_name}"
+
+    @property
+    def glue_failure_rule_name(self) -> str:
+        return f"{self.prefix}-glue-run-failed"
+
+    def glue_failure_rule_arn(self) -> str:
+        return f"arn:aws:events:{self.region}:{self.account}:rule/{self.glue_failure_rule_name}"
 
     @property
     def face_collection_prefix(self) -> str:

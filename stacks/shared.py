@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Aws, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
@@ -33,6 +34,7 @@ class StorageOutputs:
     originals: s3.IBucket
     derivatives: s3.IBucket
     table: dynamodb.ITableV2
+    alarm_topic: sns.ITopic  # every alarm of every stack notifies it (stacks/monitoring.py)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,28 @@ def lambda_code(settings: Settings, *, with_models: bool = False) -> lambda_.Cod
 
 def removal_policy(settings: Settings) -> RemovalPolicy:
     return RemovalPolicy.RETAIN if settings.retain else RemovalPolicy.DESTROY
+
+
+def stack_instance_suffix() -> str:
+    """The last 12 hex digits of the stack's id (a UUID CloudFormation draws when it creates the stack), resolved at
+    deploy time: a new stack after a rollback or a destroy gets a new one, a stack update keeps it."""
+    return Fn.select(4, Fn.split("-", Fn.select(2, Fn.split("/", Aws.STACK_ID))))
+
+
+def app_log_group(scope: Construct, id: str, *, settings: Settings, key: kms.IKey, name: str) -> logs.LogGroup:
+    """A KMS-encrypted log group named `{log_group_prefix}{name}-{stack suffix}`.
+
+    Not a fixed name: a retained group of a rolled-back or destroyed stack would make every later deploy fail
+    ("already exists"). The prefix stays, so the key policy's condition on log-group ARNs still matches. With
+    removal_policy=retain the group survives updates and deletes but not the rollback of the create that made it
+    (RetainExceptOnCreate): a failed first deploy leaves nothing behind."""
+    return logs.LogGroup(
+        scope, id,
+        log_group_name=Fn.join("", [f"{settings.log_group_prefix}{name}-", stack_instance_suffix()]),
+        retention=settings.log_retention,
+        encryption_key=key,
+        removal_policy=RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE if settings.retain else RemovalPolicy.DESTROY,
+    )
 
 
 def suppress(construct: Construct, *items: tuple[str, str] | tuple[str, str, list[str]]) -> None:
@@ -154,13 +178,7 @@ class PhotoOrganizerFunction(Construct):
                  reserved_concurrency: int | None = None, description: str = "",
                  role_name: str | None = None, embeds_text: bool = False) -> None:
         super().__init__(scope, id)
-        self.log_group = logs.LogGroup(
-            self, "Logs",
-            log_group_name=f"{settings.log_group_prefix}{log_name}",
-            retention=settings.log_retention,
-            encryption_key=storage.key,
-            removal_policy=removal_policy(settings),
-        )
+        self.log_group = app_log_group(self, "Logs", settings=settings, key=storage.key, name=log_name)
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
                              description=f"{settings.prefix} {log_name} function", role_name=role_name)
         self.function = lambda_.Function(

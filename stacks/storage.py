@@ -9,6 +9,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from stacks.monitoring import AlarmTopic
 from stacks.settings import Settings
 from stacks.shared import StorageOutputs, removal_policy, secure_bucket, suppress
 
@@ -98,11 +99,16 @@ class StorageStack(Stack):
             removal_policy=retain,
         )
 
-        self.outputs = StorageOutputs(key=key, originals=originals, derivatives=derivatives, table=table)
+        alarms = AlarmTopic(self, "Alarms", settings=settings, key=key)
+
+        self.outputs = StorageOutputs(key=key, originals=originals, derivatives=derivatives, table=table,
+                                      alarm_topic=alarms.topic)
         CfnOutput(self, "OriginalsBucketName", value=originals.bucket_name, description="Uploaded originals")
         CfnOutput(self, "DerivativesBucketName", value=derivatives.bucket_name, description="Previews and thumbnails")
         CfnOutput(self, "TableName", value=table.table_name, description="Single table (PK/SK, GSI ByTime)")
         CfnOutput(self, "DataKeyArn", value=key.key_arn, description="Customer-managed key of all app data")
+        CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn,
+                  description="Every alarm notifies this topic; subscribe to it (or set alarm_email)")
 
     def _allow_services(self, key: kms.Key, settings: Settings) -> None:
         """Key policy for the services that encrypt with the key on our behalf, each scoped to our resources."""
@@ -117,6 +123,19 @@ class StorageStack(Stack):
                 "ArnEquals": {"aws:SourceArn": settings.upload_rule_arn()},
                 "StringEquals": {"aws:SourceAccount": settings.account},
             },
+        ))
+        # The same use, scoped by what SQS puts in the encryption context (the queue's ARN) instead of by the
+        # caller: AWS documents that aws:SourceArn/aws:SourceAccount are not supported in a key policy for
+        # EventBridge delivering to an encrypted SNS topic; whether EventBridge-to-SQS carries them is not verified
+        # here, so this statement keeps delivery (and the dead-letter queue) working either way. The ingest
+        # stack's queues are named by CloudFormation after the stack: "<prefix>-ingest-<logical id>-<random>".
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="AllowEventBridgeToIngestQueues",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["kms:GenerateDataKey", "kms:Decrypt"],
+            resources=["*"],
+            conditions={"ArnLike": {"kms:EncryptionContext:aws:sqs:arn":
+                                    f"arn:aws:sqs:{settings.region}:{settings.account}:{settings.prefix}-ingest-*"}},
         ))
         key.add_to_resource_policy(iam.PolicyStatement(
             sid="AllowAppLogGroups",

@@ -101,7 +101,8 @@ def test_default_stage_throttles_and_logs_access(synthesized):
         "AccessLogSettings": {"DestinationArn": Match.any_value(), "Format": Match.string_like_regexp("requestId")},
     })
     synthesized.template("api").has_resource_properties("AWS::Logs::LogGroup", {
-        "LogGroupName": "/photo-organizer/dev/api-access", "KmsKeyId": Match.any_value(),
+        "LogGroupName": {"Fn::Join": ["", ["/photo-organizer/dev/api-access-", Match.any_value()]]},
+        "KmsKeyId": Match.any_value(),
     })
 
 

@@ -45,3 +45,40 @@ def test_spa_client_is_public_with_code_flow_and_short_tokens(synthesized):
 def test_auth_outputs(synthesized):
     outputs = synthesized.template_json("auth")["Outputs"]
     assert {"UserPoolId", "UserPoolClientId", "IssuerUrl"} <= set(outputs)
+
+
+def test_hosted_sign_in_domain_exists_with_the_prefix_from_settings(synthesized):
+    """The SPA client (code flow + PKCE) had no hosted sign-in page: no user pool domain at all."""
+    settings = synthesized.stacks.settings
+    template = synthesized.template("auth")
+    [domain] = template.find_resources("AWS::Cognito::UserPoolDomain").values()
+    assert domain["Properties"]["Domain"] == settings.hosted_domain_prefix == "photo-organizer-dev-111111111111"
+    assert domain["Properties"]["UserPoolId"]["Ref"].startswith("Users")
+    assert "CustomDomainConfig" not in domain["Properties"]
+    outputs = template.to_json()["Outputs"]
+    assert ".auth.eu-west-1.amazoncognito.com" in str(outputs["HostedUiBaseUrl"]["Value"])
+    assert "response_type=code" in str(outputs["SignInUrl"]["Value"])
+
+
+def test_spa_client_callback_and_logout_urls_come_from_settings(synthesized):
+    settings = synthesized.stacks.settings
+    synthesized.template("auth").has_resource_properties("AWS::Cognito::UserPoolClient", {
+        "CallbackURLs": list(settings.oauth_callback_urls),
+        "LogoutURLs": list(settings.oauth_logout_urls),
+        "AllowedOAuthFlows": ["code"],
+        "GenerateSecret": False,
+    })
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"cognito_domain_prefix": "My_Photos"}, "cognito_domain_prefix"),
+    ({"cognito_domain_prefix": "photos-aws-login"}, "cognito_domain_prefix"),
+    ({"oauth_callback_urls": ("http://photos.example.org/",)}, "oauth_callback_urls"),
+    ({"oauth_logout_urls": ()}, "oauth_logout_urls"),
+])
+def test_hosted_ui_settings_are_checked(changes, message):
+    from stacks.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match=message):
+        Settings(**changes).check()
+    assert Settings(cognito_domain_prefix="family-photos").hosted_domain_prefix == "family-photos"

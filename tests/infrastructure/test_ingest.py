@@ -8,10 +8,13 @@ pytestmark = pytest.mark.infrastructure
 
 def _queues(synthesized) -> dict[str, dict]:
     queues = synthesized.template("ingest").find_resources("AWS::SQS::Queue")
-    return {("dlq" if "Dlq" in logical_id else "queue"): q["Properties"] for logical_id, q in queues.items()}
+    names = {"UploadEventsDlq": "dlq", "UploadEventsQueue": "queue", "UndeliveredEvents": "undelivered"}
+    return {next(n for prefix, n in names.items() if logical_id.startswith(prefix)): q["Properties"]
+            for logical_id, q in queues.items()}
 
 
-def test_both_queues_are_encrypted_with_the_cmk_and_keep_messages_14_days(synthesized):
+def test_all_queues_are_encrypted_with_the_cmk_and_keep_messages_14_days(synthesized):
+    assert set(_queues(synthesized)) == {"dlq", "queue", "undelivered"}
     for name, props in _queues(synthesized).items():
         assert "DataKey" in str(props["KmsMasterKeyId"]), name
         assert props["MessageRetentionPeriod"] == 14 * 24 * 3600, name
@@ -28,9 +31,9 @@ def test_visibility_timeout_is_at_least_six_function_timeouts(synthesized):
     assert _queues(synthesized)["queue"]["VisibilityTimeout"] >= 6 * settings.validator_timeout_seconds
 
 
-def test_both_queues_deny_plain_http(synthesized):
+def test_all_queues_deny_plain_http(synthesized):
     policies = synthesized.template("ingest").find_resources("AWS::SQS::QueuePolicy")
-    assert len(policies) == 2
+    assert len(policies) == 3
     for policy in policies.values():
         assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
                    for s in policy["Properties"]["PolicyDocument"]["Statement"])
@@ -84,7 +87,7 @@ def test_validator_function_configuration(synthesized):
 
 def test_validator_log_group_is_encrypted_and_expires(synthesized):
     synthesized.template("ingest").has_resource_properties("AWS::Logs::LogGroup", {
-        "LogGroupName": "/photo-organizer/dev/validator",
+        "LogGroupName": {"Fn::Join": ["", ["/photo-organizer/dev/validator-", Match.any_value()]]},
         "RetentionInDays": synthesized.stacks.settings.log_retention_days,
         "KmsKeyId": Match.any_value(),
     })
@@ -160,3 +163,49 @@ def test_a_chosen_reservation_reaches_the_function(stub_lambda_dir, tmp_path):
     template.has_resource_properties("AWS::Lambda::Function", {
         "Handler": "photo_organizer.handlers.ingest.handler", "ReservedConcurrentExecutions": 20})
     template.has_resource_properties("AWS::Lambda::EventSourceMapping", {"ScalingConfig": {"MaximumConcurrency": 20}})
+
+
+def test_rule_target_retries_for_a_day_then_keeps_undelivered_events_in_a_dead_letter_queue(synthesized):
+    """Without them an event EventBridge could not deliver (throttling, KMS) was retried by default and then
+    dropped: the photo stayed PENDING with nothing left to process it."""
+    [rule] = synthesized.template("ingest").find_resources("AWS::Events::Rule").values()
+    [target] = rule["Properties"]["Targets"]
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
+    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("UndeliveredEvents")
+
+
+def test_only_the_upload_rule_may_send_to_the_undelivered_events_queue(synthesized):
+    policies = synthesized.template("ingest").find_resources("AWS::SQS::QueuePolicy")
+    [policy] = [p for p in policies.values() if p["Properties"]["Queues"][0]["Ref"].startswith("UndeliveredEvents")]
+    [allow] = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0].startswith("OriginalCreated")
+
+
+def test_undelivered_events_depth_is_alarmed(synthesized):
+    synthesized.template("ingest").has_resource_properties("AWS::CloudWatch::Alarm", {
+        "MetricName": "ApproximateNumberOfMessagesVisible", "Namespace": "AWS/SQS", "Threshold": 0,
+        "Dimensions": [{"Name": "QueueName",
+                        "Value": {"Fn::GetAtt": [Match.string_like_regexp("^UndeliveredEvents"), "QueueName"]}}],
+    })
+
+
+def test_eventbridge_may_use_the_key_for_the_ingest_queues_by_encryption_context(synthesized):
+    """Delivery to the encrypted queue (and to its dead-letter queue) must not hang on aws:SourceArn in the key
+    policy alone, which AWS documents as unsupported for EventBridge-to-encrypted-topic delivery: a second
+    statement scopes the key by the queue ARN SQS puts in the encryption context."""
+    import fnmatch
+
+    key = next(iter(synthesized.template("storage").find_resources("AWS::KMS::Key").values()))
+    [statement] = [s for s in key["Properties"]["KeyPolicy"]["Statement"]
+                   if s.get("Sid") == "AllowEventBridgeToIngestQueues"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    pattern = statement["Condition"]["ArnLike"]["kms:EncryptionContext:aws:sqs:arn"]
+    stack_name = synthesized.stacks.ingest.stack_name
+    # CloudFormation names a queue without QueueName "<stack name>-<logical id>-<random>"
+    for logical_id, queue in synthesized.template("ingest").find_resources("AWS::SQS::Queue").items():
+        assert "QueueName" not in queue["Properties"], logical_id
+        arn = f"arn:aws:sqs:eu-west-1:111111111111:{stack_name}-{logical_id[:20]}-1A2B3C4D5E6F"
+        assert fnmatch.fnmatchcase(arn, pattern), (arn, pattern)
+    assert not fnmatch.fnmatchcase("arn:aws:sqs:eu-west-1:111111111111:photo-organizer-dev-search-X-1", pattern)

@@ -103,7 +103,8 @@ def test_slow_and_application_logs_go_to_encrypted_log_groups_only_our_domain_ma
     assert {"SEARCH_SLOW_LOGS", "INDEX_SLOW_LOGS", "ES_APPLICATION_LOGS"} <= set(publishing)
     for name in ("slow-search", "slow-index", "application"):
         template.has_resource_properties("AWS::Logs::LogGroup", {
-            "LogGroupName": f"/photo-organizer/dev/opensearch/{name}", "KmsKeyId": Match.any_value()})
+            "LogGroupName": {"Fn::Join": ["", [f"/photo-organizer/dev/opensearch/{name}-", Match.any_value()]]},
+            "KmsKeyId": Match.any_value()})
     policy = next(iter(template.find_resources("AWS::Logs::ResourcePolicy").values()))["Properties"]
     assert DOMAIN_ARN in str(policy["PolicyDocument"]) and "es.amazonaws.com" in str(policy["PolicyDocument"])
     # no custom resource (Lambda) for the logs policy or the access policy

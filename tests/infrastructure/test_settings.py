@@ -79,3 +79,9 @@ def test_validator_reserved_concurrency_is_off_by_default_and_null_or_zero_mean_
     chosen = Settings.from_context(FakeNode({"validator_reserved_concurrency": "20", "ingest_max_concurrency": "20"}))
     assert (chosen.validator_reserved_concurrency, chosen.ingest_max_concurrency) == (20, 20)
     assert Settings().ingest_max_concurrency == 5
+
+
+def test_search_operator_roles_must_be_role_arns():
+    Settings(search_operator_role_arns=("arn:aws:iam::111111111111:role/photo-ops",)).check()
+    with pytest.raises(SettingsError, match="search_operator_role_arns"):
+        Settings(search_operator_role_arns=("photo-ops",)).check()

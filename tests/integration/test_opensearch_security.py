@@ -168,13 +168,27 @@ def test_retries_stop_at_the_budget_and_a_bad_request_is_not_retried():
     security = _security(transport, budget_seconds=40)
     with pytest.raises(StorageUnavailableError, match="HTTP 503"):
         security.grant("photos", "writer", [INDEXER_ROLE])
-    # 2+4+8+16 = 30 s waited; the next wait (30 s) would end past the 40 s budget, so the error is raised instead.
+    # 2+4+8+16 = 30 s waited; the next wait (30 s) plus a request's timeout (10 s) would end past the 40 s budget,
+    # so the error is raised instead.
     assert security.sleeps == [2.0, 4.0, 8.0, 16.0]  # type: ignore[attr-defined]
     assert len(transport.requests) == 5
     refused = RecordingTransport(HttpResponse(400, b'{"status":"BAD_REQUEST","message":"invalid action group"}'))
     with pytest.raises(PermanentError, match="invalid action group"):
         _security(refused).grant("photos", "writer", [INDEXER_ROLE])
     assert len(refused.requests) == 1
+
+
+def test_the_budget_is_one_deadline_for_every_request_of_the_grant():
+    transport = RecordingTransport(HttpResponse(503, b"busy"), HttpResponse(503, b"busy"), HttpResponse(200, b"{}"),
+                                   *[HttpResponse(503, b"busy")] * 20)
+    security = _security(transport, budget_seconds=40)
+    with pytest.raises(StorageUnavailableError):
+        security.grant("photos", "reader", [API_ROLE])
+    # The role PUT spends 6 s of the 40; the mapping PUT backs off anew (2, 4, 8) but stops once the next wait plus
+    # a request's timeout would pass the instance's one deadline: 20 + 16 + 10 > 40. A budget per request would
+    # have let it wait 16 s more.
+    assert security.sleeps == [2.0, 4.0, 2.0, 4.0, 8.0]  # type: ignore[attr-defined]
+    assert len(transport.requests) == 7
 
 
 def test_refuses_anything_but_a_role_arn_an_unknown_access_kind_or_serverless():
@@ -256,7 +270,7 @@ def test_create_writer_maps_the_indexer_creates_the_index_and_answers_success(cl
         "/_plugins/_security/api/rolesmapping/photo_organizer_photos_writer",
     ]
     assert cloud["index"].ensured == [1]
-    assert cloud["built"] == [{"endpoint": ENDPOINT, "alias": "photos", "budget_seconds": 280.0}]
+    assert cloud["built"] == [{"endpoint": ENDPOINT, "alias": "photos", "budget_seconds": 220.0}]
     [(url, response)] = cloud["responses"]
     assert url == RESPONSE_URL
     assert response == {

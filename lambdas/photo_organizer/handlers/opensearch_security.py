@@ -26,8 +26,10 @@ from photo_organizer import bootstrap
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)
 
-# Time kept back from the function's timeout for the CloudFormation response itself.
+# Time kept back from the function's timeout: for the CloudFormation response itself, and for creating the index
+# after the role mappings (four requests with the OpenSearch client's own timeouts and retries).
 RESPONSE_RESERVE_SECONDS = 20.0
+INDEX_RESERVE_SECONDS = 60.0
 NOT_CREATED_PREFIX = "not-created:"
 
 
@@ -64,7 +66,7 @@ class AccessRequest:
 
 def handler(event: dict[str, Any], context: Any) -> None:
     remaining = context.get_remaining_time_in_millis() / 1000 if context is not None else 300.0
-    budget = max(5.0, remaining - RESPONSE_RESERVE_SECONDS)
+    budget = max(5.0, remaining - RESPONSE_RESERVE_SECONDS - INDEX_RESERVE_SECONDS)
     status, reason, physical_id, data = "SUCCESS", "", event.get("PhysicalResourceId"), {}
     admin = None
     try:

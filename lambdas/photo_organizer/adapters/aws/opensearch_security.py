@@ -32,8 +32,12 @@ SECURITY_API = "/_plugins/_security/api"
 ACCESS_KINDS = ("writer", "reader")
 REQUEST_TIMEOUT_SECONDS = 10
 
-# Action groups of the security plugin (static_action_groups): cluster-level ones cover the multi-document calls
-# (_bulk, _msearch) and templates; index-level ones are scoped to the photo alias and its versioned indices.
+# Static action groups of the security plugin (opensearch-project/security static_action_groups.yml): cluster-level
+# ones cover the multi-document calls (_bulk, _msearch: cluster_composite_ops[_ro]), alias lookups and index
+# templates (cluster_manage_index_templates); index-level ones are scoped to the photo alias and its versioned
+# indices. OpenSearchIndex's calls -> groups: bulk, delete_by_query -> crud; search, count -> read; msearch,
+# exists_alias, get_alias -> cluster_composite_ops_ro; put_index_template -> cluster_manage_index_templates;
+# create, exists, put_settings, refresh -> create_index/manage; update_aliases -> manage_aliases.
 _CLUSTER_PERMISSIONS = {
     "writer": ["cluster_composite_ops", "cluster_monitor", "cluster_manage_index_templates"],
     "reader": ["cluster_composite_ops_ro"],
@@ -130,7 +134,9 @@ class OpenSearchSecurity:
         self._transport = transport
         self._sleep = sleep
         self._clock = clock
-        self._budget = budget_seconds
+        # One deadline for everything this instance sends: the custom resource must answer CloudFormation before
+        # its function times out, or the stack waits an hour.
+        self._deadline = clock() + budget_seconds
 
     # ---- the use case: grant and revoke one access kind ----------------------------------------------------
 
@@ -164,7 +170,6 @@ class OpenSearchSecurity:
         return request.url, dict(request.headers.items()), payload
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None, *, missing_ok: bool = False) -> None:
-        started = self._clock()
         delay = 2.0
         while True:
             url, headers, payload = self.signed_request(method, path, body)  # re-signed: the date moves on
@@ -178,7 +183,7 @@ class OpenSearchSecurity:
                 error = _translate(method, path, response)
             # Right after the domain turns active, the security index may still be initialising (503) and a new
             # master role may not have propagated (401/403): retry those while the budget lasts.
-            if not _worth_retrying(error) or self._clock() - started + delay > self._budget:
+            if not _worth_retrying(error) or self._clock() + delay + REQUEST_TIMEOUT_SECONDS > self._deadline:
                 raise error
             self._sleep(delay)
             delay = min(delay * 2, 30.0)
