@@ -23,17 +23,53 @@ def _key_policy(rehearsal) -> dict:
                                                              PolicyName="default")["Policy"])
 
 
-def test_eventbridge_may_deliver_upload_events_into_the_encrypted_queue(rehearsal):
-    rule_arn = rehearsal.ref("ingest", "OriginalCreated", "Arn")
-    queue_url, queue_arn = rehearsal.ref("ingest", "UploadEventsQueue"), rehearsal.ref("ingest", "UploadEventsQueue", "Arn")
-    context = (("aws:SourceArn", rule_arn), ("aws:SourceAccount", rehearsal.account))
-    queue_policy = rehearsal.client("sqs").get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])
-    queue_statements = for_service(queue_policy["Attributes"]["Policy"], "events.amazonaws.com")
-    assert _refused([Need("sqs:SendMessage", queue_arn, context, "the upload rule's target")], queue_statements) == []
-    key_arn = rehearsal.ref("storage", "DataKey", "Arn")
-    key_statements = for_service(_key_policy(rehearsal), "events.amazonaws.com")
-    assert _refused([Need(a, key_arn, context, "the upload rule's target (SSE-KMS queue)")
-                     for a in ("kms:GenerateDataKey", "kms:Decrypt")], key_statements) == []
+def _delivery_needs(rehearsal, principal_arn: str, target: str, why: str) -> list[tuple[str, Need, dict]]:
+    """(resource policy owner, need, that policy) for a service delivering to an SQS queue or an SNS topic on behalf
+    of `principal_arn` (the rule or alarm): the send itself, and the KMS use of an encrypted target."""
+    context = [("aws:SourceArn", principal_arn), ("aws:SourceAccount", rehearsal.account)]
+    if ":sqs:" in target:
+        name = target.rsplit(":", 1)[-1]
+        url = rehearsal.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+        policy = rehearsal.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+        found = [("queue " + name, Need("sqs:SendMessage", target, tuple(context), why),
+                  json.loads(policy.get("Attributes", {}).get("Policy", "{}")))]
+        key = rehearsal.dataplane.kms_keys.get(("sqs", name))
+        encryption = ("kms:EncryptionContext:aws:sqs:arn", target)
+    else:
+        policy = rehearsal.client("sns").get_topic_attributes(TopicArn=target)["Attributes"].get("Policy", "{}")
+        found = [("topic " + target, Need("sns:Publish", target, tuple(context), why), json.loads(policy))]
+        key = rehearsal.dataplane.kms_keys.get(("sns", target))
+        encryption = ("kms:EncryptionContext:aws:sns:topicArn", target)
+    if key:
+        found += [("data key", Need(action, key, tuple(context + [encryption]), f"{why} (encrypted target)"),
+                   _key_policy(rehearsal)) for action in ("kms:GenerateDataKey", "kms:Decrypt")]
+    return found
+
+
+def test_eventbridge_may_deliver_every_rule_to_its_targets_and_dead_letter_queues(rehearsal):
+    refused, checked = [], 0
+    for stack, logical, rule in rehearsal.assembly.resources("AWS::Events::Rule"):
+        rule_arn = rehearsal.dataplane.physical(stack, logical, "Arn")
+        for target in rehearsal.resolve(stack, rule["Properties"].get("Targets", [])):
+            destinations = [target["Arn"]] + ([target["DeadLetterConfig"]["Arn"]] if "DeadLetterConfig" in target else [])
+            for destination in destinations:
+                for owner, need, policy in _delivery_needs(rehearsal, rule_arn, destination, f"rule {logical}"):
+                    checked += 1
+                    refused += [f"{owner}: {r}" for r in _refused([need], for_service(policy, "events.amazonaws.com"))]
+    assert checked and refused == []
+
+
+def test_cloudwatch_may_notify_every_alarm_topic(rehearsal):
+    refused, checked = [], 0
+    for stack, logical, alarm in rehearsal.assembly.resources("AWS::CloudWatch::Alarm"):
+        props = rehearsal.resolve(stack, alarm["Properties"])
+        alarm_arn = rehearsal.dataplane.physical(stack, logical, "Arn")
+        for topic in set(props.get("AlarmActions", []) + props.get("OKActions", [])):
+            for owner, need, policy in _delivery_needs(rehearsal, alarm_arn, topic, f"alarm {logical}"):
+                if need.action.startswith("kms:"):  # same-account alarm actions need no topic policy; the key does
+                    checked += 1
+                    refused += [f"{owner}: {r}" for r in _refused([need], for_service(policy, "cloudwatch.amazonaws.com"))]
+    assert checked and refused == []
 
 
 def test_cloudwatch_logs_may_use_the_data_key_for_every_encrypted_log_group(rehearsal):

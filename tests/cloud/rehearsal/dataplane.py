@@ -31,7 +31,8 @@ CLIENT_CONFIG = Config(retries={"max_attempts": 1}, s3={"addressing_style": "pat
 DATA_PLANE_TYPES = (
     "AWS::KMS::Key", "AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::DynamoDB::GlobalTable",
     "AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "AWS::SecretsManager::Secret",
-    "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient", "AWS::Events::Rule", "AWS::IAM::Role",
+    "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient",
+    "AWS::Events::Rule", "AWS::IAM::Role",
     "AWS::IAM::Policy",
 )
 
@@ -287,6 +288,27 @@ class DataPlane:
         for url in props["Queues"]:
             self.client("sqs").set_queue_attributes(QueueUrl=url,
                                                     Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+        return Created(physical_name(stack, logical))
+
+    # ---- SNS ---------------------------------------------------------------------------------------------
+
+    def _sns_topic(self, stack: str, logical: str, props: dict) -> Created:
+        props = self.resolve(stack, props)
+        sns = self.client("sns")
+        name = props.get("TopicName") or physical_name(stack, logical, limit=256)
+        attributes = {k: str(props[k]) for k in ("DisplayName", "KmsMasterKeyId") if k in props}
+        arn = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        if props.get("KmsMasterKeyId"):
+            self.kms_keys[("sns", arn)] = self._key_arn(props["KmsMasterKeyId"])
+        for subscription in props.get("Subscription", []):
+            sns.subscribe(TopicArn=arn, Protocol=subscription["Protocol"], Endpoint=subscription["Endpoint"])
+        return Created(arn, {"TopicArn": arn, "TopicName": name})
+
+    def _sns_topicpolicy(self, stack: str, logical: str, props: dict) -> Created:
+        props = self.resolve(stack, props)
+        for topic in props["Topics"]:
+            self.client("sns").set_topic_attributes(TopicArn=topic, AttributeName="Policy",
+                                                    AttributeValue=json.dumps(props["PolicyDocument"]))
         return Created(physical_name(stack, logical))
 
     # ---- Secrets Manager ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ resource in moto on first use; so resources come up in the order their reference
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +37,9 @@ class Resolver:
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::StackName": stack,
-            "AWS::StackId": f"arn:aws:cloudformation:{env.region}:{env.account}:stack/{stack}/rehearsal",
+            # A stack id ends with a UUID (templates cut suffixes out of it): a fixed one per stack name.
+            "AWS::StackId": f"arn:aws:cloudformation:{env.region}:{env.account}:stack/{stack}/"
+                            f"{uuid.uuid5(uuid.NAMESPACE_URL, stack)}",
             "AWS::NoValue": NO_VALUE,
         }
         if name not in values:

@@ -326,8 +326,8 @@ class Rehearsal:
                 function = self.function_by_id(*arns[props["ServiceToken"]])
                 key = f"{stack}/{logical}"
                 url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600)
-                event = {"RequestType": "Create", "ResponseURL": url, "StackId": f"arn:aws:cloudformation:{self.region}:"
-                         f"{self.account}:stack/{stack}/rehearsal", "RequestId": str(uuid.uuid4()),
+                event = {"RequestType": "Create", "ResponseURL": url,
+                         "StackId": self.dataplane.resolver.pseudo(stack, "AWS::StackId"), "RequestId": str(uuid.uuid4()),
                          "LogicalResourceId": logical, "ResourceType": resource["Type"], "ResourceProperties": props,
                          "ServiceToken": props["ServiceToken"]}
                 invocation = function.invoke(event)
