@@ -307,35 +307,42 @@ class Rehearsal:
 
     # ---- deploy-time custom resources ---------------------------------------------------------------------
 
-    def run_custom_resources(self) -> dict[str, dict]:
-        """Each Custom::* resource of the templates, in deploy order, as CloudFormation runs it: a Create event with
-        its resolved properties to the function its ServiceToken names, and a presigned S3 PUT (moto) as the
-        ResponseURL. Returns the responses by logical id (Status, Reason, PhysicalResourceId, Data)."""
-        if getattr(self, "_custom_responses", None) is not None:
+    def run_custom_resources(self, request_type: str = "Create") -> dict[str, dict]:
+        """Each Custom::* resource of the templates as CloudFormation runs it: a Create (deploy order) or Delete
+        (reverse order, after a Create) event with its resolved properties to the function its ServiceToken names,
+        and a presigned S3 PUT (moto) as the ResponseURL. Returns the responses by logical id (Status, Reason,
+        PhysicalResourceId, Data). Create runs once per stage."""
+        if request_type == "Create" and getattr(self, "_custom_responses", None) is not None:
             return self._custom_responses
+        created = self.run_custom_resources("Create") if request_type == "Delete" else {}
         s3 = self.client("s3")
         bucket = "rehearsal-cloudformation-responses"
-        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.region})
+        if request_type == "Create":
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": self.region})
         arns = {self.dataplane.physical(stack, logical, "Arn"): (stack, logical) for stack, logical in self.function_ids()}
         responses: dict[str, dict] = {}
-        for stack, artifact in self.assembly.stacks.items():  # the manifest lists stacks in dependency order
+        stacks = list(self.assembly.stacks.items())  # the manifest lists stacks in dependency order
+        for stack, artifact in (stacks if request_type == "Create" else stacks[::-1]):
             for logical, resource in artifact.resources.items():
                 if not (resource["Type"].startswith("Custom::") or resource["Type"] == "AWS::CloudFormation::CustomResource"):
                     continue
                 props = self.resolve(stack, resource["Properties"])
                 function = self.function_by_id(*arns[props["ServiceToken"]])
-                key = f"{stack}/{logical}"
+                key = f"{request_type}/{stack}/{logical}"
                 url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600)
-                event = {"RequestType": "Create", "ResponseURL": url,
+                event = {"RequestType": request_type, "ResponseURL": url,
                          "StackId": self.dataplane.resolver.pseudo(stack, "AWS::StackId"), "RequestId": str(uuid.uuid4()),
                          "LogicalResourceId": logical, "ResourceType": resource["Type"], "ResourceProperties": props,
                          "ServiceToken": props["ServiceToken"]}
+                if request_type == "Delete":
+                    event["PhysicalResourceId"] = created[logical].get("PhysicalResourceId")
                 invocation = function.invoke(event)
                 try:
                     responses[logical] = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
                 except s3.exceptions.NoSuchKey:
                     responses[logical] = {"Status": "NO RESPONSE", "Reason": str(invocation.error)}
-        self._custom_responses = responses
+        if request_type == "Create":
+            self._custom_responses = responses
         return responses
 
     # ---- the browser's side -----------------------------------------------------------------------------
