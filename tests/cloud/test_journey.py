@@ -206,6 +206,7 @@ def test_destroying_the_stacks_removes_the_opensearch_mappings_and_answers_cloud
     """A custom resource that never answers holds a stack for an hour; Delete must answer SUCCESS and remove what
     Create made (requests checked; recorded response shapes answer them)."""
     created = rehearsal.run_custom_resources("Create")
+    assert created, "no deploy-time custom resource in the templates"
     before = len(rehearsal.opensearch.requests)
     deleted = rehearsal.run_custom_resources("Delete")
     assert set(deleted) == set(created) and all(r["Status"] == "SUCCESS" for r in deleted.values()), deleted
