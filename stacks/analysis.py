@@ -11,16 +11,25 @@ every module of --additional-python-modules), so the job gets the packed model t
 data-only package photo_organizer_models/minilm/. Spark puts that zip on every executor's sys.path, where
 photo_organizer.search.embeddings finds it (importlib.resources reads it inside the zip): the same lookup as
 in the Lambda bundle, and the same vectors as the API's query embedder.
+
+The jobs' third-party modules are prebuilt wheels for Glue 5.0 (scripts/build_glue_deps.py -> build/glue/): each
+is one S3 asset kept under its wheel file name (pip reads a wheel's name, version and tags from the file name, which
+a content-hash key would lose), listed in --additional-python-modules and installed with --no-index, so a job
+start resolves, downloads and compiles nothing. Modules Glue 5.0 already provides (numpy, boto3) are not shipped.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import CfnOutput, Duration, FileAssetPackaging, Stack, Stage
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
@@ -75,6 +84,26 @@ class EmbeddingModelMissingError(RuntimeError):
     pass
 
 
+class GlueDependenciesMissingError(RuntimeError):
+    pass
+
+
+GLUE_DEPS_MANIFEST = "manifest.json"  # scripts/build_glue_deps.py MANIFEST_NAME / WHEELS_DIR
+GLUE_DEPS_WHEELS = "wheels"
+GLUE_WHEELS_ASSET_DIR = "glue-wheels"  # in the cloud assembly, beside CDK's own asset.<hash> entries
+
+
+@dataclass(frozen=True)
+class ShippedWheel:
+    file: str  # the wheel's file name: also the last part of its S3 key
+    bucket_name: str
+    object_key: str
+
+    @property
+    def s3_url(self) -> str:
+        return f"s3://{self.bucket_name}/{self.object_key}"
+
+
 @dataclass(frozen=True)
 class AnalysisOutputs:
     analyze_job_name: str
@@ -99,6 +128,22 @@ def _lambda_build_with_model(settings: Settings) -> Path:
     return directory
 
 
+def _glue_deps(settings: Settings) -> list[tuple[Path, str]]:
+    """(wheel path, sha256) for every wheel of the Glue build's manifest; synth never builds (no network, no work)."""
+    directory = Path(settings.glue_deps_dir)
+    directory = directory if directory.is_absolute() else PROJECT_ROOT / directory
+    hint = "run `make synth`, or `python scripts/build_glue_deps.py`, before synth"
+    try:
+        manifest = json.loads((directory / GLUE_DEPS_MANIFEST).read_text())
+    except (OSError, ValueError) as e:
+        raise GlueDependenciesMissingError(f"{directory / GLUE_DEPS_MANIFEST} is missing or unreadable ({e}): {hint}")
+    wheels = [(directory / GLUE_DEPS_WHEELS / w["file"], w["sha256"]) for w in manifest["wheels"]]
+    missing = [path.name for path, _ in wheels if not path.is_file()]
+    if missing:
+        raise GlueDependenciesMissingError(f"{directory / GLUE_DEPS_WHEELS} lacks {', '.join(missing)}: {hint}")
+    return wheels
+
+
 class AnalysisStack(Stack):
     def __init__(self, scope: Construct, id: str, *, settings: Settings, storage: StorageOutputs, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
@@ -121,6 +166,7 @@ class AnalysisStack(Stack):
             self, "DomainPackage", path=str(PROJECT_ROOT / "lambdas"), exclude=_DOMAIN_PACKAGE_EXCLUDE_GLOBS)
         self.embedding_model = s3_assets.Asset(
             self, "EmbeddingModel", path=str(_lambda_build_with_model(settings)), exclude=_MODELS_ASSET_EXCLUDES)
+        self.wheels = self._ship_wheels(_glue_deps(settings))
 
         analyze_role = self._job_role("AnalyzePhotosRole", "analyze_photos", detect=True,
                                       collection_actions=ANALYZE_COLLECTION_ACTIONS, read_previews=True)
@@ -192,6 +238,29 @@ class AnalysisStack(Stack):
             job_names=[job.job_name for job in (self.analyze_job, self.cluster_job) if job is not None],
         )
 
+    def _ship_wheels(self, wheels: list[tuple[Path, str]]) -> list[ShippedWheel]:
+        """One file asset per wheel, keyed `<sha256 prefix>/<wheel file name>`: content-addressed like every CDK
+        asset, yet the object's name is the wheel's own (an s3_assets.Asset key is `<hash>.whl`, which pip refuses).
+        The wheel is copied into the cloud assembly, so cdk.out is complete without build/glue."""
+        outdir = Path(Stage.of(self).outdir)
+        staged_dir = Path(Stage.of(self).asset_outdir) / GLUE_WHEELS_ASSET_DIR
+        staged_dir.mkdir(parents=True, exist_ok=True)
+        shipped = []
+        for path, sha256 in wheels:
+            staged = staged_dir / path.name
+            if not staged.is_file() or staged.stat().st_size != path.stat().st_size:
+                shutil.copyfile(path, staged)
+            location = self.synthesizer.add_file_asset(
+                file_name=os.path.relpath(staged, outdir),
+                packaging=FileAssetPackaging.FILE,
+                source_hash=f"{sha256[:16]}/{path.stem}",  # + the file's extension: <sha>/<wheel file name>
+            )
+            shipped.append(ShippedWheel(file=path.name, bucket_name=location.bucket_name,
+                                        object_key=location.object_key))
+        if shipped:
+            self._wheels_bucket = s3.Bucket.from_bucket_name(self, "AssetsBucket", shipped[0].bucket_name)
+        return shipped
+
     def _concurrent_tasks(self) -> int:
         """Spark tasks running at once: every worker but the driver's, one task per vCPU. The job splits the
         account TPS by this number, so the tasks together stay under the quota."""
@@ -204,6 +273,8 @@ class AnalysisStack(Stack):
         script_asset = s3_assets.Asset(self, f"{id}Script", path=str(script))
         extra_python = [glue.Code.from_bucket(self.domain_package.bucket, self.domain_package.s3_object_key),
                         *(extra_python or [])]
+        for wheel in self.wheels:
+            self._wheels_bucket.grant_read(role, wheel.object_key)
         # The job's own modules (analyze_photos/transforms.py ...) ride along as a zip: `from transforms import`.
         if [p for p in script.parent.glob("*.py") if p.name != "job.py"]:
             modules = s3_assets.Asset(self, f"{id}Modules", path=str(script.parent),
@@ -235,7 +306,10 @@ class AnalysisStack(Stack):
                 "--collection-prefix": self._settings.face_collection_prefix,
                 "--metrics-namespace": METRICS_NAMESPACE,
                 "--region": settings.region,
-                "--additional-python-modules": ",".join(settings.glue_additional_python_modules),
+                # Wheels only, installed from these S3 objects and nothing else: --no-index makes a missing
+                # dependency fail the start instead of being fetched (or built) from a registry.
+                "--additional-python-modules": ",".join(wheel.s3_url for wheel in self.wheels),
+                "--python-modules-installer-option": "--no-index",
                 # Bookmarks track input files; this job reads the table, and "what is left" is decided by the
                 # table itself (analysis_version per photo), so bookmarks would only skip photos wrongly.
                 "--job-bookmark-option": "job-bookmark-disable",

@@ -94,11 +94,9 @@ class Settings:
     glue_worker_type: str = "G.1X"
     glue_number_of_workers: int = 2  # Spark jobs need >= 2 (one is the driver)
     glue_timeout_minutes: int = 180
-    # Pinned: Glue pip-installs these at job start; an unpinned module would change under a re-run.
-    glue_additional_python_modules: tuple[str, ...] = (
-        "pillow==13.0.0", "pillow-heif==1.8.1", "imagehash==4.3.2", "pydantic==2.14.4",
-        "reverse_geocoder==1.5.1", "timezonefinder==9.0.0",
-    )
+    # The jobs' dependencies as prebuilt wheels for Glue 5.0 (scripts/build_glue_deps.py writes them and their
+    # manifest.json there; `make synth` builds them first): Glue installs exactly these, from S3, at job start.
+    glue_deps_dir: str = "build/glue"
     analysis_schedule: str = "cron(0 2 * * ? *)"  # Glue cron (UTC): nightly at 02:00
     analysis_version: int = 1
     analysis_account_tps: int = 50  # the account's Rekognition TPS quota, split across the job's tasks
@@ -212,9 +210,6 @@ class Settings:
             problems.append("glue_number_of_workers must be within 2..299 (a Spark job needs a driver and a worker)")
         if not 1 <= self.glue_timeout_minutes <= 2880:
             problems.append("glue_timeout_minutes must be within 1..2880")
-        unpinned = [m for m in self.glue_additional_python_modules if not re.fullmatch(r"[A-Za-z0-9_.\-]+==[\w.]+", m)]
-        if unpinned:
-            problems.append(f"glue_additional_python_modules must be pinned name==version, got {unpinned}")
         if not re.fullmatch(r"cron\([^()]+\)", self.analysis_schedule) or len(self.analysis_schedule[5:-1].split()) != 6:
             problems.append("analysis_schedule must be a six-field Glue cron(...) expression")
         if self.analysis_version < 1 or self.analysis_account_tps < 1:

@@ -1,9 +1,9 @@
 """Glue 5.0 (Spark 3.5, Python 3.11) job: analyse every READY photo whose analysis is older than the current version.
 
 Thin by design: it parses arguments, lists the pending photos, spreads them over partitions BY OWNER (dedupe and
-face collections are per owner, so all of an owner's photos must meet in one partition) and, per partition,
-wires the AWS adapters and runs photo_organizer.analysis.service.AnalysisService — the same per-photo pipeline
-the local backend runs. The driver adds up the partitions' run summaries, writes
+face collections are per owner, so all of an owner's photos must meet in one partition) and, per partition, asks
+photo_organizer.bootstrap.glue for the AnalysisService wired on AWS and runs it — the same per-photo pipeline, with
+the same places, local-time and caption wiring, that the local backend runs. The driver adds up the partitions' run summaries, writes
 s3://<summary-bucket>/<summary-prefix>/<run-id>/summary.json and puts the CloudWatch metrics.
 
 Never fails because of a photo (the service records each failure on the photo). Resumable and idempotent:
@@ -35,36 +35,23 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-import boto3
-
 from photo_organizer.analysis.job_args import flag
-from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore, DynamoDbTable, key
-from photo_organizer.adapters.aws.dynamodb_metadata import DYNAMODB_CLIENT_CONFIG, DynamoDbMetadataStore, owner_pk
-from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore, face_sk
-from photo_organizer.adapters.aws.rekognition import REFUSED_CODES, REKOGNITION_CLIENT_CONFIG, RekognitionAnalyzer
-from photo_organizer.adapters.aws.s3_blobs import S3_CLIENT_CONFIG, S3BlobStore
-from photo_organizer.analysis.models import AnalysisPlan, AnalysisResult, ApiCall, FaceDetection
-from photo_organizer.analysis.service import AnalysisService
+from photo_organizer.analysis.models import ApiCall
+from photo_organizer.analysis.store import AnalysisStore
+from photo_organizer.bootstrap import glue as wiring
 from photo_organizer.models import PhotoStatus
-from photo_organizer.services.people import PeopleService
 
 try:  # the job's import point for the pure transforms (glue_jobs/analyze_photos is shipped with the script)
-    from analyze_photos.transforms import (
-        DEFAULT_TPS_PER_API,
-        AnalysisSettings,
-        PhotoRecord,
-        RunSummary,
-        TokenBucket,
-        split_tps,
-    )
+    from analyze_photos.transforms import DEFAULT_TPS_PER_API, PhotoRecord, RunSummary
 except ImportError:  # Glue runs this file as a script: its folder, not its parent, is on sys.path
-    from transforms import DEFAULT_TPS_PER_API, AnalysisSettings, PhotoRecord, RunSummary, TokenBucket, split_tps
+    from transforms import DEFAULT_TPS_PER_API, PhotoRecord, RunSummary
 
 try:
     from awsglue.utils import getResolvedOptions  # present on Glue only; not on the package registry
@@ -74,8 +61,6 @@ except ImportError:
 log = logging.getLogger("analyze_photos")
 
 METRICS_NAMESPACE = "PhotoOrganizer/Analysis"
-# PutMetricData takes at most 1000 metrics per call (botocore's cloudwatch model, MetricData documentation).
-METRICS_PER_CALL = 1000
 LISTING_PAGE = 1000  # DynamoDbAnalysisStore.pending's largest page
 
 
@@ -100,6 +85,7 @@ class JobConfig:
     limit: int | None = None  # at most this many photos this run (the rest are left for the next run)
     metrics_namespace: str = METRICS_NAMESPACE
     embeddings: bool = True  # store the search description's vector with each analysis
+    caption_endpoint: str | None = None  # a SageMaker endpoint rewording captions; None: the composed caption
 
     def account_tps_of(self, api: ApiCall) -> float:
         return self.tps_per_api.get(api.value, min(self.account_tps, DEFAULT_TPS_PER_API.get(api, self.account_tps)))
@@ -134,6 +120,8 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
     option("limit", type=int, default=None)
     option("metrics-namespace", default=METRICS_NAMESPACE)
     option("embeddings", type=flag, default=True, help="true|false: embed each photo's search description")
+    option("caption-endpoint", default=os.environ.get("PO_CAPTION_ENDPOINT") or None,
+           help="SageMaker endpoint that rewords each caption (falls back to the composed one); default: off")
     args, _glue_own = parser.parse_known_args(list(argv))
     if getResolvedOptions is not None and "--JOB_NAME" in argv:
         log.info("glue job %s", getResolvedOptions(list(argv), ["JOB_NAME"])["JOB_NAME"])
@@ -156,119 +144,15 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
         limit=args.limit,
         metrics_namespace=args.metrics_namespace,
         embeddings=args.embeddings,
+        caption_endpoint=(args.caption_endpoint or "").strip() or None,
     )
-
-
-# ---- adapters (built where they are used: boto3 clients do not travel between processes) -------------------------
-
-
-def _dynamodb_factory(config: JobConfig):
-    return lambda: boto3.client("dynamodb", region_name=config.region, config=DYNAMODB_CLIENT_CONFIG)
-
-
-def analysis_store(config: JobConfig) -> DynamoDbAnalysisStore:
-    return DynamoDbAnalysisStore(config.table, client_factory=_dynamodb_factory(config))
-
-
-def people_store(config: JobConfig) -> DynamoDbPeopleStore:
-    # Biometric processing is opt-in: an owner who never chose has not consented.
-    return DynamoDbPeopleStore(config.table, client_factory=_dynamodb_factory(config), default_consent=False)
-
-
-def _bucket(config: JobConfig, bucket: str) -> S3BlobStore:
-    return S3BlobStore(
-        bucket, region=config.region, client_factory=lambda: boto3.client("s3", region_name=config.region, config=S3_CLIENT_CONFIG)
-    )
-
-
-class FaceSafeAnalyzer:
-    """Keeps IndexFaces exactly-once per photo. Before the first IndexFaces of an owner in this task, one ListFaces
-    walk (`faces_by_photo`: one call per 4096 faces of the owner) lists what the collection already holds; a photo
-    about to be indexed that has faces there has them deleted first, by id, with no further walk. That covers a
-    failure after IndexFaces (DetectText gave up), an older version whose faces the people store no longer holds,
-    and a worker killed between IndexFaces and the save, which leaves faces but no failure record. Walking only
-    owners with a photo to index keeps the cost at zero for runs without faces; owners never span tasks, so nobody
-    else indexes them meanwhile.
-
-    Stray faces leave the people store before the collection: killed in between, the next walk still finds them.
-    """
-
-    def __init__(self, inner: RekognitionAnalyzer, forget_stored_faces: Callable[[str, list[str]], None]) -> None:
-        self._inner = inner
-        self._forget_stored_faces = forget_stored_faces
-        self._in_collection: dict[str, dict[str, list[str]]] = {}  # owner -> photo id -> face ids, walked once
-        self.collection_walks = 0
-        self.faces_deleted = 0
-
-    def analyze(self, preview_jpeg: bytes, plan: AnalysisPlan) -> AnalysisResult:
-        if plan.includes(ApiCall.INDEX_FACES):
-            by_photo = self._in_collection.get(plan.owner)
-            if by_photo is None:
-                by_photo = self._in_collection[plan.owner] = self._inner.faces_by_photo(plan.owner)
-                self.collection_walks += 1
-            strays = by_photo.get(plan.photo_id)
-            if strays:
-                self._forget_stored_faces(plan.owner, strays)
-                self.faces_deleted += self._inner.delete_faces_of_photo(plan.owner, plan.photo_id, face_ids=strays)
-                del by_photo[plan.photo_id]
-        return self._inner.analyze(preview_jpeg, plan)
-
-
-def _stored_faces_forgetter(config: JobConfig) -> Callable[[str, list[str]], None]:
-    """Deletes FACE# items by id: in the cloud a stored face's id is its Rekognition FaceId (PeopleService.
-    record_faces), so the items of stray faces are known without reading the owner's faces."""
-    table = DynamoDbTable(config.table, _dynamodb_factory(config))
-
-    def forget(owner: str, face_ids: list[str]) -> None:
-        table.batch_write([{"DeleteRequest": {"Key": key(owner_pk(owner), face_sk(f))}} for f in face_ids])
-
-    return forget
-
-
-def _face_recorder(people: PeopleService, rekognition: RekognitionAnalyzer):
-    def record(owner: str, photo_id: str, faces: Sequence[FaceDetection]) -> None:
-        if people.user_settings.biometric_consent(owner):
-            people.record_faces(owner, photo_id, faces)
-            return
-        # Consent was withdrawn after this photo was planned (the withdrawal deleted the collection, which
-        # IndexFaces then created again): the collection must not keep these faces either.
-        handles = [face.face_handle for face in faces if face.face_handle]
-        if handles:
-            rekognition.delete_faces_of_photo(owner, photo_id, face_ids=handles)
-
-    return record
-
-
-def _rekognition(config: JobConfig) -> RekognitionAnalyzer:
-    buckets = {
-        api: TokenBucket(split_tps(config.account_tps_of(api), config.workers), burst=1.0) for api in ApiCall
-    }
-    return RekognitionAnalyzer(
-        previews_bucket=config.previews_bucket,  # Rekognition reads the preview from S3: never the original
-        collection_prefix=config.collection_prefix,
-        region=config.region,
-        client_factory=lambda: boto3.client("rekognition", region_name=config.region, config=REKOGNITION_CLIENT_CONFIG),
-        throttle=lambda api: buckets[api].acquire(),
-        max_attempts=config.max_attempts,
-        backoff_base_s=config.backoff_base_s,
-    )
-
-
-def _embedder(config: JobConfig):
-    """The embed hook, or None. Loaded once per Python worker (~0.2 s; Spark reuses workers between tasks)."""
-    if not config.embeddings:
-        return None
-    from photo_organizer.search.embeddings import text_embedder
-
-    # No hashing fallback: its vectors would be stored as if they were MiniLM's and mislead every later query.
-    return text_embedder().embed
-
-
-def _refused_or_exhausted(reason: str, attempts: int, config: JobConfig) -> bool:
-    return reason.split(":", 1)[0].strip() in REFUSED_CODES or attempts >= config.max_failures
 
 
 # ---- one partition ---------------------------------------------------------------------------------------------
+
+
+def _refused_or_exhausted(reason: str, attempts: int, config: JobConfig) -> bool:
+    return wiring.is_refusal(reason) or attempts >= config.max_failures
 
 
 def analyze_partition(config: JobConfig, rows: Iterable[tuple[int, dict[str, Any]]]) -> Iterator[str]:
@@ -277,7 +161,7 @@ def analyze_partition(config: JobConfig, rows: Iterable[tuple[int, dict[str, Any
     listed = [PhotoRecord(**{**row, "status": PhotoStatus(row["status"])}) for _, row in rows]
     if not listed:
         return
-    store = analysis_store(config)
+    store = wiring.analysis_store(config)
     records: list[PhotoRecord] = []
     skipped = 0
     for owner in sorted({r.owner for r in listed}):
@@ -293,31 +177,14 @@ def analyze_partition(config: JobConfig, rows: Iterable[tuple[int, dict[str, Any
                 skipped += 1
                 continue
             records.append(fresh)
-    rekognition = _rekognition(config)
-    face_safe = FaceSafeAnalyzer(rekognition, _stored_faces_forgetter(config))
-    people = people_store(config)
-    service = AnalysisService(
-        previews=_bucket(config, config.previews_bucket),
-        photos=DynamoDbMetadataStore(config.table, client_factory=_dynamodb_factory(config)),
-        store=store,
-        analyzer=face_safe,
-        settings=AnalysisSettings(analysis_version=config.analysis_version, workers=config.workers),
-        face_consent=people.biometric_consent,  # read per photo: a withdrawal stops indexing at the next photo
-        record_faces=_face_recorder(PeopleService(people=people, user_settings=people, analysis=store), rekognition),
-        # A new analysis version keeps the faces it finds here instead of indexing the photo again under new ids.
-        indexed_face_ids=lambda owner, photo_id: {f.face_id for f in people.faces_of_photo(owner, photo_id)},
-        embed=_embedder(config),
-    )
-    summary = service.run(records, run_id=config.run_id)
-    summary.throttles += rekognition.stats.throttles
-    yield json.dumps({
-        "summary": json.loads(summary.to_json()),
-        "skipped": skipped,
-        "faces": {"collection_walks": face_safe.collection_walks, "stray_faces_deleted": face_safe.faces_deleted},
-    })
+    job = wiring.analysis_job(config)
+    summary = job.service.run(records, run_id=config.run_id)
+    summary.throttles += job.rekognition.stats.throttles
+    faces = {"collection_walks": job.face_safe.collection_walks, "stray_faces_deleted": job.face_safe.faces_deleted}
+    yield json.dumps({"summary": json.loads(summary.to_json()), "skipped": skipped, "faces": faces})
 
 
-def _all_pending(store: DynamoDbAnalysisStore, version: int, owner: str | None, limit: int | None = None):
+def _all_pending(store: AnalysisStore, version: int, owner: str | None, limit: int | None = None):
     after = None
     seen = 0
     while True:
@@ -373,11 +240,8 @@ def publish(summary: RunSummary, skipped: int, config: JobConfig, faces: dict[st
         "faces": faces or {"collection_walks": 0, "stray_faces_deleted": 0},
     }
     body = json.dumps(document, sort_keys=True, indent=2).encode()
-    _bucket(config, config.summary_bucket).put(summary_key(config), body, content_type="application/json")
-    data = summary.metric_data(timestamp=datetime.now(timezone.utc))
-    cloudwatch = boto3.client("cloudwatch", region_name=config.region)
-    for start in range(0, len(data), METRICS_PER_CALL):
-        cloudwatch.put_metric_data(Namespace=config.metrics_namespace, MetricData=data[start : start + METRICS_PER_CALL])
+    wiring.blob_store(config, config.summary_bucket).put(summary_key(config), body, content_type="application/json")
+    wiring.metrics(config).put(config.metrics_namespace, summary.metric_data(timestamp=datetime.now(timezone.utc)))
     return document
 
 
@@ -392,7 +256,7 @@ def run(config: JobConfig, spark: Any) -> dict[str, Any]:
                  model.source, model.files)
     # The store's pending() scan defines "needs analysis" in one place; listing reads ~1 MB per request, far
     # faster than the photos can be analysed at the account's TPS, so a parallel Scan would buy nothing yet.
-    records = list(_all_pending(analysis_store(config), config.analysis_version, None, config.limit))
+    records = list(_all_pending(wiring.analysis_store(config), config.analysis_version, None, config.limit))
     partitions = assign_partitions(records, config.workers)
     summary, skipped = RunSummary(config.run_id), 0
     faces = {"collection_walks": 0, "stray_faces_deleted": 0}

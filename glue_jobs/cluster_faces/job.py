@@ -2,7 +2,7 @@
 
 Thin by design: the driver lists the owners who opted in to face processing and spreads them over partitions;
 per owner, a partition
-1. reads the owner's faces (DynamoDbPeopleStore.faces) and their stored searches (search_state);
+1. reads the owner's faces (DynamoDbPeopleStore.faces) and their stored searches (bootstrap.glue.clustering_state);
 2. calls Rekognition SearchFaces for the faces not searched yet (every face with --full), held to
    `search_tps / workers` by a token bucket (SearchFaces has its own quota), and stores each face's matches on its
    face item as soon as it has them, so a killed run resumes where it stopped and never pays twice;
@@ -27,26 +27,20 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import boto3
-
 from photo_organizer.analysis.job_args import flag
-from photo_organizer.adapters.aws.dynamodb_metadata import DYNAMODB_CLIENT_CONFIG
-from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
-from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople, people_by_photo
-from photo_organizer.adapters.aws.rekognition import REKOGNITION_CLIENT_CONFIG, RekognitionAnalyzer
-from photo_organizer.adapters.aws.s3_blobs import S3_CLIENT_CONFIG, S3BlobStore
 from photo_organizer.analysis.throttling import TokenBucket, split_tps
+from photo_organizer.bootstrap import glue as wiring
 from photo_organizer.errors import AnalysisRefusedError, RetryableError
 from photo_organizer.people import attach_new_faces, cluster_people
+from photo_organizer.people.store import PeopleStore
 from photo_organizer.services.people import MIN_PERSON_FACES
 
 try:  # the job's import points for its own modules (glue_jobs/cluster_faces is shipped with the script)
-    from cluster_faces.search_state import DynamoDbClusteringState
     from cluster_faces.transforms import (
         DEFAULT_SEARCH_TPS,
         ClusteringMark,
@@ -60,7 +54,6 @@ try:  # the job's import points for its own modules (glue_jobs/cluster_faces is 
         prune_people,
     )
 except ImportError:  # Glue runs this file as a script: its folder, not its parent, is on sys.path
-    from search_state import DynamoDbClusteringState
     from transforms import (
         DEFAULT_SEARCH_TPS,
         ClusteringMark,
@@ -167,43 +160,17 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
     )
 
 
-# ---- adapters (built where they are used: boto3 clients do not travel between processes) -------------------------
-
-
-def _dynamodb_factory(config: JobConfig):
-    return lambda: boto3.client("dynamodb", region_name=config.region, config=DYNAMODB_CLIENT_CONFIG)
-
-
-def people_store(config: JobConfig) -> DynamoDbPeopleStore:
-    return DynamoDbPeopleStore(config.table, client_factory=_dynamodb_factory(config), default_consent=False)
-
-
-def clustering_state(config: JobConfig) -> DynamoDbClusteringState:
-    return DynamoDbClusteringState(config.table, client_factory=_dynamodb_factory(config))
-
-
-def _rekognition(config: JobConfig) -> RekognitionAnalyzer:
-    return RekognitionAnalyzer(
-        previews_bucket=None,  # no image is read: SearchFaces works on the collection alone
-        collection_prefix=config.collection_prefix,
-        region=config.region,
-        client_factory=lambda: boto3.client("rekognition", region_name=config.region, config=REKOGNITION_CLIENT_CONFIG),
-        max_attempts=config.max_attempts,
-        backoff_base_s=config.backoff_base_s,
-    )
-
-
 # ---- one owner ---------------------------------------------------------------------------------------------------
 
 
 @dataclass
 class OwnerClusterer:
     config: JobConfig
-    people: DynamoDbPeopleStore
-    state: DynamoDbClusteringState
-    rekognition: RekognitionAnalyzer
+    people: PeopleStore
+    state: Any  # bootstrap.glue.clustering_state: the searches and clusterings kept between runs
+    rekognition: Any  # SearchFaces (bootstrap.glue.rekognition)
     bucket: TokenBucket
-    photo_people: DynamoDbPhotoPeople | None = None
+    publish_people: Callable[[str, set[str]], None] | None = None  # (owner, photo ids): rewrite their `people`
 
     def run(self, owner: str) -> OwnerOutcome:
         config, now = self.config, self.config.now()
@@ -255,7 +222,7 @@ class OwnerClusterer:
     def _publish_people(self, owner: str, faces, previous, people) -> None:
         """The photos whose people changed get their `people` attribute rewritten, so the stream indexer makes
         the new grouping searchable (user corrections do the same through PeopleService)."""
-        if self.photo_people is None:
+        if self.publish_people is None:
             return
         before = {p.person_id: p.face_ids for p in previous}
         after = {p.person_id: p.face_ids for p in people}
@@ -265,7 +232,7 @@ class OwnerClusterer:
         photo_of = {f.face_id: f.photo_id for f in faces}
         photo_ids = {photo_of[f] for f in changed_faces if f in photo_of}
         if photo_ids:
-            self.photo_people.write_people(owner, photo_ids, people_by_photo(self.people, owner, photo_ids))
+            self.publish_people(owner, photo_ids)
 
     def _search(self, owner: str, rekognition_face_id: str, now: datetime) -> FaceSearch | None:
         """None when the face is not in the collection any more (re-indexed or deleted since it was stored)."""
@@ -284,10 +251,10 @@ def cluster_partition(config: JobConfig, owners: Iterable[str]) -> Iterator[str]
     owners = list(owners)
     if not owners:
         return
-    rekognition = _rekognition(config)
-    clusterer = OwnerClusterer(config, people_store(config), clustering_state(config), rekognition,
-                               TokenBucket(config.search_tps_per_worker, burst=1.0),
-                               DynamoDbPhotoPeople(config.table, client_factory=_dynamodb_factory(config)))
+    job = wiring.clustering_job(config)
+    rekognition = job.rekognition
+    clusterer = OwnerClusterer(config, job.people, job.state, rekognition,
+                               TokenBucket(config.search_tps_per_worker, burst=1.0), job.publish_people)
     summary = ClusterSummary(config.run_id)
     for owner in owners:
         try:
@@ -303,11 +270,6 @@ def cluster_partition(config: JobConfig, owners: Iterable[str]) -> Iterator[str]
 # ---- the driver ----------------------------------------------------------------------------------------------------
 
 
-def _bucket(config: JobConfig) -> S3BlobStore:
-    return S3BlobStore(config.summary_bucket, region=config.region,
-                       client_factory=lambda: boto3.client("s3", region_name=config.region, config=S3_CLIENT_CONFIG))
-
-
 def summary_key(config: JobConfig) -> str:
     return f"{config.summary_prefix}/{config.run_id}/summary.json" if config.summary_prefix else f"{config.run_id}/summary.json"
 
@@ -315,16 +277,14 @@ def summary_key(config: JobConfig) -> str:
 def publish(summary: ClusterSummary, config: JobConfig) -> dict[str, Any]:
     document = {**summary.to_document(), "full": config.full, "search_tps_per_worker": config.search_tps_per_worker}
     body = json.dumps(document, sort_keys=True, indent=2).encode()
-    _bucket(config).put(summary_key(config), body, content_type="application/json")
-    data = summary.metric_data(timestamp=datetime.now(timezone.utc))
-    boto3.client("cloudwatch", region_name=config.region).put_metric_data(
-        Namespace=config.metrics_namespace, MetricData=data)
+    wiring.blob_store(config, config.summary_bucket).put(summary_key(config), body, content_type="application/json")
+    wiring.metrics(config).put(config.metrics_namespace, summary.metric_data(timestamp=datetime.now(timezone.utc)))
     return document
 
 
 def run(config: JobConfig, spark: Any) -> dict[str, Any]:
     """Lists the consenting owners, clusters them, summarises. Returns the summary document written to S3."""
-    consenting = clustering_state(config).consenting_owners()
+    consenting = wiring.clustering_state(config).consenting_owners()
     owners = [o for o in consenting if o in set(config.owners)] if config.owners else consenting
     summary = ClusterSummary(config.run_id)
     if owners:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from photo_organizer.people import ClusteringResult, Constraint, Person, SimilarityEdge
+from photo_organizer.people.searches import ClusteringMark, FaceSearch
 from photo_organizer.people.store import StoredFace, constraint_sort_key
 
 Mode = Literal["full", "incremental", "unchanged", "consent_withdrawn"]
@@ -25,26 +26,6 @@ Mode = Literal["full", "incremental", "unchanged", "consent_withdrawn"]
 DEFAULT_SEARCH_TPS = 5.0
 # A Group 1 API like IndexFaces, at the same tier-1 price (see photo_organizer.analysis.costs: unverified).
 SEARCH_FACES_PRICE_USD = 0.001
-
-
-@dataclass(frozen=True)
-class FaceSearch:
-    """What one SearchFaces call found for a face: the matching Rekognition FaceIds and their similarity (0..1),
-    with the parameters it ran with (a search under other parameters is stale)."""
-
-    searched_at: datetime
-    threshold: float  # FaceMatchThreshold, percent
-    max_faces: int
-    matches: Mapping[str, float]
-
-
-@dataclass(frozen=True)
-class ClusteringMark:
-    """The owner's last clustering: the digest of its inputs and when a full clustering last ran."""
-
-    digest: str
-    clustered_at: datetime
-    last_full_at: datetime | None
 
 
 def faces_to_search(

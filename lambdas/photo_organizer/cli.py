@@ -133,13 +133,12 @@ def search_reindex(
 ) -> None:
     """Full rebuild from DynamoDB into a new versioned index, then an atomic alias swap (no downtime), then a
     reconcile pass for the stream writes that landed in the old index meanwhile. Reads PO_OPENSEARCH_* env."""
-    from photo_organizer.adapters.aws.opensearch_index import build_index
-    from photo_organizer.adapters.aws.table_documents import documents_in_table
+    from photo_organizer.bootstrap import search_maintenance
 
-    index = build_index()
-    report = index.reindex_from(documents_in_table(table), version)
+    search = search_maintenance(table)
+    report = search.index.reindex_from(search.documents(), version)
     console.print(report)
-    drift = index.reconcile(documents_in_table(table))
+    drift = search.index.reconcile(search.documents())
     console.print(f"after the swap: {len(drift.missing)} missing, {len(drift.stale)} stale, {len(drift.orphaned)} orphaned repaired")
 
 
@@ -149,10 +148,10 @@ def search_reconcile(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report drift without repairing it.")] = False,
 ) -> None:
     """Finds documents missing, stale or orphaned in the index against the table, and repairs them."""
-    from photo_organizer.adapters.aws.opensearch_index import build_index
-    from photo_organizer.adapters.aws.table_documents import documents_in_table
+    from photo_organizer.bootstrap import search_maintenance
 
-    drift = build_index().reconcile(documents_in_table(table), apply=not dry_run)
+    search = search_maintenance(table)
+    drift = search.index.reconcile(search.documents(), apply=not dry_run)
     verb = "found" if dry_run else "repaired"
     console.print(f"{verb}: {len(drift.missing)} missing, {len(drift.stale)} stale, {len(drift.orphaned)} orphaned")
 

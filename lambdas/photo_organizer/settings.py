@@ -39,6 +39,8 @@ class Settings:
     region: str = ""
     cursor_secret: str = ""  # signs search cursors (aws); the local backend derives one from its signing key
     cursor_secret_arn: str = ""  # aws: the Secrets Manager secret holding it (cursor_secret overrides)
+    # A SageMaker text-generation endpoint that rewords each photo's caption (analysis.captioner); off when empty
+    caption_endpoint: str = ""
     # local backend
     data_dir: Path = field(default_factory=lambda: Path("photo-organizer-data"))
     public_base_url: str = "http://127.0.0.1:8787"
@@ -64,6 +66,7 @@ class Settings:
                 table_name=get("TABLE_NAME"),
                 cursor_secret=get("CURSOR_SECRET"),
                 cursor_secret_arn=get("CURSOR_SECRET_ARN"),
+                caption_endpoint=get("CAPTION_ENDPOINT"),
                 region=get("REGION") or env.get("AWS_REGION", "") or env.get("AWS_DEFAULT_REGION", ""),
                 data_dir=Path(get("DATA_DIR", "photo-organizer-data")),
                 public_base_url=get("PUBLIC_BASE_URL", "http://127.0.0.1:8787").rstrip("/"),

@@ -15,7 +15,6 @@ from pathlib import Path
 import boto3
 import pytest
 
-import analyze_photos.job as job
 from analyze_photos.job import JobConfig, analyze_partition, assign_partitions, parse_args, run
 from analyze_photos.transforms import AnalysisSettings, dedupe
 from rekognition_standin import StandinConfig
@@ -27,6 +26,7 @@ from photo_organizer.adapters.aws.rekognition import RekognitionAnalyzer
 from photo_organizer.adapters.aws.s3_blobs import S3BlobStore
 from photo_organizer.analysis.models import ApiCall
 from photo_organizer.analysis.planning import PhotoRecord
+from photo_organizer.bootstrap import glue as wiring
 from photo_organizer.imaging.derive import derive
 from photo_organizer.keys import PhotoKeys, new_photo_id
 from photo_organizer.models import Photo, PhotoStatus, utcnow
@@ -304,11 +304,11 @@ def test_a_worker_killed_between_index_faces_and_the_save_leaves_one_set_of_face
             return super().save(analysis)
 
     # alice's partition, in this process, with a store that dies on the victim's save (after its IndexFaces).
-    real_store = job.analysis_store
-    monkeypatch.setattr(job, "analysis_store", lambda config: DyingStore(config.table))
+    real_store = wiring.analysis_store
+    monkeypatch.setattr(wiring, "analysis_store", lambda config: DyingStore(config.table))
     with pytest.raises(Killed):
         list(analyze_partition(library.config("run-killed"), library.rows("alice")))
-    monkeypatch.setattr(job, "analysis_store", real_store)
+    monkeypatch.setattr(wiring, "analysis_store", real_store)
 
     alice = library.collection("alice")
     assert rekognition_standin.calls_per_photo[("IndexFaces", victim)] == 1
@@ -359,3 +359,62 @@ def test_a_new_analysis_version_keeps_every_indexed_face_instead_of_indexing_aga
         if analysis is not None and owner == "alice" and analysis.result.copied_from is None:
             assert analysis.analysis_version == VERSION + 1
             assert {face.face_handle for face in analysis.result.faces} <= set(faces_v1)
+
+
+# ---- the job's wiring is the local runner's: places, local times and the captioner (issue 9) ------------------------
+
+
+def test_the_job_gives_a_photo_with_gps_its_place_and_local_time_as_the_local_runner_does(
+    aws_driver_env, rekognition_standin
+):
+    """On main the job built its AnalysisService without the place and local-time resolvers: cloud photos got no
+    city, country or local time although the README promises them. One partition, in this process."""
+    library = Library("places")
+    rekognition_standin.reset(StandinConfig(kinds=library.kinds))
+    gps_photo = library.ids["coffee_exif_gps.jpg"]  # EXIF: 43.0731 N 89.4012 W, 2024-05-17 10:11:12 -05:00
+
+    list(analyze_partition(library.config("run-places", embeddings=False), library.rows("bob")))
+
+    analysis = library.store.get("bob", gps_photo)
+    assert analysis is not None and analysis.place is not None
+    assert (analysis.place.city, analysis.place.country_code) == ("Madison", "US")
+    assert analysis.time_zone == "America/Chicago"
+    assert analysis.local_taken_at is not None and analysis.local_taken_at.hour == 10
+    assert "Madison" in analysis.caption
+    without_gps = library.store.get("bob", library.ids["coffee.png"])
+    assert without_gps is not None and without_gps.place is None
+
+
+def test_the_job_captions_through_the_sagemaker_endpoint_named_by_caption_endpoint(
+    aws_driver_env, rekognition_standin, moto_server
+):
+    """The SageMakerCaptioner was wired nowhere. With --caption-endpoint the job asks the endpoint (moto's
+    sagemaker-runtime, answering the documented TGI shape) and keeps its grounded caption."""
+    import urllib.request
+
+    library = Library("captions")
+    rekognition_standin.reset(StandinConfig(kinds=library.kinds))
+    answer = {"Body": json.dumps([{"generated_text": "A photo"}]), "ContentType": "application/json",
+              "InvokedProductionVariant": "AllTraffic", "CustomAttributes": ""}
+    request = urllib.request.Request(
+        f"{moto_server}/moto-api/static/sagemaker/endpoint-results", method="POST",
+        data=json.dumps({"region": "us-east-1", "results": [answer] * len(LIBRARY["bob"])}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    urllib.request.urlopen(request).close()
+    assert parse_args(["--table", "t", "--previews-bucket", "p", "--summary-bucket", "s", "--analysis-version", "1",
+                       "--caption_endpoint", "captions-ep"]).caption_endpoint == "captions-ep"
+
+    config = library.config("run-captions", embeddings=False, caption_endpoint="captions-ep")
+    list(analyze_partition(config, library.rows("bob")))
+
+    captions = {library.store.get("bob", pid).caption for pid, owner in library.owner_of.items() if owner == "bob"}
+    assert captions == {"A photo"}
+
+
+def test_without_a_caption_endpoint_the_job_keeps_the_composed_caption():
+    config = JobConfig(table="t", previews_bucket="p", summary_bucket="s", analysis_version=1, region="us-east-1")
+    assert config.caption_endpoint is None
+    service = wiring.analysis_job(config).service
+    assert type(service.captioner).__name__ == "ComposedCaptioner"
+    assert service.resolve_place is not None and service.resolve_local_time is not None

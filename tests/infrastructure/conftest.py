@@ -42,6 +42,27 @@ def stub_lambda_dir(tmp_path_factory) -> Path:
     return directory
 
 
+STUB_WHEELS = ("pillow-13.0.0-cp311-cp311-manylinux_2_28_x86_64.whl", "pydantic-2.14.4-py3-none-any.whl")
+
+
+@pytest.fixture(scope="session")
+def stub_glue_deps_dir(tmp_path_factory) -> Path:
+    """A Glue dependency build (scripts/build_glue_deps.py's layout: manifest.json + wheels/) with stand-in wheel
+    files, so synth needs neither the build nor the network."""
+    import hashlib
+
+    directory = tmp_path_factory.mktemp("glue-deps")
+    (directory / "wheels").mkdir()
+    entries = []
+    for name in STUB_WHEELS:
+        body = f"stub {name}\n".encode()
+        (directory / "wheels" / name).write_bytes(body)
+        entries.append({"file": name, "name": name.split("-")[0], "version": name.split("-")[1],
+                        "sha256": hashlib.sha256(body).hexdigest()})
+    (directory / "manifest.json").write_text(json.dumps({"wheels": entries}))
+    return directory
+
+
 def _stub_glue_jobs(directory: Path, *, cluster_faces: bool) -> Path:
     """Stand-ins for the Glue scripts, so these tests do not depend on the jobs' progress; cluster_faces is optional
     in the stack (skipped while its script does not exist), so one App has it and the other does not."""
@@ -63,10 +84,11 @@ CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis")
 
 
 @pytest.fixture(scope="session")
-def synthesized_serverless(tmp_path_factory, stub_lambda_dir) -> SynthesizedApp:
+def synthesized_serverless(tmp_path_factory, stub_lambda_dir, stub_glue_deps_dir) -> SynthesizedApp:
     """The second App of the session (each costs seconds): search_engine=serverless, no cluster_faces script."""
     return _synthesize(tmp_path_factory, {
         "lambda_code_dir": str(stub_lambda_dir),
+        "glue_deps_dir": str(stub_glue_deps_dir),
         "glue_jobs_dir": str(_stub_glue_jobs(tmp_path_factory.mktemp("glue-jobs-partial"), cluster_faces=False)),
         "search_engine": "serverless",
         # Serverless refuses VECTORSEARCH (settings: server-generated ids); cdk.json may still name it.
@@ -89,9 +111,10 @@ def _synthesize(tmp_path_factory, overrides: dict) -> SynthesizedApp:
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory, stub_lambda_dir, stub_glue_jobs_dir) -> SynthesizedApp:
+def synthesized(tmp_path_factory, stub_lambda_dir, stub_glue_jobs_dir, stub_glue_deps_dir) -> SynthesizedApp:
     return _synthesize(tmp_path_factory, {"lambda_code_dir": str(stub_lambda_dir),
-                                          "glue_jobs_dir": str(stub_glue_jobs_dir)})
+                                          "glue_jobs_dir": str(stub_glue_jobs_dir),
+                                          "glue_deps_dir": str(stub_glue_deps_dir)})
 
 
 def pytest_collection_modifyitems(items):

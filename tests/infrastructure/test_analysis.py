@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 from aws_cdk.assertions import Match
@@ -51,8 +53,7 @@ def test_analyze_job_arguments(synthesized):
     assert args["--metrics-namespace"] == "PhotoOrganizer/Analysis"
     assert args["--enable-metrics"] == "" and args["--enable-continuous-cloudwatch-log"] == "true"
     assert args["--job-bookmark-option"] == "job-bookmark-disable"
-    assert args["--additional-python-modules"] == ",".join(settings.glue_additional_python_modules)
-    assert all("==" in m for m in settings.glue_additional_python_modules)
+    assert args["--python-modules-installer-option"] == "--no-index"
     # the domain package zip, the packed MiniLM model zip and the job's own modules (transforms.py) zip
     extra = args["--extra-py-files"].split(",")
     assert len(extra) == 3 and all(f.startswith("s3://cdk-") and f.endswith(".zip") for f in extra)
@@ -79,6 +80,54 @@ def test_the_job_role_may_read_the_model_zip_object_only(synthesized):
     assert reads and all(not a.startswith(("s3:Put", "s3:Delete")) for s in reads for a in _actions(s))
     cluster = _role_statements(synthesized, "ClusterFacesRole")
     assert not [s for s in cluster if key in json.dumps(s["Resource"])]
+
+
+def _asset_files(synthesized) -> dict[str, Path]:
+    """S3 object key -> the file the cloud assembly would upload there (cdk-assets reads the same manifest)."""
+    stack = synthesized.stacks.analysis
+    manifest = json.loads((synthesized.assembly_dir / f"{stack.artifact_id}.assets.json").read_text())
+    return {destination["objectKey"]: synthesized.assembly_dir / entry["source"]["path"]
+            for entry in manifest["files"].values() for destination in entry["destinations"].values()}
+
+
+@pytest.mark.parametrize("job", ["photo-organizer-dev-analyze-photos", "photo-organizer-dev-cluster-faces"])
+def test_additional_python_modules_are_exactly_the_built_wheels_shipped_under_their_own_names(
+        synthesized, stub_glue_deps_dir, job):
+    """Every --additional-python-modules entry is an S3 wheel of this stack's assets whose object is the built wheel
+    (byte for byte) under its own file name: no module name for pip to resolve, no sdist to compile at job start."""
+    args = _jobs(synthesized)[job]["DefaultArguments"]
+    entries = args["--additional-python-modules"].split(",")
+    assets = _asset_files(synthesized)
+    bucket = "cdk-hnb659fds-assets-111111111111-eu-west-1"
+    assert all(e.startswith(f"s3://{bucket}/") and e.endswith(".whl") for e in entries), entries
+    keys = [e.removeprefix(f"s3://{bucket}/") for e in entries]
+    built = json.loads((stub_glue_deps_dir / "manifest.json").read_text())["wheels"]
+    assert sorted(key.rsplit("/", 1)[-1] for key in keys) == sorted(w["file"] for w in built)
+    for key in keys:
+        shipped = assets[key]
+        assert shipped.is_file() and shipped.read_bytes() == (stub_glue_deps_dir / "wheels" / shipped.name).read_bytes()
+        # content-addressed like every CDK asset: the prefix is the wheel's sha256
+        assert key.split("/")[0] == hashlib.sha256(shipped.read_bytes()).hexdigest()[:16]
+    assert args["--python-modules-installer-option"] == "--no-index"
+
+
+def test_the_job_roles_may_read_the_wheel_objects(synthesized):
+    wheel_keys = [url.split("/", 3)[3] for url in _jobs(synthesized)["photo-organizer-dev-analyze-photos"][
+        "DefaultArguments"]["--additional-python-modules"].split(",")]
+    for role in ("AnalyzePhotosRole", "ClusterFacesRole"):
+        reads = json.dumps([s for s in _role_statements(synthesized, role) if "s3:GetObject*" in _actions(s)])
+        assert all(key in reads for key in wheel_keys), role
+
+
+def test_synth_refuses_a_glue_build_without_its_wheels(tmp_path):
+    from stacks.analysis import GlueDependenciesMissingError, _glue_deps
+    from stacks.settings import Settings
+
+    with pytest.raises(GlueDependenciesMissingError, match="build_glue_deps.py"):
+        _glue_deps(Settings(glue_deps_dir=str(tmp_path)))
+    (tmp_path / "manifest.json").write_text(json.dumps({"wheels": [{"file": "x-1-py3-none-any.whl", "sha256": "0"}]}))
+    with pytest.raises(GlueDependenciesMissingError, match="lacks x-1-py3-none-any.whl"):
+        _glue_deps(Settings(glue_deps_dir=str(tmp_path)))
 
 
 def test_synth_refuses_a_lambda_build_without_the_packed_model(tmp_path):

@@ -203,3 +203,58 @@ def test_faces_reach_the_people_store_before_the_analysis_is_saved(library):
     store.save = lambda analysis: order.append("analysis") or save(analysis)
     service.run(store.pending(1).photos, run_id="r1")
     assert order == ["faces", "analysis"]
+
+
+def test_the_caption_is_the_captioners_given_only_what_was_found(library):
+    from photo_organizer.analysis.captioner import CaptionInputs
+
+    class RecordingCaptioner:
+        def __init__(self):
+            self.inputs: list[CaptionInputs] = []
+
+        def caption(self, inputs: CaptionInputs) -> str:
+            self.inputs.append(inputs)
+            return "A cup"
+
+    services, store = library
+    coffee = ingest(services, "coffee_with_text.jpg")
+    captioner = RecordingCaptioner()
+    service = pipeline(services, store, ScriptedAnalyzer({coffee: ["Cup", "Text"]}))
+    service.captioner = captioner
+    service.run(store.pending(1).photos, run_id="r1")
+
+    assert store.get(OWNER, coffee).caption == "A cup"
+    [inputs] = captioner.inputs
+    assert [label.name for label in inputs.labels] == ["Cup", "Text"]
+    assert [line.text for line in inputs.text_lines] == ["LATTE $4.50"] and inputs.people_names == []
+
+
+def test_both_backends_analyse_with_the_same_places_local_time_and_captioner_wiring(tmp_path, monkeypatch):
+    """bootstrap.analysis_enrichment is the one source: the local runner and the Glue job get the same resolvers,
+    and PO_CAPTION_ENDPOINT / --caption-endpoint turn on the SageMaker captioner (the composed one otherwise)."""
+    from photo_organizer import bootstrap
+    from photo_organizer.adapters.aws.sagemaker_captioner import SageMakerCaptioner
+    from photo_organizer.analysis.captioner import ComposedCaptioner
+    from photo_organizer.bootstrap import glue
+    from photo_organizer.places.resolvers import resolve_local_time
+
+    monkeypatch.delenv("PO_CAPTION_ENDPOINT", raising=False)
+    local = bootstrap.local_analysis(tmp_path, tmp_path / "no-model.onnx", AnalysisSettings())
+    assert isinstance(local.captioner, ComposedCaptioner)
+    assert local.resolve_place is not None and local.resolve_local_time is resolve_local_time
+
+    monkeypatch.setenv("PO_CAPTION_ENDPOINT", "captions-ep")
+    local = bootstrap.local_analysis(tmp_path, tmp_path / "no-model.onnx", AnalysisSettings())
+    assert isinstance(local.captioner, SageMakerCaptioner) and local.captioner._endpoint == "captions-ep"
+
+    class JobConfig:  # the analyze_photos job's plain values
+        table, previews_bucket, region, collection_prefix = "t", "p", "us-east-1", "po"
+        max_attempts, backoff_base_s, workers, analysis_version, embeddings = 2, 0.01, 1, 1, False
+        caption_endpoint = "captions-ep"
+
+        def account_tps_of(self, api):
+            return 5.0
+
+    cloud = glue.analysis_job(JobConfig()).service
+    assert isinstance(cloud.captioner, SageMakerCaptioner) and cloud.captioner._endpoint == "captions-ep"
+    assert cloud.resolve_place is not None and cloud.resolve_local_time is resolve_local_time

@@ -3,8 +3,8 @@
 For each photo that needs it: copy the results of an analysed (near) duplicate of the same owner instead of
 paying again; otherwise plan phase 1 (labels, moderation), call the analyzer on the PREVIEW, plan phase 2 from
 the labels (text only where labels say there is text, faces only with the owner's consent and a person-like
-label), call again, then add place, local time and a caption composed from what was found, and save — a save
-that is conditional on the stored version being older, so a repeated or resumed run writes nothing twice.
+label), call again, then add place, local time and a caption (the captioner's; by default composed from what was
+found), and save — a save that is conditional on the stored version being older, so a repeated or resumed run writes nothing twice.
 With an `embed` hook (the Glue job's MiniLM), the save also carries the vector of the photo's search description
 (search.describe of the fields known at analysis time), which the stream indexer puts in OpenSearch as it is.
 A photo that fails is recorded with its reason and retried by the next run; it never fails the run.
@@ -12,14 +12,14 @@ A photo that fails is recorded with its reason and retried by the next run; it n
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-from aws_lambda_powertools import Logger
 
-from photo_organizer.analysis.captions import compose_caption
+from photo_organizer.analysis.captioner import CaptionInputs, Captioner, ComposedCaptioner
 from photo_organizer.analysis.costs import REKOGNITION_TIER1_PRICES, RunSummary, estimate_cost
 from photo_organizer.analysis.dedupe import dedupe
 from photo_organizer.analysis.models import AnalysisPlan, AnalysisResult, ApiCall, FaceDetection
@@ -33,7 +33,7 @@ from photo_organizer.ports import BlobStore, MetadataStore
 from photo_organizer.search.describe import describe
 from photo_organizer.search.models import IndexedPlace, SearchDocument
 
-logger = Logger(child=True)
+logger = logging.getLogger(__name__)
 
 PlaceResolver = Callable[[GeoPoint], StoredPlace | None]
 LocalTimeResolver = Callable[[datetime | None, str | None, GeoPoint | None], tuple[datetime | None, str | None]]
@@ -56,6 +56,8 @@ class AnalysisService:
     # (owner, photo id) -> face handles the people store still holds for the photo; lets a re-analysis keep them
     indexed_face_ids: Callable[[str, str], set[str]] | None = None
     embed: Embed | None = None
+    # Writes the caption from what was found; a model-backed one falls back to the composed caption itself.
+    captioner: Captioner = field(default_factory=ComposedCaptioner)
 
     @property
     def version(self) -> int:
@@ -165,7 +167,15 @@ class AnalysisService:
         if self.resolve_local_time is not None and meta is not None:
             local_taken_at, zone = self.resolve_local_time(meta.taken_at, meta.taken_at_offset, gps)
         place_name = place.short_name if place else None
-        caption = compose_caption([None] * len(result.faces), list(result.labels), place_name, local_taken_at)
+        caption = self.captioner.caption(
+            CaptionInputs(
+                people_names=[None] * len(result.faces),  # nobody is named yet: clustering comes later
+                labels=list(result.labels),
+                place_name=place_name,
+                taken_at=local_taken_at,
+                text_lines=list(result.text_lines),
+            )
+        )
         analysis = PhotoAnalysis(
             owner=photo.owner,
             result=result,

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from photo_organizer.bootstrap import services
+from photo_organizer.handlers.logs import route_package_logs
 from photo_organizer.errors import (
     ConfigurationError,
     NotFoundError,
@@ -27,6 +28,7 @@ from photo_organizer.services.people import ConsentView, PersonView
 from photo_organizer.services.search import FacetView, SearchFilters, SearchResponse
 
 logger, tracer = Logger(service="photo-organizer"), Tracer(service="photo-organizer")
+route_package_logs(logger)
 app = APIGatewayHttpResolver(enable_validation=True)
 app.configure_openapi(
     title="Photo Organizer API",

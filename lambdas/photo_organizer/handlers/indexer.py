@@ -23,7 +23,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from photo_organizer.adapters.aws.opensearch_index import IndexWrite, OpenSearchIndex, WriteOutcome, build_index
+from photo_organizer import bootstrap
+from photo_organizer.handlers.logs import route_package_logs
 from photo_organizer.errors import PermanentError, PhotoOrganizerError, RetryableError
 from photo_organizer.search.documents import (
     SEARCHABLE_STATUS,
@@ -33,8 +34,10 @@ from photo_organizer.search.documents import (
     removal_version,
     version_of,
 )
+from photo_organizer.search.writes import IndexWrite, SearchWriter, WriteOutcome
 
 logger = Logger(service="photo-organizer")
+route_package_logs(logger)
 tracer = Tracer(service="photo-organizer")
 metrics = Metrics(namespace="PhotoOrganizer", service="photo-organizer")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
@@ -79,7 +82,7 @@ class BatchOutcome:
         return "ok"
 
 
-def index_batch(records: Sequence[Mapping[str, Any]], index: OpenSearchIndex) -> BatchOutcome:
+def index_batch(records: Sequence[Mapping[str, Any]], index: SearchWriter) -> BatchOutcome:
     outcome = BatchOutcome()
     newest: dict[str, IndexWrite] = {}
     sequences_of: dict[str, list[str]] = {}
@@ -118,7 +121,7 @@ def index_batch(records: Sequence[Mapping[str, Any]], index: OpenSearchIndex) ->
     return outcome
 
 
-def process(event: dict, context: LambdaContext | None, index: OpenSearchIndex) -> dict:
+def process(event: dict, context: LambdaContext | None, index: SearchWriter) -> dict:
     outcome = index_batch(event.get("Records") or [], index)
     return process_partial_response(
         event=event, record_handler=outcome.record_handler, processor=processor, context=context
@@ -126,8 +129,8 @@ def process(event: dict, context: LambdaContext | None, index: OpenSearchIndex) 
 
 
 @functools.cache
-def _index() -> OpenSearchIndex:
-    return build_index()
+def _index() -> SearchWriter:
+    return bootstrap.stream_index()
 
 
 @logger.inject_lambda_context(clear_state=True)

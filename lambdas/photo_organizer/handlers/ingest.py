@@ -15,9 +15,11 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photo_organizer.bootstrap import services
+from photo_organizer.handlers.logs import route_package_logs
 from photo_organizer.services.ingest import ObjectCreated
 
 logger = Logger(service="photo-organizer")
+route_package_logs(logger)
 tracer = Tracer(service="photo-organizer")
 metrics = Metrics(namespace="PhotoOrganizer", service="photo-organizer")
 # Report every failed record, even when all failed, rather than raising: the outcome is the same for SQS and

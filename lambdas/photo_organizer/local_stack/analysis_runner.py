@@ -12,13 +12,11 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import replace
 from pathlib import Path
 
 from photo_organizer.analysis.costs import RunSummary
 from photo_organizer.analysis.planning import AnalysisSettings, PhotoRecord
 from photo_organizer.analysis.service import AnalysisService
-from photo_organizer.settings import Backend, Settings
 
 LABEL_MODEL = Path("build/models/efficientnet_lite0.onnx")
 CHUNK_SIZE = 8
@@ -33,22 +31,9 @@ _worker: AnalysisService | None = None
 
 
 def build_local_analysis(data_dir: Path, label_model: Path, settings: AnalysisSettings = LOCAL_ANALYSIS) -> AnalysisService:
-    from photo_organizer.adapters.local.analyzer import LocalAnalyzer
-    from photo_organizer.bootstrap import build_services
-    from photo_organizer.places.resolvers import place_resolver, resolve_local_time
+    from photo_organizer.bootstrap import local_analysis
 
-    services = build_services(replace(Settings(), backend=Backend.LOCAL, data_dir=data_dir))
-    return AnalysisService(
-        previews=services.derivatives,
-        photos=services.metadata,
-        store=services.analysis,
-        analyzer=LocalAnalyzer(label_model=label_model),
-        settings=settings,
-        face_consent=services.user_settings.biometric_consent,
-        resolve_place=place_resolver(),
-        resolve_local_time=resolve_local_time,
-        record_faces=services.people.record_faces,
-    )
+    return local_analysis(data_dir, label_model, settings)
 
 
 def _init_worker(data_dir: Path, label_model: Path) -> None:
@@ -63,9 +48,9 @@ def _analyse_chunk(records: list[PhotoRecord], run_id: str) -> RunSummary:
 
 
 def pending_photos(data_dir: Path, version: int = LOCAL_ANALYSIS.analysis_version) -> list[PhotoRecord]:
-    from photo_organizer.bootstrap import build_services
+    from photo_organizer.bootstrap import build_services, local_settings
 
-    store = build_services(replace(Settings(), backend=Backend.LOCAL, data_dir=data_dir)).analysis
+    store = build_services(local_settings(data_dir)).analysis
     photos, after = [], None
     while True:
         page = store.pending(version, limit=500, after=after)
@@ -113,9 +98,9 @@ def analyse_library(
 
 def refresh_owners(data_dir: Path, photos: list[PhotoRecord]) -> None:
     """People are regrouped once per owner (cheap), then the analysed photos are re-indexed for search."""
-    from photo_organizer.bootstrap import build_services
+    from photo_organizer.bootstrap import build_services, local_settings
 
-    services = build_services(replace(Settings(), backend=Backend.LOCAL, data_dir=data_dir))
+    services = build_services(local_settings(data_dir))
     for owner in sorted({p.owner for p in photos}):
         to_index = {p.photo_id for p in photos if p.owner == owner}
         if services.user_settings.biometric_consent(owner):

@@ -17,8 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from photo_organizer.errors import BlobNotFoundError, PermanentError, UnauthorizedError, UploadPolicyError
-from photo_organizer.adapters.disposition import content_disposition
-from photo_organizer.adapters.local.post_policy import verify_post
+from photo_organizer.disposition import content_disposition
 from photo_organizer.local_stack.events import LambdaContextStub, http_api_event, object_created_event
 
 if TYPE_CHECKING:
@@ -65,12 +64,11 @@ def create_gateway(stack: LocalStack) -> Starlette:
                 if file is None or isinstance(file, str):
                     return _s3_error(400, "InvalidArgument", "The form has no file part.")
                 data = await file.read()
-                verified = verify_post(
+                verified = stack.verify_upload(
                     fields,
                     file_size=len(data),
                     file_content_type=file.content_type,
                     area=area,
-                    signer=stack.signer,
                     now=datetime.now(timezone.utc),
                 )
         except UploadPolicyError as exc:

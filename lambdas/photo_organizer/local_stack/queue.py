@@ -8,6 +8,7 @@ moves to the dead-letter table.
 
 from __future__ import annotations
 
+import logging
 import json
 import sqlite3
 import threading
@@ -16,11 +17,10 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from aws_lambda_powertools import Logger
 
 from photo_organizer.local_stack.events import LambdaContextStub, sqs_event, sqs_record
 
-logger = Logger(child=True)
+logger = logging.getLogger(__name__)
 
 LambdaHandler = Callable[[dict, object], dict]
 

@@ -12,7 +12,6 @@ import uvicorn
 from starlette.responses import HTMLResponse
 
 from photo_organizer import bootstrap
-from photo_organizer.adapters.local.signing import LocalSigner
 from photo_organizer.local_stack.gateway import create_gateway
 from photo_organizer.local_stack.identity import LocalIdentityProvider
 from photo_organizer.local_stack.queue import LocalEventQueue
@@ -51,7 +50,7 @@ class LocalStack:
         self.settings = replace(base, backend=Backend.LOCAL, data_dir=data_dir, public_base_url=self.url)
         self.services = bootstrap.build_services(self.settings)
         bootstrap.use_services(self.services)
-        self.signer = LocalSigner.from_file(data_dir / "keys" / "blob-signing.key")
+        self.verify_upload = bootstrap.local_upload_verifier(data_dir)  # S3's POST policy check, locally
         self.identity = LocalIdentityProvider(data_dir, issuer=f"{self.url}/auth")
 
         # Imported here so the handlers bind to the services installed above.

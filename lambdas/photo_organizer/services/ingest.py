@@ -8,11 +8,11 @@ same (bucket, key, sequencer) therefore changes nothing, on both backends alike.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from aws_lambda_powertools import Logger
 
 from photo_organizer.errors import BlobNotFoundError, ConflictError, InvalidImageError, RejectionReason
 from photo_organizer.imaging import DerivativeSpec, DerivedImage, derive
@@ -21,7 +21,7 @@ from photo_organizer.models import Photo, PhotoStatus, utcnow
 from photo_organizer.ports import BlobStore, MetadataStore
 from photo_organizer.settings import RejectedAction, Settings
 
-logger = Logger(child=True)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The synthesized cloud assembly (cdk.out) the rehearsal starts from: synthesized with stacks.app_builder.build_app
 (in a subprocess, so the test process never hosts jsii), cached under build/rehearsal/ keyed by a digest of what
-goes in (stacks/, cdk.json, glue_jobs/, the bundle's build stamp, the context overrides), and read back from the
-assembly's manifest, templates and asset manifests; never from hand-written copies of resources.
+goes in (stacks/, cdk.json, glue_jobs/, the bundle's build stamp, the Glue wheels' manifest, the context overrides),
+and read back from the assembly's manifest, templates and asset manifests; never from hand-written copies of resources.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .bundles import HOST_BUNDLE, ROOT, exclusive
 CACHE = ROOT / "build" / "rehearsal"
 SYNTH_SCRIPT = Path(__file__).with_name("synth.py")
 COMPLETE = ".rehearsal-complete"
+GLUE_MANIFEST = ROOT / "build" / "glue" / "manifest.json"  # the analysis stack ships these wheels as assets
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class Assembly:
 
 def _digest(overrides: dict) -> str:
     digest = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode())
-    files = [ROOT / "cdk.json", SYNTH_SCRIPT, HOST_BUNDLE / ".build-stamp.json"]
+    files = [ROOT / "cdk.json", SYNTH_SCRIPT, HOST_BUNDLE / ".build-stamp.json", GLUE_MANIFEST]
     for folder in ("stacks", "glue_jobs"):
         files += sorted(p for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     for path in files:
@@ -110,6 +111,9 @@ def synthesize(name: str = "default", overrides: dict | None = None) -> Assembly
     """The assembly for cdk.json's context plus `overrides`, with the host bundle as the Lambda code; synthesized
     (~15-20 s) only when its digest is not cached yet. Older assemblies of the same name are removed."""
     context = {"lambda_code_dir": str(HOST_BUNDLE), **(overrides or {})}
+    with exclusive("glue-deps"):  # scripts/build_glue_deps.py: a no-op when current (make test runs it first)
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "build_glue_deps.py")], cwd=ROOT, check=True,
+                       capture_output=True)
     with exclusive(f"assembly-{name}"):
         directory = CACHE / f"assembly-{name}-{_digest(context)}"
         if not (directory / COMPLETE).exists():

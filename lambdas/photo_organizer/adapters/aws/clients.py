@@ -19,3 +19,15 @@ class LazyClient:
                 if self._client is None:
                     self._client = self._factory()
         return self._client
+
+
+def client_factory(service: str, *, region: str | None = None, config: Any = None) -> Callable[[], Any]:
+    """A factory, not a client: boto3 clients do not pickle, so a Glue job ships plain settings to its Spark
+    executors and each builds its own clients there, on first use."""
+
+    def make() -> Any:
+        import boto3
+
+        return boto3.client(service, region_name=region, config=config)
+
+    return make

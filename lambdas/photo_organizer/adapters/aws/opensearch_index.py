@@ -57,7 +57,6 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +78,7 @@ from photo_organizer.search.models import (
     SearchResults,
     SortOrder,
 )
+from photo_organizer.search.writes import IndexWrite, WriteOutcome, WriteResult
 
 MAPPING_FILE = Path(__file__).with_name("opensearch_mapping.json")
 DEFAULT_ALIAS = "photos"
@@ -121,42 +121,6 @@ SUGGEST_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 # ---- writes -----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IndexWrite:
-    """One versioned write: the document, or a tombstone when document is None."""
-
-    owner: str
-    photo_id: str
-    version: int
-    document: SearchDocument | None = None
-
-    @classmethod
-    def of(cls, document: SearchDocument) -> IndexWrite:
-        return cls(document.owner, document.photo_id, document.version, document)
-
-    @property
-    def doc_id(self) -> str:
-        return document_id(self.owner, self.photo_id)
-
-
-class WriteOutcome(StrEnum):
-    WRITTEN = "written"
-    NOT_NEWER = "not_newer"  # 409: the index already holds this version or a newer one
-    RETRYABLE = "retryable"  # 429 / 5xx on this item
-    FAILED = "failed"  # anything else (a mapping error): retrying gives the same answer
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    write: IndexWrite
-    outcome: WriteOutcome
-    reason: str = ""
-
-
-def document_id(owner: str, photo_id: str) -> str:
-    return f"{owner}#{photo_id}"
 
 
 def _iso(moment: datetime) -> str:

@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from photo_organizer.adapters.aws.clients import LazyClient
 from photo_organizer.adapters.aws.errors import translate
-from photo_organizer.adapters.disposition import content_disposition
+from photo_organizer.disposition import content_disposition
 from photo_organizer.errors import BlobNotFoundError, ValidationError
 from photo_organizer.models import utcnow
 from photo_organizer.ports import PresignedPost, StoredBlob

@@ -1,4 +1,4 @@
-"""The Content-Disposition header both blob stores attach to download URLs."""
+"""The Content-Disposition header of download URLs: both blob stores sign it in, the local gateway serves it."""
 
 from __future__ import annotations
 

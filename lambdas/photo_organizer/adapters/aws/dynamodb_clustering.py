@@ -1,4 +1,4 @@
-"""What cluster_faces keeps between runs, in the owner's partition of the single table.
+"""What the cluster_faces Glue job keeps between runs, in the owner's partition of the single table.
 
 - On each face item (`SK=FACE#{face_id}`) a `search` map: `searched_at`, `threshold`, `max_faces` and `matches`
   (Rekognition FaceId -> similarity 0..1). Kept on the face so that it goes wherever the face goes: a deleted
@@ -22,11 +22,7 @@ from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbTable, from_a
 from photo_organizer.adapters.aws.dynamodb_metadata import owner_pk
 from photo_organizer.adapters.aws.dynamodb_people import CONSENT_SK, FACE_PREFIX, face_sk
 from photo_organizer.errors import ConflictError
-
-try:
-    from cluster_faces.transforms import ClusteringMark, FaceSearch
-except ImportError:  # on Glue the job's folder, not its parent, is on sys.path
-    from transforms import ClusteringMark, FaceSearch
+from photo_organizer.people.searches import ClusteringMark, FaceSearch
 
 CLUSTERING_SK = "SETTINGS#clustering"
 

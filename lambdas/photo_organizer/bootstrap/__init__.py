@@ -1,17 +1,26 @@
-"""The one place that wires a backend from settings. Handlers ask for `services()`; nothing else builds adapters."""
+"""The one place that wires a backend from settings: nothing else builds adapters.
+
+Every entry point is parse -> bootstrap -> service -> answer, and asks here for what it needs: the Lambda handlers
+`services()` (and the stream indexer `stream_index()`), the CLI `search_maintenance()`, the local analysis runner
+`local_analysis()`, the local stack `build_services()` and `local_upload_verifier()`, the Glue jobs the functions
+of photo_organizer.bootstrap.glue. Both backends and every entry point get their places resolver, local-time
+resolver and captioner from `analysis_enrichment()`.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from photo_organizer.analysis.captioner import Captioner, ComposedCaptioner
 from photo_organizer.analysis.store import AnalysisStore
 from photo_organizer.errors import ConfigurationError
 from photo_organizer.people.store import PeopleStore, UserSettings
 from photo_organizer.ports import BlobStore, MetadataStore
 from photo_organizer.services.ingest import IngestService
+from photo_organizer.search.models import SearchDocument
 from photo_organizer.search.ports import SearchIndex
 from photo_organizer.services.people import PeopleService
 from photo_organizer.services.search import Embed, SearchService
@@ -20,7 +29,12 @@ from photo_organizer.services.uploads import UploadService
 from photo_organizer.settings import Backend, Settings
 
 if TYPE_CHECKING:  # boto3-backed: imported only when the aws backend is built
+    from pathlib import Path
+
     from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
+    from photo_organizer.adapters.aws.opensearch_index import OpenSearchIndex
+    from photo_organizer.analysis.planning import AnalysisSettings
+    from photo_organizer.analysis.service import AnalysisService, LocalTimeResolver, PlaceResolver
 
 
 @dataclass
@@ -93,7 +107,7 @@ def build_services(settings: Settings) -> Services:
         )
         # The stream indexer sees only the photo item: a correction or a consent withdrawal reaches search by
         # rewriting the `people` of the photos it touched.
-        cloud.people.on_people_changed = _photo_people_writer(people, DynamoDbPhotoPeople(settings.table_name))
+        cloud.people.on_people_changed = photo_people_writer(people, DynamoDbPhotoPeople(settings.table_name))
         return cloud
 
     from photo_organizer.adapters.local.disk_blobs import DiskBlobStore
@@ -211,7 +225,8 @@ def _cloud_query_embedder() -> Embed | None:
     return _lazy_embedder(allow_fallback=False)
 
 
-def _photo_people_writer(store: PeopleStore, photos: DynamoDbPhotoPeople) -> Callable[[str, set[str]], None]:
+def photo_people_writer(store: PeopleStore, photos: DynamoDbPhotoPeople) -> Callable[[str, set[str]], None]:
+    """(owner, photo ids) -> rewrites those photos' `people` from the people store, for the stream indexer."""
     from photo_organizer.adapters.aws.dynamodb_photo_search import people_by_photo
 
     def write(owner: str, photo_ids: set[str]) -> None:
@@ -227,6 +242,101 @@ def _rekognition_collection_deleter(settings: Settings) -> Callable[[str], None]
         RekognitionAnalyzer(previews_bucket=settings.derivatives_bucket, region=settings.region or None).delete_collection(owner)
 
     return delete_collection
+
+
+# ---- analysis: the same enrichment for the Glue job and the local runner ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    resolve_place: PlaceResolver
+    resolve_local_time: LocalTimeResolver
+    captioner: Captioner
+
+
+def captioner(endpoint: str | None, *, region: str | None = None) -> Captioner:
+    """The composed caption, or a SageMaker endpoint's that falls back to it (off when no endpoint is set)."""
+    composed = ComposedCaptioner()
+    if not endpoint:
+        return composed
+    from photo_organizer.adapters.aws.sagemaker_captioner import SageMakerCaptioner
+
+    return SageMakerCaptioner(endpoint, fallback=composed, region=region or None)
+
+
+def analysis_enrichment(*, caption_endpoint: str | None, region: str | None = None) -> Enrichment:
+    """Place (offline GeoNames), local capture time (offline time zones) and caption of every analysed photo."""
+    from photo_organizer.places.resolvers import place_resolver, resolve_local_time
+
+    return Enrichment(place_resolver(), resolve_local_time, captioner(caption_endpoint, region=region))
+
+
+def local_settings(data_dir: Path) -> Settings:
+    import os
+    from dataclasses import replace
+
+    caption_endpoint = os.environ.get("PO_CAPTION_ENDPOINT", "").strip()
+    return replace(Settings(), backend=Backend.LOCAL, data_dir=data_dir, caption_endpoint=caption_endpoint)
+
+
+def local_analysis(data_dir: Path, label_model: Path, settings: AnalysisSettings) -> AnalysisService:
+    """`photo-organizer analyze`'s per-process AnalysisService: the CPU models on the local library."""
+    from photo_organizer.adapters.local.analyzer import LocalAnalyzer
+    from photo_organizer.analysis.service import AnalysisService
+
+    backend = local_settings(data_dir)
+    services = build_services(backend)
+    enrichment = analysis_enrichment(caption_endpoint=backend.caption_endpoint, region=backend.region)
+    return AnalysisService(
+        previews=services.derivatives,
+        photos=services.metadata,
+        store=services.analysis,
+        analyzer=LocalAnalyzer(label_model=label_model),
+        settings=settings,
+        face_consent=services.user_settings.biometric_consent,
+        resolve_place=enrichment.resolve_place,
+        resolve_local_time=enrichment.resolve_local_time,
+        captioner=enrichment.captioner,
+        record_faces=services.people.record_faces,
+    )
+
+
+# ---- the local stack's stand-in for S3's POST policy check ------------------------------------------------------
+
+
+def local_upload_verifier(data_dir: Path) -> Callable[..., Any]:
+    """verify(fields, *, file_size, file_content_type, area, now) -> the upload's key and type, or
+    UploadPolicyError: what S3 checks on a presigned POST, with the local signing key."""
+    from functools import partial
+
+    from photo_organizer.adapters.local.post_policy import verify_post
+    from photo_organizer.adapters.local.signing import LocalSigner
+
+    return partial(verify_post, signer=LocalSigner.from_file(data_dir / "keys" / "blob-signing.key"))
+
+
+# ---- the stream indexer and the search maintenance commands (cloud) -----------------------------------------------
+
+
+def stream_index() -> OpenSearchIndex:
+    """The OpenSearch index the stream indexer writes (PO_OPENSEARCH_* environment)."""
+    from photo_organizer.adapters.aws.opensearch_index import build_index
+
+    return build_index()
+
+
+@dataclass
+class SearchMaintenance:
+    index: OpenSearchIndex
+    documents: Callable[[], Iterator[SearchDocument]]  # every photo of the table as the stream indexer sees it
+
+
+def search_maintenance(table_name: str) -> SearchMaintenance:
+    """`photo-organizer search reindex|reconcile`: the OpenSearch index and the table's documents."""
+    from photo_organizer.adapters.aws.opensearch_index import build_index
+    from photo_organizer.adapters.aws.table_documents import documents_in_table
+
+    return SearchMaintenance(index=build_index(), documents=lambda: documents_in_table(table_name))
 
 
 _lock = threading.Lock()

@@ -1,0 +1,195 @@
+"""The Glue jobs' wiring: the same composition root as the Lambdas, one function per need of a job.
+
+A job parses its arguments into plain values (its JobConfig), ships them to the Spark executors, and asks here for
+what a partition needs: boto3 clients do not pickle, so every adapter below is built inside the executor that
+uses it, and each client on its first call. The analysis job gets the same places resolver, local-time resolver
+and captioner as the local runner (photo_organizer.bootstrap.analysis_enrichment).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from photo_organizer.analysis.models import ApiCall
+from photo_organizer.analysis.planning import AnalysisSettings
+from photo_organizer.analysis.service import AnalysisService
+from photo_organizer.analysis.throttling import TokenBucket, split_tps
+from photo_organizer.bootstrap import analysis_enrichment, photo_people_writer
+from photo_organizer.services.people import PeopleService
+
+if TYPE_CHECKING:  # boto3-backed: imported where the adapters are built
+    from photo_organizer.adapters.aws.cloudwatch_metrics import CloudWatchMetrics
+    from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
+    from photo_organizer.adapters.aws.dynamodb_clustering import DynamoDbClusteringState
+    from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
+    from photo_organizer.adapters.aws.face_safe import FaceSafeAnalyzer
+    from photo_organizer.adapters.aws.rekognition import RekognitionAnalyzer
+    from photo_organizer.ports import BlobStore
+
+
+class JobConfig(Protocol):
+    """What every job's config holds (the jobs' own JobConfig dataclasses)."""
+
+    table: str
+    region: str | None
+    collection_prefix: str
+    max_attempts: int
+    backoff_base_s: float
+    workers: int
+
+
+class AnalysisJobConfig(JobConfig, Protocol):
+    previews_bucket: str
+    analysis_version: int
+    embeddings: bool
+    caption_endpoint: str | None
+
+    def account_tps_of(self, api: ApiCall) -> float: ...
+
+
+def _dynamodb(config: JobConfig) -> Callable[[], Any]:
+    from photo_organizer.adapters.aws.clients import client_factory
+    from photo_organizer.adapters.aws.dynamodb_metadata import DYNAMODB_CLIENT_CONFIG
+
+    return client_factory("dynamodb", region=config.region, config=DYNAMODB_CLIENT_CONFIG)
+
+
+def analysis_store(config: JobConfig) -> DynamoDbAnalysisStore:
+    from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
+
+    return DynamoDbAnalysisStore(config.table, client_factory=_dynamodb(config))
+
+
+def people_store(config: JobConfig) -> DynamoDbPeopleStore:
+    from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
+
+    # Biometric processing is opt-in: an owner who never chose has not consented.
+    return DynamoDbPeopleStore(config.table, client_factory=_dynamodb(config), default_consent=False)
+
+
+def blob_store(config: JobConfig, bucket: str) -> BlobStore:
+    from photo_organizer.adapters.aws.clients import client_factory
+    from photo_organizer.adapters.aws.s3_blobs import S3_CLIENT_CONFIG, S3BlobStore
+
+    return S3BlobStore(bucket, region=config.region,
+                       client_factory=client_factory("s3", region=config.region, config=S3_CLIENT_CONFIG))
+
+
+def metrics(config: JobConfig) -> CloudWatchMetrics:
+    from photo_organizer.adapters.aws.cloudwatch_metrics import CloudWatchMetrics
+
+    return CloudWatchMetrics(region=config.region)
+
+
+def rekognition(
+    config: JobConfig, *, previews_bucket: str | None, throttle: Callable[[ApiCall], None] | None = None
+) -> RekognitionAnalyzer:
+    from photo_organizer.adapters.aws.clients import client_factory
+    from photo_organizer.adapters.aws.rekognition import REKOGNITION_CLIENT_CONFIG, RekognitionAnalyzer
+
+    return RekognitionAnalyzer(
+        previews_bucket=previews_bucket,
+        collection_prefix=config.collection_prefix,
+        region=config.region,
+        client_factory=client_factory("rekognition", region=config.region, config=REKOGNITION_CLIENT_CONFIG),
+        throttle=throttle,
+        max_attempts=config.max_attempts,
+        backoff_base_s=config.backoff_base_s,
+    )
+
+
+def is_refusal(reason: str) -> bool:
+    """Whether a recorded analysis failure is Rekognition refusing the image: the same preview gets the same
+    answer, so the job does not retry it at this analysis version."""
+    from photo_organizer.adapters.aws.rekognition import REFUSED_CODES
+
+    return reason.split(":", 1)[0].strip() in REFUSED_CODES
+
+
+def _embedder(config: AnalysisJobConfig):
+    """The embed hook, or None. Loaded once per Python worker (~0.2 s; Spark reuses workers between tasks)."""
+    if not config.embeddings:
+        return None
+    from photo_organizer.search.embeddings import text_embedder
+
+    # No hashing fallback: its vectors would be stored as if they were MiniLM's and mislead every later query.
+    return text_embedder().embed
+
+
+@dataclass
+class AnalysisJob:
+    """One partition's analysis: the service, and the Rekognition side whose counters go in the run summary."""
+
+    service: AnalysisService
+    rekognition: RekognitionAnalyzer
+    face_safe: FaceSafeAnalyzer
+
+
+def analysis_job(config: AnalysisJobConfig) -> AnalysisJob:
+    """The per-partition AnalysisService of the analyze_photos job, on DynamoDB, S3 and Rekognition."""
+    from photo_organizer.adapters.aws.dynamodb_metadata import DynamoDbMetadataStore
+    from photo_organizer.adapters.aws.face_safe import (
+        FaceSafeAnalyzer,
+        consent_checked_face_recorder,
+        stored_faces_forgetter,
+    )
+
+    buckets = {api: TokenBucket(split_tps(config.account_tps_of(api), config.workers), burst=1.0) for api in ApiCall}
+    # Rekognition reads the preview from S3: never the original.
+    faces_api = rekognition(config, previews_bucket=config.previews_bucket, throttle=lambda api: buckets[api].acquire())
+    face_safe = FaceSafeAnalyzer(faces_api, stored_faces_forgetter(config.table, _dynamodb(config)))
+    store = analysis_store(config)
+    people = people_store(config)
+    enrichment = analysis_enrichment(caption_endpoint=config.caption_endpoint, region=config.region)
+    service = AnalysisService(
+        previews=blob_store(config, config.previews_bucket),
+        photos=DynamoDbMetadataStore(config.table, client_factory=_dynamodb(config)),
+        store=store,
+        analyzer=face_safe,
+        settings=AnalysisSettings(analysis_version=config.analysis_version, workers=config.workers),
+        face_consent=people.biometric_consent,  # read per photo: a withdrawal stops indexing at the next photo
+        resolve_place=enrichment.resolve_place,
+        resolve_local_time=enrichment.resolve_local_time,
+        captioner=enrichment.captioner,
+        record_faces=consent_checked_face_recorder(
+            people.biometric_consent,
+            PeopleService(people=people, user_settings=people, analysis=store).record_faces,
+            faces_api,
+        ),
+        # A new analysis version keeps the faces it finds here instead of indexing the photo again under new ids.
+        indexed_face_ids=lambda owner, photo_id: {f.face_id for f in people.faces_of_photo(owner, photo_id)},
+        embed=_embedder(config),
+    )
+    return AnalysisJob(service=service, rekognition=faces_api, face_safe=face_safe)
+
+
+@dataclass
+class ClusteringJob:
+    """One partition's face clustering: the people store, the searches kept between runs, SearchFaces, and the
+    photos' `people` attribute that the stream indexer makes searchable."""
+
+    people: DynamoDbPeopleStore
+    state: DynamoDbClusteringState
+    rekognition: RekognitionAnalyzer
+    publish_people: Callable[[str, set[str]], None]  # (owner, photo ids) -> rewrites those photos' `people`
+
+
+def clustering_state(config: JobConfig) -> DynamoDbClusteringState:
+    from photo_organizer.adapters.aws.dynamodb_clustering import DynamoDbClusteringState
+
+    return DynamoDbClusteringState(config.table, client_factory=_dynamodb(config))
+
+
+def clustering_job(config: JobConfig) -> ClusteringJob:
+    from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
+
+    people = people_store(config)
+    return ClusteringJob(
+        people=people,
+        state=clustering_state(config),
+        rekognition=rekognition(config, previews_bucket=None),  # no image is read: SearchFaces works on the collection
+        publish_people=photo_people_writer(people, DynamoDbPhotoPeople(config.table, client_factory=_dynamodb(config))),
+    )
+
