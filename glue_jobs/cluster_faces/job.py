@@ -1,7 +1,8 @@
 """Glue 5.0 (Spark 3.5, Python 3.11) job: group each consenting owner's indexed faces into people.
 
 Thin by design: the driver lists the owners who opted in to face processing and spreads them over partitions;
-per owner, a partition
+each partition runs photo_organizer.services.clustering.ClusteringService, wired by photo_organizer.bootstrap.glue.
+Per owner, the service
 1. reads the owner's faces (DynamoDbPeopleStore.faces) and their stored searches (bootstrap.glue.clustering_state);
 2. calls Rekognition SearchFaces for the faces not searched yet (every face with --full), held to
    `search_tps / workers` by a token bucket (SearchFaces has its own quota), and stores each face's matches on its
@@ -27,45 +28,20 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from photo_organizer.analysis.job_args import flag
-from photo_organizer.analysis.throttling import TokenBucket, split_tps
+from photo_organizer.analysis.throttling import split_tps
 from photo_organizer.bootstrap import glue as wiring
-from photo_organizer.errors import AnalysisRefusedError, RetryableError
-from photo_organizer.people import attach_new_faces, cluster_people
-from photo_organizer.people.store import PeopleStore
 from photo_organizer.services.people import MIN_PERSON_FACES
 
-try:  # the job's import points for its own modules (glue_jobs/cluster_faces is shipped with the script)
-    from cluster_faces.transforms import (
-        DEFAULT_SEARCH_TPS,
-        ClusteringMark,
-        ClusterSummary,
-        FaceSearch,
-        OwnerOutcome,
-        choose_mode,
-        edges_from_searches,
-        faces_to_search,
-        input_digest,
-        prune_people,
-    )
+try:  # the job's import point for its transforms (glue_jobs/cluster_faces is shipped with the script)
+    from cluster_faces.transforms import DEFAULT_SEARCH_TPS, ClusterSummary
 except ImportError:  # Glue runs this file as a script: its folder, not its parent, is on sys.path
-    from transforms import (
-        DEFAULT_SEARCH_TPS,
-        ClusteringMark,
-        ClusterSummary,
-        FaceSearch,
-        OwnerOutcome,
-        choose_mode,
-        edges_from_searches,
-        faces_to_search,
-        input_digest,
-        prune_people,
-    )
+    from transforms import DEFAULT_SEARCH_TPS, ClusterSummary
 
 log = logging.getLogger("cluster_faces")
 
@@ -160,90 +136,7 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
     )
 
 
-# ---- one owner ---------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class OwnerClusterer:
-    config: JobConfig
-    people: PeopleStore
-    state: Any  # bootstrap.glue.clustering_state: the searches and clusterings kept between runs
-    rekognition: Any  # SearchFaces (bootstrap.glue.rekognition)
-    bucket: TokenBucket
-    publish_people: Callable[[str, set[str]], None] | None = None  # (owner, photo ids): rewrite their `people`
-
-    def run(self, owner: str) -> OwnerOutcome:
-        config, now = self.config, self.config.now()
-        if not self.people.biometric_consent(owner):
-            return OwnerOutcome(mode="consent_withdrawn")
-        faces = self.people.faces(owner)
-        searches = self.state.searches(owner)
-        todo = faces_to_search(faces, searches, full=config.full, threshold=config.threshold,
-                               max_faces=config.max_faces)
-        new_faces = sum(1 for f in todo if f.face_id not in searches)
-        missing = 0
-        for face in todo:
-            search = self._search(owner, face.rekognition_face_id, now)
-            missing += search is None
-            search = search or FaceSearch(now, config.threshold, config.max_faces, {})
-            if self.state.record_search(owner, face.face_id, search):
-                searches[face.face_id] = search
-        counts = {"faces": len(faces), "new_faces": new_faces, "searches": len(todo), "faces_missing": missing}
-
-        constraints = self.people.constraints(owner)
-        present = {f.face_id for f in faces}
-        previous = prune_people(self.people.people(owner), present)
-        digest = input_digest(faces, searches, constraints, config.settings())
-        last = self.state.last_clustering(owner)
-        if not config.full and last is not None and last.digest == digest:
-            return OwnerOutcome.of("unchanged", **counts)
-
-        edges = edges_from_searches(faces, searches)
-        mode = choose_mode(full=config.full, previous=previous, new_faces=new_faces, total_faces=len(faces), last=last,
-                           now=now, incremental_max_ratio=config.incremental_max_ratio,
-                           full_every=timedelta(days=config.full_every_days))
-        if mode == "full":
-            result = cluster_people(owner, [f.ref() for f in faces], edges, previous, constraints,
-                                    threshold=config.threshold / 100, min_cluster_size=config.min_cluster_size,
-                                    neighbour_cap=config.max_faces)
-        else:
-            placed = set().union(*(p.face_ids for p in previous))
-            pending = [f.ref() for f in faces if f.face_id not in placed]
-            result = attach_new_faces(previous, pending, edges, constraints, config.threshold / 100,
-                                      neighbour_cap=config.max_faces)
-        if not self.people.biometric_consent(owner):
-            return OwnerOutcome.of("consent_withdrawn", **counts)  # withdrawn meanwhile: write nothing back
-        self.people.replace_people(owner, result.people)
-        self._publish_people(owner, faces, previous, result.people)
-        last_full = now if mode == "full" else (last.last_full_at if last else None)
-        self.state.record_clustering(owner, ClusteringMark(digest=digest, clustered_at=now, last_full_at=last_full))
-        return OwnerOutcome.of(mode, result, **counts)
-
-    def _publish_people(self, owner: str, faces, previous, people) -> None:
-        """The photos whose people changed get their `people` attribute rewritten, so the stream indexer makes
-        the new grouping searchable (user corrections do the same through PeopleService)."""
-        if self.publish_people is None:
-            return
-        before = {p.person_id: p.face_ids for p in previous}
-        after = {p.person_id: p.face_ids for p in people}
-        changed_faces: set[str] = set()
-        for person_id in before.keys() | after.keys():
-            changed_faces |= before.get(person_id, frozenset()) ^ after.get(person_id, frozenset())
-        photo_of = {f.face_id: f.photo_id for f in faces}
-        photo_ids = {photo_of[f] for f in changed_faces if f in photo_of}
-        if photo_ids:
-            self.publish_people(owner, photo_ids)
-
-    def _search(self, owner: str, rekognition_face_id: str, now: datetime) -> FaceSearch | None:
-        """None when the face is not in the collection any more (re-indexed or deleted since it was stored)."""
-        self.bucket.acquire()
-        try:
-            edges = self.rekognition.search_faces(owner, rekognition_face_id, threshold=self.config.threshold,
-                                                  max_faces=self.config.max_faces)
-        except AnalysisRefusedError:
-            return None
-        matches = {(e.b if e.a == rekognition_face_id else e.a): e.similarity for e in edges}
-        return FaceSearch(now, self.config.threshold, self.config.max_faces, matches)
+# ---- one partition ----------------------------------------------------------------------------------------------
 
 
 def cluster_partition(config: JobConfig, owners: Iterable[str]) -> Iterator[str]:
@@ -251,19 +144,7 @@ def cluster_partition(config: JobConfig, owners: Iterable[str]) -> Iterator[str]
     owners = list(owners)
     if not owners:
         return
-    job = wiring.clustering_job(config)
-    rekognition = job.rekognition
-    clusterer = OwnerClusterer(config, job.people, job.state, rekognition,
-                               TokenBucket(config.search_tps_per_worker, burst=1.0), job.publish_people)
-    summary = ClusterSummary(config.run_id)
-    for owner in owners:
-        try:
-            summary.add(clusterer.run(owner))
-        except RetryableError as exc:
-            reason = getattr(exc, "code", None) or type(exc).__name__
-            summary.record_failure(str(reason))
-            log.warning("clustering of an owner failed; the next run goes on from here: %s", reason)
-    summary.throttles += rekognition.stats.throttles
+    summary = wiring.clustering_job(config).run(owners, run_id=config.run_id)
     yield json.dumps(summary.to_document())
 
 

@@ -1,214 +1,32 @@
-"""The cluster_faces job's pure decisions: no Spark, no boto3. Which faces to search, which edges the stored
-searches give, whether an owner needs clustering and how (full or incremental), and the run summary.
+"""The clustering job's transforms. They live in the domain package (photo_organizer.people.runs), which Glue
+receives as an extra Python module, so that services.clustering runs exactly these decisions; this module is the
+job's single import point for them."""
 
-Clustering itself is photo_organizer.people (cluster_people, attach_new_faces): the same code the local backend
-runs on descriptor edges.
-"""
-
-from __future__ import annotations
-
-import hashlib
-import json
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Literal
-
-from photo_organizer.people import ClusteringResult, Constraint, Person, SimilarityEdge
+from photo_organizer.people.runs import (
+    DEFAULT_SEARCH_TPS,
+    SEARCH_FACES_PRICE_USD,
+    ClusterSummary,
+    Mode,
+    OwnerOutcome,
+    choose_mode,
+    edges_from_searches,
+    faces_to_search,
+    input_digest,
+    prune_people,
+)
 from photo_organizer.people.searches import ClusteringMark, FaceSearch
-from photo_organizer.people.store import StoredFace, constraint_sort_key
 
-Mode = Literal["full", "incremental", "unchanged", "consent_withdrawn"]
-
-# SearchFaces has its own quota, separate from the image APIs': 5 TPS in most regions, more in a few large
-# ones (Rekognition quotas page). The lower figure is the safe default; raise it with --search-tps.
-DEFAULT_SEARCH_TPS = 5.0
-# A Group 1 API like IndexFaces, at the same tier-1 price (see photo_organizer.analysis.costs: unverified).
-SEARCH_FACES_PRICE_USD = 0.001
-
-
-def faces_to_search(
-    faces: Iterable[StoredFace],
-    searches: Mapping[str, FaceSearch],
-    *,
-    full: bool,
-    threshold: float,
-    max_faces: int,
-) -> list[StoredFace]:
-    """Faces never searched (or searched under other parameters), oldest first; every face on a full run.
-    Faces without a Rekognition FaceId (local ones) cannot be searched in a collection."""
-    todo = []
-    for face in faces:
-        if face.rekognition_face_id is None:
-            continue
-        done = searches.get(face.face_id)
-        if full or done is None or (done.threshold, done.max_faces) != (threshold, max_faces):
-            todo.append(face)
-    return sorted(todo, key=lambda f: (f.created_at, f.face_id))
-
-
-def edges_from_searches(faces: Iterable[StoredFace], searches: Mapping[str, FaceSearch]) -> list[SimilarityEdge]:
-    """Similarity edges between the owner's present faces. A pair is usually found from both ends (or only by the
-    later-searched face, which saw the earlier one in the collection); clustering keeps the best of duplicates.
-    Matches of faces no longer stored (a photo deleted, a face re-indexed) are dropped."""
-    face_of = {f.rekognition_face_id: f.face_id for f in faces if f.rekognition_face_id}
-    present = set(face_of.values())
-    edges = []
-    for face_id in sorted(present & searches.keys()):
-        for matched, similarity in sorted(searches[face_id].matches.items()):
-            other = face_of.get(matched)
-            if other is not None and other != face_id:
-                edges.append(SimilarityEdge.of(face_id, other, similarity))
-    return edges
-
-
-def prune_people(people: Iterable[Person], present: set[str]) -> list[Person]:
-    """The stored people without faces that are gone; a person left with no face survives only if the user named
-    or hid it (as clustering itself does)."""
-    kept = []
-    for person in people:
-        faces = person.face_ids & present
-        if faces == person.face_ids:
-            kept.append(person)
-            continue
-        cover, chosen = person.cover_face_id, person.cover_chosen_by_user
-        if cover not in faces:
-            cover, chosen = (min(faces) if faces else None), False
-        if faces or person.named or person.hidden:
-            kept.append(person.model_copy(update={"face_ids": faces, "cover_face_id": cover,
-                                                  "cover_chosen_by_user": chosen}))
-    return kept
-
-
-def input_digest(
-    faces: Iterable[StoredFace], searches: Mapping[str, FaceSearch], constraints: Iterable[Constraint],
-    settings: Mapping[str, Any],
-) -> str:
-    """Everything a clustering depends on besides the stored people (which only the user and this job change):
-    face ids, their searches' matches, the corrections and the clustering settings."""
-    document = {
-        "faces": sorted(
-            (f.face_id, sorted((m, round(s, 4)) for m, s in searches[f.face_id].matches.items())
-             if f.face_id in searches else None)
-            for f in faces
-        ),
-        "constraints": sorted(constraint_sort_key(c) for c in constraints),
-        "settings": dict(sorted(settings.items())),
-    }
-    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def choose_mode(
-    *,
-    full: bool,
-    previous: Sequence[Person],
-    new_faces: int,
-    total_faces: int,
-    last: ClusteringMark | None,
-    now: datetime,
-    incremental_max_ratio: float,
-    full_every: timedelta,
-) -> Literal["full", "incremental"]:
-    """Incremental attachment when only a few faces are new and people exist: it never moves a face that has a
-    person, so the UI does not reshuffle nightly. It also never makes a new person, so a full clustering runs
-    at least every `full_every` (new people appear within that delay) and whenever many faces are new."""
-    if full or last is None or last.last_full_at is None or now - last.last_full_at >= full_every:
-        return "full"
-    if not any(p.face_ids for p in previous):
-        return "full"
-    return "incremental" if new_faces <= incremental_max_ratio * total_faces else "full"
-
-
-@dataclass
-class OwnerOutcome:
-    mode: Mode
-    faces: int = 0
-    new_faces: int = 0
-    searches: int = 0
-    faces_missing: int = 0  # searched but no longer in the collection
-    unassigned_faces: int = 0
-    people: int = 0
-    changes: Counter[str] = field(default_factory=Counter)  # Change.kind -> count
-
-    @classmethod
-    def of(cls, mode: Mode, result: ClusteringResult | None = None, **counts: int) -> OwnerOutcome:
-        outcome = cls(mode, **counts)
-        if result is not None:
-            outcome.unassigned_faces = len(result.unassigned_face_ids)
-            outcome.people = len(result.people)
-            moved = ("faces_added", "faces_removed")
-            outcome.changes = Counter(c.kind for c in result.changes if c.kind not in moved)
-            outcome.changes["person_changed"] = len({c.person_id for c in result.changes if c.kind in moved})
-        return outcome
-
-
-@dataclass
-class ClusterSummary:
-    run_id: str
-    owners: int = 0  # owners with consent this run looked at
-    modes: Counter[str] = field(default_factory=Counter)
-    faces: int = 0
-    new_faces: int = 0
-    searches: int = 0
-    faces_missing: int = 0
-    throttles: int = 0
-    unassigned_faces: int = 0
-    people: int = 0
-    people_created: int = 0
-    people_removed: int = 0
-    people_changed: int = 0
-    constraints_ignored: int = 0
-    failures: Counter[str] = field(default_factory=Counter)  # reason -> owners left for the next run
-
-    def add(self, outcome: OwnerOutcome) -> None:
-        self.owners += 1
-        self.modes[outcome.mode] += 1
-        self.faces += outcome.faces
-        self.new_faces += outcome.new_faces
-        self.searches += outcome.searches
-        self.faces_missing += outcome.faces_missing
-        self.unassigned_faces += outcome.unassigned_faces
-        self.people += outcome.people
-        self.people_created += outcome.changes["person_created"]
-        self.people_removed += outcome.changes["person_removed"]
-        self.people_changed += outcome.changes["person_changed"]
-        self.constraints_ignored += outcome.changes["constraint_ignored"]
-
-    def record_failure(self, reason: str) -> None:
-        self.owners += 1
-        self.failures[reason] += 1
-
-    def merge(self, other: ClusterSummary) -> ClusterSummary:
-        merged = ClusterSummary(self.run_id)
-        for name, value in vars(self).items():
-            if name != "run_id":
-                setattr(merged, name, value + getattr(other, name))
-        return merged
-
-    def to_document(self) -> dict[str, Any]:
-        document = {name: (dict(value) if isinstance(value, Counter) else value) for name, value in vars(self).items()}
-        document["estimated_cost_usd"] = round(self.searches * SEARCH_FACES_PRICE_USD, 6)
-        return document
-
-    @classmethod
-    def from_document(cls, document: Mapping[str, Any]) -> ClusterSummary:
-        summary = cls(document["run_id"])
-        for name, value in document.items():
-            if name in ("run_id", "estimated_cost_usd"):
-                continue
-            setattr(summary, name, Counter(value) if isinstance(value, dict) else value)
-        return summary
-
-    def metric_data(self, *, timestamp: datetime) -> list[dict[str, Any]]:
-        dimensions = [{"Name": "Job", "Value": "cluster_faces"}]
-        values = {
-            "OwnersClustered": self.modes["full"] + self.modes["incremental"],
-            "FacesSearched": self.searches,
-            "SearchThrottles": self.throttles,
-            "PeopleCreated": self.people_created,
-            "PeopleChanged": self.people_changed,
-            "FailedOwners": sum(self.failures.values()),
-        }
-        return [{"MetricName": name, "Dimensions": dimensions, "Timestamp": timestamp, "Value": float(value),
-                 "Unit": "Count"} for name, value in values.items()]
+__all__ = [
+    "DEFAULT_SEARCH_TPS",
+    "SEARCH_FACES_PRICE_USD",
+    "ClusterSummary",
+    "ClusteringMark",
+    "FaceSearch",
+    "Mode",
+    "OwnerOutcome",
+    "choose_mode",
+    "edges_from_searches",
+    "faces_to_search",
+    "input_digest",
+    "prune_people",
+]

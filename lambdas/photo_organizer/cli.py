@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from photo_organizer.cli_cloud import cloud_app
+
 app = typer.Typer(help="Photo Organizer: a private, searchable photo library (local backend and API client).",
                   no_args_is_help=True, add_completion=False)
 users_app = typer.Typer(help="Local users (the local stand-in for Cognito).", no_args_is_help=True)
@@ -19,6 +21,7 @@ search_app = typer.Typer(help="Operator commands for the cloud search index (Ope
 app.add_typer(users_app, name="users")
 app.add_typer(photos_app, name="photos")
 app.add_typer(search_app, name="search")
+app.add_typer(cloud_app, name="cloud")
 
 Table_ = Annotated[str, typer.Option("--table", envvar="PO_TABLE_NAME", help="The DynamoDB table.")]
 console = Console()

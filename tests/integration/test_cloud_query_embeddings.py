@@ -20,7 +20,7 @@ import pytest
 
 from photo_organizer import bootstrap
 from photo_organizer.adapters.aws.dynamodb_metadata import table_definition
-from photo_organizer.search import embeddings
+from photo_organizer.adapters import minilm as embeddings
 from photo_organizer.search.models import SearchQuery, SearchResults
 from photo_organizer.search.understanding import QueryVocabulary, understand
 from photo_organizer.services.search import SearchFilters

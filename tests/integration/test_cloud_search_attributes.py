@@ -1,6 +1,6 @@
 """The search attributes that reach the cloud index only through the photo item (moto): `people`, rewritten by the
 aws backend's PeopleService hook on every correction and consent withdrawal, and `embedding`, written by the
-analysis save. Each is checked as the stream indexer sees it (search.documents on the raw item)."""
+analysis save. Each is checked as the stream indexer sees it (adapters.aws.stream_documents on the raw item)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ from photo_organizer.adapters.aws.dynamodb_metadata import owner_pk, photo_sk, t
 from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople, people_by_photo
 from photo_organizer.analysis.models import AnalysisPlan, AnalysisResult, AnalysisSource, BoundingBox, Label, TextLine
 from photo_organizer.analysis.planning import AnalysisSettings, PhotoRecord
-from photo_organizer.analysis.service import AnalysisService
+from photo_organizer.services.analysis import AnalysisService
 from photo_organizer.analysis.store import PhotoAnalysis, StoredPlace
 from photo_organizer.keys import PhotoKeys
 from photo_organizer.models import GeoPoint, ImageFormat, ImageMetadata, Photo, PhotoStatus, utcnow
 from photo_organizer.people.models import Person
 from photo_organizer.people.store import StoredFace
-from photo_organizer.search.documents import document_from_image, version_of
+from photo_organizer.adapters.aws.stream_documents import document_from_image, version_of
 from photo_organizer.search.models import EMBEDDING_DIMENSIONS, IndexedPerson
 from photo_organizer.settings import Backend, Settings
 

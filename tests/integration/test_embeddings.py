@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photo_organizer.search import embeddings
+from photo_organizer.adapters import minilm as embeddings
 from photo_organizer.search.describe import describe
-from photo_organizer.search.embeddings import (
+from photo_organizer.adapters.minilm import (
     DEFAULT_ONNX_FILE,
     MINILM_DIR_ENV,
     PACKED_MODEL_PACKAGE,

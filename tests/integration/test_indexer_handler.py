@@ -12,6 +12,7 @@ import pytest
 
 from photo_organizer.adapters.aws.dynamodb_metadata import DynamoDbMetadataStore, _photo_item, table_definition
 from photo_organizer.adapters.aws.opensearch_index import OpenSearchIndex
+from photo_organizer import bootstrap
 from photo_organizer.handlers import indexer
 from photo_organizer.models import ImageFormat, ImageMetadata, Photo, PhotoStatus
 
@@ -112,7 +113,7 @@ def record(sequence: int, name: str, *, new: Photo | None = None, old: Photo | N
 
 
 def run(index: OpenSearchIndex, *records: dict) -> list[str]:
-    response = indexer.process({"Records": list(records)}, None, index)
+    response = indexer.process({"Records": list(records)}, None, bootstrap.stream_indexer(index))
     return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from photo_organizer.adapters.local.moderation import NudeNetScreener, moderation_labels
 from photo_organizer.analysis.models import LabelSource
-from photo_organizer.analysis.vocabulary import (
+from photo_organizer.adapters.local.vocabulary import (
     CLASS_TAGS,
     IMAGENET_CLASSES,
     TAG_PARENTS,

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from photo_organizer.adapters.local import search_index as module
+from photo_organizer.adapters.local.search_ledger import KnownPhotos, generation_of
+from photo_organizer.adapters.local.search_schema import tantivy_schema, text_analyzer
 from photo_organizer.adapters.local.search_index import LocalSearchIndex
 from photo_organizer.adapters.local.vector_slices import VectorFile
 from photo_organizer.errors import StorageUnavailableError
@@ -288,8 +289,8 @@ def _leave_orphans(folder: Path, keys: list[int]) -> None:
     """tantivy documents under keys the ledger never handed out, as a crash between the two commits leaves them."""
     import tantivy
 
-    index = tantivy.Index(module._schema(), path=str(folder / "tantivy"), reuse=True)
-    index.register_tokenizer("po_text", module._analyzer(stopwords=False))
+    index = tantivy.Index(tantivy_schema(), path=str(folder / "tantivy"), reuse=True)
+    index.register_tokenizer("po_text", text_analyzer(stopwords=False))
     writer = index.writer(heap_size=15_000_000, num_threads=1)
     for key in keys:
         document = tantivy.Document.from_dict({"owner": [A], "photo_id": [f"orphan-{key}"], "tags": ["beach"],
@@ -301,8 +302,8 @@ def _leave_orphans(folder: Path, keys: list[int]) -> None:
 
 
 def test_generation_names(folder):
-    assert module._generation("vectors.f32") == 0
-    assert module._generation("vectors.12.f32") == 12
+    assert generation_of("vectors.f32") == 0
+    assert generation_of("vectors.12.f32") == 12
 
 
 def test_a_write_whose_vector_staging_fails_is_kept_and_its_vectors_are_read_back(folder, monkeypatch):
@@ -346,7 +347,7 @@ def test_a_write_whose_ledger_rows_fail_leaves_nothing_behind(folder, monkeypatc
 def test_photos_written_in_earlier_batches_are_always_found_again(folder, monkeypatch):
     """The in-memory filter in front of the ledger lookups never hides a photo the ledger holds: stale versions
     stay out, newer ones replace, across merges of the filter and a reopen."""
-    monkeypatch.setattr(module._KnownPhotos, "MERGE_FROM", 7)
+    monkeypatch.setattr(KnownPhotos, "MERGE_FROM", 7)
     rng = np.random.default_rng(8)
     index = open_index(folder)
     for batch in range(4):

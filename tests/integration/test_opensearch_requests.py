@@ -18,24 +18,20 @@ from typing import Any
 
 import pytest
 
-from photo_organizer.adapters.aws.opensearch_index import (
+from photo_organizer.adapters.aws.opensearch_index import OpenSearchIndex, translate_error
+from photo_organizer.adapters.aws.opensearch_lifecycle import IndexedEntry, diff_index, load_mapping
+from photo_organizer.adapters.aws.opensearch_requests import (
     EXPLAINED_FIELDS,
-    IndexedEntry,
-    IndexWrite,
-    OpenSearchIndex,
-    WriteOutcome,
     count_body,
-    diff_index,
     document_source,
     explained_terms,
     knn_body,
-    load_mapping,
-    reciprocal_rank_fusion,
     search_body,
     suggest_body,
-    translate_error,
 )
 from photo_organizer.errors import ConfigurationError, PermanentError, StorageUnavailableError, ValidationError
+from photo_organizer.search import fusion
+from photo_organizer.search.writes import IndexWrite, WriteOutcome
 from photo_organizer.search.models import (
     EMBEDDING_DIMENSIONS,
     DateRange,
@@ -619,9 +615,12 @@ def test_reconcile_applies_the_repairs_with_versions():
     assert bulk[-1]["deleted"] is True
 
 
-def test_reciprocal_rank_fusion_rewards_agreement_and_breaks_ties_by_id():
-    fused = reciprocal_rank_fusion([["a", "b"], ["b", "c"], ["y"], ["x"]])
-    assert [pid for pid, _ in fused] == ["b", "a", "x", "y", "c"]
+def test_hybrid_ranking_rewards_agreement_and_breaks_ties_newest_first_then_by_id():
+    """One function and one tie order for both indexes (the local index's contract tests use it too)."""
+    times = {"a": 1, "b": 1, "c": 1, "x": 2, "y": 3, "p": 7, "q": 7}
+    fused = fusion.hybrid_ranking(["a", "b", "x", "p"], ["b", "c", "y", "q"], sort_time=times.__getitem__,
+                                  photo_id=str)
+    assert [pid for pid, _ in fused] == ["b", "a", "c", "y", "x", "p", "q"]
     assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from photo_organizer.analysis.models import AnalysisResult, AnalysisSource, FaceDetection, BoundingBox, Label, TextLine
 from photo_organizer.analysis.store import PhotoAnalysis, StoredPlace
-from photo_organizer.analysis.vocabulary import ancestors
+from photo_organizer.adapters.local.vocabulary import ancestors
 from photo_organizer.bootstrap import build_services
 from photo_organizer.models import ImageFormat, ImageMetadata, Photo, PhotoStatus
 from photo_organizer.people import Person

@@ -18,7 +18,7 @@ from photo_organizer.analysis.models import (
     Label,
     ModerationLabel,
 )
-from photo_organizer.analysis.rekognition_shapes import (
+from photo_organizer.adapters.aws.rekognition_shapes import (
     dominant_colours_from_detect_labels,
     faces_from_index_faces,
     labels_from_detect_labels,

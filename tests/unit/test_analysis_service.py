@@ -20,7 +20,7 @@ from photo_organizer.analysis.models import (
     TextLine,
 )
 from photo_organizer.analysis.planning import AnalysisSettings
-from photo_organizer.analysis.service import AnalysisService
+from photo_organizer.services.analysis import AnalysisService
 from photo_organizer.bootstrap import build_services
 from photo_organizer.errors import AnalysisRefusedError, AnalysisThrottledError
 from photo_organizer.keys import PhotoKeys

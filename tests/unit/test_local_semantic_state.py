@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from photo_organizer import bootstrap
-from photo_organizer.search import embeddings
+from photo_organizer.adapters import minilm as embeddings
 from photo_organizer.settings import Settings
 
 

@@ -10,9 +10,9 @@ import pytest
 from boto3.dynamodb.types import Binary, TypeSerializer
 
 from photo_organizer.adapters.aws.dynamodb_metadata import _photo_item
+from photo_organizer.services.indexing import camera_name
 from photo_organizer.models import GeoPoint, ImageFormat, ImageMetadata, Photo, PhotoStatus
-from photo_organizer.search.documents import (
-    camera_name,
+from photo_organizer.adapters.aws.stream_documents import (
     deserialize_image,
     document_from_image,
     document_from_item,

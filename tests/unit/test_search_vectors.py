@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from photo_organizer.search.models import SearchQuery, SearchResults
-from photo_organizer.search.ports import supports_vectors
+from photo_organizer.ports.search import supports_vectors
 from photo_organizer.services.search import SearchFilters, SearchService
 
 OWNER = "owner-a"

@@ -8,7 +8,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
 
 from photo_organizer.analysis.captions import compose_caption
 from photo_organizer.analysis.models import Label, TextLine
@@ -24,12 +23,6 @@ class CaptionInputs:
     place_name: str | None = None  # "Lagos, Portugal", from offline reverse geocoding
     taken_at: datetime | date | None = None
     text_lines: Sequence[TextLine] = ()
-
-
-class Captioner(Protocol):
-    def caption(self, inputs: CaptionInputs) -> str:
-        """One short caption; "" when nothing is known. Never raises for bad model output: falls back instead."""
-        ...
 
 
 class ComposedCaptioner:

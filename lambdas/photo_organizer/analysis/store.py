@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -22,7 +22,7 @@ from photo_organizer.analysis.planning import PhotoRecord
 from photo_organizer.errors import ValidationError
 from photo_organizer.search.models import EMBEDDING_DIMENSIONS
 
-EMBEDDING_BYTES = 4 * EMBEDDING_DIMENSIONS  # little-endian float32, as search.documents reads it back
+EMBEDDING_BYTES = 4 * EMBEDDING_DIMENSIONS  # little-endian float32, as adapters.aws.stream_documents reads it back
 
 
 class StoredPlace(BaseModel):
@@ -93,36 +93,6 @@ class AnalysisFailure:
     reason: str
     attempts: int
     last_failed_at: datetime
-
-
-class AnalysisStore(Protocol):
-    def pending(
-        self, current_version: int, *, owner: str | None = None, limit: int = 500, after: str | None = None
-    ) -> PendingPage:
-        """READY photos whose stored analysis_version is below current_version, oldest photo id first.
-        owner=None walks every owner (the batch job); a photo that failed is still pending (it is retried)."""
-        ...
-
-    def analysed(self, owner: str, *, min_version: int) -> list[PhotoRecord]:
-        """The owner's photos already analysed at min_version or later (sources for duplicate copying)."""
-        ...
-
-    def save(self, analysis: PhotoAnalysis) -> bool:
-        """Writes the analysis only while the stored version is older (True); a repeated or late write of the
-        same or an older version changes nothing (False). Clears a recorded failure of that version."""
-        ...
-
-    def get(self, owner: str, photo_id: str) -> PhotoAnalysis | None: ...
-
-    def record_failure(self, owner: str, photo_id: str, *, analysis_version: int, reason: str) -> int:
-        """Remembers why a photo could not be analysed this run; returns how many times it has failed."""
-        ...
-
-    def failures(self, owner: str | None = None) -> list[AnalysisFailure]: ...
-
-    def delete(self, owner: str, photo_id: str) -> None:
-        """Forgets the analysis of a photo (the photo is being deleted). Idempotent."""
-        ...
 
 
 # ---- what both adapters share: the stored document, the search fields, the pending cursor ------------------

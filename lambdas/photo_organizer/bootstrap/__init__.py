@@ -1,7 +1,7 @@
 """The one place that wires a backend from settings: nothing else builds adapters.
 
 Every entry point is parse -> bootstrap -> service -> answer, and asks here for what it needs: the Lambda handlers
-`services()` (and the stream indexer `stream_index()`), the CLI `search_maintenance()`, the local analysis runner
+`services()` (and the stream indexer `stream_indexer()`), the CLI `search_maintenance()`, the local analysis runner
 `local_analysis()`, the local stack `build_services()` and `local_upload_verifier()`, the Glue jobs the functions
 of photo_organizer.bootstrap.glue. Both backends and every entry point get their places resolver, local-time
 resolver and captioner from `analysis_enrichment()`.
@@ -14,17 +14,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from photo_organizer.analysis.captioner import Captioner, ComposedCaptioner
-from photo_organizer.analysis.store import AnalysisStore
+from photo_organizer.analysis.captioner import ComposedCaptioner
 from photo_organizer.errors import ConfigurationError
-from photo_organizer.people.store import PeopleStore, UserSettings
-from photo_organizer.ports import BlobStore, MetadataStore
-from photo_organizer.services.ingest import IngestService
+from photo_organizer.ports.analysis import AnalysisStore, Captioner
+from photo_organizer.ports.operations import JobRunner
+from photo_organizer.ports.people import PeopleStore, UserSettings
+from photo_organizer.ports.search import SearchIndex, SearchWriter
+from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.search.models import SearchDocument
-from photo_organizer.search.ports import SearchIndex
+from photo_organizer.services.indexing import StreamIndexer
+from photo_organizer.services.ingest import IngestService
 from photo_organizer.services.people import PeopleService
-from photo_organizer.services.search import Embed, SearchService
 from photo_organizer.services.photos import PhotoService
+from photo_organizer.services.search import Embed, SearchService
 from photo_organizer.services.uploads import UploadService
 from photo_organizer.settings import Backend, Settings
 
@@ -34,7 +36,8 @@ if TYPE_CHECKING:  # boto3-backed: imported only when the aws backend is built
     from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
     from photo_organizer.adapters.aws.opensearch_index import OpenSearchIndex
     from photo_organizer.analysis.planning import AnalysisSettings
-    from photo_organizer.analysis.service import AnalysisService, LocalTimeResolver, PlaceResolver
+    from photo_organizer.services.analysis import AnalysisService
+    from photo_organizer.ports.analysis import LocalTimeResolver, PlaceResolver
 
 
 @dataclass
@@ -143,7 +146,7 @@ def build_services(settings: Settings) -> Services:
 
 
 def _minilm_available() -> bool:
-    from photo_organizer.search.embeddings import EmbeddingModelUnavailableError, locate_model
+    from photo_organizer.adapters.minilm import EmbeddingModelUnavailableError, locate_model
 
     try:
         locate_model()
@@ -197,7 +200,7 @@ def _lazy_embedder(*, allow_fallback: bool = True) -> Embed:
     later call of the process (a Lambda container keeps it between invocations)."""
 
     def embed(texts):
-        from photo_organizer.search.embeddings import text_embedder
+        from photo_organizer.adapters.minilm import text_embedder
 
         return text_embedder(allow_fallback=allow_fallback).embed(texts)
 
@@ -212,7 +215,7 @@ def _cloud_query_embedder() -> Embed | None:
     import logging
     import os
 
-    from photo_organizer.search.embeddings import MINILM_DIR_ENV, EmbeddingModelUnavailableError, locate_model
+    from photo_organizer.adapters.minilm import MINILM_DIR_ENV, EmbeddingModelUnavailableError, locate_model
 
     try:
         location = locate_model()
@@ -282,7 +285,7 @@ def local_settings(data_dir: Path) -> Settings:
 def local_analysis(data_dir: Path, label_model: Path, settings: AnalysisSettings) -> AnalysisService:
     """`photo-organizer analyze`'s per-process AnalysisService: the CPU models on the local library."""
     from photo_organizer.adapters.local.analyzer import LocalAnalyzer
-    from photo_organizer.analysis.service import AnalysisService
+    from photo_organizer.services.analysis import AnalysisService
 
     backend = local_settings(data_dir)
     services = build_services(backend)
@@ -318,11 +321,13 @@ def local_upload_verifier(data_dir: Path) -> Callable[..., Any]:
 # ---- the stream indexer and the search maintenance commands (cloud) -----------------------------------------------
 
 
-def stream_index() -> OpenSearchIndex:
-    """The OpenSearch index the stream indexer writes (PO_OPENSEARCH_* environment)."""
+def stream_indexer(index: SearchWriter | None = None) -> StreamIndexer:
+    """The stream indexer: DynamoDB stream records planned into writes of the OpenSearch index (PO_OPENSEARCH_*
+    environment; tests pass their own index)."""
     from photo_organizer.adapters.aws.opensearch_index import build_index
+    from photo_organizer.adapters.aws.stream_documents import plan_write, sequence_of
 
-    return build_index()
+    return StreamIndexer(writer=index if index is not None else build_index(), plan=plan_write, sequence_of=sequence_of)
 
 
 @dataclass
@@ -400,3 +405,21 @@ def custom_resource_responder() -> Callable[[str, dict], None]:
     from photo_organizer.adapters.aws.opensearch_security import send_custom_resource_response
 
     return send_custom_resource_response
+
+
+# ---- operator commands against a deployed stack (cli_cloud.py) -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CloudOperator:
+    """What operator commands use against a deployed stack: its outputs and its Glue job runs."""
+
+    stack_outputs: Callable[[str], dict[str, str]]
+    jobs: JobRunner
+
+
+def cloud_operator(region: str | None) -> CloudOperator:
+    from photo_organizer.adapters.aws.glue_runs import GlueJobRunner
+    from photo_organizer.adapters.aws.stack_outputs import StackOutputs
+
+    return CloudOperator(stack_outputs=StackOutputs(region=region).of, jobs=GlueJobRunner(region=region))

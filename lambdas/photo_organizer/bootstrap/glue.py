@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from photo_organizer.analysis.models import ApiCall
 from photo_organizer.analysis.planning import AnalysisSettings
-from photo_organizer.analysis.service import AnalysisService
+from photo_organizer.services.analysis import AnalysisService
 from photo_organizer.analysis.throttling import TokenBucket, split_tps
 from photo_organizer.bootstrap import analysis_enrichment, photo_people_writer
+from photo_organizer.services.clustering import ClusteringConfig, ClusteringService
 from photo_organizer.services.people import PeopleService
 
 if TYPE_CHECKING:  # boto3-backed: imported where the adapters are built
@@ -26,7 +27,8 @@ if TYPE_CHECKING:  # boto3-backed: imported where the adapters are built
     from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
     from photo_organizer.adapters.aws.face_safe import FaceSafeAnalyzer
     from photo_organizer.adapters.aws.rekognition import RekognitionAnalyzer
-    from photo_organizer.ports import BlobStore
+    from photo_organizer.adapters.minilm import ModelLocation
+    from photo_organizer.ports.storage import BlobStore
 
 
 class JobConfig(Protocol):
@@ -47,6 +49,10 @@ class AnalysisJobConfig(JobConfig, Protocol):
     caption_endpoint: str | None
 
     def account_tps_of(self, api: ApiCall) -> float: ...
+
+
+class ClusteringJobConfig(JobConfig, ClusteringConfig, Protocol):
+    search_tps_per_worker: float
 
 
 def _dynamodb(config: JobConfig) -> Callable[[], Any]:
@@ -108,11 +114,18 @@ def is_refusal(reason: str) -> bool:
     return reason.split(":", 1)[0].strip() in REFUSED_CODES
 
 
+def embedding_model() -> ModelLocation:
+    """Where the MiniLM model is (the packed one on Glue): EmbeddingModelUnavailableError when none was shipped."""
+    from photo_organizer.adapters.minilm import locate_model
+
+    return locate_model()
+
+
 def _embedder(config: AnalysisJobConfig):
     """The embed hook, or None. Loaded once per Python worker (~0.2 s; Spark reuses workers between tasks)."""
     if not config.embeddings:
         return None
-    from photo_organizer.search.embeddings import text_embedder
+    from photo_organizer.adapters.minilm import text_embedder
 
     # No hashing fallback: its vectors would be stored as if they were MiniLM's and mislead every later query.
     return text_embedder().embed
@@ -165,31 +178,23 @@ def analysis_job(config: AnalysisJobConfig) -> AnalysisJob:
     return AnalysisJob(service=service, rekognition=faces_api, face_safe=face_safe)
 
 
-@dataclass
-class ClusteringJob:
-    """One partition's face clustering: the people store, the searches kept between runs, SearchFaces, and the
-    photos' `people` attribute that the stream indexer makes searchable."""
-
-    people: DynamoDbPeopleStore
-    state: DynamoDbClusteringState
-    rekognition: RekognitionAnalyzer
-    publish_people: Callable[[str, set[str]], None]  # (owner, photo ids) -> rewrites those photos' `people`
-
-
 def clustering_state(config: JobConfig) -> DynamoDbClusteringState:
     from photo_organizer.adapters.aws.dynamodb_clustering import DynamoDbClusteringState
 
     return DynamoDbClusteringState(config.table, client_factory=_dynamodb(config))
 
 
-def clustering_job(config: JobConfig) -> ClusteringJob:
+def clustering_job(config: ClusteringJobConfig) -> ClusteringService:
+    """The per-partition ClusteringService of the cluster_faces job: the people store, the searches kept between
+    runs, SearchFaces (its own quota, split over the workers), and the photos' `people` for the stream indexer."""
     from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
 
     people = people_store(config)
-    return ClusteringJob(
+    return ClusteringService(
+        config=config,
         people=people,
         state=clustering_state(config),
         rekognition=rekognition(config, previews_bucket=None),  # no image is read: SearchFaces works on the collection
+        bucket=TokenBucket(config.search_tps_per_worker, burst=1.0),
         publish_people=photo_people_writer(people, DynamoDbPhotoPeople(config.table, client_factory=_dynamodb(config))),
     )
-

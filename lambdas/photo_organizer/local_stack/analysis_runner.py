@@ -16,7 +16,7 @@ from pathlib import Path
 
 from photo_organizer.analysis.costs import RunSummary
 from photo_organizer.analysis.planning import AnalysisSettings, PhotoRecord
-from photo_organizer.analysis.service import AnalysisService
+from photo_organizer.services.analysis import AnalysisService
 
 LABEL_MODEL = Path("build/models/efficientnet_lite0.onnx")
 CHUNK_SIZE = 8

@@ -89,13 +89,18 @@ class PhotoApiClient:
     def delete(self, photo_id: str) -> None:
         self._call("DELETE", f"/photos/{photo_id}")
 
+    def search(self, query: str, *, limit: int = 50) -> dict:
+        return self._call("GET", "/search", params={"q": query, "limit": limit}).json()
+
     def upload(self, path: Path, *, content_type: str | None = None) -> str:
-        data = path.read_bytes()
         content_type = content_type or CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0]
         if content_type is None:
             raise ApiError(400, f"cannot tell the content type of {path.name}")
-        ticket = self.start_upload(path.name, content_type, max(len(data), 1))
-        self.send_file(ticket, data, path.name, content_type)
+        return self.upload_bytes(path.read_bytes(), path.name, content_type)
+
+    def upload_bytes(self, data: bytes, filename: str, content_type: str) -> str:
+        ticket = self.start_upload(filename, content_type, max(len(data), 1))
+        self.send_file(ticket, data, filename, content_type)
         return ticket["photo_id"]
 
     def wait_until_processed(self, photo_id: str, *, timeout: float = 120.0) -> dict:

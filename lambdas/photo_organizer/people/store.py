@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
@@ -86,60 +85,6 @@ def constraint_id(constraint: Constraint) -> str:
     """The same correction made twice (same kind, faces, people and time) is stored once."""
     canonical = json.dumps(constraint_document(constraint), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
-
-
-class PeopleStore(Protocol):
-    def save_faces(self, faces: Iterable[StoredFace]) -> None:
-        """Idempotent by (owner, face_id): saving a face again replaces it."""
-        ...
-
-    def faces(self, owner: str) -> list[StoredFace]:
-        """Every face of the owner, by face id."""
-        ...
-
-    def faces_of_photo(self, owner: str, photo_id: str) -> list[StoredFace]: ...
-
-    def delete_faces_of_photo(self, owner: str, photo_id: str) -> list[str]:
-        """Deletes the photo's faces (the photo is being deleted); returns their ids, so that the caller can
-        remove them from the collection and from people. Idempotent."""
-        ...
-
-    def replace_people(self, owner: str, people: Iterable[Person]) -> None:
-        """Makes `people` the owner's whole set of people (a clustering run's result). Only changed people are
-        written. local: one transaction. aws: one transaction up to 100 changed items, beyond that new and
-        changed people are written before removed ones are deleted, so a reader may briefly see a face in both
-        its old and its new person, never a person missing that exists before and after."""
-        ...
-
-    def save_person(self, person: Person) -> None:
-        """Writes one person (a rename, hide or cover change), replacing the stored one."""
-        ...
-
-    def people(self, owner: str) -> list[Person]:
-        """The owner's people, by person id."""
-        ...
-
-    def person(self, owner: str, person_id: str) -> Person | None: ...
-
-    def add_constraint(self, owner: str, constraint: Constraint) -> str:
-        """Stores a user correction; returns its id. Adding the same correction again changes nothing."""
-        ...
-
-    def constraints(self, owner: str) -> list[Constraint]:
-        """The owner's corrections, oldest first (created_at None first)."""
-        ...
-
-    def forget_biometrics(self, owner: str) -> ForgottenBiometrics:
-        """Deletes every face (and descriptor), person and correction of the owner; nothing of other owners."""
-        ...
-
-
-class UserSettings(Protocol):
-    def biometric_consent(self, owner: str) -> bool:
-        """The owner's choice, or the adapter's default when the owner never chose."""
-        ...
-
-    def set_biometric_consent(self, owner: str, consent: bool) -> None: ...
 
 
 # ---- what both adapters share: documents and the constraint order --------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from photo_organizer.analysis.service import LocalTimeResolver, PlaceResolver
+from photo_organizer.ports.analysis import LocalTimeResolver, PlaceResolver
 from photo_organizer.analysis.store import StoredPlace
 from photo_organizer.models import GeoPoint
 from photo_organizer.places.geocode import ReverseGeocoder

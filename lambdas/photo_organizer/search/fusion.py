@@ -1,12 +1,14 @@
 """Reciprocal rank fusion: merge ranked lists without comparing their scores (BM25 and cosine live on
-different scales). Pure; both SearchIndex adapters use it so hybrid results agree.
+different scales). Pure; both SearchIndex adapters rank hybrid results with `hybrid_ranking`, so that they
+agree on the scores and on the order of ties: (fused score desc, sort_time desc, photo_id asc).
 
 score(d) = sum over lists containing d of 1 / (k + rank), rank starting at 1 (Cormack et al., k = 60).
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from itertools import groupby
 from typing import TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -29,8 +31,21 @@ def reciprocal_rank_fusion(rankings: Sequence[Iterable[K]], *, k: int = RRF_K) -
     return scores
 
 
-def fuse(rankings: Sequence[Sequence[K]], *, k: int = RRF_K) -> list[tuple[K, float]]:
-    """Items by fused score, best first; equal scores keep the order of first appearance (list by list), so the
-    result is deterministic. Callers with a domain tie-break (recency) sort the scores themselves."""
-    scores = reciprocal_rank_fusion(rankings, k=k)
-    return sorted(scores.items(), key=lambda item_score: -item_score[1])
+def hybrid_ranking(
+    keyword: Sequence[K],
+    semantic: Sequence[K],
+    *,
+    sort_time: Callable[[K], int],
+    photo_id: Callable[[K], str],
+    k: int = RRF_K,
+) -> list[tuple[K, float]]:
+    """The hybrid order of both indexes: the keyword and the vector top lists fused by RRF, best first; equal
+    scores newest first (sort_time), then by photo id ascending. Photo ids are asked for only where score and
+    time tie (in the local index a photo id costs a document read)."""
+    scores = reciprocal_rank_fusion([keyword, semantic], k=k)
+    by_score_and_time = sorted(scores.items(), key=lambda pair: (-pair[1], -sort_time(pair[0])))
+    ranked: list[tuple[K, float]] = []
+    for _, tied in groupby(by_score_and_time, key=lambda pair: (pair[1], sort_time(pair[0]))):
+        group = list(tied)
+        ranked += sorted(group, key=lambda pair: photo_id(pair[0])) if len(group) > 1 else group
+    return ranked

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
 
 from photo_organizer.search.models import SearchDocument
 
@@ -44,9 +42,3 @@ class WriteResult:
 
 def document_id(owner: str, photo_id: str) -> str:
     return f"{owner}#{photo_id}"
-
-
-class SearchWriter(Protocol):
-    """The stream indexer's side of the index: versioned writes in one request, one result per write."""
-
-    def write(self, writes: Sequence[IndexWrite]) -> list[WriteResult]: ...

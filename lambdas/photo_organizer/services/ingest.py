@@ -18,7 +18,7 @@ from photo_organizer.errors import BlobNotFoundError, ConflictError, InvalidImag
 from photo_organizer.imaging import DerivativeSpec, DerivedImage, derive
 from photo_organizer.keys import PhotoKeys
 from photo_organizer.models import Photo, PhotoStatus, utcnow
-from photo_organizer.ports import BlobStore, MetadataStore
+from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.settings import RejectedAction, Settings
 
 logger = logging.getLogger(__name__)

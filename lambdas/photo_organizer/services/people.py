@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from photo_organizer.analysis.models import FaceDetection
-from photo_organizer.analysis.store import AnalysisStore
+from photo_organizer.ports.analysis import AnalysisStore
 from photo_organizer.errors import NotFoundError, ValidationError
 from photo_organizer.models import utcnow
 from photo_organizer.people import (
@@ -27,7 +27,8 @@ from photo_organizer.people import (
     nearest_edges,
     not_this_person,
 )
-from photo_organizer.people.store import ForgottenBiometrics, PeopleStore, StoredFace, UserSettings
+from photo_organizer.people.store import ForgottenBiometrics, StoredFace
+from photo_organizer.ports.people import PeopleStore, UserSettings
 
 MIN_PERSON_FACES = 2  # a face seen once is not yet somebody; naming it makes it a person anyway
 

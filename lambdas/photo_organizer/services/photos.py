@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from photo_organizer.analysis.captions import compose_caption
-from photo_organizer.analysis.store import AnalysisStore, PhotoAnalysis
+from photo_organizer.analysis.store import PhotoAnalysis
+from photo_organizer.ports.analysis import AnalysisStore
 from photo_organizer.errors import REJECTION_MESSAGES, PhotoNotFoundError
 from photo_organizer.keys import PhotoKeys, check_owner
 from photo_organizer.models import (
@@ -21,7 +22,7 @@ from photo_organizer.models import (
     PhotoSummary,
     utcnow,
 )
-from photo_organizer.ports import BlobStore, MetadataStore
+from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.settings import Settings
 
 if TYPE_CHECKING:

@@ -19,11 +19,12 @@ from datetime import datetime
 import numpy as np
 from pydantic import BaseModel, Field
 
-from photo_organizer.analysis.store import AnalysisStore, label_terms, ocr_text
+from photo_organizer.analysis.store import label_terms, ocr_text
+from photo_organizer.ports.analysis import AnalysisStore
 from photo_organizer.errors import ValidationError
 from photo_organizer.models import Photo, PhotoStatus, PhotoSummary, utcnow
-from photo_organizer.people.store import PeopleStore
-from photo_organizer.ports import MetadataStore
+from photo_organizer.ports.people import PeopleStore
+from photo_organizer.ports.storage import MetadataStore
 from photo_organizer.search.describe import describe
 from photo_organizer.search.models import (
     DateRange,
@@ -34,8 +35,9 @@ from photo_organizer.search.models import (
     SearchQuery,
     SortOrder,
 )
-from photo_organizer.search.ports import SearchIndex, supports_vectors
+from photo_organizer.ports.search import SearchIndex, supports_vectors
 from photo_organizer.search.understanding import Chip, QueryVocabulary, understand
+from photo_organizer.services.indexing import search_document
 from photo_organizer.services.photos import summarize
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -94,7 +96,7 @@ class SearchService:
     semantic_degraded: bool = False
     now: Callable[[], datetime] = field(default=utcnow)
 
-    # ---- documents (local backend writes; the cloud indexer builds the same from the stream) -----------------
+    # ---- documents (local backend writes; the cloud indexer builds them from the stream, by the same builder) --
 
     def document(self, photo: Photo) -> SearchDocument | None:
         if photo.status is not PhotoStatus.READY:
@@ -108,21 +110,23 @@ class SearchService:
             if p.face_ids & faces and not p.hidden
         )
         place = analysis.place if analysis else None
-        return SearchDocument(
+        return search_document(
             owner=photo.owner,
             photo_id=photo.photo_id,
+            status=photo.status.value,
             # The local index is written by one process from the current state: the newest write is the truth.
             version=time.time_ns() // 1000,
             taken_at=(analysis.local_taken_at if analysis and analysis.local_taken_at else None)
             or (meta.taken_at if meta else None),
             uploaded_at=photo.created_at,
             filename=photo.filename,
-            tags=tuple(label_terms(analysis.result)) if analysis else (),
+            camera_make=meta.camera_make if meta else None,
+            camera_model=meta.camera_model if meta else None,
+            tags=label_terms(analysis.result) if analysis else (),
             people=people,
             place=IndexedPlace(**place.model_dump()) if place else None,
             ocr_text=ocr_text(analysis.result) if analysis else "",
             caption=analysis.caption if analysis else "",
-            camera=" ".join(x for x in (meta.camera_make, meta.camera_model) if x) or None if meta else None,
             sensitive=analysis.result.sensitive if analysis else False,
             duplicate_of=photo.duplicate_of,
         )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from photo_organizer.errors import ValidationError
 from photo_organizer.keys import PhotoKeys, check_owner, new_photo_id
 from photo_organizer.models import Photo, PhotoStatus, UploadRequest, UploadTicket, clean_filename, utcnow
-from photo_organizer.ports import BlobStore, MetadataStore
+from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.settings import Settings
 
 

@@ -44,7 +44,7 @@ from photo_organizer.adapters.records import (
 )
 from photo_organizer.errors import ConflictError, StorageUnavailableError, ValidationError
 from photo_organizer.models import Photo, PhotoStatus, utcnow
-from photo_organizer.ports import PhotoPageResult
+from photo_organizer.ports.storage import PhotoPageResult
 
 LISTING_INDEX = "ByTime"
 TTL_ATTRIBUTE = "expires_at"

@@ -1,4 +1,4 @@
-"""Who is in a photo, written onto the photo item for the stream indexer (see search.documents).
+"""Who is in a photo, written onto the photo item for the stream indexer (see adapters.aws.stream_documents).
 
 `people` (L of M: `person_id`, and `name` once the person is named), sorted by person id, on the photo item
 (`PK=OWNER#{owner}`, `SK=PHOTO#{photo_id}`): the owner's people who are not hidden and have a face in the photo.
@@ -22,7 +22,7 @@ from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbTable, _json_
 from photo_organizer.adapters.aws.dynamodb_metadata import owner_pk, photo_sk
 from photo_organizer.errors import ConflictError
 from photo_organizer.models import utcnow
-from photo_organizer.people.store import PeopleStore
+from photo_organizer.ports.people import PeopleStore
 
 PersonInPhoto = tuple[str, str | None]  # (person_id, name); name None while the person is unnamed
 # Up to this many photos, one query per photo (FACE# items of that photo); beyond it, one read of all the

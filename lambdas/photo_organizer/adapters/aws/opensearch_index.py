@@ -29,7 +29,8 @@ Explanations come from named zero-boost clauses (one per field group and query w
 reports in `matched_queries` without changing the score.
 
 Hybrid: with an embedding and text, one `_msearch` runs the keyword query and a knn query (same filters,
-inside the knn clause) over the top `hybrid_window` of each, fused with reciprocal rank fusion client-side.
+inside the knn clause) over the top `hybrid_window` of each, fused client-side by search.fusion.hybrid_ranking,
+the local index's function and tie order: (fused score desc, sort_time desc, photo_id asc), the hybrid cursor.
 
 Serverless (service "aoss") runs without vectors (`supports_vectors = False`): the stack creates a SEARCH
 collection, the template maps no `embedding` field and sets no `index.knn`, documents are written without their
@@ -48,6 +49,10 @@ need VECTORSEARCH. Without our ids the indexer could neither update nor delete a
   in one `_aliases` call is atomic (reindex_from); that `routing` is accepted; that `_delete_by_query` works
   (purge_tombstones). Were external versions ignored, a late stream record could overwrite newer data until
   `reconcile` repairs it from the table.
+
+Layout of the adapter: opensearch_requests builds every request body, opensearch_responses reads every response
+(and fuses hybrid pages), opensearch_lifecycle holds the mapping, templates, alias swaps and drift; this module
+is the client: signing, calls, error translation, retries, reindex and reconcile.
 """
 
 from __future__ import annotations
@@ -55,9 +60,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 from photo_organizer.adapters.aws.clients import LazyClient
@@ -66,543 +69,45 @@ from photo_organizer.errors import (
     PermanentError,
     PhotoOrganizerError,
     StorageUnavailableError,
-    ValidationError,
 )
-from photo_organizer.search import fusion
 from photo_organizer.search.models import (
     FacetValue,
-    MatchReason,
     SearchDocument,
-    SearchHit,
     SearchQuery,
     SearchResults,
     SortOrder,
 )
 from photo_organizer.search.writes import IndexWrite, WriteOutcome, WriteResult
+from photo_organizer.adapters.aws.opensearch_lifecycle import (
+    Drift,
+    IndexedEntry,
+    ReindexReport,
+    alias_swap_actions,
+    diff_index,
+    index_name,
+    load_mapping,
+    template_body,
+)
+from photo_organizer.adapters.aws.opensearch_requests import (
+    bulk_lines,
+    count_body,
+    iso_time,
+    knn_body,
+    search_body,
+    suggest_body,
+)
+from photo_organizer.adapters.aws.opensearch_responses import (
+    fuse_hybrid,
+    parse_bulk_response,
+    parse_search_response,
+    parse_semantic_hits,
+    parse_suggest_response,
+)
 
-MAPPING_FILE = Path(__file__).with_name("opensearch_mapping.json")
 DEFAULT_ALIAS = "photos"
-RRF_K = fusion.RRF_K
 HYBRID_WINDOW = 200
-FACET_SIZE = 20
-SUGGEST_BUCKETS = 100  # buckets per field before the prefix check; docs matching "li" also carry other tags
-MAX_EXPLAINED_TERMS = 8
-MAX_PREFIX_CHARS = 64
 BULK_CHUNK = 500
 STREAM_RETENTION = timedelta(hours=24)
-
-TEXT_FIELDS = (
-    "tags^4",
-    "people.name^4",
-    "place.city^2",
-    "place.region^2",
-    "place.country^2",
-    "caption^1.5",
-    "ocr_text",
-    "filename",
-)
-# MatchReason.field -> the fields that stand for it. Listed rather than `place.*`: a wildcard would also pull
-# in the keyword subfields and the geo_point.
-EXPLAINED_FIELDS: dict[str, tuple[str, ...]] = {
-    "people": ("people.name",),
-    "tags": ("tags",),
-    "place": ("place.city", "place.region", "place.country"),
-    "caption": ("caption",),
-    "ocr_text": ("ocr_text",),
-    "filename": ("filename",),
-}
-FACET_FIELDS = {"tags": "tags.keyword", "people": "people.facet", "places": "place.city.keyword"}
-PERSON_SEP = "\x1f"  # people.facet = "{person_id}\x1f{name}": one bucket carries the id and its display name
-SUGGEST_FIELDS: dict[str, tuple[str, ...]] = {
-    "tags": ("tags.keyword",),
-    "people": ("people.name",),  # analysed: "sil" finds "Ana Silva"
-    "places": ("place.city.keyword", "place.region.keyword", "place.country.keyword"),
-}
-
-
-# ---- writes -----------------------------------------------------------------------------------------------
-
-
-def _iso(moment: datetime) -> str:
-    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def document_source(document: SearchDocument, *, vectors: bool = True) -> dict[str, Any]:
-    source: dict[str, Any] = {
-        "owner": document.owner,
-        "photo_id": document.photo_id,
-        "deleted": False,
-        "uploaded_at": _iso(document.uploaded_at),
-        "sort_time": _iso(document.sort_time),
-        "filename": document.filename,
-        "tags": list(document.tags),
-        "people": [
-            {"id": p.person_id, "facet": f"{p.person_id}{PERSON_SEP}{p.name or ''}", **({"name": p.name} if p.name else {})}
-            for p in document.people
-        ],
-        "ocr_text": document.ocr_text,
-        "caption": document.caption,
-        "sensitive": document.sensitive,
-        "hidden": document.hidden,
-    }
-    if document.taken_at is not None:
-        source["taken_at"] = _iso(document.taken_at)
-    if document.place is not None:
-        place = document.place
-        source["place"] = {
-            k: v
-            for k, v in {
-                "city": place.city,
-                "region": place.region,
-                "country": place.country,
-                "country_code": place.country_code,
-            }.items()
-            if v
-        }
-        if place.lat is not None and place.lon is not None:
-            source["place"]["location"] = {"lat": place.lat, "lon": place.lon}
-    if document.camera:
-        source["camera"] = document.camera
-    if document.duplicate_of:
-        source["duplicate_of"] = document.duplicate_of
-    if vectors and document.embedding is not None:  # without vectors the mapping has no such field (strict)
-        source["embedding"] = list(document.embedding)
-    return source
-
-
-def tombstone_source(owner: str, photo_id: str, deleted_at: datetime) -> dict[str, Any]:
-    return {"owner": owner, "photo_id": photo_id, "deleted": True, "deleted_at": _iso(deleted_at)}
-
-
-def bulk_lines(
-    index: str, writes: Sequence[IndexWrite], *, now: datetime, vectors: bool = True
-) -> list[dict[str, Any]]:
-    """The bulk API's alternating action/source lines."""
-    lines: list[dict[str, Any]] = []
-    for write in writes:
-        action = {
-            "_index": index,
-            "_id": write.doc_id,
-            "routing": write.owner,
-            "version": write.version,
-            "version_type": "external" if write.document is not None else "external_gte",
-        }
-        source = (
-            document_source(write.document, vectors=vectors)
-            if write.document is not None
-            else tombstone_source(write.owner, write.photo_id, now)
-        )
-        lines += [{"index": action}, source]
-    return lines
-
-
-def parse_bulk_response(writes: Sequence[IndexWrite], response: Mapping[str, Any]) -> list[WriteResult]:
-    items = response.get("items") or []
-    if len(items) != len(writes):
-        raise StorageUnavailableError(f"bulk answered {len(items)} items for {len(writes)} writes")
-    results = []
-    for write, item in zip(writes, items):
-        (result,) = item.values()
-        status = int(result.get("status", 0))
-        error = result.get("error") or {}
-        kind = error.get("type", "") if isinstance(error, dict) else str(error)
-        if 200 <= status < 300:
-            results.append(WriteResult(write, WriteOutcome.WRITTEN))
-        elif status == 409 and kind == "version_conflict_engine_exception":
-            results.append(WriteResult(write, WriteOutcome.NOT_NEWER))
-        elif status == 429 or status >= 500:
-            results.append(WriteResult(write, WriteOutcome.RETRYABLE, f"{status} {kind}"))
-        else:
-            reason = error.get("reason", "") if isinstance(error, dict) else ""
-            results.append(WriteResult(write, WriteOutcome.FAILED, f"{status} {kind}: {reason}"[:500]))
-    return results
-
-
-# ---- reads ------------------------------------------------------------------------------------------------
-
-
-def owner_filter(owner: str) -> dict[str, Any]:
-    if not owner:
-        raise ValidationError("a search needs an owner")
-    return {"term": {"owner": owner}}
-
-
-def _scope(query: SearchQuery) -> dict[str, Any]:
-    """The filter-only bool every part of a search shares (keyword side, knn side, facets)."""
-    filters: list[dict[str, Any]] = [owner_filter(query.owner)]
-    filters += [{"term": {"tags.keyword": tag.casefold()}} for tag in query.tags]
-    filters += [{"term": {"people.id": person}} for person in query.people]
-    if query.place:
-        filters.append(
-            {
-                "bool": {
-                    "should": [
-                        {"term": {f"place.{name}.keyword": {"value": query.place, "case_insensitive": True}}}
-                        for name in ("city", "region", "country")
-                    ]
-                    + [{"term": {"place.country_code": query.place}}],
-                    "minimum_should_match": 1,
-                }
-            }
-        )
-    if query.dates is not None and (query.dates.start or query.dates.end):
-        bounds: dict[str, str] = {}
-        if query.dates.start:
-            bounds["gte"] = _iso(query.dates.start)
-        if query.dates.end:
-            bounds["lt"] = _iso(query.dates.end)
-        filters.append({"range": {"sort_time": bounds}})
-    if query.near is not None:
-        filters.append(
-            {
-                "geo_distance": {
-                    "distance": f"{query.near.km}km",
-                    "place.location": {"lat": query.near.lat, "lon": query.near.lon},
-                }
-            }
-        )
-    if query.camera:
-        filters.append({"term": {"camera": query.camera}})
-    must_not: list[dict[str, Any]] = [{"term": {"deleted": True}}]
-    if not query.include_hidden:
-        must_not.append({"term": {"hidden": True}})
-    if not query.include_sensitive:
-        must_not.append({"term": {"sensitive": True}})
-    return {"filter": filters, "must_not": must_not}
-
-
-def explained_terms(text: str) -> list[str]:
-    terms: list[str] = []
-    for word in text.split():
-        word = word.casefold()[:64]
-        if word not in terms:
-            terms.append(word)
-    return terms[:MAX_EXPLAINED_TERMS]
-
-
-def _sort(order: SortOrder) -> list[dict[str, Any]]:
-    tail = [{"sort_time": {"order": "desc"}}, {"photo_id": {"order": "desc"}}]
-    return tail if order is SortOrder.NEWEST else [{"_score": {"order": "desc"}}, *tail]
-
-
-def _check_after(order: SortOrder, after: tuple) -> list[Any]:
-    """search_after values come from a cursor: only the shapes this adapter hands out get through."""
-    expected = (int, str) if order is SortOrder.NEWEST else ((int, float), int, str)
-    if len(after) != len(expected) or not all(
-        isinstance(v, kind) and not isinstance(v, bool) for v, kind in zip(after, expected)
-    ):
-        raise ValidationError("invalid cursor")
-    return list(after)
-
-
-def search_body(query: SearchQuery, *, facets: bool = True, size: int | None = None) -> dict[str, Any]:
-    """The keyword side: filters, optional text, sort, search_after, facets."""
-    scope = _scope(query)
-    bool_query: dict[str, Any] = dict(scope)
-    text = query.text.strip()
-    if text:
-        bool_query["must"] = [
-            {
-                "multi_match": {
-                    "query": text,
-                    "type": "cross_fields",
-                    "operator": "and",
-                    "fields": list(TEXT_FIELDS),
-                }
-            }
-        ]
-        bool_query["should"] = [
-            {"multi_match": {"query": term, "fields": list(fields), "boost": 0, "_name": f"why:{name}:{i}"}}
-            for name, fields in EXPLAINED_FIELDS.items()
-            for i, term in enumerate(explained_terms(text))
-        ]
-    body: dict[str, Any] = {
-        "size": size if size is not None else query.limit,
-        "track_total_hits": True,
-        "_source": ["photo_id"],
-        "query": {"bool": bool_query},
-        "sort": _sort(query.sort),
-    }
-    if query.after is not None and size is None:
-        body["search_after"] = _check_after(query.sort, query.after)
-    if facets:
-        body["aggs"] = facet_aggs()
-    return body
-
-
-def facet_aggs() -> dict[str, Any]:
-    aggs: dict[str, Any] = {name: {"terms": {"field": f, "size": FACET_SIZE}} for name, f in FACET_FIELDS.items()}
-    aggs["years"] = {
-        "date_histogram": {"field": "sort_time", "calendar_interval": "year", "format": "yyyy", "min_doc_count": 1}
-    }
-    return aggs
-
-
-def knn_body(query: SearchQuery, *, k: int) -> dict[str, Any]:
-    if query.embedding is None:
-        raise ValidationError("a semantic search needs an embedding")
-    return {
-        "size": k,
-        "_source": ["photo_id"],
-        "query": {
-            "knn": {
-                "embedding": {
-                    "vector": list(query.embedding),
-                    "k": k,
-                    # Inside the knn clause: the lucene engine filters while it walks the graph, so an owner
-                    # with few photos still gets k of their own (a post-filter would return mostly nothing).
-                    "filter": {"bool": _scope(query)},
-                }
-            }
-        },
-    }
-
-
-def count_body(owner: str) -> dict[str, Any]:
-    return {"query": {"bool": {"filter": [owner_filter(owner)], "must_not": [{"term": {"deleted": True}}]}}}
-
-
-def suggest_body(owner: str, prefix: str) -> dict[str, Any]:
-    """One filter agg per field (a prefix query: its value is literal, `*` included) with a terms agg below.
-    The terms of a matching photo include its other values too; parse_suggest_response keeps the ones that
-    start with the prefix."""
-    prefix = prefix.strip()[:MAX_PREFIX_CHARS]
-    aggs: dict[str, Any] = {}
-    for kind, fields in SUGGEST_FIELDS.items():
-        for f in fields:
-            if kind == "people":  # the analysed name's words hold lowercase tokens; the bucket is id + name
-                condition, values = {"prefix": {f: {"value": prefix.casefold()}}}, FACET_FIELDS["people"]
-            else:
-                condition, values = {"prefix": {f: {"value": prefix, "case_insensitive": True}}}, f
-            aggs[f"{kind}|{f}"] = {
-                "filter": condition,
-                "aggs": {"values": {"terms": {"field": values, "size": SUGGEST_BUCKETS}}},
-            }
-    return {
-        "size": 0,
-        "query": {
-            "bool": {
-                "filter": [owner_filter(owner)],
-                "must_not": [{"term": {"deleted": True}}, {"term": {"hidden": True}}, {"term": {"sensitive": True}}],
-            }
-        },
-        "aggs": aggs,
-    }
-
-
-def parse_suggest_response(
-    prefix: str, response: Mapping[str, Any], *, limit: int
-) -> dict[str, tuple[FacetValue, ...]]:
-    wanted = prefix.strip()[:MAX_PREFIX_CHARS].casefold()
-    found: dict[str, dict[str, FacetValue]] = {kind: {} for kind in SUGGEST_FIELDS}
-    for name, agg in (response.get("aggregations") or {}).items():
-        kind = name.split("|", 1)[0]
-        if kind not in found:
-            continue
-        for bucket in agg.get("values", {}).get("buckets", []):
-            candidate = _facet_value(kind, str(bucket["key"]), int(bucket["doc_count"]))
-            words = (candidate.label or "").casefold().split() if kind == "people" else [candidate.value.casefold()]
-            if not any(word.startswith(wanted) for word in words):
-                continue
-            # The same name as a city and a region counts once: the larger count.
-            current = found[kind].get(candidate.value)
-            if current is None or candidate.count > current.count:
-                found[kind][candidate.value] = candidate
-    return {
-        kind: tuple(sorted(values.values(), key=lambda f: (-f.count, f.value))[:limit]) for kind, values in found.items()
-    }
-
-
-def _facet_value(kind: str, key: str, count: int) -> FacetValue:
-    if kind == "people":
-        person_id, _, name = key.partition(PERSON_SEP)
-        return FacetValue(value=person_id, count=count, label=name or None)
-    return FacetValue(value=key, count=count)
-
-
-def _reasons(matched: Any, terms: Sequence[str]) -> tuple[MatchReason, ...]:
-    names = matched.keys() if isinstance(matched, Mapping) else (matched or ())
-    by_field: dict[str, list[str]] = {}
-    for name in names:
-        parts = str(name).split(":")
-        if len(parts) != 3 or parts[0] != "why" or parts[1] not in EXPLAINED_FIELDS or not parts[2].isdigit():
-            continue
-        index = int(parts[2])
-        if index < len(terms):
-            by_field.setdefault(parts[1], []).append(terms[index])
-    return tuple(
-        MatchReason(field=f, terms=tuple(sorted(set(by_field[f])))) for f in EXPLAINED_FIELDS if f in by_field
-    )
-
-
-def parse_search_response(query: SearchQuery, response: Mapping[str, Any]) -> SearchResults:
-    terms = explained_terms(query.text)
-    hits = tuple(
-        SearchHit(
-            photo_id=str(hit.get("_source", {}).get("photo_id") or hit["_id"].split("#", 1)[-1]),
-            score=float(hit.get("_score") or 0.0),
-            sort_values=tuple(hit.get("sort") or ()),
-            matched=_reasons(hit.get("matched_queries"), terms),
-        )
-        for hit in response.get("hits", {}).get("hits", [])
-    )
-    total = response.get("hits", {}).get("total", 0)
-    return SearchResults(
-        hits=hits,
-        total=int(total["value"] if isinstance(total, Mapping) else total),
-        facets=parse_facets(response.get("aggregations") or {}),
-    )
-
-
-def parse_facets(aggregations: Mapping[str, Any]) -> dict[str, tuple[FacetValue, ...]]:
-    facets: dict[str, tuple[FacetValue, ...]] = {}
-    for name in (*FACET_FIELDS, "years"):
-        if name in aggregations:
-            values = [
-                _facet_value(name, str(b.get("key_as_string", b["key"])), int(b["doc_count"]))
-                for b in aggregations[name].get("buckets", [])
-                if int(b["doc_count"]) > 0
-            ]
-            # The local index's order: years newest first, the rest by count then value.
-            if name == "years":
-                values.sort(key=lambda f: f.value, reverse=True)
-            else:
-                values.sort(key=lambda f: (-f.count, f.value))
-            facets[name] = tuple(values)
-    return facets
-
-
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], *, k: int = RRF_K) -> list[tuple[str, float]]:
-    """(id, score) best first, scored by search.fusion (as the local index does); ties broken by id, which
-    the (score, photo_id) cursor needs to be exact."""
-    scores = fusion.reciprocal_rank_fusion(rankings, k=k)
-    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
-
-
-def fuse_hybrid(query: SearchQuery, keyword: SearchResults, semantic: Sequence[str]) -> SearchResults:
-    """Keyword and knn rankings fused by RRF, paged by (score, photo_id) since neither side's search_after
-    means anything in the fused order."""
-    by_id = {hit.photo_id: hit for hit in keyword.hits}
-    fused = reciprocal_rank_fusion([[h.photo_id for h in keyword.hits], list(semantic)])
-    if query.after is not None:
-        if (
-            len(query.after) != 2
-            or not isinstance(query.after[0], (int, float))
-            or isinstance(query.after[0], bool)
-            or not isinstance(query.after[1], str)
-        ):
-            raise ValidationError("invalid cursor")
-        last_score, last_id = float(query.after[0]), query.after[1]
-        fused = [(pid, s) for pid, s in fused if s < last_score or (s == last_score and pid > last_id)]
-    hits = []
-    for photo_id, score in fused[: query.limit]:
-        keyword_hit = by_id.get(photo_id)
-        matched = (keyword_hit.matched if keyword_hit else ()) + (
-            (MatchReason(field="meaning"),) if photo_id in semantic else ()
-        )
-        hits.append(
-            SearchHit(
-                photo_id=photo_id,
-                score=score,
-                sort_values=(score, photo_id),
-                matched=matched,
-                semantic_only=keyword_hit is None,
-            )
-        )
-    semantic_only = sum(1 for pid in semantic if pid not in by_id)
-    return SearchResults(hits=tuple(hits), total=keyword.total + semantic_only, facets=keyword.facets)
-
-
-# ---- index lifecycle --------------------------------------------------------------------------------------
-
-
-# Serverless manages shards, replicas and refreshes, and a SEARCH collection has no vectors (module docstring).
-SERVERLESS_DROPPED_SETTINGS = ("knn", "number_of_shards", "number_of_replicas", "refresh_interval")
-
-
-def load_mapping(*, serverless: bool = False) -> dict[str, Any]:
-    mapping = json.loads(MAPPING_FILE.read_text(encoding="utf-8"))
-    if serverless:
-        for name in SERVERLESS_DROPPED_SETTINGS:
-            mapping["settings"]["index"].pop(name, None)
-        del mapping["mappings"]["properties"]["embedding"]
-    return mapping
-
-
-def index_name(alias: str, version: int) -> str:
-    if version < 1:
-        raise ValidationError("index versions start at 1")
-    return f"{alias}-v{version}"
-
-
-def template_body(alias: str, *, serverless: bool = False) -> dict[str, Any]:
-    mapping = load_mapping(serverless=serverless)
-    return {
-        "index_patterns": [f"{alias}-v*"],
-        "priority": 100,
-        "template": {"settings": mapping["settings"], "mappings": mapping["mappings"]},
-        "_meta": mapping["_meta"],
-    }
-
-
-def alias_swap_actions(alias: str, current: Iterable[str], new_index: str) -> dict[str, Any]:
-    """One _aliases call: OpenSearch applies its actions atomically, so readers see old or new, never none."""
-    actions: list[dict[str, Any]] = [
-        {"remove": {"index": name, "alias": alias}} for name in sorted(current) if name != new_index
-    ]
-    actions.append({"add": {"index": new_index, "alias": alias}})
-    return {"actions": actions}
-
-
-@dataclass(frozen=True)
-class IndexedEntry:
-    version: int
-    deleted: bool = False
-
-
-@dataclass(frozen=True)
-class Drift:
-    missing: tuple[SearchDocument, ...] = ()
-    stale: tuple[SearchDocument, ...] = ()
-    orphaned: tuple[tuple[str, str, int], ...] = ()  # (owner, photo_id, indexed version)
-
-    @property
-    def clean(self) -> bool:
-        return not (self.missing or self.stale or self.orphaned)
-
-
-def diff_index(
-    table_documents: Iterable[SearchDocument], indexed: Mapping[tuple[str, str], IndexedEntry]
-) -> Drift:
-    """Table (the truth: the documents of searchable photos) against the index's live documents and tombstones."""
-    missing, stale, seen = [], [], set()
-    for document in table_documents:
-        key = (document.owner, document.photo_id)
-        seen.add(key)
-        entry = indexed.get(key)
-        if entry is None or entry.deleted:
-            missing.append(document)
-        elif entry.version < document.version:
-            stale.append(document)
-    orphaned = sorted(
-        (owner, photo_id, entry.version)
-        for (owner, photo_id), entry in indexed.items()
-        if not entry.deleted and (owner, photo_id) not in seen
-    )
-    return Drift(tuple(missing), tuple(stale), tuple(orphaned))
-
-
-@dataclass
-class ReindexReport:
-    index: str
-    previous: tuple[str, ...]
-    written: int
-    not_newer: int = 0
-    failed: list[str] = field(default_factory=list)
-
-
-# ---- errors -----------------------------------------------------------------------------------------------
 
 
 def translate_error(exc: Exception, *, what: str) -> PhotoOrganizerError:
@@ -619,9 +124,6 @@ def translate_error(exc: Exception, *, what: str) -> PhotoOrganizerError:
             return ConfigurationError(f"{what}: {exc}")
         return PermanentError(f"{what}: {exc}")
     return PermanentError(f"{what}: {exc!r}")
-
-
-# ---- the adapter ------------------------------------------------------------------------------------------
 
 
 def _signed_client(endpoint: str, region: str, service: str) -> Any:
@@ -731,11 +233,7 @@ class OpenSearchIndex:
         )
         keyword_response, semantic_response = _msearch_parts(response)
         keyword = parse_search_response(query, keyword_response)
-        semantic = [
-            str(h.get("_source", {}).get("photo_id") or h["_id"].split("#", 1)[-1])
-            for h in semantic_response.get("hits", {}).get("hits", [])
-        ]
-        return fuse_hybrid(query, keyword, semantic)
+        return fuse_hybrid(query, keyword, parse_semantic_hits(semantic_response))
 
     def suggest(self, owner: str, prefix: str, *, limit: int = 10) -> dict[str, tuple[FacetValue, ...]]:
         body = suggest_body(owner, prefix)
@@ -865,7 +363,7 @@ class OpenSearchIndex:
 
     def purge_tombstones(self, *, older_than: timedelta = STREAM_RETENTION + timedelta(hours=1)) -> int:
         """Deletes tombstones no stream record can still overtake (older than the stream's retention)."""
-        cutoff = _iso(self._clock() - older_than)
+        cutoff = iso_time(self._clock() - older_than)
         body = {"query": {"bool": {"filter": [{"term": {"deleted": True}}, {"range": {"deleted_at": {"lt": cutoff}}}]}}}
         response = self._call(
             "delete_by_query",

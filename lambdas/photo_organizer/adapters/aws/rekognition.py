@@ -31,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from photo_organizer.adapters.aws.clients import LazyClient
 from photo_organizer.adapters.aws.errors import CONNECTION_ERRORS, error_code, http_status, translate
 from photo_organizer.analysis.models import AnalysisPlan, AnalysisResult, ApiCall
-from photo_organizer.analysis.rekognition_shapes import Response, result_from_responses
+from photo_organizer.adapters.aws.rekognition_shapes import Response, result_from_responses
 from photo_organizer.analysis.throttling import BackoffStats, call_with_backoff
 from photo_organizer.errors import (
     AnalysisRefusedError,

@@ -15,7 +15,7 @@ from photo_organizer.adapters.aws.errors import translate
 from photo_organizer.disposition import content_disposition
 from photo_organizer.errors import BlobNotFoundError, ValidationError
 from photo_organizer.models import utcnow
-from photo_organizer.ports import PresignedPost, StoredBlob
+from photo_organizer.ports.storage import PresignedPost, StoredBlob
 
 # SigV4 everywhere (SigV2 presigned URLs are refused by new regions) and virtual-hosted URLs, which are the
 # only ones that keep working for buckets created after path-style's deprecation.

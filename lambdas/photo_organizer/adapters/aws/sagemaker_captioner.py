@@ -20,7 +20,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from photo_organizer.adapters.aws.clients import LazyClient
-from photo_organizer.analysis.captioner import CaptionInputs, Captioner, ungrounded_words
+from photo_organizer.analysis.captioner import CaptionInputs, ungrounded_words
+from photo_organizer.ports.analysis import Captioner
 
 logger = logging.getLogger(__name__)
 

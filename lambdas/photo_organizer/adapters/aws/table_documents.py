@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 
-from photo_organizer.search.documents import deserialize_image, document_from_item
+from photo_organizer.adapters.aws.stream_documents import deserialize_image, document_from_item
 from photo_organizer.search.models import SearchDocument
 
 

@@ -20,7 +20,7 @@ from photo_organizer.analysis.models import (
     Label,
     LabelSource,
 )
-from photo_organizer.analysis.vocabulary import ancestors
+from photo_organizer.adapters.local.vocabulary import ancestors
 
 
 class LocalAnalyzer:

@@ -33,7 +33,7 @@ from photo_organizer.adapters.local.signing import LocalSigner
 from photo_organizer.errors import BlobNotFoundError, UnauthorizedError, ValidationError
 from photo_organizer.keys import UnexpectedKeyError
 from photo_organizer.models import utcnow
-from photo_organizer.ports import PresignedPost, StoredBlob
+from photo_organizer.ports.storage import PresignedPost, StoredBlob
 
 META_SUFFIX = ".meta.json"
 MAX_KEY_LENGTH = 1024

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from photo_organizer.analysis.models import Label
-from photo_organizer.analysis.vocabulary import labels_from_logits
+from photo_organizer.adapters.local.vocabulary import labels_from_logits
 from photo_organizer.errors import ConfigurationError, InvalidImageError, RejectionReason
 
 DEFAULT_MODEL_PATH = Path("build/models/efficientnet_lite0.onnx")

@@ -29,7 +29,7 @@ from photo_organizer.adapters.records import (
 from photo_organizer.adapters.local.sqlite_access import SqliteAccess
 from photo_organizer.errors import ConflictError, ValidationError
 from photo_organizer.models import Photo, PhotoStatus, utcnow
-from photo_organizer.ports import PhotoPageResult
+from photo_organizer.ports.storage import PhotoPageResult
 
 MAX_PAGE_SIZE = 1000
 

@@ -1,4 +1,5 @@
-"""The photo item (as the DynamoDB stream or a table scan sees it) -> its SearchDocument. Pure: no I/O.
+"""The photo item (as the DynamoDB stream or a table scan sees it) -> its SearchDocument, through the one builder
+of both backends (services.indexing.search_document). Pure: no I/O.
 
 Which items are searchable: `entity == "photo"` and `status == "READY"`. Anything else about a photo (still
 pending, rejected, a DUPLICATE of another photo) maps to None, which the indexer turns into a delete.
@@ -33,10 +34,10 @@ from photo_organizer.search.models import (
     IndexedPlace,
     SearchDocument,
 )
+from photo_organizer.search.writes import IndexWrite
+from photo_organizer.services.indexing import OCR_TEXT_MAX_CHARS, SEARCHABLE_STATUS, search_document
 
 PHOTO_ENTITY = "photo"
-SEARCHABLE_STATUS = "READY"
-OCR_TEXT_MAX_CHARS = 4000  # same cut as photo_organizer.analysis.store
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _deserializer = TypeDeserializer()
@@ -74,23 +75,25 @@ def microseconds(moment: datetime) -> int:
 
 def document_from_item(item: Mapping[str, Any]) -> SearchDocument | None:
     """The photo's search document, or None when the photo must not be found (not a photo, not READY)."""
-    if not is_photo(item) or item.get("status") != SEARCHABLE_STATUS:
+    if not is_photo(item):
         return None
     metadata = item.get("metadata") or {}
     taken_at = _parse_time(metadata["taken_at"]) if metadata.get("taken_at") else None
-    return SearchDocument(
+    return search_document(
         owner=str(item["owner"]),
         photo_id=str(item["photo_id"]),
+        status=str(item.get("status")),
         version=version_of(item),
         taken_at=_as_utc(taken_at) if taken_at else None,
         uploaded_at=_as_utc(_parse_time(item["created_at"])),
         filename=str(item.get("filename") or ""),
+        camera_make=metadata.get("camera_make"),
+        camera_model=metadata.get("camera_model"),
         tags=_tags(item),
         people=_people(item.get("people")),
         place=_place(item.get("place"), metadata.get("gps")),
         ocr_text=_ocr_text(item),
         caption=str(item.get("caption") or ""),
-        camera=camera_name(metadata.get("camera_make"), metadata.get("camera_model")),
         sensitive=bool(item.get("sensitive", False)),
         hidden=bool(item.get("hidden", False)),
         duplicate_of=item.get("duplicate_of") or None,
@@ -102,12 +105,37 @@ def document_from_image(image: Mapping[str, Any]) -> SearchDocument | None:
     return document_from_item(deserialize_image(image))
 
 
-def camera_name(make: str | None, model: str | None) -> str | None:
-    """'Canon' + 'Canon EOS 5D' -> 'Canon EOS 5D' (most models repeat the make); either alone is kept."""
-    make, model = (make or "").strip(), (model or "").strip()
-    if make and model and not model.casefold().startswith(make.casefold()):
-        return f"{make} {model}"
-    return model or make or None
+# ---- stream records -> index writes -----------------------------------------------------------------------
+
+
+def sequence_of(record: Mapping[str, Any]) -> str:
+    return str((record.get("dynamodb") or {}).get("SequenceNumber", ""))
+
+
+def plan_write(record: Mapping[str, Any]) -> IndexWrite | None:
+    """The index write a raw stream record asks for, or None when it asks for nothing.
+
+    INSERT/MODIFY of a searchable photo writes its document; MODIFY/REMOVE of a photo that was searchable writes
+    a tombstone (version: the new image's, or for a REMOVE the old image's). Records of other entities, and of
+    photos that never were searchable (pending, rejected), write nothing."""
+    change = record.get("dynamodb") or {}
+    old = deserialize_image(change["OldImage"]) if change.get("OldImage") else None
+    new = deserialize_image(change["NewImage"]) if change.get("NewImage") else None
+    was_searchable = old is not None and photo_key(old) is not None and old.get("status") == SEARCHABLE_STATUS
+    if record.get("eventName") == "REMOVE":
+        if not was_searchable:
+            return None
+        owner, photo_id = photo_key(old)  # type: ignore[misc]
+        return IndexWrite(owner, photo_id, removal_version(old))  # type: ignore[arg-type]
+    if new is None or photo_key(new) is None:
+        return None
+    document = document_from_item(new)
+    if document is not None:
+        return IndexWrite.of(document)
+    if not was_searchable:
+        return None  # pending -> rejected and the like: the index never held this photo
+    owner, photo_id = photo_key(new)  # type: ignore[misc]
+    return IndexWrite(owner, photo_id, version_of(new))
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------

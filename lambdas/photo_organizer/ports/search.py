@@ -1,10 +1,13 @@
-"""The SearchIndex port: OpenSearch (aws) and an embedded index (local) implement it with the same semantics."""
+"""The search ports: the SearchIndex (OpenSearch in the cloud, an embedded index locally, with the same semantics)
+and the stream indexer's SearchWriter (versioned bulk writes)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from photo_organizer.search.models import FacetValue, SearchDocument, SearchQuery, SearchResults
+from photo_organizer.search.writes import IndexWrite, WriteResult
 
 
 class SearchIndex(Protocol):
@@ -34,3 +37,9 @@ def supports_vectors(index: object) -> bool:
     """Whether the index keeps embeddings and runs vector (semantic) queries: only an adapter that says
     `supports_vectors = False` does not."""
     return bool(getattr(index, "supports_vectors", True))
+
+
+class SearchWriter(Protocol):
+    """The stream indexer's side of the index: versioned writes in one request, one result per write."""
+
+    def write(self, writes: Sequence[IndexWrite]) -> list[WriteResult]: ...

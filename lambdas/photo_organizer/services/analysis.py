@@ -13,33 +13,37 @@ A photo that fails is recorded with its reason and retried by the next run; it n
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import numpy as np
 
-from photo_organizer.analysis.captioner import CaptionInputs, Captioner, ComposedCaptioner
+from photo_organizer.analysis.captioner import CaptionInputs, ComposedCaptioner
 from photo_organizer.analysis.costs import REKOGNITION_TIER1_PRICES, RunSummary, estimate_cost
 from photo_organizer.analysis.dedupe import dedupe
 from photo_organizer.analysis.models import AnalysisPlan, AnalysisResult, ApiCall, FaceDetection
 from photo_organizer.analysis.planning import AnalysisSettings, PhotoRecord, plan_calls
-from photo_organizer.analysis.ports import Analyzer
-from photo_organizer.analysis.store import AnalysisStore, PhotoAnalysis, StoredPlace, label_terms, ocr_text
+from photo_organizer.analysis.store import PhotoAnalysis, label_terms, ocr_text
+from photo_organizer.ports.analysis import (
+    AnalysisStore,
+    Analyzer,
+    Captioner,
+    ConsentLookup,
+    Embed,
+    FaceRecorder,
+    LocalTimeResolver,
+    PlaceResolver,
+)
 from photo_organizer.errors import PermanentError, RetryableError
 from photo_organizer.keys import PhotoKeys
-from photo_organizer.models import GeoPoint, Photo, PhotoStatus
-from photo_organizer.ports import BlobStore, MetadataStore
+from photo_organizer.models import Photo, PhotoStatus
+from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.search.describe import describe
+from photo_organizer.services.indexing import search_document
 from photo_organizer.search.models import IndexedPlace, SearchDocument
 
 logger = logging.getLogger(__name__)
 
-PlaceResolver = Callable[[GeoPoint], StoredPlace | None]
-LocalTimeResolver = Callable[[datetime | None, str | None, GeoPoint | None], tuple[datetime | None, str | None]]
-FaceRecorder = Callable[[str, str, Sequence[FaceDetection]], None]
-ConsentLookup = Callable[[str], bool]
-Embed = Callable[[list[str]], np.ndarray]  # texts -> (len(texts), 384) float32, rows L2-normalised
 
 
 @dataclass
@@ -203,16 +207,19 @@ def description_document(photo: Photo, analysis: PhotoAnalysis) -> SearchDocumen
     """The search document's described fields as analysis knows them: tags, caption, place and text, the same
     values SearchService.document takes from the analysis. People are not known yet (clustering comes later)."""
     place = analysis.place
-    return SearchDocument(
+    document = search_document(
         owner=photo.owner,
         photo_id=photo.photo_id,
+        status=PhotoStatus.READY.value,  # described, whatever its status: only READY photos are analysed
         version=0,  # not indexed: only described
         uploaded_at=photo.created_at,
-        tags=tuple(label_terms(analysis.result)),
+        tags=label_terms(analysis.result),
         place=IndexedPlace(**place.model_dump()) if place else None,
         ocr_text=ocr_text(analysis.result),
         caption=analysis.caption,
     )
+    assert document is not None
+    return document
 
 
 def merge_results(first: AnalysisResult, second: AnalysisResult) -> AnalysisResult:

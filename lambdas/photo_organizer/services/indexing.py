@@ -1,0 +1,140 @@
+"""Indexing: the one search-document builder of both backends, and the stream indexer's use case.
+
+`search_document` decides what a photo's document is from what is known about it, whoever knows it: the local
+search service (photo, analysis and people stores), the cloud's photo item (adapters.aws.stream_documents, for the
+stream and for reindex/reconcile scans) and the analysis pipeline (the fields it describes for the embedding).
+
+`StreamIndexer` turns one batch of table change records into one bulk write: each record is planned by the
+backend's planner (an IndexWrite, or None when it asks for nothing), the batch is collapsed to the newest version
+per photo, and each record learns whether its photo's write failed (to be retried by the stream) or not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from photo_organizer.errors import PermanentError, RetryableError
+from photo_organizer.models import PhotoStatus
+from photo_organizer.search.models import EMBEDDING_DIMENSIONS, IndexedPerson, IndexedPlace, SearchDocument
+from photo_organizer.search.writes import IndexWrite, WriteOutcome, WriteResult
+from photo_organizer.ports.search import SearchWriter
+
+logger = logging.getLogger(__name__)
+
+SEARCHABLE_STATUS = PhotoStatus.READY.value
+OCR_TEXT_MAX_CHARS = 4000  # same cut as photo_organizer.analysis.store
+
+
+def camera_name(make: str | None, model: str | None) -> str | None:
+    """'Canon' + 'Canon EOS 5D' -> 'Canon EOS 5D' (most models repeat the make); either alone is kept."""
+    make, model = (make or "").strip(), (model or "").strip()
+    if make and model and not model.casefold().startswith(make.casefold()):
+        return f"{make} {model}"
+    return model or make or None
+
+
+def search_document(
+    *,
+    owner: str,
+    photo_id: str,
+    status: str,
+    version: int,
+    uploaded_at: datetime,
+    filename: str = "",
+    taken_at: datetime | None = None,
+    camera_make: str | None = None,
+    camera_model: str | None = None,
+    tags: Iterable[str] = (),
+    people: Iterable[IndexedPerson] = (),
+    place: IndexedPlace | None = None,
+    ocr_text: str = "",
+    caption: str = "",
+    sensitive: bool = False,
+    hidden: bool = False,
+    duplicate_of: str | None = None,
+    embedding: Sequence[float] | None = None,
+) -> SearchDocument | None:
+    """The photo's search document, or None when the photo must not be found (not READY: pending, rejected)."""
+    if str(status) != SEARCHABLE_STATUS:
+        return None
+    by_id = {person.person_id: person for person in reversed(tuple(people))}  # the first of an id wins
+    if embedding is not None and len(embedding) != EMBEDDING_DIMENSIONS:
+        embedding = None  # a malformed vector must not stop the text from being indexed
+    return SearchDocument(
+        owner=owner,
+        photo_id=photo_id,
+        version=version,
+        taken_at=taken_at,
+        uploaded_at=uploaded_at,
+        filename=filename,
+        tags=tuple(sorted({str(t).casefold() for t in tags if str(t).strip()})),
+        people=tuple(by_id[person_id] for person_id in sorted(by_id)),
+        place=place,
+        ocr_text=ocr_text[:OCR_TEXT_MAX_CHARS],
+        caption=caption,
+        camera=camera_name(camera_make, camera_model),
+        sensitive=sensitive,
+        hidden=hidden,
+        duplicate_of=duplicate_of or None,
+        embedding=tuple(float(v) for v in embedding) if embedding is not None else None,
+    )
+
+
+# ---- the stream indexer (cloud) -------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchOutcome:
+    """What happened to one batch: the failed records by sequence number, and every write's result."""
+
+    failures: dict[str, str] = field(default_factory=dict)
+    results: list[WriteResult] = field(default_factory=list)
+    bulk_failed: bool = False
+
+
+@dataclass
+class StreamIndexer:
+    writer: SearchWriter
+    plan: Callable[[Mapping[str, Any]], IndexWrite | None]  # one raw change record -> its write, or None
+    sequence_of: Callable[[Mapping[str, Any]], str]
+
+    def index_batch(self, records: Sequence[Mapping[str, Any]]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        newest: dict[str, IndexWrite] = {}
+        sequences_of: dict[str, list[str]] = {}
+        for record in records:
+            sequence = self.sequence_of(record)
+            try:
+                write = self.plan(record)
+            except (KeyError, TypeError, ValueError) as exc:  # a malformed image: a poison record, alone
+                logger.exception("unreadable stream record", extra={"sequence_number": sequence})
+                outcome.failures[sequence] = f"unreadable record: {exc!r}"[:300]
+                continue
+            if write is None:
+                continue
+            sequences_of.setdefault(write.doc_id, []).append(sequence)
+            current = newest.get(write.doc_id)
+            if current is None or write.version >= current.version:
+                newest[write.doc_id] = write
+        if not newest:
+            return outcome
+        try:
+            outcome.results = self.writer.write(list(newest.values()))
+        except (RetryableError, PermanentError) as exc:
+            logger.warning("bulk request failed", extra={"error": str(exc), "writes": len(newest)})
+            outcome.bulk_failed = True
+            for sequences in sequences_of.values():
+                outcome.failures.update({s: str(exc)[:300] for s in sequences})
+            return outcome
+        for result in outcome.results:
+            if result.outcome in (WriteOutcome.RETRYABLE, WriteOutcome.FAILED):
+                logger.warning(
+                    "index write failed",
+                    extra={"doc_id": result.write.doc_id, "outcome": result.outcome.value, "reason": result.reason},
+                )
+                outcome.failures.update({s: result.reason for s in sequences_of[result.write.doc_id]})
+        return outcome
