@@ -85,7 +85,7 @@ LAMBDA_CPYTHON_TAG = "312"
 
 # Local-only parts of the domain package: the embedded stack, its CLI and the local adapters never
 # run in Lambda and pull in server dependencies (starlette, uvicorn, typer) that are not bundled.
-EXCLUDED = ("local_stack", "cli.py", "adapters/local")
+EXCLUDED = ("local_stack", "cli.py", "cli_cloud.py", "adapters/local")  # the CLIs need typer/rich (not bundled)
 IGNORED_PATTERNS = ("__pycache__", "*.pyc", "*.pyo")
 
 # Whole directories of installed packages that only serve tests or docs inside the bundle.
