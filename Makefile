@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export NODE_NO_WARNINGS := 1
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 
-.PHONY: install label-model browser demo test synth lambda-build glue-deps minilm bench test-data clean
+.PHONY: install label-model browser demo test synth lambda-build lambda-host glue-deps minilm bench test-data clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,7 +49,8 @@ browser:
 		|| echo "Chromium could not be installed: the browser test will be skipped"
 
 # glue-deps: the synthesized analysis stack ships the Glue wheels, and tests/cloud runs the jobs with them.
-test: $(INSTALLED) $(LABEL_MODEL) browser glue-deps
+# The deploy rehearsal (tests/cloud/) checks the shipped arm64 bundle and runs every function from the host bundle.
+test: $(INSTALLED) $(LABEL_MODEL) browser glue-deps lambda-build lambda-host
 	$(VENV)/bin/ruff check -q lambdas stacks tests glue_jobs benchmarks scripts app.py
 	PYTHONPATH=lambdas $(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 --dist loadgroup -q || [ $$? -eq 5 ]
@@ -65,6 +66,10 @@ minilm: $(MINILM_PACK)
 
 lambda-build: $(INSTALLED) $(MINILM_PACK)
 	$(PY) scripts/build_lambda.py
+
+# The same bundle for this machine's Python and architecture (stamp-cached like the shipped one).
+lambda-host: $(INSTALLED) $(MINILM_PACK)
+	$(PY) scripts/build_lambda.py --platform host --out build/lambda-host
 
 # The Glue jobs' dependencies as prebuilt wheels for Glue 5.0 (Python 3.11, x86_64), shipped as S3 assets:
 # a no-op when build/glue/manifest.json matches the lock, the script and Glue's provided modules.

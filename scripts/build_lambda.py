@@ -8,6 +8,12 @@ the API's search embeds queries with it (~45 MB of the ~250 MB Lambda allows). A
 everything that goes in, model bytes included, so an unchanged tree is not rebuilt.
 
     python scripts/build_lambda.py [--out build/lambda] [--minilm build/models/minilm] [--force]
+    python scripts/build_lambda.py --platform host --out build/lambda-host   # the deploy rehearsal's copy
+
+`--platform host` builds the SAME bundle (same lock, same requirements, same file selection) with wheels for the
+Python and architecture running the script, so tests/cloud/ can import every handler from it in a subprocess that
+sees nothing else. `check_architecture` lists every compiled module of a bundle and reads its ELF header: the shipped
+(arm64) bundle must hold aarch64 builds only, for CPython 3.12.
 """
 
 from __future__ import annotations
@@ -17,11 +23,13 @@ import functools
 import hashlib
 import importlib.util
 import json
+import platform
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_SRC = ROOT / "lambdas" / "photo_organizer"
@@ -66,10 +74,18 @@ PLATFORM_ARGS = (
     "--python-version", "3.12",
     "--only-binary=:all:",
 )
+# The test machine's copy: pip's own platform and Python (the interpreter running this script), wheels only too.
+HOST_PLATFORM_ARGS = ("--only-binary=:all:",)
+PLATFORMS = ("lambda", "host")
+
+# ELF e_machine values (System V ABI) of the architectures a bundle may target.
+ELF_MACHINES = {3: "i386", 40: "arm", 62: "x86_64", 183: "aarch64"}
+LAMBDA_ELF_MACHINE = "aarch64"
+LAMBDA_CPYTHON_TAG = "312"
 
 # Local-only parts of the domain package: the embedded stack, its CLI and the local adapters never
 # run in Lambda and pull in server dependencies (starlette, uvicorn, typer) that are not bundled.
-EXCLUDED = ("local_stack", "cli.py", "adapters/local")
+EXCLUDED = ("local_stack", "cli.py", "cli_cloud.py", "adapters/local")  # the CLIs need typer/rich (not bundled)
 IGNORED_PATTERNS = ("__pycache__", "*.pyc", "*.pyo")
 
 # Whole directories of installed packages that only serve tests or docs inside the bundle.
@@ -110,9 +126,21 @@ def _is_excluded(rel: str) -> bool:
     return any(rel == item or rel.startswith(item + "/") for item in EXCLUDED)
 
 
-def fingerprint(requirements: list[str], minilm: Path = MINILM_SRC) -> str:
+def platform_args(target: str = "lambda") -> tuple[str, ...]:
+    if target not in PLATFORMS:
+        raise SystemExit(f"--platform must be one of {PLATFORMS}, got {target!r}")
+    return PLATFORM_ARGS if target == "lambda" else HOST_PLATFORM_ARGS
+
+
+def host_tag() -> str:
+    """What a host bundle is built for: this interpreter's version and machine (part of its digest)."""
+    return f"cp{sys.version_info.major}{sys.version_info.minor}-{platform.machine()}-{sys.platform}"
+
+
+def fingerprint(requirements: list[str], minilm: Path = MINILM_SRC, *, target: str = "lambda") -> str:
     digest = hashlib.sha256()
-    digest.update(json.dumps([requirements, PLATFORM_ARGS, EXCLUDED]).encode())
+    arch = [] if target == "lambda" else [host_tag()]  # the shipped bundle's digest is unchanged by this option
+    digest.update(json.dumps([requirements, platform_args(target), EXCLUDED, *arch]).encode())
     digest.update(LOCK_FILE.read_bytes())
     digest.update(Path(__file__).read_bytes())
     for path in _source_files():
@@ -169,13 +197,14 @@ def _copy_package(out: Path) -> None:
         shutil.copy2(path, dest)
 
 
-def _install_dependencies(out: Path, requirements: list[str], lock: dict[str, str]) -> None:
+def _install_dependencies(out: Path, requirements: list[str], lock: dict[str, str], *,
+                          target: str = "lambda") -> None:
     # Transitive dependencies (jmespath, wrapt, urllib3, ...) are held to the lock too.
     constraints = out.parent / f".{out.name}-constraints.txt"
     constraints.write_text("".join(f"{name}=={version}\n" for name, version in sorted(lock.items())))
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-        *PLATFORM_ARGS, "--target", str(out), "--constraint", str(constraints), *requirements,
+        *platform_args(target), "--target", str(out), "--constraint", str(constraints), *requirements,
     ]
     try:
         subprocess.run(command, check=True)
@@ -186,31 +215,75 @@ def _install_dependencies(out: Path, requirements: list[str], lock: dict[str, st
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def build(out: Path, *, force: bool = False, minilm: Path = MINILM_SRC) -> bool:
-    """Build the code directory; returns False when the stamp shows it is already up to date."""
+def build(out: Path, *, force: bool = False, minilm: Path = MINILM_SRC, target: str = "lambda") -> bool:
+    """Build the code directory; returns False when the stamp shows it is already up to date. `target` "host"
+    builds the same bundle for the Python and machine running this script (the deploy rehearsal's copy)."""
     lock = read_lock()
     requirements = [_pinned(req, lock) for req in LAMBDA_REQUIREMENTS]
     manifest = prepare_minilm(minilm)
     stamp = out / STAMP_NAME
-    digest = fingerprint(requirements, minilm)
+    digest = fingerprint(requirements, minilm, target=target)
     if not force and stamp.exists() and json.loads(stamp.read_text()).get("digest") == digest:
         return False
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    _install_dependencies(out, requirements, lock)
+    _install_dependencies(out, requirements, lock, target=target)
     _copy_package(out)
     _copy_minilm(out, minilm, manifest)
     size = directory_size(out)
     if size > LAMBDA_SIZE_LIMIT - SIZE_MARGIN:
         raise SystemExit(f"{out} is {size / 1e6:.1f} MB unzipped: over Lambda's 250 MB less a "
                          f"{SIZE_MARGIN / 1e6:.0f} MB margin")
+    if target == "lambda":
+        foreign = [m for m in check_architecture(out, LAMBDA_ELF_MACHINE, LAMBDA_CPYTHON_TAG) if m.problem]
+        if foreign:
+            raise SystemExit(f"{out} holds compiled modules Lambda (arm64, python3.12) cannot load: "
+                             + "; ".join(f"{m.path} ({m.problem})" for m in foreign))
     stamp.write_text(json.dumps({
         "digest": digest,
+        "platform": target if target == "lambda" else host_tag(),
         "requirements": requirements,
         "minilm": {"model_id": manifest["model_id"], "sha256": manifest["files"]["model.safetensors"]["sha256"]},
     }, indent=2) + "\n")
     return True
+
+
+class CompiledModule(NamedTuple):  # not a dataclass: tests load this script without registering it as a module
+    path: str  # relative to the bundle
+    machine: str  # from the ELF header's e_machine, or "not ELF"
+    problem: str  # "" when the module fits the expected machine and CPython
+
+
+def elf_machine(path: Path) -> str:
+    """The architecture an ELF file was built for, read from its header (e_machine at offset 18, in the byte order
+    that EI_DATA at offset 5 names), or "not ELF"."""
+    with path.open("rb") as handle:
+        header = handle.read(20)
+    if len(header) < 20 or header[:4] != b"\x7fELF":
+        return "not ELF"
+    order = "little" if header[5] == 1 else "big"
+    number = int.from_bytes(header[18:20], order)
+    return ELF_MACHINES.get(number, f"e_machine {number}")
+
+
+def check_architecture(bundle: Path, machine: str, cpython: str) -> list[CompiledModule]:
+    """Every compiled module of a bundle (*.so, *.so.N: extension modules and the libraries wheels vendor), each
+    with its ELF machine and what is wrong with it for `machine`/CPython `cpython` ("312"): another architecture,
+    or an extension module tagged for another CPython (`*.cpython-311-*.so`)."""
+    modules = []
+    for path in sorted(bundle.rglob("*.so*")):
+        if not path.is_file() or not re.search(r"\.so(\.\d+)*$", path.name):
+            continue
+        found = elf_machine(path)
+        problems = []
+        if found != machine:
+            problems.append(f"built for {found}, not {machine}")
+        tag = re.search(r"\.cpython-(\d+)", path.name)
+        if tag and tag.group(1) != cpython:
+            problems.append(f"extension for CPython {tag.group(1)}, not {cpython}")
+        modules.append(CompiledModule(path.relative_to(bundle).as_posix(), found, "; ".join(problems)))
+    return modules
 
 
 def directory_size(path: Path) -> int:
@@ -223,10 +296,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minilm", type=Path, default=MINILM_SRC,
                         help="packed model folder (default: packed from the installed wheel when missing or stale)")
     parser.add_argument("--force", action="store_true", help="rebuild even when the stamp is current")
+    parser.add_argument("--platform", choices=PLATFORMS, default="lambda",
+                        help="lambda: arm64/CPython 3.12 (what is deployed); host: this machine's Python and "
+                             "architecture, same lock and files (the deploy rehearsal imports handlers from it)")
     args = parser.parse_args(argv)
     out = args.out if args.out.is_absolute() else ROOT / args.out
     minilm = args.minilm if args.minilm.is_absolute() else ROOT / args.minilm
-    built = build(out, force=args.force, minilm=minilm)
+    built = build(out, force=args.force, minilm=minilm, target=args.platform)
     size_mb = directory_size(out) / 1_000_000
     print(f"{'built' if built else 'up to date'}: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
           f" ({size_mb:.1f} MB unzipped; Lambda's limit is 250 MB)")

@@ -47,7 +47,7 @@ METRICS_NAMESPACE = "PhotoOrganizer/Analysis"  # the job's --metrics-namespace; 
 GLUE_METRICS_NAMESPACE = "Glue"  # --enable-metrics / observability metrics are put with the job's role
 
 # The domain package minus its local-only parts: the same exclusions as scripts/build_lambda.py (EXCLUDED).
-DOMAIN_PACKAGE_EXCLUDED = ("local_stack", "cli.py", "adapters/local")
+DOMAIN_PACKAGE_EXCLUDED = ("local_stack", "cli.py", "cli_cloud.py", "adapters/local")
 _DOMAIN_PACKAGE_EXCLUDE_GLOBS = [
     "photo_organizer.egg-info", "**/__pycache__", "*.pyc", "*.pyo",
     *(f"photo_organizer/{item}" for item in DOMAIN_PACKAGE_EXCLUDED),

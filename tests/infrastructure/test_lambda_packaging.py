@@ -38,7 +38,7 @@ def test_unpinned_requirement_is_refused(build_lambda):
 def test_local_only_modules_are_not_packaged(build_lambda):
     packaged = {path.relative_to(build_lambda.PACKAGE_SRC).as_posix() for path in build_lambda._source_files()}
     assert "settings.py" in packaged
-    assert not [p for p in packaged if p.startswith(("local_stack/", "adapters/local/")) or p == "cli.py"]
+    assert not [p for p in packaged if p.startswith(("local_stack/", "adapters/local/")) or p in ("cli.py", "cli_cloud.py")]
     assert not [p for p in packaged if "__pycache__" in p]
 
 

@@ -1,0 +1,55 @@
+"""A moto server in its own process, for the rehearsal's data plane.
+
+A subprocess rather than ThreadedMotoServer in the test process: other tests of the same pytest worker use moto's
+in-process mock (mock_aws), which patches botocore and resets the shared backends; a separate process keeps the
+rehearsal's state apart, and takes the account of the templates (MOTO_ACCOUNT_ID) without touching this process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class MotoServer:
+    def __init__(self, *, account: str, log: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log.open("wb")
+        env = {**os.environ, "MOTO_ACCOUNT_ID": account, **(extra_env or {})}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, attempts: int = 200) -> None:
+        for _ in range(attempts):
+            if self._process.poll() is not None:
+                raise RuntimeError(f"moto server exited with {self._process.returncode}: see {self._log.name}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"moto server did not answer on {self.url}")
+
+    def stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+        self._log.close()
