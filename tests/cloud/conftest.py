@@ -9,8 +9,7 @@
 - `quarantine_rehearsal`: the same, synthesized with rejected_action=quarantine.
 
 Every test here is in one xdist group ("cloud"; the Glue tests keep their "spark") so the session fixtures are built
-once. pytest-xdist 3.8.0 cannot group under pytest 9.2 (it sets a nodeid attribute pytest 9 no longer reads; a
-plain six-test file was split across gw0/gw1), so the hook below sets the grouped nodeid itself for tests/cloud/.
+once (tests/conftest.py adds the group and makes pytest-xdist 3.8.0 honour it under pytest 9.2).
 Should a group still be split, nothing breaks: builds and syntheses are serialized by file locks
 (rehearsal.bundles.exclusive) and each stage keeps its processes, ports, TLS files and logs to itself
 (build/rehearsal/run-<name>/<pid>/). Glue tests may reuse `assembly` and `rehearsal.dataplane`.
@@ -23,29 +22,6 @@ import pytest
 from .rehearsal.assembly import synthesize
 from .rehearsal.bundles import ensure_host_bundle
 from .rehearsal.stage import Rehearsal
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups (it runs first otherwise)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if "tests/cloud/" not in str(item.fspath).replace("\\", "/"):
-            continue
-        if item.get_closest_marker("xdist_group") is None:  # a module with a group of its own ("spark") keeps it
-            item.add_marker(pytest.mark.xdist_group("cloud"))
-        _keep_group_together(config, item)
-
-
-def _keep_group_together(config, item) -> None:
-    """What pytest-xdist 3.8.0 means to do under --dist loadgroup: suffix the nodeid with "@<group>" so the
-    controller sends the group to one worker. It sets item._nodeid, which pytest 9.2 no longer reads (nodeid comes
-    from item._id), so every group was split across workers; this sets the id pytest 9 reads."""
-    if not config.getvalue("loadgroup") or "@" in item.nodeid or not hasattr(item, "_id"):
-        return
-    from _pytest.nodeid import NodeId
-
-    groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
-                     for m in item.iter_markers("xdist_group")})
-    item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")
 
 
 @pytest.fixture(scope="session")
