@@ -14,6 +14,7 @@ from photo_organizer.errors import (
 )
 from photo_organizer.search import fusion
 from photo_organizer.search.models import (
+    facet_order,
     FacetValue,
     MatchReason,
     SearchHit,
@@ -128,12 +129,7 @@ def parse_facets(aggregations: Mapping[str, Any]) -> dict[str, tuple[FacetValue,
                 for b in aggregations[name].get("buckets", [])
                 if int(b["doc_count"]) > 0
             ]
-            # The local index's order: years newest first, the rest by count then value.
-            if name == "years":
-                values.sort(key=lambda f: f.value, reverse=True)
-            else:
-                values.sort(key=lambda f: (-f.count, f.value))
-            facets[name] = tuple(values)
+            facets[name] = facet_order(name, values)
     return facets
 
 

@@ -28,6 +28,7 @@ from photo_organizer.adapters.local.search_schema import (
 from photo_organizer.errors import ValidationError
 from photo_organizer.search.fusion import RRF_K, hybrid_ranking
 from photo_organizer.search.models import (
+    facet_order,
     FacetValue,
     MatchReason,
     SearchHit,
@@ -404,9 +405,5 @@ class SearchReads:
                     values.append(FacetValue(value=str(key).partition(SEP)[2], count=count))
                 else:
                     values.append(FacetValue(value=str(key), count=count))
-            if name == "years":
-                values.sort(key=lambda f: f.value, reverse=True)
-            else:
-                values.sort(key=lambda f: (-f.count, f.value))
-            out[name] = tuple(values)
+            out[name] = facet_order(name, values)
         return out
