@@ -9,15 +9,18 @@
   from the analysis template's AWS::Glue::Job properties. moto records the run and executes nothing, so what the
   analyze_photos job would write for the smoke photo is written when the run starts, through the analysis store
   adapter the job's bootstrap uses (the job itself runs under Spark in test_glue_as_deployed.py).
-- the job name and API URL come from the template outputs the CLI reads (AnalyzePhotosJobName, ApiUrl): moto holds
-  no CloudFormation stacks, so the StackOutputs adapter is not exercised here; the URL is then the loopback's, as
-  an operator passes --api-url.
+- the job name is read as the CLI reads it: the StackOutputs adapter on `<prefix>-analysis`, with the CLI's default
+  prefix. The rehearsal creates resources, not stacks, so moto's CloudFormation is given a stand-in stack per
+  template holding only that template's Outputs, resolved to the rehearsal's resources. The API URL is the
+  loopback's, passed as an operator passes --api-url (the ApiUrl output names an endpoint that does not exist here).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import socket
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,6 +29,7 @@ import pytest
 from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
 from photo_organizer.analysis.models import AnalysisResult, AnalysisSource, Label
 from photo_organizer.analysis.store import PhotoAnalysis
+from photo_organizer.cli_cloud import smoke as cli_smoke
 from photo_organizer.local_stack.client import PhotoApiClient
 from photo_organizer.ports.operations import JobRun, JobRunner
 from photo_organizer.services.cloud_smoke import CloudSmoke, SmokeSettings
@@ -74,6 +78,8 @@ def deployment(rehearsal):
     (logical, job), = [(lid, r) for lid, r in analysis.resources.items()
                        if r["Type"] == "AWS::Glue::Job" and "AnalyzePhotos" in lid]
     job_name = rehearsal.assembly.output(analysis.name, "AnalyzePhotosJobName", rehearsal)
+    for stack in (analysis, rehearsal.assembly.stack_named("api")):
+        _register_outputs(rehearsal, stack.name)
     glue = rehearsal.client("glue")
     args, _ = rehearsal.dataplane._by_input_shape(glue, "CreateJob", rehearsal.resolve(analysis.name,
                                                                                        job["Properties"]), {})
@@ -89,6 +95,17 @@ def deployment(rehearsal):
     with LoopbackApi(rehearsal, between_requests=deliver) as loopback:
         yield {"job_name": job_name, "version": int(job["Properties"]["DefaultArguments"]["--analysis-version"]),
                "api_url_output": api_url, "loopback": loopback, "deliveries": deliveries}
+
+
+def _register_outputs(rehearsal, stack: str) -> None:
+    """A stand-in stack in moto's CloudFormation under the template's stack name, holding the template's Outputs
+    resolved to the rehearsal's resources (a WaitConditionHandle: a template needs a resource; moto creates none)."""
+    outputs = rehearsal.assembly.stack(stack).template.get("Outputs", {})
+    template = {"Resources": {"OutputsOnly": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+                "Outputs": {key: {"Value": str(rehearsal.assembly.output(stack, key, rehearsal))} for key in outputs}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # moto: "WaitConditionHandle ... not supported" (nothing to create)
+        rehearsal.client("cloudformation").create_stack(StackName=stack, TemplateBody=json.dumps(template))
 
 
 @pytest.fixture
@@ -119,7 +136,10 @@ def _smoke(rehearsal, deployment, operator, user: str, sample: bytes, run_id: st
     jobs = AnalysedWhenStarted(operator.jobs, DynamoDbAnalysisStore(rehearsal.ref("storage", "Table"),
                                                                     client_factory=lambda: rehearsal.client("dynamodb")),
                                owner=owner, version=deployment["version"])
-    settings = SmokeSettings(analysis_job=deployment["job_name"], ready_timeout_s=30, job_timeout_s=30,
+    prefix = inspect.signature(cli_smoke).parameters["prefix"].default  # what an operator gets without --prefix
+    job_name = operator.stack_outputs(f"{prefix}-analysis").get("AnalyzePhotosJobName")  # as the CLI reads it
+    assert job_name == deployment["job_name"]
+    settings = SmokeSettings(analysis_job=job_name, ready_timeout_s=30, job_timeout_s=30,
                              search_timeout_s=30, poll_interval_s=0.05)
     with PhotoApiClient(deployment["loopback"].url, token) as client:
         report = CloudSmoke(client, jobs, settings).run(sample, run_id=run_id)
@@ -185,3 +205,13 @@ def test_smoke_of_a_jpeg_the_validator_rejects_reports_the_failed_step_and_still
     assert _left_of(rehearsal, owner, report.photo_id) == {"Originals": [], "Derivatives": [], "table": [], "index": []}
     assert [d.error for d in deployment["deliveries"] if d.error] == []
     _assert_allowed(rehearsal, "Api", "Validator", "Indexer")
+
+
+def test_smoke_refuses_a_sample_that_is_not_a_jpeg_before_sending_anything_to_the_deployment(
+        rehearsal, deployment, operator):
+    requests_before = len(deployment["loopback"].requests)
+    report, _, jobs = _smoke(rehearsal, deployment, operator, "smoky-gif", (ROOT / "tests" / "data" / "bad" /
+                                                                            "rocket.gif").read_bytes(), "rehearsal-gif")
+    assert [(s.name, s.ok, s.detail) for s in report.steps] == [("upload", False, "the smoke sample must be a JPEG")]
+    assert report.photo_id is None and not report.ok and jobs.runs == []
+    assert deployment["loopback"].requests[requests_before:] == []  # no upload started, so nothing to delete
