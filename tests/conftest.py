@@ -21,7 +21,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _keep_group_together(config, item) -> None:
-    if not config.getvalue("loadgroup") or "@" in item.nodeid or not hasattr(item, "_id"):
+    if not getattr(config.option, "loadgroup", False) or "@" in item.nodeid or not hasattr(item, "_id"):
         return
     groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
                      for m in item.iter_markers("xdist_group")})

@@ -13,6 +13,8 @@ templates, run against moto and local stand-ins. Reusable by any test of the tie
 - stage        Rehearsal: everything above, the HTTP API as routed by its template, event source polling,
                deploy-time custom resources, the browser's side (presigned POST/GET)
 - journey      steps shared by the journey tests
+- loopback     the HTTP API served on 127.0.0.1 for real HTTP clients (PhotoApiClient), event sources delivered
+               between requests
 
 Stand-ins and their limits (each test says which it relies on): S3 policy conditions and presigned POST policies are
 not enforced by moto (bucket policies are kept aside, the POST policy is read back); moto has no Rekognition
