@@ -39,7 +39,7 @@ def _keep_group_together(config, item) -> None:
     """What pytest-xdist 3.8.0 means to do under --dist loadgroup: suffix the nodeid with "@<group>" so the
     controller sends the group to one worker. It sets item._nodeid, which pytest 9.2 no longer reads (nodeid comes
     from item._id), so every group was split across workers; this sets the id pytest 9 reads."""
-    if not config.getvalue("loadgroup") or "@" in item.nodeid or not hasattr(item, "_id"):
+    if config.getoption("dist", "no") != "loadgroup" or "@" in item.nodeid or not hasattr(item, "_id"):
         return
     from _pytest.nodeid import NodeId
 
