@@ -170,7 +170,7 @@ def run(label: str, *, client_buckets: bool, seed: int) -> Outcome:
         stats = BackoffStats()
         rng = random.Random(thread_seed)
         analyzer = RekognitionAnalyzer(
-            previews_bucket=BUCKET, client_factory=lambda: server, throttle=throttle, max_attempts=MAX_ATTEMPTS,
+            previews_bucket=BUCKET, collection_prefix="bench-faces", client_factory=lambda: server, throttle=throttle, max_attempts=MAX_ATTEMPTS,
             rng=rng.random, stats=stats,
         )
         while time.monotonic() < deadline:

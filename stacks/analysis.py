@@ -328,8 +328,7 @@ class AnalysisStack(Stack):
         settings, storage = self._settings, self._storage
         role = iam.Role(self, id, assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
                         description=f"{settings.prefix} Glue job {name}")
-        collections_arn = (f"arn:aws:rekognition:{settings.region}:{settings.account}:collection/"
-                           f"{settings.face_collection_prefix}-*")
+        collections_arn = settings.face_collections_arn()
         if detect:
             # DetectLabels/DetectText/DetectModerationLabels have no resource-level permissions.
             role.add_to_principal_policy(iam.PolicyStatement(actions=list(DETECT_ACTIONS), resources=["*"]))

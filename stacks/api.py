@@ -14,6 +14,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
 from stacks.monitoring import FIVE_MINUTES, notify
@@ -114,6 +115,7 @@ class ApiStack(Stack):
             embeds_text=True,  # search queries are embedded with the packed MiniLM model
         )
         self._grant(api_function, storage)
+        self._grant_forget_faces(api_function.role, settings)
         if search is not None:
             # The API function serves /search itself: read-only signed requests to the index.
             api_function.role.add_to_principal_policy(iam.PolicyStatement(
@@ -215,6 +217,20 @@ class ApiStack(Stack):
             grantee=role, actions=["kms:Decrypt"], resource_arns=[storage.key.key_arn],
             conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}},
         )
+
+    def _grant_forget_faces(self, role: iam.IRole, settings: Settings) -> None:
+        """Withdrawing biometric consent (PUT /settings/biometrics off) deletes the user's Rekognition collection,
+        `<face_collection_prefix>-<owner>`, the one the Glue jobs index faces into: DeleteCollection is the only
+        Rekognition call of that path (RekognitionAnalyzer.delete_collection), on those collections only."""
+        collections_arn = settings.face_collections_arn()
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["rekognition:DeleteCollection"],
+                                                         resources=[collections_arn]))
+        NagSuppressions.add_resource_suppressions(role, [NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason=(f"Collections are per user ({settings.face_collection_prefix}-<owner>, created by the Glue "
+                    "job at run time); the API may only delete them, when a user withdraws consent."),
+            applies_to=[f"Resource::{collections_arn}"],
+        )], apply_to_children=True)
 
     def _grant(self, api_function: PhotoOrganizerFunction, storage: StorageOutputs) -> None:
         fn = api_function.function

@@ -314,8 +314,14 @@ class Settings:
 
     @property
     def face_collection_prefix(self) -> str:
-        """Per-user Rekognition collections are named <this>-<owner>; the Glue roles are scoped to that pattern."""
+        """Per-user Rekognition collections are named <this>-<owner>. The one source of the name: the Glue jobs'
+        --collection-prefix, the functions' PO_FACE_COLLECTION_PREFIX (the API deletes the collection when a user
+        withdraws consent) and every role's grant (face_collections_arn) all take it from here."""
         return f"{self.prefix}-faces"
+
+    def face_collections_arn(self) -> str:
+        """Every user's face collection, for IAM: the collections are created at run time, one per user."""
+        return f"arn:aws:rekognition:{self.region}:{self.account}:collection/{self.face_collection_prefix}-*"
 
     def caption_endpoint_arn(self) -> str | None:
         if not self.caption_endpoint_name:

@@ -214,6 +214,8 @@ def common_environment(settings: Settings, storage: StorageOutputs) -> dict[str,
         "PO_TABLE_NAME": storage.table.table_name,
         "PO_MAX_UPLOAD_BYTES": str(settings.max_upload_bytes),
         "PO_REJECTED_ACTION": settings.rejected_action,
+        # The same prefix as the Glue jobs' --collection-prefix: the API deletes <prefix>-<owner> on consent off.
+        "PO_FACE_COLLECTION_PREFIX": settings.face_collection_prefix,
         "POWERTOOLS_SERVICE_NAME": "photo-organizer",
         "POWERTOOLS_METRICS_NAMESPACE": "PhotoOrganizer",
         "POWERTOOLS_LOG_LEVEL": "INFO",

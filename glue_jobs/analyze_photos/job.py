@@ -78,7 +78,7 @@ class JobConfig:
     workers: int = 2
     run_id: str = ""
     region: str | None = None
-    collection_prefix: str = "photo-organizer"
+    collection_prefix: str = ""  # the template's --collection-prefix; the adapter refuses an empty one
     max_attempts: int = 6  # per call, throttling included
     backoff_base_s: float = 0.2
     max_failures: int = 5  # a photo that failed this often at this version waits for the next version
@@ -113,7 +113,8 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
     option("workers", type=int, default=2, help="partitions running at once; each gets account_tps / workers")
     option("run-id", default=None, help="default: the start time, run-YYYYmmddTHHMMSSZ")
     option("region", default=None)
-    option("collection-prefix", default="photo-organizer")
+    # No default: the API deletes <this>-<owner> when a user withdraws consent, with the prefix the stack gives both.
+    option("collection-prefix", required=True)
     option("max-attempts", type=int, default=6)
     option("backoff-base-s", type=float, default=0.2)
     option("max-failures", type=int, default=5)

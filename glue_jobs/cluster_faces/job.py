@@ -57,7 +57,7 @@ class JobConfig:
     summary_prefix: str = "cluster-runs"
     run_id: str = ""
     region: str | None = None
-    collection_prefix: str = "photo-organizer"
+    collection_prefix: str = ""  # the template's --collection-prefix; the adapter refuses an empty one
     account_tps: float = 50.0
     search_tps: float | None = None  # account SearchFaces TPS; default min(account_tps, DEFAULT_SEARCH_TPS)
     workers: int = 2
@@ -98,7 +98,8 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
     option("summary-prefix", default="cluster-runs")
     option("run-id", default=None, help="default: the start time, run-YYYYmmddTHHMMSSZ")
     option("region", default=None)
-    option("collection-prefix", default="photo-organizer")
+    # No default: the API deletes <this>-<owner> when a user withdraws consent, with the prefix the stack gives both.
+    option("collection-prefix", required=True)
     option("account-tps", type=float, default=50.0, help="the account's Rekognition TPS (caps the default below)")
     option("search-tps", type=float, default=None, help=f"account SearchFaces TPS (default {DEFAULT_SEARCH_TPS:g})")
     option("workers", type=int, default=2, help="partitions running at once; each gets search_tps / workers")

@@ -41,6 +41,9 @@ class Settings:
     cursor_secret_arn: str = ""  # aws: the Secrets Manager secret holding it (cursor_secret overrides)
     # A SageMaker text-generation endpoint that rewords each photo's caption (analysis.captioner); off when empty
     caption_endpoint: str = ""
+    # Per-user Rekognition collections are <this>-<owner>: the deploy sets it (stacks/settings.py, the one source),
+    # the same value the Glue jobs index faces under, so withdrawing consent deletes the collection they fill.
+    face_collection_prefix: str = ""
     # local backend
     data_dir: Path = field(default_factory=lambda: Path("photo-organizer-data"))
     public_base_url: str = "http://127.0.0.1:8787"
@@ -67,6 +70,7 @@ class Settings:
                 cursor_secret=get("CURSOR_SECRET"),
                 cursor_secret_arn=get("CURSOR_SECRET_ARN"),
                 caption_endpoint=get("CAPTION_ENDPOINT"),
+                face_collection_prefix=get("FACE_COLLECTION_PREFIX"),
                 region=get("REGION") or env.get("AWS_REGION", "") or env.get("AWS_DEFAULT_REGION", ""),
                 data_dir=Path(get("DATA_DIR", "photo-organizer-data")),
                 public_base_url=get("PUBLIC_BASE_URL", "http://127.0.0.1:8787").rstrip("/"),
@@ -86,6 +90,8 @@ class Settings:
                     ("PO_ORIGINALS_BUCKET", self.originals_bucket),
                     ("PO_DERIVATIVES_BUCKET", self.derivatives_bucket),
                     ("PO_TABLE_NAME", self.table_name),
+                    # No default: a guessed prefix would delete a collection nobody fills, and leave the user's faces.
+                    ("PO_FACE_COLLECTION_PREFIX", self.face_collection_prefix),
                 )
                 if not value
             ]

@@ -216,11 +216,6 @@ def test_destroying_the_stacks_removes_the_opensearch_mappings_and_answers_cloud
     _assert_allowed(rehearsal, "SearchAccess")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect found by the rehearsal (open): the API deletes 'photo-organizer-<owner>' (the adapter's default prefix; "
-    "its environment names none) while the Glue jobs fill '<settings.face_collection_prefix>-<owner>', and the API "
-    "role has no rekognition:DeleteCollection: withdrawing consent leaves the user's faces in Rekognition. Needs "
-    "the prefix in the API environment and bootstrap, and the grant in the API stack."))
 def test_opting_out_of_face_grouping_deletes_the_face_collection_the_glue_jobs_fill(rehearsal):
     """Withdrawing biometric consent must delete the user's Rekognition collection: the one the Glue jobs write
     (their --collection-prefix from the template, then -<owner>), with a permission the API role holds. moto has no

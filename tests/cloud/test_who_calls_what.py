@@ -18,11 +18,6 @@ pytestmark = pytest.mark.xdist_group("cloud")  # one worker builds the session's
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "good" / "gps_exif.jpg"
 TABLE = CACHE / "calls.md"
 PHOTO_FUNCTIONS = ("Api", "Validator", "Indexer")
-# Refusals a strict-xfail test owns (an open defect, reported): listed in the table, not failed twice here.
-KNOWN_OPEN = {
-    "rekognition:DeleteCollection":
-        "test_journey.py::test_opting_out_of_face_grouping_deletes_the_face_collection_the_glue_jobs_fill",
-}
 
 
 def _general(text: str) -> str:
@@ -65,4 +60,4 @@ def test_every_aws_call_of_every_function_is_listed_with_the_statement_that_allo
     for name in PHOTO_FUNCTIONS:
         assert f"| {rehearsal.function(name).logical_id} |" in text, name
     denied = [line for line in lines if "**DENIED**" in line]
-    assert [line for line in denied if line.split(" | ")[2] not in KNOWN_OPEN] == [], denied
+    assert denied == [], denied

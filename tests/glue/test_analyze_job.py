@@ -133,7 +133,7 @@ def test_arguments_take_glue_spellings_and_ignore_glue_own_options():
     config = parse_args([
         "--JOB_NAME", "analyze", "--job-bookmark-option", "job-bookmark-disable",
         "--table", "t", "--previews_bucket", "p", "--summary-bucket", "s", "--analysis-version", "2",
-        "--workers", "4", "--tps-indexfaces", "5",
+        "--workers", "4", "--tps-indexfaces", "5", "--collection_prefix", "po-faces",
     ])
     assert (config.table, config.previews_bucket, config.summary_bucket, config.analysis_version) == ("t", "p", "s", 2)
     assert config.account_tps_of(ApiCall.INDEX_FACES) == 5 and config.account_tps_of(ApiCall.DETECT_LABELS) == 50
@@ -403,7 +403,7 @@ def test_the_job_captions_through_the_sagemaker_endpoint_named_by_caption_endpoi
     )
     urllib.request.urlopen(request).close()
     assert parse_args(["--table", "t", "--previews-bucket", "p", "--summary-bucket", "s", "--analysis-version", "1",
-                       "--caption_endpoint", "captions-ep"]).caption_endpoint == "captions-ep"
+                       "--collection-prefix", "po-faces", "--caption_endpoint", "captions-ep"]).caption_endpoint == "captions-ep"
 
     config = library.config("run-captions", embeddings=False, caption_endpoint="captions-ep")
     list(analyze_partition(config, library.rows("bob")))
@@ -413,8 +413,16 @@ def test_the_job_captions_through_the_sagemaker_endpoint_named_by_caption_endpoi
 
 
 def test_without_a_caption_endpoint_the_job_keeps_the_composed_caption():
-    config = JobConfig(table="t", previews_bucket="p", summary_bucket="s", analysis_version=1, region="us-east-1")
+    config = JobConfig(table="t", previews_bucket="p", summary_bucket="s", analysis_version=1, region="us-east-1",
+                       collection_prefix="po-faces")
     assert config.caption_endpoint is None
     service = wiring.analysis_job(config).service
     assert type(service.captioner).__name__ == "ComposedCaptioner"
     assert service.resolve_place is not None and service.resolve_local_time is not None
+
+
+def test_a_run_without_the_stacks_collection_prefix_does_not_start():
+    """The API deletes <prefix>-<owner> when a user withdraws consent; a job that guessed a prefix would index
+    faces into a collection that deletion never reaches."""
+    with pytest.raises(SystemExit):
+        parse_args(["--table", "t", "--previews-bucket", "p", "--summary-bucket", "s", "--analysis-version", "1"])

@@ -96,8 +96,8 @@ def test_arguments_take_the_stack_arguments_and_default_to_the_searchfaces_quota
     assert config.search_tps_per_worker == DEFAULT_SEARCH_TPS / 4 and not config.full
     assert config.owners == ("a", "b")
     assert parse_args(["--table", "t", "--summary-bucket", "s", "--search-tps", "40", "--workers", "4",
-                       "--full", "true"]).search_tps_per_worker == 10 and parse_args(
-        ["--table", "t", "--summary-bucket", "s", "--full", "yes"]).full
+                       "--collection-prefix", "p", "--full", "true"]).search_tps_per_worker == 10 and parse_args(
+        ["--table", "t", "--summary-bucket", "s", "--collection-prefix", "p", "--full", "yes"]).full
 
 
 def test_faces_become_people_that_keep_names_and_corrections_and_each_face_is_searched_once(
@@ -219,3 +219,10 @@ def test_new_people_are_written_onto_their_photos_for_the_search_indexer(spark, 
         people = [p["M"]["person_id"]["S"] for p in item["people"]["L"]]
         assert people == [person_of_identity[library.identity[face_id]]]
         assert item["updated_at"]["S"] > before[f"PHOTO#{library.photo_of[face_id]}"], "the stream must see a newer version"
+
+
+def test_a_run_without_the_stacks_collection_prefix_does_not_start():
+    """The API deletes <prefix>-<owner> when a user withdraws consent; a job that guessed a prefix would keep
+    faces in a collection that deletion never reaches."""
+    with pytest.raises(SystemExit):
+        parse_args(["--table", "t", "--summary-bucket", "s"])

@@ -80,7 +80,7 @@ def lambda_like(monkeypatch, tmp_path, aws_env):
 def cloud_services() -> bootstrap.Services:
     services = bootstrap.build_services(Settings(
         backend=Backend.AWS, table_name=TABLE, originals_bucket="po-originals", derivatives_bucket="po-derivatives",
-        region=REGION, cursor_secret="test-cursor-secret",
+        region=REGION, cursor_secret="test-cursor-secret", face_collection_prefix="po-faces",
     ))
     services.search.index = RecordingIndex()
     return services

@@ -74,7 +74,8 @@ def cloud(aws_env):
     dynamodb.create_table(**table_definition(TABLE))
     boto3.client("s3", region_name=REGION).create_bucket(Bucket=DERIVATIVES)
     services = bootstrap.build_services(
-        Settings(backend=Backend.AWS, table_name=TABLE, derivatives_bucket=DERIVATIVES, region=REGION)
+        Settings(backend=Backend.AWS, table_name=TABLE, derivatives_bucket=DERIVATIVES, region=REGION,
+                 face_collection_prefix="po-faces")
     )
     forgotten_collections: list[str] = []
     services.people.forget_collection = forgotten_collections.append  # Rekognition is not what is tested here

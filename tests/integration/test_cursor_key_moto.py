@@ -56,6 +56,7 @@ def cloud_env(aws_env, monkeypatch):
         "PO_ORIGINALS_BUCKET": "po-originals",
         "PO_DERIVATIVES_BUCKET": "po-derivatives",
         "PO_TABLE_NAME": TABLE,
+        "PO_FACE_COLLECTION_PREFIX": "po-faces",
         "PO_OPENSEARCH_ENDPOINT": "https://search.invalid",
     }.items():
         monkeypatch.setenv(name, value)

@@ -40,6 +40,7 @@ def aws_backend(aws_env):
         derivatives_bucket=DERIVATIVES,
         table_name=TABLE,
         region="us-east-1",
+        face_collection_prefix="po-faces",
     )
     services = bootstrap.build_services(settings)
     bootstrap.use_services(services)

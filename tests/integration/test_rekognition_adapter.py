@@ -69,7 +69,7 @@ def sleeps() -> list[float]:
 def analyzer(rekognition, throttled, sleeps) -> RekognitionAnalyzer:
     client, _ = rekognition
     return RekognitionAnalyzer(
-        previews_bucket=BUCKET, client_factory=lambda: client, throttle=throttled.append,
+        previews_bucket=BUCKET, collection_prefix="photo-organizer", client_factory=lambda: client, throttle=throttled.append,
         max_attempts=3, sleep=sleeps.append, rng=lambda: 0.5,
     )
 
@@ -135,7 +135,7 @@ def test_empty_plan_makes_no_call_request_and_recorded_response_shape(analyzer, 
 def test_bytes_when_no_bucket_and_dominant_colours_request_and_recorded_response_shape(rekognition):
     client, stubber = rekognition
     analyzer = RekognitionAnalyzer(
-        previews_bucket=None, client_factory=lambda: client, image_properties=True, min_label_confidence=70,
+        previews_bucket=None, collection_prefix="photo-organizer", client_factory=lambda: client, image_properties=True, min_label_confidence=70,
         max_labels=20,
     )
     image = {"Bytes": b"\xff\xd8preview"}

@@ -239,10 +239,19 @@ def photo_people_writer(store: PeopleStore, photos: DynamoDbPhotoPeople) -> Call
 
 
 def _rekognition_collection_deleter(settings: Settings) -> Callable[[str], None]:
+    """owner -> deletes `<face_collection_prefix>-<owner>`, the collection the Glue jobs index that owner's faces
+    into (their --collection-prefix and this function's PO_FACE_COLLECTION_PREFIX come from one stack setting)."""
+    if not settings.face_collection_prefix:
+        raise ConfigurationError("the aws backend needs PO_FACE_COLLECTION_PREFIX to delete a user's face collection")
+
     def delete_collection(owner: str) -> None:
         from photo_organizer.adapters.aws.rekognition import RekognitionAnalyzer
 
-        RekognitionAnalyzer(previews_bucket=settings.derivatives_bucket, region=settings.region or None).delete_collection(owner)
+        RekognitionAnalyzer(
+            previews_bucket=None,  # DeleteCollection reads no image
+            collection_prefix=settings.face_collection_prefix,
+            region=settings.region or None,
+        ).delete_collection(owner)
 
     return delete_collection
 

@@ -111,7 +111,7 @@ class RekognitionAnalyzer:
         self,
         *,
         previews_bucket: str | None,
-        collection_prefix: str = "photo-organizer",
+        collection_prefix: str,  # no default: the deploy's one prefix, so every caller names the same collections
         client_factory: Callable[[], Any] | None = None,
         region: str | None = None,
         min_label_confidence: float = 55,
