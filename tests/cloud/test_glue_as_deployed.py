@@ -6,8 +6,11 @@ not have, or the wheels do not install without a registry, it fails here.
 
 What is proven: the job imports at all; every photo analysed, with the place and local time of the photo that has a
 GPS fix, the MiniLM vector stored and the run summary written; then cluster_faces groups the consenting owner's faces
-into one person. What is not: Glue's own launcher (awsglue, its pip flags beyond --no-index), IAM (the role's
-statements are checked in tests/infrastructure), and Spark 3.5.4 exactly (3.5.9 here, same line).
+into one person; and every AWS call of every Python process of both jobs (driver and Spark workers, recorded by the
+rehearsal worker's botocore hook, Rekognition's to the stand-in too) is allowed by a statement of the job's role in
+the synthesized template (offline evaluator of the rehearsal, rehearsal/glue_calls.py), listed in
+build/rehearsal/glue-calls.md. What is not: Glue's own launcher (awsglue, its pip flags beyond --no-index, what Glue
+itself does with the role: script and wheel download, logs, bookmarks), and Spark 3.5.4 exactly (3.5.9 here, same line).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from pathlib import Path
 
 import boto3
 import pytest
+
+from .rehearsal.assembly import CACHE
+from .rehearsal.glue_calls import Created, JobRole, denials, hook_environment, recorded, write_table
 
 ROOT = Path(__file__).resolve().parents[2]
 GLUE_TESTS = ROOT / "tests" / "glue"
@@ -55,6 +61,7 @@ LIBRARY = {
 }
 CONSENTING = ("ana",)
 JOB_TIMEOUT_S = 480
+CALLS_TABLE = CACHE / "glue-calls.md"
 
 
 def _timed(record: dict, name: str):
@@ -103,7 +110,7 @@ def deployed(tmp_path_factory, timings):
             env.built_seconds if env.built_seconds is not None else time.perf_counter() - started, 1)
     except glue_env.GlueEnvUnavailableError as e:
         pytest.skip(str(e))
-    return jobs, env
+    return jobs, env, assembly.template
 
 
 class Library:
@@ -181,10 +188,28 @@ class Library:
                 for o in listed if o["Key"].endswith("/summary.json")]
 
 
-def _run_job(env, job, library: Library, aws: dict[str, str]) -> subprocess.CompletedProcess:
+def _run_job(env, job, library: Library, aws: dict[str, str], calls_file: Path) -> subprocess.CompletedProcess:
+    """The job as Glue starts it, with every AWS call of its Python processes appended to `calls_file`."""
     arguments = glue_env.resolve_arguments(job.arguments, {"Table": library.table, "Derivatives": library.derivatives})
-    return subprocess.run(glue_env.job_command(env, job, arguments), env=glue_env.job_environment(env, aws),
+    environment = {**glue_env.job_environment(env, aws), **hook_environment(calls_file)}
+    return subprocess.run(glue_env.job_command(env, job, arguments), env=environment,
                           capture_output=True, text=True, timeout=JOB_TIMEOUT_S, cwd=job.script.parent)
+
+
+def _job_role(template: dict, job_name: str, library: Library) -> JobRole:
+    """The job's role statements with the storage stack's outputs resolved to what the test created. The deployed
+    derivatives bucket is SSE-KMS with the storage stack's data key (stacks/storage.py), so S3 object calls need
+    that key too; moto's bucket here is not encrypted, so the key is named, not created."""
+    account = json.loads((ROOT / "cdk.json").read_text())["context"]["account"]
+    region = library.region
+    key = f"arn:aws:kms:{region}:{account}:key/glue-as-deployed-data-key"
+    created = {
+        "Table": Created(library.table, f"arn:aws:dynamodb:{region}:{account}:table/{library.table}"),
+        "Derivatives": Created(library.derivatives, f"arn:aws:s3:::{library.derivatives}"),
+        "DataKey": Created(key.rsplit("/", 1)[1], key),
+    }
+    return JobRole(template, job_name, account=account, region=region, created=created,
+                   kms_keys={("s3", library.derivatives): key})
 
 
 def _tail(done: subprocess.CompletedProcess) -> str:
@@ -195,7 +220,7 @@ def _tail(done: subprocess.CompletedProcess) -> str:
 
 
 def test_the_glue_environment_holds_only_glue_5_modules_and_the_shipped_wheels(deployed):
-    jobs, env = deployed
+    jobs, env, _ = deployed
     installed = env.modules()
     provided = {glue_env_name(n): v for n, v in glue_env.provided_modules().items()}
     shipped = {glue_env_name(w.name.split("-")[0]): w.name.split("-")[1] for w in jobs[ANALYZE].wheels}
@@ -217,13 +242,13 @@ def glue_env_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def test_analyze_then_cluster_jobs_run_as_deployed(deployed, aws_endpoint_env, rekognition_standin, timings,
-                                                   monkeypatch):
+def test_analyze_then_cluster_jobs_run_as_deployed_and_every_aws_call_is_allowed_by_the_job_role(
+        deployed, aws_endpoint_env, rekognition_standin, timings, monkeypatch, tmp_path):
     from rekognition_standin import StandinConfig
 
     from photo_organizer.places.resolvers import place_resolver, resolve_local_time
 
-    jobs, env = deployed
+    jobs, env, template = deployed
     region = jobs[ANALYZE].arguments["--region"]
     for name, value in aws_endpoint_env.items():
         monkeypatch.setenv(name, value)
@@ -231,7 +256,7 @@ def test_analyze_then_cluster_jobs_run_as_deployed(deployed, aws_endpoint_env, r
     rekognition_standin.reset(StandinConfig(kinds=library.kinds, identities=library.identities))
 
     with _timed(timings, "analyze_photos_job"):
-        done = _run_job(env, jobs[ANALYZE], library, aws_endpoint_env)
+        done = _run_job(env, jobs[ANALYZE], library, aws_endpoint_env, tmp_path / "analyze-calls.jsonl")
     assert done.returncode == 0, f"analyze_photos failed as deployed:\n{_tail(done)}"
 
     for sample, (owner, photo_id) in library.ids.items():
@@ -251,7 +276,7 @@ def test_analyze_then_cluster_jobs_run_as_deployed(deployed, aws_endpoint_env, r
     assert summary["photos"] == len(library.ids) and summary["failures"] == {}
 
     with _timed(timings, "cluster_faces_job"):
-        done = _run_job(env, jobs[CLUSTER], library, aws_endpoint_env)
+        done = _run_job(env, jobs[CLUSTER], library, aws_endpoint_env, tmp_path / "cluster-calls.jsonl")
     assert done.returncode == 0, f"cluster_faces failed as deployed:\n{_tail(done)}"
     [person] = library.people("ana")
     photo_of_face = {face.face_id: face.photo_id for face in library.faces("ana")}
@@ -259,3 +284,19 @@ def test_analyze_then_cluster_jobs_run_as_deployed(deployed, aws_endpoint_env, r
     assert {photo_of_face[face_id] for face_id in person.face_ids} == obama_photos
     assert library.people("ben") == []  # no consent, no faces, no people
     assert library.summaries(jobs[CLUSTER].arguments["--summary-prefix"] + "/")
+
+    # Every AWS call both jobs made, driver and executors, against the statements of each job's role.
+    sections, refused = {}, []
+    for name, calls_file in ((ANALYZE, tmp_path / "analyze-calls.jsonl"), (CLUSTER, tmp_path / "cluster-calls.jsonl")):
+        calls = recorded(calls_file)
+        decisions = _job_role(template, name, library).decisions(calls)
+        sections[name] = decisions
+        refused += [f"{name}: {denial}" for denial in denials(decisions)]
+        made = {(c["service"], c["operation"]) for c in calls}
+        assert ("dynamodb", "Query") in made or ("dynamodb", "GetItem") in made, f"{name}: no table read recorded"
+    analyze_calls = recorded(tmp_path / "analyze-calls.jsonl")
+    # The hook reaches Spark's Python workers (other processes than the driver) and the Rekognition stand-in.
+    assert len({c["pid"] for c in analyze_calls}) >= 2, "calls of one process only: the executors were not recorded"
+    assert {"DetectLabels", "IndexFaces"} <= {c["operation"] for c in analyze_calls if c["service"] == "rekognition"}
+    write_table(CALLS_TABLE, sections)
+    assert refused == [], "\n".join(refused)

@@ -13,6 +13,8 @@ templates, run against moto and local stand-ins. Reusable by any test of the tie
 - stage        Rehearsal: everything above, the HTTP API as routed by its template, event source polling,
                deploy-time custom resources, the browser's side (presigned POST/GET)
 - journey      steps shared by the journey tests
+- glue_calls   the Glue jobs' AWS calls (glue_hook/sitecustomize.py puts worker.py's hook in every job process)
+               checked against the job role's synthesized statements
 - loopback     the HTTP API served on 127.0.0.1 for real HTTP clients (PhotoApiClient), event sources delivered
                between requests
 

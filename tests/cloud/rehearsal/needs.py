@@ -64,6 +64,9 @@ def needs_of(call: dict, ctx: CallContext) -> list[Need]:
     if service == "kms":
         key = params.get("KeyId", "*")
         return [Need(f"kms:{operation}", key if key.startswith("arn:") else ctx.arn("kms", f"key/{key}"), why=why)]
+    if service == "cloudwatch":  # signs as "monitoring"; PutMetricData is allowed per namespace by a condition
+        context = (("cloudwatch:namespace", params["Namespace"]),) if "Namespace" in params else ()
+        return [Need(f"cloudwatch:{operation}", "*", context, why)]
     if service == "rekognition" and "CollectionId" in params:
         return [Need(f"rekognition:{operation}", ctx.arn("rekognition", f"collection/{params['CollectionId']}"), why=why)]
     return [Need(f"{prefix}:{operation}", "*", why=why)]
