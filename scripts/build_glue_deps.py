@@ -19,9 +19,7 @@ Glue; a digest of every input is stored with it, so an unchanged build is not re
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
-import importlib.util
 import json
 import os
 import re
@@ -139,16 +137,8 @@ def fingerprint(pins: dict[str, str], wanted: list[str]) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    return _load_pack_minilm().file_sha256(path)
-
-
-@functools.cache
-def _load_pack_minilm():
-    """pack_minilm's digest helper (as build_lambda does): one sha256-of-a-file in the scripts, not three."""
-    spec = importlib.util.spec_from_file_location("pack_minilm", Path(__file__).with_name("pack_minilm.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _pip(*args: str) -> None:
