@@ -28,6 +28,11 @@ class SmokeFailedError(PermanentError):
     """A smoke step found the deployment not working; the message says which step and what it saw."""
 
 
+@dataclass
+class _StepNote:
+    detail: str = ""
+
+
 @dataclass(frozen=True)
 class SmokeStep:
     name: str
@@ -84,31 +89,31 @@ class CloudSmoke:
         report = SmokeReport(run_id=run_id)
         filename = f"smoke-{run_id}.jpg"
         try:
-            with self._step(report, "upload"):
+            with self._step(report, "upload") as note:
                 report.photo_id = self._api.upload_bytes(unique_jpeg(sample_jpeg, f"smoke {run_id}"), filename,
                                                          "image/jpeg")
-            self._amend(report, report.photo_id)
-            with self._step(report, "validated"):
+                note.detail = report.photo_id
+            with self._step(report, "validated") as note:
                 photo = self._api.wait_until_processed(report.photo_id, timeout=self._settings.ready_timeout_s)
                 if photo.get("status") != READY:
                     raise SmokeFailedError(f"status {photo.get('status')} "
                                            f"({photo.get('rejection_reason') or 'still processing'})")
-            self._amend(report, "READY")
+                note.detail = READY
             query = filename
             if self._settings.analysis_job:
-                with self._step(report, "analysis job"):
+                with self._step(report, "analysis job") as note:
                     outcome = self._run_job(self._settings.analysis_job)
-                self._amend(report, f"{outcome.run_id} {outcome.state}")
-                with self._step(report, "analysed"):
+                    note.detail = f"{outcome.run_id} {outcome.state}"
+                with self._step(report, "analysed") as note:
                     analysis = self._api.photo(report.photo_id).get("analysis") or {}
                     if not analysis:
                         raise SmokeFailedError("the job succeeded but the photo has no analysis")
                     tags = analysis.get("tags") or []
                     query = tags[0] if tags else filename
-                self._amend(report, f"tags: {', '.join((analysis.get('tags') or [])[:5]) or 'none'}")
-            with self._step(report, "found by search"):
+                    note.detail = f"tags: {', '.join(tags[:5]) or 'none'}"
+            with self._step(report, "found by search") as note:
                 self._wait_for_search(query, report.photo_id, present=True)
-            self._amend(report, f"q={query!r}")
+                note.detail = f"q={query!r}"
         except PhotoOrganizerError:
             pass  # recorded on its step; the photo is still deleted below
         finally:
@@ -161,19 +166,16 @@ class CloudSmoke:
             self._sleep(min(self._settings.poll_interval_s, 2.0))
 
     @contextmanager
-    def _step(self, report: SmokeReport, name: str) -> Iterator[None]:
+    def _step(self, report: SmokeReport, name: str) -> Iterator[_StepNote]:
+        """Times the block and records it as a step: failed with the error, or passed with the note's detail."""
         started = self._clock()
+        note = _StepNote()
         try:
-            yield
+            yield note
         except PhotoOrganizerError as exc:
             report.steps.append(SmokeStep(name, False, self._clock() - started, str(exc)))
             raise
         except Exception as exc:  # an HTTP or SDK failure: report it as this step's failure, never a traceback
             report.steps.append(SmokeStep(name, False, self._clock() - started, f"{type(exc).__name__}: {exc}"))
             raise SmokeFailedError(f"{name}: {exc}") from exc
-        report.steps.append(SmokeStep(name, True, self._clock() - started))
-
-    @staticmethod
-    def _amend(report: SmokeReport, detail: str) -> None:
-        last = report.steps[-1]
-        report.steps[-1] = SmokeStep(last.name, last.ok, last.seconds, detail)
+        report.steps.append(SmokeStep(name, True, self._clock() - started, note.detail))
