@@ -1,16 +1,16 @@
-"""A small offline evaluator of the synthesized identity policies: is (action, resource, context) allowed for a
-role? Enough for the grants these stacks write (Allow statements, `*` wildcards in actions and resources,
-StringLike/StringEquals conditions); explicit Deny and policy variables are not used by the stacks.
+"""The synthesized identity policies of one role, judged offline: is (action, resource, context) allowed? The
+judging is the deploy rehearsal's evaluator (cloud.rehearsal.policy); this module only picks the role's statements
+out of a template and resolves their resources without a data plane.
 
 References are resolved by name: `Fn::GetAtt`/`Fn::GetStackOutput` of a resource whose logical id starts with one of
 ALIASES becomes that alias's fixed ARN, and `Fn::Join` concatenates."""
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
-from collections.abc import Iterator
+
+from cloud.rehearsal.policy import Need, evaluate
 
 ALIASES = {
     "Originals": "arn:aws:s3:::originals-bucket",
@@ -51,34 +51,7 @@ def role_statements(template: dict, role_prefix: str) -> list[dict]:
     return statements
 
 
-def _conditions_hold(condition: dict, context: dict[str, str]) -> bool:
-    for operator, entries in condition.items():
-        for key, expected in entries.items():
-            actual = context.get(key)
-            if actual is None:
-                return False
-            patterns = _as_list(expected)
-            if operator == "StringLike" and not any(fnmatch.fnmatchcase(actual, p) for p in patterns):
-                return False
-            if operator == "StringEquals" and actual not in patterns:
-                return False
-            if operator not in ("StringLike", "StringEquals"):
-                return False  # not modelled: treated as not matching, so a test fails loudly rather than passes
-    return True
-
-
-def matching_statements(statements: list[dict], action: str, resource: str,
-                        context: dict[str, str] | None = None) -> Iterator[dict]:
-    for statement in statements:
-        if statement["Effect"] != "Allow":
-            continue
-        if not any(fnmatch.fnmatchcase(action, a) for a in _as_list(statement["Action"])):
-            continue
-        if not any(fnmatch.fnmatchcase(resource, resolve(r)) for r in _as_list(statement["Resource"])):
-            continue
-        if _conditions_hold(statement.get("Condition", {}), context or {}):
-            yield statement
-
-
 def allowed(statements: list[dict], action: str, resource: str, context: dict[str, str] | None = None) -> bool:
-    return any(True for _ in matching_statements(statements, action, resource, context))
+    resolved = [("role", {**statement, "Resource": [resolve(r) for r in _as_list(statement["Resource"])]})
+                for statement in statements]
+    return evaluate(Need(action, resource, tuple((context or {}).items())), resolved).allowed
