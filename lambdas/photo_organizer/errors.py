@@ -124,3 +124,11 @@ class UploadPolicyError(PermanentError):
         super().__init__(f"{code}: {message}")
         self.code = UploadPolicyCode(code)
         self.message = message
+
+
+class TrainingFailedError(PermanentError):
+    """A training, evaluation or re-application run failed: the approved model stays as it was."""
+
+
+class NotEnoughFeedbackError(PermanentError):
+    """Too little feedback to train or to judge a candidate: the run is skipped with this reason."""
