@@ -65,3 +65,17 @@ LocalTimeResolver = Callable[[datetime | None, str | None, GeoPoint | None], tup
 FaceRecorder = Callable[[str, str, Sequence[FaceDetection]], None]
 ConsentLookup = Callable[[str], bool]
 Embed = Callable[[list[str]], np.ndarray]  # texts -> (len(texts), 384) float32, rows L2-normalised
+ImageEmbed = Callable[[bytes], np.ndarray]  # preview JPEG -> (1280,) float32: the label model's penultimate layer
+
+
+class FeatureStore(Protocol):
+    """The image embedding of each analysed photo (learning.datasets.IMAGE_EMBEDDING_DIMENSIONS floats, stored as
+    little-endian float16: 2.5 KB). aws: the `image_embedding` attribute (B) of the photo item; local: a table."""
+
+    def save_image_embedding(self, owner: str, photo_id: str, embedding: np.ndarray) -> None: ...
+
+    def image_embedding(self, owner: str, photo_id: str) -> np.ndarray | None: ...
+
+    def image_embeddings(self, owner: str) -> dict[str, np.ndarray]:
+        """photo id -> embedding, for the owner's photos that have one."""
+        ...
