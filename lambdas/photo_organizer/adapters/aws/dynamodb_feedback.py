@@ -27,7 +27,7 @@ from pydantic import TypeAdapter
 
 from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbTable, from_attribute, key, to_attribute
 from photo_organizer.adapters.aws.dynamodb_metadata import owner_pk, photo_sk
-from photo_organizer.errors import FeedbackConflictError, PhotoNotFoundError, ValidationError
+from photo_organizer.errors import ConflictError, FeedbackConflictError, PhotoNotFoundError, ValidationError
 from photo_organizer.feedback.effects import overlay_document, overlay_from_document
 from photo_organizer.feedback.models import FeedbackRecord, FeedbackType, TagOverlay, overlay_of
 from photo_organizer.models import PhotoStatus, utcnow
@@ -88,7 +88,17 @@ class DynamoDbFeedbackStore:
             for item in self._events(owner, "photo_id = :photo", {":photo": {"S": photo_id}}, projection="PK, SK")
         ]
         self._table.batch_write([{"DeleteRequest": {"Key": key(owner_pk(owner), sk)}} for sk in sks])
-        # The photo item, and its `feedback` map with it, is deleted by the metadata store.
+        try:  # the photo item itself (and the map with it) is deleted by the metadata store right after
+            self._table.call(
+                "update_item",
+                Key=key(owner_pk(owner), photo_sk(photo_id)),
+                UpdateExpression="SET #updated = :now REMOVE #feedback",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeNames={"#feedback": "feedback", "#updated": "updated_at"},
+                ExpressionAttributeValues={":now": {"S": _json_time(utcnow())}},
+            )
+        except ConflictError:
+            pass  # already gone
 
     # ---- reads -------------------------------------------------------------------------------------------------
 
