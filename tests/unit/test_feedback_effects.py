@@ -155,3 +155,15 @@ def test_a_part_name_cannot_leave_its_partition(tmp_path):
 
     with pytest.raises(ValidationError):
         FileFeedbackDataset(tmp_path).append([_record(0)], part="../../escape")
+
+
+def test_a_feedback_item_on_the_stream_is_not_a_search_write_and_reads_back_as_its_record():
+    from photo_organizer.adapters.aws.dynamodb_analysis import to_attribute
+    from photo_organizer.adapters.aws.dynamodb_feedback import record_from_item
+    from photo_organizer.adapters.aws.stream_documents import plan_write
+
+    record = _record(0, origin="review")
+    image = {name: to_attribute(value) for name, value in record.model_dump(mode="json", exclude_none=True).items()}
+    image.update(PK={"S": "OWNER#ana"}, SK={"S": f"FEEDBACK#{record.feedback_id}"}, entity={"S": "feedback"})
+    assert plan_write({"eventName": "INSERT", "dynamodb": {"NewImage": image, "SequenceNumber": "1"}}) is None
+    assert record_from_item(image) == record
