@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from photo_organizer.analysis.captioner import ComposedCaptioner
 from photo_organizer.errors import ConfigurationError
-from photo_organizer.ports.analysis import AnalysisStore, Captioner
+from photo_organizer.ports.analysis import AnalysisStore, Captioner, FeatureStore
+from photo_organizer.ports.feedback import SuggestionStore
 from photo_organizer.ports.operations import JobRunner
 from photo_organizer.ports.people import PeopleStore, UserSettings
 from photo_organizer.ports.search import SearchIndex, SearchWriter
@@ -56,6 +57,9 @@ class Services:
     semantic_degraded: bool = False
     # The local backend keeps its index current through these services; the cloud's stream indexer does it there.
     index_locally: bool = False
+    # What analysis stores for training (image embeddings) and what re-application writes (tag suggestions).
+    features: FeatureStore | None = None
+    suggestions: SuggestionStore | None = None
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings)
@@ -89,6 +93,7 @@ def build_services(settings: Settings) -> Services:
         from photo_organizer.adapters.aws.s3_blobs import S3BlobStore
 
         from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
+        from photo_organizer.adapters.aws.dynamodb_features import DynamoDbFeatureStore, DynamoDbSuggestionStore
         from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
         from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
 
@@ -107,6 +112,8 @@ def build_services(settings: Settings) -> Services:
             search_index=search_index,
             cursor_key=_cloud_cursor_key(settings) if search_index is not None else b"",
             embed=_cloud_query_embedder() if search_index is not None else None,
+            features=DynamoDbFeatureStore(settings.table_name),
+            suggestions=DynamoDbSuggestionStore(settings.table_name),
         )
         # The stream indexer sees only the photo item: a correction or a consent withdrawal reaches search by
         # rewriting the `people` of the photos it touched.
@@ -116,6 +123,7 @@ def build_services(settings: Settings) -> Services:
     from photo_organizer.adapters.local.disk_blobs import DiskBlobStore
     from photo_organizer.adapters.local.signing import LocalSigner
     from photo_organizer.adapters.local.sqlite_analysis import SqliteAnalysisStore
+    from photo_organizer.adapters.local.sqlite_features import SqliteFeatureStore, SqliteSuggestionStore
     from photo_organizer.adapters.local.sqlite_metadata import SqliteMetadataStore
     from photo_organizer.adapters.local.sqlite_people import SqlitePeopleStore
 
@@ -142,6 +150,8 @@ def build_services(settings: Settings) -> Services:
         # Without the MiniLM weights the local embedder matches shared words only: searches say "degraded".
         semantic_degraded=not _minilm_available(),
         index_locally=True,
+        features=SqliteFeatureStore(database),
+        suggestions=SqliteSuggestionStore(database),
     )
 
 
@@ -293,17 +303,22 @@ def local_settings(data_dir: Path) -> Settings:
 
 def local_analysis(data_dir: Path, label_model: Path, settings: AnalysisSettings) -> AnalysisService:
     """`photo-organizer analyze`'s per-process AnalysisService: the CPU models on the local library."""
+    from photo_organizer.adapters.image_embedding import LabelModelSession
     from photo_organizer.adapters.local.analyzer import LocalAnalyzer
     from photo_organizer.services.analysis import AnalysisService
 
     backend = local_settings(data_dir)
     services = build_services(backend)
     enrichment = analysis_enrichment(caption_endpoint=backend.caption_endpoint, region=backend.region)
+    # One session for labels and the image embedding: one inference per preview gives both.
+    label_session = LabelModelSession(label_model)
     return AnalysisService(
         previews=services.derivatives,
         photos=services.metadata,
         store=services.analysis,
-        analyzer=LocalAnalyzer(label_model=label_model),
+        analyzer=LocalAnalyzer(label_model=label_model, label_session=label_session),
+        embed_image=image_embedder(label_session),
+        features=services.features,
         settings=settings,
         face_consent=services.user_settings.biometric_consent,
         resolve_place=enrichment.resolve_place,
@@ -311,6 +326,26 @@ def local_analysis(data_dir: Path, label_model: Path, settings: AnalysisSettings
         captioner=enrichment.captioner,
         record_faces=services.people.record_faces,
     )
+
+
+def image_embedder(model: Any) -> Callable[[bytes], Any] | None:
+    """The label model's image embedding (ImageEmbed) for the local runner and the Glue job (`model`: a path or a
+    shared LabelModelSession). None, with a warning, when the file predates the `embedding` output: analysis goes
+    on (labels still work) and the tagging model trains without image embeddings until it is re-exported."""
+    import logging
+
+    from photo_organizer.adapters.image_embedding import EMBEDDING, REEXPORT_HINT, LabelModelSession, OnnxImageEmbedder
+
+    session = model if isinstance(model, LabelModelSession) else LabelModelSession(model)
+    try:
+        names = session.output_names()
+    except ConfigurationError:
+        return None  # no model file at all: the labeler says how to make it
+    if EMBEDDING not in names:
+        logging.getLogger(__name__).warning("no image embeddings: label model %s %s", session.model_path,
+                                            REEXPORT_HINT)
+        return None
+    return OnnxImageEmbedder(session)
 
 
 # ---- the local stack's stand-in for S3's POST policy check ------------------------------------------------------
