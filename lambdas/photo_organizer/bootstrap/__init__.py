@@ -65,11 +65,14 @@ class Services:
     suggestion_store: SuggestionStore | None = None
     # What analysis stores for training: the image embeddings.
     features: FeatureStore | None = None
+    # owner -> the promoted face matcher PeopleService.recluster uses (local: the model registry's approved one)
+    face_matcher: Callable[[str], Any] | None = None
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings)
         self.ingest = IngestService(self.originals, self.derivatives, self.metadata, self.settings)
-        self.people = PeopleService(self.people_store, self.user_settings, self.analysis, self.forget_collection)
+        self.people = PeopleService(self.people_store, self.user_settings, self.analysis, self.forget_collection,
+                                    face_matcher=self.face_matcher)
         self.photos = PhotoService(
             self.originals, self.derivatives, self.metadata, self.settings, self.analysis, self.people,
             feedback=self.feedback_store, suggestions=self.suggestion_store,
@@ -171,6 +174,7 @@ def build_services(settings: Settings) -> Services:
         # Without the MiniLM weights the local embedder matches shared words only: searches say "degraded".
         semantic_degraded=not _minilm_available(),
         index_locally=True,
+        face_matcher=local_face_matcher(data_dir),
         feedback_store=SqliteFeedbackStore(database),
         feedback_dataset=FileFeedbackDataset(data_dir / "datasets"),
         suggestion_store=SqliteSuggestionStore(database),
@@ -369,6 +373,83 @@ def image_embedder(model: Any) -> Callable[[bytes], Any] | None:
                                             REEXPORT_HINT)
         return None
     return OnnxImageEmbedder(session)
+
+
+# ---- retraining (local): the SageMaker scripts as subprocesses, the registry under the data directory -------------
+
+
+def repository_root() -> Path:
+    """The checkout holding `lambdas/photo_organizer` and `sagemaker/` (the package is installed editable)."""
+    from pathlib import Path
+
+    import photo_organizer
+
+    return Path(photo_organizer.__file__).resolve().parents[2]
+
+
+def local_model_registry(data_dir: Path):
+    from photo_organizer.adapters.local.model_registry import LocalModelRegistry
+
+    return LocalModelRegistry(data_dir / "models")
+
+
+def local_face_matcher(data_dir: Path) -> Callable[[str], Any]:
+    """owner -> the owner's promoted face matcher (the approved `faces` model), or None: PeopleService.recluster
+    uses it, so every local regrouping (after analysis, after a retrain) cuts edges where the matcher says."""
+    import json
+
+    registry = local_model_registry(data_dir)
+    cache: dict[int, dict[str, Any]] = {}
+
+    def matcher_for(owner: str):
+        approved = registry.approved("faces")
+        if approved is None:
+            return None
+        if approved.version not in cache:
+            from photo_organizer.learning.faces import matchers_from_document
+
+            document = json.loads((approved.path / "model.json").read_text(encoding="utf-8"))
+            cache.clear()
+            cache[approved.version] = matchers_from_document(document)
+        return cache[approved.version].get(owner)
+
+    return matcher_for
+
+
+def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_work: bool = False):
+    """`photo-organizer retrain`: RetrainService over the local library (SubprocessTrainer on `sagemaker/`,
+    LocalModelRegistry under <data_dir>/models, the dataset under <data_dir>/datasets)."""
+    from photo_organizer.adapters.local.subprocess_trainer import SubprocessTrainer
+    from photo_organizer.services.retraining import RetrainService
+    from photo_organizer.services.training_export import TrainingExport
+
+    services = build_services(local_settings(data_dir))
+    root = repository_root()
+    if services.feedback_store is None or services.feedback_dataset is None or services.suggestion_store is None:
+        raise ConfigurationError("the local backend has no feedback store")
+    search = services.search
+    return RetrainService(
+        trainer=SubprocessTrainer(scripts_dir or root / "sagemaker", python_path=root / "lambdas"),
+        registry=local_model_registry(data_dir),
+        export=TrainingExport(
+            photos=services.metadata,
+            analysis=services.analysis,
+            people=services.people_store,
+            feedback=services.feedback_store,
+            features=services.features,
+            suggestions=services.suggestion_store,
+        ),
+        feedback=services.feedback_store,
+        dataset=services.feedback_dataset,
+        dataset_root=data_dir / "datasets",
+        work_root=data_dir / "retraining",
+        owners=services.metadata.owners,  # type: ignore[attr-defined] - the SQLite store's own listing
+        suggestions=services.suggestion_store,
+        people=services.people,
+        biometric_consent=services.user_settings.biometric_consent,
+        reindex=(lambda owner, photo_ids: search.index_photos(owner, sorted(photo_ids))) if search else None,
+        keep_work=keep_work,
+    )
 
 
 # ---- the local stack's stand-in for S3's POST policy check ------------------------------------------------------

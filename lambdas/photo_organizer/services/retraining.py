@@ -82,11 +82,20 @@ class Appliers:
     faces: Callable[[Mapping[str, Any]], Mapping[str, FaceMatcher]]
 
 
-def learning_appliers() -> Appliers:
-    from photo_organizer.learning.faces import matchers_from_document
+def _tagging_models(document: Mapping[str, Any]) -> Mapping[str, Any]:
     from photo_organizer.learning.tagging import models_from_document
 
-    return Appliers(tagging=models_from_document, faces=matchers_from_document)
+    return models_from_document(document)
+
+
+def _face_matchers(document: Mapping[str, Any]) -> Mapping[str, FaceMatcher]:
+    from photo_organizer.learning.faces import matchers_from_document
+
+    return matchers_from_document(document)
+
+
+def learning_appliers() -> Appliers:
+    return Appliers(tagging=_tagging_models, faces=_face_matchers)
 
 
 def learning_decide(evaluation: Mapping[str, Any], kind: str, margin: float, min_examples: int) -> Any:
