@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 from photo_organizer.analysis.captioner import ComposedCaptioner
 from photo_organizer.errors import ConfigurationError
 from photo_organizer.ports.analysis import AnalysisStore, Captioner, FeatureStore
-from photo_organizer.ports.feedback import SuggestionStore
 from photo_organizer.ports.operations import JobRunner
+from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
 from photo_organizer.ports.people import PeopleStore, UserSettings
 from photo_organizer.ports.search import SearchIndex, SearchWriter
 from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.search.models import SearchDocument
+from photo_organizer.services.feedback import FeedbackService
 from photo_organizer.services.indexing import StreamIndexer
 from photo_organizer.services.ingest import IngestService
 from photo_organizer.services.people import PeopleService
@@ -57,17 +58,30 @@ class Services:
     semantic_degraded: bool = False
     # The local backend keeps its index current through these services; the cloud's stream indexer does it there.
     index_locally: bool = False
-    # What analysis stores for training (image embeddings) and what re-application writes (tag suggestions).
+    # The user's corrections (current state), their local dataset files (the cloud's feedback Lambda records from
+    # the table stream instead) and the tagging model's suggestions.
+    feedback_store: FeedbackStore | None = None
+    feedback_dataset: FeedbackDataset | None = None
+    suggestion_store: SuggestionStore | None = None
+    # What analysis stores for training: the image embeddings.
     features: FeatureStore | None = None
-    suggestions: SuggestionStore | None = None
+    # owner -> the promoted face matcher PeopleService.recluster uses (local: the model registry's approved one)
+    face_matcher: Callable[[str], Any] | None = None
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings)
         self.ingest = IngestService(self.originals, self.derivatives, self.metadata, self.settings)
-        self.people = PeopleService(self.people_store, self.user_settings, self.analysis, self.forget_collection)
+        self.people = PeopleService(self.people_store, self.user_settings, self.analysis, self.forget_collection,
+                                    face_matcher=self.face_matcher)
         self.photos = PhotoService(
-            self.originals, self.derivatives, self.metadata, self.settings, self.analysis, self.people
+            self.originals, self.derivatives, self.metadata, self.settings, self.analysis, self.people,
+            feedback=self.feedback_store, suggestions=self.suggestion_store,
         )
+        self.feedback: FeedbackService | None = None
+        if self.feedback_store is not None:
+            self.feedback = FeedbackService(
+                store=self.feedback_store, metadata=self.metadata, people=self.people, dataset=self.feedback_dataset
+            )
         self.search: SearchService | None = None
         if self.search_index is not None:
             self.search = SearchService(
@@ -79,12 +93,16 @@ class Services:
                 cursor_key=self.cursor_key,
                 embed=self.embed,
                 semantic_degraded=self.semantic_degraded,
+                feedback=self.feedback_store,
+                suggestions=self.suggestion_store,
             )
         if self.search is not None and self.index_locally:
             search = self.search
             self.ingest.on_ready = lambda photo: search.index_photos(photo.owner, [photo.photo_id])
             self.people.on_people_changed = search.index_photos
             self.photos.on_deleted = search.forget
+            if self.feedback is not None:
+                self.feedback.on_photos_changed = search.index_photos
 
 
 def build_services(settings: Settings) -> Services:
@@ -94,6 +112,7 @@ def build_services(settings: Settings) -> Services:
 
         from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
         from photo_organizer.adapters.aws.dynamodb_features import DynamoDbFeatureStore, DynamoDbSuggestionStore
+        from photo_organizer.adapters.aws.dynamodb_feedback import DynamoDbFeedbackStore
         from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
         from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
 
@@ -112,8 +131,11 @@ def build_services(settings: Settings) -> Services:
             search_index=search_index,
             cursor_key=_cloud_cursor_key(settings) if search_index is not None else b"",
             embed=_cloud_query_embedder() if search_index is not None else None,
+            # The overlay lives on the photo items (the stream indexer reads it); the feedback Lambda (MlStack)
+            # appends the dataset from the table stream.
+            feedback_store=DynamoDbFeedbackStore(settings.table_name),
+            suggestion_store=DynamoDbSuggestionStore(settings.table_name),
             features=DynamoDbFeatureStore(settings.table_name),
-            suggestions=DynamoDbSuggestionStore(settings.table_name),
         )
         # The stream indexer sees only the photo item: a correction or a consent withdrawal reaches search by
         # rewriting the `people` of the photos it touched.
@@ -121,6 +143,8 @@ def build_services(settings: Settings) -> Services:
         return cloud
 
     from photo_organizer.adapters.local.disk_blobs import DiskBlobStore
+    from photo_organizer.adapters.local.feedback_files import FileFeedbackDataset
+    from photo_organizer.adapters.local.sqlite_feedback import SqliteFeedbackStore
     from photo_organizer.adapters.local.signing import LocalSigner
     from photo_organizer.adapters.local.sqlite_analysis import SqliteAnalysisStore
     from photo_organizer.adapters.local.sqlite_features import SqliteFeatureStore, SqliteSuggestionStore
@@ -150,8 +174,11 @@ def build_services(settings: Settings) -> Services:
         # Without the MiniLM weights the local embedder matches shared words only: searches say "degraded".
         semantic_degraded=not _minilm_available(),
         index_locally=True,
+        face_matcher=local_face_matcher(data_dir),
+        feedback_store=SqliteFeedbackStore(database),
+        feedback_dataset=FileFeedbackDataset(data_dir / "datasets"),
+        suggestion_store=SqliteSuggestionStore(database),
         features=SqliteFeatureStore(database),
-        suggestions=SqliteSuggestionStore(database),
     )
 
 
@@ -346,6 +373,83 @@ def image_embedder(model: Any) -> Callable[[bytes], Any] | None:
                                             REEXPORT_HINT)
         return None
     return OnnxImageEmbedder(session)
+
+
+# ---- retraining (local): the SageMaker scripts as subprocesses, the registry under the data directory -------------
+
+
+def repository_root() -> Path:
+    """The checkout holding `lambdas/photo_organizer` and `sagemaker/` (the package is installed editable)."""
+    from pathlib import Path
+
+    import photo_organizer
+
+    return Path(photo_organizer.__file__).resolve().parents[2]
+
+
+def local_model_registry(data_dir: Path):
+    from photo_organizer.adapters.local.model_registry import LocalModelRegistry
+
+    return LocalModelRegistry(data_dir / "models")
+
+
+def local_face_matcher(data_dir: Path) -> Callable[[str], Any]:
+    """owner -> the owner's promoted face matcher (the approved `faces` model), or None: PeopleService.recluster
+    uses it, so every local regrouping (after analysis, after a retrain) cuts edges where the matcher says."""
+    import json
+
+    registry = local_model_registry(data_dir)
+    cache: dict[int, dict[str, Any]] = {}
+
+    def matcher_for(owner: str):
+        approved = registry.approved("faces")
+        if approved is None:
+            return None
+        if approved.version not in cache:
+            from photo_organizer.learning.faces import matchers_from_document
+
+            document = json.loads((approved.path / "model.json").read_text(encoding="utf-8"))
+            cache.clear()
+            cache[approved.version] = matchers_from_document(document)
+        return cache[approved.version].get(owner)
+
+    return matcher_for
+
+
+def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_work: bool = False):
+    """`photo-organizer retrain`: RetrainService over the local library (SubprocessTrainer on `sagemaker/`,
+    LocalModelRegistry under <data_dir>/models, the dataset under <data_dir>/datasets)."""
+    from photo_organizer.adapters.local.subprocess_trainer import SubprocessTrainer
+    from photo_organizer.services.retraining import RetrainService
+    from photo_organizer.services.training_export import TrainingExport
+
+    services = build_services(local_settings(data_dir))
+    root = repository_root()
+    if services.feedback_store is None or services.feedback_dataset is None or services.suggestion_store is None:
+        raise ConfigurationError("the local backend has no feedback store")
+    search = services.search
+    return RetrainService(
+        trainer=SubprocessTrainer(scripts_dir or root / "sagemaker", python_path=root / "lambdas"),
+        registry=local_model_registry(data_dir),
+        export=TrainingExport(
+            photos=services.metadata,
+            analysis=services.analysis,
+            people=services.people_store,
+            feedback=services.feedback_store,
+            features=services.features,
+            suggestions=services.suggestion_store,
+        ),
+        feedback=services.feedback_store,
+        dataset=services.feedback_dataset,
+        dataset_root=data_dir / "datasets",
+        work_root=data_dir / "retraining",
+        owners=services.metadata.owners,  # type: ignore[attr-defined] - the SQLite store's own listing
+        suggestions=services.suggestion_store,
+        people=services.people,
+        biometric_consent=services.user_settings.biometric_consent,
+        reindex=(lambda owner, photo_ids: search.index_photos(owner, sorted(photo_ids))) if search else None,
+        keep_work=keep_work,
+    )
 
 
 # ---- the local stack's stand-in for S3's POST policy check ------------------------------------------------------
