@@ -571,3 +571,35 @@ def cloud_operator(region: str | None) -> CloudOperator:
     from photo_organizer.adapters.aws.stack_outputs import StackOutputs
 
     return CloudOperator(stack_outputs=StackOutputs(region=region).of, jobs=GlueJobRunner(region=region))
+
+
+if TYPE_CHECKING:
+    from photo_organizer.services.snapshot_export import SnapshotExport
+
+
+def cloud_training_export(table_name: str) -> SnapshotExport:
+    """The feature snapshot of the cloud's retraining (the export step of the pipeline): photos with their image
+    embedding and effective tags, faces and SearchFaces pairs of every owner who gave feedback, read from the
+    single table. `cloud_training_export(table).write_snapshot(write)`; `write(name, lines)` puts features/<name>."""
+    from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
+    from photo_organizer.adapters.aws.dynamodb_clustering import DynamoDbClusteringState
+    from photo_organizer.adapters.aws.dynamodb_features import DynamoDbFeatureStore, DynamoDbSuggestionStore
+    from photo_organizer.adapters.aws.dynamodb_feedback import DynamoDbFeedbackStore
+    from photo_organizer.adapters.aws.dynamodb_metadata import DynamoDbMetadataStore
+    from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
+    from photo_organizer.adapters.aws.dynamodb_training import DynamoDbTrainingOwners
+    from photo_organizer.services.snapshot_export import SnapshotExport
+    from photo_organizer.services.training_export import TrainingExport
+
+    export = TrainingExport(
+        photos=DynamoDbMetadataStore(table_name),
+        analysis=DynamoDbAnalysisStore(table_name),
+        # Faces exist only for owners who consented (withdrawing deletes them): no consent default is needed.
+        people=DynamoDbPeopleStore(table_name, default_consent=False),
+        feedback=DynamoDbFeedbackStore(table_name),
+        features=DynamoDbFeatureStore(table_name),
+        suggestions=DynamoDbSuggestionStore(table_name),
+        clustering=DynamoDbClusteringState(table_name),  # each face's last SearchFaces: the cloud's pairs
+        pairs_from_descriptors=False,  # Rekognition gives no descriptors
+    )
+    return SnapshotExport(export=export, owners=DynamoDbTrainingOwners(table_name))
