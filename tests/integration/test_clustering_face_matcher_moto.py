@@ -85,7 +85,9 @@ class StandinMatcher:
     def from_json(cls, document: dict[str, Any]) -> StandinMatcher:
         return cls(threshold=float(document["threshold"]), slope=float(document.get("slope", 40.0)))
 
-    def probability(self, similarity: float, quality_a: float, quality_b: float) -> float:
+    def probability(self, similarity: float, quality_a: float, quality_b: float, *, area_a: float | None = None,
+                    area_b: float | None = None) -> float:
+        assert area_a == area_b == pytest.approx(0.075)  # the boxes' share of the preview, as in training
         return 1.0 / (1.0 + math.exp(-self.slope * (similarity - self.threshold) * (0.5 + min(quality_a, quality_b))))
 
 
@@ -185,7 +187,9 @@ def test_an_unreadable_matcher_document_leaves_the_fixed_threshold_instead_of_fa
 
 
 def test_the_matcher_item_round_trips_exactly_and_is_the_owners_own(table):
-    store = DynamoDbFaceMatcherStore(TABLE)
+    from photo_organizer.bootstrap import cloud_face_matchers
+
+    store = cloud_face_matchers(TABLE)  # what the retraining's re-application writes with
     document = {"kind": "faces", "schema": 1, "threshold": 0.8123456789, "weights": [0.1, -2.5e-7, 3.0]}
     assert store.promoted(OWNER) is None
     store.promote(OWNER, document)

@@ -574,6 +574,7 @@ def cloud_operator(region: str | None) -> CloudOperator:
 
 
 if TYPE_CHECKING:
+    from photo_organizer.ports.people import FaceMatcherStore
     from photo_organizer.services.snapshot_export import SnapshotExport
 
 
@@ -603,3 +604,11 @@ def cloud_training_export(table_name: str) -> SnapshotExport:
         pairs_from_descriptors=False,  # Rekognition gives no descriptors
     )
     return SnapshotExport(export=export, owners=DynamoDbTrainingOwners(table_name))
+
+
+def cloud_face_matchers(table_name: str) -> FaceMatcherStore:
+    """The owners' promoted face matchers (`SETTINGS#face_matcher`): the retraining's re-application writes each
+    owner's learning.faces.FaceMatcher JSON with `promote(owner, document)`; the cluster_faces job reads them."""
+    from photo_organizer.adapters.aws.dynamodb_face_matchers import DynamoDbFaceMatcherStore
+
+    return DynamoDbFaceMatcherStore(table_name)

@@ -52,14 +52,17 @@ def search_threshold(configured: float, matcher_cut: float | None) -> float:
 def matched_edges(
     edges: Iterable[SimilarityEdge],
     faces: Iterable[StoredFace],
-    probability: Callable[[float, float, float], float],
+    probability: Callable[..., float],
 ) -> list[SimilarityEdge]:
     """The edges a promoted matcher accepts, weighted by its probability that both faces are one person:
-    `probability(similarity, quality_a, quality_b)` (learning.faces.FaceMatcher.probability)."""
+    `probability(similarity, quality_a, quality_b, area_a=, area_b=)` (learning.faces.FaceMatcher.probability;
+    areas are the boxes' share of the preview, as the training pairs had them)."""
     quality = {f.face_id: f.quality for f in faces}
+    area = {f.face_id: f.box.width * f.box.height for f in faces}
     matched = []
     for edge in edges:
-        p = float(probability(edge.similarity, quality.get(edge.a, 0.5), quality.get(edge.b, 0.5)))
+        p = float(probability(edge.similarity, quality.get(edge.a), quality.get(edge.b),
+                              area_a=area.get(edge.a), area_b=area.get(edge.b)))
         if math.isfinite(p) and p >= MATCH_PROBABILITY:
             matched.append(SimilarityEdge(edge.a, edge.b, min(1.0, p)))
     return matched

@@ -70,7 +70,8 @@ class PairMatcher(Protocol):
         """The similarity (0..1) from which the matcher tends to say "same person"."""
         ...
 
-    def probability(self, similarity: float, quality_a: float, quality_b: float) -> float: ...
+    def probability(self, similarity: float, quality_a: float | None = None, quality_b: float | None = None, *,
+                    area_a: float | None = None, area_b: float | None = None) -> float: ...
 
 
 def learned_face_matcher(document: dict[str, Any]) -> PairMatcher:
