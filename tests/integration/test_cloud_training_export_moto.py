@@ -180,3 +180,13 @@ def test_a_table_without_feedback_exports_three_empty_files(aws_env, tmp_path):
     written, counts = export_to(tmp_path)
     assert written == {"photos.jsonl": 0, "faces.jsonl": 0, "pairs.jsonl": 0}
     assert (counts.photos, counts.faces, counts.pairs) == (0, 0, 0)
+
+
+def test_the_snapshot_rows_for_the_export_step_are_the_written_files_rows(library, tmp_path):
+    """feature_snapshot(): the rows themselves (the export step's FeatureSnapshot shape), equal to the files'."""
+    export_to(tmp_path)
+    rows = cloud_training_export(TABLE).feature_snapshot()
+    assert list(rows.pairs) == list(read_pairs(tmp_path))  # any order of reading
+    assert list(rows.photos) == list(read_photos(tmp_path))
+    assert list(rows.faces) == list(read_faces(tmp_path))
+    assert (rows.counts.photos, rows.counts.faces, rows.counts.pairs, rows.counts.embeddings) == (2, 3, 2, 2)

@@ -581,7 +581,8 @@ if TYPE_CHECKING:
 def cloud_training_export(table_name: str) -> SnapshotExport:
     """The feature snapshot of the cloud's retraining (the export step of the pipeline): photos with their image
     embedding and effective tags, faces and SearchFaces pairs of every owner who gave feedback, read from the
-    single table. `cloud_training_export(table).write_snapshot(write)`; `write(name, lines)` puts features/<name>."""
+    single table. `cloud_training_export(table).write_snapshot(write)`, `write(name, lines)` putting features/<name>;
+    or `.feature_snapshot()`: the rows (.photos, .faces, .pairs), for a caller that writes them itself."""
     from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
     from photo_organizer.adapters.aws.dynamodb_clustering import DynamoDbClusteringState
     from photo_organizer.adapters.aws.dynamodb_features import DynamoDbFeatureStore, DynamoDbSuggestionStore

@@ -9,13 +9,22 @@ has to fit in the function's memory, and each file reaches the writer as one str
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import IO, Protocol
 
-from photo_organizer.learning.datasets import FACES_FILE, PAIRS_FILE, PHOTOS_FILE, to_line
+from photo_organizer.learning.datasets import (
+    FACES_FILE,
+    PAIRS_FILE,
+    PHOTOS_FILE,
+    FaceFeatures,
+    FacePair,
+    PhotoFeatures,
+    to_line,
+)
 from photo_organizer.ports.training_export import TrainingOwners
 from photo_organizer.services.training_export import SnapshotCounts, TrainingExport
 
@@ -31,6 +40,17 @@ class SnapshotWriter(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SnapshotRows:
+    """The snapshot as rows (learning.datasets' PhotoFeatures, FaceFeatures, FacePair), each iterable once: the
+    shape of the retraining export step's FeatureSnapshot (services.training_runs)."""
+
+    photos: Iterable[PhotoFeatures]
+    faces: Iterable[FaceFeatures]
+    pairs: Iterable[FacePair]
+    counts: SnapshotCounts
+
+
 @dataclass
 class SnapshotExport:
     export: TrainingExport
@@ -39,10 +59,27 @@ class SnapshotExport:
     def write_snapshot(self, write: SnapshotWriter) -> SnapshotCounts:
         """Every file written once (an owner-less table writes three empty files: the training then skips, saying
         why). Returns what it wrote, image embeddings counted among the photos."""
+        spools, counts = self._spool()
+        try:
+            for name in SNAPSHOT_FILES:
+                write(name, _lines(spools[name]))
+            return counts
+        finally:
+            for spool in spools.values():
+                spool.close()
+
+    def feature_snapshot(self) -> SnapshotRows:
+        """The same rows for a caller that writes them itself (each iterable read once, in any order)."""
+        spools, counts = self._spool()
+        photos, faces, pairs = (spools[name] for name in SNAPSHOT_FILES)
+        return SnapshotRows(photos=_rows(photos, PhotoFeatures), faces=_rows(faces, FaceFeatures),
+                            pairs=_rows(pairs, FacePair), counts=counts)
+
+    def _spool(self) -> tuple[dict[str, IO[str]], SnapshotCounts]:
         spools = {name: tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES, mode="w+", encoding="utf-8")
                   for name in SNAPSHOT_FILES}
+        counts = dict.fromkeys(("photos", "faces", "pairs", "embeddings"), 0)
         try:
-            counts = dict.fromkeys(("photos", "faces", "pairs", "embeddings"), 0)
             for owner in self.owners.owners():
                 snapshot = self.export.owner_snapshot(owner)
                 for name, rows in zip(SNAPSHOT_FILES, (snapshot.photos, snapshot.faces, snapshot.pairs), strict=True):
@@ -52,15 +89,23 @@ class SnapshotExport:
                 counts["faces"] += len(snapshot.faces)
                 counts["pairs"] += len(snapshot.pairs)
                 counts["embeddings"] += sum(1 for row in snapshot.photos if row.embedding)
-            for name in SNAPSHOT_FILES:
-                spools[name].seek(0)
-                write(name, _lines(spools[name]))
-            return SnapshotCounts(**counts)
-        finally:
+        except BaseException:
             for spool in spools.values():
                 spool.close()
+            raise
+        for spool in spools.values():
+            spool.seek(0)
+        return spools, SnapshotCounts(**counts)
 
 
 def _lines(spool: IO[str]) -> Iterator[str]:
     for line in spool:
         yield line.rstrip("\n")
+
+
+def _rows(spool: IO[str], cls: type) -> Iterator:
+    with spool:  # closed once read (or when the generator is dropped)
+        for line in spool:
+            body = json.loads(line)
+            body.pop("schema", None)
+            yield cls(**body)
