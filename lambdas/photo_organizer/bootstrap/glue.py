@@ -12,6 +12,7 @@ adapters.minilm, the label model's onnxruntime session by the embedder cached he
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.resources
 import os
@@ -175,7 +176,9 @@ def label_model() -> Path:
                                      f"{DEFAULT_MODEL_PATH}; {_EXPORT_HINT}")
 
 
+@functools.cache
 def _shipped_label_model() -> Path | None:
+    """Once per Python worker: the zip member is read (and hashed) on the first partition only."""
     try:
         resource = importlib.resources.files(LABEL_MODEL_PACKAGE).joinpath(LABEL_MODEL_FILE)
     except ModuleNotFoundError:
