@@ -18,10 +18,12 @@ from photo_organizer.analysis.captioner import ComposedCaptioner
 from photo_organizer.errors import ConfigurationError
 from photo_organizer.ports.analysis import AnalysisStore, Captioner
 from photo_organizer.ports.operations import JobRunner
+from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
 from photo_organizer.ports.people import PeopleStore, UserSettings
 from photo_organizer.ports.search import SearchIndex, SearchWriter
 from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.search.models import SearchDocument
+from photo_organizer.services.feedback import FeedbackService
 from photo_organizer.services.indexing import StreamIndexer
 from photo_organizer.services.ingest import IngestService
 from photo_organizer.services.people import PeopleService
@@ -56,14 +58,25 @@ class Services:
     semantic_degraded: bool = False
     # The local backend keeps its index current through these services; the cloud's stream indexer does it there.
     index_locally: bool = False
+    # The user's corrections (current state), their local dataset files (the cloud's feedback Lambda records from
+    # the table stream instead) and the tagging model's suggestions.
+    feedback_store: FeedbackStore | None = None
+    feedback_dataset: FeedbackDataset | None = None
+    suggestion_store: SuggestionStore | None = None
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings)
         self.ingest = IngestService(self.originals, self.derivatives, self.metadata, self.settings)
         self.people = PeopleService(self.people_store, self.user_settings, self.analysis, self.forget_collection)
         self.photos = PhotoService(
-            self.originals, self.derivatives, self.metadata, self.settings, self.analysis, self.people
+            self.originals, self.derivatives, self.metadata, self.settings, self.analysis, self.people,
+            feedback=self.feedback_store, suggestions=self.suggestion_store,
         )
+        self.feedback: FeedbackService | None = None
+        if self.feedback_store is not None:
+            self.feedback = FeedbackService(
+                store=self.feedback_store, metadata=self.metadata, people=self.people, dataset=self.feedback_dataset
+            )
         self.search: SearchService | None = None
         if self.search_index is not None:
             self.search = SearchService(
@@ -75,12 +88,16 @@ class Services:
                 cursor_key=self.cursor_key,
                 embed=self.embed,
                 semantic_degraded=self.semantic_degraded,
+                feedback=self.feedback_store,
+                suggestions=self.suggestion_store,
             )
         if self.search is not None and self.index_locally:
             search = self.search
             self.ingest.on_ready = lambda photo: search.index_photos(photo.owner, [photo.photo_id])
             self.people.on_people_changed = search.index_photos
             self.photos.on_deleted = search.forget
+            if self.feedback is not None:
+                self.feedback.on_photos_changed = search.index_photos
 
 
 def build_services(settings: Settings) -> Services:
@@ -89,6 +106,7 @@ def build_services(settings: Settings) -> Services:
         from photo_organizer.adapters.aws.s3_blobs import S3BlobStore
 
         from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
+        from photo_organizer.adapters.aws.dynamodb_feedback import DynamoDbFeedbackStore
         from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
         from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
 
@@ -107,6 +125,9 @@ def build_services(settings: Settings) -> Services:
             search_index=search_index,
             cursor_key=_cloud_cursor_key(settings) if search_index is not None else b"",
             embed=_cloud_query_embedder() if search_index is not None else None,
+            # The overlay lives on the photo items (the stream indexer reads it); the feedback Lambda (MlStack)
+            # appends the dataset from the table stream.
+            feedback_store=DynamoDbFeedbackStore(settings.table_name),
         )
         # The stream indexer sees only the photo item: a correction or a consent withdrawal reaches search by
         # rewriting the `people` of the photos it touched.
@@ -114,6 +135,8 @@ def build_services(settings: Settings) -> Services:
         return cloud
 
     from photo_organizer.adapters.local.disk_blobs import DiskBlobStore
+    from photo_organizer.adapters.local.feedback_files import FileFeedbackDataset
+    from photo_organizer.adapters.local.sqlite_feedback import SqliteFeedbackStore
     from photo_organizer.adapters.local.signing import LocalSigner
     from photo_organizer.adapters.local.sqlite_analysis import SqliteAnalysisStore
     from photo_organizer.adapters.local.sqlite_metadata import SqliteMetadataStore
@@ -142,6 +165,8 @@ def build_services(settings: Settings) -> Services:
         # Without the MiniLM weights the local embedder matches shared words only: searches say "degraded".
         semantic_degraded=not _minilm_available(),
         index_locally=True,
+        feedback_store=SqliteFeedbackStore(database),
+        feedback_dataset=FileFeedbackDataset(data_dir / "datasets"),
     )
 
 
