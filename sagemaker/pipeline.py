@@ -20,13 +20,12 @@ limited to):
 Source code: one tarball (`source_uri`) holding sagemaker/*.py, photo_organizer/__init__.py and
 photo_organizer/learning/ (stacks/ml.py builds it as an asset). Training jobs extract it themselves (script mode
 source_dir); processing jobs get it as an input and run `run_packaged.py` (a single-file asset, `launcher_uri`),
-which extracts it, unpacks any model.tar.gz of the model inputs and runs the named script with the given arguments.
+which extracts it and runs the named script with the given arguments.
 
 The promotion rule (learning.promotion: candidate >= approved + margin, with enough held-out examples) cannot be
-written as pipeline arithmetic (pipeline conditions compare, they do not add), so the Evaluate job runs
-`evaluate_gate.py`: evaluate.py, then the margin added to the approved score in evaluation.json's `<kind>.gate`.
-The ConditionStep then compares the candidate's score with `gate.required` and the held-out count with
-MinHeldOutExamples, both read from the property file.
+written as pipeline arithmetic (pipeline conditions compare, they do not add), so evaluate.py, given the margin,
+writes `<kind>.approved_plus_margin` into evaluation.json. The ConditionStep compares the candidate's score with it
+and the held-out count with MinHeldOutExamples, all read from the property file.
 """
 
 from __future__ import annotations
@@ -47,10 +46,11 @@ KINDS = ("tagging", "faces")
 # evaluation.json: the score each kind is judged on, and its held-out count (learning's evaluate.py writes both)
 SCORE_PATH = {"tagging": "tagging.candidate.macro_f1", "faces": "faces.candidate.pair_f1"}
 HELD_OUT_PATH = {"tagging": "tagging.examples", "faces": "faces.pairs"}
-REQUIRED_PATH = {kind: f"{kind}.gate.required" for kind in KINDS}
+REQUIRED_PATH = {kind: f"{kind}.approved_plus_margin" for kind in KINDS}
 TRAIN_SCRIPT = {"tagging": "train_tagging.py", "faces": "train_faces.py"}
+# The least an owner needs to get a model of their own (fewer: skipped, the approved model kept for them).
+MIN_PER_OWNER_HYPERPARAMETER = {"tagging": "min-examples", "faces": "min-pairs"}
 LAUNCHER = "run_packaged.py"
-EVALUATE_GATE = "evaluate_gate.py"
 
 # The SDK's defaults config, given here so that no file of the machine is read, and its telemetry (an HTTPS call per
 # estimator/processor use) is off: the definition is built offline.
@@ -91,7 +91,7 @@ class PipelineConfig:
     training_instance_type: str = "ml.m5.large"
     promotion_margin: float = 0.01
     min_held_out_examples: int = 10
-    min_feedback: int = 50
+    min_feedback_per_owner: int = 10
     max_runtime_seconds: int = 3600
 
 
@@ -128,7 +128,7 @@ def build_pipeline(config: PipelineConfig):
     training_type = ParameterString("TrainingInstanceType", default_value=config.training_instance_type)
     margin = ParameterFloat("PromotionMargin", default_value=config.promotion_margin)
     min_held_out = ParameterInteger("MinHeldOutExamples", default_value=config.min_held_out_examples)
-    min_feedback = ParameterInteger("MinFeedback", default_value=config.min_feedback)
+    min_feedback = ParameterInteger("MinFeedbackPerOwner", default_value=config.min_feedback_per_owner)
     parameters = [processing_type, training_type, margin, min_held_out, min_feedback]
 
     bucket = f"s3://{config.dataset_bucket}"
@@ -192,7 +192,7 @@ def build_pipeline(config: PipelineConfig):
             encrypt_inter_container_traffic=True,
             max_run=config.max_runtime_seconds,
             base_job_name=f"{config.name}-{kind}",
-            hyperparameters={"min-examples": min_feedback},
+            hyperparameters={MIN_PER_OWNER_HYPERPARAMETER[kind]: min_feedback},
             sagemaker_session=session,
             disable_profiler=True,
             debugger_hook_config=False,  # no Debugger hook: it would write tensors to S3 outside the run prefix
@@ -203,9 +203,9 @@ def build_pipeline(config: PipelineConfig):
                 s3_data=Join(on="/", values=[sets, "train"]), content_type="application/jsonlines")}),
         )
 
-    # 4. candidate vs approved vs baseline on the same held-out set, and the promotion gate's threshold
+    # 4. candidate vs approved vs baseline on the same held-out set, with approved + margin written down
     evaluation = PropertyFile(name="Evaluation", output_name="evaluation", path="evaluation.json")
-    model_inputs, unpack = [], []
+    model_inputs = []
     for kind in KINDS:
         model_inputs += [
             ProcessingInput(source=trainings[kind].properties.ModelArtifacts.S3ModelArtifacts,
@@ -213,21 +213,16 @@ def build_pipeline(config: PipelineConfig):
             ProcessingInput(source=under_run("approved", kind), destination=approved_dir(kind),
                             input_name=f"approved-{kind}"),
         ]
-        unpack += [candidate_dir(kind), approved_dir(kind)]
-    evaluate_processor = processor("evaluate")
-    evaluate_processor.env = {"PO_UNPACK_MODELS": ":".join(unpack)}
     evaluate = ProcessingStep(
         name="Evaluate",
-        step_args=evaluate_processor.run(
+        step_args=processor("evaluate").run(
             code=config.launcher_uri,
             inputs=[source_input(), *model_inputs,
                     ProcessingInput(source=Join(on="/", values=[sets, "test"]), destination=TEST_DIR,
                                     input_name="test")],
             outputs=[ProcessingOutput(output_name="evaluation", source=EVALUATION_DIR,
                                       destination=under_run("evaluation"))],
-            arguments=[EVALUATE_GATE, "--margin", margin.to_string(), "--min-examples", min_held_out.to_string(),
-                       "--evaluation", f"{EVALUATION_DIR}/evaluation.json", "--",
-                       "evaluate.py",
+            arguments=["evaluate.py", "--margin", margin.to_string(), "--min-examples", min_held_out.to_string(),
                        "--candidate-tagging", candidate_dir("tagging"), "--candidate-faces", candidate_dir("faces"),
                        "--approved-tagging", approved_dir("tagging"), "--approved-faces", approved_dir("faces"),
                        "--test", TEST_DIR, "--output", EVALUATION_DIR],

@@ -2,9 +2,9 @@
 
 A Processing job gets a single code file; our scripts need their siblings and photo_organizer.learning. So the
 pipeline hands the job the source tarball as an input (SOURCE_DIR, the same tarball the training jobs use as their
-source_dir) and this file as the code: it extracts the tarball, unpacks the `model.tar.gz` of every model input named
-in $PO_UNPACK_MODELS (colon-separated folders: SageMaker's training output is a tarball, the scripts read
-model.json), puts the extracted source first on sys.path and runs SCRIPT as __main__ with ARGS.
+source_dir) and this file as the code: it extracts the tarball, puts the extracted source first on sys.path and
+runs SCRIPT as __main__ with ARGS. (Model inputs stay as SageMaker copies them, model.tar.gz: the scripts read
+model.json out of it.)
 
 Standard library only, Python 3.10 (the scikit-learn 1.4-2 container).
 """
@@ -19,7 +19,6 @@ import tempfile
 from pathlib import Path
 
 SOURCE_DIR = Path("/opt/ml/processing/input/source")
-UNPACK_ENV = "PO_UNPACK_MODELS"
 
 
 def _extract(archive: Path, into: Path) -> None:
@@ -35,9 +34,8 @@ def _extract(archive: Path, into: Path) -> None:
             tar.extractall(into)
 
 
-def prepare(source_dir: Path, unpack: str, workdir: Path) -> Path:
-    """Extracts the source tarball(s) of source_dir into workdir/source and every model.tar.gz of the `unpack`
-    folders in place; returns the folder to run from."""
+def prepare(source_dir: Path, workdir: Path) -> Path:
+    """Extracts the source tarball(s) of source_dir into workdir/source; returns the folder to run from."""
     source = workdir / "source"
     source.mkdir(parents=True, exist_ok=True)
     archives = sorted(source_dir.glob("*.tar.gz"))
@@ -45,9 +43,6 @@ def prepare(source_dir: Path, unpack: str, workdir: Path) -> Path:
         raise SystemExit(f"run_packaged: no source tarball in {source_dir}")
     for archive in archives:
         _extract(archive, source)
-    for folder in filter(None, unpack.split(":")):
-        for model in sorted(Path(folder).glob("**/model.tar.gz")):
-            _extract(model, model.parent)
     return source
 
 
@@ -56,7 +51,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit("usage: run_packaged.py SCRIPT [ARGS...]")
     script, args = argv[0], argv[1:]
     source_dir = Path(os.environ.get("PO_SOURCE_DIR", str(SOURCE_DIR)))
-    source = prepare(source_dir, os.environ.get(UNPACK_ENV, ""), Path(tempfile.mkdtemp(prefix="po-source-")))
+    source = prepare(source_dir, Path(tempfile.mkdtemp(prefix="po-source-")))
     path = source / script
     if not path.is_file() or path.parent != source:
         raise SystemExit(f"run_packaged: {script} is not a script of the source tarball")

@@ -319,7 +319,7 @@ class MlStack(Stack):
             training_instance_type=settings.ml_training_instance_type,
             promotion_margin=settings.ml_promotion_margin,
             min_held_out_examples=settings.ml_min_held_out_examples,
-            min_feedback=settings.retrain_min_feedback,
+            min_feedback_per_owner=settings.ml_min_feedback_per_owner,
             max_runtime_seconds=settings.ml_max_runtime_minutes * 60,
         )
         return pipeline.definition(config)

@@ -130,6 +130,7 @@ class Settings:
     ml_training_instance_type: str = "ml.m5.large"
     ml_promotion_margin: float = 0.01  # a candidate must beat the approved model by this much (F1 points / 100)
     ml_min_held_out_examples: int = 10
+    ml_min_feedback_per_owner: int = 10  # reviewed photos (tagging) / labelled pairs (faces) an owner's model needs
     ml_max_runtime_minutes: int = 60
     feedback_batch_size: int = 100
     feedback_retry_attempts: int = 5
@@ -281,6 +282,8 @@ class Settings:
                 problems.append(f"{name} must be a SageMaker instance type such as ml.m5.large")
         if not 0 <= self.ml_promotion_margin < 1:
             problems.append("ml_promotion_margin must be within 0..1 (a difference of F1 scores)")
+        if self.ml_min_feedback_per_owner < 1:
+            problems.append("ml_min_feedback_per_owner must be at least 1")
         if self.ml_min_held_out_examples < 1 or not 5 <= self.ml_max_runtime_minutes <= 24 * 60:
             problems.append("ml_min_held_out_examples must be at least 1, ml_max_runtime_minutes within 5..1440")
         if not 1 <= self.feedback_batch_size <= 10_000 or not 0 <= self.feedback_retry_attempts <= 10_000:

@@ -198,7 +198,7 @@ def test_pipeline_definition_is_the_generated_one_with_cloudformation_references
         assert "<Dataset" in json.dumps(args["OutputDataConfig"]["S3OutputPath"])
     parameters = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
     assert parameters == {"ProcessingInstanceType": "ml.m5.large", "TrainingInstanceType": "ml.m5.large",
-                          "PromotionMargin": 0.01, "MinHeldOutExamples": 10, "MinFeedback": 50}
+                          "PromotionMargin": 0.01, "MinHeldOutExamples": 10, "MinFeedbackPerOwner": 10}
     reapply = steps["CheckFaces"]["Arguments"]["IfSteps"][1]
     assert re.fullmatch(r"<ReapplyFunction[0-9A-F]{8}\.Arn>", reapply["FunctionArn"])
 

@@ -48,7 +48,7 @@ def definition() -> dict:
         dataset_bucket="dataset-bucket", source_uri=SOURCE, launcher_uri=LAUNCHER,
         export_function_arn=EXPORT, reapply_function_arn=REAPPLY, model_package_groups=GROUPS,
         processing_instance_type="ml.t3.medium", training_instance_type="ml.m5.xlarge",
-        promotion_margin=0.02, min_held_out_examples=12, min_feedback=40,
+        promotion_margin=0.02, min_held_out_examples=12, min_feedback_per_owner=8,
     )
     connect = socket.socket.connect
 
@@ -125,22 +125,25 @@ def test_request_shape_condition_is_candidate_at_least_approved_plus_margin_with
         score, held_out = conditions
         evaluation = {"Get": "Steps.Evaluate.PropertyFiles.Evaluation"}
         assert score["LeftValue"] == {"Std:JsonGet": {"Path": f"{kind}.candidate.{metric}", "PropertyFile": evaluation}}
-        assert score["RightValue"] == {"Std:JsonGet": {"Path": f"{kind}.gate.required", "PropertyFile": evaluation}}
+        assert score["RightValue"] == {"Std:JsonGet": {"Path": f"{kind}.approved_plus_margin",
+                                                       "PropertyFile": evaluation}}
         assert held_out["LeftValue"] == {"Std:JsonGet": {"Path": f"{kind}.{count}", "PropertyFile": evaluation}}
         assert held_out["RightValue"] == {"Get": "Parameters.MinHeldOutExamples"}
     assert steps["Evaluate"]["PropertyFiles"] == [
         {"FilePath": "evaluation.json", "OutputName": "evaluation", "PropertyFileName": "Evaluation"}]
     arguments = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
-    assert arguments[0] == "evaluate_gate.py"
+    assert arguments[0] == "evaluate.py"  # run by run_packaged.py; evaluate.py writes approved_plus_margin
     assert arguments[arguments.index("--margin") + 1] == {"Std:Join": {"On": "", "Values": [
         {"Get": "Parameters.PromotionMargin"}]}}
-    assert arguments[arguments.index("--") + 1] == "evaluate.py"
+    assert arguments[arguments.index("--min-examples") + 1] == {"Std:Join": {"On": "", "Values": [
+        {"Get": "Parameters.MinHeldOutExamples"}]}}
 
 
 def test_request_shape_parameters_carry_the_configured_defaults(definition):
     assert {p["Name"]: (p["Type"], p["DefaultValue"]) for p in definition["Parameters"]} == {
         "ProcessingInstanceType": ("String", "ml.t3.medium"), "TrainingInstanceType": ("String", "ml.m5.xlarge"),
-        "PromotionMargin": ("Float", 0.02), "MinHeldOutExamples": ("Integer", 12), "MinFeedback": ("Integer", 40)}
+        "PromotionMargin": ("Float", 0.02), "MinHeldOutExamples": ("Integer", 12),
+        "MinFeedbackPerOwner": ("Integer", 8)}
 
 
 def test_request_shape_every_job_uses_the_role_the_kms_key_network_isolation_and_the_instance_parameters(definition):
@@ -175,7 +178,8 @@ def test_request_shape_every_job_uses_the_role_the_kms_key_network_isolation_and
         assert channels["code"] == SOURCE
         assert channels["train"] == {"Std:Join": {"On": "/", "Values": [
             {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['sets'].S3Output.S3Uri"}, "train"]}}
-        assert hyper["min-examples"] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.MinFeedback"}]}}
+        per_owner = "min-examples" if name == "TrainTagging" else "min-pairs"
+        assert hyper[per_owner] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.MinFeedbackPerOwner"}]}}
     assert definition["PipelineExperimentConfig"] is None  # no Experiments trial per run (no extra permissions)
 
 
@@ -199,9 +203,7 @@ def test_request_shape_data_stays_under_the_dataset_bucket_prefixes_of_the_run(d
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in evaluate["ProcessingInputs"]}
     assert inputs["approved-tagging"] == _run_prefix("approved", "tagging")
     assert inputs["candidate-faces"] == {"Get": "Steps.TrainFaces.ModelArtifacts.S3ModelArtifacts"}
-    assert evaluate["Environment"]["PO_UNPACK_MODELS"].split(":") == [
-        "/opt/ml/processing/input/candidate/tagging", "/opt/ml/processing/input/approved/tagging",
-        "/opt/ml/processing/input/candidate/faces", "/opt/ml/processing/input/approved/faces"]
+    assert "Environment" not in evaluate  # the scripts read model.json out of the model.tar.gz themselves
     [evaluation] = evaluate["ProcessingOutputConfig"]["Outputs"]
     assert evaluation["S3Output"]["S3Uri"] == _run_prefix("evaluation")
 
