@@ -89,7 +89,7 @@ def stub_glue_jobs_dir(tmp_path_factory) -> Path:
     return _stub_glue_jobs(tmp_path_factory.mktemp("glue-jobs"), cluster_faces=True)
 
 
-CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis")
+CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis", "ml")
 
 
 @pytest.fixture(scope="session")

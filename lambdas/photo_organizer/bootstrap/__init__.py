@@ -613,3 +613,115 @@ def cloud_face_matchers(table_name: str) -> FaceMatcherStore:
     from photo_organizer.adapters.aws.dynamodb_face_matchers import DynamoDbFaceMatcherStore
 
     return DynamoDbFaceMatcherStore(table_name)
+
+
+# ---- the cloud's retraining: the feedback Lambda and the pipeline's Lambda steps (stacks/ml.py) ---------------------
+
+if TYPE_CHECKING:
+    from photo_organizer.services.retraining_trigger import FeedbackStreamRecorder
+    from photo_organizer.services.training_runs import FeatureSnapshot, ModelReapplication, TrainingRunStaging
+
+
+@dataclass(frozen=True)
+class RetrainingEnvironment:
+    """The MlStack's function environment (stacks/ml.py ml_environment)."""
+
+    table_name: str
+    dataset_bucket: str
+    data_key: str  # the KMS key ARN objects are encrypted with
+    pipeline_name: str
+    min_feedback: int
+    region: str | None
+
+    @classmethod
+    def from_env(cls) -> RetrainingEnvironment:
+        import os
+
+        def need(name: str) -> str:
+            value = os.environ.get(name, "").strip()
+            if not value:
+                raise ConfigurationError(f"the retraining functions need {name}")
+            return value
+
+        try:
+            min_feedback = int(os.environ.get("PO_RETRAIN_MIN_FEEDBACK", "50"))
+        except ValueError as exc:
+            raise ConfigurationError("PO_RETRAIN_MIN_FEEDBACK must be a number") from exc
+        return cls(table_name=need("PO_TABLE_NAME"), dataset_bucket=need("PO_DATASET_BUCKET"),
+                   data_key=os.environ.get("PO_DATASET_KEY_ARN", "").strip(),
+                   pipeline_name=os.environ.get("PO_RETRAINING_PIPELINE", "").strip(), min_feedback=min_feedback,
+                   region=os.environ.get("AWS_REGION") or None)
+
+
+def feedback_recorder(env: RetrainingEnvironment | None = None) -> FeedbackStreamRecorder:
+    """The feedback Lambda: stream records -> dataset bucket lines -> retraining trigger (none without a pipeline)."""
+    from photo_organizer.adapters.aws.dynamodb_retraining_state import DynamoDbRetrainingState
+    from photo_organizer.adapters.aws.s3_feedback_dataset import S3FeedbackDataset
+    from photo_organizer.adapters.aws.sagemaker_pipeline_runs import SageMakerPipelineRuns
+    from photo_organizer.adapters.aws.stream_feedback import feedback_from_stream, sequence_of
+    from photo_organizer.services.retraining_trigger import FeedbackStreamRecorder, RetrainingTrigger
+
+    env = env or RetrainingEnvironment.from_env()
+    trigger = None
+    if env.pipeline_name:
+        trigger = RetrainingTrigger(DynamoDbRetrainingState(env.table_name),
+                                    SageMakerPipelineRuns(env.pipeline_name, region=env.region),
+                                    min_feedback=env.min_feedback)
+    dataset = S3FeedbackDataset(env.dataset_bucket, kms_key_id=env.data_key or None, region=env.region)
+    return FeedbackStreamRecorder(dataset, trigger, parse=feedback_from_stream, sequence_of=sequence_of)
+
+
+def training_run_staging(env: RetrainingEnvironment | None = None,
+                         snapshot: Callable[[], FeatureSnapshot] | None = None) -> TrainingRunStaging:
+    """The pipeline's ExportFeatures step."""
+    from photo_organizer.adapters.aws.s3_training_runs import S3RunArtifacts, SageMakerApprovedModels
+    from photo_organizer.services.training_runs import TrainingRunStaging
+
+    env = env or RetrainingEnvironment.from_env()
+    return TrainingRunStaging(S3RunArtifacts(env.dataset_bucket, kms_key_id=env.data_key or None, region=env.region),
+                              SageMakerApprovedModels(region=env.region),
+                              snapshot or (lambda: cloud_feature_snapshot(env)))
+
+
+def cloud_feature_snapshot(env: RetrainingEnvironment) -> FeatureSnapshot:
+    """The library's features as the training reads them (cloud_training_export: photos with image embedding and
+    effective tags, faces, SearchFaces pairs of every owner with feedback), rows spooled in /tmp."""
+    return cloud_training_export(env.table_name).feature_snapshot()
+
+
+def model_reapplication(env: RetrainingEnvironment | None = None) -> ModelReapplication:
+    """The pipeline's Reapply<Kind> steps: the promoted model applied with photo_organizer.learning."""
+    import json
+
+    from photo_organizer.adapters.aws.s3_training_runs import S3RunArtifacts
+    from photo_organizer.services.training_runs import ModelReapplication
+
+    env = env or RetrainingEnvironment.from_env()
+
+    def tagging_models(document):
+        from photo_organizer.learning.tagging import models_from_document
+
+        return models_from_document(document)
+
+    def read_photo(text: str):
+        from photo_organizer.learning.datasets import PhotoFeatures
+
+        body = json.loads(text)
+        body.pop("schema", None)
+        return PhotoFeatures(**body)
+
+    return ModelReapplication(
+        S3RunArtifacts(env.dataset_bucket, kms_key_id=env.data_key or None, region=env.region),
+        suggestions=_aws_suggestion_store(env.table_name), matchers=_aws_face_matchers(env.table_name),
+        tagging_models=tagging_models, read_photo=read_photo)
+
+
+def _aws_suggestion_store(table_name: str):
+    """The aws SuggestionStore: the photo item's `suggestions` (the stream indexer re-indexes the photo)."""
+    from photo_organizer.adapters.aws.dynamodb_features import DynamoDbSuggestionStore
+
+    return DynamoDbSuggestionStore(table_name)
+
+
+def _aws_face_matchers(table_name: str):
+    return cloud_face_matchers(table_name)
