@@ -92,6 +92,19 @@ class PhotoApiClient:
     def search(self, query: str, *, limit: int = 50) -> dict:
         return self._call("GET", "/search", params={"q": query, "limit": limit}).json()
 
+    def send_feedback(self, body: dict) -> dict:
+        """POST /feedback with one event (a FeedbackRequest body); the recorded event's view."""
+        return self._call("POST", "/feedback", json=body).json()
+
+    def feedback_for(self, photo_id: str) -> list[dict]:
+        return self._call("GET", "/feedback", params={"photo_id": photo_id}).json()
+
+    def people(self) -> list[dict]:
+        return self._call("GET", "/people").json()
+
+    def name_person(self, person_id: str, name: str) -> dict:
+        return self._call("PATCH", f"/people/{person_id}", json={"name": name}).json()
+
     def upload(self, path: Path, *, content_type: str | None = None) -> str:
         content_type = content_type or CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0]
         if content_type is None:
