@@ -143,7 +143,13 @@ def retrain(
         raise typer.Exit(1)
 
 
-def retrain_with_progress(data_dir: Path, *, verbose: bool = False, min_held_out: int | None = None):
+def retrain_with_progress(
+    data_dir: Path,
+    *,
+    verbose: bool = False,
+    min_held_out: int | None = None,
+    hyperparameters: dict[str, dict[str, str]] | None = None,
+):
     """Runs the local retraining with a progress bar over its steps; prints the result table. None when the
     training scripts are not there (a package install without the repository's sagemaker/ folder)."""
     from photo_organizer.bootstrap import local_retraining
@@ -153,6 +159,8 @@ def retrain_with_progress(data_dir: Path, *, verbose: bool = False, min_held_out
     service = local_retraining(data_dir)
     if min_held_out is not None:
         service.min_examples = min_held_out
+    if hyperparameters:
+        service.hyperparameters = hyperparameters
     missing = service.scripts_missing(service.trainer.available)
     if missing:
         console.print(f"[yellow]Retraining needs the training scripts ({', '.join(missing)}) in "
@@ -282,14 +290,17 @@ def demo(
 
 # The demo's scripted corrections, on the sample photos (samples/SOURCES.md): what a user would do first.
 DEMO_REJECTIONS = (("obama_partial_face.jpg", "text"), ("coffee_exif_gps.jpg", "tableware"))
+DEMO_CONFIRMATIONS = (("chelsea.png", "cat"), ("rocket.jpg", "rocket"), ("astronaut.png", "person"))
 DEMO_CUSTOM_TAGS = {
     "white house": ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "obama_partial_face.jpg"),
     "morning coffee": ("coffee.png", "coffee_with_text.jpg"),
 }
 DEMO_PERSON_NAME = "Barack Obama"
 DEMO_SHOWN = ("obama3.heic", "coffee_exif_gps.jpg", "obama_partial_face.jpg", "astronaut.png", "rocket.jpg")
-# The demo library holds a dozen photos: ~3 are held out, so the gate judges on fewer examples than the default 10.
+# The demo library holds a dozen photos, ~10 of them reviewed: ~3 are held out, so the gate judges on fewer
+# examples than the default 10, and an owner trains from fewer reviewed photos than the default 10.
 DEMO_MIN_HELD_OUT = 2
+DEMO_HYPERPARAMETERS = {"tagging": {"min-examples": "4"}, "faces": {"min-examples": "4"}}
 
 
 def demo_feedback_and_retrain(client, data_dir: Path) -> None:
@@ -306,6 +317,10 @@ def demo_feedback_and_retrain(client, data_dir: Path) -> None:
         if photo_id and tag in {t.casefold() for t in (client.photo(photo_id).get("analysis") or {}).get("tags", [])}:
             client.send_feedback({"type": "tag_rejected", "photo_id": photo_id, "tag": tag})
             done.append(f"rejected '{tag}' on {name}")
+    for name, tag in DEMO_CONFIRMATIONS:
+        if name in photos:
+            client.send_feedback({"type": "tag_confirmed", "photo_id": photos[name], "tag": tag})
+    done.append(f"confirmed {len(DEMO_CONFIRMATIONS)} tags")
     for tag, names in DEMO_CUSTOM_TAGS.items():
         tagged = [name for name in names if name in photos]
         for name in tagged:
@@ -316,7 +331,7 @@ def demo_feedback_and_retrain(client, data_dir: Path) -> None:
         client.name_person(people[0]["person_id"], DEMO_PERSON_NAME)
         done.append(f"named the person in {people[0]['photo_count']} photos '{DEMO_PERSON_NAME}'")
     console.print("\n[bold]Scripted feedback:[/] " + "; ".join(done))
-    report = retrain_with_progress(data_dir, min_held_out=DEMO_MIN_HELD_OUT)
+    report = retrain_with_progress(data_dir, min_held_out=DEMO_MIN_HELD_OUT, hyperparameters=DEMO_HYPERPARAMETERS)
     if report is None:
         return
     after = {name: client.photo(photo["photo_id"]) for name, photo in before.items()}

@@ -1,0 +1,177 @@
+"""`photo-organizer retrain` end to end, with the real training scripts (sagemaker/) and the real local models: a
+local library of the sample photos (each also uploaded as a mirrored and a cropped variant, so an owner has enough
+reviewed photos), analysed by the local analyzer with image embeddings, feedback through the FeedbackService,
+then RetrainService through bootstrap.local_retraining.
+
+Proves: a custom tag given on some photos is suggested on the like photos that did not get it and not on unlike
+ones; the promoted model is in the registry; a worse candidate is refused and the approved one stays applied; a
+crash mid-run leaves the registry and the suggestions as they were.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageOps
+
+from photo_organizer.bootstrap import build_services, local_analysis, local_retraining, local_settings
+from photo_organizer.errors import TrainingFailedError
+from photo_organizer.feedback.models import FeedbackType, TagFeedback
+from photo_organizer.keys import PhotoKeys
+from photo_organizer.local_stack.analysis_runner import LOCAL_ANALYSIS, refresh_owners
+from photo_organizer.models import UploadRequest
+from photo_organizer.services.ingest import ObjectCreated
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "samples"
+SCRIPTS = ROOT / "sagemaker"
+LABEL_MODEL = ROOT / "build" / "models" / "efficientnet_lite0.onnx"
+OWNER = "ana"
+WHITE_HOUSE = ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "obama_partial_face.jpg")
+UNLIKE = ("chelsea.png", "coffee.png", "rocket.jpg", "text.png", "coffee_with_text.jpg")
+PHOTOGRAPHS = (*WHITE_HOUSE, *UNLIKE, "astronaut.png", "coffee_exif_gps.jpg")
+
+pytestmark = pytest.mark.xdist_group("retrain-e2e")
+
+
+def _requirements() -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("sklearn")
+    if not LABEL_MODEL.is_file() or json.loads(LABEL_MODEL.with_suffix(".json").read_text()).get(
+        "export_format", 1
+    ) < 2:
+        pytest.skip("the label model with its `embedding` output is needed: `make label-model`")
+    missing = [s for s in ("preprocess.py", "train_tagging.py", "train_faces.py", "evaluate.py")
+               if not (SCRIPTS / s).is_file()]
+    if missing:
+        pytest.skip(f"training scripts missing: {missing}")
+
+
+def _variants(name: str) -> dict[str, tuple[bytes, str]]:
+    with Image.open(SAMPLES / name) as image:
+        rgb = image.convert("RGB")
+    out = {}
+    for suffix, variant in (("", rgb), ("-mirrored", ImageOps.mirror(rgb)),
+                            ("-cropped", rgb.crop((rgb.width // 10, rgb.height // 10,
+                                                   rgb.width - rgb.width // 10, rgb.height - rgb.height // 10)))):
+        buffer = io.BytesIO()
+        variant.save(buffer, format="JPEG", quality=90)
+        out[f"{Path(name).stem}{suffix}.jpg"] = (buffer.getvalue(), name)
+    return out
+
+
+@pytest.fixture(scope="module")
+def analysed_library(tmp_path_factory) -> tuple[Path, dict[str, str], dict[str, str]]:
+    """data dir, file name -> photo id, file name -> photograph; analysed once for the module."""
+    _requirements()
+    data_dir = tmp_path_factory.mktemp("library") / "data"
+    services = build_services(local_settings(data_dir))
+    ids, photograph_of = {}, {}
+    for photograph in PHOTOGRAPHS:
+        for filename, (data, source) in _variants(photograph).items():
+            ticket = services.uploads.start(OWNER, UploadRequest(filename=filename, content_type="image/jpeg",
+                                                                 size=len(data)))
+            key = PhotoKeys.for_photo(OWNER, ticket.photo_id).original
+            services.originals.put(key, data, content_type="image/jpeg")
+            services.ingest.process(ObjectCreated(bucket="originals", key=key))
+            ids[filename], photograph_of[filename] = ticket.photo_id, source
+    analysis = local_analysis(data_dir, LABEL_MODEL, LOCAL_ANALYSIS)
+    pending = services.analysis.pending(LOCAL_ANALYSIS.analysis_version, limit=500).photos
+    summary = analysis.run(pending, run_id="e2e")
+    assert not summary.failures, summary.failures
+    refresh_owners(data_dir, pending)
+    assert len(services.features.image_embeddings(OWNER)) == len(ids), "every photo has its image embedding"
+    return data_dir, ids, photograph_of
+
+
+@pytest.fixture
+def library(analysed_library, tmp_path):
+    source, ids, photograph_of = analysed_library
+    data_dir = tmp_path / "data"
+    shutil.copytree(source, data_dir)
+    return data_dir, build_services(local_settings(data_dir)), ids, photograph_of
+
+
+def give_feedback(services, ids: dict[str, str], photograph_of: dict[str, str], *, held_back: set[str]) -> None:
+    """'white house' on the White House photographs' variants (except those held back), confirmations of the
+    right analysis tag on the unlike ones."""
+    for filename, photo_id in sorted(ids.items()):
+        if filename in held_back:
+            continue
+        photograph = photograph_of[filename]
+        if photograph in WHITE_HOUSE:
+            services.feedback.submit(OWNER, TagFeedback(type=FeedbackType.TAG_ADDED, photo_id=photo_id,
+                                                        tag="white house"))
+        elif photograph in ("chelsea.png",):
+            services.feedback.submit(OWNER, TagFeedback(type=FeedbackType.TAG_CONFIRMED, photo_id=photo_id,
+                                                        tag="cat"))
+        elif photograph in ("coffee.png", "coffee_with_text.jpg"):
+            services.feedback.submit(OWNER, TagFeedback(type=FeedbackType.TAG_CONFIRMED, photo_id=photo_id,
+                                                        tag="coffee"))
+
+
+def suggested(services, photo_id: str) -> dict[str, float]:
+    return {s.tag: s.confidence for s in services.suggestion_store.suggestions(OWNER, photo_id) if not s.on_photo}
+
+
+HELD_BACK = {"obama3.jpg", "biden-mirrored.jpg"}  # like photos the user did not tag
+
+
+def test_custom_tag_is_suggested_on_like_photos_after_a_promoted_retrain(library) -> None:
+    data_dir, services, ids, photograph_of = library
+    give_feedback(services, ids, photograph_of, held_back=HELD_BACK)
+    before = {name: suggested(services, ids[name]) for name in ids}
+    report = local_retraining(data_dir).run()
+    tagging = report.outcomes["tagging"]
+    print(f"tagging: {tagging.status} ({tagging.reason}); metrics {tagging.metrics}")
+    assert tagging.status == "promoted", tagging.reason
+    assert tagging.metrics["candidate"]["macro_f1"] > tagging.metrics["baseline"]["macro_f1"]
+    after = {name: suggested(services, ids[name]) for name in ids}
+    print({name: after[name] for name in sorted(HELD_BACK)})
+    assert all("white house" not in before[name] for name in ids)
+    for name in HELD_BACK:
+        assert after[name].get("white house", 0) >= 0.5, (name, after[name])
+    for name in ids:
+        if photograph_of[name] in UNLIKE:
+            assert after[name].get("white house", 0) < 0.5, (name, after[name])
+    approved = json.loads((data_dir / "models" / "tagging" / "approved.json").read_text())
+    assert approved["version"] == tagging.version == 1
+    # the photo view offers it (feedback's view reads the SuggestionStore)
+    view = services.photos.view(OWNER, ids["obama3.jpg"]) if hasattr(services.photos, "view") else None
+    if view is not None:
+        assert "white house" in {s.tag for s in view.analysis.suggested_tags}
+
+
+def test_worse_candidate_is_refused_and_the_approved_model_stays_applied(library) -> None:
+    data_dir, services, ids, photograph_of = library
+    give_feedback(services, ids, photograph_of, held_back=HELD_BACK)
+    first = local_retraining(data_dir).run()
+    assert first.outcomes["tagging"].status == "promoted"
+    applied = {name: suggested(services, ids[name]) for name in HELD_BACK}
+    worse = local_retraining(data_dir)
+    worse.hyperparameters = {"tagging": {"c": "0.000001"}}  # all but no learning: the untrained behaviour
+    second = worse.run()
+    outcome = second.outcomes["tagging"]
+    print(f"second run: {outcome.status} ({outcome.reason})")
+    assert outcome.status in ("kept", "skipped")
+    assert json.loads((data_dir / "models" / "tagging" / "approved.json").read_text())["version"] == 1
+    assert {name: suggested(services, ids[name]) for name in HELD_BACK} == applied
+
+
+def test_crash_mid_run_leaves_the_registry_and_suggestions_unchanged(library, tmp_path) -> None:
+    data_dir, services, ids, photograph_of = library
+    give_feedback(services, ids, photograph_of, held_back=HELD_BACK)
+    local_retraining(data_dir).run()
+    registry_before = sorted(str(p.relative_to(data_dir)) for p in (data_dir / "models").rglob("*"))
+    applied = services.suggestion_store.all_suggestions(OWNER)
+    scripts = tmp_path / "scripts"
+    shutil.copytree(SCRIPTS, scripts)
+    (scripts / "evaluate.py").write_text("raise MemoryError('killed while evaluating')\n")
+    with pytest.raises(TrainingFailedError, match="killed while evaluating"):
+        local_retraining(data_dir, scripts_dir=scripts).run()
+    assert sorted(str(p.relative_to(data_dir)) for p in (data_dir / "models").rglob("*")) == registry_before
+    assert services.suggestion_store.all_suggestions(OWNER) == applied
