@@ -122,7 +122,8 @@ class RetrainService:
     decide: Callable[[Mapping[str, Any], str, float, int], Any] = learning_decide
     margin: float = 0.01
     min_examples: int = 10
-    hyperparameters: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # kind -> --name value
+    # "preprocess" | kind -> {name: value}: the scripts' `--name value` arguments
+    hyperparameters: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     keep_work: bool = False
 
     # ---- the run ----------------------------------------------------------------------------------------------
@@ -164,7 +165,8 @@ class RetrainService:
                 channels={"dataset": self.dataset_root},
                 model_dir=work / "preprocess-model",
                 output_dir=work / "preprocess-output",
-                hyperparameters={"input": str(self.dataset_root), "output": str(examples)},
+                hyperparameters={**self.hyperparameters.get("preprocess", {}), "input": str(self.dataset_root),
+                                 "output": str(examples)},
             ), step)
             step("preprocess", "done")
             for kind in KINDS:
