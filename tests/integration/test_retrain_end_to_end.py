@@ -166,55 +166,44 @@ def retraining(data_dir: Path, **options):
     return service
 
 
-def test_custom_tag_is_suggested_on_like_photos_after_a_promoted_retrain(library) -> None:
+def test_retrain_promotes_a_better_model_refuses_a_worse_one_and_survives_a_crash(library, tmp_path) -> None:
+    """One library, three runs (each run costs ~15-40 s on this machine): promoted, then refused, then crashed."""
     data_dir, services, ids, photograph_of = library
     give_feedback(services, ids, photograph_of, held_back=HELD_BACK)
     before = {name: suggested(services, ids[name]) for name in ids}
+
+    # 1. a better candidate: promoted, registered, applied
     started = time.perf_counter()
     report = retraining(data_dir).run()
     print(f"retrain took {time.perf_counter() - started:.1f} s for {len(ids)} photos")
     tagging = report.outcomes["tagging"]
-    print(f"tagging: {tagging.status} ({tagging.reason}); metrics {tagging.metrics}")
+    print(f"tagging: {tagging.status} ({tagging.reason}); candidate {tagging.metrics['candidate']['macro_f1']:.3f}, "
+          f"baseline {tagging.metrics['baseline']['macro_f1']:.3f} on {tagging.metrics['examples']} held out")
     assert tagging.status == "promoted", tagging.reason
     assert tagging.metrics["candidate"]["macro_f1"] > tagging.metrics["baseline"]["macro_f1"]
     after = {name: suggested(services, ids[name]) for name in ids}
     print({name: after[name] for name in sorted(HELD_BACK)})
     assert all("white house" not in before[name] for name in ids)
-    for name in HELD_BACK:
+    for name in HELD_BACK:  # like photos the user did not tag get the user's own tag suggested
         assert after[name].get("white house", 0) >= 0.5, (name, after[name])
-    for name in ids:
+    for name in ids:  # unlike ones do not
         if photograph_of[name] in UNLIKE:
             assert after[name].get("white house", 0) < 0.5, (name, after[name])
-    approved = json.loads((data_dir / "models" / "tagging" / "approved.json").read_text())
-    assert approved["version"] == tagging.version == 1
-    # the photo view offers it (feedback's view reads the SuggestionStore)
-    view = services.photos.view(OWNER, ids["obama3.jpg"]) if hasattr(services.photos, "view") else None
-    if view is not None:
-        assert "white house" in {s.tag for s in view.analysis.suggested_tags}
+    assert json.loads((data_dir / "models" / "tagging" / "approved.json").read_text())["version"] == tagging.version == 1
+    assert report.photos_reindexed >= len(HELD_BACK)
 
-
-def test_worse_candidate_is_refused_and_the_approved_model_stays_applied(library) -> None:
-    data_dir, services, ids, photograph_of = library
-    give_feedback(services, ids, photograph_of, held_back=HELD_BACK)
-    first = retraining(data_dir).run()
-    assert first.outcomes["tagging"].status == "promoted"
-    applied = {name: suggested(services, ids[name]) for name in HELD_BACK}
-    worse = retraining(data_dir)
-    worse.hyperparameters = {"tagging": {"c": "0.000001"}}  # all but no learning: the untrained behaviour
-    second = worse.run()
-    outcome = second.outcomes["tagging"]
-    print(f"second run: {outcome.status} ({outcome.reason})")
-    assert outcome.status in ("kept", "skipped")
-    assert json.loads((data_dir / "models" / "tagging" / "approved.json").read_text())["version"] == 1
-    assert {name: suggested(services, ids[name]) for name in HELD_BACK} == applied
-
-
-def test_crash_mid_run_leaves_the_registry_and_suggestions_unchanged(library, tmp_path) -> None:
-    data_dir, services, ids, photograph_of = library
-    give_feedback(services, ids, photograph_of, held_back=HELD_BACK)
-    retraining(data_dir).run()
-    registry_before = sorted(str(p.relative_to(data_dir)) for p in (data_dir / "models").rglob("*"))
+    # 2. a worse candidate (all but no learning): registered, refused; the approved one stays applied
     applied = services.suggestion_store.all_suggestions(OWNER)
+    worse = retraining(data_dir)
+    worse.hyperparameters = {"tagging": {"c": "0.000001"}}
+    outcome = worse.run().outcomes["tagging"]
+    print(f"worse candidate: {outcome.status} ({outcome.reason})")
+    assert outcome.status in ("kept", "skipped") and outcome.approved_version == 1
+    assert json.loads((data_dir / "models" / "tagging" / "approved.json").read_text())["version"] == 1
+    assert services.suggestion_store.all_suggestions(OWNER) == applied
+
+    # 3. a crash mid-run (the evaluation dies): registry and suggestions exactly as they were
+    registry_before = sorted(str(p.relative_to(data_dir)) for p in (data_dir / "models").rglob("*"))
     scripts = tmp_path / "scripts"
     shutil.copytree(SCRIPTS, scripts)
     (scripts / "evaluate.py").write_text("raise MemoryError('killed while evaluating')\n")
