@@ -452,6 +452,31 @@ def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_wo
     )
 
 
+def cloud_training_export(table_name: str, *, client_factory: Callable[[], Any] | None = None):
+    """The feature snapshot's rows from the single table (the cloud export step: TrainingExport.lines/write):
+    photos, analyses, faces, people, feedback overlays, image embeddings, suggestions and each face's last
+    SearchFaces as the pairs (no descriptors in the cloud)."""
+    from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
+    from photo_organizer.adapters.aws.dynamodb_clustering import DynamoDbClusteringState
+    from photo_organizer.adapters.aws.dynamodb_features import DynamoDbFeatureStore, DynamoDbSuggestionStore
+    from photo_organizer.adapters.aws.dynamodb_feedback import DynamoDbFeedbackStore
+    from photo_organizer.adapters.aws.dynamodb_metadata import DynamoDbMetadataStore
+    from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
+    from photo_organizer.services.training_export import TrainingExport
+
+    options = {"client_factory": client_factory}
+    return TrainingExport(
+        photos=DynamoDbMetadataStore(table_name, **options),
+        analysis=DynamoDbAnalysisStore(table_name, **options),
+        people=DynamoDbPeopleStore(table_name, **options),
+        feedback=DynamoDbFeedbackStore(table_name, **options),
+        features=DynamoDbFeatureStore(table_name, **options),
+        suggestions=DynamoDbSuggestionStore(table_name, **options),
+        clustering=DynamoDbClusteringState(table_name, **options),
+        pairs_from_descriptors=False,
+    )
+
+
 # ---- the local stack's stand-in for S3's POST policy check ------------------------------------------------------
 
 
