@@ -210,6 +210,8 @@ def show_retrain_report(report) -> None:
     console.print(table)
     for kind, outcome in report.outcomes.items():
         console.print(f"  {kind}: {outcome.reason}")
+    if report.backfilled_embeddings:
+        console.print(f"{report.backfilled_embeddings} photos analysed before image embeddings existed got theirs")
     console.print(f"{report.backfilled_events} stored feedback events were missing from the dataset; snapshot "
                   f"{report.snapshot.get('photos', 0)} photos ({report.snapshot.get('embeddings', 0)} with image "
                   f"embeddings), {report.snapshot.get('faces', 0)} faces; {report.suggestions_changed} photos got "

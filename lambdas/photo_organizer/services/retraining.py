@@ -58,6 +58,7 @@ class RetrainReport:
     run_id: str
     outcomes: dict[str, KindOutcome] = field(default_factory=dict)
     backfilled_events: int = 0
+    backfilled_embeddings: int = 0
     snapshot: dict[str, int] = field(default_factory=dict)
     photos_with_suggestions: int = 0
     suggestions_changed: int = 0
@@ -118,6 +119,8 @@ class RetrainService:
     people: PeopleService | None = None
     biometric_consent: Callable[[str], bool] = lambda owner: False  # noqa: E731
     reindex: Callable[[str, set[str]], None] | None = None  # (owner, photo ids): the local search index
+    # owner -> how many analysed photos got their missing image embedding (analysed before embeddings existed)
+    fill_embeddings: Callable[[str], int] | None = None
     appliers: Appliers = field(default_factory=learning_appliers)
     decide: Callable[[Mapping[str, Any], str, float, int], Any] = learning_decide
     margin: float = 0.01
@@ -150,6 +153,8 @@ class RetrainService:
         step("record", "done")
 
         step("export", "start")
+        if self.fill_embeddings is not None:
+            report.backfilled_embeddings = sum(self.fill_embeddings(owner) for owner in owners)
         counts = self.export.write(self.dataset_root, owners)
         report.snapshot = {"photos": counts.photos, "faces": counts.faces, "pairs": counts.pairs,
                            "embeddings": counts.embeddings}
