@@ -78,14 +78,24 @@ def load_model_document(directory: Path | str | None) -> dict | None:
     return None
 
 
+def _owners(root: Path) -> set[str]:
+    """The owners with any example in a split folder."""
+    return (
+        {e.owner for e in ex.read_tagging_examples(root)}
+        | {f.owner for f in ex.read_face_examples(root)}
+        | {p.owner for p in ex.read_pair_examples(root)}
+    )
+
+
 # ---------------------------------------------------------------------------------------------------- tagging
 def train_tagging_models(train_root: Path | str, **hyperparameters) -> dict:
     """One TaggingModel per owner with enough reviewed photos; the model.json document (owners, skipped)."""
     hp = {**TAGGING_DEFAULTS, **{k: v for k, v in hyperparameters.items() if v is not None}}
-    examples = ex.by_owner(ex.read_tagging_examples(Path(train_root)))
+    root = Path(train_root)
+    examples = ex.by_owner(ex.read_tagging_examples(root))
     models, skipped = [], {}
-    for owner in sorted(examples):
-        rows = examples[owner]
+    for owner in sorted(set(examples) | _owners(root)):  # every owner gets a model or the reason it has none
+        rows = examples.get(owner, [])
         if len(rows) < int(hp["min_examples"]):
             skipped[owner] = f"{len(rows)} reviewed photos, fewer than min_examples={hp['min_examples']}"
             continue
@@ -176,7 +186,7 @@ def train_face_matchers(train_root: Path | str, **hyperparameters) -> dict:
     pairs = ex.by_owner(ex.read_pair_examples(root))
     faces = ex.by_owner(ex.read_face_examples(root))
     matchers, skipped = [], {}
-    for owner in sorted(set(pairs) | set(faces)):
+    for owner in sorted(set(pairs) | set(faces) | _owners(root)):
         rows = pairs.get(owner, [])
         same = sum(1 for p in rows if p.same)
         if len(rows) < int(hp["min_pairs"]) or same == 0 or same == len(rows):
@@ -295,9 +305,24 @@ def _cross_fitted_pair_f1(rows, similarities: np.ndarray, hp) -> float:
 def _fit_nca(vectors: Sequence[np.ndarray], people: Sequence[str], hp) -> np.ndarray:
     from sklearn.neighbors import NeighborhoodComponentsAnalysis
 
+    x = np.vstack(vectors)
     nca = NeighborhoodComponentsAnalysis(init="identity", max_iter=50, random_state=int(hp["seed"]))
-    nca.fit(np.vstack(vectors), np.array(people))
-    return np.asarray(nca.components_, dtype=np.float64)
+    nca.fit(x, np.array(people))
+    head = np.asarray(nca.components_, dtype=np.float64)
+    # NCA rescales the space freely; put it back on the descriptors' scale: the midpoint between the same-person
+    # and different-person median distances lands where it was, so the common similarity scale (dlib's 0.6 ->
+    # 0.80) still spans the decision region instead of saturating at 0
+    labels = np.array(people)
+    upper = np.triu_indices(len(x), k=1)
+    same = (labels[:, None] == labels[None, :])[upper]
+    if same.any() and (~same).any():
+        raw = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=-1)[upper]
+        projected = x @ head.T
+        moved = np.linalg.norm(projected[:, None, :] - projected[None, :, :], axis=-1)[upper]
+        moved_mid = np.median(moved[same]) + np.median(moved[~same])
+        if moved_mid > 0:
+            head *= float((np.median(raw[same]) + np.median(raw[~same])) / moved_mid)
+    return head
 
 
 # ---------------------------------------------------------------------------------------------------- evaluation
