@@ -456,3 +456,34 @@ def apply_models(
             })
     matchers = {owner: m.to_json() for owner, m in face_models.matchers_from_document(faces).items()}
     return rows, matchers
+
+
+# ---------------------------------------------------------------------------------------------------- all of it
+def retrain_in_process(
+    dataset_root: Path | str,
+    work_dir: Path | str,
+    *,
+    approved_tagging: Mapping | None = None,
+    approved_faces: Mapping | None = None,
+    test_share: float = ex.TEST_SHARE,
+    tagging_hyperparameters: Mapping | None = None,
+    faces_hyperparameters: Mapping | None = None,
+    margin: float = DEFAULT_MARGIN,
+    min_examples: int = DEFAULT_MIN_EXAMPLES,
+) -> dict:
+    """preprocess -> train both kinds -> evaluate against the approved documents, in this process (what the
+    scripts do one step each): {"summary", "tagging", "faces", "evaluation"} with the model documents."""
+    work = Path(work_dir)
+    summary = ex.build_splits(Path(dataset_root), work, test_share=test_share)
+    tagging = train_tagging_models(work / "train", **dict(tagging_hyperparameters or {}))
+    faces = train_face_matchers(work / "train", **dict(faces_hyperparameters or {}))
+    evaluation = evaluate(
+        work / "test",
+        candidate_tagging=tagging,
+        approved_tagging=approved_tagging,
+        candidate_faces=faces,
+        approved_faces=approved_faces,
+        margin=margin,
+        min_examples=min_examples,
+    )
+    return {"summary": summary, "tagging": tagging, "faces": faces, "evaluation": evaluation}

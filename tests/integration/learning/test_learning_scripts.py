@@ -16,15 +16,18 @@ import pytest
 from conftest import OWNER, SAGEMAKER_DIR, TINY_OWNER
 
 ROOT = SAGEMAKER_DIR.parent
+# The interpreter the scripts run with: this one by default; point TRAINING_PYTHON at another (e.g. a venv with
+# scikit-learn 1.4 and numpy 1.26, what SageMaker's "1.4-2" container holds) to run the same tests on it.
+TRAINING_PYTHON = os.environ.get("TRAINING_PYTHON") or sys.executable
 
 
 def run_script(script: str, *args: str, env: dict[str, str] | None = None, check: bool = True):
     """As the local Trainer does: a fresh interpreter, the script by path, only the script-mode variables added."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SM_")}
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SM_") and k != "TRAINING_PYTHON"}
     full_env.pop("PYTHONPATH", None)  # the scripts find photo_organizer themselves (../lambdas, or beside them)
     full_env.update(env or {})
     result = subprocess.run(
-        [sys.executable, str(SAGEMAKER_DIR / script), *args],
+        [TRAINING_PYTHON, str(SAGEMAKER_DIR / script), *args],
         env=full_env, cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     if check and result.returncode != 0:
@@ -59,6 +62,9 @@ def pipeline_run(photo_dataset, tmp_path_factory):
 
 def test_scripts_run_end_to_end_as_script_mode_subprocesses_locally(pipeline_run):
     work, printed = pipeline_run
+    version = subprocess.run([TRAINING_PYTHON, "-c", "import sklearn, sys; print(sklearn.__version__, sys.version)"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    print(f"\nscripts ran with scikit-learn {version}")
     summary = json.loads((work / "prep" / "summary.json").read_text())
     assert summary["train"]["tagging_examples"] > 0 and summary["test"]["face_pairs"] > 0
     tagging = json.loads((work / "tagging" / "model.json").read_text())
