@@ -10,6 +10,7 @@ container, Python 3.10) and 1.9 (the local extra).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -40,6 +41,7 @@ MODEL_ARCHIVE = "model.tar.gz"  # what a SageMaker training job leaves in S3, an
 TAGGING_DEFAULTS = {"min_examples": 10, "min_tag_examples": 3, "c": 0.05, "seed": 0}
 FACES_DEFAULTS = {"min_pairs": 10, "c": 1.0, "projection": "auto", "min_projection_faces": 12, "seed": 0}
 CALIBRATION_FOLDS = 3
+MAX_PROJECTION_FACES = 1000
 SUGGESTION_FLOOR = 0.1  # off-photo tags below this are not worth storing (nor asking about)
 
 
@@ -246,6 +248,8 @@ def _projection_head(rows, faces, hp) -> tuple[np.ndarray | None, str, tuple | N
     it separates that fold's pairs better than the raw descriptors do (cross-fitted: the pair classifier then
     never learns from distances the projection was fitted on)."""
     labelled = [f for f in faces if f.person and f.descriptor]
+    if len(labelled) > MAX_PROJECTION_FACES:  # NCA is quadratic in the faces: a deterministic sample is plenty
+        labelled = sorted(labelled, key=lambda f: hashlib.sha256(f.face_id.encode()).digest())[:MAX_PROJECTION_FACES]
     people = defaultdict(int)
     for f in labelled:
         people[f.person] += 1
@@ -302,6 +306,12 @@ def _cross_fitted_pair_f1(rows, similarities: np.ndarray, hp) -> float:
     return pair_f1(truth, guess)["pair_f1"] if truth else 0.0
 
 
+def _pairwise_distances(x: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows, via the Gram matrix (n x n memory, not n x n x d)."""
+    squares = (x * x).sum(axis=1)
+    return np.sqrt(np.maximum(squares[:, None] + squares[None, :] - 2.0 * (x @ x.T), 0.0))
+
+
 def _fit_nca(vectors: Sequence[np.ndarray], people: Sequence[str], hp) -> np.ndarray:
     from sklearn.neighbors import NeighborhoodComponentsAnalysis
 
@@ -316,9 +326,8 @@ def _fit_nca(vectors: Sequence[np.ndarray], people: Sequence[str], hp) -> np.nda
     upper = np.triu_indices(len(x), k=1)
     same = (labels[:, None] == labels[None, :])[upper]
     if same.any() and (~same).any():
-        raw = np.linalg.norm(x[:, None, :] - x[None, :, :], axis=-1)[upper]
-        projected = x @ head.T
-        moved = np.linalg.norm(projected[:, None, :] - projected[None, :, :], axis=-1)[upper]
+        raw = _pairwise_distances(x)[upper]
+        moved = _pairwise_distances(x @ head.T)[upper]
         moved_mid = np.median(moved[same]) + np.median(moved[~same])
         if moved_mid > 0:
             head *= float((np.median(raw[same]) + np.median(raw[~same])) / moved_mid)
