@@ -39,6 +39,7 @@ from photo_organizer.learning.tagging import analysis_tags
 TEST_SHARE = 0.25
 WEAK_WEIGHT = 0.5
 MAX_PAIRS_PER_OWNER = 20_000
+MAX_FACES_PER_OWNER = 600  # ~180k candidate pairs: enough, and the pair loop stays seconds
 TAGGING_FILE = "tagging.jsonl"
 FACE_PAIRS_FILE = "face_pairs.jsonl"
 FACES_FILE = "faces.jsonl"
@@ -177,6 +178,9 @@ def face_examples(
         by_owner[owner].append(example)
     out: list[PairExample] = []
     for owner, members in by_owner.items():
+        if len(members) > MAX_FACES_PER_OWNER:  # rejected faces first (rare and telling), then a stable sample
+            members = sorted(members, key=lambda m: (not m.not_persons, hashlib.sha256(m.face_id.encode()).digest()))
+            members = members[:MAX_FACES_PER_OWNER]
         vectors = {m.face_id: m.descriptor_vector() for m in members}
         owner_pairs = []
         for x, y in itertools.combinations(members, 2):

@@ -107,3 +107,18 @@ def test_tag_targets_mix_explicit_labels_with_weak_analysis_labels(tmp_path):
     by_id = {e.photo.photo_id: e for e in examples}
     assert by_id["p1"].targets == {"cat": 0, "dog": 0} and by_id["p1"].weights == {"cat": 0.5, "dog": 1.0}
     assert by_id["p3"].targets == {"cat": 0, "dog": 1} and by_id["p2"].targets == {"cat": 1, "dog": 0}
+
+
+def test_an_owner_with_many_labelled_faces_gets_a_bounded_pair_set():
+    from photo_organizer.learning.examples import MAX_PAIRS_PER_OWNER, face_examples
+
+    rng = np.random.default_rng(1)
+    faces, events = [], []
+    for i in range(700):
+        faces.append(FaceFeatures(owner="o", face_id=f"f{i:04d}", photo_id=f"p{i}",
+                                  descriptor=encode_vector(rng.standard_normal(128) * 0.05, "float32")))
+        events.append(event("face_assigned", face_id=f"f{i:04d}", person_id=f"person-{i % 7}"))
+    events.append(event("face_not_person", face_id="f0699", person_id="person-0"))
+    examples, pairs = face_examples(faces, [], events, {("o", f"p{i}") for i in range(700)})
+    assert len(examples) == 700 and len(pairs) == MAX_PAIRS_PER_OWNER
+    assert any("f0699" in (p.a, p.b) for p in pairs)  # the rejected face is never sampled away
