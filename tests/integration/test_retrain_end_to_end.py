@@ -214,3 +214,37 @@ def test_retrain_promotes_a_better_model_refuses_a_worse_one_and_survives_a_cras
         retraining(data_dir, scripts_dir=scripts).run()
     assert sorted(str(p.relative_to(data_dir)) for p in (data_dir / "models").rglob("*")) == registry_before
     assert services.suggestion_store.all_suggestions(OWNER) == applied
+
+
+def test_face_feedback_trains_a_matcher_and_regrouping_keeps_the_corrections(library) -> None:
+    """Faces: 'this is him' on the Obama photographs' faces, 'not him' on Biden's and the astronaut's. The
+    matcher is trained and judged; whatever the gate decides, regrouping afterwards keeps every correction."""
+    from photo_organizer.feedback.models import FaceFeedback
+
+    data_dir, services, ids, photograph_of = library
+    photograph_of_photo = {photo_id: photograph_of[name] for name, photo_id in ids.items()}
+    faces = services.people_store.faces(OWNER)
+    obama_faces = [f.face_id for f in faces if photograph_of_photo[f.photo_id].startswith("obama")]
+    others = [f.face_id for f in faces if photograph_of_photo[f.photo_id] in ("biden.jpg", "astronaut.png")]
+    assert len(obama_faces) >= 6 and others, (len(obama_faces), len(others))
+    people = services.people_store.people(OWNER)
+    him = max(people, key=lambda p: len(p.face_ids & set(obama_faces)))
+    for face_id in obama_faces:
+        services.feedback.submit(OWNER, FaceFeedback(type=FeedbackType.FACE_ASSIGNED, face_id=face_id,
+                                                     person_id=him.person_id))
+    for face_id in others:
+        services.feedback.submit(OWNER, FaceFeedback(type=FeedbackType.FACE_REJECTED, face_id=face_id,
+                                                     person_id=him.person_id))
+    service = retraining(data_dir)
+    service.hyperparameters = {"faces": {"min-examples": "5"}}
+    report = service.run()
+    outcome = report.outcomes["faces"]
+    print(f"faces: {outcome.status} ({outcome.reason}); metrics "
+          f"{ {k: outcome.metrics.get(k) for k in ('candidate', 'baseline', 'pairs')} }")
+    assert outcome.status in ("promoted", "kept", "skipped")
+    if outcome.status == "promoted":
+        assert services.people.face_matcher(OWNER) is not None
+        assert report.people_regrouped == 1
+    after = {p.person_id: p for p in services.people_store.people(OWNER)}
+    assert set(obama_faces) <= after[him.person_id].face_ids, "assigned faces stay with him"
+    assert not set(others) & after[him.person_id].face_ids, "'not him' holds"
