@@ -419,6 +419,7 @@ def local_face_matcher(data_dir: Path) -> Callable[[str], Any]:
 def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_work: bool = False):
     """`photo-organizer retrain`: RetrainService over the local library (SubprocessTrainer on `sagemaker/`,
     LocalModelRegistry under <data_dir>/models, the dataset under <data_dir>/datasets)."""
+    from photo_organizer.adapters.local.run_lock import LocalRunLock
     from photo_organizer.adapters.local.subprocess_trainer import SubprocessTrainer
     from photo_organizer.analysis.planning import AnalysisSettings
     from photo_organizer.services.retraining import RetrainService
@@ -454,6 +455,7 @@ def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_wo
         reindex=(lambda owner, photo_ids: search.index_photos(owner, sorted(photo_ids))) if search else None,
         fill_embeddings=embeddings.backfill_image_embeddings if embeddings is not None else None,
         keep_work=keep_work,
+        exclusive=LocalRunLock(data_dir / "retraining" / ".lock"),
     )
 
 

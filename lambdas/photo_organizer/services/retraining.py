@@ -19,6 +19,7 @@ import logging
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,8 @@ class RetrainService:
     # "preprocess" | kind -> {name: value}: the scripts' `--name value` arguments
     hyperparameters: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     keep_work: bool = False
+    # () -> a context held for the whole run: one retraining at a time (ConflictError for a second one)
+    exclusive: Callable[[], AbstractContextManager[Any]] | None = None
 
     # ---- the run ----------------------------------------------------------------------------------------------
 
@@ -135,13 +138,14 @@ class RetrainService:
         step = on_step or (lambda name, what: None)
         run_id = uuid.uuid4().hex[:12]
         report = RetrainReport(run_id)
-        work = self.work_root / run_id
-        work.mkdir(parents=True, exist_ok=True)
-        try:
-            self._run(report, work, step)
-        finally:
-            if not self.keep_work:
-                shutil.rmtree(work, ignore_errors=True)
+        with self.exclusive() if self.exclusive is not None else nullcontext():
+            work = self.work_root / run_id
+            work.mkdir(parents=True, exist_ok=True)
+            try:
+                self._run(report, work, step)
+            finally:
+                if not self.keep_work:
+                    shutil.rmtree(work, ignore_errors=True)
         return report
 
     def _run(self, report: RetrainReport, work: Path, step: StepCallback) -> None:
