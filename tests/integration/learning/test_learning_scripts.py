@@ -42,9 +42,10 @@ def training_env(channel: Path, model_dir: Path, output: Path) -> dict[str, str]
 
 @pytest.fixture(scope="module")
 def pipeline_run(photo_dataset, tmp_path_factory):
-    """preprocess -> train_tagging + train_faces -> evaluate (nothing approved yet) -> apply_models."""
+    """preprocess -> train_tagging + train_faces -> evaluate (nothing approved yet) -> apply_models. Processing
+    scripts get their folders as channels (preprocess, apply_models) or as arguments (evaluate): both work."""
     work = tmp_path_factory.mktemp("scripts")
-    run_script("preprocess.py", "--input", str(photo_dataset), "--output", str(work / "prep"))
+    run_script("preprocess.py", env={"SM_CHANNEL_DATASET": str(photo_dataset), "SM_OUTPUT_DATA_DIR": str(work / "prep")})
     run_script("train_tagging.py", "--min-examples", "10", "--c", "0.05",
                env=training_env(work / "prep" / "train", work / "tagging", work / "out-tagging"))
     run_script("train_faces.py", "--min_pairs", "10", "--projection", "auto",
@@ -55,8 +56,8 @@ def pipeline_run(photo_dataset, tmp_path_factory):
         "--approved-tagging", str(work / "none"), "--approved-faces", str(work / "none"),
         "--output", str(work / "evaluation"),
     )
-    run_script("apply_models.py", "--tagging", str(work / "tagging"), "--faces", str(work / "faces"),
-               "--features", str(photo_dataset), "--output", str(work / "applied"))
+    run_script("apply_models.py", env={"SM_CHANNEL_TAGGING": str(work / "tagging"), "SM_CHANNEL_FACES": str(work / "faces"),
+                                       "SM_CHANNEL_DATASET": str(photo_dataset), "SM_OUTPUT_DATA_DIR": str(work / "applied")})
     return work, evaluated.stdout
 
 
