@@ -153,9 +153,21 @@ def _train_owner_tagging(owner: str, rows: Sequence[ex.TaggingExample], hp: Mapp
         scale=scale,
         platt_a=np.array(platt_a),
         platt_b=np.array(platt_b),
+        suppressible=frozenset(t for t in kept if _explicit(rows, t, value=0, on_photo=True)),
+        suggestible=frozenset(t for t in kept if _explicit(rows, t, value=1, on_photo=False)),
         info={"examples": len(rows), "skipped_tags": skipped_tags, "calibrated_tags": calibrated},
     )
     return model, ""
+
+
+def _explicit(rows: Sequence[ex.TaggingExample], tag: str, *, value: int, on_photo: bool) -> bool:
+    """Did the owner ever say so themselves: reject the tag where analysis put it (value 0, on_photo), or add it
+    where analysis had not (value 1, not on_photo)?"""
+    return any(
+        row.targets.get(tag) == value and row.weights.get(tag, 1.0) >= 1.0
+        and (tag in tag_models.analysis_tags(row.photo)) == on_photo
+        for row in rows
+    )
 
 
 def _platt(xs: np.ndarray, y: np.ndarray, w: np.ndarray, hp: Mapping) -> tuple[float, float, bool]:

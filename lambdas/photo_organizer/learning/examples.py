@@ -20,6 +20,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from photo_organizer.learning.datasets import (
     read_photos,
 )
 from photo_organizer.learning.faces import similarities_from_distances
+from photo_organizer.learning.features import parse_time
 from photo_organizer.learning.tagging import analysis_tags
 
 TEST_SHARE = 0.25
@@ -54,10 +56,23 @@ def active_events(events: Iterable[Mapping]) -> list[Mapping]:
     return [e for e in events if e.get("type") != "undo" and e["feedback_id"] not in undone and not e.get("undone_at")]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _in_order(events: Iterable[Mapping]) -> list[Mapping]:
+    """Oldest first by the instant (not the text: "10:00:00Z" sorts after "10:00:00.5Z"), then by id."""
+
+    def key(e: Mapping):
+        when = parse_time(e.get("created_at")) or _EPOCH
+        return (when if when.tzinfo else when.replace(tzinfo=timezone.utc), e.get("feedback_id", ""))
+
+    return sorted(events, key=key)
+
+
 def tag_labels(events: Iterable[Mapping]) -> dict[tuple[str, str], dict[str, int]]:
     """(owner, photo) -> tag -> 1/0 from tag feedback, last word wins."""
     out: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    for e in sorted(active_events(events), key=lambda e: (e["created_at"], e["feedback_id"])):
+    for e in _in_order(active_events(events)):
         if e.get("type") in TAG_TYPES and e.get("photo_id") and e.get("tag"):
             out[(e["owner"], e["photo_id"])][str(e["tag"]).casefold()] = 0 if e["type"] == "tag_rejected" else 1
     return dict(out)
@@ -67,7 +82,7 @@ def face_labels(events: Iterable[Mapping]) -> tuple[dict[tuple[str, str], str], 
     """(owner, face) -> confirmed person, and (owner, face) -> the persons it was said not to be."""
     confirmed: dict[tuple[str, str], str] = {}
     rejected: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for e in sorted(active_events(events), key=lambda e: (e["created_at"], e["feedback_id"])):
+    for e in _in_order(active_events(events)):
         key = (e.get("owner", ""), e.get("face_id") or "")
         person = e.get("person_id")
         if not key[1] or not person:

@@ -42,9 +42,10 @@ def training_env(channel: Path, model_dir: Path, output: Path) -> dict[str, str]
 
 @pytest.fixture(scope="module")
 def pipeline_run(photo_dataset, tmp_path_factory):
-    """preprocess -> train_tagging + train_faces -> evaluate (nothing approved yet) -> apply_models."""
+    """preprocess -> train_tagging + train_faces -> evaluate (nothing approved yet) -> apply_models. Processing
+    scripts get their folders as channels (preprocess, apply_models) or as arguments (evaluate): both work."""
     work = tmp_path_factory.mktemp("scripts")
-    run_script("preprocess.py", "--input", str(photo_dataset), "--output", str(work / "prep"))
+    run_script("preprocess.py", env={"SM_CHANNEL_DATASET": str(photo_dataset), "SM_OUTPUT_DATA_DIR": str(work / "prep")})
     run_script("train_tagging.py", "--min-examples", "10", "--c", "0.05",
                env=training_env(work / "prep" / "train", work / "tagging", work / "out-tagging"))
     run_script("train_faces.py", "--min_pairs", "10", "--projection", "auto",
@@ -55,8 +56,8 @@ def pipeline_run(photo_dataset, tmp_path_factory):
         "--approved-tagging", str(work / "none"), "--approved-faces", str(work / "none"),
         "--output", str(work / "evaluation"),
     )
-    run_script("apply_models.py", "--tagging", str(work / "tagging"), "--faces", str(work / "faces"),
-               "--features", str(photo_dataset), "--output", str(work / "applied"))
+    run_script("apply_models.py", env={"SM_CHANNEL_TAGGING": str(work / "tagging"), "SM_CHANNEL_FACES": str(work / "faces"),
+                                       "SM_CHANNEL_DATASET": str(photo_dataset), "SM_OUTPUT_DATA_DIR": str(work / "applied")})
     return work, evaluated.stdout
 
 
@@ -129,3 +130,34 @@ def test_too_little_data_for_every_owner_writes_an_empty_model_and_succeeds_loca
     document = json.loads((tmp_path / "model" / "model.json").read_text())
     assert result.returncode == 0 and document["owners"] == {}
     assert "min_pairs=100000" in document["skipped"][OWNER]
+
+
+def test_scripts_run_from_the_source_dir_layout_the_pipeline_ships_locally(pipeline_run, tmp_path):
+    """source_dir = sagemaker/*.py + photo_organizer/__init__.py + photo_organizer/learning/, nothing else."""
+    import shutil
+
+    work, _ = pipeline_run
+    code = tmp_path / "code"
+    code.mkdir()
+    for script in SAGEMAKER_DIR.glob("*.py"):
+        shutil.copy(script, code / script.name)
+    package = ROOT / "lambdas" / "photo_organizer"
+    (code / "photo_organizer").mkdir()
+    shutil.copy(package / "__init__.py", code / "photo_organizer" / "__init__.py")
+    shutil.copytree(package / "learning", code / "photo_organizer" / "learning",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SM_") and k != "PYTHONPATH"}
+    env.update(training_env(work / "prep" / "train", tmp_path / "model", tmp_path / "out"))
+    result = subprocess.run(
+        [TRAINING_PYTHON, "-c", "import runpy, sys; sys.argv = ['train_faces.py']; "
+         "runpy.run_path('train_faces.py', run_name='__main__')"],
+        cwd=code, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads((tmp_path / "model" / "model.json").read_text())["owners"]) == {OWNER}
+    where = subprocess.run(
+        [TRAINING_PYTHON, "-c", "import sys; sys.argv = ['x']; import training_core, photo_organizer.learning as l; "
+         "print(l.__file__)"],
+        cwd=code, env=env, capture_output=True, text=True, timeout=120, check=True,
+    )
+    assert where.stdout.strip().startswith(str(code))  # the shipped copy, not an installed one
