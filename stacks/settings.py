@@ -97,6 +97,9 @@ class Settings:
     # The jobs' dependencies as prebuilt wheels for Glue 5.0 (scripts/build_glue_deps.py writes them and their
     # manifest.json there; `make synth` builds them first): Glue installs exactly these, from S3, at job start.
     glue_deps_dir: str = "build/glue"
+    # The label model exported to ONNX (scripts/export_label_model.py, `make label-model`), with its sidecar JSON:
+    # the analysis job computes each photo's image embedding (its `embedding` output) with it.
+    label_model_file: str = "build/models/efficientnet_lite0.onnx"
     analysis_schedule: str = "cron(0 2 * * ? *)"  # Glue cron (UTC): nightly at 02:00
     analysis_version: int = 1
     analysis_account_tps: int = 50  # the account's Rekognition TPS quota, split across the job's tasks

@@ -331,16 +331,16 @@ def demo_feedback_and_retrain(client, data_dir: Path, owner: str) -> None:
     for name, tag in DEMO_REJECTIONS:
         photo_id = photos.get(name)
         if photo_id and tag in {t.casefold() for t in (client.photo(photo_id).get("analysis") or {}).get("tags", [])}:
-            client.send_feedback({"type": "tag_rejected", "photo_id": photo_id, "tag": tag})
+            client.feedback({"type": "tag_rejected", "photo_id": photo_id, "tag": tag})
             done.append(f"rejected '{tag}' on {name}")
     for name, tag in DEMO_CONFIRMATIONS:
         if name in photos:
-            client.send_feedback({"type": "tag_confirmed", "photo_id": photos[name], "tag": tag})
+            client.feedback({"type": "tag_confirmed", "photo_id": photos[name], "tag": tag})
     done.append(f"confirmed {len(DEMO_CONFIRMATIONS)} tags")
     for tag, names in (("white house", [n for n in white_house if n != untagged]),
                        ("morning coffee", [n for n in DEMO_COFFEE if n in photos])):
         for name in names:
-            client.send_feedback({"type": "tag_added", "photo_id": photos[name], "tag": tag})
+            client.feedback({"type": "tag_added", "photo_id": photos[name], "tag": tag})
         done.append(f"added '{tag}' to {len(names)} photos")
     people = sorted((p for p in client.people() if not p.get("name")), key=lambda p: -p["photo_count"])
     if people:

@@ -83,6 +83,10 @@ class ConfigurationError(PermanentError):
     """A setting is missing or contradicts another one."""
 
 
+class LabelModelUnavailableError(ConfigurationError):
+    """The exported label model (with its `embedding` output) is not where the job was told to find it."""
+
+
 class RejectionReason(StrEnum):
     """Why an uploaded file was refused; the value is the code users and clients see."""
 

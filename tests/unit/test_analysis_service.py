@@ -250,6 +250,7 @@ def test_both_backends_analyse_with_the_same_places_local_time_and_captioner_wir
     class JobConfig:  # the analyze_photos job's plain values
         table, previews_bucket, region, collection_prefix = "t", "p", "us-east-1", "po"
         max_attempts, backoff_base_s, workers, analysis_version, embeddings = 2, 0.01, 1, 1, False
+        image_embeddings = False
         caption_endpoint = "captions-ep"
 
         def account_tps_of(self, api):

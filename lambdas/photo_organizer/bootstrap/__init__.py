@@ -459,31 +459,6 @@ def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_wo
     )
 
 
-def cloud_training_export(table_name: str, *, client_factory: Callable[[], Any] | None = None):
-    """The feature snapshot's rows from the single table (the cloud export step: TrainingExport.lines/write):
-    photos, analyses, faces, people, feedback overlays, image embeddings, suggestions and each face's last
-    SearchFaces as the pairs (no descriptors in the cloud)."""
-    from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
-    from photo_organizer.adapters.aws.dynamodb_clustering import DynamoDbClusteringState
-    from photo_organizer.adapters.aws.dynamodb_features import DynamoDbFeatureStore, DynamoDbSuggestionStore
-    from photo_organizer.adapters.aws.dynamodb_feedback import DynamoDbFeedbackStore
-    from photo_organizer.adapters.aws.dynamodb_metadata import DynamoDbMetadataStore
-    from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
-    from photo_organizer.services.training_export import TrainingExport
-
-    options = {"client_factory": client_factory}
-    return TrainingExport(
-        photos=DynamoDbMetadataStore(table_name, **options),
-        analysis=DynamoDbAnalysisStore(table_name, **options),
-        people=DynamoDbPeopleStore(table_name, **options),
-        feedback=DynamoDbFeedbackStore(table_name, **options),
-        features=DynamoDbFeatureStore(table_name, **options),
-        suggestions=DynamoDbSuggestionStore(table_name, **options),
-        clustering=DynamoDbClusteringState(table_name, **options),
-        pairs_from_descriptors=False,
-    )
-
-
 # ---- the local stack's stand-in for S3's POST policy check ------------------------------------------------------
 
 
@@ -603,3 +578,45 @@ def cloud_operator(region: str | None) -> CloudOperator:
     from photo_organizer.adapters.aws.stack_outputs import StackOutputs
 
     return CloudOperator(stack_outputs=StackOutputs(region=region).of, jobs=GlueJobRunner(region=region))
+
+
+if TYPE_CHECKING:
+    from photo_organizer.ports.people import FaceMatcherStore
+    from photo_organizer.services.snapshot_export import SnapshotExport
+
+
+def cloud_training_export(table_name: str) -> SnapshotExport:
+    """The feature snapshot of the cloud's retraining (the export step of the pipeline): photos with their image
+    embedding and effective tags, faces and SearchFaces pairs of every owner who gave feedback, read from the
+    single table. `cloud_training_export(table).write_snapshot(write)`, `write(name, lines)` putting features/<name>;
+    or `.feature_snapshot()`: the rows (.photos, .faces, .pairs), for a caller that writes them itself."""
+    from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
+    from photo_organizer.adapters.aws.dynamodb_clustering import DynamoDbClusteringState
+    from photo_organizer.adapters.aws.dynamodb_features import DynamoDbFeatureStore, DynamoDbSuggestionStore
+    from photo_organizer.adapters.aws.dynamodb_feedback import DynamoDbFeedbackStore
+    from photo_organizer.adapters.aws.dynamodb_metadata import DynamoDbMetadataStore
+    from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
+    from photo_organizer.adapters.aws.dynamodb_training import DynamoDbTrainingOwners
+    from photo_organizer.services.snapshot_export import SnapshotExport
+    from photo_organizer.services.training_export import TrainingExport
+
+    export = TrainingExport(
+        photos=DynamoDbMetadataStore(table_name),
+        analysis=DynamoDbAnalysisStore(table_name),
+        # Faces exist only for owners who consented (withdrawing deletes them): no consent default is needed.
+        people=DynamoDbPeopleStore(table_name, default_consent=False),
+        feedback=DynamoDbFeedbackStore(table_name),
+        features=DynamoDbFeatureStore(table_name),
+        suggestions=DynamoDbSuggestionStore(table_name),
+        clustering=DynamoDbClusteringState(table_name),  # each face's last SearchFaces: the cloud's pairs
+        pairs_from_descriptors=False,  # Rekognition gives no descriptors
+    )
+    return SnapshotExport(export=export, owners=DynamoDbTrainingOwners(table_name))
+
+
+def cloud_face_matchers(table_name: str) -> FaceMatcherStore:
+    """The owners' promoted face matchers (`SETTINGS#face_matcher`): the retraining's re-application writes each
+    owner's learning.faces.FaceMatcher JSON with `promote(owner, document)`; the cluster_faces job reads them."""
+    from photo_organizer.adapters.aws.dynamodb_face_matchers import DynamoDbFaceMatcherStore
+
+    return DynamoDbFaceMatcherStore(table_name)

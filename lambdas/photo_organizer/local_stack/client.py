@@ -92,12 +92,15 @@ class PhotoApiClient:
     def search(self, query: str, *, limit: int = 50) -> dict:
         return self._call("GET", "/search", params={"q": query, "limit": limit}).json()
 
-    def send_feedback(self, body: dict) -> dict:
-        """POST /feedback with one event (a FeedbackRequest body); the recorded event's view."""
-        return self._call("POST", "/feedback", json=body).json()
+    def feedback(self, event: dict) -> dict:
+        """POST /feedback: one correction (feedback.models request body); the recorded event."""
+        return self._call("POST", "/feedback", json=event).json()
 
     def feedback_for(self, photo_id: str) -> list[dict]:
         return self._call("GET", "/feedback", params={"photo_id": photo_id}).json()
+
+    def undo_feedback(self, feedback_id: str) -> dict:
+        return self._call("DELETE", f"/feedback/{feedback_id}").json()
 
     def people(self) -> list[dict]:
         return self._call("GET", "/people").json()
