@@ -236,7 +236,7 @@ def test_face_feedback_trains_a_matcher_and_regrouping_keeps_the_corrections(lib
         services.feedback.submit(OWNER, FaceFeedback(type=FeedbackType.FACE_REJECTED, face_id=face_id,
                                                      person_id=him.person_id))
     service = retraining(data_dir)
-    service.hyperparameters = {"faces": {"min-examples": "5"}}
+    service.hyperparameters = {"faces": {"min-pairs": "5"}}
     report = service.run()
     outcome = report.outcomes["faces"]
     print(f"faces: {outcome.status} ({outcome.reason}); metrics "
