@@ -240,7 +240,7 @@ def test_a_crash_mid_run_leaves_the_registry_and_suggestions_unchanged(library) 
     assert json.loads((data_dir / "models" / "tagging" / "approved.json").read_text())["version"] == 1
     assert services.suggestion_store.suggestions(OWNER, "p1") == [TagSuggestion(tag="grandma's house",
                                                                                 confidence=0.91)]
-    assert not list((data_dir / "retraining").iterdir()), "the run's scratch folder is removed"
+    assert [p.name for p in (data_dir / "retraining").iterdir()] == [".lock"], "the run's scratch folder is removed"
 
 
 def test_a_candidate_that_trained_nobody_is_skipped_and_the_approved_kept(library) -> None:
@@ -273,3 +273,15 @@ def test_the_snapshot_holds_the_feedback_effect(library) -> None:
     retrain_service().run()
     rows = {row.photo_id: row for row in read_photos(data_dir / "datasets")}
     assert rows["p1"].tags == [] and rows["p1"].labels == {"dog": 80.0}
+
+
+def test_a_second_retraining_of_the_same_library_is_refused_while_one_runs(library) -> None:
+    from photo_organizer.errors import ConflictError
+
+    services, retrain_service, set_plan, data_dir = library
+    set_plan()
+    first, second = retrain_service(), retrain_service()
+    with first.exclusive():
+        with pytest.raises(ConflictError, match="already running"):
+            second.run()
+    assert second.run().outcomes["tagging"].status == "skipped", "free again once the first is done"

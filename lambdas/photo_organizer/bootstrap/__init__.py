@@ -419,7 +419,9 @@ def local_face_matcher(data_dir: Path) -> Callable[[str], Any]:
 def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_work: bool = False):
     """`photo-organizer retrain`: RetrainService over the local library (SubprocessTrainer on `sagemaker/`,
     LocalModelRegistry under <data_dir>/models, the dataset under <data_dir>/datasets)."""
+    from photo_organizer.adapters.local.run_lock import LocalRunLock
     from photo_organizer.adapters.local.subprocess_trainer import SubprocessTrainer
+    from photo_organizer.analysis.planning import AnalysisSettings
     from photo_organizer.services.retraining import RetrainService
     from photo_organizer.services.training_export import TrainingExport
 
@@ -428,6 +430,9 @@ def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_wo
     if services.feedback_store is None or services.feedback_dataset is None or services.suggestion_store is None:
         raise ConfigurationError("the local backend has no feedback store")
     search = services.search
+    label_model = root / "build" / "models" / "efficientnet_lite0.onnx"
+    # Photos analysed before image embeddings were stored get theirs now (the label model loads only if needed).
+    embeddings = local_analysis(data_dir, label_model, AnalysisSettings()) if label_model.is_file() else None
     return RetrainService(
         trainer=SubprocessTrainer(scripts_dir or root / "sagemaker", python_path=root / "lambdas"),
         registry=local_model_registry(data_dir),
@@ -448,7 +453,9 @@ def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_wo
         people=services.people,
         biometric_consent=services.user_settings.biometric_consent,
         reindex=(lambda owner, photo_ids: search.index_photos(owner, sorted(photo_ids))) if search else None,
+        fill_embeddings=embeddings.backfill_image_embeddings if embeddings is not None else None,
         keep_work=keep_work,
+        exclusive=LocalRunLock(data_dir / "retraining" / ".lock"),
     )
 
 

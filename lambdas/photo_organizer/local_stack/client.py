@@ -102,6 +102,12 @@ class PhotoApiClient:
     def undo_feedback(self, feedback_id: str) -> dict:
         return self._call("DELETE", f"/feedback/{feedback_id}").json()
 
+    def people(self) -> list[dict]:
+        return self._call("GET", "/people").json()
+
+    def name_person(self, person_id: str, name: str) -> dict:
+        return self._call("PATCH", f"/people/{person_id}", json={"name": name}).json()
+
     def upload(self, path: Path, *, content_type: str | None = None) -> str:
         content_type = content_type or CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0]
         if content_type is None:
