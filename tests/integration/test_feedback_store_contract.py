@@ -125,6 +125,14 @@ def test_irrelevant_photos_are_per_query_and_a_later_relevant_mark_cancels(feedb
     assert feedback.store.irrelevant_photos("alice", "cat") == set()
     assert feedback.store.irrelevant_photos("bob", "beach") == set()
 
+    undo = event(FeedbackType.UNDO, photo_id="p1", query="beach", undoes=marks[0].feedback_id, minutes=4)
+    remaining = [m for m in marks if m.photo_id == "p1" and m is not marks[0]]
+    feedback.store.record_undo(undo, undone_at=T0 + timedelta(minutes=4), overlay=overlay_of(remaining))
+    assert feedback.store.irrelevant_photos("alice", "beach") == set(), "an undone mark no longer hides the photo"
+    assert feedback.store.irrelevant_photos("alice", "dog") == {"p1"}
+    feedback.store.forget_photo("alice", "p1")
+    assert feedback.store.irrelevant_photos("alice", "dog") == set(), "a deleted photo leaves no mark behind"
+
 
 def test_forgetting_a_photo_drops_its_events_and_overlay_only(feedback: FeedbackStoreUnderTest) -> None:
     one, two = event(FeedbackType.TAG_ADDED, tag="x"), event(FeedbackType.TAG_ADDED, photo_id="p2", tag="y")
@@ -197,3 +205,20 @@ def test_feedback_on_a_deleted_photo_is_refused_and_nothing_is_written(cloud) ->
     assert _item(client, f"FEEDBACK#{added.feedback_id}") is None
     assert _item(client, "PHOTO#p1") is None, "the overlay update did not resurrect the photo"
     assert store.events("alice") == []
+
+
+def test_a_text_search_reads_one_short_key_range_of_marks_not_the_owners_events(cloud) -> None:
+    store, client, calls = cloud
+    for minutes in range(30):  # feedback a search must not have to read
+        tag = event(FeedbackType.TAG_ADDED, tag=f"t{minutes}", minutes=minutes)
+        store.record(tag, overlay=TagOverlay(added=frozenset({tag.tag})))
+    mark = event(FeedbackType.SEARCH_IRRELEVANT, query="beach", rank=1, minutes=31)
+    store.record(mark, overlay=TagOverlay(irrelevant_queries=frozenset({"beach"})))
+    [transaction] = [c for c in calls if c["operation"] == "TransactWriteItems"][-1:]
+    assert [next(iter(op)) for op in transaction["params"]["TransactItems"]] == ["Put", "Update", "Put"]
+
+    calls.clear()
+    assert store.irrelevant_photos("alice", "beach") == {"p1"}
+    [read] = calls
+    assert read["operation"] == "Query" and "FilterExpression" not in read["params"]
+    assert read["params"]["ExpressionAttributeValues"][":prefix"]["S"].startswith("IRRELEVANT#")

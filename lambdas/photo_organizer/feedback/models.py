@@ -190,33 +190,30 @@ class TagOverlay(BaseModel):
         return not (self.added or self.confirmed or self.rejected or self.caption_rejected or self.irrelevant_queries)
 
 
-def overlay_of(records: Iterable[FeedbackRecord]) -> TagOverlay:
-    """Folds a photo's active feedback, oldest first: the last word on a tag wins."""
-    added: set[str] = set()
-    confirmed: set[str] = set()
-    rejected: set[str] = set()
-    irrelevant: set[str] = set()
-    caption_rejected = False
-    for record in sorted(records, key=lambda r: (r.created_at, r.feedback_id)):
-        if record.undone_at is not None or record.is_undo:
-            continue
-        tag = record.tag
-        if record.type is FeedbackType.TAG_ADDED and tag:
-            added.add(tag)
-            rejected.discard(tag)
-        elif record.type is FeedbackType.TAG_CONFIRMED and tag:
-            confirmed.add(tag)
-            rejected.discard(tag)
-        elif record.type is FeedbackType.TAG_REJECTED and tag:
-            rejected.add(tag)
-            added.discard(tag)
-            confirmed.discard(tag)
-        elif record.type is FeedbackType.CAPTION_REJECTED:
-            caption_rejected = True
-        elif record.type is FeedbackType.SEARCH_IRRELEVANT and record.query:
-            irrelevant.add(record.query)
-        elif record.type is FeedbackType.SEARCH_RELEVANT and record.query:
-            irrelevant.discard(record.query)
+def fold(overlay: TagOverlay, record: FeedbackRecord) -> TagOverlay:
+    """The overlay after one more (newer) event: the last word on a tag wins. Undone and undo events change
+    nothing (an undo is applied by folding the photo's remaining events again)."""
+    if record.undone_at is not None or record.is_undo:
+        return overlay
+    added, confirmed, rejected = set(overlay.added), set(overlay.confirmed), set(overlay.rejected)
+    irrelevant, caption_rejected = set(overlay.irrelevant_queries), overlay.caption_rejected
+    tag = record.tag
+    if record.type is FeedbackType.TAG_ADDED and tag:
+        added.add(tag)
+        rejected.discard(tag)
+    elif record.type is FeedbackType.TAG_CONFIRMED and tag:
+        confirmed.add(tag)
+        rejected.discard(tag)
+    elif record.type is FeedbackType.TAG_REJECTED and tag:
+        rejected.add(tag)
+        added.discard(tag)
+        confirmed.discard(tag)
+    elif record.type is FeedbackType.CAPTION_REJECTED:
+        caption_rejected = True
+    elif record.type is FeedbackType.SEARCH_IRRELEVANT and record.query:
+        irrelevant.add(record.query)
+    elif record.type is FeedbackType.SEARCH_RELEVANT and record.query:
+        irrelevant.discard(record.query)
     return TagOverlay(
         added=frozenset(added),
         confirmed=frozenset(confirmed),
@@ -224,6 +221,14 @@ def overlay_of(records: Iterable[FeedbackRecord]) -> TagOverlay:
         caption_rejected=caption_rejected,
         irrelevant_queries=frozenset(irrelevant),
     )
+
+
+def overlay_of(records: Iterable[FeedbackRecord]) -> TagOverlay:
+    """Folds a photo's active feedback, oldest first."""
+    overlay = TagOverlay()
+    for record in sorted(records, key=lambda r: (r.created_at, r.feedback_id)):
+        overlay = fold(overlay, record)
+    return overlay
 
 
 def effective_tags(

@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from photo_organizer.errors import FeedbackConflictError, NotFoundError, PhotoNotFoundError, RetryableError
 from photo_organizer.feedback.models import (
     FACE_TYPES,
+    fold,
     CaptionFeedback,
     FaceFeedback,
     FeedbackOrigin,
@@ -162,6 +163,7 @@ class FeedbackService:
             origin=original.origin,
             photo_id=original.photo_id,
             face_id=original.face_id,
+            query=original.query,  # the cloud store keeps the query's search mark in step with the overlay
             undoes=original.feedback_id,
         )
         if original.type in FACE_TYPES:
@@ -216,6 +218,9 @@ class FeedbackService:
             yield
 
     def _overlay_with(self, owner: str, photo_id: str, changed: FeedbackRecord) -> TagOverlay:
+        if changed.undone_at is None:
+            # A new event is the newest: folding it onto the stored overlay equals folding every event again.
+            return fold(self.store.overlay(owner, photo_id), changed)
         records = {r.feedback_id: r for r in self.store.for_photo(owner, photo_id)}
         records[changed.feedback_id] = changed
         return overlay_of(records.values())
