@@ -76,7 +76,8 @@ lambda-host: $(INSTALLED) $(MINILM_PACK)
 glue-deps: $(INSTALLED)
 	$(PY) scripts/build_glue_deps.py
 
-synth: $(INSTALLED) node_modules/.installed lambda-build glue-deps
+# The analysis stack ships the exported label model to the Glue job (image embeddings): synth needs it.
+synth: $(INSTALLED) node_modules/.installed lambda-build glue-deps $(LABEL_MODEL)
 	npx cdk synth -q --no-notices
 
 bench: $(INSTALLED)

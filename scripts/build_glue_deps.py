@@ -37,10 +37,12 @@ MANIFEST_NAME = "manifest.json"
 WHEELS_DIR = "wheels"
 
 # What the Glue jobs import beyond the standard library, boto3 and numpy (both provided by Glue): the domain
-# package's imaging (Pillow + HEIF), models (pydantic) and places (reverse_geocoder + scipy, timezonefinder).
+# package's imaging (Pillow + HEIF), models (pydantic), places (reverse_geocoder + scipy, timezonefinder) and the
+# image embedding (onnxruntime runs the exported label model: adapters/image_embedding.py).
 # imagehash is not among them: photo_organizer.imaging.phash is our own pure-Python port (imagehash only checks it
-# in the tests), so neither it nor PyWavelets is shipped.
-GLUE_REQUIREMENTS = ("pillow", "pillow-heif", "pydantic", "reverse-geocoder", "timezonefinder")
+# in the tests), so neither it nor PyWavelets is shipped. onnxruntime's own requirements are flatbuffers, numpy
+# (>=1.21.6: Glue's 1.26.4 is kept), packaging (Glue's) and protobuf; sympy is only its optional "symbolic" extra.
+GLUE_REQUIREMENTS = ("onnxruntime", "pillow", "pillow-heif", "pydantic", "reverse-geocoder", "timezonefinder")
 
 # Provided modules the jobs need at the locked version instead of Glue's, and why that is safe.
 UPGRADES = {

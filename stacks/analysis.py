@@ -12,6 +12,13 @@ data-only package photo_organizer_models/minilm/. Spark puts that zip on every e
 photo_organizer.search.embeddings finds it (importlib.resources reads it inside the zip): the same lookup as
 in the Lambda bundle, and the same vectors as the API's query embedder.
 
+It also stores each photo's image embedding (--image-embeddings true): the 1280-d penultimate layer of the label
+model (EfficientNet-Lite0 exported to ONNX by scripts/export_label_model.py, run by onnxruntime, one of the shipped
+wheels), which the retraining's tagging model learns from. The exported model (~19 MB) and its sidecar JSON ride in
+their own --extra-py-files zip as the data-only package photo_organizer_label_model/ (staged into the cloud
+assembly at synth, so cdk.out is complete without build/models); bootstrap.glue.label_model finds it on every
+executor's sys.path the same way.
+
 The jobs' third-party modules are prebuilt wheels for Glue 5.0 (scripts/build_glue_deps.py -> build/glue/): each
 is one S3 asset kept under its wheel file name (pip reads a wheel's name, version and tags from the file name, which
 a content-hash key would lose), listed in --additional-python-modules and installed with --no-index, so a job
@@ -88,9 +95,16 @@ class GlueDependenciesMissingError(RuntimeError):
     pass
 
 
+class LabelModelMissingError(RuntimeError):
+    pass
+
+
 GLUE_DEPS_MANIFEST = "manifest.json"  # scripts/build_glue_deps.py MANIFEST_NAME / WHEELS_DIR
 GLUE_DEPS_WHEELS = "wheels"
 GLUE_WHEELS_ASSET_DIR = "glue-wheels"  # in the cloud assembly, beside CDK's own asset.<hash> entries
+# The label model's package in its --extra-py-files zip (bootstrap.glue.LABEL_MODEL_PACKAGE reads it there).
+LABEL_MODEL_PACKAGE = "photo_organizer_label_model"
+LABEL_MODEL_ASSET_DIR = "label-model"  # staged in the cloud assembly, then zipped by cdk-assets like any directory
 
 
 @dataclass(frozen=True)
@@ -144,6 +158,36 @@ def _glue_deps(settings: Settings) -> list[tuple[Path, str]]:
     return wheels
 
 
+def _label_model(settings: Settings) -> list[Path]:
+    """The exported label model and, when present, its sidecar JSON; synth never exports (no torch, no work)."""
+    model = Path(settings.label_model_file)
+    model = model if model.is_absolute() else PROJECT_ROOT / model
+    if not model.is_file():
+        raise LabelModelMissingError(
+            f"{model} is missing: the analysis job computes image embeddings with the exported label model; run "
+            "`make label-model` (scripts/export_label_model.py) before synth"
+        )
+    sidecar = model.with_suffix(".json")
+    return [model, *([sidecar] if sidecar.is_file() else [])]
+
+
+def _stage_label_model(files: list[Path], assembly_assets: Path) -> Path:
+    """`<assets>/label-model/photo_organizer_label_model/` holding the model files and an empty __init__.py: the
+    folder the asset zips. Rewritten only when a file differs, so the asset hash follows the model's content."""
+    import filecmp
+
+    package = assembly_assets / LABEL_MODEL_ASSET_DIR / LABEL_MODEL_PACKAGE
+    package.mkdir(parents=True, exist_ok=True)
+    init = package / "__init__.py"
+    if not init.is_file():
+        init.write_text("")
+    for source in files:
+        staged = package / source.name
+        if not staged.is_file() or not filecmp.cmp(source, staged, shallow=False):
+            shutil.copyfile(source, staged)
+    return package.parent
+
+
 class AnalysisStack(Stack):
     def __init__(self, scope: Construct, id: str, *, settings: Settings, storage: StorageOutputs, **kwargs) -> None:
         super().__init__(scope, id, **kwargs)
@@ -166,6 +210,9 @@ class AnalysisStack(Stack):
             self, "DomainPackage", path=str(PROJECT_ROOT / "lambdas"), exclude=_DOMAIN_PACKAGE_EXCLUDE_GLOBS)
         self.embedding_model = s3_assets.Asset(
             self, "EmbeddingModel", path=str(_lambda_build_with_model(settings)), exclude=_MODELS_ASSET_EXCLUDES)
+        self.label_model = s3_assets.Asset(
+            self, "LabelModel",
+            path=str(_stage_label_model(_label_model(settings), Path(Stage.of(self).asset_outdir))))
         self.wheels = self._ship_wheels(_glue_deps(settings))
 
         analyze_role = self._job_role("AnalyzePhotosRole", "analyze_photos", detect=True,
@@ -185,10 +232,14 @@ class AnalysisStack(Stack):
                 # The packed model rides in --extra-py-files (self.embedding_model); the job refuses to start
                 # without it rather than save photos without vectors.
                 "--embeddings": "true",
+                # The label model rides in --extra-py-files too (self.label_model); the job refuses to start
+                # without it (or without its `embedding` output) rather than save photos without image embeddings.
+                "--image-embeddings": "true",
                 # Off unless set: the job then keeps the captions it composes (bootstrap.glue, SageMakerCaptioner).
                 **({"--caption-endpoint": settings.caption_endpoint_name} if settings.caption_endpoint_name else {}),
             },
-            extra_python=[glue.Code.from_bucket(self.embedding_model.bucket, self.embedding_model.s3_object_key)],
+            extra_python=[glue.Code.from_bucket(self.embedding_model.bucket, self.embedding_model.s3_object_key),
+                          glue.Code.from_bucket(self.label_model.bucket, self.label_model.s3_object_key)],
         )
         glue.CfnTrigger(
             self, "NightlyAnalysis",

@@ -11,6 +11,7 @@ from stacks.analysis import AnalysisStack
 from stacks.api import ApiStack
 from stacks.auth import AuthStack
 from stacks.ingest import IngestStack
+from stacks.ml import MlStack
 from stacks.search import SearchStack
 from stacks.settings import Settings
 from stacks.storage import StorageStack
@@ -25,9 +26,10 @@ class PhotoOrganizerStacks:
     api: ApiStack
     search: SearchStack
     analysis: AnalysisStack
+    ml: MlStack
 
     def all(self) -> list[cdk.Stack]:
-        return [self.storage, self.auth, self.ingest, self.search, self.api, self.analysis]
+        return [self.storage, self.auth, self.ingest, self.search, self.api, self.ml, self.analysis]
 
 
 def build_app(app: cdk.App) -> PhotoOrganizerStacks:
@@ -47,6 +49,10 @@ def build_app(app: cdk.App) -> PhotoOrganizerStacks:
                          description=f"Photo Organizer: search index ({settings.search_engine}) and its indexer")
     api = ApiStack(app, name("api"), settings=settings, storage=storage.outputs, auth=auth.outputs,
                    search=search.outputs, env=env, description="Photo Organizer: HTTP API")
+    ml = MlStack(app, settings.ml_stack_name, settings=settings, storage=storage.outputs,
+                 access_logs_bucket_name=storage.access_logs.bucket_name,
+                 env=env, description="Photo Organizer: feedback dataset, feedback function and retraining pipeline")
+    ml.add_stack_dependency(api)  # deployed after the API, whose feedback routes write what it records
     analysis = AnalysisStack(app, name("analysis"), settings=settings, storage=storage.outputs, env=env,
                              description="Photo Organizer: Glue analysis and face clustering jobs")
 
@@ -54,4 +60,4 @@ def build_app(app: cdk.App) -> PhotoOrganizerStacks:
         cdk.Tags.of(app).add(key, value)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     return PhotoOrganizerStacks(settings=settings, storage=storage, auth=auth, ingest=ingest, api=api,
-                                search=search, analysis=analysis)
+                                search=search, analysis=analysis, ml=ml)

@@ -97,6 +97,9 @@ class Settings:
     # The jobs' dependencies as prebuilt wheels for Glue 5.0 (scripts/build_glue_deps.py writes them and their
     # manifest.json there; `make synth` builds them first): Glue installs exactly these, from S3, at job start.
     glue_deps_dir: str = "build/glue"
+    # The label model exported to ONNX (scripts/export_label_model.py, `make label-model`), with its sidecar JSON:
+    # the analysis job computes each photo's image embedding (its `embedding` output) with it.
+    label_model_file: str = "build/models/efficientnet_lite0.onnx"
     analysis_schedule: str = "cron(0 2 * * ? *)"  # Glue cron (UTC): nightly at 02:00
     analysis_version: int = 1
     analysis_account_tps: int = 50  # the account's Rekognition TPS quota, split across the job's tasks
@@ -124,6 +127,16 @@ class Settings:
     # IAM roles of operators who run `photo-organizer search reindex|reconcile|purge` against the domain: mapped to
     # the same OpenSearch writer role as the indexer (fine-grained access control refuses unmapped roles).
     search_operator_role_arns: tuple[str, ...] = ()
+    # retraining (stacks/ml.py): the feedback Lambda starts the SageMaker pipeline after this many new events
+    retrain_min_feedback: int = 50
+    ml_processing_instance_type: str = "ml.m5.large"
+    ml_training_instance_type: str = "ml.m5.large"
+    ml_promotion_margin: float = 0.01  # a candidate must beat the approved model by this much (F1 points / 100)
+    ml_min_held_out_examples: int = 10
+    ml_min_feedback_per_owner: int = 10  # reviewed photos (tagging) / labelled pairs (faces) an owner's model needs
+    ml_max_runtime_minutes: int = 60
+    feedback_batch_size: int = 100
+    feedback_retry_attempts: int = 5
     # operations: every alarm notifies one SNS topic; with an address, the topic emails it (confirm the first mail)
     alarm_email: str = ""
 
@@ -189,7 +202,7 @@ class Settings:
         if self.alarm_email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email):
             problems.append(f"alarm_email does not look like an email address: {self.alarm_email!r}")
         problems += self._check_auth()
-        problems += self._check_analysis() + self._check_search()
+        problems += self._check_analysis() + self._check_search() + self._check_ml()
         if problems:
             raise SettingsError("invalid cdk.json context: " + "; ".join(problems))
 
@@ -262,6 +275,43 @@ class Settings:
         if not 1 <= self.indexer_timeout_seconds <= 900 or not 128 <= self.indexer_memory_mb <= 10_240:
             problems.append("indexer timeout 1..900 s, memory 128..10240 MB")
         return problems
+
+    def _check_ml(self) -> list[str]:
+        problems = []
+        if not 1 <= self.retrain_min_feedback <= 1_000_000:
+            problems.append("retrain_min_feedback must be within 1..1000000")
+        for name in ("ml_processing_instance_type", "ml_training_instance_type"):
+            if not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", getattr(self, name)):
+                problems.append(f"{name} must be a SageMaker instance type such as ml.m5.large")
+        if not 0 <= self.ml_promotion_margin < 1:
+            problems.append("ml_promotion_margin must be within 0..1 (a difference of F1 scores)")
+        if self.ml_min_feedback_per_owner < 1:
+            problems.append("ml_min_feedback_per_owner must be at least 1")
+        if self.ml_min_held_out_examples < 1 or not 5 <= self.ml_max_runtime_minutes <= 24 * 60:
+            problems.append("ml_min_held_out_examples must be at least 1, ml_max_runtime_minutes within 5..1440")
+        if not 1 <= self.feedback_batch_size <= 10_000 or not 0 <= self.feedback_retry_attempts <= 10_000:
+            problems.append("feedback_batch_size must be within 1..10000 and feedback_retry_attempts within 0..10000")
+        return problems
+
+    @property
+    def retraining_pipeline_name(self) -> str:
+        """Fixed and lowercase: the trigger's grant names the pipeline's ARN (SageMaker ARNs carry lowercase
+        names, IAM compares case-sensitively)."""
+        return f"{self.prefix}-retraining"
+
+    def retraining_pipeline_arn(self) -> str:
+        return f"arn:aws:sagemaker:{self.region}:{self.account}:pipeline/{self.retraining_pipeline_name}"
+
+    @property
+    def ml_stack_name(self) -> str:
+        return f"{self.prefix}-ml"
+
+    def dataset_bucket_arn_pattern(self) -> str:
+        """The ML stack's dataset bucket, named by CloudFormation `<stack name>-dataset<hash>-<suffix>`."""
+        return f"arn:aws:s3:::{self.ml_stack_name}-dataset*"
+
+    def model_package_group_name(self, kind: str) -> str:
+        return f"{self.prefix}-{kind}"
 
     @property
     def prefix(self) -> str:
@@ -354,6 +404,10 @@ def _coerce(name: str, raw: Any, default: Any) -> Any:
             if isinstance(raw, bool):
                 raise ValueError(raw)
             return int(raw)
+        if isinstance(default, float):
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return float(raw)
         if isinstance(default, tuple):
             if isinstance(raw, str):
                 raw = json.loads(raw) if raw.lstrip().startswith("[") else raw.split(",")

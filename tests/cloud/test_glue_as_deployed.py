@@ -5,7 +5,8 @@ tests/glue. The job is a spark-submit subprocess started the way Glue starts it:
 not have, or the wheels do not install without a registry, it fails here.
 
 What is proven: the job imports at all; every photo analysed, with the place and local time of the photo that has a
-GPS fix, the MiniLM vector stored and the run summary written; then cluster_faces groups the consenting owner's faces
+GPS fix, the MiniLM vector and the label model's image embedding (onnxruntime wheel, model zip) stored and the run
+summary written; then cluster_faces groups the consenting owner's faces
 into one person; and every AWS call of every Python process of both jobs (driver and Spark workers, recorded by the
 rehearsal worker's botocore hook, Rekognition's to the stand-in too) is allowed by a statement of the job's role in
 the synthesized template (offline evaluator of the rehearsal, rehearsal/glue_calls.py), listed in
@@ -264,7 +265,11 @@ def test_analyze_then_cluster_jobs_run_as_deployed_and_every_aws_call_is_allowed
         assert analysis is not None, f"{sample} was not analysed"
         assert analysis.analysis_version == int(jobs[ANALYZE].arguments["--analysis-version"])
         # the packed model from --extra-py-files: 384 float32 on the photo item, for the stream indexer
-        assert len(library.item(owner, photo_id).get("embedding", {}).get("B", b"")) == 1536, sample
+        item = library.item(owner, photo_id)
+        assert len(item.get("embedding", {}).get("B", b"")) == 1536, sample
+        # the label model from its own --extra-py-files zip, run by the shipped onnxruntime wheel on Glue's numpy:
+        # the image embedding, 1280 float16
+        assert len(item.get("image_embedding", {}).get("B", b"")) == 2560, sample
     # The photo with a GPS fix gets its place and local time in the cloud, as the local backend gives them.
     gps_photo = library.analysis("coffee_exif_gps.jpg")
     meta = library.metadata["coffee_exif_gps.jpg"]

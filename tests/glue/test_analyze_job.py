@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 
 import boto3
+import numpy as np
 import pytest
 
 from analyze_photos.job import JobConfig, analyze_partition, assign_partitions, parse_args, run
@@ -27,6 +28,7 @@ from photo_organizer.adapters.aws.s3_blobs import S3BlobStore
 from photo_organizer.analysis.models import ApiCall
 from photo_organizer.analysis.planning import PhotoRecord
 from photo_organizer.bootstrap import glue as wiring
+from photo_organizer.errors import LabelModelUnavailableError
 from photo_organizer.imaging.derive import derive
 from photo_organizer.keys import PhotoKeys, new_photo_id
 from photo_organizer.models import Photo, PhotoStatus, utcnow
@@ -35,6 +37,7 @@ from photo_organizer.models import Photo, PhotoStatus, utcnow
 pytestmark = pytest.mark.xdist_group("spark")
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+LABEL_MODEL = Path(__file__).resolve().parents[2] / "build" / "models" / "efficientnet_lite0.onnx"
 VERSION = 1
 # owner -> (sample, what the stand-in's DetectLabels says is in it). alice and carol consented to face processing.
 LIBRARY = {
@@ -178,6 +181,18 @@ def test_job_analyses_every_photo_once_through_throttling_and_records_the_refuse
                   for item in library.items() if item["SK"]["S"].startswith("PHOTO#")}
     assert {pid for pid, vector in embeddings.items() if vector is not None} == set(library.owner_of) - {refused}
     assert all(len(vector) == 1536 for pid, vector in embeddings.items() if pid != refused)
+    # ...and its image embedding for the retraining: the label model's pooled penultimate layer, run by onnxruntime
+    # on the preview (1280 little-endian float16, L2-normalised); a copy gets its source's, without a second pass.
+    images = {item["SK"]["S"].removeprefix("PHOTO#"): item.get("image_embedding", {}).get("B")
+              for item in library.items() if item["SK"]["S"].startswith("PHOTO#")}
+    assert {pid for pid, vector in images.items() if vector is not None} == set(library.owner_of) - {refused}
+    vectors = {pid: np.frombuffer(vector, dtype="<f2").astype(np.float32) for pid, vector in images.items() if vector}
+    assert all(v.shape == (1280,) and abs(float(np.linalg.norm(v)) - 1.0) < 1e-2 for v in vectors.values())
+    heic = library.ids["obama3.heic"]
+    assert images[heic] == images[copies[heic]]
+    # different photos, different embeddings: the same person's portraits are closer than a portrait and a rocket
+    obama, obama2, rocket = (vectors[library.ids[s]] for s in ("obama.jpg", "obama2.jpg", "rocket.jpg"))
+    assert float(obama @ obama2) > float(obama @ rocket)
     [failure] = library.store.failures()
     assert (failure.photo_id, failure.attempts) == (refused, 1)
     assert failure.reason.startswith("InvalidImageFormatException")
@@ -233,6 +248,34 @@ def test_job_analyses_every_photo_once_through_throttling_and_records_the_refuse
     assert paid_calls(rekognition_standin) == 0 and sum(rekognition_standin.attempts.values()) == 0
     assert library.items() == before
     assert (again["photos"], again["skipped"], again["calls"]) == (0, 1, {})
+
+
+def test_the_job_refuses_to_start_without_the_label_model_unless_told_to_store_no_image_embeddings(
+    spark, aws_driver_env, rekognition_standin, monkeypatch, tmp_path
+):
+    from photo_organizer.adapters.image_embedding import LabelModelSession
+
+    library = Library("no-label-model")
+    rekognition_standin.reset(StandinConfig(kinds=library.kinds))
+    before = library.items()
+    monkeypatch.setenv(wiring.LABEL_MODEL_ENV, str(tmp_path / "efficientnet_lite0.onnx"))
+    with pytest.raises(LabelModelUnavailableError, match="not a file"):
+        run(library.config("run-no-model"), spark)
+    # A model exported before the `embedding` output existed is refused the same way, before any paid call.
+    monkeypatch.setenv(wiring.LABEL_MODEL_ENV, str(LABEL_MODEL))
+    monkeypatch.setattr(LabelModelSession, "output_names", lambda self: ["logits"])
+    with pytest.raises(LabelModelUnavailableError, match="no `embedding` output"):
+        run(library.config("run-old-model"), spark)
+    assert sum(rekognition_standin.attempts.values()) == 0 and library.items() == before
+
+    # Told so, the job analyses without them (and never looks for the model).
+    monkeypatch.setenv(wiring.LABEL_MODEL_ENV, str(tmp_path / "efficientnet_lite0.onnx"))
+    document = run(library.config("run-without-images", image_embeddings=False, embeddings=False), spark)
+    assert document["photos"] == len(library.owner_of) and document["failures"] == {}
+    photo_items = [item for item in library.items() if item["SK"]["S"].startswith("PHOTO#")]
+    assert all("analysis" in item and "image_embedding" not in item for item in photo_items)
+    assert parse_args(["--table", "t", "--previews-bucket", "p", "--summary-bucket", "s", "--analysis-version", "1",
+                       "--collection-prefix", "po-faces", "--image_embeddings", "false"]).image_embeddings is False
 
 
 def test_a_run_broken_half_way_is_finished_by_the_next_without_paying_or_indexing_twice(

@@ -226,3 +226,50 @@ def test_a_run_without_the_stacks_collection_prefix_does_not_start():
     faces in a collection that deletion never reaches."""
     with pytest.raises(SystemExit):
         parse_args(["--table", "t", "--summary-bucket", "s"])
+
+
+def test_the_owners_promoted_face_matcher_replaces_the_fixed_threshold_in_the_job(
+    spark, aws_driver_env, rekognition_standin
+):
+    """SETTINGS#face_matcher holds learning.faces.FaceMatcher JSON (what the retraining's re-application promotes):
+    the job reads it per owner through bootstrap.glue and the real FaceMatcher. Two look-alikes that Rekognition
+    scores 90 % are one person under the fixed 80 % bar; a matcher that learned they are not (its cut at 0.95)
+    splits them, from the stored searches (no SearchFaces call), and an owner without a matcher is untouched."""
+    import numpy as np
+
+    from photo_organizer.adapters.aws.dynamodb_face_matchers import DynamoDbFaceMatcherStore
+    from photo_organizer.learning.faces import PAIR_FEATURES, FaceMatcher, logit
+
+    library = FaceLibrary("matcher", rekognition_standin)
+    for owner in ("mia", "ned"):
+        library.people.set_biometric_consent(owner, True)
+    twins = {"mia": (library.add("mia", "tom", 3), library.add("mia", "tim", 3)),
+             "ned": (library.add("ned", "ola", 3), library.add("ned", "ole", 3))}
+    rekognition_standin.reset(StandinConfig(lookalikes={frozenset({"tom", "tim"}): 90.0,
+                                                        frozenset({"ola", "ole"}): 90.0}))
+    run(library.config("run-1"), spark)
+    assert library.groups("mia").keys() == {frozenset({"tom", "tim"})}  # the fixed threshold merges them
+    assert library.groups("ned").keys() == {frozenset({"ola", "ole"})}
+    [merged] = library.people.people("mia")
+    ned_before = library.items("ned")
+
+    # mia's corrections taught her matcher that 0.90 is not the same person: p = 0.5 at similarity 0.95
+    coef = np.zeros(len(PAIR_FEATURES))
+    coef[0] = 2.0
+    matcher = FaceMatcher("mia", coef, 0.0, np.array([float(logit(0.95)), 0.7, 0.8, 0.27, 0.27]),
+                          np.ones(len(PAIR_FEATURES)), info={"pairs": 40})
+    assert abs(matcher.threshold - 0.95) < 1e-6
+    DynamoDbFaceMatcherStore(library.table).promote("mia", matcher.to_json())
+
+    rekognition_standin.reset(StandinConfig(lookalikes={frozenset({"tom", "tim"}): 90.0,
+                                                        frozenset({"ola", "ole"}): 90.0}))
+    document = run(library.config("run-2"), spark)
+
+    assert rekognition_standin.attempts["SearchFaces"] == 0  # its cut is above 80 %: the stored searches serve
+    assert document["learned_matchers"] == 1 and document["modes"] == {"full": 1, "unchanged": 1}
+    groups = library.groups("mia")
+    assert groups.keys() == {frozenset({"tom"}), frozenset({"tim"})}
+    assert merged.person_id in {person_id for person_id, _ in groups.values()}  # one side keeps the id
+    tom, tim = twins["mia"]
+    assert {p.face_ids for p in library.people.people("mia") if p.face_ids} == {frozenset(tom), frozenset(tim)}
+    assert library.items("ned") == ned_before  # no matcher: nothing changed, nothing written

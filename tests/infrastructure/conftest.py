@@ -42,6 +42,15 @@ def stub_lambda_dir(tmp_path_factory) -> Path:
     return directory
 
 
+@pytest.fixture(scope="session")
+def stub_label_model(tmp_path_factory) -> Path:
+    """An exported label model's place (scripts/export_label_model.py): the .onnx and its sidecar JSON, stand-ins."""
+    directory = tmp_path_factory.mktemp("label-model")
+    (directory / "efficientnet_lite0.onnx").write_bytes(b"stub onnx\n")
+    (directory / "efficientnet_lite0.json").write_text(json.dumps({"export_format": 2}))
+    return directory / "efficientnet_lite0.onnx"
+
+
 STUB_WHEELS = ("pillow-13.0.0-cp311-cp311-manylinux_2_28_x86_64.whl", "pydantic-2.14.4-py3-none-any.whl")
 
 
@@ -80,15 +89,16 @@ def stub_glue_jobs_dir(tmp_path_factory) -> Path:
     return _stub_glue_jobs(tmp_path_factory.mktemp("glue-jobs"), cluster_faces=True)
 
 
-CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis")
+CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis", "ml")
 
 
 @pytest.fixture(scope="session")
-def synthesized_serverless(tmp_path_factory, stub_lambda_dir, stub_glue_deps_dir) -> SynthesizedApp:
+def synthesized_serverless(tmp_path_factory, stub_lambda_dir, stub_glue_deps_dir, stub_label_model) -> SynthesizedApp:
     """The second App of the session (each costs seconds): search_engine=serverless, no cluster_faces script."""
     return _synthesize(tmp_path_factory, {
         "lambda_code_dir": str(stub_lambda_dir),
         "glue_deps_dir": str(stub_glue_deps_dir),
+        "label_model_file": str(stub_label_model),
         "glue_jobs_dir": str(_stub_glue_jobs(tmp_path_factory.mktemp("glue-jobs-partial"), cluster_faces=False)),
         "search_engine": "serverless",
         # Serverless refuses VECTORSEARCH (settings: server-generated ids); cdk.json may still name it.
@@ -113,10 +123,12 @@ def _synthesize(tmp_path_factory, overrides: dict) -> SynthesizedApp:
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory, stub_lambda_dir, stub_glue_jobs_dir, stub_glue_deps_dir) -> SynthesizedApp:
+def synthesized(tmp_path_factory, stub_lambda_dir, stub_glue_jobs_dir, stub_glue_deps_dir,
+                stub_label_model) -> SynthesizedApp:
     return _synthesize(tmp_path_factory, {"lambda_code_dir": str(stub_lambda_dir),
                                           "glue_jobs_dir": str(stub_glue_jobs_dir),
-                                          "glue_deps_dir": str(stub_glue_deps_dir)})
+                                          "glue_deps_dir": str(stub_glue_deps_dir),
+                                          "label_model_file": str(stub_label_model)})
 
 
 def pytest_collection_modifyitems(items):

@@ -54,9 +54,9 @@ def test_analyze_job_arguments(synthesized):
     assert args["--enable-metrics"] == "" and args["--enable-continuous-cloudwatch-log"] == "true"
     assert args["--job-bookmark-option"] == "job-bookmark-disable"
     assert args["--python-modules-installer-option"] == "--no-index"
-    # the domain package zip, the packed MiniLM model zip and the job's own modules (transforms.py) zip
+    # the domain package zip, the packed MiniLM model zip, the label model zip and the job's own modules zip
     extra = args["--extra-py-files"].split(",")
-    assert len(extra) == 3 and all(f.startswith("s3://cdk-") and f.endswith(".zip") for f in extra)
+    assert len(extra) == 4 and all(f.startswith("s3://cdk-") and f.endswith(".zip") for f in extra)
 
 
 def test_analyze_job_stores_vectors_with_the_packed_model_it_is_given(synthesized):
@@ -72,6 +72,34 @@ def test_analyze_job_stores_vectors_with_the_packed_model_it_is_given(synthesize
         "photo_organizer_models/minilm/model.safetensors", "photo_organizer_models/minilm/vocab.txt"]
     cluster = _jobs(synthesized)["photo-organizer-dev-cluster-faces"]["DefaultArguments"]
     assert model_zip not in cluster["--extra-py-files"] and "--embeddings" not in cluster
+
+
+def test_analyze_job_computes_image_embeddings_with_the_label_model_it_is_given(synthesized, stub_label_model):
+    stack = synthesized.stacks.analysis
+    args = _jobs(synthesized)["photo-organizer-dev-analyze-photos"]["DefaultArguments"]
+    assert args["--image-embeddings"] == "true"
+    model_zip = f"s3://cdk-hnb659fds-assets-111111111111-eu-west-1/{stack.label_model.asset_hash}.zip"
+    assert model_zip in args["--extra-py-files"].split(",")
+    # The zip is the data-only package bootstrap.glue.label_model reads: the exported model and its sidecar.
+    staged = synthesized.assembly_dir / f"asset.{stack.label_model.asset_hash}"
+    assert sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*") if p.is_file()) == [
+        "photo_organizer_label_model/__init__.py", "photo_organizer_label_model/efficientnet_lite0.json",
+        "photo_organizer_label_model/efficientnet_lite0.onnx"]
+    assert (staged / "photo_organizer_label_model" / "efficientnet_lite0.onnx").read_bytes() == \
+        stub_label_model.read_bytes()
+    cluster = _jobs(synthesized)["photo-organizer-dev-cluster-faces"]["DefaultArguments"]
+    assert model_zip not in cluster["--extra-py-files"] and "--image-embeddings" not in cluster
+    key = f"{stack.label_model.asset_hash}.zip"
+    reads = [s for s in _role_statements(synthesized, "AnalyzePhotosRole") if key in json.dumps(s["Resource"])]
+    assert reads and all(not a.startswith(("s3:Put", "s3:Delete")) for s in reads for a in _actions(s))
+
+
+def test_synth_refuses_without_the_exported_label_model(tmp_path):
+    from stacks.analysis import LabelModelMissingError, _label_model
+    from stacks.settings import Settings
+
+    with pytest.raises(LabelModelMissingError, match="make label-model"):
+        _label_model(Settings(label_model_file=str(tmp_path / "efficientnet_lite0.onnx")))
 
 
 def test_the_job_role_may_read_the_model_zip_object_only(synthesized):

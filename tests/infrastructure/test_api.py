@@ -7,7 +7,7 @@ from aws_cdk.assertions import Match
 
 pytestmark = pytest.mark.infrastructure
 
-CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis")
+CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis", "ml")
 
 PUBLIC_ROUTES = {"GET /openapi.json"}
 
@@ -246,4 +246,7 @@ def test_only_the_api_function_ships_the_embedding_model(synthesized):
         "photo_organizer.handlers.ingest.handler": False,
         "photo_organizer.handlers.indexer.handler": False,
         "photo_organizer.handlers.opensearch_security.handler": False,
+        "photo_organizer.handlers.feedback.handler": False,
+        "photo_organizer.handlers.training_steps.export_handler": False,
+        "photo_organizer.handlers.training_steps.reapply_handler": False,
     }

@@ -12,7 +12,7 @@ import pytest
 
 pytestmark = pytest.mark.infrastructure
 
-CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis")
+CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis", "ml")
 STACK_ID = "arn:aws:cloudformation:eu-west-1:111111111111:stack/{name}/51af3dc0-da77-11e4-872e-{tail}"
 
 

@@ -11,7 +11,7 @@ from aws_cdk.assertions import Match
 
 pytestmark = pytest.mark.infrastructure
 
-CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis")
+CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis", "ml")
 TOPIC_ARN = "arn:aws:sns:eu-west-1:111111111111:photo-organizer-dev-alarms"
 
 

@@ -7,7 +7,7 @@ from aws_cdk.assertions import Annotations, Match
 
 pytestmark = pytest.mark.infrastructure
 
-CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis")
+CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis", "ml")
 DOMAIN_ARN = "arn:aws:es:eu-west-1:111111111111:domain/photo-organizer-dev-search"
 ACCOUNT_ROOT = "arn:aws:iam::111111111111:root"
 

@@ -11,7 +11,7 @@ from aws_cdk.assertions import Annotations, Match
 
 pytestmark = pytest.mark.infrastructure
 
-CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis")
+CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis", "ml")
 
 # Actions without resource-level permissions; nothing else may use Resource "*" (PutMetricData is pinned to our
 # namespaces by a condition, checked in test_analysis).
@@ -19,6 +19,7 @@ RESOURCE_STAR_ALLOWED = {
     "xray:PutTraceSegments", "xray:PutTelemetryRecords",
     "rekognition:DetectLabels", "rekognition:DetectText", "rekognition:DetectModerationLabels",
     "cloudwatch:PutMetricData",
+    "sagemaker:ListModelPackages", "ecr:GetAuthorizationToken",
 }
 
 

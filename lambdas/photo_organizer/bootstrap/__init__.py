@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 from photo_organizer.analysis.captioner import ComposedCaptioner
 from photo_organizer.errors import ConfigurationError
-from photo_organizer.ports.analysis import AnalysisStore, Captioner
+from photo_organizer.ports.analysis import AnalysisStore, Captioner, FeatureStore
 from photo_organizer.ports.operations import JobRunner
+from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
 from photo_organizer.ports.people import PeopleStore, UserSettings
 from photo_organizer.ports.search import SearchIndex, SearchWriter
 from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.search.models import SearchDocument
+from photo_organizer.services.feedback import FeedbackService
 from photo_organizer.services.indexing import StreamIndexer
 from photo_organizer.services.ingest import IngestService
 from photo_organizer.services.people import PeopleService
@@ -56,14 +58,30 @@ class Services:
     semantic_degraded: bool = False
     # The local backend keeps its index current through these services; the cloud's stream indexer does it there.
     index_locally: bool = False
+    # The user's corrections (current state), their local dataset files (the cloud's feedback Lambda records from
+    # the table stream instead) and the tagging model's suggestions.
+    feedback_store: FeedbackStore | None = None
+    feedback_dataset: FeedbackDataset | None = None
+    suggestion_store: SuggestionStore | None = None
+    # What analysis stores for training: the image embeddings.
+    features: FeatureStore | None = None
+    # owner -> the promoted face matcher PeopleService.recluster uses (local: the model registry's approved one)
+    face_matcher: Callable[[str], Any] | None = None
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings)
         self.ingest = IngestService(self.originals, self.derivatives, self.metadata, self.settings)
-        self.people = PeopleService(self.people_store, self.user_settings, self.analysis, self.forget_collection)
+        self.people = PeopleService(self.people_store, self.user_settings, self.analysis, self.forget_collection,
+                                    face_matcher=self.face_matcher)
         self.photos = PhotoService(
-            self.originals, self.derivatives, self.metadata, self.settings, self.analysis, self.people
+            self.originals, self.derivatives, self.metadata, self.settings, self.analysis, self.people,
+            feedback=self.feedback_store, suggestions=self.suggestion_store,
         )
+        self.feedback: FeedbackService | None = None
+        if self.feedback_store is not None:
+            self.feedback = FeedbackService(
+                store=self.feedback_store, metadata=self.metadata, people=self.people, dataset=self.feedback_dataset
+            )
         self.search: SearchService | None = None
         if self.search_index is not None:
             self.search = SearchService(
@@ -75,12 +93,16 @@ class Services:
                 cursor_key=self.cursor_key,
                 embed=self.embed,
                 semantic_degraded=self.semantic_degraded,
+                feedback=self.feedback_store,
+                suggestions=self.suggestion_store,
             )
         if self.search is not None and self.index_locally:
             search = self.search
             self.ingest.on_ready = lambda photo: search.index_photos(photo.owner, [photo.photo_id])
             self.people.on_people_changed = search.index_photos
             self.photos.on_deleted = search.forget
+            if self.feedback is not None:
+                self.feedback.on_photos_changed = search.index_photos
 
 
 def build_services(settings: Settings) -> Services:
@@ -89,6 +111,8 @@ def build_services(settings: Settings) -> Services:
         from photo_organizer.adapters.aws.s3_blobs import S3BlobStore
 
         from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
+        from photo_organizer.adapters.aws.dynamodb_features import DynamoDbFeatureStore, DynamoDbSuggestionStore
+        from photo_organizer.adapters.aws.dynamodb_feedback import DynamoDbFeedbackStore
         from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
         from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
 
@@ -107,6 +131,11 @@ def build_services(settings: Settings) -> Services:
             search_index=search_index,
             cursor_key=_cloud_cursor_key(settings) if search_index is not None else b"",
             embed=_cloud_query_embedder() if search_index is not None else None,
+            # The overlay lives on the photo items (the stream indexer reads it); the feedback Lambda (MlStack)
+            # appends the dataset from the table stream.
+            feedback_store=DynamoDbFeedbackStore(settings.table_name),
+            suggestion_store=DynamoDbSuggestionStore(settings.table_name),
+            features=DynamoDbFeatureStore(settings.table_name),
         )
         # The stream indexer sees only the photo item: a correction or a consent withdrawal reaches search by
         # rewriting the `people` of the photos it touched.
@@ -114,8 +143,11 @@ def build_services(settings: Settings) -> Services:
         return cloud
 
     from photo_organizer.adapters.local.disk_blobs import DiskBlobStore
+    from photo_organizer.adapters.local.feedback_files import FileFeedbackDataset
+    from photo_organizer.adapters.local.sqlite_feedback import SqliteFeedbackStore
     from photo_organizer.adapters.local.signing import LocalSigner
     from photo_organizer.adapters.local.sqlite_analysis import SqliteAnalysisStore
+    from photo_organizer.adapters.local.sqlite_features import SqliteFeatureStore, SqliteSuggestionStore
     from photo_organizer.adapters.local.sqlite_metadata import SqliteMetadataStore
     from photo_organizer.adapters.local.sqlite_people import SqlitePeopleStore
 
@@ -142,6 +174,11 @@ def build_services(settings: Settings) -> Services:
         # Without the MiniLM weights the local embedder matches shared words only: searches say "degraded".
         semantic_degraded=not _minilm_available(),
         index_locally=True,
+        face_matcher=local_face_matcher(data_dir),
+        feedback_store=SqliteFeedbackStore(database),
+        feedback_dataset=FileFeedbackDataset(data_dir / "datasets"),
+        suggestion_store=SqliteSuggestionStore(database),
+        features=SqliteFeatureStore(database),
     )
 
 
@@ -293,23 +330,125 @@ def local_settings(data_dir: Path) -> Settings:
 
 def local_analysis(data_dir: Path, label_model: Path, settings: AnalysisSettings) -> AnalysisService:
     """`photo-organizer analyze`'s per-process AnalysisService: the CPU models on the local library."""
+    from photo_organizer.adapters.image_embedding import LabelModelSession
     from photo_organizer.adapters.local.analyzer import LocalAnalyzer
     from photo_organizer.services.analysis import AnalysisService
 
     backend = local_settings(data_dir)
     services = build_services(backend)
     enrichment = analysis_enrichment(caption_endpoint=backend.caption_endpoint, region=backend.region)
+    # One session for labels and the image embedding: one inference per preview gives both.
+    label_session = LabelModelSession(label_model)
     return AnalysisService(
         previews=services.derivatives,
         photos=services.metadata,
         store=services.analysis,
-        analyzer=LocalAnalyzer(label_model=label_model),
+        analyzer=LocalAnalyzer(label_model=label_model, label_session=label_session),
+        embed_image=image_embedder(label_session),
+        features=services.features,
         settings=settings,
         face_consent=services.user_settings.biometric_consent,
         resolve_place=enrichment.resolve_place,
         resolve_local_time=enrichment.resolve_local_time,
         captioner=enrichment.captioner,
         record_faces=services.people.record_faces,
+    )
+
+
+def image_embedder(model: Any) -> Callable[[bytes], Any] | None:
+    """The label model's image embedding (ImageEmbed) for the local runner and the Glue job (`model`: a path or a
+    shared LabelModelSession). None, with a warning, when the file predates the `embedding` output: analysis goes
+    on (labels still work) and the tagging model trains without image embeddings until it is re-exported."""
+    import logging
+
+    from photo_organizer.adapters.image_embedding import EMBEDDING, REEXPORT_HINT, LabelModelSession, OnnxImageEmbedder
+
+    session = model if isinstance(model, LabelModelSession) else LabelModelSession(model)
+    try:
+        names = session.output_names()
+    except ConfigurationError:
+        return None  # no model file at all: the labeler says how to make it
+    if EMBEDDING not in names:
+        logging.getLogger(__name__).warning("no image embeddings: label model %s %s", session.model_path,
+                                            REEXPORT_HINT)
+        return None
+    return OnnxImageEmbedder(session)
+
+
+# ---- retraining (local): the SageMaker scripts as subprocesses, the registry under the data directory -------------
+
+
+def repository_root() -> Path:
+    """The checkout holding `lambdas/photo_organizer` and `sagemaker/` (the package is installed editable)."""
+    from pathlib import Path
+
+    import photo_organizer
+
+    return Path(photo_organizer.__file__).resolve().parents[2]
+
+
+def local_model_registry(data_dir: Path):
+    from photo_organizer.adapters.local.model_registry import LocalModelRegistry
+
+    return LocalModelRegistry(data_dir / "models")
+
+
+def local_face_matcher(data_dir: Path) -> Callable[[str], Any]:
+    """owner -> the owner's promoted face matcher (the approved `faces` model), or None: PeopleService.recluster
+    uses it, so every local regrouping (after analysis, after a retrain) cuts edges where the matcher says."""
+    import json
+
+    registry = local_model_registry(data_dir)
+    cache: dict[int, dict[str, Any]] = {}
+
+    def matcher_for(owner: str):
+        approved = registry.approved("faces")
+        if approved is None:
+            return None
+        if approved.version not in cache:
+            from photo_organizer.learning.faces import matchers_from_document
+
+            document = json.loads((approved.path / "model.json").read_text(encoding="utf-8"))
+            cache.clear()
+            cache[approved.version] = matchers_from_document(document)
+        return cache[approved.version].get(owner)
+
+    return matcher_for
+
+
+def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_work: bool = False):
+    """`photo-organizer retrain`: RetrainService over the local library (SubprocessTrainer on `sagemaker/`,
+    LocalModelRegistry under <data_dir>/models, the dataset under <data_dir>/datasets)."""
+    from photo_organizer.adapters.local.subprocess_trainer import SubprocessTrainer
+    from photo_organizer.services.retraining import RetrainService
+    from photo_organizer.services.training_export import TrainingExport
+
+    services = build_services(local_settings(data_dir))
+    root = repository_root()
+    if services.feedback_store is None or services.feedback_dataset is None or services.suggestion_store is None:
+        raise ConfigurationError("the local backend has no feedback store")
+    search = services.search
+    return RetrainService(
+        trainer=SubprocessTrainer(scripts_dir or root / "sagemaker", python_path=root / "lambdas"),
+        registry=local_model_registry(data_dir),
+        export=TrainingExport(
+            photos=services.metadata,
+            analysis=services.analysis,
+            people=services.people_store,
+            feedback=services.feedback_store,
+            features=services.features,
+            suggestions=services.suggestion_store,
+        ),
+        feedback=services.feedback_store,
+        dataset=services.feedback_dataset,
+        dataset_root=data_dir / "datasets",
+        work_root=data_dir / "retraining",
+        owners=services.metadata.owners,  # type: ignore[attr-defined] - the SQLite store's own listing
+        suggestions=services.suggestion_store,
+        people=services.people,
+        biometric_consent=services.user_settings.biometric_consent,
+        reindex=(lambda owner, photo_ids: search.index_photos(owner, sorted(photo_ids))) if search else None,
+        keep_work=keep_work,
     )
 
 
@@ -432,3 +571,157 @@ def cloud_operator(region: str | None) -> CloudOperator:
     from photo_organizer.adapters.aws.stack_outputs import StackOutputs
 
     return CloudOperator(stack_outputs=StackOutputs(region=region).of, jobs=GlueJobRunner(region=region))
+
+
+if TYPE_CHECKING:
+    from photo_organizer.ports.people import FaceMatcherStore
+    from photo_organizer.services.snapshot_export import SnapshotExport
+
+
+def cloud_training_export(table_name: str) -> SnapshotExport:
+    """The feature snapshot of the cloud's retraining (the export step of the pipeline): photos with their image
+    embedding and effective tags, faces and SearchFaces pairs of every owner who gave feedback, read from the
+    single table. `cloud_training_export(table).write_snapshot(write)`, `write(name, lines)` putting features/<name>;
+    or `.feature_snapshot()`: the rows (.photos, .faces, .pairs), for a caller that writes them itself."""
+    from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
+    from photo_organizer.adapters.aws.dynamodb_clustering import DynamoDbClusteringState
+    from photo_organizer.adapters.aws.dynamodb_features import DynamoDbFeatureStore, DynamoDbSuggestionStore
+    from photo_organizer.adapters.aws.dynamodb_feedback import DynamoDbFeedbackStore
+    from photo_organizer.adapters.aws.dynamodb_metadata import DynamoDbMetadataStore
+    from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
+    from photo_organizer.adapters.aws.dynamodb_training import DynamoDbTrainingOwners
+    from photo_organizer.services.snapshot_export import SnapshotExport
+    from photo_organizer.services.training_export import TrainingExport
+
+    export = TrainingExport(
+        photos=DynamoDbMetadataStore(table_name),
+        analysis=DynamoDbAnalysisStore(table_name),
+        # Faces exist only for owners who consented (withdrawing deletes them): no consent default is needed.
+        people=DynamoDbPeopleStore(table_name, default_consent=False),
+        feedback=DynamoDbFeedbackStore(table_name),
+        features=DynamoDbFeatureStore(table_name),
+        suggestions=DynamoDbSuggestionStore(table_name),
+        clustering=DynamoDbClusteringState(table_name),  # each face's last SearchFaces: the cloud's pairs
+        pairs_from_descriptors=False,  # Rekognition gives no descriptors
+    )
+    return SnapshotExport(export=export, owners=DynamoDbTrainingOwners(table_name))
+
+
+def cloud_face_matchers(table_name: str) -> FaceMatcherStore:
+    """The owners' promoted face matchers (`SETTINGS#face_matcher`): the retraining's re-application writes each
+    owner's learning.faces.FaceMatcher JSON with `promote(owner, document)`; the cluster_faces job reads them."""
+    from photo_organizer.adapters.aws.dynamodb_face_matchers import DynamoDbFaceMatcherStore
+
+    return DynamoDbFaceMatcherStore(table_name)
+
+
+# ---- the cloud's retraining: the feedback Lambda and the pipeline's Lambda steps (stacks/ml.py) ---------------------
+
+if TYPE_CHECKING:
+    from photo_organizer.services.retraining_trigger import FeedbackStreamRecorder
+    from photo_organizer.services.training_runs import FeatureSnapshot, ModelReapplication, TrainingRunStaging
+
+
+@dataclass(frozen=True)
+class RetrainingEnvironment:
+    """The MlStack's function environment (stacks/ml.py ml_environment)."""
+
+    table_name: str
+    dataset_bucket: str
+    data_key: str  # the KMS key ARN objects are encrypted with
+    pipeline_name: str
+    min_feedback: int
+    region: str | None
+
+    @classmethod
+    def from_env(cls) -> RetrainingEnvironment:
+        import os
+
+        def need(name: str) -> str:
+            value = os.environ.get(name, "").strip()
+            if not value:
+                raise ConfigurationError(f"the retraining functions need {name}")
+            return value
+
+        try:
+            min_feedback = int(os.environ.get("PO_RETRAIN_MIN_FEEDBACK", "50"))
+        except ValueError as exc:
+            raise ConfigurationError("PO_RETRAIN_MIN_FEEDBACK must be a number") from exc
+        return cls(table_name=need("PO_TABLE_NAME"), dataset_bucket=need("PO_DATASET_BUCKET"),
+                   data_key=os.environ.get("PO_DATASET_KEY_ARN", "").strip(),
+                   pipeline_name=os.environ.get("PO_RETRAINING_PIPELINE", "").strip(), min_feedback=min_feedback,
+                   region=os.environ.get("AWS_REGION") or None)
+
+
+def feedback_recorder(env: RetrainingEnvironment | None = None) -> FeedbackStreamRecorder:
+    """The feedback Lambda: stream records -> dataset bucket lines -> retraining trigger (none without a pipeline)."""
+    from photo_organizer.adapters.aws.dynamodb_retraining_state import DynamoDbRetrainingState
+    from photo_organizer.adapters.aws.s3_feedback_dataset import S3FeedbackDataset
+    from photo_organizer.adapters.aws.sagemaker_pipeline_runs import SageMakerPipelineRuns
+    from photo_organizer.adapters.aws.stream_feedback import feedback_from_stream, sequence_of
+    from photo_organizer.services.retraining_trigger import FeedbackStreamRecorder, RetrainingTrigger
+
+    env = env or RetrainingEnvironment.from_env()
+    trigger = None
+    if env.pipeline_name:
+        trigger = RetrainingTrigger(DynamoDbRetrainingState(env.table_name),
+                                    SageMakerPipelineRuns(env.pipeline_name, region=env.region),
+                                    min_feedback=env.min_feedback)
+    dataset = S3FeedbackDataset(env.dataset_bucket, kms_key_id=env.data_key or None, region=env.region)
+    return FeedbackStreamRecorder(dataset, trigger, parse=feedback_from_stream, sequence_of=sequence_of)
+
+
+def training_run_staging(env: RetrainingEnvironment | None = None,
+                         snapshot: Callable[[], FeatureSnapshot] | None = None) -> TrainingRunStaging:
+    """The pipeline's ExportFeatures step."""
+    from photo_organizer.adapters.aws.s3_training_runs import S3RunArtifacts, SageMakerApprovedModels
+    from photo_organizer.services.training_runs import TrainingRunStaging
+
+    env = env or RetrainingEnvironment.from_env()
+    return TrainingRunStaging(S3RunArtifacts(env.dataset_bucket, kms_key_id=env.data_key or None, region=env.region),
+                              SageMakerApprovedModels(region=env.region),
+                              snapshot or (lambda: cloud_feature_snapshot(env)))
+
+
+def cloud_feature_snapshot(env: RetrainingEnvironment) -> FeatureSnapshot:
+    """The library's features as the training reads them (cloud_training_export: photos with image embedding and
+    effective tags, faces, SearchFaces pairs of every owner with feedback), rows spooled in /tmp."""
+    return cloud_training_export(env.table_name).feature_snapshot()
+
+
+def model_reapplication(env: RetrainingEnvironment | None = None) -> ModelReapplication:
+    """The pipeline's Reapply<Kind> steps: the promoted model applied with photo_organizer.learning."""
+    import json
+
+    from photo_organizer.adapters.aws.s3_training_runs import S3RunArtifacts
+    from photo_organizer.services.training_runs import ModelReapplication
+
+    env = env or RetrainingEnvironment.from_env()
+
+    def tagging_models(document):
+        from photo_organizer.learning.tagging import models_from_document
+
+        return models_from_document(document)
+
+    def read_photo(text: str):
+        from photo_organizer.learning.datasets import PhotoFeatures
+
+        body = json.loads(text)
+        body.pop("schema", None)
+        return PhotoFeatures(**body)
+
+    return ModelReapplication(
+        S3RunArtifacts(env.dataset_bucket, kms_key_id=env.data_key or None, region=env.region),
+        suggestions=_aws_suggestion_store(env.table_name), matchers=_aws_face_matchers(env.table_name),
+        tagging_models=tagging_models, read_photo=read_photo)
+
+
+def _aws_suggestion_store(table_name: str):
+    """The aws SuggestionStore: the photo item's `suggestions` (the stream indexer re-indexes the photo)."""
+    from photo_organizer.adapters.aws.dynamodb_features import DynamoDbSuggestionStore
+
+    return DynamoDbSuggestionStore(table_name)
+
+
+def _aws_face_matchers(table_name: str):
+    return cloud_face_matchers(table_name)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -27,6 +28,49 @@ Mode = Literal["full", "incremental", "unchanged", "consent_withdrawn"]
 DEFAULT_SEARCH_TPS = 5.0
 # A Group 1 API like IndexFaces, at the same tier-1 price (see photo_organizer.analysis.costs: unverified).
 SEARCH_FACES_PRICE_USD = 0.001
+
+
+# With the owner's promoted face matcher (learning.faces.FaceMatcher), a pair is the same person when the matcher's
+# calibrated probability reaches one half; clustering then weighs pairs by that probability, not by similarity.
+MATCH_PROBABILITY = 0.5
+# SearchFaces returns only matches at or above its FaceMatchThreshold: under a matcher whose similarity cut is lower
+# than the configured threshold, faces are searched at that cut rounded down to a step, never below the floor. Every
+# change of the search threshold re-searches every face (faces_to_search), so the step keeps that to rare events.
+SEARCH_THRESHOLD_STEP = 5.0
+SEARCH_THRESHOLD_FLOOR = 50.0
+
+
+def search_threshold(configured: float, matcher_cut: float | None) -> float:
+    """SearchFaces' FaceMatchThreshold (percent) for an owner: `configured`, or lower under a promoted matcher whose
+    similarity cut (0..1) is below it, so that the pairs the matcher would accept are returned at all."""
+    if matcher_cut is None:
+        return configured
+    stepped = SEARCH_THRESHOLD_STEP * math.floor(matcher_cut * 100 / SEARCH_THRESHOLD_STEP + 1e-9)
+    return min(configured, max(SEARCH_THRESHOLD_FLOOR, stepped))
+
+
+def matched_edges(
+    edges: Iterable[SimilarityEdge],
+    faces: Iterable[StoredFace],
+    probability: Callable[..., float],
+) -> list[SimilarityEdge]:
+    """The edges a promoted matcher accepts, weighted by its probability that both faces are one person:
+    `probability(similarity, quality_a, quality_b, area_a=, area_b=)` (learning.faces.FaceMatcher.probability;
+    areas are the boxes' share of the preview, as the training pairs had them)."""
+    quality = {f.face_id: f.quality for f in faces}
+    area = {f.face_id: f.box.width * f.box.height for f in faces}
+    matched = []
+    for edge in edges:
+        p = float(probability(edge.similarity, quality.get(edge.a), quality.get(edge.b),
+                              area_a=area.get(edge.a), area_b=area.get(edge.b)))
+        if math.isfinite(p) and p >= MATCH_PROBABILITY:
+            matched.append(SimilarityEdge(edge.a, edge.b, min(1.0, p)))
+    return matched
+
+
+def matcher_digest(document: Mapping[str, Any]) -> str:
+    """A promoted matcher's identity in the clustering inputs' digest: sha256 of its canonical JSON."""
+    return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def faces_to_search(
@@ -131,6 +175,7 @@ class OwnerOutcome:
     unassigned_faces: int = 0
     people: int = 0
     changes: Counter[str] = field(default_factory=Counter)  # Change.kind -> count
+    learned_matcher: int = 0  # 1 when the owner's promoted face matcher decided the pairs
 
     @classmethod
     def of(cls, mode: Mode, result: ClusteringResult | None = None, **counts: int) -> OwnerOutcome:
@@ -160,6 +205,7 @@ class ClusterSummary:
     people_removed: int = 0
     people_changed: int = 0
     constraints_ignored: int = 0
+    learned_matchers: int = 0  # owners clustered with their promoted face matcher instead of the fixed threshold
     failures: Counter[str] = field(default_factory=Counter)  # reason -> owners left for the next run
 
     def add(self, outcome: OwnerOutcome) -> None:
@@ -175,6 +221,7 @@ class ClusterSummary:
         self.people_removed += outcome.changes["person_removed"]
         self.people_changed += outcome.changes["person_changed"]
         self.constraints_ignored += outcome.changes["constraint_ignored"]
+        self.learned_matchers += outcome.learned_matcher
 
     def record_failure(self, reason: str) -> None:
         self.owners += 1

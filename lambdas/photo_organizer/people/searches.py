@@ -25,3 +25,4 @@ class ClusteringMark:
     digest: str
     clustered_at: datetime
     last_full_at: datetime | None
+    matcher_digest: str | None = None  # the promoted face matcher it ran with (None: the fixed threshold)

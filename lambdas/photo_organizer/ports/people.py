@@ -4,7 +4,7 @@ clustering runs keep between runs and ask Rekognition (SearchFaces)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from photo_organizer.analysis.throttling import BackoffStats
 from photo_organizer.people.models import Constraint, Person, SimilarityEdge
@@ -53,6 +53,11 @@ class PeopleStore(Protocol):
         """The owner's corrections, oldest first (created_at None first)."""
         ...
 
+    def remove_constraint(self, owner: str, constraint_id: str) -> bool:
+        """Deletes one correction by the id add_constraint returned (its feedback event was undone); False when
+        the owner has no such correction. Idempotent."""
+        ...
+
     def forget_biometrics(self, owner: str) -> ForgottenBiometrics:
         """Deletes every face (and descriptor), person and correction of the owner; nothing of other owners."""
         ...
@@ -90,3 +95,16 @@ class FaceSearcher(Protocol):
     stats: BackoffStats
 
     def search_faces(self, owner: str, face_id: str, *, threshold: float, max_faces: int) -> list[SimilarityEdge]: ...
+
+
+class FaceMatcherStore(Protocol):
+    """The owner's promoted face matcher: the learning.faces.FaceMatcher JSON the retraining approved (aws: the
+    `SETTINGS#face_matcher` item, written by re-application and read by the clustering job)."""
+
+    def promoted(self, owner: str) -> dict[str, Any] | None:
+        """The matcher document, or None while the owner has none (clustering keeps the fixed threshold)."""
+        ...
+
+    def promote(self, owner: str, document: dict[str, Any]) -> None:
+        """Replaces the owner's matcher with this one."""
+        ...

@@ -6,8 +6,9 @@ the pipeline; the ModelRegistry port is what the local backend and the re-applic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,3 +51,63 @@ class ModelRegistry(Protocol):
         ...
 
     def versions(self, kind: str) -> list[ModelVersion]: ...
+
+
+# ---- the cloud's retraining: the trigger, the pipeline, and the run's artefacts ------------------------------------
+
+
+class RetrainingTriggerStore(Protocol):
+    """The trigger's counter and lock: one item (`PK=ML#retraining`, `SK=STATE`) written with conditional writes."""
+
+    def count(self, events: int, *, batch: str) -> int:
+        """Adds `events` new feedback events (once per batch id: a retried batch is not counted twice); returns the
+        events counted since the last start."""
+        ...
+
+    def acquire(self, holder: str, *, now: datetime, lease: timedelta) -> bool:
+        """Takes the lock for `lease` when it is free or its lease ran out; False when someone else holds it."""
+        ...
+
+    def started(self, holder: str, *, execution: str, consumed: int, now: datetime) -> None:
+        """Records the started execution, takes `consumed` off the counter and releases the lock."""
+        ...
+
+    def release(self, holder: str) -> None: ...
+
+
+class PipelineRuns(Protocol):
+    """The retraining pipeline's executions (SageMaker Pipelines in the cloud)."""
+
+    def running(self) -> list[str]:
+        """The executions that are still going (Executing or Stopping)."""
+        ...
+
+    def start(self, *, token: str, display_name: str) -> str:
+        """Starts an execution (idempotent per token); returns its id (ARN)."""
+        ...
+
+
+class RunArtifacts(Protocol):
+    """One pipeline execution's files in the dataset bucket (`runs/<run>/...`) and the models it reads."""
+
+    def write_features(self, run: str, name: str, lines: Iterable[str]) -> int:
+        """Writes `features/<name>` of the run (JSON Lines); returns the number of lines."""
+        ...
+
+    def read_features(self, run: str, name: str) -> Iterator[str]: ...
+
+    def stage_approved(self, run: str, kind: str, model_data: str | None) -> None:
+        """Puts the approved model's artefact (None: none approved yet, an empty marker) under approved/<kind>/."""
+        ...
+
+    def model_document(self, model_data: str) -> dict[str, Any]:
+        """model.json out of a training job's model.tar.gz."""
+        ...
+
+
+class ApprovedModels(Protocol):
+    """The model registry of the cloud (SageMaker model package groups)."""
+
+    def latest_approved(self, group: str) -> str | None:
+        """The model data (s3:// URI) of the newest Approved package of the group, None when there is none."""
+        ...

@@ -33,7 +33,7 @@ DATA_PLANE_TYPES = (
     "AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy", "AWS::SecretsManager::Secret",
     "AWS::SNS::Topic", "AWS::SNS::TopicPolicy", "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient",
     "AWS::Events::Rule", "AWS::IAM::Role",
-    "AWS::IAM::Policy",
+    "AWS::IAM::Policy", "AWS::SageMaker::ModelPackageGroup", "AWS::SageMaker::Pipeline",
 )
 
 
@@ -394,6 +394,27 @@ class DataPlane:
         if targets:
             events.put_targets(Rule=name, Targets=targets)
         return Created(name, {"Arn": arn})
+
+    # ---- SageMaker (moto records them; it runs no pipeline) ---------------------------------------------------
+
+    def _sagemaker_modelpackagegroup(self, stack: str, logical: str, props: dict) -> Created:
+        props = self.resolve(stack, props)
+        name = props["ModelPackageGroupName"]
+        arn = self.client("sagemaker").create_model_package_group(
+            ModelPackageGroupName=name,
+            ModelPackageGroupDescription=props.get("ModelPackageGroupDescription", ""))["ModelPackageGroupArn"]
+        return Created(name, {"ModelPackageGroupArn": arn})
+
+    def _sagemaker_pipeline(self, stack: str, logical: str, props: dict) -> Created:
+        """CreatePipeline with the definition body as CloudFormation resolves it (a JSON string)."""
+        props = self.resolve(stack, props)
+        body = props["PipelineDefinition"]["PipelineDefinitionBody"]
+        json.loads(body)  # the resolved definition must still be JSON
+        arn = self.client("sagemaker").create_pipeline(
+            PipelineName=props["PipelineName"], PipelineDisplayName=props.get("PipelineDisplayName", props["PipelineName"]),
+            PipelineDefinition=body, RoleArn=props["RoleArn"],
+            PipelineDescription=props.get("PipelineDescription", ""))["PipelineArn"]
+        return Created(props["PipelineName"], {"PipelineName": props["PipelineName"], "PipelineArn": arn})
 
     # ---- IAM ---------------------------------------------------------------------------------------------
 

@@ -67,6 +67,9 @@ def needs_of(call: dict, ctx: CallContext) -> list[Need]:
     if service == "cloudwatch":  # signs as "monitoring"; PutMetricData is allowed per namespace by a condition
         context = (("cloudwatch:namespace", params["Namespace"]),) if "Namespace" in params else ()
         return [Need(f"cloudwatch:{operation}", "*", context, why)]
+    if service == "sagemaker" and "PipelineName" in params:  # names are lowercase in SageMaker ARNs
+        return [Need(f"sagemaker:{operation}", ctx.arn("sagemaker", f"pipeline/{params['PipelineName'].lower()}"),
+                     why=why)]
     if service == "rekognition" and "CollectionId" in params:
         return [Need(f"rekognition:{operation}", ctx.arn("rekognition", f"collection/{params['CollectionId']}"), why=why)]
     return [Need(f"{prefix}:{operation}", "*", why=why)]
@@ -126,7 +129,14 @@ def _dynamodb(operation: str, params: dict, ctx: CallContext, why: str) -> list[
     table = _table_arn(ctx, params.get("TableName", "*"))
     if params.get("IndexName"):
         table = f"{table}/index/{params['IndexName']}"
-    return [Need(f"dynamodb:{operation}", table, why=why)]
+    # The partition key of a single-item call, for statements limited by dynamodb:LeadingKeys.
+    key = params.get("Key") or params.get("Item") or {}
+    partition = key.get("PK", {}).get("S") if isinstance(key.get("PK"), dict) else None
+    context = (("dynamodb:LeadingKeys", partition),) if partition and operation in _ITEM_OPERATIONS else ()
+    return [Need(f"dynamodb:{operation}", table, context, why=why)]
+
+
+_ITEM_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem"})
 
 
 def _stream_of(params: dict, ctx: CallContext) -> str:

@@ -41,6 +41,17 @@ class EventSourceMapping:
     batch_size: int
     report_failures: bool
     on_failure: str | None
+    filters: tuple[dict, ...] = ()  # FilterCriteria patterns: a record reaches the function when one matches
+
+
+def matches_filter(pattern: Any, value: Any) -> bool:
+    """Lambda's event filtering (the subset the templates use): a dict pattern matches a dict whose keys all match;
+    a list pattern lists the exact values allowed."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(k in value and matches_filter(p, value[k]) for k, p in pattern.items())
+    if isinstance(pattern, list):
+        return any(not isinstance(p, dict) and value == p for p in pattern)
+    return value == pattern
 
 
 class Rehearsal:
@@ -236,10 +247,11 @@ class Rehearsal:
             props = resource["Properties"]
             target = props["FunctionName"]["Ref"]
             on_failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+            filters = tuple(json.loads(f["Pattern"]) for f in props.get("FilterCriteria", {}).get("Filters", []))
             found.append(EventSourceMapping(
                 logical, target, self.resolve(stack, props["EventSourceArn"]), int(props.get("BatchSize", 10)),
                 "ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
-                self.resolve(stack, on_failure) if on_failure else None))
+                self.resolve(stack, on_failure) if on_failure else None, filters))
         return found
 
     def mapping_of(self, function: DeployedFunction) -> EventSourceMapping:
@@ -277,7 +289,8 @@ class Rehearsal:
 
     def poll_stream(self, function: DeployedFunction):
         """Deliver the table stream's new records (read from moto's stream) to the function, as its mapping would
-        (batch size from the template). Returns the invocations."""
+        (batch size and filter criteria from the template; each mapping keeps its own position in the stream, as
+        Lambda does). Returns the invocations."""
         mapping = self.mapping_of(function)
         self.imply(function, event_source_needs("dynamodb", mapping.source_arn, self.context))
         if mapping.on_failure:  # Lambda sends the records it gives up on there, with the function's role
@@ -290,16 +303,18 @@ class Rehearsal:
         shards = streams.describe_stream(StreamArn=mapping.source_arn)["StreamDescription"]["Shards"]
         invocations = []
         for shard in shards:
-            key = f"{mapping.source_arn}|{shard['ShardId']}"
+            key = f"{mapping.logical_id}|{mapping.source_arn}|{shard['ShardId']}"
             after = self._stream_positions.get(key)
             iterator = streams.get_shard_iterator(
                 StreamArn=mapping.source_arn, ShardId=shard["ShardId"],
                 **({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after} if after
                    else {"ShardIteratorType": "TRIM_HORIZON"}))["ShardIterator"]
             records = streams.get_records(ShardIterator=iterator, Limit=1000)["Records"]
-            for start in range(0, len(records), mapping.batch_size):
-                batch = records[start:start + mapping.batch_size]
-                event = {"Records": [_stream_record(r, mapping.source_arn) for r in batch]}
+            delivered = [_stream_record(r, mapping.source_arn) for r in records]
+            if mapping.filters:  # filtered-out records are dropped by Lambda, never delivered
+                delivered = [r for r in delivered if any(matches_filter(p, r) for p in mapping.filters)]
+            for start in range(0, len(delivered), mapping.batch_size):
+                event = {"Records": delivered[start:start + mapping.batch_size]}
                 invocations.append(function.invoke(event))
             if records:
                 self._stream_positions[key] = records[-1]["dynamodb"]["SequenceNumber"]

@@ -5,8 +5,9 @@
   photo's faces (PeopleStore.delete_faces_of_photo) and a consent withdrawal (forget_biometrics) take their
   searches with them, and no similarity graph outlives the faces it is about. A face saved again (PutItem)
   loses its search and is simply searched again.
-- `SK=SETTINGS#clustering`: the digest of the last clustering's inputs and when a full clustering last ran.
-  It holds no biometric data.
+- `SK=SETTINGS#clustering`: the digest of the last clustering's inputs, when a full clustering last ran and the
+  digest of the promoted face matcher it ran with (`matcher_digest`, absent for the fixed threshold). It holds no
+  biometric data.
 
 Consenting owners are found by a Scan filtered on the consent items (`SK=SETTINGS#biometrics`): one read of the
 table per run, like the analysis job's listing.
@@ -84,6 +85,7 @@ class DynamoDbClusteringState:
             digest=item["digest"]["S"],
             clustered_at=datetime.fromisoformat(item["clustered_at"]["S"]),
             last_full_at=datetime.fromisoformat(last_full) if last_full else None,
+            matcher_digest=item.get("matcher_digest", {}).get("S"),
         )
 
     def record_clustering(self, owner: str, mark: ClusteringMark) -> None:
@@ -95,6 +97,8 @@ class DynamoDbClusteringState:
         }
         if mark.last_full_at is not None:
             item["last_full_at"] = {"S": mark.last_full_at.isoformat()}
+        if mark.matcher_digest is not None:
+            item["matcher_digest"] = {"S": mark.matcher_digest}
         self._table.call("put_item", Item=item)
 
     def _face_items(self, owner: str) -> Iterator[dict[str, Any]]:

@@ -1,0 +1,56 @@
+"""The feedback Lambda: the table stream's new FEEDBACK# items -> the dataset bucket, and the retraining trigger.
+
+Parse -> bootstrap -> service: the stream mapping's filter passes INSERTs of `entity = feedback` items only;
+bootstrap's FeedbackStreamRecorder (services.retraining_trigger) appends the batch's lines (one part per date,
+named by the batch's first-last sequence numbers) and counts them towards the next retraining run. A failed write
+raises: Lambda retries the batch (bisecting), then sends its coordinates to the failure queue. A failed trigger
+does not: the events are recorded, the next batch tries the start again (the metric shows it).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from photo_organizer import bootstrap
+from photo_organizer.handlers.logs import route_package_logs
+from photo_organizer.services.retraining_trigger import FeedbackStreamRecorder, RecordingOutcome
+
+logger = Logger(service="photo-organizer")
+route_package_logs(logger)
+tracer = Tracer(service="photo-organizer")
+metrics = Metrics(namespace="PhotoOrganizer", service="photo-organizer")
+
+
+def process(event: dict[str, Any], recorder: FeedbackStreamRecorder) -> dict[str, Any]:
+    outcome: RecordingOutcome = recorder.record_batch(event.get("Records") or [])
+    metrics.add_metric(name="FeedbackRecorded", unit=MetricUnit.Count, value=outcome.recorded)
+    if outcome.trigger_error:
+        metrics.add_metric(name="RetrainingTriggerFailed", unit=MetricUnit.Count, value=1)
+    if outcome.trigger and outcome.trigger.started:
+        metrics.add_metric(name="RetrainingStarted", unit=MetricUnit.Count, value=1)
+        logger.info("retraining started", extra={"execution": outcome.trigger.started})
+    return {
+        "recorded": outcome.recorded,
+        "skipped": outcome.skipped,
+        "part": outcome.part,
+        "pending": outcome.trigger.pending if outcome.trigger else None,
+        "started": outcome.trigger.started if outcome.trigger else None,
+        "reason": outcome.trigger.reason if outcome.trigger else outcome.trigger_error,
+    }
+
+
+@functools.cache
+def _recorder() -> FeedbackStreamRecorder:
+    return bootstrap.feedback_recorder()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: LambdaContext) -> dict:
+    return process(event, _recorder())
