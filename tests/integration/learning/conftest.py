@@ -5,33 +5,23 @@ result is kept in pytest's cache folder, keyed by the builder, the photos and th
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 from learning_photos import (
+    FACES_TEST_SHARE,
     LABEL_MODEL,
+    OWNER,
+    TINY_OWNER,
     analyse_photographs,
     cache_key,
     feedback_set,
     load_analysed,
     save_analysed,
+    training_core,
     write_dataset,
 )
-
-SAGEMAKER_DIR = Path(__file__).resolve().parents[3] / "sagemaker"
-FACES_TEST_SHARE = 0.5  # a held-out side big enough to hold some of the few face pairs the fixed threshold misses
-TINY_OWNER = "owner-tiny"
-OWNER = "owner-a"
-
-
-def training_core():
-    if str(SAGEMAKER_DIR) not in sys.path:
-        sys.path.insert(0, str(SAGEMAKER_DIR))
-    import training_core as core
-
-    return core
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,10 @@ from photo_organizer.learning.datasets import (
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = ROOT / "samples"
 LABEL_MODEL = ROOT / "build" / "models" / "efficientnet_lite0.onnx"
+SAGEMAKER_DIR = ROOT / "sagemaker"
+FACES_TEST_SHARE = 0.5  # a held-out side big enough to hold some of the few face pairs the fixed threshold misses
+OWNER = "owner-a"
+TINY_OWNER = "owner-tiny"
 HARD_EVERY = 100  # every variant of a photograph of a person is hard but the original
 
 # photograph -> (who is in it, the tags a user would add, the analysis tags a user would reject as wrong)
@@ -82,6 +86,17 @@ CORE_TAGS: dict[str, str] = {
     "coffee_with_text.jpg": "coffee", "chelsea.png": "cat", "obama.jpg": "person", "obama2.jpg": "person",
     "obama3.jpg": "person", "obama_partial_face.jpg": "person", "biden.jpg": "person", "text.png": "text",
 }
+
+
+def training_core():
+    """sagemaker/training_core.py, imported the way the benchmark does (the folder on sys.path)."""
+    import sys
+
+    if str(SAGEMAKER_DIR) not in sys.path:
+        sys.path.insert(0, str(SAGEMAKER_DIR))
+    import training_core as core
+
+    return core
 
 
 @dataclass
@@ -305,7 +320,9 @@ def save_analysed(path: Path, photos: list[AnalysedPhoto]) -> None:
          "faces": [[d.tolist(), q, a] for d, q, a in p.faces]}
         for p in photos
     ]
-    temp = path.with_suffix(".tmp")
+    import os
+
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # parallel sessions never share a temp file
     temp.write_text(json.dumps(rows), encoding="utf-8")
     temp.replace(path)
 

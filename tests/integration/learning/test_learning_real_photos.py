@@ -8,12 +8,14 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import FACES_TEST_SHARE, OWNER, TINY_OWNER
+from learning_photos import FACES_TEST_SHARE, OWNER, TINY_OWNER
 
 from photo_organizer.learning.examples import TEST_SHARE, read_tagging_examples
 from photo_organizer.learning.faces import matchers_from_document
 from photo_organizer.learning.promotion import decide
 from photo_organizer.learning.tagging import SUGGEST_FROM, SUPPRESS_BELOW, models_from_document
+
+pytestmark = pytest.mark.xdist_group("learning")  # one worker analyses the photos for the session
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import OWNER, SAGEMAKER_DIR, TINY_OWNER
+from learning_photos import OWNER, SAGEMAKER_DIR, TINY_OWNER
 
+pytestmark = pytest.mark.xdist_group("learning")  # one worker analyses the photos for the session
 ROOT = SAGEMAKER_DIR.parent
 # The interpreter the scripts run with: this one by default; point TRAINING_PYTHON at another (e.g. a venv with
 # scikit-learn 1.4 and numpy 1.26, what SageMaker's "1.4-2" container holds) to run the same tests on it.
