@@ -325,8 +325,9 @@ def demo_feedback_and_retrain(client, data_dir: Path, owner: str) -> None:
     # The photo left without the custom tag is one the evaluation does not hold out (an untagged photo is no
     # example either way): the held-out side keeps every tagged White House photo it drew.
     white_house = [name for name in DEMO_WHITE_HOUSE if name in photos]
-    untagged = next((n for n in white_house if not held_out(owner, photos[n], DEMO_TEST_SHARE)), white_house[0] if white_house
-                    else None)
+    digests = {name: client.photo(photos[name]).get("sha256") for name in white_house}
+    untagged = next((n for n in white_house if not held_out(owner, photos[n], DEMO_TEST_SHARE, split_key=digests[n])),
+                    white_house[0] if white_house else None)
     shown = ((untagged,) if untagged else ()) + DEMO_SHOWN
     before = {name: client.photo(photos[name]) for name in shown if name in photos}
     done: list[str] = []

@@ -10,6 +10,8 @@ crash mid-run leaves the registry and the suggestions as they were.
 
 from __future__ import annotations
 
+import hashlib
+
 import io
 import json
 import shutil
@@ -81,12 +83,15 @@ def reviewed(photograph: str) -> bool:
     return photograph in WHITE_HOUSE or photograph in CONFIRMED
 
 
+DIGESTS: dict[str, str] = {}  # file name -> sha256 of its bytes: the held-out split follows the content
+
+
 def held_out_counts(ids: dict[str, str], photograph_of: dict[str, str]) -> tuple[int, int]:
     """(reviewed White House photos, other reviewed photos) on the held-out side of the split."""
     from photo_organizer.learning.examples import held_out
 
     tested = [photograph_of[f] for f, photo_id in ids.items()
-              if f not in HELD_BACK and reviewed(photograph_of[f]) and held_out(OWNER, photo_id)]
+              if f not in HELD_BACK and reviewed(photograph_of[f]) and held_out(OWNER, photo_id, split_key=DIGESTS[f])]
     white_house = sum(p in WHITE_HOUSE for p in tested)
     return white_house, len(tested) - white_house
 
@@ -95,7 +100,7 @@ def held_out_counts(ids: dict[str, str], photograph_of: dict[str, str]) -> tuple
 def analysed_library(tmp_path_factory) -> tuple[Path, dict[str, str], dict[str, str]]:
     """data dir, file name -> photo id, file name -> photograph; analysed once for the module.
 
-    Photo ids are random and the held-out split hashes them: rotated variants are added until the held-out side
+    The held-out split hashes the photos' contents: rotated variants are added until the held-out side
     holds enough reviewed photos of both kinds for the gate to judge (what a bigger library has anyway)."""
     _requirements()
     data_dir = tmp_path_factory.mktemp("library") / "data"
@@ -109,6 +114,7 @@ def analysed_library(tmp_path_factory) -> tuple[Path, dict[str, str], dict[str, 
         services.originals.put(key, data, content_type="image/jpeg")
         services.ingest.process(ObjectCreated(bucket="originals", key=key))
         ids[filename], photograph_of[filename] = ticket.photo_id, photograph
+        DIGESTS[filename] = hashlib.sha256(data).hexdigest()
 
     for photograph in PHOTOGRAPHS:
         for filename, data in _variants(photograph).items():

@@ -97,8 +97,9 @@ def face_labels(events: Iterable[Mapping]) -> tuple[dict[tuple[str, str], str], 
     return confirmed, {k: v for k, v in rejected.items() if v}
 
 
-def held_out(owner: str, photo_id: str, share: float = TEST_SHARE) -> bool:
-    digest = hashlib.sha256(f"{owner}/{photo_id}".encode()).digest()
+def held_out(owner: str, photo_id: str, share: float = TEST_SHARE, *, split_key: str | None = None) -> bool:
+    """Whether the photo is on the held-out side: by its content digest when known, else by owner and id."""
+    digest = hashlib.sha256((split_key or f"{owner}/{photo_id}").encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
@@ -240,8 +241,11 @@ def build_splits(dataset_root: Path, output_root: Path, *, test_share: float = T
     faces, pairs = face_examples(read_faces(dataset_root), read_pairs(dataset_root), events, photo_ids)
     face_photo = {(f.owner, f.face_id): f.photo_id for f in faces}
 
+    split_keys = {(p.owner, p.photo_id): p.split_key for p in photos}
+
     def side(owner: str, photo_id: str) -> str:
-        return "test" if held_out(owner, photo_id, test_share) else "train"
+        key = split_keys.get((owner, photo_id))
+        return "test" if held_out(owner, photo_id, test_share, split_key=key) else "train"
 
     split_tagging = defaultdict(list)
     for example in tagging:

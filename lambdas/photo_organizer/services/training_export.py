@@ -103,6 +103,7 @@ class TrainingExport:
                     suppressed=suppressed.get(photo.photo_id, ()),
                     embedding=embeddings.get(photo.photo_id),
                     people=sorted(people_by_photo.get(photo.photo_id, ())),
+                    split_key=photo.metadata.sha256 if photo.metadata else None,
                 )
             )
         return sorted(rows, key=lambda r: r.photo_id)
@@ -199,6 +200,7 @@ def photo_features(
     suppressed: Iterable[str] = (),
     embedding: np.ndarray | None = None,
     people: Iterable[str] = (),
+    split_key: str | None = None,
 ) -> PhotoFeatures:
     """One photo's row: what analysis found, and its tags after the user's feedback."""
     result = analysis.result
@@ -224,5 +226,6 @@ def photo_features(
         place={k: v for k, v in {"city": place.city, "country_code": place.country_code}.items() if v} if place else None,
         taken_at=analysis.local_taken_at.isoformat() if analysis.local_taken_at else None,
         tags=effective_tags([(label.name, label.parents) for label in result.labels], overlay, suppressed),
+        split_key=split_key,
     )
 

@@ -157,3 +157,14 @@ def test_events_are_ordered_by_instant_not_by_text():
     same_second = {**event("tag_rejected", photo_id="q", tag="dog"), "created_at": "2026-11-01T10:00:00Z"}
     after = {**event("tag_confirmed", photo_id="q", tag="dog"), "created_at": "2026-11-01T10:00:00.250000Z"}
     assert tag_labels([after, same_second]) == {("o", "q"): {"dog": 1}}
+
+
+def test_the_held_out_split_follows_the_content_when_the_digest_is_known():
+    from photo_organizer.learning.examples import held_out
+
+    digests = [f"{n:064x}" for n in range(200)]
+    sides = [held_out("ana", f"p{n}", split_key=d) for n, d in enumerate(digests)]
+    assert sides == [held_out("bob", f"other-{n}", split_key=d) for n, d in enumerate(digests)], \
+        "the same photographs split the same way in any library"
+    assert 20 < sum(sides) < 80, "about a quarter held out"
+    assert held_out("ana", "p1") == held_out("ana", "p1", split_key=None), "without a digest: owner and id"
