@@ -47,6 +47,7 @@ ROUTES = (
     (_POST, "/faces/{face_id}/not-person", True),
     (_GET, "/settings/biometrics", True),
     (_PUT, "/settings/biometrics", True),
+    (_GET, "/review", True),
     (_GET, "/openapi.json", False),
 )
 SEARCH_ROUTES = (

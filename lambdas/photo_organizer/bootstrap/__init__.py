@@ -10,22 +10,25 @@ resolver and captioner from `analysis_enrichment()`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from photo_organizer.analysis.captioner import ComposedCaptioner
 from photo_organizer.errors import ConfigurationError
 from photo_organizer.ports.analysis import AnalysisStore, Captioner
+from photo_organizer.ports.feedback import FeedbackStore, SuggestionStore
 from photo_organizer.ports.operations import JobRunner
 from photo_organizer.ports.people import PeopleStore, UserSettings
 from photo_organizer.ports.search import SearchIndex, SearchWriter
 from photo_organizer.ports.storage import BlobStore, MetadataStore
+from photo_organizer.people.searches import FaceSearch
 from photo_organizer.search.models import SearchDocument
 from photo_organizer.services.indexing import StreamIndexer
 from photo_organizer.services.ingest import IngestService
 from photo_organizer.services.people import PeopleService
 from photo_organizer.services.photos import PhotoService
+from photo_organizer.services.review import PairMatcher, ReviewService
 from photo_organizer.services.search import Embed, SearchService
 from photo_organizer.services.uploads import UploadService
 from photo_organizer.settings import Backend, Settings
@@ -56,6 +59,12 @@ class Services:
     semantic_degraded: bool = False
     # The local backend keeps its index current through these services; the cloud's stream indexer does it there.
     index_locally: bool = False
+    # The review queue's inputs (services.review): feedback answered so far, the tagging model's suggestions, the
+    # owner's promoted face matcher, and (cloud) the faces' SearchFaces results.
+    review_feedback: FeedbackStore | None = None
+    review_suggestions: SuggestionStore | None = None
+    review_face_matcher: Callable[[str], PairMatcher | None] | None = None
+    review_face_searches: Callable[[str], Mapping[str, FaceSearch]] | None = None
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings)
@@ -63,6 +72,14 @@ class Services:
         self.people = PeopleService(self.people_store, self.user_settings, self.analysis, self.forget_collection)
         self.photos = PhotoService(
             self.originals, self.derivatives, self.metadata, self.settings, self.analysis, self.people
+        )
+        self.review = ReviewService(
+            analysis=self.analysis,
+            people=self.people_store,
+            feedback=self.review_feedback,
+            suggestions=self.review_suggestions,
+            face_matcher=self.review_face_matcher,
+            face_searches=self.review_face_searches,
         )
         self.search: SearchService | None = None
         if self.search_index is not None:
@@ -89,6 +106,7 @@ def build_services(settings: Settings) -> Services:
         from photo_organizer.adapters.aws.s3_blobs import S3BlobStore
 
         from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
+        from photo_organizer.adapters.aws.dynamodb_clustering import DynamoDbClusteringState
         from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
         from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
 
@@ -107,6 +125,8 @@ def build_services(settings: Settings) -> Services:
             search_index=search_index,
             cursor_key=_cloud_cursor_key(settings) if search_index is not None else b"",
             embed=_cloud_query_embedder() if search_index is not None else None,
+            # Rekognition faces have no descriptor here: the review queue reads the clustering's face searches.
+            review_face_searches=DynamoDbClusteringState(settings.table_name).searches,
         )
         # The stream indexer sees only the photo item: a correction or a consent withdrawal reaches search by
         # rewriting the `people` of the photos it touched.
