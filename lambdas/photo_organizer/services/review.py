@@ -187,8 +187,19 @@ class ReviewService:
         kinds: Collection[ReviewKind | str] = (ReviewKind.TAG, ReviewKind.FACE),
         include_sensitive: bool = False,
     ) -> ReviewPage:
+        items = self.candidates(owner, kinds=kinds, include_sensitive=include_sensitive)
+        return ReviewPage(items=items[: max(1, min(MAX_LIMIT, limit))], remaining=len(items))
+
+    def candidates(
+        self,
+        owner: str,
+        *,
+        kinds: Collection[ReviewKind | str] = (ReviewKind.TAG, ReviewKind.FACE),
+        include_sensitive: bool = False,
+    ) -> list[ReviewItem]:
+        """Every open question, least certain first (the queue's order; the benchmark's random strategy draws
+        from the same pool)."""
         wanted = {ReviewKind(k) for k in kinds}
-        limit = max(1, min(MAX_LIMIT, limit))
         analyses = self._analyses(owner, include_sensitive=include_sensitive)
         items: list[ReviewItem] = []
         if ReviewKind.TAG in wanted:
@@ -196,7 +207,7 @@ class ReviewService:
         if ReviewKind.FACE in wanted:
             items.extend(self._face_items(owner, set(analyses)))
         items.sort(key=lambda item: item.uncertainty_key)
-        return ReviewPage(items=items[:limit], remaining=len(items))
+        return items
 
     # ---- tags -----------------------------------------------------------------------------------------------
 
