@@ -47,6 +47,9 @@ ROUTES = (
     (_POST, "/faces/{face_id}/not-person", True),
     (_GET, "/settings/biometrics", True),
     (_PUT, "/settings/biometrics", True),
+    (_POST, "/feedback", True),
+    (_GET, "/feedback", True),
+    (_DELETE, "/feedback/{feedback_id}", True),
     (_GET, "/review", True),
     (_GET, "/openapi.json", False),
 )

@@ -59,6 +59,18 @@ class ConflictError(PermanentError):
     """A conditional write lost: the record is no longer in the state the caller expected."""
 
 
+class FeedbackConflictError(ConflictError):
+    """A feedback undo that cannot be done; `code` is what the client sees (409): `undo_refused` (an undo is never
+    undone) or `already_undone`."""
+
+    UNDO_REFUSED = "undo_refused"
+    ALREADY_UNDONE = "already_undone"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class ValidationError(PermanentError):
     """A request that breaks the API's rules; the message is safe to show to the caller."""
 

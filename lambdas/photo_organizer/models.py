@@ -167,13 +167,27 @@ class PhotoPerson(BaseModel):
     name: str | None = None
 
 
+class SuggestedTag(BaseModel):
+    """A tag the user's tagging model thinks the photo has (not on it until the user takes it)."""
+
+    tag: str
+    confidence: float = Field(ge=0, le=1)
+
+
 class PhotoAnalysisView(BaseModel):
     """What analysis found, as the API shows it. Local analysis is more basic than Rekognition's (see source)."""
 
     source: str
     analysed_at: datetime
     caption: str = ""
-    tags: list[str] = Field(default_factory=list, description="Label names with their parents, most confident first.")
+    tags: list[str] = Field(
+        default_factory=list,
+        description="Label names with their parents, most confident first, as the user's feedback leaves them "
+        "(rejected ones gone, the user's own added).",
+    )
+    suggested_tags: list[SuggestedTag] = Field(
+        default_factory=list, description="Tags the user's tagging model suggests, most confident first."
+    )
     text: list[str] = Field(default_factory=list, description="Lines of text read in the photo.")
     face_count: int = 0
     people: list[PhotoPerson] = Field(default_factory=list)

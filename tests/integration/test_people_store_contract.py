@@ -212,6 +212,21 @@ def test_constraints_read_back_oldest_first_and_adding_twice_stores_once(people:
     assert people.store.constraints("bob") == []
 
 
+def test_a_removed_constraint_is_gone_for_its_owner_only(people: PeopleStoreUnderTest) -> None:
+    """Undo of a "not this person" feedback event deletes exactly that correction."""
+    cannot = CannotLink(face_id="f4", person_id="p1", created_at=T0)
+    pinned = PinnedFace(face_id="f5", person_id="p2", created_at=T0)
+    cid = people.store.add_constraint("alice", cannot)
+    people.store.add_constraint("alice", pinned)
+    people.store.add_constraint("bob", cannot)
+
+    assert people.store.remove_constraint("bob", "0" * 32) is False
+    assert people.store.remove_constraint("alice", cid) is True
+    assert people.store.constraints("alice") == [pinned]
+    assert people.store.constraints("bob") == [cannot]
+    assert people.store.remove_constraint("alice", cid) is False  # idempotent
+
+
 # ---- consent -------------------------------------------------------------------------------------------------
 
 

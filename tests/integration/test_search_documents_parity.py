@@ -67,3 +67,69 @@ def test_the_local_and_the_cloud_backend_build_the_same_document_for_the_same_ph
     assert local_document.model_dump(exclude=per_backend) == cloud_document.model_dump(exclude=per_backend)
     assert local_document.taken_at == cloud_document.taken_at  # the same instant (zones differ by design)
     assert cloud_document.camera == "Canon EOS 5D" and cloud_document.tags == ("cup", "tableware")
+
+
+def test_both_backends_apply_the_same_feedback_and_suggestions_to_the_document(tmp_path, aws_env):
+    """Rejected tag (and the caption that named it), a custom tag, a suppressed analysis tag: the local document
+    (SearchService.document over the SQLite overlay) and the cloud one (the photo item's `feedback` map and
+    `suggestions` list, as the stream indexer reads them) say the same."""
+    from photo_organizer.adapters.aws.dynamodb_feedback import DynamoDbFeedbackStore
+    from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
+    from photo_organizer.feedback.models import FeedbackType, TagFeedback, TagSuggestion
+    from photo_organizer.services.feedback import FeedbackService
+    from photo_organizer.services.people import PeopleService
+
+    pending, ready, analysis = photo_and_analysis()
+    result = analysis.result.model_copy(update={"labels": (
+        Label(name="Cup", confidence=95, parents=("Tableware",)), Label(name="Table", confidence=88),
+        Label(name="Coffee", confidence=91, parents=("Beverage",)),
+    )})
+    analysis = analysis.model_copy(update={"result": result})
+    events = [TagFeedback(type=FeedbackType.TAG_REJECTED, photo_id="p-1", tag="cup"),
+              TagFeedback(type=FeedbackType.TAG_ADDED, photo_id="p-1", tag="Grandma's House")]
+    suggestions = [TagSuggestion(tag="table", confidence=0.05, on_photo=True),
+                   TagSuggestion(tag="garden", confidence=0.9)]
+
+    class Suggestions:
+        def suggestions(self, owner, photo_id):
+            return suggestions
+
+    local = build_services(Settings(data_dir=tmp_path))
+    local.metadata.create_photo(pending, pending_ttl=timedelta(days=1))
+    local.metadata.finish_photo(ready, expected_status=PhotoStatus.PENDING_UPLOAD)
+    assert local.analysis.save(analysis)
+    local.search.suggestions = Suggestions()
+    for request in events:
+        local.feedback.submit(OWNER, request)
+    local_document = local.search.document(local.metadata.get_photo(OWNER, "p-1"))
+
+    client = boto3.client("dynamodb")
+    client.create_table(**table_definition("po-parity"))
+    cloud_photos = DynamoDbMetadataStore("po-parity")
+    cloud_photos.create_photo(pending, pending_ttl=timedelta(days=1))
+    cloud_photos.finish_photo(ready, expected_status=PhotoStatus.PENDING_UPLOAD)
+    assert DynamoDbAnalysisStore("po-parity").save(analysis)
+    people = DynamoDbPeopleStore("po-parity")
+    cloud_feedback = FeedbackService(store=DynamoDbFeedbackStore("po-parity"), metadata=cloud_photos,
+                                     people=PeopleService(people, people, DynamoDbAnalysisStore("po-parity")))
+    for request in events:
+        cloud_feedback.submit(OWNER, request)
+    # The `suggestions` attribute as the retrain part's DynamoDB SuggestionStore writes it (design contract).
+    client.update_item(
+        TableName="po-parity", Key={"PK": {"S": f"OWNER#{OWNER}"}, "SK": {"S": "PHOTO#p-1"}},
+        UpdateExpression="SET suggestions = :s",
+        ExpressionAttributeValues={":s": {"L": [
+            {"M": {"tag": {"S": s.tag}, "confidence": {"N": str(s.confidence)}, "on_photo": {"BOOL": s.on_photo}}}
+            for s in suggestions
+        ]}},
+    )
+    item = client.get_item(
+        TableName="po-parity", Key={"PK": {"S": f"OWNER#{OWNER}"}, "SK": {"S": "PHOTO#p-1"}}, ConsistentRead=True
+    )["Item"]
+    cloud_document = document_from_image(item)
+
+    assert local_document is not None and cloud_document is not None
+    per_backend = {"version", "taken_at", "embedding"}
+    assert local_document.model_dump(exclude=per_backend) == cloud_document.model_dump(exclude=per_backend)
+    assert cloud_document.tags == ("beverage", "coffee", "grandma's house")
+    assert cloud_document.caption == "Madison, United States · May 2024", "the caption named the rejected cup"

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 from photo_organizer.analysis.captioner import ComposedCaptioner
 from photo_organizer.errors import ConfigurationError
 from photo_organizer.ports.analysis import AnalysisStore, Captioner
-from photo_organizer.ports.feedback import FeedbackStore, SuggestionStore
 from photo_organizer.ports.operations import JobRunner
+from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
 from photo_organizer.ports.people import PeopleStore, UserSettings
 from photo_organizer.ports.search import SearchIndex, SearchWriter
 from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.people.searches import FaceSearch
 from photo_organizer.search.models import SearchDocument
+from photo_organizer.services.feedback import FeedbackService
 from photo_organizer.services.indexing import StreamIndexer
 from photo_organizer.services.ingest import IngestService
 from photo_organizer.services.people import PeopleService
@@ -59,10 +60,13 @@ class Services:
     semantic_degraded: bool = False
     # The local backend keeps its index current through these services; the cloud's stream indexer does it there.
     index_locally: bool = False
-    # The review queue's inputs (services.review): feedback answered so far, the tagging model's suggestions, the
-    # owner's promoted face matcher, and (cloud) the faces' SearchFaces results.
-    review_feedback: FeedbackStore | None = None
-    review_suggestions: SuggestionStore | None = None
+    # The user's corrections (current state), their local dataset files (the cloud's feedback Lambda records from
+    # the table stream instead) and the tagging model's suggestions.
+    feedback_store: FeedbackStore | None = None
+    feedback_dataset: FeedbackDataset | None = None
+    suggestion_store: SuggestionStore | None = None
+    # The review queue's other inputs (services.review): the owner's promoted face matcher, and (cloud, where faces
+    # have no descriptor) the clustering's SearchFaces results.
     review_face_matcher: Callable[[str], PairMatcher | None] | None = None
     review_face_searches: Callable[[str], Mapping[str, FaceSearch]] | None = None
 
@@ -71,13 +75,19 @@ class Services:
         self.ingest = IngestService(self.originals, self.derivatives, self.metadata, self.settings)
         self.people = PeopleService(self.people_store, self.user_settings, self.analysis, self.forget_collection)
         self.photos = PhotoService(
-            self.originals, self.derivatives, self.metadata, self.settings, self.analysis, self.people
+            self.originals, self.derivatives, self.metadata, self.settings, self.analysis, self.people,
+            feedback=self.feedback_store, suggestions=self.suggestion_store,
         )
+        self.feedback: FeedbackService | None = None
+        if self.feedback_store is not None:
+            self.feedback = FeedbackService(
+                store=self.feedback_store, metadata=self.metadata, people=self.people, dataset=self.feedback_dataset
+            )
         self.review = ReviewService(
             analysis=self.analysis,
             people=self.people_store,
-            feedback=self.review_feedback,
-            suggestions=self.review_suggestions,
+            feedback=self.feedback_store,
+            suggestions=self.suggestion_store,
             face_matcher=self.review_face_matcher,
             face_searches=self.review_face_searches,
         )
@@ -92,12 +102,16 @@ class Services:
                 cursor_key=self.cursor_key,
                 embed=self.embed,
                 semantic_degraded=self.semantic_degraded,
+                feedback=self.feedback_store,
+                suggestions=self.suggestion_store,
             )
         if self.search is not None and self.index_locally:
             search = self.search
             self.ingest.on_ready = lambda photo: search.index_photos(photo.owner, [photo.photo_id])
             self.people.on_people_changed = search.index_photos
             self.photos.on_deleted = search.forget
+            if self.feedback is not None:
+                self.feedback.on_photos_changed = search.index_photos
 
 
 def build_services(settings: Settings) -> Services:
@@ -107,6 +121,7 @@ def build_services(settings: Settings) -> Services:
 
         from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
         from photo_organizer.adapters.aws.dynamodb_clustering import DynamoDbClusteringState
+        from photo_organizer.adapters.aws.dynamodb_feedback import DynamoDbFeedbackStore
         from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
         from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
 
@@ -125,6 +140,9 @@ def build_services(settings: Settings) -> Services:
             search_index=search_index,
             cursor_key=_cloud_cursor_key(settings) if search_index is not None else b"",
             embed=_cloud_query_embedder() if search_index is not None else None,
+            # The overlay lives on the photo items (the stream indexer reads it); the feedback Lambda (MlStack)
+            # appends the dataset from the table stream.
+            feedback_store=DynamoDbFeedbackStore(settings.table_name),
             # Rekognition faces have no descriptor here: the review queue reads the clustering's face searches.
             review_face_searches=DynamoDbClusteringState(settings.table_name).searches,
         )
@@ -134,6 +152,8 @@ def build_services(settings: Settings) -> Services:
         return cloud
 
     from photo_organizer.adapters.local.disk_blobs import DiskBlobStore
+    from photo_organizer.adapters.local.feedback_files import FileFeedbackDataset
+    from photo_organizer.adapters.local.sqlite_feedback import SqliteFeedbackStore
     from photo_organizer.adapters.local.signing import LocalSigner
     from photo_organizer.adapters.local.sqlite_analysis import SqliteAnalysisStore
     from photo_organizer.adapters.local.sqlite_metadata import SqliteMetadataStore
@@ -162,6 +182,8 @@ def build_services(settings: Settings) -> Services:
         # Without the MiniLM weights the local embedder matches shared words only: searches say "degraded".
         semantic_degraded=not _minilm_available(),
         index_locally=True,
+        feedback_store=SqliteFeedbackStore(database),
+        feedback_dataset=FileFeedbackDataset(data_dir / "datasets"),
     )
 
 

@@ -7,23 +7,28 @@ from typing import Annotated
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
 
 from photo_organizer.bootstrap import services
 from photo_organizer.handlers.logs import route_package_logs
 from photo_organizer.errors import (
     ConfigurationError,
+    FeedbackConflictError,
     NotFoundError,
     PermanentError,
     RetryableError,
     UnauthorizedError,
     ValidationError,
 )
+from photo_organizer.feedback.models import FaceFeedback, FeedbackOrigin, FeedbackRequest, FeedbackType
 from photo_organizer.models import ErrorBody, PhotoDetail, PhotoPage, UploadRequest, UploadTicket
 from photo_organizer.search.models import SortOrder
+from photo_organizer.services.feedback import FeedbackService, FeedbackView
 from photo_organizer.services.people import ConsentView, PersonView
 from photo_organizer.services.review import MAX_LIMIT as REVIEW_MAX_LIMIT
 from photo_organizer.services.review import ReviewKind, ReviewPage
@@ -45,6 +50,10 @@ PUBLIC_PATHS = frozenset({"/openapi.json"})
 
 class SearchUnavailableError(ConfigurationError):
     """The deployment has no search index configured."""
+
+
+class FeedbackUnavailableError(ConfigurationError):
+    """The deployment has no feedback store configured."""
 
 
 def current_owner() -> str:
@@ -145,19 +154,61 @@ def merge_people(person_id: str, request: Annotated[MergeRequest, Body()]) -> Pe
     return _person_view(owner, person_id)
 
 
+def _face_event(owner: str, kind: FeedbackType, face_id: str, person_id: str) -> None:
+    """The people corrections are feedback events too (origin "people"): applied and recorded in one call."""
+    try:
+        event = FaceFeedback(type=kind, face_id=face_id, person_id=person_id, origin=FeedbackOrigin.PEOPLE)
+    except PydanticValidationError as exc:  # an id no face or person of ours could have
+        raise NotFoundError(face_id) from exc
+    _feedback().submit(owner, event)
+
+
 @app.post("/faces/<face_id>/move", summary="Move a face to another person")
 @tracer.capture_method
 def move_face(face_id: str, request: Annotated[FacePersonRequest, Body()]) -> PersonView:
     owner = current_owner()
-    services().people.move_face(owner, face_id, request.person_id)
+    _face_event(owner, FeedbackType.FACE_ASSIGNED, face_id, request.person_id)
     return _person_view(owner, request.person_id)
 
 
 @app.post("/faces/<face_id>/not-person", summary="This face is not that person; it never goes back there")
 @tracer.capture_method
 def not_person(face_id: str, request: Annotated[FacePersonRequest, Body()]) -> Response[None]:
-    services().people.not_this_person(current_owner(), face_id, request.person_id)
+    _face_event(current_owner(), FeedbackType.FACE_REJECTED, face_id, request.person_id)
     return Response(status_code=204)
+
+
+# ---- feedback ------------------------------------------------------------------------------------------------------
+
+
+def _feedback() -> FeedbackService:
+    feedback = services().feedback
+    if feedback is None:
+        raise FeedbackUnavailableError("feedback is not configured for this deployment")
+    return feedback
+
+
+@app.post(
+    "/feedback",
+    summary="Correct a tag, caption, face or search result; the library changes at once",
+    responses={201: {"description": "Applied and recorded"}},
+)
+@tracer.capture_method
+def submit_feedback(request: Annotated[FeedbackRequest, Body()]) -> Response[FeedbackView]:
+    record = _feedback().submit(current_owner(), request)
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=FeedbackView.of(record))
+
+
+@app.get("/feedback", summary="Your corrections of one photo, oldest first (undone ones included)")
+@tracer.capture_method
+def list_feedback(photo_id: Annotated[str, Query(min_length=1, max_length=128)]) -> list[FeedbackView]:
+    return [FeedbackView.of(r) for r in _feedback().list_for_photo(current_owner(), photo_id)]
+
+
+@app.delete("/feedback/<feedback_id>", summary="Undo a correction: its effect is reversed at once")
+@tracer.capture_method
+def undo_feedback(feedback_id: str) -> FeedbackView:
+    return FeedbackView.of(_feedback().undo(current_owner(), feedback_id))
 
 
 @app.get("/settings/biometrics", summary="Whether faces in your photos are grouped into people")
@@ -246,6 +297,26 @@ def _error(status: int, code: str, message: str) -> Response[ErrorBody]:
     )
 
 
+_DISCRIMINATOR_ERRORS = frozenset({"union_tag_invalid", "union_tag_not_found"})
+
+
+@app.exception_handler(RequestValidationError)
+def _request_invalid(exc: RequestValidationError) -> Response:
+    """Powertools' own 422 shape ({"statusCode", "detail": [{"loc", "type"}]}, no messages), except that an
+    unknown or missing event `type` names the field: pydantic puts a discriminator error on the union itself."""
+    errors = []
+    for error in exc.errors():
+        loc = list(error["loc"])
+        if error["type"] in _DISCRIMINATOR_ERRORS and (not loc or loc[-1] != "type"):
+            loc.append("type")
+        errors.append({"loc": loc, "type": error["type"]})
+    return Response(
+        status_code=422,
+        content_type=content_types.APPLICATION_JSON,
+        body={"statusCode": 422, "detail": errors},
+    )
+
+
 @app.exception_handler(NotFoundError)
 def _not_found(exc: NotFoundError) -> Response:
     # Missing and someone else's look the same.
@@ -261,6 +332,16 @@ def _unauthorized(exc: UnauthorizedError) -> Response:
 def _invalid(exc: ValidationError) -> Response:
     code = getattr(exc, "code", "invalid_request")
     return _error(413 if code == "file_too_large" else 400, code, str(exc))
+
+
+@app.exception_handler(FeedbackConflictError)
+def _feedback_conflict(exc: FeedbackConflictError) -> Response:
+    return _error(409, exc.code, str(exc))
+
+
+@app.exception_handler(FeedbackUnavailableError)
+def _feedback_unavailable(exc: FeedbackUnavailableError) -> Response:
+    return _error(503, "feedback_unavailable", str(exc))
 
 
 @app.exception_handler(SearchUnavailableError)

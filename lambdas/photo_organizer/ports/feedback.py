@@ -43,6 +43,11 @@ class FeedbackStore(Protocol):
         """The owner's events (undo events included), oldest first."""
         ...
 
+    def irrelevant_photos(self, owner: str, query: str) -> set[str]:
+        """Photo ids the owner marked irrelevant for this normalised query (feedback.models.normalize_query) and
+        not relevant again since: the search service leaves them out of that query's results."""
+        ...
+
     def forget_photo(self, owner: str, photo_id: str) -> None:
         """The photo is being deleted: its current state goes (the dataset's lines stay, training drops them
         because the photo has no features any more)."""

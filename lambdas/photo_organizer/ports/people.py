@@ -53,6 +53,11 @@ class PeopleStore(Protocol):
         """The owner's corrections, oldest first (created_at None first)."""
         ...
 
+    def remove_constraint(self, owner: str, constraint_id: str) -> bool:
+        """Deletes one correction by the id add_constraint returned (its feedback event was undone); False when
+        the owner has no such correction. Idempotent."""
+        ...
+
     def forget_biometrics(self, owner: str) -> ForgottenBiometrics:
         """Deletes every face (and descriptor), person and correction of the owner; nothing of other owners."""
         ...

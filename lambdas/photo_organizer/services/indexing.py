@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from photo_organizer.analysis.models import Label
 from photo_organizer.errors import PermanentError, RetryableError
+from photo_organizer.feedback.effects import CaptionContext, apply_feedback
+from photo_organizer.feedback.models import TagOverlay
 from photo_organizer.models import PhotoStatus
 from photo_organizer.search.models import EMBEDDING_DIMENSIONS, IndexedPerson, IndexedPlace, SearchDocument
 from photo_organizer.search.writes import IndexWrite, WriteOutcome, WriteResult
@@ -57,10 +60,24 @@ def search_document(
     hidden: bool = False,
     duplicate_of: str | None = None,
     embedding: Sequence[float] | None = None,
+    labels: Sequence[Label] | None = None,
+    feedback: TagOverlay | None = None,
+    suppressed: Iterable[str] = (),
+    caption_context: CaptionContext | None = None,
 ) -> SearchDocument | None:
-    """The photo's search document, or None when the photo must not be found (not READY: pending, rejected)."""
+    """The photo's search document, or None when the photo must not be found (not READY: pending, rejected).
+
+    With the user's feedback overlay and/or the tags the tagging model suppresses, `tags` and `caption` are what
+    feedback leaves of them (feedback.effects.apply_feedback over `labels`, the analysis labels with parents;
+    without labels, `tags` stand for parentless labels): a rejected tag is not found, an added one is, a rejected
+    caption is empty. `caption_context` is what a recomposed caption may name (people, place, time)."""
     if str(status) != SEARCHABLE_STATUS:
         return None
+    suppressed = tuple(suppressed)
+    if (feedback is not None and not feedback.empty) or suppressed:
+        source = list(labels) if labels is not None else [Label(name=str(t), confidence=0) for t in tags if str(t).strip()]
+        after = apply_feedback(source, caption, feedback, suppressed, caption_context)
+        tags, caption = after.tags, after.caption
     by_id = {person.person_id: person for person in reversed(tuple(people))}  # the first of an id wins
     if embedding is not None and len(embedding) != EMBEDDING_DIMENSIONS:
         embedding = None  # a malformed vector must not stop the text from being indexed

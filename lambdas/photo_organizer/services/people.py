@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import BaseModel
 
@@ -28,6 +29,7 @@ from photo_organizer.people import (
     not_this_person,
 )
 from photo_organizer.people.store import ForgottenBiometrics, StoredFace
+from photo_organizer.people.store import constraint_id as constraint_id_of
 from photo_organizer.ports.people import PeopleStore, UserSettings
 
 MIN_PERSON_FACES = 2  # a face seen once is not yet somebody; naming it makes it a person anyway
@@ -180,20 +182,60 @@ class PeopleService:
         self._changed(owner, merged.face_ids)
         return merged
 
-    def move_face(self, owner: str, face_id: str, to_person_id: str) -> Person:
+    def move_face(self, owner: str, face_id: str, to_person_id: str, *, at: datetime | None = None) -> Person:
+        """`at`: the correction's time (a feedback event's created_at, so that its undo finds the same
+        corrections again)."""
         self._face(owner, face_id)
         target = self._person(owner, to_person_id)
-        current = next((p for p in self.people.people(owner) if face_id in p.face_ids), None)
-        for constraint in move_face(face_id, current.person_id if current else None, to_person_id, at=utcnow()):
+        current = self.person_of_face(owner, face_id)
+        for constraint in move_face(face_id, current, to_person_id, at=at or utcnow()):
             self.people.add_constraint(owner, constraint)
         return self._reassign(owner, face_id, target)
 
-    def not_this_person(self, owner: str, face_id: str, person_id: str) -> None:
+    def not_this_person(self, owner: str, face_id: str, person_id: str, *, at: datetime | None = None) -> str:
+        """Returns the id of the stored correction (what undo removes)."""
         self._face(owner, face_id)
         person = self._person(owner, person_id)
-        self.people.add_constraint(owner, not_this_person(face_id, person_id, at=utcnow()))
+        constraint_id = self.people.add_constraint(owner, not_this_person(face_id, person_id, at=at or utcnow()))
         if face_id in person.face_ids:
             self._reassign(owner, face_id, None)
+        return constraint_id
+
+    def face(self, owner: str, face_id: str) -> StoredFace:
+        """The owner's face; FaceNotFoundError for a missing face or another owner's."""
+        return self._face(owner, face_id)
+
+    def person(self, owner: str, person_id: str) -> Person:
+        """The owner's person; PersonNotFoundError for a missing person or another owner's."""
+        return self._person(owner, person_id)
+
+    def person_of_face(self, owner: str, face_id: str) -> str | None:
+        return next((p.person_id for p in self.people.people(owner) if face_id in p.face_ids), None)
+
+    def undo_move(self, owner: str, face_id: str, from_person_id: str | None, to_person_id: str,
+                  *, at: datetime) -> None:
+        """Reverses move_face(face_id, to_person_id, at=at) made while the face was in from_person_id: its
+        corrections go, and the face goes back where it was if it is still where the move put it (a person that
+        no longer exists gets it back only by the next clustering run)."""
+        for constraint in move_face(face_id, from_person_id, to_person_id, at=at):
+            self.people.remove_constraint(owner, constraint_id_of(constraint))
+        if self.person_of_face(owner, face_id) not in (to_person_id, None):
+            return  # moved again since: the newer correction stands
+        if not any(f.face_id == face_id for f in self.people.faces(owner)):
+            return  # the photo was deleted meanwhile
+        previous = self.people.person(owner, from_person_id) if from_person_id else None
+        self._reassign(owner, face_id, previous)
+
+    def undo_not_this_person(self, owner: str, face_id: str, person_id: str, constraint_id: str,
+                             *, was_in_person: bool) -> None:
+        """Reverses not_this_person: the correction goes; a face it took out of the person goes back, unless
+        the face has found another person since."""
+        self.people.remove_constraint(owner, constraint_id)
+        if not was_in_person or self.person_of_face(owner, face_id) is not None:
+            return
+        person = self.people.person(owner, person_id)
+        if person is not None and any(f.face_id == face_id for f in self.people.faces(owner)):
+            self._reassign(owner, face_id, person)
 
     # ---- consent --------------------------------------------------------------------------------------------
 

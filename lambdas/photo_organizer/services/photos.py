@@ -10,6 +10,8 @@ from photo_organizer.analysis.captions import compose_caption
 from photo_organizer.analysis.store import PhotoAnalysis
 from photo_organizer.ports.analysis import AnalysisStore
 from photo_organizer.errors import REJECTION_MESSAGES, PhotoNotFoundError
+from photo_organizer.feedback.effects import apply_feedback, caption_context, shown_suggestions, suppressed_tags
+from photo_organizer.feedback.models import TagOverlay
 from photo_organizer.keys import PhotoKeys, check_owner
 from photo_organizer.models import (
     DerivativeUrls,
@@ -20,8 +22,10 @@ from photo_organizer.models import (
     PhotoPerson,
     PhotoStatus,
     PhotoSummary,
+    SuggestedTag,
     utcnow,
 )
+from photo_organizer.ports.feedback import FeedbackStore, SuggestionStore
 from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.settings import Settings
 
@@ -53,6 +57,8 @@ class PhotoService:
     analysis: AnalysisStore | None = None
     people: PeopleService | None = None
     on_deleted: Callable[[str, str], None] | None = None  # (owner, photo id): local search forgets it
+    feedback: FeedbackStore | None = None  # the user's corrections: the view shows the photo as they leave it
+    suggestions: SuggestionStore | None = None  # the tagging model's beliefs: suppressed and suggested tags
 
     def list(self, owner: str, *, limit: int = 50, cursor: str | None = None) -> PhotoPage:
         check_owner(owner)
@@ -104,24 +110,29 @@ class PhotoService:
 
     def _analysis_view(self, analysis: PhotoAnalysis) -> PhotoAnalysisView:
         result = analysis.result
-        tags: dict[str, None] = {}
-        for label in sorted(result.labels, key=lambda label: -label.confidence):
-            for name in (label.name, *label.parents):
-                tags.setdefault(name, None)
+        labels = sorted(result.labels, key=lambda label: -label.confidence)
         people = self.people.people_in_photo(analysis.owner, result.photo_id) if self.people else []
         place = analysis.place
         caption = analysis.caption
         names = [p.name for p in people if p.name and not p.hidden]
+        place_name = place.short_name if place else None
+        context = caption_context(names, len(result.faces), place_name, analysis.local_taken_at)
         if names:
             # Names change after analysis (the user names a person): the caption is recomposed when read.
-            unnamed = [None] * max(0, len(result.faces) - len(names))
-            place_name = place.short_name if place else None
-            caption = compose_caption([*names, *unnamed], list(result.labels), place_name, analysis.local_taken_at)
+            caption = compose_caption(list(context.people_names), list(result.labels), place_name,
+                                      analysis.local_taken_at)
+        overlay = self.feedback.overlay(analysis.owner, result.photo_id) if self.feedback else TagOverlay()
+        suggestions = self.suggestions.suggestions(analysis.owner, result.photo_id) if self.suggestions else []
+        after = apply_feedback(labels, caption, overlay, suppressed_tags(suggestions), context)
         return PhotoAnalysisView(
             source=result.source.value,
             analysed_at=result.analysed_at,
-            caption=caption,
-            tags=list(tags),
+            caption=after.caption,
+            tags=after.tags,
+            suggested_tags=[
+                SuggestedTag(tag=s.tag, confidence=round(s.confidence, 4))
+                for s in shown_suggestions(suggestions, overlay, after.tags)
+            ],
             text=[line.text for line in result.text_lines],
             face_count=len(result.faces),
             people=[PhotoPerson(person_id=p.person_id, name=p.name) for p in people if not p.hidden],
@@ -142,6 +153,8 @@ class PhotoService:
         self.derivatives.delete(keys.thumbnail)
         if self.people is not None:
             self.people.forget_photo(owner, photo.photo_id)
+        if self.feedback is not None:
+            self.feedback.forget_photo(owner, photo.photo_id)
         if self.analysis is not None:
             self.analysis.delete(owner, photo.photo_id)
         self.metadata.delete_photo(owner, photo.photo_id)

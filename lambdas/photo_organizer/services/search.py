@@ -22,6 +22,9 @@ from pydantic import BaseModel, Field
 from photo_organizer.analysis.store import label_terms, ocr_text
 from photo_organizer.ports.analysis import AnalysisStore
 from photo_organizer.errors import ValidationError
+from photo_organizer.feedback.effects import caption_context, suppressed_tags
+from photo_organizer.feedback.models import TagOverlay, normalize_query
+from photo_organizer.ports.feedback import FeedbackStore, SuggestionStore
 from photo_organizer.models import Photo, PhotoStatus, PhotoSummary, utcnow
 from photo_organizer.ports.people import PeopleStore
 from photo_organizer.ports.storage import MetadataStore
@@ -95,6 +98,9 @@ class SearchService:
     embed: Embed | None = None
     semantic_degraded: bool = False
     now: Callable[[], datetime] = field(default=utcnow)
+    # The user's feedback: the local documents carry its overlay; both backends leave out irrelevant-marked hits.
+    feedback: FeedbackStore | None = None
+    suggestions: SuggestionStore | None = None
 
     # ---- documents (local backend writes; the cloud indexer builds them from the stream, by the same builder) --
 
@@ -110,6 +116,16 @@ class SearchService:
             if p.face_ids & faces and not p.hidden
         )
         place = analysis.place if analysis else None
+        overlay = self.feedback.overlay(photo.owner, photo.photo_id) if self.feedback else TagOverlay()
+        suppressed = (
+            suppressed_tags(self.suggestions.suggestions(photo.owner, photo.photo_id)) if self.suggestions else ()
+        )
+        context = None
+        if analysis is not None:
+            context = caption_context(
+                [p.name for p in people if p.name], len(analysis.result.faces),
+                place.short_name if place else None, analysis.local_taken_at,
+            )
         return search_document(
             owner=photo.owner,
             photo_id=photo.photo_id,
@@ -129,6 +145,10 @@ class SearchService:
             caption=analysis.caption if analysis else "",
             sensitive=analysis.result.sensitive if analysis else False,
             duplicate_of=photo.duplicate_of,
+            labels=list(analysis.result.labels) if analysis else (),
+            feedback=overlay,
+            suppressed=suppressed,
+            caption_context=context,
         )
 
     def index_photos(self, owner: str, photo_ids: Iterable[str]) -> int:
@@ -188,6 +208,15 @@ class SearchService:
             query = query.model_copy(update={"embedding": tuple(map(float, vector))})
             semantic = "degraded" if self.semantic_degraded else "on"
         results = self.index.search(query)
+        page_hits = results.hits  # the page as the index cut it: the cursor continues after its last hit
+        # "Not relevant for this query" (search feedback): the photo drops out of this query's results only.
+        irrelevant = (
+            self.feedback.irrelevant_photos(owner, normalize_query(text)) if self.feedback and text.strip() else set()
+        )
+        if irrelevant:
+            kept = tuple(h for h in results.hits if h.photo_id not in irrelevant)
+            dropped = len(results.hits) - len(kept)
+            results = results.model_copy(update={"hits": kept, "total": max(0, results.total - dropped)})
         photos = {
             h.photo_id: p for h in results.hits if (p := self.metadata.get_photo(owner, h.photo_id)) is not None
         }
@@ -209,8 +238,8 @@ class SearchService:
                 )
             )
         next_cursor = None
-        if len(results.hits) == limit and results.hits:
-            next_cursor = self._seal_cursor(owner, fingerprint, results.hits[-1].sort_values)
+        if len(page_hits) == limit and page_hits:
+            next_cursor = self._seal_cursor(owner, fingerprint, page_hits[-1].sort_values)
         return SearchResponse(
             items=items,
             next_cursor=next_cursor,

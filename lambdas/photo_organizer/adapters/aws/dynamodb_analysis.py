@@ -106,6 +106,24 @@ class DynamoDbTable:
         except BotoCoreError as exc:
             raise translate(exc, what=what) from exc
 
+    def transact(self, items: list[dict[str, Any]]) -> list[str] | None:
+        """TransactWriteItems with conditions: None when it committed; when a condition failed, each item's
+        cancellation code ("ConditionalCheckFailed", or "None" for an item that was fine). Any other cancellation
+        (a conflict with another writer) is retryable."""
+        what = f"transact_write_items on {self.name}"
+        try:
+            self._client().transact_write_items(TransactItems=items)
+            return None
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                codes = [str(r.get("Code") or "None") for r in exc.response.get("CancellationReasons") or []]
+                if "ConditionalCheckFailed" in codes:
+                    return codes
+                raise StorageUnavailableError(f"{what}: transaction cancelled, try again") from exc
+            raise translate(exc, what=what) from exc
+        except BotoCoreError as exc:
+            raise translate(exc, what=what) from exc
+
     def items(self, operation: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
         """Every item of a query or scan, following LastEvaluatedKey."""
         while True:

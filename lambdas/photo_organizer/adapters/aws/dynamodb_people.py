@@ -144,6 +144,18 @@ class DynamoDbPeopleStore:
         )
         return constraint_id(constraint)
 
+    def remove_constraint(self, owner: str, constraint_id: str) -> bool:
+        # The sort key starts with the correction's time, which the caller does not know: find it in the range.
+        suffix = f"#{constraint_id}"
+        found = [
+            item["SK"]["S"]
+            for item in self._range(owner, CONSTRAINT_PREFIX, ProjectionExpression="PK, SK")
+            if item["SK"]["S"].endswith(suffix)
+        ]
+        for sk in found:
+            self._table.call("delete_item", Key=key(owner_pk(owner), sk))
+        return bool(found)
+
     def constraints(self, owner: str) -> list[Constraint]:
         return [
             constraint_from_document(from_attribute(item["constraint"]))

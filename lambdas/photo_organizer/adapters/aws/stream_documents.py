@@ -14,7 +14,10 @@ Attributes read (all optional except the photo's own): `metadata` (taken_at, cam
 `duplicate_of`, `sensitive`, `hidden`, `caption`, `place` map, `label_names` (label names with parents,
 case-folded; computed from the `analysis` map's labels when absent), `ocr_text` (else the analysis text lines),
 `people` (a list of {person_id, name} maps) and `embedding` (384 float32 little-endian as Binary, or a list
-of numbers).
+of numbers). The user's feedback: `feedback` (the overlay map, feedback.effects.overlay_document) and
+`suggestions` (the tagging model's list of {tag, confidence, on_photo}); with either, tags and caption are what
+feedback leaves of them (the analysis labels with their parents, the faces, `local_taken_at` and the place say
+what a recomposed caption may name), exactly as the local SearchService.document builds them.
 """
 
 from __future__ import annotations
@@ -28,6 +31,13 @@ from typing import Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer
 
+from photo_organizer.analysis.models import Label
+from photo_organizer.feedback.effects import (
+    caption_context,
+    overlay_from_document,
+    suggestions_from_items,
+    suppressed_tags,
+)
 from photo_organizer.search.models import (
     EMBEDDING_DIMENSIONS,
     IndexedPerson,
@@ -79,6 +89,18 @@ def document_from_item(item: Mapping[str, Any]) -> SearchDocument | None:
         return None
     metadata = item.get("metadata") or {}
     taken_at = _parse_time(metadata["taken_at"]) if metadata.get("taken_at") else None
+    people = _people(item.get("people"))
+    place = _place(item.get("place"), metadata.get("gps"))
+    overlay = overlay_from_document(item.get("feedback")) if item.get("feedback") else None
+    suppressed = suppressed_tags(suggestions_from_items(item.get("suggestions")))
+    analysis = item.get("analysis") or {}
+    context = caption_context(
+        [p.name for p in people if p.name],
+        len(analysis.get("faces") or ()),
+        ", ".join(x for x in ((item.get("place") or {}).get("city"), (item.get("place") or {}).get("country")) if x)
+        or None,
+        _parse_time(item["local_taken_at"]) if item.get("local_taken_at") else None,
+    )
     return search_document(
         owner=str(item["owner"]),
         photo_id=str(item["photo_id"]),
@@ -90,14 +112,18 @@ def document_from_item(item: Mapping[str, Any]) -> SearchDocument | None:
         camera_make=metadata.get("camera_make"),
         camera_model=metadata.get("camera_model"),
         tags=_tags(item),
-        people=_people(item.get("people")),
-        place=_place(item.get("place"), metadata.get("gps")),
+        people=people,
+        place=place,
         ocr_text=_ocr_text(item),
         caption=str(item.get("caption") or ""),
         sensitive=bool(item.get("sensitive", False)),
         hidden=bool(item.get("hidden", False)),
         duplicate_of=item.get("duplicate_of") or None,
         embedding=_embedding(item.get("embedding")),
+        labels=_labels(analysis) if "labels" in analysis else None,
+        feedback=overlay,
+        suppressed=suppressed,
+        caption_context=context,
     )
 
 
@@ -158,6 +184,20 @@ def _tags(item: Mapping[str, Any]) -> tuple[str, ...]:
         labels = (item.get("analysis") or {}).get("labels") or []
         names = [n for label in labels for n in (label.get("name"), *(label.get("parents") or ())) if n]
     return tuple(sorted({str(n).casefold() for n in names if str(n).strip()}))
+
+
+def _labels(analysis: Mapping[str, Any]) -> list[Label]:
+    """The analysis map's labels (name, confidence, parents) for feedback's tags and caption; malformed ones out."""
+    labels = []
+    for entry in analysis.get("labels") or ():
+        if not isinstance(entry, Mapping) or not entry.get("name"):
+            continue
+        try:
+            labels.append(Label(name=str(entry["name"]), confidence=float(entry.get("confidence") or 0),
+                                parents=tuple(str(p) for p in entry.get("parents") or ())))
+        except ValueError:
+            continue
+    return labels
 
 
 def _ocr_text(item: Mapping[str, Any]) -> str:

@@ -152,6 +152,13 @@ class SqlitePeopleStore(SqliteAccess):
             )
         return cid
 
+    def remove_constraint(self, owner: str, constraint_id: str) -> bool:
+        with self._write() as db:
+            removed = db.execute(
+                "DELETE FROM person_constraints WHERE owner = ? AND constraint_id = ?", (owner, constraint_id)
+            ).rowcount
+        return removed > 0
+
     def constraints(self, owner: str) -> list[Constraint]:
         with self._read() as db:
             rows = db.execute(
