@@ -76,3 +76,45 @@ def test_review_limit_and_kind_filter_and_bad_parameters(library):
 def test_another_user_gets_an_empty_queue(library):
     _, stranger, _ = library
     assert api(stranger, "GET", "/review") == (200, {"items": [], "remaining": 0})
+
+
+def _queue(user) -> list[dict]:
+    status, page = api(user, "GET", "/review?limit=100")
+    assert status == 200, page
+    return page["items"]
+
+
+def _key(item: dict) -> tuple:
+    return item["kind"], item["photo_id"], item["tag"], item["face_id"], item["person_id"]
+
+
+def test_answering_a_tag_question_through_post_feedback_takes_it_off_the_queue_and_undo_brings_it_back(library):
+    user, _, _ = library
+    before = _queue(user)
+    question = next(i for i in before if i["kind"] == "tag")
+    status, record = api(user, "POST", "/feedback", question["answers"]["no"])
+    assert status == 201, record
+    after = _queue(user)
+    assert _key(question) not in {_key(i) for i in after} and len(after) == len(before) - 1
+    photo = api(user, "GET", f"/photos/{question['photo_id']}")[1]
+    assert question["tag"] not in {t.casefold() for t in photo["analysis"]["tags"]}  # the "no" applied at once
+    assert api(user, "DELETE", f"/feedback/{record['feedback_id']}")[0] == 200
+    assert _key(question) in {_key(i) for i in _queue(user)}
+
+
+def test_answering_a_face_question_yes_keeps_the_face_and_takes_the_question_off(library):
+    user, _, _ = library
+    question = next(i for i in _queue(user) if i["kind"] == "face")
+    status, record = api(user, "POST", "/feedback", question["answers"]["yes"])
+    assert status == 201, record
+    assert _key(question) not in {_key(i) for i in _queue(user)}
+    person = next(p for p in api(user, "GET", "/people")[1] if p["person_id"] == question["person_id"])
+    photos = api(user, "GET", f"/people/{person['person_id']}/photos")[1]["items"]
+    assert question["photo_id"] in {p["photo_id"] for p in photos}
+
+
+def test_a_stranger_cannot_answer_someone_elses_question(library):
+    user, stranger, _ = library
+    question = _queue(user)[0]
+    assert api(stranger, "POST", "/feedback", question["answers"]["yes"])[0] == 404
+    assert _key(question) in {_key(i) for i in _queue(user)}
