@@ -1,0 +1,296 @@
+"""From the feedback dataset and a feature snapshot to per-owner training and held-out examples (preprocess.py).
+
+Labels come from the active feedback only (an undone event and the undo itself teach nothing):
+- tagging: on a photo the owner gave any tag feedback ("reviewed"), every tag of the owner's vocabulary (the tags
+  they added, confirmed or rejected anywhere) is a target: added/confirmed = 1 and rejected = 0 (weight 1, the
+  last word wins); otherwise a tag analysis put on the photo is a weak positive and any other a weak negative
+  (weight WEAK_WEIGHT: the owner looked at the photo and left it so).
+- faces: face_assigned confirms a face as a person, face_not_person rejects it for one. Pairs of confirmed faces
+  are the same person or not; a rejected face against the confirmed faces of that person is a "not the same".
+
+The held-out split is by photo (a face goes with its photo), from a hash of owner and photo id: deterministic,
+~TEST_SHARE held out, and no photo on both sides; a pair whose faces' photos fall on different sides is dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from photo_organizer.learning.datasets import (
+    FaceFeatures,
+    FacePair,
+    PhotoFeatures,
+    read_faces,
+    read_feedback,
+    read_pairs,
+    read_photos,
+)
+from photo_organizer.learning.faces import similarities_from_distances
+from photo_organizer.learning.tagging import analysis_tags
+
+TEST_SHARE = 0.25
+WEAK_WEIGHT = 0.5
+MAX_PAIRS_PER_OWNER = 20_000
+TAGGING_FILE = "tagging.jsonl"
+FACE_PAIRS_FILE = "face_pairs.jsonl"
+FACES_FILE = "faces.jsonl"
+SUMMARY_FILE = "summary.json"
+TAG_TYPES = ("tag_added", "tag_confirmed", "tag_rejected")
+
+
+def active_events(events: Iterable[Mapping]) -> list[Mapping]:
+    """The events still in force, oldest first: neither undone (by an undo line or a stored undone_at) nor undos."""
+    events = list(events)
+    undone = {e.get("undoes") for e in events if e.get("type") == "undo"}
+    return [e for e in events if e.get("type") != "undo" and e["feedback_id"] not in undone and not e.get("undone_at")]
+
+
+def tag_labels(events: Iterable[Mapping]) -> dict[tuple[str, str], dict[str, int]]:
+    """(owner, photo) -> tag -> 1/0 from tag feedback, last word wins."""
+    out: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    for e in sorted(active_events(events), key=lambda e: (e["created_at"], e["feedback_id"])):
+        if e.get("type") in TAG_TYPES and e.get("photo_id") and e.get("tag"):
+            out[(e["owner"], e["photo_id"])][str(e["tag"]).casefold()] = 0 if e["type"] == "tag_rejected" else 1
+    return dict(out)
+
+
+def face_labels(events: Iterable[Mapping]) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], set[str]]]:
+    """(owner, face) -> confirmed person, and (owner, face) -> the persons it was said not to be."""
+    confirmed: dict[tuple[str, str], str] = {}
+    rejected: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for e in sorted(active_events(events), key=lambda e: (e["created_at"], e["feedback_id"])):
+        key = (e.get("owner", ""), e.get("face_id") or "")
+        person = e.get("person_id")
+        if not key[1] or not person:
+            continue
+        if e.get("type") == "face_assigned":
+            confirmed[key] = person
+            rejected[key].discard(person)
+        elif e.get("type") == "face_not_person":
+            rejected[key].add(person)
+            if confirmed.get(key) == person:
+                del confirmed[key]
+    return confirmed, {k: v for k, v in rejected.items() if v}
+
+
+def held_out(owner: str, photo_id: str, share: float = TEST_SHARE) -> bool:
+    digest = hashlib.sha256(f"{owner}/{photo_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+@dataclass
+class TaggingExample:
+    owner: str
+    photo: PhotoFeatures
+    targets: dict[str, int]
+    weights: dict[str, float] = field(default_factory=dict)
+
+    def positives(self) -> set[str]:
+        return {tag for tag, value in self.targets.items() if value}
+
+    def to_line(self) -> str:
+        body = {"owner": self.owner, "photo": asdict(self.photo), "targets": self.targets, "weights": self.weights}
+        return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_line(cls, text: str) -> TaggingExample:
+        body = json.loads(text)
+        return cls(body["owner"], PhotoFeatures(**body["photo"]), body["targets"], body.get("weights", {}))
+
+
+@dataclass
+class FaceExample:
+    owner: str
+    face_id: str
+    photo_id: str
+    person: str | None  # confirmed person, if any
+    not_persons: list[str]
+    quality: float
+    box_area: float
+    descriptor: str | None
+
+    def descriptor_vector(self) -> np.ndarray | None:
+        return FaceFeatures(self.owner, self.face_id, self.photo_id, descriptor=self.descriptor).descriptor_vector()
+
+
+@dataclass
+class PairExample:
+    owner: str
+    a: str
+    b: str
+    same: bool
+    similarity: float  # on the common scale, before any projection head
+    quality_a: float
+    quality_b: float
+    area_a: float
+    area_b: float
+
+
+def tagging_examples(photos: Iterable[PhotoFeatures], events: Sequence[Mapping]) -> list[TaggingExample]:
+    photos = list(photos)
+    present_ids = {(p.owner, p.photo_id) for p in photos}
+    labels = {key: tags for key, tags in tag_labels(events).items() if key in present_ids}  # deleted photos drop
+    vocabulary: dict[str, set[str]] = defaultdict(set)
+    for (owner, _), tags in labels.items():
+        vocabulary[owner].update(tags)
+    out = []
+    for photo in photos:
+        explicit = labels.get((photo.owner, photo.photo_id))
+        if not explicit:
+            continue
+        present = analysis_tags(photo)
+        targets, weights = {}, {}
+        for tag in sorted(vocabulary[photo.owner]):
+            if tag in explicit:
+                targets[tag], weights[tag] = explicit[tag], 1.0
+            else:
+                targets[tag], weights[tag] = (1 if tag in present else 0), WEAK_WEIGHT
+        out.append(TaggingExample(photo.owner, photo, targets, weights))
+    return out
+
+
+def face_examples(
+    faces: Iterable[FaceFeatures], pairs: Iterable[FacePair], events: Sequence[Mapping], photo_ids: set[tuple[str, str]]
+) -> tuple[list[FaceExample], list[PairExample]]:
+    """The labelled faces (of photos in the snapshot) and their labelled pairs, before the split."""
+    confirmed, rejected = face_labels(events)
+    known = {}
+    for face in faces:
+        key = (face.owner, face.face_id)
+        if (face.owner, face.photo_id) not in photo_ids or (key not in confirmed and key not in rejected):
+            continue
+        known[key] = FaceExample(
+            face.owner, face.face_id, face.photo_id, confirmed.get(key), sorted(rejected.get(key, ())),
+            float(face.quality), float(face.box_area), face.descriptor,
+        )
+    measured = {(p.owner, *sorted((p.a, p.b))): float(p.similarity) for p in pairs}
+    by_owner: dict[str, list[FaceExample]] = defaultdict(list)
+    for (owner, _), example in sorted(known.items()):
+        by_owner[owner].append(example)
+    out: list[PairExample] = []
+    for owner, members in by_owner.items():
+        vectors = {m.face_id: m.descriptor_vector() for m in members}
+        owner_pairs = []
+        for x, y in itertools.combinations(members, 2):
+            if x.photo_id == y.photo_id:
+                continue  # two faces of one photo are two people by construction: nothing to learn
+            same = _pair_label(x, y)
+            if same is None:
+                continue
+            a, b = (x, y) if x.face_id < y.face_id else (y, x)
+            va, vb = vectors[a.face_id], vectors[b.face_id]
+            if va is not None and vb is not None and va.shape == vb.shape:
+                similarity = float(similarities_from_distances(float(np.linalg.norm(va - vb))))
+            elif (owner, a.face_id, b.face_id) in measured:
+                similarity = measured[(owner, a.face_id, b.face_id)]
+            else:
+                continue
+            owner_pairs.append(
+                PairExample(owner, a.face_id, b.face_id, same, similarity, a.quality, b.quality, a.box_area, b.box_area)
+            )
+        if len(owner_pairs) > MAX_PAIRS_PER_OWNER:
+            owner_pairs.sort(key=lambda p: hashlib.sha256(f"{p.a}/{p.b}".encode()).digest())
+            owner_pairs = owner_pairs[:MAX_PAIRS_PER_OWNER]
+        out.extend(owner_pairs)
+    return [e for _, e in sorted(known.items())], out
+
+
+def _pair_label(x: FaceExample, y: FaceExample) -> bool | None:
+    if x.person and y.person:
+        return x.person == y.person
+    if x.person and x.person in y.not_persons or y.person and y.person in x.not_persons:
+        return False
+    return None
+
+
+def build_splits(dataset_root: Path, output_root: Path, *, test_share: float = TEST_SHARE) -> dict:
+    """preprocess.py's work: output_root/{train,test}/{tagging,faces,face_pairs}.jsonl and summary.json."""
+    events = read_feedback(dataset_root)
+    photos = list(read_photos(dataset_root))
+    photo_ids = {(p.owner, p.photo_id) for p in photos}
+    # feedback about a photo that is gone (not in the snapshot) drops out here
+    tagging = tagging_examples(photos, events)
+    faces, pairs = face_examples(read_faces(dataset_root), read_pairs(dataset_root), events, photo_ids)
+    face_photo = {(f.owner, f.face_id): f.photo_id for f in faces}
+
+    def side(owner: str, photo_id: str) -> str:
+        return "test" if held_out(owner, photo_id, test_share) else "train"
+
+    split_tagging = defaultdict(list)
+    for example in tagging:
+        split_tagging[side(example.owner, example.photo.photo_id)].append(example)
+    split_faces = defaultdict(list)
+    for face in faces:
+        split_faces[side(face.owner, face.photo_id)].append(face)
+    split_pairs = defaultdict(list)
+    dropped = 0
+    for pair in pairs:
+        sides = {side(pair.owner, face_photo[(pair.owner, pair.a)]), side(pair.owner, face_photo[(pair.owner, pair.b)])}
+        if len(sides) == 1:
+            split_pairs[sides.pop()].append(pair)
+        else:
+            dropped += 1
+    summary: dict = {"events": len(events), "active_events": len(active_events(events)), "photos": len(photos),
+                     "pairs_across_split_dropped": dropped, "test_share": test_share}
+    for name in ("train", "test"):
+        folder = output_root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        _write(folder / TAGGING_FILE, (e.to_line() for e in split_tagging[name]))
+        _write(folder / FACES_FILE, (json.dumps(asdict(f), sort_keys=True) for f in split_faces[name]))
+        _write(folder / FACE_PAIRS_FILE, (json.dumps(asdict(p), sort_keys=True) for p in split_pairs[name]))
+        owners = sorted({e.owner for e in split_tagging[name]} | {p.owner for p in split_pairs[name]})
+        summary[name] = {
+            "tagging_examples": len(split_tagging[name]),
+            "faces": len(split_faces[name]),
+            "face_pairs": len(split_pairs[name]),
+            "owners": {
+                owner: {
+                    "tagging_examples": sum(1 for e in split_tagging[name] if e.owner == owner),
+                    "face_pairs": sum(1 for p in split_pairs[name] if p.owner == owner),
+                }
+                for owner in owners
+            },
+        }
+    (output_root / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True), encoding="utf-8")
+    return summary
+
+
+def _write(path: Path, lines: Iterable[str]) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for text in lines:
+            f.write(text + "\n")
+
+
+def _lines(path: Path):
+    if path.is_file():
+        with path.open(encoding="utf-8") as f:
+            for text in f:
+                if text.strip():
+                    yield text
+
+
+def read_tagging_examples(root: Path) -> list[TaggingExample]:
+    return [TaggingExample.from_line(t) for t in _lines(root / TAGGING_FILE)]
+
+
+def read_face_examples(root: Path) -> list[FaceExample]:
+    return [FaceExample(**json.loads(t)) for t in _lines(root / FACES_FILE)]
+
+
+def read_pair_examples(root: Path) -> list[PairExample]:
+    return [PairExample(**json.loads(t)) for t in _lines(root / FACE_PAIRS_FILE)]
+
+
+def by_owner(rows: Iterable) -> dict[str, list]:
+    out: dict[str, list] = defaultdict(list)
+    for row in rows:
+        out[row.owner].append(row)
+    return dict(out)

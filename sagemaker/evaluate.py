@@ -1,0 +1,57 @@
+"""Evaluation step (Processing): candidate vs approved vs untrained baseline on the same held-out examples.
+
+Inputs (SageMaker Processing paths; each overridable): --test (preprocess.py's test/), --candidate-tagging,
+--candidate-faces (the training jobs' model dirs: model.json or model.tar.gz), --approved-tagging,
+--approved-faces (the approved models; absent or empty = none approved yet: the baseline). Output:
+--output/evaluation.json with, per kind, the metrics and the gate's decision ("promote", "decision",
+"approved_plus_margin": what the pipeline's ConditionStep reads).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import training_core  # noqa: E402
+
+BASE = "/opt/ml/processing"
+EVALUATION_FILE = "evaluation.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--test", type=Path, default=Path(f"{BASE}/input/test"))
+    for name in ("candidate-tagging", "candidate-faces", "approved-tagging", "approved-faces"):
+        parser.add_argument(f"--{name}", type=Path, default=Path(f"{BASE}/input/{name.replace('-', '_')}"))
+    parser.add_argument("--output", type=Path, default=Path(f"{BASE}/evaluation"))
+    parser.add_argument("--margin", type=float, default=training_core.DEFAULT_MARGIN)
+    parser.add_argument("--min-examples", "--min_examples", dest="min_examples", type=int,
+                        default=training_core.DEFAULT_MIN_EXAMPLES)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        print(f"ignoring arguments {unknown}")
+    result = training_core.evaluate(
+        args.test,
+        candidate_tagging=training_core.load_model_document(args.candidate_tagging),
+        approved_tagging=training_core.load_model_document(args.approved_tagging),
+        candidate_faces=training_core.load_model_document(args.candidate_faces),
+        approved_faces=training_core.load_model_document(args.approved_faces),
+        margin=args.margin,
+        min_examples=args.min_examples,
+    )
+    training_core.write_json_atomic(args.output / EVALUATION_FILE, result)
+    print(json.dumps({
+        kind: {"candidate": result[kind]["candidate"][metric], "approved": result[kind]["approved"][metric],
+               "baseline": result[kind]["baseline"][metric], "promote": result[kind]["promote"],
+               "reason": result[kind]["decision"]["reason"]}
+        for kind, metric in (("tagging", "macro_f1"), ("faces", "pair_f1"))
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""What every training script reads from SageMaker's script-mode environment (and the local Trainer sets):
+SM_MODEL_DIR, SM_CHANNEL_<NAME>, SM_OUTPUT_DATA_DIR, hyperparameters as `--name value` arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+MODEL_DIR = "/opt/ml/model"
+OUTPUT_DATA_DIR = "/opt/ml/output/data"
+CHANNEL_ROOT = "/opt/ml/input/data"
+
+
+def channel(name: str) -> Path:
+    return Path(os.environ.get(f"SM_CHANNEL_{name.upper()}", f"{CHANNEL_ROOT}/{name}"))
+
+
+def model_dir() -> Path:
+    return Path(os.environ.get("SM_MODEL_DIR", MODEL_DIR))
+
+
+def output_data_dir() -> Path:
+    return Path(os.environ.get("SM_OUTPUT_DATA_DIR", OUTPUT_DATA_DIR))
+
+
+def hyperparameter(parser: argparse.ArgumentParser, name: str, kind, default=None) -> None:
+    """--min-examples and --min_examples alike (SageMaker passes the names as they were given)."""
+    dest = name.replace("-", "_")
+    parser.add_argument(f"--{name}", f"--{dest}", dest=dest, type=kind, default=default)
+
+
+def write_summary(name: str, body: dict) -> None:
+    folder = output_data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(json.dumps(body, indent=2, sort_keys=True), encoding="utf-8")

@@ -1,0 +1,433 @@
+"""Training, evaluation and re-application as plain functions: the scikit-learn side of the learning, shared by
+the script-mode entry points next to this file (train_tagging.py, train_faces.py, evaluate.py, apply_models.py)
+and by whoever measures the learning in-process (benchmarks/feedback_gain.py puts this folder on sys.path).
+
+scikit-learn only fits; what it learns leaves as plain numbers in JSON (photo_organizer.learning's TaggingModel
+and FaceMatcher), which numpy alone runs. Only long-stable estimators are used (LogisticRegression,
+StratifiedKFold, NeighborhoodComponentsAnalysis), so this runs on scikit-learn 1.4 (SageMaker's "1.4-2"
+container, Python 3.10) and 1.9 (the local extra).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tarfile
+import tempfile
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+for _path in (_HERE, _HERE.parent / "lambdas"):  # SageMaker: the package sits beside; locally: ../lambdas
+    if (_path / "photo_organizer").is_dir() and str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+import numpy as np  # noqa: E402
+
+from photo_organizer.learning import examples as ex  # noqa: E402
+from photo_organizer.learning import faces as face_models  # noqa: E402
+from photo_organizer.learning import tagging as tag_models  # noqa: E402
+from photo_organizer.learning.datasets import read_photos  # noqa: E402
+from photo_organizer.learning.features import build_schema, photo_matrix  # noqa: E402
+from photo_organizer.learning.metrics import macro_f1, pair_f1  # noqa: E402
+from photo_organizer.learning.promotion import DEFAULT_MARGIN, DEFAULT_MIN_EXAMPLES, decide  # noqa: E402
+
+MODEL_FILE = "model.json"
+MODEL_ARCHIVE = "model.tar.gz"  # what a SageMaker training job leaves in S3, and a ProcessingInput copies in
+TAGGING_DEFAULTS = {"min_examples": 10, "min_tag_examples": 3, "c": 0.05, "seed": 0}
+FACES_DEFAULTS = {"min_pairs": 10, "c": 1.0, "projection": "auto", "min_projection_faces": 12, "seed": 0}
+CALIBRATION_FOLDS = 3
+SUGGESTION_FLOOR = 0.1  # off-photo tags below this are not worth storing (nor asking about)
+
+
+# ---------------------------------------------------------------------------------------------------- files
+def write_json_atomic(path: Path, body: Mapping) -> None:
+    """A temp file in the same folder, then rename: a crash leaves the old file or none, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(body, f, ensure_ascii=False, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def load_model_document(directory: Path | str | None) -> dict | None:
+    """model.json from a model directory, or from the model.tar.gz SageMaker made of one (read in memory, never
+    extracted). None when the directory is absent or empty (no approved model yet)."""
+    if directory is None:
+        return None
+    folder = Path(directory)
+    if (folder / MODEL_FILE).is_file():
+        return json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
+    archive = folder / MODEL_ARCHIVE if folder.is_dir() else folder
+    if archive.is_file() and archive.name.endswith(".tar.gz"):
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar.getmembers():
+                if member.isfile() and Path(member.name).name == MODEL_FILE:
+                    handle = tar.extractfile(member)
+                    if handle is not None:
+                        return json.load(io.TextIOWrapper(handle, encoding="utf-8"))
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------- tagging
+def train_tagging_models(train_root: Path | str, **hyperparameters) -> dict:
+    """One TaggingModel per owner with enough reviewed photos; the model.json document (owners, skipped)."""
+    hp = {**TAGGING_DEFAULTS, **{k: v for k, v in hyperparameters.items() if v is not None}}
+    examples = ex.by_owner(ex.read_tagging_examples(Path(train_root)))
+    models, skipped = [], {}
+    for owner in sorted(examples):
+        rows = examples[owner]
+        if len(rows) < int(hp["min_examples"]):
+            skipped[owner] = f"{len(rows)} reviewed photos, fewer than min_examples={hp['min_examples']}"
+            continue
+        model, reason = _train_owner_tagging(owner, rows, hp)
+        if model is None:
+            skipped[owner] = reason
+        else:
+            models.append(model)
+    return tag_models.document(models, skipped, hyperparameters=hp)
+
+
+def _train_owner_tagging(owner: str, rows: Sequence[ex.TaggingExample], hp: Mapping):
+    from sklearn.linear_model import LogisticRegression
+
+    photos = [row.photo for row in rows]
+    schema = build_schema(photos)
+    x = photo_matrix(photos, schema)
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    scale = np.where(std < 1e-6, 1.0, std)
+    xs = (x - mean) / scale
+    tags = sorted({tag for row in rows for tag in row.targets})
+    kept, weights, bias, platt_a, platt_b, skipped_tags, calibrated = [], [], [], [], [], {}, []
+    minimum = int(hp["min_tag_examples"])
+    for tag in tags:
+        y = np.array([row.targets.get(tag, 0) for row in rows], dtype=int)
+        w = np.array([row.weights.get(tag, 1.0) for row in rows], dtype=float)
+        positives, negatives = int(y.sum()), int(len(y) - y.sum())
+        if min(positives, negatives) < minimum:
+            skipped_tags[tag] = f"{positives} positive / {negatives} negative examples (< {minimum} of each)"
+            continue
+        classifier = LogisticRegression(C=float(hp["c"]), class_weight="balanced", solver="liblinear", max_iter=2000)
+        classifier.fit(xs, y, sample_weight=w)
+        a, b, platt = _platt(xs, y, w, hp)
+        kept.append(tag)
+        weights.append(classifier.coef_[0])
+        bias.append(float(classifier.intercept_[0]))
+        platt_a.append(a)
+        platt_b.append(b)
+        if platt:
+            calibrated.append(tag)
+    if not kept:
+        return None, "no tag has enough positive and negative examples: " + "; ".join(
+            f"{t}: {r}" for t, r in sorted(skipped_tags.items())
+        )
+    model = tag_models.TaggingModel(
+        owner=owner,
+        schema=schema,
+        tags=tuple(kept),
+        weights=np.vstack(weights),
+        bias=np.array(bias),
+        mean=mean,
+        scale=scale,
+        platt_a=np.array(platt_a),
+        platt_b=np.array(platt_b),
+        info={"examples": len(rows), "skipped_tags": skipped_tags, "calibrated_tags": calibrated},
+    )
+    return model, ""
+
+
+def _platt(xs: np.ndarray, y: np.ndarray, w: np.ndarray, hp: Mapping) -> tuple[float, float, bool]:
+    """Platt scaling of the balanced logistic model's margins, fitted on held-in folds' out-of-fold margins
+    (the final model is refitted on everything). Too few examples of a class for the folds: (1, 0), plain."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    if min(int(y.sum()), int(len(y) - y.sum())) < 2 * CALIBRATION_FOLDS:
+        return 1.0, 0.0, False
+    margins = np.zeros(len(y))
+    folds = StratifiedKFold(n_splits=CALIBRATION_FOLDS, shuffle=True, random_state=int(hp["seed"]))
+    for train, held in folds.split(xs, y):
+        fold_model = LogisticRegression(C=float(hp["c"]), class_weight="balanced", solver="liblinear", max_iter=2000)
+        fold_model.fit(xs[train], y[train], sample_weight=w[train])
+        margins[held] = fold_model.decision_function(xs[held])
+    sigmoid = LogisticRegression(C=1e4, max_iter=2000)
+    sigmoid.fit(margins.reshape(-1, 1), y, sample_weight=w)
+    a, b = float(sigmoid.coef_[0][0]), float(sigmoid.intercept_[0])
+    if not np.isfinite(a) or a <= 0:
+        return 1.0, 0.0, False  # the out-of-fold margins do not rank: keep the plain logistic
+    return a, b, True
+
+
+# ---------------------------------------------------------------------------------------------------- faces
+def train_face_matchers(train_root: Path | str, **hyperparameters) -> dict:
+    """One FaceMatcher per owner with enough labelled pairs of both kinds; the model.json document."""
+    hp = {**FACES_DEFAULTS, **{k: v for k, v in hyperparameters.items() if v is not None}}
+    root = Path(train_root)
+    pairs = ex.by_owner(ex.read_pair_examples(root))
+    faces = ex.by_owner(ex.read_face_examples(root))
+    matchers, skipped = [], {}
+    for owner in sorted(set(pairs) | set(faces)):
+        rows = pairs.get(owner, [])
+        same = sum(1 for p in rows if p.same)
+        if len(rows) < int(hp["min_pairs"]) or same == 0 or same == len(rows):
+            skipped[owner] = (
+                f"{len(rows)} labelled face pairs ({same} same person); needs min_pairs={hp['min_pairs']} "
+                "with both kinds"
+            )
+            continue
+        matchers.append(_train_owner_matcher(owner, rows, faces.get(owner, []), hp))
+    return face_models.document(matchers, skipped, hyperparameters=hp)
+
+
+def _fit_pair_classifier(rows: Sequence[ex.PairExample], similarities: np.ndarray, hp: Mapping):
+    from sklearn.linear_model import LogisticRegression
+
+    features = face_models.pair_features(
+        similarities,
+        [p.quality_a for p in rows],
+        [p.quality_b for p in rows],
+        [p.area_a for p in rows],
+        [p.area_b for p in rows],
+    )
+    mean = features.mean(axis=0)
+    std = features.std(axis=0)
+    scale = np.where(std < 1e-6, 1.0, std)
+    y = np.array([p.same for p in rows], dtype=int)
+    classifier = LogisticRegression(C=float(hp["c"]), max_iter=2000)
+    classifier.fit((features - mean) / scale, y)
+    return classifier.coef_[0].astype(float), float(classifier.intercept_[0]), mean, scale
+
+
+def _train_owner_matcher(owner: str, rows, faces, hp) -> face_models.FaceMatcher:
+    info: dict = {"pairs": len(rows), "same": sum(1 for p in rows if p.same), "projection": None}
+    projection = None
+    similarities = np.array([p.similarity for p in rows])
+    fit_rows = list(rows)
+    if hp["projection"] != "off":
+        projection, info["projection"], cross_fitted = _projection_head(rows, faces, hp)
+        if projection is not None and cross_fitted:
+            # distances between faces the head was fitted on are flattering; the classifier learns from the
+            # cross-fitted ones, as a new face will be measured
+            fit_rows, similarities = cross_fitted
+    if projection is not None and fit_rows is rows:
+        vectors = {f.face_id: f.descriptor_vector() for f in faces}
+        projected = {k: v @ projection.T for k, v in vectors.items() if v is not None}
+        similarities = np.array([
+            float(face_models.similarities_from_distances(np.linalg.norm(projected[p.a] - projected[p.b])))
+            if p.a in projected and p.b in projected else p.similarity
+            for p in rows
+        ])
+    coef, intercept, mean, scale = _fit_pair_classifier(fit_rows, similarities, hp)
+    return face_models.FaceMatcher(owner, coef, intercept, mean, scale, projection, info)
+
+
+def _projection_head(rows, faces, hp) -> tuple[np.ndarray | None, str, tuple | None]:
+    """NCA (init = identity) on the confirmed faces' descriptors, kept only when, fitted without a fold's photos,
+    it separates that fold's pairs better than the raw descriptors do (cross-fitted: the pair classifier then
+    never learns from distances the projection was fitted on)."""
+    labelled = [f for f in faces if f.person and f.descriptor]
+    people = defaultdict(int)
+    for f in labelled:
+        people[f.person] += 1
+    if hp["projection"] == "auto" and (
+        len(labelled) < int(hp["min_projection_faces"]) or sum(1 for n in people.values() if n >= 2) < 2
+    ):
+        return None, f"not enough confirmed faces with descriptors ({len(labelled)}, {len(people)} people)", None
+    photos = sorted({f.photo_id for f in labelled})
+    fold_of = {photo: i % CALIBRATION_FOLDS for i, photo in enumerate(photos)}
+    face_fold = {f.face_id: fold_of[f.photo_id] for f in labelled}
+    vectors = {f.face_id: f.descriptor_vector() for f in labelled}
+    held_rows, raw, projected_sims = [], [], []
+    for fold in range(CALIBRATION_FOLDS):
+        fit_faces = [f for f in labelled if face_fold[f.face_id] != fold]
+        if len({f.person for f in fit_faces}) < 2:
+            continue
+        head = _fit_nca([vectors[f.face_id] for f in fit_faces], [f.person for f in fit_faces], hp)
+        for p in rows:
+            if face_fold.get(p.a) == fold and face_fold.get(p.b) == fold:
+                da, db = vectors[p.a] @ head.T, vectors[p.b] @ head.T
+                held_rows.append(p)
+                raw.append(p.similarity)
+                projected_sims.append(float(face_models.similarities_from_distances(np.linalg.norm(da - db))))
+    if len(held_rows) < int(hp["min_pairs"]) or len({p.same for p in held_rows}) < 2:
+        if hp["projection"] == "on":
+            head = _fit_nca([vectors[f.face_id] for f in labelled], [f.person for f in labelled], hp)
+            return head, "on (too few cross-fitted pairs to compare)", None
+        return None, f"too few cross-fitted pairs to judge a projection head ({len(held_rows)})", None
+    raw_f1 = _cross_fitted_pair_f1(held_rows, np.array(raw), hp)
+    projected_f1 = _cross_fitted_pair_f1(held_rows, np.array(projected_sims), hp)
+    verdict = f"cross-fitted pair F1 {projected_f1:.3f} projected vs {raw_f1:.3f} raw on {len(held_rows)} pairs"
+    if hp["projection"] == "on" or projected_f1 > raw_f1:
+        head = _fit_nca([vectors[f.face_id] for f in labelled], [f.person for f in labelled], hp)
+        return head, "kept: " + verdict, (held_rows, np.array(projected_sims))
+    return None, "dropped: " + verdict, None
+
+
+def _cross_fitted_pair_f1(rows, similarities: np.ndarray, hp) -> float:
+    """The pair classifier's F1 on these pairs, fitted on the other half (pairs ordered by id: deterministic)."""
+    order = np.argsort([f"{p.a}/{p.b}" for p in rows])
+    halves = [order[0::2], order[1::2]]
+    truth, guess = [], []
+    for fit, judge in (halves, halves[::-1]):
+        fit_rows = [rows[i] for i in fit]
+        if len({p.same for p in fit_rows}) < 2:
+            continue
+        coef, intercept, mean, scale = _fit_pair_classifier(fit_rows, similarities[fit], hp)
+        matcher = face_models.FaceMatcher("", coef, intercept, mean, scale)
+        for i in judge:
+            p = rows[i]
+            truth.append(p.same)
+            guess.append(matcher.probability(similarities[i], p.quality_a, p.quality_b,
+                                              area_a=p.area_a, area_b=p.area_b) >= 0.5)
+    return pair_f1(truth, guess)["pair_f1"] if truth else 0.0
+
+
+def _fit_nca(vectors: Sequence[np.ndarray], people: Sequence[str], hp) -> np.ndarray:
+    from sklearn.neighbors import NeighborhoodComponentsAnalysis
+
+    nca = NeighborhoodComponentsAnalysis(init="identity", max_iter=50, random_state=int(hp["seed"]))
+    nca.fit(np.vstack(vectors), np.array(people))
+    return np.asarray(nca.components_, dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------------------- evaluation
+def evaluate(
+    test_root: Path | str,
+    *,
+    candidate_tagging: Mapping | None = None,
+    approved_tagging: Mapping | None = None,
+    candidate_faces: Mapping | None = None,
+    approved_faces: Mapping | None = None,
+    margin: float = DEFAULT_MARGIN,
+    min_examples: int = DEFAULT_MIN_EXAMPLES,
+) -> dict:
+    """evaluation.json: candidate, approved and untrained baseline on the same held-out examples, and the gate's
+    decision per kind. An approved document of None is the untrained baseline (nothing promoted yet); an owner
+    a model document has no model for is scored with the baseline behaviour."""
+    root = Path(test_root)
+    tagging = ex.read_tagging_examples(root)
+    pairs = ex.read_pair_examples(root)
+    faces = ex.read_face_examples(root)
+    result = {
+        "tagging": _evaluate_tagging(tagging, candidate_tagging, approved_tagging),
+        "faces": _evaluate_faces(pairs, faces, candidate_faces, approved_faces),
+        "gate": {"margin": margin, "min_examples": min_examples},
+    }
+    for kind in ("tagging", "faces"):
+        section = result[kind]
+        decision = decide(result, kind, margin, min_examples)
+        section["decision"] = decision.to_json()
+        section["promote"] = decision.promote
+        metric = "macro_f1" if kind == "tagging" else "pair_f1"
+        section["approved_plus_margin"] = section["approved"][metric] + margin
+    return result
+
+
+def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None) -> dict:
+    candidate_models = tag_models.models_from_document(candidate)
+    approved_models = tag_models.models_from_document(approved)
+    truth = [{f"{r.owner}\x1f{t}" for t in r.positives()} for r in rows]
+    scope = {f"{r.owner}\x1f{t}" for r in rows for t in r.targets}
+
+    def predictions(models: Mapping[str, tag_models.TaggingModel]) -> list[set[str]]:
+        out: list[set[str]] = [set() for _ in rows]
+        grouped = defaultdict(list)
+        for i, r in enumerate(rows):
+            grouped[r.owner].append(i)
+        for owner, indexes in grouped.items():
+            photos = [rows[i].photo for i in indexes]
+            model = models.get(owner)
+            tag_sets = model.predicted_tags_many(photos) if model else [tag_models.analysis_tags(p) for p in photos]
+            for i, tags in zip(indexes, tag_sets):
+                out[i] = {f"{owner}\x1f{t}" for t in tags}
+        return out
+
+    def score(models) -> dict:
+        metrics = macro_f1(truth, predictions(models), scope)
+        per_tag = {k.replace("\x1f", "/"): v for k, v in metrics.pop("per_tag").items()}
+        return {**metrics, "per_tag": per_tag, "owners": len(models)}
+
+    baseline = score({})
+    return {
+        "candidate": score(candidate_models),
+        "approved": score(approved_models) if approved is not None else {**baseline, "untrained": True},
+        "baseline": baseline,
+        "examples": len(rows),
+        "owners": len({r.owner for r in rows}),
+    }
+
+
+def _evaluate_faces(pairs, faces, candidate: Mapping | None, approved: Mapping | None) -> dict:
+    vectors = {(f.owner, f.face_id): f.descriptor_vector() for f in faces}
+    truth = [p.same for p in pairs]
+
+    def similarity(matcher: face_models.FaceMatcher, p: ex.PairExample) -> float:
+        va, vb = vectors.get((p.owner, p.a)), vectors.get((p.owner, p.b))
+        if matcher.projection is not None and va is not None and vb is not None:
+            return matcher.similarity(va, vb)
+        return p.similarity
+
+    def score(document: Mapping | None) -> dict:
+        matchers = face_models.matchers_from_document(document)
+        by_probability, by_threshold = [], []
+        for p in pairs:
+            matcher = matchers.get(p.owner)
+            if matcher is None:
+                same = p.similarity >= face_models.DEFAULT_THRESHOLD
+                by_probability.append(same)
+                by_threshold.append(same)
+                continue
+            s = similarity(matcher, p)
+            by_probability.append(
+                matcher.probability(s, p.quality_a, p.quality_b, area_a=p.area_a, area_b=p.area_b) >= 0.5
+            )
+            by_threshold.append(s >= matcher.threshold)
+        metrics = pair_f1(truth, by_probability)
+        metrics["threshold_pair_f1"] = pair_f1(truth, by_threshold)["pair_f1"]
+        metrics["owners"] = len(matchers)
+        return metrics
+
+    baseline = score(None)
+    return {
+        "candidate": score(candidate),
+        "approved": score(approved) if approved is not None else {**baseline, "untrained": True},
+        "baseline": baseline,
+        "pairs": len(pairs),
+        "owners": len({p.owner for p in pairs}),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------- re-apply
+def apply_models(
+    features_root: Path | str, tagging: Mapping | None = None, faces: Mapping | None = None
+) -> tuple[list[dict], dict[str, dict]]:
+    """The approved models over the library snapshot: one suggestions row per photo of an owner with a tagging
+    model ({owner, photo_id, suggestions: [{tag, confidence, on_photo}]}: every on-photo tag the model knows,
+    off-photo ones from SUGGESTION_FLOOR), and owner -> face matcher JSON."""
+    models = tag_models.models_from_document(tagging)
+    rows: list[dict] = []
+    grouped = defaultdict(list)
+    for photo in read_photos(Path(features_root)):
+        if photo.owner in models:
+            grouped[photo.owner].append(photo)
+    for owner in sorted(grouped):
+        photos = grouped[owner]
+        for photo, scores in zip(photos, models[owner].suggest_many(photos)):
+            kept = [s for s in scores if s.on_photo or s.confidence >= SUGGESTION_FLOOR]
+            rows.append({
+                "owner": owner,
+                "photo_id": photo.photo_id,
+                "suggestions": [{"tag": s.tag, "confidence": s.confidence, "on_photo": s.on_photo} for s in kept],
+            })
+    matchers = {owner: m.to_json() for owner, m in face_models.matchers_from_document(faces).items()}
+    return rows, matchers

@@ -1,0 +1,109 @@
+"""From feedback lines and a feature snapshot to examples: active feedback only, the last word wins, a split by
+photo that is deterministic and never puts a photo on both sides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from photo_organizer.learning.datasets import FaceFeatures, PhotoFeatures, encode_vector, write_lines
+from photo_organizer.learning.examples import (
+    active_events,
+    build_splits,
+    face_labels,
+    held_out,
+    read_face_examples,
+    read_pair_examples,
+    read_tagging_examples,
+    tag_labels,
+)
+
+N = 0
+
+
+def event(kind: str, **fields) -> dict:
+    global N
+    N += 1
+    return {"schema": 1, "feedback_id": f"{N:032x}", "owner": fields.pop("owner", "o"), "type": kind,
+            "created_at": f"2026-11-01T10:00:{N % 60:02d}Z", **fields}
+
+
+def test_undone_events_and_undos_teach_nothing():
+    added = event("tag_added", photo_id="p", tag="school trip")
+    undo = event("undo", undoes=added["feedback_id"])
+    rejected = event("tag_rejected", photo_id="p", tag="dog")
+    stored_undone = {**event("tag_added", photo_id="p", tag="x"), "undone_at": "2026-11-02T00:00:00Z"}
+    assert active_events([added, undo, rejected, stored_undone]) == [rejected]
+    assert tag_labels([added, undo, rejected, stored_undone]) == {("o", "p"): {"dog": 0}}
+
+
+def test_the_last_word_on_a_tag_wins():
+    events = [event("tag_rejected", photo_id="p", tag="dog"), event("tag_confirmed", photo_id="p", tag="dog")]
+    assert tag_labels(events) == {("o", "p"): {"dog": 1}}
+
+
+def test_face_feedback_confirms_and_rejects_people():
+    events = [
+        event("face_assigned", face_id="f1", person_id="ana"),
+        event("face_not_person", face_id="f2", person_id="ana"),
+        event("face_assigned", face_id="f3", person_id="ana"),
+        event("face_not_person", face_id="f3", person_id="ana"),  # changed their mind
+    ]
+    confirmed, rejected = face_labels(events)
+    assert confirmed == {("o", "f1"): "ana"}
+    assert rejected == {("o", "f2"): {"ana"}, ("o", "f3"): {"ana"}}
+
+
+def test_split_is_deterministic_and_near_the_share():
+    ids = [f"photo-{i}" for i in range(2000)]
+    first = [held_out("o", i) for i in ids]
+    assert first == [held_out("o", i) for i in ids]
+    assert 0.22 < sum(first) / len(ids) < 0.28
+
+
+def dataset(root: Path, photos: int = 40) -> Path:
+    rng = np.random.default_rng(0)
+    rows, faces, lines = [], [], []
+    for i in range(photos):
+        pid = f"p{i}"
+        rows.append(PhotoFeatures(owner="o", photo_id=pid, analysed_at="2026-11-01T00:00:00Z",
+                                  labels={"dog": 80.0} if i % 2 else {"cat": 70.0}))
+        lines.append(event("tag_rejected" if i % 4 == 1 else "tag_confirmed", photo_id=pid,
+                           tag="dog" if i % 2 else "cat"))
+        person = "ana" if i % 3 else "bob"
+        centre = np.full(128, 0.1 if person == "ana" else -0.1, dtype=np.float32)
+        faces.append(FaceFeatures(owner="o", face_id=f"f{i}", photo_id=pid, quality=0.7, box_area=0.05,
+                                  descriptor=encode_vector(centre + 0.01 * rng.standard_normal(128), "float32")))
+        lines.append(event("face_assigned", face_id=f"f{i}", person_id=person))
+    lines.append(event("tag_added", photo_id="gone", tag="school trip"))  # a deleted photo: not in the snapshot
+    write_lines(root / "features" / "photos.jsonl", rows)
+    write_lines(root / "features" / "faces.jsonl", faces)
+    part = root / "feedback" / "date=2026-11-01" / "a.jsonl"
+    part.parent.mkdir(parents=True)
+    part.write_text("".join(json.dumps(e) + "\n" for e in lines + lines[:3]))  # a retried batch: repeated lines
+    return root
+
+
+def test_build_splits_keeps_every_photo_on_one_side_and_pairs_within_a_side(tmp_path):
+    summary = build_splits(dataset(tmp_path / "d"), tmp_path / "out")
+    train, test = (read_tagging_examples(tmp_path / "out" / s) for s in ("train", "test"))
+    assert {e.photo.photo_id for e in train}.isdisjoint({e.photo.photo_id for e in test})
+    assert len(train) + len(test) == 40 and "gone" not in {e.photo.photo_id for e in train + test}
+    assert summary["events"] == 81  # repeated lines counted once
+    for side in ("train", "test"):
+        faces = {f.face_id: f for f in read_face_examples(tmp_path / "out" / side)}
+        for pair in read_pair_examples(tmp_path / "out" / side):
+            assert pair.a in faces and pair.b in faces
+            assert pair.same == (faces[pair.a].person == faces[pair.b].person)
+            assert pair.similarity > 0.8 if pair.same else pair.similarity < 0.8
+    assert summary["pairs_across_split_dropped"] > 0
+
+
+def test_tag_targets_mix_explicit_labels_with_weak_analysis_labels(tmp_path):
+    build_splits(dataset(tmp_path / "d"), tmp_path / "out")
+    examples = read_tagging_examples(tmp_path / "out" / "train") + read_tagging_examples(tmp_path / "out" / "test")
+    by_id = {e.photo.photo_id: e for e in examples}
+    assert by_id["p1"].targets == {"cat": 0, "dog": 0} and by_id["p1"].weights == {"cat": 0.5, "dog": 1.0}
+    assert by_id["p3"].targets == {"cat": 0, "dog": 1} and by_id["p2"].targets == {"cat": 1, "dog": 0}
