@@ -35,7 +35,9 @@ import hashlib
 import io
 import json
 import random
+import shutil
 import sys
+import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,15 +59,28 @@ from photo_organizer.analysis.models import (  # noqa: E402
 )
 from photo_organizer.analysis.planning import PhotoRecord  # noqa: E402
 from photo_organizer.analysis.store import PhotoAnalysis  # noqa: E402
+from photo_organizer.feedback.dataset import lines_by_partition  # noqa: E402
 from photo_organizer.feedback.models import (  # noqa: E402
-    SUGGEST_FROM,
-    SUPPRESS_BELOW,
     FeedbackRecord,
     FeedbackType,
+    TagOverlay,
     TagSuggestion,
+    effective_tags,
     new_feedback_id,
     overlay_of,
 )
+from photo_organizer.learning.datasets import (  # noqa: E402
+    FACES_FILE,
+    PHOTOS_FILE,
+    FaceFeatures,
+    PhotoFeatures,
+    encode_vector,
+    write_lines,
+)
+from photo_organizer.learning.examples import build_splits  # noqa: E402
+from photo_organizer.learning.faces import FaceMatcher, matchers_from_document  # noqa: E402
+from photo_organizer.learning.metrics import macro_f1, pair_f1  # noqa: E402
+from photo_organizer.learning.tagging import TaggingModel, analysis_tags, models_from_document  # noqa: E402
 from photo_organizer.models import PhotoStatus  # noqa: E402
 from photo_organizer.people import (  # noqa: E402
     DEFAULT_THRESHOLD,
@@ -84,8 +99,10 @@ LABEL_MODEL = ROOT / "build" / "models" / "efficientnet_lite0.onnx"
 CACHE = ROOT / "build" / "bench" / "feedback_gain"
 AUGMENT_VERSION = 1
 BUDGETS = (0, 20, 50, 100, 200)
-SEED_TAGS_PER_CUSTOM = 2
+SEED_TAGS_PER_CUSTOM = 4
 HELD_OUT_SHARE = 0.25
+PRIOR_WEIGHT = 0.5
+C_TAGS = 4.0
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 
 _PEOPLE_NOISE = frozenset({"clothing", "formal wear"})  # analysis tags this user rejects on sight
@@ -300,206 +317,57 @@ class MemorySuggestions:
         return self.by_photo
 
 
-# ---- the learner: the tagging model and the face matcher trained on the feedback ----------------------------------
+# ---- the learning: part "learning"'s training functions, as the pipeline and `photo-organizer retrain` run them ------
 
 
-@dataclass
-class TagModel:
-    """Stand-in until part "learning" lands: one logistic regression per tag over the label confidences and the
-    photo's people (sklearn, as in sagemaker/), probabilities as they come (the product's rules apply them)."""
+def training_core():
+    """sagemaker/training_core.py (a script folder, not a package: put on the path as its scripts do)."""
+    folder = str(ROOT / "sagemaker")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    import training_core as core
 
-    tags: tuple[str, ...]
-    vocabulary: tuple[str, ...]
-    people: tuple[str, ...]
-    estimators: dict[str, object]
-    constants: dict[str, float]
-
-    def probabilities(self, photos: Sequence[Example], person_of: Mapping[str, str]) -> np.ndarray:
-        x = photo_matrix(photos, self.vocabulary, self.people, person_of)
-        out = np.zeros((len(photos), len(self.tags)))
-        for j, tag in enumerate(self.tags):
-            if tag in self.estimators:
-                out[:, j] = self.estimators[tag].predict_proba(x)[:, 1]
-            else:
-                out[:, j] = self.constants[tag]
-        return out
+    return core
 
 
-@dataclass
-class Matcher:
-    """Stand-in pair classifier: logistic regression on [logit(similarity), min and max quality]."""
-
-    estimator: object
-
-    def probability(self, similarity: float, quality_a: float | None = None, quality_b: float | None = None) -> float:
-        return float(self.probabilities(np.array([similarity]), np.array([quality_a or 0.5]),
-                                        np.array([quality_b or 0.5]))[0])
-
-    def probabilities(self, similarity: np.ndarray, qa: np.ndarray, qb: np.ndarray) -> np.ndarray:
-        return self.estimator.predict_proba(pair_features(similarity, qa, qb))[:, 1]
-
-    def project(self, descriptors: np.ndarray) -> np.ndarray:
-        return descriptors
-
-    @property
-    def threshold(self) -> float:
-        grid = np.linspace(0.05, 0.995, 400)
-        p = self.probabilities(grid, np.full_like(grid, 0.6), np.full_like(grid, 0.6))
-        above = grid[p >= 0.5]
-        return float(above[0]) if len(above) else DEFAULT_THRESHOLD
+def photo_features(photo: Example, person_of: Mapping[str, str], overlay: TagOverlay) -> PhotoFeatures:
+    labels: dict[str, float] = {}
+    for label in photo.analysis.result.labels:
+        for name in (label.name, *label.parents):
+            labels[name.casefold()] = max(labels.get(name.casefold(), 0.0), label.confidence)
+    pairs = [(label.name, label.parents) for label in photo.analysis.result.labels]
+    return PhotoFeatures(
+        owner=OWNER,
+        photo_id=photo.photo_id,
+        analysed_at=NOW.isoformat(),
+        labels=labels,
+        people=sorted({person_of[f.face_id] for f in photo.faces if f.face_id in person_of}),
+        tags=effective_tags(pairs, overlay),
+    )
 
 
-def pair_features(similarity, qa, qb) -> np.ndarray:
-    s = np.clip(np.asarray(similarity, dtype=np.float64), 1e-6, 1 - 1e-6)
-    qa, qb = np.asarray(qa, dtype=np.float64), np.asarray(qb, dtype=np.float64)
-    return np.column_stack([np.log(s / (1 - s)), np.minimum(qa, qb), np.maximum(qa, qb)])
+def face_features(face: StoredFace, person_of: Mapping[str, str]) -> FaceFeatures:
+    return FaceFeatures(owner=OWNER, face_id=face.face_id, photo_id=face.photo_id, person_id=person_of.get(face.face_id),
+                        quality=face.quality, box_area=face.box.width * face.box.height,
+                        descriptor=encode_vector(face.vector(), "float32"))
 
 
-def photo_matrix(photos: Sequence[Example], vocabulary: Sequence[str], people: Sequence[str],
-                 person_of: Mapping[str, str]) -> np.ndarray:
-    index = {name: i for i, name in enumerate(vocabulary)}
-    pindex = {p: len(vocabulary) + i for i, p in enumerate(people)}
-    x = np.zeros((len(photos), len(vocabulary) + len(people)))
-    for row, photo in enumerate(photos):
-        for label in photo.analysis.result.labels:
-            i = index.get(label.name.casefold())
-            if i is not None:
-                x[row, i] = max(x[row, i], label.confidence / 100.0)
-        for face in photo.faces:
-            j = pindex.get(person_of.get(face.face_id, ""))
-            if j is not None:
-                x[row, j] = 1.0
-    return x
+def write_dataset(root: Path, photos: Iterable[PhotoFeatures], faces: Iterable[FaceFeatures],
+                  records: Sequence[FeedbackRecord]) -> None:
+    """The layout the export writes and preprocess.py reads: features/ snapshot + feedback/date=.../*.jsonl."""
+    write_lines(root / PHOTOS_FILE, photos)
+    write_lines(root / FACES_FILE, faces)
+    for prefix, text in lines_by_partition(records).items():
+        folder = root / prefix
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "events.jsonl").write_text(text, encoding="utf-8")
 
 
-def analysis_tags(photo: Example) -> set[str]:
-    return {name.casefold() for label in photo.analysis.result.labels for name in (label.name, *label.parents)}
-
-
-def tag_labels(events: Sequence[FeedbackRecord], photos: Mapping[str, Example]) -> dict[str, dict[str, int]]:
-    """photo id -> {tag: 1/0} from the feedback: explicit answers, then for reviewed photos the analysis tags
-    not rejected as weak positives and every other known tag as a weak negative."""
-    overlays: dict[str, list[FeedbackRecord]] = {}
-    for event in events:
-        if event.photo_id in photos and event.type in (FeedbackType.TAG_ADDED, FeedbackType.TAG_CONFIRMED,
-                                                      FeedbackType.TAG_REJECTED):
-            overlays.setdefault(event.photo_id, []).append(event)
-    tags = sorted({e.tag for es in overlays.values() for e in es if e.tag})
-    out: dict[str, dict[str, int]] = {}
-    for photo_id, records in overlays.items():
-        overlay = overlay_of(records)
-        present = analysis_tags(photos[photo_id])
-        labels = {}
-        for tag in tags:
-            if tag in overlay.rejected:
-                labels[tag] = 0
-            elif tag in overlay.added or tag in overlay.confirmed or tag in present:
-                labels[tag] = 1
-            else:
-                labels[tag] = 0
-        out[photo_id] = labels
-    return out
-
-
-def fit_tagging(labels: Mapping[str, Mapping[str, int]], photos: Mapping[str, Example],
-                person_of: Mapping[str, str]) -> TagModel | None:
-    from sklearn.linear_model import LogisticRegression
-
-    if not labels:
-        return None
-    vocabulary = tuple(sorted({t for p in photos.values() for t in analysis_tags(p)}))
-    people = tuple(sorted(set(person_of.values())))
-    ids = sorted(labels)
-    x = photo_matrix([photos[i] for i in ids], vocabulary, people, person_of)
-    tags = tuple(sorted({t for row in labels.values() for t in row}))
-    estimators, constants = {}, {}
-    for tag in tags:
-        y = np.array([labels[i].get(tag, 0) for i in ids])
-        if y.min() == y.max():
-            constants[tag] = 0.95 if y[0] else 0.05
-            continue
-        estimators[tag] = LogisticRegression(C=2.0, max_iter=500).fit(x, y)
-    return TagModel(tags, vocabulary, people, estimators, constants)
-
-
-def face_pairs(events: Sequence[FeedbackRecord], people: MemoryPeople) -> list[tuple[str, str, int]]:
-    """(face a, face b, same) from face answers: assigned -> the face and the person's other faces are one
-    person; not this person -> they are not."""
-    members = {p.person_id: p.face_ids for p in people.people(OWNER)}
-    out = []
-    for event in events:
-        if event.type not in (FeedbackType.FACE_ASSIGNED, FeedbackType.FACE_REJECTED) or event.undone_at:
-            continue
-        same = 1 if event.type is FeedbackType.FACE_ASSIGNED else 0
-        for other in sorted(members.get(event.person_id or "", frozenset()) - {event.face_id}):
-            out.append((event.face_id or "", other, same))
-    return out
-
-
-def fit_matcher(pairs: Sequence[tuple[str, str, int]], faces: Mapping[str, StoredFace]) -> Matcher | None:
-    from sklearn.linear_model import LogisticRegression
-
-    y = np.array([same for _, _, same in pairs])
-    if len(pairs) < 4 or y.min() == y.max():
-        return None
-    sims = np.array([pair_similarity(faces[a], faces[b]) for a, b, _ in pairs])
-    qa = np.array([faces[a].quality for a, _, _ in pairs])
-    qb = np.array([faces[b].quality for _, b, _ in pairs])
-    return Matcher(LogisticRegression(C=1.0, max_iter=500).fit(pair_features(sims, qa, qb), y))
-
-
-def pair_similarity(a: StoredFace, b: StoredFace) -> float:
-    return float(similarities_from_distances(np.array([np.linalg.norm(a.vector() - b.vector())]))[0])
-
-
-# ---- metrics (learning.metrics when part "learning" lands) -------------------------------------------------------
-
-
-def f1(tp: int, fp: int, fn: int) -> float:
-    return 1.0 if 2 * tp + fp + fn == 0 else 2 * tp / (2 * tp + fp + fn)
-
-
-def macro_f1(truth: Sequence[set[str]], predicted: Sequence[set[str]]) -> float:
-    """Per-tag F1 averaged over the tags anyone has or predicts."""
-    scope = set().union(*truth, *predicted) if truth else set()
-    scores = []
-    for tag in scope:
-        tp = sum(1 for t, p in zip(truth, predicted) if tag in t and tag in p)
-        fp = sum(1 for t, p in zip(truth, predicted) if tag not in t and tag in p)
-        fn = sum(1 for t, p in zip(truth, predicted) if tag in t and tag not in p)
-        scores.append(f1(tp, fp, fn))
-    return sum(scores) / len(scores) if scores else 0.0
-
-
-def pair_f1(truth: Sequence[bool], predicted: Sequence[bool]) -> float:
-    tp = sum(1 for t, p in zip(truth, predicted) if t and p)
-    fp = sum(1 for t, p in zip(truth, predicted) if p and not t)
-    fn = sum(1 for t, p in zip(truth, predicted) if t and not p)
-    return f1(tp, fp, fn)
-
-
-def product_tags(photos: Sequence[Example], model: TagModel | None, person_of: Mapping[str, str]) -> list[set[str]]:
-    """The photo's tags under the product's rules: analysis tags minus the suppressed ones, plus suggestions."""
-    out = [analysis_tags(p) for p in photos]
-    if model is None or not photos:
-        return out
-    p = model.probabilities(photos, person_of)
-    for row, tags in enumerate(out):
-        for j, tag in enumerate(model.tags):
-            if tag in tags and p[row, j] < SUPPRESS_BELOW:
-                tags.discard(tag)
-            elif tag not in tags and p[row, j] >= SUGGEST_FROM:
-                tags.add(tag)
-    return out
-
-
-def face_predictions(pairs: Sequence[tuple[StoredFace, StoredFace]], matcher: Matcher | None) -> list[bool]:
-    sims = np.array([pair_similarity(a, b) for a, b in pairs])
-    if matcher is None:
-        return list(sims >= DEFAULT_THRESHOLD)
-    qa = np.array([a.quality for a, _ in pairs])
-    qb = np.array([b.quality for _, b in pairs])
-    return list(matcher.probabilities(sims, qa, qb) >= 0.5)
+def pair_similarity(a: StoredFace, b: StoredFace, matcher: FaceMatcher | None = None) -> float:
+    va, vb = a.vector(), b.vector()
+    if matcher is not None:
+        return matcher.similarity(va, vb)
+    return float(similarities_from_distances(np.array([np.linalg.norm(va - vb)]))[0])
 
 
 # ---- the simulation -------------------------------------------------------------------------------------------------
@@ -516,45 +384,60 @@ class Run:
     strategy: str
     curve: dict[int, Scores] = field(default_factory=dict)  # answers given -> hidden-truth scores of the approved
     promotions: list[tuple[int, str, float, float]] = field(default_factory=list)  # (N, kind, before, after)
+    refusals: int = 0
+
+
+@dataclass
+class Approved:
+    tagging: dict | None = None  # model.json documents, None = untrained
+    faces: dict | None = None
+
+    def tagging_model(self) -> TaggingModel | None:
+        return models_from_document(self.tagging).get(OWNER)
+
+    def matcher(self) -> FaceMatcher | None:
+        return matchers_from_document(self.faces).get(OWNER)
 
 
 class Simulation:
-    def __init__(self, examples: Sequence[Example], *, retrain_every: int, margin: float, min_examples: int) -> None:
+    def __init__(self, examples: Sequence[Example], *, retrain_every: int, margin: float, min_examples: int,
+                 work: Path) -> None:
         self.photos = {e.photo_id: e for e in examples}
         self.train = {p: e for p, e in self.photos.items() if not held_out(p)}
         self.test = [e for p, e in sorted(self.photos.items()) if held_out(p)]
         self.faces = {f.face_id: f for e in examples for f in e.faces}
         self.identity = {f.face_id: e.identity for e in examples for f in e.faces}
         test_faces = [f for e in self.test for f in e.faces]
-        self.test_pairs = [(a, b) for i, a in enumerate(test_faces) for b in test_faces[i + 1:]]
+        self.test_pairs = [(a, b) for i, a in enumerate(test_faces) for b in test_faces[i + 1:]
+                           if a.photo_id != b.photo_id]
         self.test_pair_truth = [self.identity[a.face_id] == self.identity[b.face_id] for a, b in self.test_pairs]
         self.retrain_every, self.margin, self.min_examples = retrain_every, margin, min_examples
+        self.work = work
+        self.core = training_core()
 
     def run(self, strategy: str, budget: int, rng: random.Random | None = None) -> Run:
         feedback, suggestions = MemoryFeedback(), MemorySuggestions()
         people = MemoryPeople(self.faces.values())
-        tagging: TagModel | None = None
-        matcher: Matcher | None = None
-        self._recluster(people, matcher)
+        approved = Approved()
+        self._recluster(people, None)
         review = ReviewService(MemoryAnalysis(self.train.values()), people, feedback, suggestions=suggestions,
-                               face_matcher=lambda owner: matcher)
+                               face_matcher=lambda owner: approved.matcher())
         self._seed(feedback)
         run = Run(strategy)
-        run.curve[0] = self._score(tagging, matcher, people)
+        run.curve[0] = self._score(approved, people)
         given = 0
         while given < budget:
             pool = review.candidates(OWNER)
             if not pool:
                 break
             take = min(self.retrain_every, budget - given)
-            batch = pool[:take] if strategy == "queue" else (rng or random).sample(pool, min(take, len(pool)))
+            batch = pool[:take] if strategy == "queue" else (rng or random.Random(0)).sample(pool, min(take, len(pool)))
             for item in batch:
                 self._answer(item, feedback, people)
             given += len(batch)
-            tagging, matcher = self._retrain(feedback, people, tagging, matcher, run, given)
-            self._recluster(people, matcher)
-            suggestions.by_photo = self._suggest(tagging, people)
-            run.curve[given] = self._score(tagging, matcher, people)
+            suggestions.by_photo = self._retrain(feedback, people, approved, run, given)
+            self._recluster(people, approved.matcher())
+            run.curve[given] = self._score(approved, people)
         return run
 
     # -- the user ------------------------------------------------------------------------------------------------
@@ -599,95 +482,81 @@ class Simulation:
         feedback.records.append(FeedbackRecord(feedback_id=new_feedback_id(), owner=OWNER, type=kind, created_at=at,
                                                **fields))
 
-    # -- the product: retrain, gate, re-apply ----------------------------------------------------------------------
+    # -- the product: export, preprocess, train, evaluate, gate, re-apply ------------------------------------------
 
     def _person_of(self, people: MemoryPeople) -> dict[str, str]:
         return {f: p.person_id for p in people.people(OWNER) for f in p.face_ids}
 
-    def _retrain(self, feedback, people, tagging, matcher, run: Run, given: int):
+    def _snapshot(self, people: MemoryPeople, feedback: MemoryFeedback) -> tuple[list[PhotoFeatures], list]:
         person_of = self._person_of(people)
-        labels = tag_labels(feedback.records, self.train)
-        valid = {p: v for p, v in labels.items() if _feedback_valid(p)}
-        fit_part = {p: v for p, v in labels.items() if not _feedback_valid(p)}
-        candidate = fit_tagging(fit_part, self.train, person_of)
-        if candidate is not None and valid:
-            ids = sorted(valid)
-            truth = [{t for t, y in valid[i].items() if y} for i in ids]
-            scope = [set(valid[i]) for i in ids]
+        overlays = feedback.overlays(OWNER)
+        photos = [photo_features(e, person_of, overlays.get(p, TagOverlay())) for p, e in sorted(self.photos.items())]
+        faces = [face_features(f, person_of) for _, f in sorted(self.faces.items())]
+        return photos, faces
 
-            def judged(model):
-                predicted = product_tags([self.train[i] for i in ids], model, person_of)
-                return macro_f1(truth, [p & s for p, s in zip(predicted, scope)])
+    def _retrain(self, feedback: MemoryFeedback, people: MemoryPeople, approved: Approved, run: Run,
+                 given: int) -> dict[str, list[TagSuggestion]]:
+        core = self.core
+        work = Path(tempfile.mkdtemp(dir=self.work))
+        try:
+            photos, faces = self._snapshot(people, feedback)
+            write_dataset(work / "dataset", photos, faces, feedback.records)
+            build_splits(work / "dataset", work / "split")
+            candidate = Approved(core.train_tagging_models(work / "split" / "train"),
+                                 core.train_face_matchers(work / "split" / "train"))
+            evaluation = core.evaluate(work / "split" / "test",
+                                       candidate_tagging=candidate.tagging, approved_tagging=approved.tagging,
+                                       candidate_faces=candidate.faces, approved_faces=approved.faces,
+                                       margin=self.margin, min_examples=self.min_examples)
+            for kind in ("tagging", "faces"):
+                if not evaluation[kind]["promote"]:
+                    run.refusals += 1
+                    continue
+                before = self._score(approved, people)
+                setattr(approved, kind, getattr(candidate, kind))
+                after = self._score(approved, people)
+                attr = "tags" if kind == "tagging" else "faces"
+                run.promotions.append((given, kind, getattr(before, attr), getattr(after, attr)))
+            rows, _ = core.apply_models(work / "dataset", approved.tagging, approved.faces)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return {row["photo_id"]: [TagSuggestion(**s) for s in row["suggestions"]]
+                for row in rows if row["photo_id"] in self.train}
 
-            decision = should_promote(judged(candidate), judged(tagging), self.margin, self.min_examples,
-                                      examples=len(ids))
-            if decision.promote:
-                before = self._score(tagging, matcher, people).tags
-                tagging = candidate
-                run.promotions.append((given, "tagging", before, self._score(tagging, matcher, people).tags))
-        pairs = face_pairs(feedback.records, people)
-        valid_pairs = [p for p in pairs if _feedback_valid(p[0])]
-        fit_pairs = [p for p in pairs if not _feedback_valid(p[0])]
-        candidate_matcher = fit_matcher(fit_pairs, self.faces)
-        if candidate_matcher is not None and valid_pairs:
-            truth = [bool(s) for _, _, s in valid_pairs]
-            pairs_as_faces = [(self.faces[a], self.faces[b]) for a, b, _ in valid_pairs]
-            decision = should_promote(pair_f1(truth, face_predictions(pairs_as_faces, candidate_matcher)),
-                                      pair_f1(truth, face_predictions(pairs_as_faces, matcher)),
-                                      self.margin, self.min_examples, examples=len(valid_pairs))
-            if decision.promote:
-                before = self._score(tagging, matcher, people).faces
-                matcher = candidate_matcher
-                run.promotions.append((given, "faces", before, self._score(tagging, matcher, people).faces))
-        return tagging, matcher
-
-    def _recluster(self, people: MemoryPeople, matcher: Matcher | None) -> None:
+    def _recluster(self, people: MemoryPeople, matcher: FaceMatcher | None) -> None:
+        """PeopleService.recluster's rule: the promoted matcher's projection and threshold, else the default."""
         faces = sorted(self.faces.values(), key=lambda f: f.face_id)
         if not faces:
             return
         threshold = matcher.threshold if matcher is not None else DEFAULT_THRESHOLD
-        ids = [f.face_id for f in faces]
-        edges = nearest_edges(ids, np.stack([f.vector() for f in faces]), k=None, threshold=threshold)
+        vectors = np.stack([f.vector() for f in faces])
+        if matcher is not None:
+            vectors = matcher.project(vectors)
+        edges = nearest_edges([f.face_id for f in faces], vectors, k=None, threshold=threshold)
         result = cluster_people(OWNER, [f.ref() for f in faces], edges, people.people(OWNER),
                                 people.constraints(OWNER), threshold=threshold, min_cluster_size=2,
                                 neighbour_cap=None)
         people.replace_people(OWNER, result.people)
 
-    def _suggest(self, tagging: TagModel | None, people: MemoryPeople) -> dict[str, list[TagSuggestion]]:
-        if tagging is None:
-            return {}
-        photos = list(self.train.values())
-        p = tagging.probabilities(photos, self._person_of(people))
-        out = {}
-        for row, photo in enumerate(photos):
-            present = analysis_tags(photo)
-            out[photo.photo_id] = [TagSuggestion(tag=t, confidence=round(float(p[row, j]), 6), on_photo=t in present)
-                                   for j, t in enumerate(tagging.tags)]
-        return out
-
-    def _score(self, tagging: TagModel | None, matcher: Matcher | None, people: MemoryPeople) -> Scores:
-        predicted = product_tags(self.test, tagging, self._person_of(people))
-        tags = macro_f1([set(e.truth) for e in self.test], predicted)
-        faces = pair_f1(self.test_pair_truth, face_predictions(self.test_pairs, matcher)) if self.test_pairs else 0.0
+    def _score(self, approved: Approved, people: MemoryPeople) -> Scores:
+        """The approved models against the hidden truth of the held-out photos, under the product's rules."""
+        person_of = self._person_of(people)
+        test_photos = [photo_features(e, person_of, TagOverlay()) for e in self.test]
+        model = approved.tagging_model()
+        predicted = (model.predicted_tags_many(test_photos) if model is not None
+                     else [analysis_tags(p) for p in test_photos])
+        tags = macro_f1([set(e.truth) for e in self.test], predicted)["macro_f1"]
+        matcher = approved.matcher()
+        same = []
+        for a, b in self.test_pairs:
+            if matcher is None:
+                same.append(pair_similarity(a, b) >= DEFAULT_THRESHOLD)
+            else:
+                s = pair_similarity(a, b, matcher)
+                same.append(matcher.probability(s, a.quality, b.quality, area_a=a.box.width * a.box.height,
+                                                area_b=b.box.width * b.box.height) >= 0.5)
+        faces = pair_f1(self.test_pair_truth, same)["pair_f1"] if self.test_pairs else 0.0
         return Scores(tags, faces)
-
-
-def should_promote(candidate: float, approved: float | None, margin: float, min_examples: int, *, examples: int):
-    """learning.promotion.should_promote once part "learning" lands; the same rule meanwhile."""
-    try:
-        from photo_organizer.learning.promotion import should_promote as rule
-    except ImportError:
-        from types import SimpleNamespace
-
-        reference = 0.0 if approved is None else approved
-        return SimpleNamespace(promote=examples >= min_examples and candidate >= reference + margin)
-    return rule(candidate, approved, margin, min_examples, examples=examples)
-
-
-def _feedback_valid(photo_or_face_id: str) -> bool:
-    """The product's held-out split of the feedback (by photo; a face id starts with its photo id)."""
-    photo_id = photo_or_face_id.rsplit("-f", 1)[0]
-    return zlib.crc32(f"feedback/{photo_id}".encode()) % 4 == 0
 
 
 # ---- the report -------------------------------------------------------------------------------------------------------
@@ -709,10 +578,12 @@ def first_reaching(curve: Mapping[int, Scores], target: float, metric: str) -> i
 
 def benchmark(examples: Sequence[Example], *, budgets: Sequence[int] = BUDGETS, retrain_every: int = 10,
               random_seeds: int = 3, margin: float = 0.01, min_examples: int = 10) -> Report:
-    simulation = Simulation(examples, retrain_every=retrain_every, margin=margin, min_examples=min_examples)
-    budget = max(budgets)
-    queue = simulation.run("queue", budget)
-    randoms = [simulation.run("random", budget, random.Random(seed)) for seed in range(random_seeds)]
+    with tempfile.TemporaryDirectory(prefix="feedback-gain-") as work:
+        simulation = Simulation(examples, retrain_every=retrain_every, margin=margin, min_examples=min_examples,
+                                work=Path(work))
+        budget = max(budgets)
+        queue = simulation.run("queue", budget)
+        randoms = [simulation.run("random", budget, random.Random(seed)) for seed in range(random_seeds)]
 
     def at(run: Run, n: int) -> Scores:
         reached = [k for k in run.curve if k <= n]
@@ -736,6 +607,9 @@ def benchmark(examples: Sequence[Example], *, budgets: Sequence[int] = BUDGETS, 
         target = next(r[metric] for r in rows if r["strategy"] == "random" and r["n"] == reference)
         checks[f"queue N to reach random@{reference} {metric}"] = first_reaching(queue.curve, target, attr)
     promotions = queue.promotions + [p for r in randoms for p in r.promotions]
+    checks["queue curve (N: tags/faces)"] = " ".join(
+        f"{n}:{s.tags:.3f}/{s.faces:.3f}" for n, s in sorted(queue.curve.items()))
+    checks["promotions (queue, random runs)"] = (len(queue.promotions), [len(r.promotions) for r in randoms])
     checks["promotions"] = len(promotions)
     checks["regressions after a promotion"] = sum(1 for _, _, before, after in promotions if after < before - 1e-9)
     checks["test photos"] = len(simulation.test)
