@@ -12,19 +12,27 @@ A simulated user with a hidden ground truth answers yes/no questions about one l
   noise, plus custom tags: "white house", "space trip", "coffee break", "grandma's cat", "homework") and a face
   identity per source photo (Obama, Biden, Collins);
 - the held-out set: ~25 % of the photos by a hash of the photo id, never asked about (future photos);
-- the user first adds every custom tag to two photos (the same seed in both strategies, not counted in N);
+- the user first adds every custom tag to SEED_TAGS_PER_CUSTOM photos (the same seed in both strategies, not
+  counted in N: a tag nobody ever used cannot be suggested, so the queue could never ask about it);
 - then N answers (N = 0, 20, 50, 100, 200), in rounds of `--retrain-every`: chosen by the review queue
   (services.review.ReviewService.candidates: least certain first over the current models' beliefs) or uniformly
-  at random from the same pool of open questions; after each round the models are re-trained on all feedback
-  so far, and the promotion gate (learning.promotion.should_promote, on a held-out split OF THE FEEDBACK, as in
-  the product) decides whether the candidate replaces the approved model; the people are re-clustered with the
-  approved matcher and the suggestions re-applied.
+  at random from the same pool of open questions. After each round the product's own retraining runs in-process
+  on all feedback so far: the feature snapshot and the feedback lines are written in the dataset layout,
+  split by learning.examples.build_splits (preprocess.py), trained by sagemaker/training_core.py
+  (train_tagging_models, train_face_matchers), evaluated and gated by training_core.evaluate (the promotion rule
+  on the held-out split OF THE FEEDBACK, as in the product), and re-applied (apply_models: the queue's new
+  suggestions; the promoted matcher re-clusters the people and scores the face questions).
 
 Prints, per strategy and N: held-out tag macro-F1 (the product's tags: analysis tags minus the suppressed ones
 plus the suggestions) and face pair F1 (P(same) >= 0.5 over every pair of held-out faces), measured against the
 hidden truth; then the checks: monotone gain with N, the queue's N needed to reach the random strategy's F1 at
 N=100 (target <= 60), and no regression on the hidden truth after any promotion. Random is averaged over
 `--random-seeds` runs. No timings are asserted anywhere.
+
+Limits of this library: three face identities only (the photos with known people that ship in packages), far
+apart in descriptor space, so the fixed threshold already separates every held-out pair; and no image embeddings
+unless the label model was re-exported with its `embedding` output (the tagging model then learns from label
+confidences, people, OCR tokens, place and time only).
 """
 
 from __future__ import annotations
@@ -377,6 +385,7 @@ def pair_similarity(a: StoredFace, b: StoredFace, matcher: FaceMatcher | None = 
 class Scores:
     tags: float
     faces: float
+    per_tag: dict[str, float] = field(default_factory=dict, repr=False)
 
 
 @dataclass
@@ -401,7 +410,7 @@ class Approved:
 
 class Simulation:
     def __init__(self, examples: Sequence[Example], *, retrain_every: int, margin: float, min_examples: int,
-                 work: Path) -> None:
+                 work: Path, tagging_hp: Mapping[str, object] | None = None) -> None:
         self.photos = {e.photo_id: e for e in examples}
         self.train = {p: e for p, e in self.photos.items() if not held_out(p)}
         self.test = [e for p, e in sorted(self.photos.items()) if held_out(p)]
@@ -414,6 +423,7 @@ class Simulation:
         self.retrain_every, self.margin, self.min_examples = retrain_every, margin, min_examples
         self.work = work
         self.core = training_core()
+        self.tagging_hp = dict(tagging_hp or {})  # the pipeline's `--name value` hyperparameters; defaults when empty
 
     def run(self, strategy: str, budget: int, rng: random.Random | None = None) -> Run:
         feedback, suggestions = MemoryFeedback(), MemorySuggestions()
@@ -502,7 +512,7 @@ class Simulation:
             photos, faces = self._snapshot(people, feedback)
             write_dataset(work / "dataset", photos, faces, feedback.records)
             build_splits(work / "dataset", work / "split")
-            candidate = Approved(core.train_tagging_models(work / "split" / "train"),
+            candidate = Approved(core.train_tagging_models(work / "split" / "train", **self.tagging_hp),
                                  core.train_face_matchers(work / "split" / "train"))
             evaluation = core.evaluate(work / "split" / "test",
                                        candidate_tagging=candidate.tagging, approved_tagging=approved.tagging,
@@ -545,7 +555,7 @@ class Simulation:
         model = approved.tagging_model()
         predicted = (model.predicted_tags_many(test_photos) if model is not None
                      else [analysis_tags(p) for p in test_photos])
-        tags = macro_f1([set(e.truth) for e in self.test], predicted)["macro_f1"]
+        tag_metrics = macro_f1([set(e.truth) for e in self.test], predicted)
         matcher = approved.matcher()
         same = []
         for a, b in self.test_pairs:
@@ -556,7 +566,7 @@ class Simulation:
                 same.append(matcher.probability(s, a.quality, b.quality, area_a=a.box.width * a.box.height,
                                                 area_b=b.box.width * b.box.height) >= 0.5)
         faces = pair_f1(self.test_pair_truth, same)["pair_f1"] if self.test_pairs else 0.0
-        return Scores(tags, faces)
+        return Scores(tag_metrics["macro_f1"], faces, tag_metrics["per_tag"])
 
 
 # ---- the report -------------------------------------------------------------------------------------------------------
@@ -577,10 +587,11 @@ def first_reaching(curve: Mapping[int, Scores], target: float, metric: str) -> i
 
 
 def benchmark(examples: Sequence[Example], *, budgets: Sequence[int] = BUDGETS, retrain_every: int = 10,
-              random_seeds: int = 3, margin: float = 0.01, min_examples: int = 10) -> Report:
+              random_seeds: int = 3, margin: float = 0.01, min_examples: int = 10,
+              tagging_hp: Mapping[str, object] | None = None) -> Report:
     with tempfile.TemporaryDirectory(prefix="feedback-gain-") as work:
         simulation = Simulation(examples, retrain_every=retrain_every, margin=margin, min_examples=min_examples,
-                                work=Path(work))
+                                work=Path(work), tagging_hp=tagging_hp)
         budget = max(budgets)
         queue = simulation.run("queue", budget)
         randoms = [simulation.run("random", budget, random.Random(seed)) for seed in range(random_seeds)]
@@ -609,6 +620,10 @@ def benchmark(examples: Sequence[Example], *, budgets: Sequence[int] = BUDGETS, 
     promotions = queue.promotions + [p for r in randoms for p in r.promotions]
     checks["queue curve (N: tags/faces)"] = " ".join(
         f"{n}:{s.tags:.3f}/{s.faces:.3f}" for n, s in sorted(queue.curve.items()))
+    first, last = queue.curve[0].per_tag, queue.curve[max(queue.curve)].per_tag
+    changed = sorted(set(first) | set(last))
+    checks["queue per-tag F1, N=0 -> last (- = out of scope)"] = " ".join(
+        f"{t}:{_f(first.get(t))}->{_f(last.get(t))}" for t in changed if first.get(t) != last.get(t))
     checks["promotions (queue, random runs)"] = (len(queue.promotions), [len(r.promotions) for r in randoms])
     checks["promotions"] = len(promotions)
     checks["regressions after a promotion"] = sum(1 for _, _, before, after in promotions if after < before - 1e-9)
@@ -616,6 +631,10 @@ def benchmark(examples: Sequence[Example], *, budgets: Sequence[int] = BUDGETS, 
     checks["test face pairs"] = len(simulation.test_pairs)
     checks["train photos"] = len(simulation.train)
     return Report(tuple(budgets), rows, checks)
+
+
+def _f(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def print_report(report: Report, out=sys.stdout) -> None:
@@ -635,6 +654,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retrain-every", type=int, default=10)
     parser.add_argument("--random-seeds", type=int, default=3)
     parser.add_argument("--min-examples", type=int, default=10, help="the promotion gate's held-out minimum")
+    parser.add_argument("--tagging-c", type=float, default=None,
+                        help="train_tagging.py's --c (inverse regularisation); the script's default when not given")
     parser.add_argument("--cache", type=Path, default=CACHE)
     args = parser.parse_args(argv)
     if not LABEL_MODEL.is_file():
@@ -643,6 +664,7 @@ def main(argv: list[str] | None = None) -> int:
     examples = build_library(source_photos(args.photos), args.copies, cache=args.cache)
     report = benchmark(examples, budgets=tuple(int(b) for b in args.budgets.split(",")),
                        retrain_every=args.retrain_every, random_seeds=args.random_seeds,
+                       tagging_hp={"c": args.tagging_c} if args.tagging_c is not None else None,
                        min_examples=args.min_examples)
     print_report(report)
     return 0
