@@ -102,7 +102,7 @@ def test_answering_a_tag_question_through_post_feedback_takes_it_off_the_queue_a
     assert _key(question) in {_key(i) for i in _queue(user)}
 
 
-def test_answering_a_face_question_yes_keeps_the_face_and_takes_the_question_off(library):
+def test_answering_a_face_question_yes_keeps_the_face_and_takes_the_question_off_until_undone(library):
     user, _, _ = library
     question = next(i for i in _queue(user) if i["kind"] == "face")
     status, record = api(user, "POST", "/feedback", question["answers"]["yes"])
@@ -111,6 +111,19 @@ def test_answering_a_face_question_yes_keeps_the_face_and_takes_the_question_off
     person = next(p for p in api(user, "GET", "/people")[1] if p["person_id"] == question["person_id"])
     photos = api(user, "GET", f"/people/{person['person_id']}/photos")[1]["items"]
     assert question["photo_id"] in {p["photo_id"] for p in photos}
+    assert api(user, "DELETE", f"/feedback/{record['feedback_id']}")[0] == 200  # its pinned-face correction goes too
+    assert _key(question) in {_key(i) for i in _queue(user)}
+
+
+def test_answering_a_face_question_no_takes_the_face_out_of_the_person_and_off_the_queue(library):
+    user, _, _ = library
+    question = next(i for i in _queue(user) if i["kind"] == "face")
+    status, record = api(user, "POST", "/feedback", question["answers"]["no"])
+    assert status == 201, record
+    assert _key(question) not in {_key(i) for i in _queue(user)}
+    photos = api(user, "GET", f"/people/{question['person_id']}/photos")[1]["items"]
+    assert question["photo_id"] not in {p["photo_id"] for p in photos}
+    assert api(user, "DELETE", f"/feedback/{record['feedback_id']}")[0] == 200
 
 
 def test_a_stranger_cannot_answer_someone_elses_question(library):
