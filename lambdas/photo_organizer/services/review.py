@@ -20,6 +20,11 @@ What is never asked: a (photo, tag) the user already confirmed, rejected or adde
 a (face, person) the user assigned or refused, through POST /feedback or the people endpoints (active feedback
 events, and the people store's pinned-face / not-this-person corrections); faces of hidden people; photos that
 are not READY any more; sensitive photos unless asked.
+
+Cost: one pass over the owner's analysed photos per request (the analysis store's listing, then one read per
+photo: a SQLite row locally, a GetItem in the cloud), plus the owner's people, faces, feedback and suggestions.
+Right for a family library; a cloud library of many thousands of photos would want the re-application step to
+store the queue instead.
 """
 
 from __future__ import annotations
@@ -278,8 +283,9 @@ def tag_beliefs(
     labels: Iterable[Label], suggestions: Iterable[TagSuggestion]
 ) -> dict[str, tuple[float, bool, BeliefSource]]:
     """tag -> (p, on the photo now, where p comes from): the model's suggestion where it has one, else the
-    analysis label's mapped confidence (the best of a label's detections). Parents are not asked about: "dog"
-    teaches more than "animal", and the parent goes with the answer."""
+    analysis label's mapped confidence (the best of a label's detections). A label's `parents` are not questions
+    of their own ("dog" teaches more than "animal"); an analyzer that reports a parent as a label (the local one
+    does, with its summed confidence) gets it asked like any label."""
     beliefs: dict[str, tuple[float, bool, BeliefSource]] = {}
     for label in labels:
         try:
