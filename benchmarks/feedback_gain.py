@@ -453,9 +453,15 @@ class Simulation:
     # -- the user ------------------------------------------------------------------------------------------------
 
     def _seed(self, feedback: MemoryFeedback) -> None:
+        """The user's first own tags: each on a few photos, of different scenes where the tag has several."""
         for tag in CUSTOM_TAGS:
-            owners = [p for p, e in sorted(self.train.items()) if tag in e.truth][:SEED_TAGS_PER_CUSTOM]
-            for photo_id in owners:
+            by_base: dict[str, list[str]] = {}
+            for photo_id, example in sorted(self.train.items()):
+                if tag in example.truth:
+                    by_base.setdefault(example.base, []).append(photo_id)
+            rounds = zip(*(ids + [None] * (len(self.train) - len(ids)) for ids in by_base.values()))
+            chosen = [p for batch in rounds for p in batch if p is not None][:SEED_TAGS_PER_CUSTOM]
+            for photo_id in chosen:
                 self._record(feedback, FeedbackType.TAG_ADDED, photo_id=photo_id, tag=tag)
 
     def _answer(self, item: ReviewItem, feedback: MemoryFeedback, people: MemoryPeople) -> None:
