@@ -474,7 +474,7 @@ class Simulation:
         truth = self._person_identity(person)
         yes = truth is not None and self.identity[item.face_id] == truth
         body = item.answers.yes if yes else item.answers.no
-        self._record(feedback, body.type, face_id=item.face_id, person_id=item.person_id)
+        self._record(feedback, body.type, face_id=item.face_id, person_id=item.person_id, photo_id=item.photo_id)
         constraint = (PinnedFace if yes else CannotLink)(face_id=item.face_id, person_id=item.person_id,
                                                           created_at=NOW)
         people.add_constraint(OWNER, constraint)
