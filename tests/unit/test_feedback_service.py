@@ -362,3 +362,20 @@ def test_the_not_person_endpoint_keeps_its_204_and_records_the_event(env):
     [event] = services.feedback_store.events(ALICE)
     assert (event.type.value, event.origin.value, event.face_id, event.person_id) == (
         "face_not_person", "people", "p-dog-f0", "ana")
+
+
+def test_concurrent_tags_on_one_photo_all_reach_its_overlay(env):
+    """The local gateway answers on threads: events folded one at a time per photo lose nothing."""
+    import threading
+
+    services, _, _ = env
+    tags = [f"tag {i}" for i in range(12)]
+    threads = [threading.Thread(target=api, args=(ALICE, "POST", "/feedback",
+                                                  {"type": "tag_added", "photo_id": "p-cat", "tag": tag}))
+               for tag in tags]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert services.feedback_store.overlay(ALICE, "p-cat").added == frozenset(tags)
+    assert set(tags) <= set(view(ALICE, "p-cat")["tags"])

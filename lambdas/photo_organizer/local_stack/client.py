@@ -92,6 +92,16 @@ class PhotoApiClient:
     def search(self, query: str, *, limit: int = 50) -> dict:
         return self._call("GET", "/search", params={"q": query, "limit": limit}).json()
 
+    def feedback(self, event: dict) -> dict:
+        """POST /feedback: one correction (feedback.models request body); the recorded event."""
+        return self._call("POST", "/feedback", json=event).json()
+
+    def feedback_for(self, photo_id: str) -> list[dict]:
+        return self._call("GET", "/feedback", params={"photo_id": photo_id}).json()
+
+    def undo_feedback(self, feedback_id: str) -> dict:
+        return self._call("DELETE", f"/feedback/{feedback_id}").json()
+
     def upload(self, path: Path, *, content_type: str | None = None) -> str:
         content_type = content_type or CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0]
         if content_type is None:

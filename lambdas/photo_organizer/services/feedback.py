@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -83,6 +85,8 @@ class FeedbackService:
     dataset: FeedbackDataset | None = None  # local files; None in the cloud (the feedback Lambda records)
     on_photos_changed: Callable[[str, set[str]], None] | None = None  # (owner, photo ids): local search reindex
     now: Callable[[], datetime] = field(default=utcnow)
+    _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, init=False, repr=False)
+    _locks_guard: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # ---- submit ------------------------------------------------------------------------------------------------
 
@@ -103,8 +107,9 @@ class FeedbackService:
             rank=request.rank if isinstance(request, SearchFeedback) else None,
         )
         assert isinstance(request, TagFeedback | CaptionFeedback | SearchFeedback)
-        overlay = self._overlay_with(owner, request.photo_id, record)
-        self.store.record(record, overlay=overlay)
+        with self._photo_lock(owner, request.photo_id):
+            overlay = self._overlay_with(owner, request.photo_id, record)
+            self.store.record(record, overlay=overlay)
         self._append(record)
         self._photo_changed(owner, request.photo_id)
         return record
@@ -166,8 +171,9 @@ class FeedbackService:
         else:
             assert original.photo_id is not None
             undone = original.model_copy(update={"undone_at": undone_at})
-            overlay = self._overlay_with(owner, original.photo_id, undone)
-            self.store.record_undo(undo, undone_at=undone_at, overlay=overlay)
+            with self._photo_lock(owner, original.photo_id):
+                overlay = self._overlay_with(owner, original.photo_id, undone)
+                self.store.record_undo(undo, undone_at=undone_at, overlay=overlay)
             self._photo_changed(owner, original.photo_id)
         self._append(undo)
         return undo
@@ -198,6 +204,16 @@ class FeedbackService:
         photo = self.metadata.get_photo(owner, photo_id)
         if photo is None or photo.status is not PhotoStatus.READY:
             raise PhotoNotFoundError(photo_id)  # missing, someone else's, deleted or not a library photo (yet)
+
+    @contextmanager
+    def _photo_lock(self, owner: str, photo_id: str) -> Iterator[None]:
+        """Read the photo's events, fold, write: one at a time per photo in this process (the local gateway serves
+        requests on threads). Concurrent Lambda invocations for one photo may still race: the later overlay write
+        can miss the other's event until the photo's next feedback (both events are recorded either way)."""
+        with self._locks_guard:
+            lock = self._locks.setdefault((owner, photo_id), threading.Lock())
+        with lock:
+            yield
 
     def _overlay_with(self, owner: str, photo_id: str, changed: FeedbackRecord) -> TagOverlay:
         records = {r.feedback_id: r for r in self.store.for_photo(owner, photo_id)}

@@ -106,22 +106,22 @@ class DynamoDbFeedbackStore:
         item = self._table.call(
             "get_item", Key=key(owner_pk(owner), feedback_sk(feedback_id)), ConsistentRead=True
         ).get("Item")
-        return _record(item) if item and item.get("entity", {}).get("S") == FEEDBACK_ENTITY else None
+        return record_from_item(item) if item and item.get("entity", {}).get("S") == FEEDBACK_ENTITY else None
 
     def for_photo(self, owner: str, photo_id: str) -> list[FeedbackRecord]:
         items = self._events(
             owner, "photo_id = :photo AND #type <> :undo",
             {":photo": {"S": photo_id}, ":undo": {"S": FeedbackType.UNDO.value}}, names={"#type": "type"},
         )
-        return _oldest_first(_record(item) for item in items)
+        return _oldest_first(record_from_item(item) for item in items)
 
     def events(self, owner: str, *, since: datetime | None = None) -> list[FeedbackRecord]:
         if since is None:
             items = self._events(owner)
         else:
-            records = (_record(item) for item in self._events(owner))
+            records = (record_from_item(item) for item in self._events(owner))
             return _oldest_first(r for r in records if r.created_at >= since)
-        return _oldest_first(_record(item) for item in items)
+        return _oldest_first(record_from_item(item) for item in items)
 
     def overlay(self, owner: str, photo_id: str) -> TagOverlay:
         item = self._table.call(
@@ -151,7 +151,7 @@ class DynamoDbFeedbackStore:
     def irrelevant_photos(self, owner: str, query: str) -> set[str]:
         items = self._events(owner, "#query = :query", {":query": {"S": query}}, names={"#query": "query"})
         by_photo: dict[str, list[FeedbackRecord]] = {}
-        for record in (_record(item) for item in items):
+        for record in (record_from_item(item) for item in items):
             if record.photo_id:
                 by_photo.setdefault(record.photo_id, []).append(record)
         return {photo_id for photo_id, records in by_photo.items() if query in overlay_of(records).irrelevant_queries}
@@ -217,7 +217,8 @@ class DynamoDbFeedbackStore:
         return self._table.items("query", **kwargs)
 
 
-def _record(item: dict[str, Any]) -> FeedbackRecord:
+def record_from_item(item: dict[str, Any]) -> FeedbackRecord:
+    """A FEEDBACK# item (low-level attribute values, as get_item or a stream record's NewImage holds them)."""
     return FeedbackRecord.model_validate(
         {name: from_attribute(value) for name, value in item.items() if name not in _ITEM_ONLY}
     )
