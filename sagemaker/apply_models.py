@@ -1,7 +1,8 @@
 """Re-application step (Processing): the approved models over the library's feature snapshot.
 
 Inputs: --tagging, --faces (approved model dirs: model.json or model.tar.gz; absent = none), --features (a dataset
-root holding features/photos.jsonl). Outputs under --output: suggestions.jsonl (owner, photo_id, suggestions
+root holding features/photos.jsonl); under the local Trainer the channels tagging, faces and dataset
+(SM_CHANNEL_*) and SM_OUTPUT_DATA_DIR stand in for the arguments. Outputs under --output: suggestions.jsonl (owner, photo_id, suggestions
 [{tag, confidence, on_photo}]) and matchers.json (owner -> face matcher JSON), both written whole or not at all.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import script_mode  # noqa: E402
 import training_core  # noqa: E402
 
 BASE = "/opt/ml/processing"
@@ -25,10 +27,11 @@ MATCHERS_FILE = "matchers.json"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tagging", type=Path, default=Path(f"{BASE}/input/tagging"))
-    parser.add_argument("--faces", type=Path, default=Path(f"{BASE}/input/faces"))
-    parser.add_argument("--features", type=Path, default=Path(f"{BASE}/input/dataset"))
-    parser.add_argument("--output", type=Path, default=Path(f"{BASE}/output"))
+    parser.add_argument("--tagging", type=Path, default=script_mode.processing_path("tagging", f"{BASE}/input/tagging"))
+    parser.add_argument("--faces", type=Path, default=script_mode.processing_path("faces", f"{BASE}/input/faces"))
+    parser.add_argument("--features", type=Path,
+                        default=script_mode.processing_path("dataset", f"{BASE}/input/dataset"))
+    parser.add_argument("--output", type=Path, default=script_mode.processing_output(f"{BASE}/output"))
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         print(f"ignoring arguments {unknown}")

@@ -1,9 +1,10 @@
 """Evaluation step (Processing): candidate vs approved vs untrained baseline on the same held-out examples.
 
-Inputs (SageMaker Processing paths; each overridable): --test (preprocess.py's test/), --candidate-tagging,
+Inputs (SageMaker Processing paths; each overridable by an argument, or by the channel of the same name,
+SM_CHANNEL_TEST, SM_CHANNEL_CANDIDATE_TAGGING, ..., when the local Trainer runs it): --test (preprocess.py's test/), --candidate-tagging,
 --candidate-faces (the training jobs' model dirs: model.json or model.tar.gz), --approved-tagging,
 --approved-faces (the approved models; absent or empty = none approved yet: the baseline). Output:
---output/evaluation.json with, per kind, the metrics and the gate's decision ("promote", "decision",
+--output (SM_OUTPUT_DATA_DIR under the Trainer)/evaluation.json with, per kind, the metrics and the gate's decision ("promote", "decision",
 "approved_plus_margin": what the pipeline's ConditionStep reads).
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import script_mode  # noqa: E402
 import training_core  # noqa: E402
 
 BASE = "/opt/ml/processing"
@@ -24,10 +26,12 @@ EVALUATION_FILE = "evaluation.json"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--test", type=Path, default=Path(f"{BASE}/input/test"))
+    parser.add_argument("--test", type=Path, default=script_mode.processing_path("test", f"{BASE}/input/test"))
     for name in ("candidate-tagging", "candidate-faces", "approved-tagging", "approved-faces"):
-        parser.add_argument(f"--{name}", type=Path, default=Path(f"{BASE}/input/{name.replace('-', '_')}"))
-    parser.add_argument("--output", type=Path, default=Path(f"{BASE}/evaluation"))
+        channel = name.replace("-", "_")
+        parser.add_argument(f"--{name}", type=Path,
+                            default=script_mode.processing_path(channel, f"{BASE}/input/{channel}"))
+    parser.add_argument("--output", type=Path, default=script_mode.processing_output(f"{BASE}/evaluation"))
     parser.add_argument("--margin", type=float, default=training_core.DEFAULT_MARGIN)
     parser.add_argument("--min-examples", "--min_examples", dest="min_examples", type=int,
                         default=training_core.DEFAULT_MIN_EXAMPLES)

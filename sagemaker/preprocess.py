@@ -2,7 +2,7 @@
 
 SageMaker Processing: input /opt/ml/processing/input/dataset (feedback/ and features/), output
 /opt/ml/processing/output/{train,test}/ (tagging.jsonl, faces.jsonl, face_pairs.jsonl) and summary.json. Locally
-the Trainer passes --input and --output. The split is by photo, deterministic, ~25 % held out
+the Trainer passes --input and --output, or the channel `dataset` (SM_CHANNEL_DATASET) and SM_OUTPUT_DATA_DIR. The split is by photo, deterministic, ~25 % held out
 (photo_organizer.learning.examples).
 """
 
@@ -14,10 +14,11 @@ import sys
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-for _path in (_HERE, _HERE.parent / "lambdas"):
-    if (_path / "photo_organizer").is_dir() and str(_path) not in sys.path:
+for _path in (_HERE, _HERE.parent / "lambdas"):  # script_mode beside; photo_organizer beside or in ../lambdas
+    if str(_path) not in sys.path and (_path == _HERE or (_path / "photo_organizer").is_dir()):
         sys.path.insert(0, str(_path))
 
+import script_mode  # noqa: E402
 from photo_organizer.learning.examples import TEST_SHARE, build_splits  # noqa: E402
 
 INPUT = "/opt/ml/processing/input/dataset"
@@ -26,8 +27,8 @@ OUTPUT = "/opt/ml/processing/output"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", default=INPUT, type=Path)
-    parser.add_argument("--output", default=OUTPUT, type=Path)
+    parser.add_argument("--input", default=script_mode.processing_path("dataset", INPUT), type=Path)
+    parser.add_argument("--output", default=script_mode.processing_output(OUTPUT), type=Path)
     parser.add_argument("--test-share", "--test_share", dest="test_share", default=TEST_SHARE, type=float)
     args, unknown = parser.parse_known_args(argv)
     if unknown:

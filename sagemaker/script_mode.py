@@ -25,6 +25,17 @@ def output_data_dir() -> Path:
     return Path(os.environ.get("SM_OUTPUT_DATA_DIR", OUTPUT_DATA_DIR))
 
 
+def processing_path(name: str, default: str) -> Path:
+    """A Processing script's input folder: SM_CHANNEL_<NAME> when the local Trainer runs it with channels, else
+    SageMaker Processing's path (an explicit --argument wins over both)."""
+    return Path(os.environ.get(f"SM_CHANNEL_{name.upper()}", default))
+
+
+def processing_output(default: str) -> Path:
+    """A Processing script's output folder: SM_OUTPUT_DATA_DIR under the local Trainer, else the Processing path."""
+    return Path(os.environ.get("SM_OUTPUT_DATA_DIR", default))
+
+
 def hyperparameter(parser: argparse.ArgumentParser, name: str, kind, default=None) -> None:
     """--min-examples and --min_examples alike (SageMaker passes the names as they were given)."""
     dest = name.replace("-", "_")

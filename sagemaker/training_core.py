@@ -10,6 +10,7 @@ container, Python 3.10) and 1.9 (the local extra).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -40,6 +41,7 @@ MODEL_ARCHIVE = "model.tar.gz"  # what a SageMaker training job leaves in S3, an
 TAGGING_DEFAULTS = {"min_examples": 10, "min_tag_examples": 3, "c": 0.05, "seed": 0}
 FACES_DEFAULTS = {"min_pairs": 10, "c": 1.0, "projection": "auto", "min_projection_faces": 12, "seed": 0}
 CALIBRATION_FOLDS = 3
+MAX_PROJECTION_FACES = 1000
 SUGGESTION_FLOOR = 0.1  # off-photo tags below this are not worth storing (nor asking about)
 
 
@@ -78,14 +80,24 @@ def load_model_document(directory: Path | str | None) -> dict | None:
     return None
 
 
+def _owners(root: Path) -> set[str]:
+    """The owners with any example in a split folder."""
+    return (
+        {e.owner for e in ex.read_tagging_examples(root)}
+        | {f.owner for f in ex.read_face_examples(root)}
+        | {p.owner for p in ex.read_pair_examples(root)}
+    )
+
+
 # ---------------------------------------------------------------------------------------------------- tagging
 def train_tagging_models(train_root: Path | str, **hyperparameters) -> dict:
     """One TaggingModel per owner with enough reviewed photos; the model.json document (owners, skipped)."""
     hp = {**TAGGING_DEFAULTS, **{k: v for k, v in hyperparameters.items() if v is not None}}
-    examples = ex.by_owner(ex.read_tagging_examples(Path(train_root)))
+    root = Path(train_root)
+    examples = ex.by_owner(ex.read_tagging_examples(root))
     models, skipped = [], {}
-    for owner in sorted(examples):
-        rows = examples[owner]
+    for owner in sorted(set(examples) | _owners(root)):  # every owner gets a model or the reason it has none
+        rows = examples.get(owner, [])
         if len(rows) < int(hp["min_examples"]):
             skipped[owner] = f"{len(rows)} reviewed photos, fewer than min_examples={hp['min_examples']}"
             continue
@@ -141,9 +153,21 @@ def _train_owner_tagging(owner: str, rows: Sequence[ex.TaggingExample], hp: Mapp
         scale=scale,
         platt_a=np.array(platt_a),
         platt_b=np.array(platt_b),
+        suppressible=frozenset(t for t in kept if _explicit(rows, t, value=0, on_photo=True)),
+        suggestible=frozenset(t for t in kept if _explicit(rows, t, value=1, on_photo=False)),
         info={"examples": len(rows), "skipped_tags": skipped_tags, "calibrated_tags": calibrated},
     )
     return model, ""
+
+
+def _explicit(rows: Sequence[ex.TaggingExample], tag: str, *, value: int, on_photo: bool) -> bool:
+    """Did the owner ever say so themselves: reject the tag where analysis put it (value 0, on_photo), or add it
+    where analysis had not (value 1, not on_photo)?"""
+    return any(
+        row.targets.get(tag) == value and row.weights.get(tag, 1.0) >= 1.0
+        and (tag in tag_models.analysis_tags(row.photo)) == on_photo
+        for row in rows
+    )
 
 
 def _platt(xs: np.ndarray, y: np.ndarray, w: np.ndarray, hp: Mapping) -> tuple[float, float, bool]:
@@ -176,7 +200,7 @@ def train_face_matchers(train_root: Path | str, **hyperparameters) -> dict:
     pairs = ex.by_owner(ex.read_pair_examples(root))
     faces = ex.by_owner(ex.read_face_examples(root))
     matchers, skipped = [], {}
-    for owner in sorted(set(pairs) | set(faces)):
+    for owner in sorted(set(pairs) | set(faces) | _owners(root)):
         rows = pairs.get(owner, [])
         same = sum(1 for p in rows if p.same)
         if len(rows) < int(hp["min_pairs"]) or same == 0 or same == len(rows):
@@ -236,6 +260,8 @@ def _projection_head(rows, faces, hp) -> tuple[np.ndarray | None, str, tuple | N
     it separates that fold's pairs better than the raw descriptors do (cross-fitted: the pair classifier then
     never learns from distances the projection was fitted on)."""
     labelled = [f for f in faces if f.person and f.descriptor]
+    if len(labelled) > MAX_PROJECTION_FACES:  # NCA is quadratic in the faces: a deterministic sample is plenty
+        labelled = sorted(labelled, key=lambda f: hashlib.sha256(f.face_id.encode()).digest())[:MAX_PROJECTION_FACES]
     people = defaultdict(int)
     for f in labelled:
         people[f.person] += 1
@@ -292,12 +318,32 @@ def _cross_fitted_pair_f1(rows, similarities: np.ndarray, hp) -> float:
     return pair_f1(truth, guess)["pair_f1"] if truth else 0.0
 
 
+def _pairwise_distances(x: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows, via the Gram matrix (n x n memory, not n x n x d)."""
+    squares = (x * x).sum(axis=1)
+    return np.sqrt(np.maximum(squares[:, None] + squares[None, :] - 2.0 * (x @ x.T), 0.0))
+
+
 def _fit_nca(vectors: Sequence[np.ndarray], people: Sequence[str], hp) -> np.ndarray:
     from sklearn.neighbors import NeighborhoodComponentsAnalysis
 
+    x = np.vstack(vectors)
     nca = NeighborhoodComponentsAnalysis(init="identity", max_iter=50, random_state=int(hp["seed"]))
-    nca.fit(np.vstack(vectors), np.array(people))
-    return np.asarray(nca.components_, dtype=np.float64)
+    nca.fit(x, np.array(people))
+    head = np.asarray(nca.components_, dtype=np.float64)
+    # NCA rescales the space freely; put it back on the descriptors' scale: the midpoint between the same-person
+    # and different-person median distances lands where it was, so the common similarity scale (dlib's 0.6 ->
+    # 0.80) still spans the decision region instead of saturating at 0
+    labels = np.array(people)
+    upper = np.triu_indices(len(x), k=1)
+    same = (labels[:, None] == labels[None, :])[upper]
+    if same.any() and (~same).any():
+        raw = _pairwise_distances(x)[upper]
+        moved = _pairwise_distances(x @ head.T)[upper]
+        moved_mid = np.median(moved[same]) + np.median(moved[~same])
+        if moved_mid > 0:
+            head *= float((np.median(raw[same]) + np.median(raw[~same])) / moved_mid)
+    return head
 
 
 # ---------------------------------------------------------------------------------------------------- evaluation
@@ -431,3 +477,34 @@ def apply_models(
             })
     matchers = {owner: m.to_json() for owner, m in face_models.matchers_from_document(faces).items()}
     return rows, matchers
+
+
+# ---------------------------------------------------------------------------------------------------- all of it
+def retrain_in_process(
+    dataset_root: Path | str,
+    work_dir: Path | str,
+    *,
+    approved_tagging: Mapping | None = None,
+    approved_faces: Mapping | None = None,
+    test_share: float = ex.TEST_SHARE,
+    tagging_hyperparameters: Mapping | None = None,
+    faces_hyperparameters: Mapping | None = None,
+    margin: float = DEFAULT_MARGIN,
+    min_examples: int = DEFAULT_MIN_EXAMPLES,
+) -> dict:
+    """preprocess -> train both kinds -> evaluate against the approved documents, in this process (what the
+    scripts do one step each): {"summary", "tagging", "faces", "evaluation"} with the model documents."""
+    work = Path(work_dir)
+    summary = ex.build_splits(Path(dataset_root), work, test_share=test_share)
+    tagging = train_tagging_models(work / "train", **dict(tagging_hyperparameters or {}))
+    faces = train_face_matchers(work / "train", **dict(faces_hyperparameters or {}))
+    evaluation = evaluate(
+        work / "test",
+        candidate_tagging=tagging,
+        approved_tagging=approved_tagging,
+        candidate_faces=faces,
+        approved_faces=approved_faces,
+        margin=margin,
+        min_examples=min_examples,
+    )
+    return {"summary": summary, "tagging": tagging, "faces": faces, "evaluation": evaluation}

@@ -20,6 +20,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +35,13 @@ from photo_organizer.learning.datasets import (
     read_photos,
 )
 from photo_organizer.learning.faces import similarities_from_distances
+from photo_organizer.learning.features import parse_time
 from photo_organizer.learning.tagging import analysis_tags
 
 TEST_SHARE = 0.25
 WEAK_WEIGHT = 0.5
 MAX_PAIRS_PER_OWNER = 20_000
+MAX_FACES_PER_OWNER = 600  # ~180k candidate pairs: enough, and the pair loop stays seconds
 TAGGING_FILE = "tagging.jsonl"
 FACE_PAIRS_FILE = "face_pairs.jsonl"
 FACES_FILE = "faces.jsonl"
@@ -53,10 +56,23 @@ def active_events(events: Iterable[Mapping]) -> list[Mapping]:
     return [e for e in events if e.get("type") != "undo" and e["feedback_id"] not in undone and not e.get("undone_at")]
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _in_order(events: Iterable[Mapping]) -> list[Mapping]:
+    """Oldest first by the instant (not the text: "10:00:00Z" sorts after "10:00:00.5Z"), then by id."""
+
+    def key(e: Mapping):
+        when = parse_time(e.get("created_at")) or _EPOCH
+        return (when if when.tzinfo else when.replace(tzinfo=timezone.utc), e.get("feedback_id", ""))
+
+    return sorted(events, key=key)
+
+
 def tag_labels(events: Iterable[Mapping]) -> dict[tuple[str, str], dict[str, int]]:
     """(owner, photo) -> tag -> 1/0 from tag feedback, last word wins."""
     out: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
-    for e in sorted(active_events(events), key=lambda e: (e["created_at"], e["feedback_id"])):
+    for e in _in_order(active_events(events)):
         if e.get("type") in TAG_TYPES and e.get("photo_id") and e.get("tag"):
             out[(e["owner"], e["photo_id"])][str(e["tag"]).casefold()] = 0 if e["type"] == "tag_rejected" else 1
     return dict(out)
@@ -66,7 +82,7 @@ def face_labels(events: Iterable[Mapping]) -> tuple[dict[tuple[str, str], str], 
     """(owner, face) -> confirmed person, and (owner, face) -> the persons it was said not to be."""
     confirmed: dict[tuple[str, str], str] = {}
     rejected: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for e in sorted(active_events(events), key=lambda e: (e["created_at"], e["feedback_id"])):
+    for e in _in_order(active_events(events)):
         key = (e.get("owner", ""), e.get("face_id") or "")
         person = e.get("person_id")
         if not key[1] or not person:
@@ -177,6 +193,9 @@ def face_examples(
         by_owner[owner].append(example)
     out: list[PairExample] = []
     for owner, members in by_owner.items():
+        if len(members) > MAX_FACES_PER_OWNER:  # rejected faces first (rare and telling), then a stable sample
+            members = sorted(members, key=lambda m: (not m.not_persons, hashlib.sha256(m.face_id.encode()).digest()))
+            members = members[:MAX_FACES_PER_OWNER]
         vectors = {m.face_id: m.descriptor_vector() for m in members}
         owner_pairs = []
         for x, y in itertools.combinations(members, 2):

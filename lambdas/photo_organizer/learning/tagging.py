@@ -52,6 +52,11 @@ class TaggingModel:
     scale: np.ndarray  # (dimensions,), never 0
     platt_a: np.ndarray  # (tags,)
     platt_b: np.ndarray  # (tags,)
+    # The tags the owner ever rejected where analysis put them (the model may suppress those) and ever added where
+    # analysis had not (the model may suggest those): about any other case it saw no correction, so it says
+    # nothing (a tag only ever confirmed is never suppressed by a model that never saw it wrong). None = all.
+    suppressible: frozenset[str] | None = None
+    suggestible: frozenset[str] | None = None
     info: dict = field(default_factory=dict)  # what it was trained on (counts, skipped tags, hyperparameters)
 
     def __post_init__(self) -> None:
@@ -68,8 +73,9 @@ class TaggingModel:
         return sigmoid(margins * self.platt_a + self.platt_b)
 
     def suggest(self, photo: PhotoFeatures) -> list[TagScore]:
-        """Every tag the model knows, with its probability for this photo and whether analysis put it there; most
-        likely first. Callers keep what they show (SUGGEST_FROM, SUPPRESS_BELOW)."""
+        """The tags the model knows, with its probability for this photo and whether analysis put it there, most
+        likely first: on-photo tags the owner has corrected somewhere (suppressible) and off-photo tags the owner
+        has added somewhere (suggestible). Callers keep what they show (SUGGEST_FROM, SUPPRESS_BELOW)."""
         return self.suggest_many([photo])[0]
 
     def suggest_many(self, photos: Sequence[PhotoFeatures]) -> list[list[TagScore]]:
@@ -79,9 +85,17 @@ class TaggingModel:
         out = []
         for row, photo in zip(p, photos):
             present = analysis_tags(photo)
-            scores = [TagScore(tag, round(float(q), 4), tag in present) for tag, q in zip(self.tags, row)]
+            scores = [
+                TagScore(tag, round(float(q), 4), tag in present)
+                for tag, q in zip(self.tags, row)
+                if self._speaks_about(tag, tag in present)
+            ]
             out.append(sorted(scores, key=lambda s: (-s.confidence, s.tag)))
         return out
+
+    def _speaks_about(self, tag: str, on_photo: bool) -> bool:
+        allowed = self.suppressible if on_photo else self.suggestible
+        return allowed is None or tag in allowed
 
     def predicted_tags(self, photo: PhotoFeatures) -> set[str]:
         return self.predicted_tags_many([photo])[0]
@@ -113,6 +127,8 @@ class TaggingModel:
             "scale": array_to_json(self.scale),
             "platt_a": array_to_json(self.platt_a),
             "platt_b": array_to_json(self.platt_b),
+            "suppressible": None if self.suppressible is None else sorted(self.suppressible),
+            "suggestible": None if self.suggestible is None else sorted(self.suggestible),
             "info": self.info,
         }
 
@@ -130,6 +146,8 @@ class TaggingModel:
             scale=array_from_json(body["scale"]).reshape(-1),
             platt_a=array_from_json(body["platt_a"]).reshape(-1),
             platt_b=array_from_json(body["platt_b"]).reshape(-1),
+            suppressible=None if body.get("suppressible") is None else frozenset(body["suppressible"]),
+            suggestible=None if body.get("suggestible") is None else frozenset(body["suggestible"]),
             info=dict(body.get("info", {})),
         )
 

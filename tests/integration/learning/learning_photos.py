@@ -39,7 +39,7 @@ from photo_organizer.learning.datasets import (
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = ROOT / "samples"
 LABEL_MODEL = ROOT / "build" / "models" / "efficientnet_lite0.onnx"
-HARD_EVERY = 3
+HARD_EVERY = 100  # every variant of a photograph of a person is hard but the original
 
 # photograph -> (who is in it, the tags a user would add, the analysis tags a user would reject as wrong)
 PHOTOGRAPHS: dict[str, dict] = {
@@ -132,7 +132,7 @@ def stand_in_embedding(logits: np.ndarray) -> np.ndarray:
     return np.clip(projection @ centred, 0.0, 6.0).astype(np.float32)
 
 
-def analyse_photographs(variants: int = 4, people_variants: int = 14, seed: int = 10) -> list[AnalysedPhoto]:
+def analyse_photographs(variants: int = 7, people_variants: int = 14, seed: int = 10) -> list[AnalysedPhoto]:
     """Every photograph and augmentations of it through the local analyzer (~0.1-0.3 s a photo): `variants` of
     each, `people_variants` of a photograph of a person (two thirds of them hard: small, soft, compressed faces,
     where the fixed threshold loses same-person pairs). Faces are only looked for on photographs of people
@@ -144,9 +144,9 @@ def analyse_photographs(variants: int = 4, people_variants: int = 14, seed: int 
 
     analyzer = LocalAnalyzer(label_model=LABEL_MODEL, ocr=False, moderation=False)
     labeler = OnnxLabeler(LABEL_MODEL)
-    rng = np.random.default_rng(seed)
     out: list[AnalysedPhoto] = []
     for source in PHOTOGRAPHS:
+        rng = np.random.default_rng([seed, zlib.crc32(source.encode())])  # one stream per photograph
         original = (SAMPLES / source).read_bytes()
         with Image.open(io.BytesIO(original)) as image:
             rgb = image.convert("RGB")
@@ -283,3 +283,36 @@ def write_dataset(root: Path, sets: list[FeedbackSet]) -> Path:
         part.parent.mkdir(parents=True, exist_ok=True)
         part.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in events), encoding="utf-8")
     return root
+
+
+def cache_key() -> str:
+    """What the analysed photos depend on: this builder, the local analyzer's code, the photos, the label model."""
+    import hashlib
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    local = ROOT / "lambdas" / "photo_organizer" / "adapters" / "local"
+    for name in ("analyzer.py", "faces.py", "labels.py", "vocabulary.py", "preview_pixels.py"):
+        digest.update((local / name).read_bytes())
+    for name in sorted(PHOTOGRAPHS):
+        digest.update((SAMPLES / name).read_bytes())
+    digest.update(LABEL_MODEL.read_bytes() if LABEL_MODEL.is_file() else b"")
+    return digest.hexdigest()[:24]
+
+
+def save_analysed(path: Path, photos: list[AnalysedPhoto]) -> None:
+    rows = [
+        {"source": p.source, "photo_id": p.photo_id, "labels": p.labels, "logits": p.logits.tolist(),
+         "faces": [[d.tolist(), q, a] for d, q, a in p.faces]}
+        for p in photos
+    ]
+    temp = path.with_suffix(".tmp")
+    temp.write_text(json.dumps(rows), encoding="utf-8")
+    temp.replace(path)
+
+
+def load_analysed(path: Path) -> list[AnalysedPhoto]:
+    return [
+        AnalysedPhoto(r["source"], r["photo_id"], r["labels"], np.asarray(r["logits"], dtype=np.float64),
+                      [(np.asarray(d, dtype=np.float32), q, a) for d, q, a in r["faces"]])
+        for r in json.loads(path.read_text(encoding="utf-8"))
+    ]

@@ -107,3 +107,53 @@ def test_tag_targets_mix_explicit_labels_with_weak_analysis_labels(tmp_path):
     by_id = {e.photo.photo_id: e for e in examples}
     assert by_id["p1"].targets == {"cat": 0, "dog": 0} and by_id["p1"].weights == {"cat": 0.5, "dog": 1.0}
     assert by_id["p3"].targets == {"cat": 0, "dog": 1} and by_id["p2"].targets == {"cat": 1, "dog": 0}
+
+
+def test_an_owner_with_many_labelled_faces_gets_a_bounded_pair_set():
+    from photo_organizer.learning.examples import MAX_PAIRS_PER_OWNER, face_examples
+
+    rng = np.random.default_rng(1)
+    faces, events = [], []
+    for i in range(700):
+        faces.append(FaceFeatures(owner="o", face_id=f"f{i:04d}", photo_id=f"p{i}",
+                                  descriptor=encode_vector(rng.standard_normal(128) * 0.05, "float32")))
+        events.append(event("face_assigned", face_id=f"f{i:04d}", person_id=f"person-{i % 7}"))
+    events.append(event("face_not_person", face_id="f0699", person_id="person-0"))
+    examples, pairs = face_examples(faces, [], events, {("o", f"p{i}") for i in range(700)})
+    assert len(examples) == 700 and len(pairs) == MAX_PAIRS_PER_OWNER
+    assert any("f0699" in (p.a, p.b) for p in pairs)  # the rejected face is never sampled away
+
+
+def test_the_feedback_dataset_lines_the_product_writes_are_the_labels_training_reads(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from photo_organizer.feedback.dataset import lines_by_partition
+    from photo_organizer.feedback.models import FeedbackRecord, FeedbackType, new_feedback_id
+    from photo_organizer.learning.datasets import read_feedback
+
+    start = datetime(2026, 12, 3, 23, 59, 59, 500000, tzinfo=timezone.utc)
+
+    def record(kind, at, **fields):
+        return FeedbackRecord(feedback_id=new_feedback_id(), owner="o", type=kind,
+                              created_at=start + timedelta(seconds=at), **fields)
+
+    added = record(FeedbackType.TAG_ADDED, 0, photo_id="p", tag="grandma's house")
+    rejected = record(FeedbackType.TAG_REJECTED, 1, photo_id="p", tag="dog")
+    undo = record(FeedbackType.UNDO, 2, undoes=rejected.feedback_id)
+    assigned = record(FeedbackType.FACE_ASSIGNED, 3, face_id="f", person_id="ana", previous_person_id="bob")
+    for prefix, text in lines_by_partition([added, rejected, undo, assigned]).items():  # two dates
+        (tmp_path / prefix).mkdir(parents=True)
+        (tmp_path / prefix / "part.jsonl").write_text(text)
+    events = read_feedback(tmp_path)
+    assert len(events) == 4
+    assert tag_labels(events) == {("o", "p"): {"grandma's house": 1}}
+    assert face_labels(events) == ({("o", "f"): "ana"}, {})
+
+
+def test_events_are_ordered_by_instant_not_by_text():
+    later = {**event("tag_confirmed", photo_id="p", tag="dog"), "created_at": "2026-11-01T10:00:01Z"}
+    earlier = {**event("tag_rejected", photo_id="p", tag="dog"), "created_at": "2026-11-01T10:00:00.500000Z"}
+    assert tag_labels([later, earlier]) == {("o", "p"): {"dog": 1}}
+    same_second = {**event("tag_rejected", photo_id="q", tag="dog"), "created_at": "2026-11-01T10:00:00Z"}
+    after = {**event("tag_confirmed", photo_id="q", tag="dog"), "created_at": "2026-11-01T10:00:00.250000Z"}
+    assert tag_labels([after, same_second]) == {("o", "q"): {"dog": 1}}

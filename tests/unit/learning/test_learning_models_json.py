@@ -105,3 +105,14 @@ def test_a_matcher_with_other_features_is_refused():
     body["features"] = ["similarity"]
     with pytest.raises(ValueError):
         faces.FaceMatcher.from_json(body)
+
+
+def test_the_model_only_speaks_about_corrections_the_owner_made():
+    model = small_model()
+    model.suppressible = frozenset()  # "dog" was never rejected where analysis said dog
+    model.suggestible = frozenset({"grandma's house"})
+    dog_photo = photo("x", {"dog": 90.0})
+    assert [s.tag for s in model.suggest(dog_photo)] == ["grandma's house"]
+    assert model.predicted_tags(dog_photo) == {"dog"}  # not suppressed: the model never saw it wrong
+    again = tagging.TaggingModel.from_json(json.loads(json.dumps(model.to_json())))
+    assert again.suppressible == frozenset() and again.suggestible == {"grandma's house"}
