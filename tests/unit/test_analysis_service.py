@@ -307,3 +307,17 @@ def test_without_the_embedding_hooks_nothing_is_embedded(library, tmp_path):
     pipeline(services, store, ScriptedAnalyzer({})).run(store.pending(1).photos, run_id="r1")
     assert store.get(OWNER, photo_id) is not None
     assert SqliteFeatureStore(tmp_path / "photo-organizer.sqlite3").image_embeddings(OWNER) == {}
+
+
+def test_photos_analysed_before_embeddings_existed_get_theirs_once(library, tmp_path):
+    from photo_organizer.adapters.local.sqlite_features import SqliteFeatureStore
+
+    services, store = library
+    ids = [ingest(services, n) for n in ("rocket.jpg", "chelsea.png")]
+    pipeline(services, store, ScriptedAnalyzer({})).run(store.pending(1).photos, run_id="r1")  # no embeddings
+    features = SqliteFeatureStore(tmp_path / "photo-organizer.sqlite3")
+    later = pipeline(services, store, ScriptedAnalyzer({}))
+    later.embed_image, later.features = _fake_image_embedding, features
+    assert later.backfill_image_embeddings(OWNER) == 2
+    assert set(features.image_embeddings(OWNER)) == set(ids)
+    assert later.backfill_image_embeddings(OWNER) == 0

@@ -147,3 +147,20 @@ def test_crash_while_moving_the_pointer_keeps_the_previous_approval(tmp_path, mo
     assert registry.approved("faces").version == 1
     assert json.loads((tmp_path / "models" / "faces" / "approved.json").read_text())["version"] == 1
     assert not [p for p in (tmp_path / "models" / "faces").iterdir() if p.name.startswith(".approved")]
+
+
+def test_the_promoted_face_matcher_is_what_local_regrouping_uses(tmp_path) -> None:
+    from photo_organizer.bootstrap import build_services, local_face_matcher, local_model_registry, local_settings
+    from photo_organizer.learning import faces
+
+    data_dir = tmp_path / "data"
+    matcher_for = local_face_matcher(data_dir)
+    assert matcher_for("ana") is None, "nothing promoted yet: the fixed threshold"
+    matcher = faces.FaceMatcher.untrained("ana", threshold=0.6)
+    folder = model_dir(tmp_path, "faces", faces.document([matcher]))
+    local_model_registry(data_dir).register("faces", folder, {"pair_f1": 0.9}, approve=True)
+    found = matcher_for("ana")
+    assert found is not None and abs(found.threshold - 0.6) < 1e-6
+    assert matcher_for("bo") is None, "another owner's matcher is never used"
+    services = build_services(local_settings(data_dir))
+    assert abs(services.people.face_matcher("ana").threshold - 0.6) < 1e-6

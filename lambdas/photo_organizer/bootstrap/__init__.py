@@ -436,6 +436,7 @@ def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_wo
     """`photo-organizer retrain`: RetrainService over the local library (SubprocessTrainer on `sagemaker/`,
     LocalModelRegistry under <data_dir>/models, the dataset under <data_dir>/datasets)."""
     from photo_organizer.adapters.local.subprocess_trainer import SubprocessTrainer
+    from photo_organizer.analysis.planning import AnalysisSettings
     from photo_organizer.services.retraining import RetrainService
     from photo_organizer.services.training_export import TrainingExport
 
@@ -444,6 +445,9 @@ def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_wo
     if services.feedback_store is None or services.feedback_dataset is None or services.suggestion_store is None:
         raise ConfigurationError("the local backend has no feedback store")
     search = services.search
+    label_model = root / "build" / "models" / "efficientnet_lite0.onnx"
+    # Photos analysed before image embeddings were stored get theirs now (the label model loads only if needed).
+    embeddings = local_analysis(data_dir, label_model, AnalysisSettings()) if label_model.is_file() else None
     return RetrainService(
         trainer=SubprocessTrainer(scripts_dir or root / "sagemaker", python_path=root / "lambdas"),
         registry=local_model_registry(data_dir),
@@ -464,7 +468,33 @@ def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_wo
         people=services.people,
         biometric_consent=services.user_settings.biometric_consent,
         reindex=(lambda owner, photo_ids: search.index_photos(owner, sorted(photo_ids))) if search else None,
+        fill_embeddings=embeddings.backfill_image_embeddings if embeddings is not None else None,
         keep_work=keep_work,
+    )
+
+
+def cloud_training_export(table_name: str, *, client_factory: Callable[[], Any] | None = None):
+    """The feature snapshot's rows from the single table (the cloud export step: TrainingExport.lines/write):
+    photos, analyses, faces, people, feedback overlays, image embeddings, suggestions and each face's last
+    SearchFaces as the pairs (no descriptors in the cloud)."""
+    from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
+    from photo_organizer.adapters.aws.dynamodb_clustering import DynamoDbClusteringState
+    from photo_organizer.adapters.aws.dynamodb_features import DynamoDbFeatureStore, DynamoDbSuggestionStore
+    from photo_organizer.adapters.aws.dynamodb_feedback import DynamoDbFeedbackStore
+    from photo_organizer.adapters.aws.dynamodb_metadata import DynamoDbMetadataStore
+    from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
+    from photo_organizer.services.training_export import TrainingExport
+
+    options = {"client_factory": client_factory}
+    return TrainingExport(
+        photos=DynamoDbMetadataStore(table_name, **options),
+        analysis=DynamoDbAnalysisStore(table_name, **options),
+        people=DynamoDbPeopleStore(table_name, **options),
+        feedback=DynamoDbFeedbackStore(table_name, **options),
+        features=DynamoDbFeatureStore(table_name, **options),
+        suggestions=DynamoDbSuggestionStore(table_name, **options),
+        clustering=DynamoDbClusteringState(table_name, **options),
+        pairs_from_descriptors=False,
     )
 
 

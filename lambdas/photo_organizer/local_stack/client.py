@@ -96,11 +96,28 @@ class PhotoApiClient:
         """POST /feedback: one correction (feedback.models request body); the recorded event."""
         return self._call("POST", "/feedback", json=event).json()
 
+    def send_feedback(self, body: dict) -> dict:
+        """POST /feedback with one event (a FeedbackRequest body); the recorded event's view."""
+        return self._call("POST", "/feedback", json=body).json()
+
     def feedback_for(self, photo_id: str) -> list[dict]:
         return self._call("GET", "/feedback", params={"photo_id": photo_id}).json()
 
     def undo_feedback(self, feedback_id: str) -> dict:
         return self._call("DELETE", f"/feedback/{feedback_id}").json()
+
+    def review(self, *, limit: int = 20, kind: str | None = None) -> dict:
+        """GET /review: the least certain questions first, each with its yes/no POST /feedback bodies."""
+        params: dict = {"limit": limit}
+        if kind:
+            params["kind"] = kind
+        return self._call("GET", "/review", params=params).json()
+
+    def people(self) -> list[dict]:
+        return self._call("GET", "/people").json()
+
+    def name_person(self, person_id: str, name: str) -> dict:
+        return self._call("PATCH", f"/people/{person_id}", json={"name": name}).json()
 
     def upload(self, path: Path, *, content_type: str | None = None) -> str:
         content_type = content_type or CONTENT_TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0]

@@ -38,7 +38,7 @@ from photo_organizer.ports.analysis import (
     LocalTimeResolver,
     PlaceResolver,
 )
-from photo_organizer.errors import PermanentError, RetryableError
+from photo_organizer.errors import NotFoundError, PermanentError, RetryableError
 from photo_organizer.keys import PhotoKeys
 from photo_organizer.models import Photo, PhotoStatus
 from photo_organizer.ports.storage import BlobStore, MetadataStore
@@ -141,6 +141,25 @@ class AnalysisService:
             self.features.save_image_embedding(photo.owner, photo.photo_id, self.embed_image(preview))
         self.store.save(analysis)
         return analysis
+
+    def backfill_image_embeddings(self, owner: str) -> int:
+        """Embeds the owner's analysed photos that have no image embedding (analysed before embeddings were
+        stored, or while the label model had no `embedding` output); returns how many. A photo whose preview is
+        gone is skipped: it is being deleted."""
+        if self.embed_image is None or self.features is None:
+            return 0
+        have = set(self.features.image_embeddings(owner))
+        done = 0
+        for record in self.store.analysed(owner, min_version=1):
+            if record.photo_id in have:
+                continue
+            try:
+                preview = self.previews.get(PhotoKeys.for_photo(owner, record.photo_id).preview).data
+            except NotFoundError:
+                continue
+            self.features.save_image_embedding(owner, record.photo_id, self.embed_image(preview))
+            done += 1
+        return done
 
     def _indexed_faces(self, record: PhotoRecord) -> tuple[FaceDetection, ...] | None:
         """The faces an earlier analysis version indexed, when they are to be kept (None: index the photo)."""

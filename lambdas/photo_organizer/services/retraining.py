@@ -58,6 +58,7 @@ class RetrainReport:
     run_id: str
     outcomes: dict[str, KindOutcome] = field(default_factory=dict)
     backfilled_events: int = 0
+    backfilled_embeddings: int = 0
     snapshot: dict[str, int] = field(default_factory=dict)
     photos_with_suggestions: int = 0
     suggestions_changed: int = 0
@@ -118,11 +119,14 @@ class RetrainService:
     people: PeopleService | None = None
     biometric_consent: Callable[[str], bool] = lambda owner: False  # noqa: E731
     reindex: Callable[[str, set[str]], None] | None = None  # (owner, photo ids): the local search index
+    # owner -> how many analysed photos got their missing image embedding (analysed before embeddings existed)
+    fill_embeddings: Callable[[str], int] | None = None
     appliers: Appliers = field(default_factory=learning_appliers)
     decide: Callable[[Mapping[str, Any], str, float, int], Any] = learning_decide
     margin: float = 0.01
     min_examples: int = 10
-    hyperparameters: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # kind -> --name value
+    # "preprocess" | kind -> {name: value}: the scripts' `--name value` arguments
+    hyperparameters: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     keep_work: bool = False
 
     # ---- the run ----------------------------------------------------------------------------------------------
@@ -149,6 +153,8 @@ class RetrainService:
         step("record", "done")
 
         step("export", "start")
+        if self.fill_embeddings is not None:
+            report.backfilled_embeddings = sum(self.fill_embeddings(owner) for owner in owners)
         counts = self.export.write(self.dataset_root, owners)
         report.snapshot = {"photos": counts.photos, "faces": counts.faces, "pairs": counts.pairs,
                            "embeddings": counts.embeddings}
@@ -164,7 +170,8 @@ class RetrainService:
                 channels={"dataset": self.dataset_root},
                 model_dir=work / "preprocess-model",
                 output_dir=work / "preprocess-output",
-                hyperparameters={"input": str(self.dataset_root), "output": str(examples)},
+                hyperparameters={**self.hyperparameters.get("preprocess", {}), "input": str(self.dataset_root),
+                                 "output": str(examples)},
             ), step)
             step("preprocess", "done")
             for kind in KINDS:
