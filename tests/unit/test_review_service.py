@@ -354,3 +354,36 @@ def test_tags_and_faces_share_one_queue_ordered_by_uncertainty(stores):
     assert page.items[0].tag == "cat"
     margins = [abs(i.confidence - 0.5) for i in page.items]
     assert margins == sorted(margins)
+
+
+def _loose_face(analysis, people, similarity: float, face_id: str = "x1", photo: str = "p9"):
+    """A face outside every person, at `similarity` from Anna's first face (f1)."""
+    rng = np.random.default_rng(3)
+    direction = rng.normal(size=128)
+    direction /= np.linalg.norm(direction)
+    base = rng.normal(scale=0.1, size=128)
+    analysis.add("ana", photo, [])
+    people.face("ana", face_id, photo, _vector_at_similarity(similarity, base, -direction))
+
+
+def test_a_face_in_nobody_is_asked_about_with_the_person_it_most_likely_is(stores):
+    analysis, people, feedback = stores
+    _two_people(analysis, people)
+    _loose_face(analysis, people, 0.78)
+    items = [i for i in ReviewService(analysis, people, feedback).queue("ana", kinds=["face"]).items
+             if i.face_id == "x1"]
+    assert len(items) == 1
+    loose = items[0]
+    assert (loose.person_id, loose.on_photo, loose.question) == ("anna", False, "Is this Anna?")
+    assert 0.1 < loose.confidence < 0.6
+    assert (loose.answers.yes.type, loose.answers.yes.person_id) == (FeedbackType.FACE_ASSIGNED, "anna")
+
+
+def test_a_loose_face_is_not_proposed_to_a_refused_or_hidden_person_nor_when_it_resembles_nobody(stores):
+    analysis, people, feedback = stores
+    _two_people(analysis, people, hidden=True)
+    _loose_face(analysis, people, 0.78)
+    _loose_face(analysis, people, 0.05, face_id="x2", photo="p8")
+    feedback.add("ana", FeedbackType.FACE_REJECTED, face_id="x1", person_id="other")
+    faces = {i.face_id for i in ReviewService(analysis, people, feedback).queue("ana", kinds=["face"]).items}
+    assert "x1" not in faces and "x2" not in faces

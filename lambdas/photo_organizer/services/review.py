@@ -11,7 +11,8 @@ Where the beliefs come from:
   for every other (photo, tag) — a library without a trained model, a photo analysed after the last
   re-application, an analysis tag outside the owner's model — the analysis label confidence, mapped so that
   the analyzer's own decision point becomes 0.5 (see `analysis_belief`).
-- faces: the probability that a face belongs to the person it is in: the promoted face matcher's pair
+- faces: the probability that a face belongs to the person it is in (or, for a face in nobody, to the person it
+  most likely is, from PROPOSE_FROM): the promoted face matcher's pair
   probability when the owner has one, else the similarity mapped through people.models' logistic scale around
   DEFAULT_THRESHOLD (see `similarity_belief`); averaged over the person's other faces, as the average-linkage
   clustering compares a face with a person (a missing cloud search result counts as similarity 0 there too).
@@ -66,6 +67,8 @@ from photo_organizer.ports.people import PeopleStore
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+MAX_UNASSIGNED_FACES = 500  # best-quality loose faces proposed per request: bounds the work on a large library
+PROPOSE_FROM = 0.1  # a loose face whose best person is less likely than this is nobody known: not worth asking
 
 # The analyzers' own decision points, in percent: a label at this confidence is where the analyzer itself is
 # undecided (it keeps labels from there up). Local: adapters.local.labels.DEFAULT_MIN_CONFIDENCE (a 1000-way
@@ -263,6 +266,34 @@ class ReviewService:
                     yield face_item(face, person.person_id, person.name, probabilities[face_id], source=source)
                 except PydanticValidationError:
                     continue
+        yield from self._unassigned_face_items(owner, people, faces, photo_ids, answered, matcher, searches, source)
+
+    def _unassigned_face_items(self, owner, people, faces, photo_ids, answered, matcher, searches, source):
+        """A face in nobody (below the threshold to everyone) is asked about with the person it most likely is:
+        "Is this Anna?" near 0.5 is where a fixed threshold errs (blurred, small, profile faces), so these are
+        the face answers that teach the matcher most. Hidden people are never proposed; nor is a person the user
+        already refused for that face."""
+        placed = {f for p in self.people.people(owner) for f in p.face_ids}
+        loose = sorted((f for f in faces.values() if f.face_id not in placed and f.photo_id in photo_ids),
+                       key=lambda f: (-f.quality, f.face_id))[:MAX_UNASSIGNED_FACES]
+        if not loose:
+            return
+        members = {p.person_id: [faces[f] for f in sorted(p.face_ids) if f in faces] for p in people}
+        for face in loose:
+            best: tuple[float, str] | None = None
+            for person in people:
+                if (face.face_id, person.person_id) in answered or not members[person.person_id]:
+                    continue
+                p = face_to_person_probability(face, members[person.person_id], matcher, searches)
+                if best is None or p > best[0] or (p == best[0] and person.person_id < best[1]):
+                    best = (p, person.person_id)
+            if best is None or best[0] < PROPOSE_FROM:
+                continue
+            person = next(x for x in people if x.person_id == best[1])
+            try:
+                yield face_item(face, person.person_id, person.name, best[0], source=source, in_person=False)
+            except PydanticValidationError:
+                continue
 
     def _answered_faces(self, owner: str) -> set[tuple[str, str]]:
         answered: set[tuple[str, str]] = set()
@@ -323,7 +354,8 @@ def tag_item(photo_id: str, tag: str, confidence: float, *, on_photo: bool, sour
 
 
 def face_item(
-    face: StoredFace, person_id: str, name: str | None, confidence: float, *, source: BeliefSource
+    face: StoredFace, person_id: str, name: str | None, confidence: float, *, source: BeliefSource,
+    in_person: bool = True,
 ) -> ReviewItem:
     return ReviewItem(
         kind=ReviewKind.FACE,
@@ -331,7 +363,7 @@ def face_item(
         face_id=face.face_id,
         person_id=person_id,
         person_name=name,
-        on_photo=True,
+        on_photo=in_person,
         confidence=round(min(1.0, max(0.0, confidence)), 6),
         source=source,
         question=f"Is this {name}?" if name else "Is this the same person as the other photos of this group?",
@@ -385,6 +417,35 @@ def face_person_probabilities(
         ]
         out[face_id] = float(np.mean(pair_probabilities))
     return out
+
+
+def face_to_person_probability(
+    face: StoredFace, members: list[StoredFace], matcher: PairMatcher | None, searches: Mapping[str, FaceSearch]
+) -> float:
+    """The mean "same person" probability of a face outside a person with each of the person's faces (the same
+    measure as `face_person_probabilities`, for a face not among them)."""
+    others = [m for m in members if m.face_id != face.face_id]
+    if not others:
+        return 0.0
+    vector = face.vector()
+    vectors = [m.vector() for m in others]
+    if vector is not None and all(v is not None for v in vectors):
+        matrix = np.vstack([vector, *vectors]).astype(np.float64)
+        if matcher is not None:
+            matrix = np.asarray(matcher.project(matrix), dtype=np.float64)
+        similarity = similarities_from_distances(np.linalg.norm(matrix[1:] - matrix[0], axis=1))
+    else:
+        own = searches.get(face.face_id)
+        similarity = np.array([
+            max(float(own.matches.get(m.face_id, 0.0)) if own else 0.0,
+                float(searches[m.face_id].matches.get(face.face_id, 0.0)) if m.face_id in searches else 0.0)
+            for m in others
+        ])
+    pairs = [
+        matcher.probability(float(s), face.quality, m.quality) if matcher is not None else similarity_belief(float(s))
+        for s, m in zip(similarity, others)
+    ]
+    return float(np.mean(pairs))
 
 
 def _article(tag: str) -> str:
