@@ -42,14 +42,16 @@ def api(user, method: str, path: str, body: dict | None = None) -> tuple[int, di
     return result["statusCode"], json.loads(result["body"]) if result.get("body") else {}
 
 
-def test_review_lists_tag_and_face_questions_least_certain_first(library):
+def test_review_lists_tag_and_face_questions_in_turns_each_least_certain_first(library):
     user, _, ids = library
     status, page = api(user, "GET", "/review?limit=100")
     assert status == 200, page
     items = page["items"]
     assert {i["kind"] for i in items} == {"tag", "face"} and page["remaining"] == len(items)
-    margins = [abs(i["confidence"] - 0.5) for i in items]
-    assert margins == sorted(margins)
+    for kind in ("tag", "face"):
+        margins = [abs(i["confidence"] - 0.5) for i in items if i["kind"] == kind]
+        assert margins == sorted(margins), kind
+    assert [i["kind"] for i in items[:4]] == ["tag", "face", "tag", "face"]  # asked in turns
     assert {i["photo_id"] for i in items} <= set(ids.values())
     faces = [i for i in items if i["kind"] == "face"]
     obama = {ids[n] for n in ("obama.jpg", "obama2.jpg", "obama3.jpg")}

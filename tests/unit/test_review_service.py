@@ -346,14 +346,17 @@ def test_cloud_faces_without_descriptors_use_the_search_similarities_missing_pai
     assert items["r1"] == pytest.approx((similarity_belief(0.99) + similarity_belief(0.85)) / 2, abs=1e-6)
 
 
-def test_tags_and_faces_share_one_queue_ordered_by_uncertainty(stores):
+def test_tags_and_faces_are_asked_in_turns_each_least_certain_first(stores):
     analysis, people, feedback = stores
     _two_people(analysis, people)
-    analysis.add("ana", "p1", [("Dog", 99.0), ("Cat", 20.5)])
-    page = ReviewService(analysis, people, feedback).queue("ana", limit=3)
-    assert page.items[0].tag == "cat"
-    margins = [abs(i.confidence - 0.5) for i in page.items]
-    assert margins == sorted(margins)
+    analysis.add("ana", "p1", [("Dog", 99.0), ("Cat", 20.5), ("Car", 21.0), ("Owl", 22.0)])
+    page = ReviewService(analysis, people, feedback).queue("ana", limit=20)
+    kinds = [i.kind for i in page.items]
+    assert kinds[:6] == [ReviewKind.TAG, ReviewKind.FACE] * 3
+    assert [i.tag for i in page.items if i.kind is ReviewKind.TAG][:3] == ["cat", "car", "owl"]
+    for kind in ReviewKind:
+        margins = [abs(i.confidence - 0.5) for i in page.items if i.kind is kind]
+        assert margins == sorted(margins)
 
 
 def _loose_face(analysis, people, similarity: float, face_id: str = "x1", photo: str = "p9"):

@@ -2,7 +2,8 @@
 
 Uncertainty sampling: every belief the library holds about one photo's tag or one face's person is a probability
 p in 0..1; the queue asks first about the beliefs nearest 0.5 (|p - 0.5| smallest), ties broken by a stable key
-(kind, photo, tag or face, person), so the same library gives the same queue. Answering is ordinary feedback:
+(kind, photo, tag or face, person), so the same library gives the same queue. Tags and faces are ranked apart and
+asked in turns (see `ReviewService.candidates`). Answering is ordinary feedback:
 each item carries the ready-to-POST /feedback bodies for "yes" and "no" (origin "review"), and an answered
 item leaves the queue because its event is in the feedback store (undo it and the question comes back).
 
@@ -30,7 +31,7 @@ store the queue instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -205,17 +206,19 @@ class ReviewService:
         kinds: Collection[ReviewKind | str] = (ReviewKind.TAG, ReviewKind.FACE),
         include_sensitive: bool = False,
     ) -> list[ReviewItem]:
-        """Every open question, least certain first (the queue's order; the benchmark's random strategy draws
-        from the same pool)."""
+        """Every open question in the queue's order (the benchmark's random strategy draws from the same pool):
+        each kind least certain first, the kinds taken in turn (tag, face, tag, ...). Turns, not one ranking:
+        a library holds many times more tag beliefs than faces, and dozens of labels sit right at the analyzer's
+        decision point, so one ranking would ask nothing about faces for pages on end and the face matcher would
+        never get the answers it learns from."""
         wanted = {ReviewKind(k) for k in kinds}
         analyses = self._analyses(owner, include_sensitive=include_sensitive)
-        items: list[ReviewItem] = []
+        queues: list[list[ReviewItem]] = []
         if ReviewKind.TAG in wanted:
-            items.extend(self._tag_items(owner, analyses))
+            queues.append(sorted(self._tag_items(owner, analyses), key=lambda item: item.uncertainty_key))
         if ReviewKind.FACE in wanted:
-            items.extend(self._face_items(owner, set(analyses)))
-        items.sort(key=lambda item: item.uncertainty_key)
-        return items
+            queues.append(sorted(self._face_items(owner, set(analyses)), key=lambda item: item.uncertainty_key))
+        return in_turns(queues)
 
     # ---- tags -----------------------------------------------------------------------------------------------
 
@@ -446,6 +449,14 @@ def face_to_person_probability(
         for s, m in zip(similarity, others)
     ]
     return float(np.mean(pairs))
+
+
+def in_turns(queues: Sequence[Sequence[ReviewItem]]) -> list[ReviewItem]:
+    """One item of each queue in turn while they last."""
+    out: list[ReviewItem] = []
+    for rank in range(max((len(q) for q in queues), default=0)):
+        out.extend(q[rank] for q in queues if rank < len(q))
+    return out
 
 
 def _article(tag: str) -> str:
