@@ -184,25 +184,42 @@ def augment(image: Image.Image, rng: random.Random) -> bytes:
     return buffer.getvalue()
 
 
+def degrade(image: Image.Image, rng: random.Random) -> bytes:
+    """A poor copy (small, blurred, dark or washed out, heavily compressed): faces the detector still finds land
+    below the fixed threshold to their own person, the case a learned matcher exists for."""
+    image = image.convert("RGB")
+    if rng.random() < 0.5:
+        image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    image.thumbnail((rng.choice([400, 500, 600]),) * 2)
+    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(1.0, 3.0)))
+    image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.4, 1.6))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=rng.randint(10, 30))
+    return buffer.getvalue()
+
+
 def _analyzer():
     from photo_organizer.adapters.local.analyzer import LocalAnalyzer
 
     return LocalAnalyzer(label_model=LABEL_MODEL, ocr=True, moderation=False)
 
 
-def analyse_copy(path: Path, copy: int, analyzer_factory: Callable[[], object], cache: Path) -> dict:
-    """The analysis of one augmented copy, from the cache when this exact variant was analysed before."""
+def analyse_copy(path: Path, copy: int, analyzer_factory: Callable[[], object], cache: Path, *,
+                 hard: bool = False) -> dict:
+    """The analysis of one augmented (or, hard, degraded) copy, from the cache when this exact variant was
+    analysed before."""
     from photo_organizer.analysis.models import AnalysisPlan, ApiCall
 
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    key = hashlib.sha256(f"{AUGMENT_VERSION}/{digest}/{copy}".encode()).hexdigest()[:24]
+    kind = "hard/" if hard else ""
+    key = hashlib.sha256(f"{kind}{AUGMENT_VERSION}/{digest}/{copy}".encode()).hexdigest()[:24]
     cached = cache / f"{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
-    rng = random.Random(f"{digest}/{copy}")
+    rng = random.Random(f"{kind}{digest}/{copy}")
     with Image.open(path) as image:
-        jpeg = augment(image, rng) if copy else _plain(image)
-    photo_id = f"{path.stem.replace('_', '-')}-{copy:03d}"
+        jpeg = degrade(image, rng) if hard else augment(image, rng) if copy else _plain(image)
+    photo_id = f"{path.stem.replace('_', '-')}-{'h' if hard else ''}{copy:03d}"
     plan = AnalysisPlan(owner=OWNER, photo_id=photo_id, analysis_version=1,
                         calls=frozenset({ApiCall.DETECT_LABELS, ApiCall.INDEX_FACES}))
     result = analyzer_factory().analyze(jpeg, plan)
@@ -228,8 +245,9 @@ def _plain(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def build_library(paths: Sequence[Path], copies: int, *, cache: Path = CACHE,
+def build_library(paths: Sequence[Path], copies: int, *, hard_copies: int = 0, cache: Path = CACHE,
                   analyzer_factory: Callable[[], object] | None = None, progress: bool = True) -> list[Example]:
+    """`copies` variants of every source photo, plus `hard_copies` degraded ones of each photo with a person."""
     shared: dict[str, object] = {}
 
     def factory():
@@ -238,23 +256,23 @@ def build_library(paths: Sequence[Path], copies: int, *, cache: Path = CACHE,
         return shared["analyzer"]
 
     examples = []
-    total = len(paths) * copies
-    for i, path in enumerate(paths):
+    plan = [(path, copy, False) for path in paths for copy in range(copies)]
+    plan += [(path, copy, True) for path in paths if TRUTH[path.stem][1] for copy in range(hard_copies)]
+    for done, (path, copy, hard) in enumerate(plan, start=1):
         truth, identity = TRUTH[path.stem]
-        for copy in range(copies):
-            body = analyse_copy(path, copy, factory, cache)
-            labels = tuple(Label(name=n, confidence=c, parents=tuple(p), source=LabelSource(s))
-                           for n, c, p, s in body["labels"])
-            result = AnalysisResult(photo_id=body["photo_id"], analysis_version=1, labels=labels, analysed_at=NOW,
-                                    source=AnalysisSource.LOCAL)
-            faces = [StoredFace(face_id=f["face_id"], owner=OWNER, photo_id=body["photo_id"],
-                                box=BoundingBox(**f["box"]), quality=min(1.0, max(0.0, f["quality"])),
-                                created_at=NOW, descriptor=base64.b64decode(f["descriptor"]))
-                     for f in body["faces"]]
-            examples.append(Example(body["photo_id"], path.stem, PhotoAnalysis(owner=OWNER, result=result), truth,
-                                    faces, identity))
-            if progress and sys.stderr.isatty():
-                print(f"\ranalysed {i * copies + copy + 1}/{total}", end="", file=sys.stderr)
+        body = analyse_copy(path, copy, factory, cache, hard=hard)
+        labels = tuple(Label(name=n, confidence=c, parents=tuple(p), source=LabelSource(s))
+                       for n, c, p, s in body["labels"])
+        result = AnalysisResult(photo_id=body["photo_id"], analysis_version=1, labels=labels, analysed_at=NOW,
+                                source=AnalysisSource.LOCAL)
+        faces = [StoredFace(face_id=f["face_id"], owner=OWNER, photo_id=body["photo_id"],
+                            box=BoundingBox(**f["box"]), quality=min(1.0, max(0.0, f["quality"])),
+                            created_at=NOW, descriptor=base64.b64decode(f["descriptor"]))
+                 for f in body["faces"]]
+        examples.append(Example(body["photo_id"], path.stem, PhotoAnalysis(owner=OWNER, result=result), truth,
+                                faces, identity))
+        if progress and sys.stderr.isatty():
+            print(f"\ranalysed {done}/{len(plan)}", end="", file=sys.stderr)
     if progress and sys.stderr.isatty():
         print(file=sys.stderr)
     return examples
@@ -655,6 +673,8 @@ def print_report(report: Report, out=sys.stdout) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--copies", type=int, default=24, help="augmented variants per source photo")
+    parser.add_argument("--hard-copies", type=int, default=12,
+                        help="degraded variants per source photo with a person (faces near the threshold)")
     parser.add_argument("--photos", type=int, default=None, help="use only the first N source photos")
     parser.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     parser.add_argument("--retrain-every", type=int, default=10)
@@ -667,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
     if not LABEL_MODEL.is_file():
         print(f"no label model at {LABEL_MODEL.relative_to(ROOT)}: run `make label-model` first", file=sys.stderr)
         return 2
-    examples = build_library(source_photos(args.photos), args.copies, cache=args.cache)
+    examples = build_library(source_photos(args.photos), args.copies, hard_copies=args.hard_copies, cache=args.cache)
     report = benchmark(examples, budgets=tuple(int(b) for b in args.budgets.split(",")),
                        retrain_every=args.retrain_every, random_seeds=args.random_seeds,
                        tagging_hp={"c": args.tagging_c} if args.tagging_c is not None else None,
