@@ -50,6 +50,7 @@ ROUTES = (
     (_POST, "/feedback", True),
     (_GET, "/feedback", True),
     (_DELETE, "/feedback/{feedback_id}", True),
+    (_GET, "/review", True),
     (_GET, "/openapi.json", False),
 )
 SEARCH_ROUTES = (

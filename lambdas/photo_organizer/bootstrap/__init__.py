@@ -10,7 +10,7 @@ resolver and captioner from `analysis_enrichment()`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +22,14 @@ from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, Sugge
 from photo_organizer.ports.people import PeopleStore, UserSettings
 from photo_organizer.ports.search import SearchIndex, SearchWriter
 from photo_organizer.ports.storage import BlobStore, MetadataStore
+from photo_organizer.people.searches import FaceSearch
 from photo_organizer.search.models import SearchDocument
 from photo_organizer.services.feedback import FeedbackService
 from photo_organizer.services.indexing import StreamIndexer
 from photo_organizer.services.ingest import IngestService
 from photo_organizer.services.people import PeopleService
 from photo_organizer.services.photos import PhotoService
+from photo_organizer.services.review import ReviewService
 from photo_organizer.services.search import Embed, SearchService
 from photo_organizer.services.uploads import UploadService
 from photo_organizer.settings import Backend, Settings
@@ -65,8 +67,11 @@ class Services:
     suggestion_store: SuggestionStore | None = None
     # What analysis stores for training: the image embeddings.
     features: FeatureStore | None = None
-    # owner -> the promoted face matcher PeopleService.recluster uses (local: the model registry's approved one)
+    # owner -> the promoted face matcher PeopleService.recluster uses (local: the model registry's approved one);
+    # the review queue ranks face assignments with it too.
     face_matcher: Callable[[str], Any] | None = None
+    # Cloud faces have no descriptor: the review queue measures them with the clustering's SearchFaces results.
+    review_face_searches: Callable[[str], Mapping[str, FaceSearch]] | None = None
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings)
@@ -82,6 +87,14 @@ class Services:
             self.feedback = FeedbackService(
                 store=self.feedback_store, metadata=self.metadata, people=self.people, dataset=self.feedback_dataset
             )
+        self.review = ReviewService(
+            analysis=self.analysis,
+            people=self.people_store,
+            feedback=self.feedback_store,
+            suggestions=self.suggestion_store,
+            face_matcher=self.face_matcher,
+            face_searches=self.review_face_searches,
+        )
         self.search: SearchService | None = None
         if self.search_index is not None:
             self.search = SearchService(
@@ -111,6 +124,7 @@ def build_services(settings: Settings) -> Services:
         from photo_organizer.adapters.aws.s3_blobs import S3BlobStore
 
         from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbAnalysisStore
+        from photo_organizer.adapters.aws.dynamodb_clustering import DynamoDbClusteringState
         from photo_organizer.adapters.aws.dynamodb_features import DynamoDbFeatureStore, DynamoDbSuggestionStore
         from photo_organizer.adapters.aws.dynamodb_feedback import DynamoDbFeedbackStore
         from photo_organizer.adapters.aws.dynamodb_people import DynamoDbPeopleStore
@@ -136,6 +150,8 @@ def build_services(settings: Settings) -> Services:
             feedback_store=DynamoDbFeedbackStore(settings.table_name),
             suggestion_store=DynamoDbSuggestionStore(settings.table_name),
             features=DynamoDbFeatureStore(settings.table_name),
+            # Rekognition faces have no descriptor here: the review queue reads the clustering's face searches.
+            review_face_searches=DynamoDbClusteringState(settings.table_name).searches,
         )
         # The stream indexer sees only the photo item: a correction or a consent withdrawal reaches search by
         # rewriting the `people` of the photos it touched.

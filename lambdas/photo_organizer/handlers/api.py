@@ -30,6 +30,8 @@ from photo_organizer.models import ErrorBody, PhotoDetail, PhotoPage, UploadRequ
 from photo_organizer.search.models import SortOrder
 from photo_organizer.services.feedback import FeedbackService, FeedbackView
 from photo_organizer.services.people import ConsentView, PersonView
+from photo_organizer.services.review import MAX_LIMIT as REVIEW_MAX_LIMIT
+from photo_organizer.services.review import ReviewKind, ReviewPage
 from photo_organizer.services.search import FacetView, SearchFilters, SearchResponse
 
 logger, tracer = Logger(service="photo-organizer"), Tracer(service="photo-organizer")
@@ -219,6 +221,19 @@ def get_consent() -> ConsentView:
 @tracer.capture_method
 def set_consent(request: Annotated[ConsentRequest, Body()]) -> ConsentView:
     return services().people.set_consent(current_owner(), request.biometric_consent)
+
+
+@app.get("/review", summary="The questions whose answers teach the models most, least certain first")
+@tracer.capture_method
+def review_queue(
+    limit: Annotated[int, Query(ge=1, le=REVIEW_MAX_LIMIT)] = 20,
+    kind: Annotated[list[ReviewKind] | None, Query(description="tag, face, or both (the default).")] = None,
+    include_sensitive: Annotated[bool, Query()] = False,
+) -> ReviewPage:
+    # Each item's `answers.yes` / `answers.no` is a ready POST /feedback body: answering is ordinary feedback.
+    return services().review.queue(
+        current_owner(), limit=limit, kinds=kind or list(ReviewKind), include_sensitive=include_sensitive
+    )
 
 
 def _search():

@@ -102,6 +102,13 @@ class PhotoApiClient:
     def undo_feedback(self, feedback_id: str) -> dict:
         return self._call("DELETE", f"/feedback/{feedback_id}").json()
 
+    def review(self, *, limit: int = 20, kind: str | None = None) -> dict:
+        """GET /review: the least certain questions first, each with its yes/no POST /feedback bodies."""
+        params: dict = {"limit": limit}
+        if kind:
+            params["kind"] = kind
+        return self._call("GET", "/review", params=params).json()
+
     def people(self) -> list[dict]:
         return self._call("GET", "/people").json()
 

@@ -1,0 +1,467 @@
+"""The review queue: the questions whose answers teach the models most, least certain first.
+
+Uncertainty sampling: every belief the library holds about one photo's tag or one face's person is a probability
+p in 0..1; the queue asks first about the beliefs nearest 0.5 (|p - 0.5| smallest), ties broken by a stable key
+(kind, photo, tag or face, person), so the same library gives the same queue. Tags and faces are ranked apart and
+asked in turns (see `ReviewService.candidates`). Answering is ordinary feedback:
+each item carries the ready-to-POST /feedback bodies for "yes" and "no" (origin "review"), and an answered
+item leaves the queue because its event is in the feedback store (undo it and the question comes back).
+
+Where the beliefs come from:
+- tags: the tagging model's calibrated TagSuggestions (SuggestionStore) for the photos the re-application scored;
+  for every other (photo, tag) — a library without a trained model, a photo analysed after the last
+  re-application, an analysis tag outside the owner's model — the analysis label confidence, mapped so that
+  the analyzer's own decision point becomes 0.5 (see `analysis_belief`).
+- faces: the probability that a face belongs to the person it is in (or, for a face in nobody, to the person it
+  most likely is, from PROPOSE_FROM): the promoted face matcher's pair
+  probability when the owner has one, else the similarity mapped through people.models' logistic scale around
+  DEFAULT_THRESHOLD (see `similarity_belief`); averaged over the person's other faces, as the average-linkage
+  clustering compares a face with a person (a missing cloud search result counts as similarity 0 there too).
+
+What is never asked: a (photo, tag) the user already confirmed, rejected or added (the photo's active overlay);
+a (face, person) the user assigned or refused, through POST /feedback or the people endpoints (active feedback
+events, and the people store's pinned-face / not-this-person corrections); faces of hidden people; photos that
+are not READY any more; sensitive photos unless asked.
+
+Cost: one pass over the owner's analysed photos per request (the analysis store's listing, then one read per
+photo: a SQLite row locally, a GetItem in the cloud), plus the owner's people, faces, feedback and suggestions.
+Right for a family library; a cloud library of many thousands of photos would want the re-application step to
+store the queue instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from photo_organizer.analysis.models import Label, LabelSource
+from photo_organizer.analysis.store import PhotoAnalysis
+from photo_organizer.feedback.models import (
+    FACE_TYPES,
+    FaceFeedback,
+    FeedbackOrigin,
+    FeedbackType,
+    TagFeedback,
+    TagOverlay,
+    TagSuggestion,
+    normalize_tag,
+)
+from photo_organizer.people.models import (
+    DEFAULT_THRESHOLD,
+    CannotLink,
+    PinnedFace,
+    distance_from_similarity,
+    similarities_from_distances,
+    similarity_from_distance,
+)
+from photo_organizer.people.searches import FaceSearch
+from photo_organizer.people.store import StoredFace
+from photo_organizer.ports.analysis import AnalysisStore
+from photo_organizer.ports.feedback import FeedbackStore, SuggestionStore
+from photo_organizer.ports.people import PeopleStore
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+MAX_UNASSIGNED_FACES = 500  # best-quality loose faces proposed per request: bounds the work on a large library
+PROPOSE_FROM = 0.1  # a loose face whose best person is less likely than this is nobody known: not worth asking
+
+# The analyzers' own decision points, in percent: a label at this confidence is where the analyzer itself is
+# undecided (it keeps labels from there up). Local: adapters.local.labels.DEFAULT_MIN_CONFIDENCE (a 1000-way
+# softmax summed per tag); cloud: RekognitionAnalyzer's min_label_confidence default (DetectLabels MinConfidence).
+# Labels derived from faces or text are facts of another detector: their percentage is taken as it is.
+LOCAL_DECISION_CONFIDENCE = 20.0
+REKOGNITION_DECISION_CONFIDENCE = 55.0
+DERIVED_DECISION_CONFIDENCE = 50.0
+# people.models' logistic, moved along the distance axis so that DEFAULT_THRESHOLD's distance maps to 0.5.
+_RECENTRE = distance_from_similarity(0.5) - distance_from_similarity(DEFAULT_THRESHOLD)
+
+
+class ReviewKind(StrEnum):
+    TAG = "tag"
+    FACE = "face"
+
+
+class BeliefSource(StrEnum):
+    """Which model's score the item's confidence is."""
+
+    SUGGESTION = "suggestion"  # the trained tagging model's (re-applied) suggestion
+    ANALYSIS = "analysis"  # the analyzer's label confidence, mapped
+    MATCHER = "matcher"  # the promoted face matcher
+    SIMILARITY = "similarity"  # face similarity on the fixed-threshold scale
+
+
+class PairMatcher(Protocol):
+    """What the queue needs of a promoted face matcher (learning.faces.FaceMatcher)."""
+
+    def probability(self, similarity: float, quality_a: float, quality_b: float) -> float: ...
+
+    def project(self, descriptors: np.ndarray) -> np.ndarray: ...
+
+
+class ReviewAnswers(BaseModel):
+    """The POST /feedback bodies for the two answers, ready to send as they are."""
+
+    model_config = ConfigDict(frozen=True)
+
+    yes: TagFeedback | FaceFeedback
+    no: TagFeedback | FaceFeedback
+
+
+class ReviewItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: ReviewKind
+    photo_id: str
+    tag: str | None = None
+    face_id: str | None = None
+    person_id: str | None = None
+    person_name: str | None = None
+    on_photo: bool = Field(description="tag: the photo shows the tag now; face: the face is in that person now.")
+    confidence: float = Field(ge=0, le=1, description="The current models' probability that the answer is yes.")
+    source: BeliefSource
+    question: str
+    answers: ReviewAnswers
+
+    @property
+    def uncertainty_key(self) -> tuple[float, int, str, str, str]:
+        return (
+            round(abs(self.confidence - 0.5), 9),
+            0 if self.kind is ReviewKind.TAG else 1,
+            self.photo_id,
+            self.tag or self.face_id or "",
+            self.person_id or "",
+        )
+
+
+class ReviewPage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[ReviewItem]
+    remaining: int = Field(description="How many questions the queue holds in all (these items included).")
+
+
+# ---- beliefs ------------------------------------------------------------------------------------------------------
+
+
+def decision_confidence(source: LabelSource) -> float:
+    if source is LabelSource.LOCAL:
+        return LOCAL_DECISION_CONFIDENCE
+    if source is LabelSource.REKOGNITION:
+        return REKOGNITION_DECISION_CONFIDENCE
+    return DERIVED_DECISION_CONFIDENCE
+
+
+def analysis_belief(confidence: float, source: LabelSource) -> float:
+    """A label's percentage as a probability with the analyzer's decision point t at 0.5: piecewise linear,
+    0 -> 0, t -> 0.5, 100 -> 1. Local labels are kept from 20 %, Rekognition's from 55 %, so a local label at
+    20 % and a Rekognition label at 55 % are both a coin flip, and both backends' queues start at their doubts."""
+    t = decision_confidence(source)
+    c = min(100.0, max(0.0, confidence))
+    if c <= t:
+        return 0.5 * c / t
+    return 0.5 + 0.5 * (c - t) / (100.0 - t)
+
+
+def similarity_belief(similarity: float) -> float:
+    """A similarity on people.models' 0..1 scale as the probability of "same person", with DEFAULT_THRESHOLD at
+    0.5: the logistic people.models uses for dlib distances, re-centred on the threshold's distance."""
+    s = min(1.0 - 1e-12, max(1e-12, similarity))
+    return similarity_from_distance(max(0.0, distance_from_similarity(s) + _RECENTRE))
+
+
+# ---- the service ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReviewService:
+    analysis: AnalysisStore
+    people: PeopleStore
+    feedback: FeedbackStore | None = None  # None: no feedback recorded yet in this deployment
+    suggestions: SuggestionStore | None = None  # None: no tagging model is ever applied
+    face_matcher: Callable[[str], PairMatcher | None] | None = None  # owner -> the promoted matcher, if any
+    face_searches: Callable[[str], Mapping[str, FaceSearch]] | None = None  # cloud: owner -> SearchFaces results
+    min_analysis_version: int = 1
+
+    def queue(
+        self,
+        owner: str,
+        *,
+        limit: int = DEFAULT_LIMIT,
+        kinds: Collection[ReviewKind | str] = (ReviewKind.TAG, ReviewKind.FACE),
+        include_sensitive: bool = False,
+    ) -> ReviewPage:
+        items = self.candidates(owner, kinds=kinds, include_sensitive=include_sensitive)
+        return ReviewPage(items=items[: max(1, min(MAX_LIMIT, limit))], remaining=len(items))
+
+    def candidates(
+        self,
+        owner: str,
+        *,
+        kinds: Collection[ReviewKind | str] = (ReviewKind.TAG, ReviewKind.FACE),
+        include_sensitive: bool = False,
+    ) -> list[ReviewItem]:
+        """Every open question in the queue's order (the benchmark's random strategy draws from the same pool):
+        each kind least certain first, the kinds taken in turn (tag, face, tag, ...). Turns, not one ranking:
+        a library holds many times more tag beliefs than faces, and dozens of labels sit right at the analyzer's
+        decision point, so one ranking would ask nothing about faces for pages on end and the face matcher would
+        never get the answers it learns from."""
+        wanted = {ReviewKind(k) for k in kinds}
+        analyses = self._analyses(owner, include_sensitive=include_sensitive)
+        queues: list[list[ReviewItem]] = []
+        if ReviewKind.TAG in wanted:
+            queues.append(sorted(self._tag_items(owner, analyses), key=lambda item: item.uncertainty_key))
+        if ReviewKind.FACE in wanted:
+            queues.append(sorted(self._face_items(owner, set(analyses)), key=lambda item: item.uncertainty_key))
+        return in_turns(queues)
+
+    # ---- tags -----------------------------------------------------------------------------------------------
+
+    def _analyses(self, owner: str, *, include_sensitive: bool) -> dict[str, PhotoAnalysis]:
+        out: dict[str, PhotoAnalysis] = {}
+        for record in self.analysis.analysed(owner, min_version=self.min_analysis_version):
+            analysis = self.analysis.get(owner, record.photo_id)
+            if analysis is None or (analysis.result.sensitive and not include_sensitive):
+                continue
+            out[record.photo_id] = analysis
+        return out
+
+    def _tag_items(self, owner: str, analyses: Mapping[str, PhotoAnalysis]) -> Iterable[ReviewItem]:
+        overlays = self.feedback.overlays(owner) if self.feedback is not None else {}
+        suggested = self.suggestions.all_suggestions(owner) if self.suggestions is not None else {}
+        for photo_id, analysis in analyses.items():
+            overlay = overlays.get(photo_id, TagOverlay())
+            answered = overlay.added | overlay.confirmed | overlay.rejected
+            beliefs = tag_beliefs(analysis.result.labels, suggested.get(photo_id, ()))
+            for tag, (confidence, on_photo, source) in beliefs.items():
+                if tag not in answered:
+                    try:
+                        yield tag_item(photo_id, tag, confidence, on_photo=on_photo, source=source)
+                    except PydanticValidationError:  # an id or tag POST /feedback would refuse: not askable
+                        continue
+
+    # ---- faces ------------------------------------------------------------------------------------------------
+
+    def _face_items(self, owner: str, photo_ids: set[str]) -> Iterable[ReviewItem]:
+        people = [p for p in self.people.people(owner) if not p.hidden and len(p.face_ids) >= 2]
+        if not people:
+            return
+        faces = {f.face_id: f for f in self.people.faces(owner)}
+        answered = self._answered_faces(owner)
+        matcher = self.face_matcher(owner) if self.face_matcher is not None else None
+        searches = self.face_searches(owner) if self.face_searches is not None else {}
+        source = BeliefSource.MATCHER if matcher is not None else BeliefSource.SIMILARITY
+        for person in people:
+            members = sorted(f for f in person.face_ids if f in faces)
+            if len(members) < 2:
+                continue
+            probabilities = face_person_probabilities([faces[f] for f in members], matcher, searches)
+            for face_id in members:
+                face = faces[face_id]
+                if face.photo_id not in photo_ids or (face_id, person.person_id) in answered:
+                    continue
+                try:
+                    yield face_item(face, person.person_id, person.name, probabilities[face_id], source=source)
+                except PydanticValidationError:
+                    continue
+        yield from self._unassigned_face_items(owner, people, faces, photo_ids, answered, matcher, searches, source)
+
+    def _unassigned_face_items(self, owner, people, faces, photo_ids, answered, matcher, searches, source):
+        """A face in nobody (below the threshold to everyone) is asked about with the person it most likely is:
+        "Is this Anna?" near 0.5 is where a fixed threshold errs (blurred, small, profile faces), so these are
+        the face answers that teach the matcher most. Hidden people are never proposed; nor is a person the user
+        already refused for that face."""
+        placed = {f for p in self.people.people(owner) for f in p.face_ids}
+        loose = sorted((f for f in faces.values() if f.face_id not in placed and f.photo_id in photo_ids),
+                       key=lambda f: (-f.quality, f.face_id))[:MAX_UNASSIGNED_FACES]
+        if not loose:
+            return
+        members = {p.person_id: [faces[f] for f in sorted(p.face_ids) if f in faces] for p in people}
+        for face in loose:
+            best: tuple[float, str] | None = None
+            for person in people:
+                if (face.face_id, person.person_id) in answered or not members[person.person_id]:
+                    continue
+                p = face_to_person_probability(face, members[person.person_id], matcher, searches)
+                if best is None or p > best[0] or (p == best[0] and person.person_id < best[1]):
+                    best = (p, person.person_id)
+            if best is None or best[0] < PROPOSE_FROM:
+                continue
+            person = next(x for x in people if x.person_id == best[1])
+            try:
+                yield face_item(face, person.person_id, person.name, best[0], source=source, in_person=False)
+            except PydanticValidationError:
+                continue
+
+    def _answered_faces(self, owner: str) -> set[tuple[str, str]]:
+        answered: set[tuple[str, str]] = set()
+        if self.feedback is not None:
+            for event in self.feedback.events(owner):
+                if event.type in FACE_TYPES and event.undone_at is None and event.face_id and event.person_id:
+                    answered.add((event.face_id, event.person_id))
+        for constraint in self.people.constraints(owner):
+            if isinstance(constraint, (PinnedFace, CannotLink)):
+                answered.add((constraint.face_id, constraint.person_id))
+        return answered
+
+
+# ---- pure pieces (the benchmark's simulated user asks the same questions) -----------------------------------------
+
+
+def tag_beliefs(
+    labels: Iterable[Label], suggestions: Iterable[TagSuggestion]
+) -> dict[str, tuple[float, bool, BeliefSource]]:
+    """tag -> (p, on the photo now, where p comes from): the model's suggestion where it has one, else the
+    analysis label's mapped confidence (the best of a label's detections). A label's `parents` are not questions
+    of their own ("dog" teaches more than "animal"); an analyzer that reports a parent as a label (the local one
+    does, with its summed confidence) gets it asked like any label."""
+    beliefs: dict[str, tuple[float, bool, BeliefSource]] = {}
+    for label in labels:
+        try:
+            tag = normalize_tag(label.name)
+        except ValueError:
+            continue
+        p = analysis_belief(label.confidence, label.source)
+        if tag not in beliefs or p > beliefs[tag][0]:
+            beliefs[tag] = (p, True, BeliefSource.ANALYSIS)
+    for suggestion in suggestions:
+        try:
+            tag = normalize_tag(suggestion.tag)
+        except ValueError:
+            continue
+        on_photo = suggestion.on_photo or (tag in beliefs and beliefs[tag][1])
+        beliefs[tag] = (float(suggestion.confidence), on_photo, BeliefSource.SUGGESTION)
+    return beliefs
+
+
+def tag_item(photo_id: str, tag: str, confidence: float, *, on_photo: bool, source: BeliefSource) -> ReviewItem:
+    yes_type = FeedbackType.TAG_CONFIRMED if on_photo else FeedbackType.TAG_ADDED
+    return ReviewItem(
+        kind=ReviewKind.TAG,
+        photo_id=photo_id,
+        tag=tag,
+        on_photo=on_photo,
+        confidence=round(min(1.0, max(0.0, confidence)), 6),
+        source=source,
+        question=f"Is this {_article(tag)}{tag}?",
+        answers=ReviewAnswers(
+            yes=TagFeedback(type=yes_type, photo_id=photo_id, tag=tag, origin=FeedbackOrigin.REVIEW),
+            no=TagFeedback(type=FeedbackType.TAG_REJECTED, photo_id=photo_id, tag=tag, origin=FeedbackOrigin.REVIEW),
+        ),
+    )
+
+
+def face_item(
+    face: StoredFace, person_id: str, name: str | None, confidence: float, *, source: BeliefSource,
+    in_person: bool = True,
+) -> ReviewItem:
+    return ReviewItem(
+        kind=ReviewKind.FACE,
+        photo_id=face.photo_id,
+        face_id=face.face_id,
+        person_id=person_id,
+        person_name=name,
+        on_photo=in_person,
+        confidence=round(min(1.0, max(0.0, confidence)), 6),
+        source=source,
+        question=f"Is this {name}?" if name else "Is this the same person as the other photos of this group?",
+        answers=ReviewAnswers(
+            yes=FaceFeedback(type=FeedbackType.FACE_ASSIGNED, face_id=face.face_id, person_id=person_id,
+                             origin=FeedbackOrigin.REVIEW),
+            no=FaceFeedback(type=FeedbackType.FACE_REJECTED, face_id=face.face_id, person_id=person_id,
+                            origin=FeedbackOrigin.REVIEW),
+        ),
+    )
+
+
+def face_person_probabilities(
+    members: list[StoredFace],
+    matcher: PairMatcher | None,
+    searches: Mapping[str, FaceSearch],
+) -> dict[str, float]:
+    """face id -> the mean "same person" probability of the face with each other face of its person.
+
+    Pair similarities: descriptor distance (local; through the matcher's projection when it has one) on
+    people.models' scale, else the faces' SearchFaces results in either direction (cloud; a pair neither search
+    found counts as 0, as in clustering). Pair probability: the matcher's, else `similarity_belief`."""
+    n = len(members)
+    ids = [f.face_id for f in members]
+    similarity = np.zeros((n, n), dtype=np.float64)
+    vectors = [f.vector() for f in members]
+    if all(v is not None for v in vectors):
+        matrix = np.stack(vectors).astype(np.float64)
+        if matcher is not None:
+            matrix = np.asarray(matcher.project(matrix), dtype=np.float64)
+        squared = (matrix * matrix).sum(axis=1)
+        distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * matrix @ matrix.T, 0.0))
+        similarity = similarities_from_distances(distances)
+    else:
+        index = {face_id: i for i, face_id in enumerate(ids)}
+        for i, face_id in enumerate(ids):
+            search = searches.get(face_id)
+            for other, value in (search.matches.items() if search else ()):
+                j = index.get(other)
+                if j is not None and j != i:
+                    best = max(similarity[i, j], float(value))
+                    similarity[i, j] = similarity[j, i] = best
+    qualities = [f.quality for f in members]
+    out: dict[str, float] = {}
+    for i, face_id in enumerate(ids):
+        pair_probabilities = [
+            matcher.probability(float(similarity[i, j]), qualities[i], qualities[j]) if matcher is not None
+            else similarity_belief(float(similarity[i, j]))
+            for j in range(n)
+            if j != i
+        ]
+        out[face_id] = float(np.mean(pair_probabilities))
+    return out
+
+
+def face_to_person_probability(
+    face: StoredFace, members: list[StoredFace], matcher: PairMatcher | None, searches: Mapping[str, FaceSearch]
+) -> float:
+    """The mean "same person" probability of a face outside a person with each of the person's faces (the same
+    measure as `face_person_probabilities`, for a face not among them)."""
+    others = [m for m in members if m.face_id != face.face_id]
+    if not others:
+        return 0.0
+    vector = face.vector()
+    vectors = [m.vector() for m in others]
+    if vector is not None and all(v is not None for v in vectors):
+        matrix = np.vstack([vector, *vectors]).astype(np.float64)
+        if matcher is not None:
+            matrix = np.asarray(matcher.project(matrix), dtype=np.float64)
+        similarity = similarities_from_distances(np.linalg.norm(matrix[1:] - matrix[0], axis=1))
+    else:
+        own = searches.get(face.face_id)
+        similarity = np.array([
+            max(float(own.matches.get(m.face_id, 0.0)) if own else 0.0,
+                float(searches[m.face_id].matches.get(face.face_id, 0.0)) if m.face_id in searches else 0.0)
+            for m in others
+        ])
+    pairs = [
+        matcher.probability(float(s), face.quality, m.quality) if matcher is not None else similarity_belief(float(s))
+        for s, m in zip(similarity, others)
+    ]
+    return float(np.mean(pairs))
+
+
+def in_turns(queues: Sequence[Sequence[ReviewItem]]) -> list[ReviewItem]:
+    """One item of each queue in turn while they last."""
+    out: list[ReviewItem] = []
+    for rank in range(max((len(q) for q in queues), default=0)):
+        out.extend(q[rank] for q in queues if rank < len(q))
+    return out
+
+
+def _article(tag: str) -> str:
+    """"a dog", "an owl", "a school trip"; possessives, plurals and the like stay bare ("grandma's house",
+    "outdoors")."""
+    if "'" in tag or tag.endswith("s") or not tag[:1].isalpha():
+        return ""
+    return "an " if tag[0] in "aeiou" else "a "
