@@ -15,14 +15,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from photo_organizer.analysis.models import AnalysisResult
 from photo_organizer.analysis.planning import PhotoRecord
 from photo_organizer.errors import ValidationError
+from photo_organizer.learning.datasets import IMAGE_EMBEDDING_DIMENSIONS
 from photo_organizer.search.models import EMBEDDING_DIMENSIONS
 
-EMBEDDING_BYTES = 4 * EMBEDDING_DIMENSIONS  # little-endian float32, as adapters.aws.stream_documents reads it back
+EMBEDDING_BYTES = 4 * EMBEDDING_DIMENSIONS
+_IMAGE_EMBEDDING_DTYPE = np.dtype("<f2")  # little-endian float32, as adapters.aws.stream_documents reads it back
+
+
+def image_embedding_bytes(embedding: np.ndarray) -> bytes:
+    """An image embedding as both feature stores keep it: little-endian float16 (2.5 KB)."""
+    vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
+    if vector.shape != (IMAGE_EMBEDDING_DIMENSIONS,) or not np.isfinite(vector).all():
+        raise ValidationError(f"an image embedding is {IMAGE_EMBEDDING_DIMENSIONS} finite floats, got {vector.shape}")
+    return vector.astype(_IMAGE_EMBEDDING_DTYPE).tobytes()
+
+
+def image_embedding_from_bytes(data: bytes) -> np.ndarray:
+    return np.frombuffer(bytes(data), dtype=_IMAGE_EMBEDDING_DTYPE).astype(np.float32)
 
 
 class StoredPlace(BaseModel):

@@ -19,26 +19,15 @@ from typing import Any
 
 import numpy as np
 
+from photo_organizer.analysis.store import image_embedding_bytes, image_embedding_from_bytes
 from photo_organizer.adapters.aws.dynamodb_analysis import DynamoDbTable, _json_time, from_attribute, key, to_attribute
 from photo_organizer.adapters.aws.dynamodb_metadata import owner_pk, photo_sk
-from photo_organizer.errors import ConflictError, ValidationError
+from photo_organizer.errors import ConflictError
 from photo_organizer.feedback.models import TagSuggestion
-from photo_organizer.learning.datasets import IMAGE_EMBEDDING_DIMENSIONS
 from photo_organizer.models import utcnow
 
-_EMBEDDING_DTYPE = np.dtype("<f2")
 _PHOTO_PREFIX = "PHOTO#"
 
-
-def embedding_bytes(embedding: np.ndarray) -> bytes:
-    vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
-    if vector.shape != (IMAGE_EMBEDDING_DIMENSIONS,) or not np.isfinite(vector).all():
-        raise ValidationError(f"an image embedding is {IMAGE_EMBEDDING_DIMENSIONS} finite floats, got {vector.shape}")
-    return vector.astype(_EMBEDDING_DTYPE).tobytes()
-
-
-def embedding_from_bytes(data: bytes) -> np.ndarray:
-    return np.frombuffer(bytes(data), dtype=_EMBEDDING_DTYPE).astype(np.float32)
 
 
 def suggestions_from_attribute(value: dict[str, Any] | None) -> list[TagSuggestion]:
@@ -100,15 +89,15 @@ class DynamoDbFeatureStore(_PhotoAttributes):
         super().__init__(table_name, client_factory)
 
     def save_image_embedding(self, owner: str, photo_id: str, embedding: np.ndarray) -> None:
-        self._set(owner, photo_id, "image_embedding", {"B": embedding_bytes(embedding)})
+        self._set(owner, photo_id, "image_embedding", {"B": image_embedding_bytes(embedding)})
 
     def image_embedding(self, owner: str, photo_id: str) -> np.ndarray | None:
         value = self._get(owner, photo_id, "image_embedding")
-        return embedding_from_bytes(value["B"]) if value else None
+        return image_embedding_from_bytes(value["B"]) if value else None
 
     def image_embeddings(self, owner: str) -> dict[str, np.ndarray]:
         return {
-            photo_id: embedding_from_bytes(value["B"])
+            photo_id: image_embedding_from_bytes(value["B"])
             for photo_id, value in sorted(self._all(owner, "image_embedding").items())
         }
 

@@ -19,11 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from photo_organizer.analysis.store import image_embedding_bytes, image_embedding_from_bytes
 from photo_organizer.adapters.local.sqlite_access import SqliteAccess
 from photo_organizer.adapters.local.sqlite_metadata import SqliteMetadataStore
 from photo_organizer.feedback.models import TagSuggestion
-from photo_organizer.learning.datasets import IMAGE_EMBEDDING_DIMENSIONS
-from photo_organizer.errors import ValidationError
 from photo_organizer.models import utcnow
 
 _SCHEMA = """
@@ -42,19 +41,8 @@ CREATE TABLE IF NOT EXISTS suggestions (
     PRIMARY KEY (owner, photo_id)
 );
 """
-_EMBEDDING_DTYPE = np.dtype("<f2")
 _PHOTO_EXISTS = "EXISTS (SELECT 1 FROM photos p WHERE p.owner = ? AND p.photo_id = ?)"
 
-
-def embedding_bytes(embedding: np.ndarray) -> bytes:
-    vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
-    if vector.shape != (IMAGE_EMBEDDING_DIMENSIONS,) or not np.isfinite(vector).all():
-        raise ValidationError(f"an image embedding is {IMAGE_EMBEDDING_DIMENSIONS} finite floats, got {vector.shape}")
-    return vector.astype(_EMBEDDING_DTYPE).tobytes()
-
-
-def embedding_from_bytes(data: bytes) -> np.ndarray:
-    return np.frombuffer(data, dtype=_EMBEDDING_DTYPE).astype(np.float32)
 
 
 class SqliteFeatureStore(SqliteAccess):
@@ -63,7 +51,7 @@ class SqliteFeatureStore(SqliteAccess):
         self._open(path, _SCHEMA)
 
     def save_image_embedding(self, owner: str, photo_id: str, embedding: np.ndarray) -> None:
-        data = embedding_bytes(embedding)
+        data = image_embedding_bytes(embedding)
         with self._write() as db:
             db.execute(
                 "INSERT INTO features (owner, photo_id, image_embedding, saved_at) "
@@ -79,7 +67,7 @@ class SqliteFeatureStore(SqliteAccess):
                 f"SELECT image_embedding FROM features WHERE owner = ? AND photo_id = ? AND {_PHOTO_EXISTS}",
                 (owner, photo_id, owner, photo_id),
             ).fetchone()
-        return embedding_from_bytes(row[0]) if row else None
+        return image_embedding_from_bytes(row[0]) if row else None
 
     def image_embeddings(self, owner: str) -> dict[str, np.ndarray]:
         with self._read() as db:
@@ -88,7 +76,7 @@ class SqliteFeatureStore(SqliteAccess):
                 "ON p.owner = f.owner AND p.photo_id = f.photo_id WHERE f.owner = ? ORDER BY f.photo_id",
                 (owner,),
             ).fetchall()
-        return {photo_id: embedding_from_bytes(data) for photo_id, data in rows}
+        return {photo_id: image_embedding_from_bytes(data) for photo_id, data in rows}
 
 
 class SqliteSuggestionStore(SqliteAccess):
