@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -143,6 +144,7 @@ class Example:
     truth: frozenset[str]
     faces: list[StoredFace]
     identity: str | None  # of every face in the photo (one face per source photo here)
+    embedding: str | None = None  # the label model's image embedding (encode_vector float16), when it has one
 
 
 def source_photos(limit: int | None = None) -> list[Path]:
@@ -198,10 +200,37 @@ def degrade(image: Image.Image, rng: random.Random) -> bytes:
     return buffer.getvalue()
 
 
-def _analyzer():
-    from photo_organizer.adapters.local.analyzer import LocalAnalyzer
+class _Analyzer:
+    """The local analyzer and the image embedder over ONE label-model session (one pass per photo), as
+    bootstrap.local_analysis wires them."""
 
-    return LocalAnalyzer(label_model=LABEL_MODEL, ocr=True, moderation=False)
+    def __init__(self) -> None:
+        from photo_organizer.adapters.image_embedding import LabelModelSession, OnnxImageEmbedder
+        from photo_organizer.adapters.local.analyzer import LocalAnalyzer
+
+        session = LabelModelSession(LABEL_MODEL)
+        self._analyzer = LocalAnalyzer(label_model=LABEL_MODEL, ocr=True, moderation=False, label_session=session)
+        self._embedder = OnnxImageEmbedder(session) if "embedding" in session.output_names() else None
+
+    def analyze(self, jpeg: bytes, plan):
+        return self._analyzer.analyze(jpeg, plan)
+
+    def embed(self, jpeg: bytes) -> np.ndarray | None:
+        return self._embedder.embed(jpeg) if self._embedder is not None else None
+
+
+def _analyzer():
+    return _Analyzer()
+
+
+@functools.lru_cache(maxsize=1)
+def _model_digest() -> str:
+    """The label model file's identity: the cache of analyses (labels AND embeddings) is keyed on it, so a
+    re-exported model (e.g. one that gained the `embedding` output) is never served stale results."""
+    if not LABEL_MODEL.is_file():
+        return "none"
+    stat = LABEL_MODEL.stat()
+    return hashlib.sha256(f"{stat.st_size}/{LABEL_MODEL.read_bytes()[-65536:].hex()}".encode()).hexdigest()[:16]
 
 
 def analyse_copy(path: Path, copy: int, analyzer_factory: Callable[[], object], cache: Path, *,
@@ -212,7 +241,7 @@ def analyse_copy(path: Path, copy: int, analyzer_factory: Callable[[], object], 
 
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     kind = "hard/" if hard else ""
-    key = hashlib.sha256(f"{kind}{AUGMENT_VERSION}/{digest}/{copy}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{kind}{AUGMENT_VERSION}/{_model_digest()}/{digest}/{copy}".encode()).hexdigest()[:24]
     cached = cache / f"{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
@@ -222,7 +251,10 @@ def analyse_copy(path: Path, copy: int, analyzer_factory: Callable[[], object], 
     photo_id = f"{path.stem.replace('_', '-')}-{'h' if hard else ''}{copy:03d}"
     plan = AnalysisPlan(owner=OWNER, photo_id=photo_id, analysis_version=1,
                         calls=frozenset({ApiCall.DETECT_LABELS, ApiCall.INDEX_FACES}))
-    result = analyzer_factory().analyze(jpeg, plan)
+    analyzer = analyzer_factory()
+    result = analyzer.analyze(jpeg, plan)
+    embed = getattr(analyzer, "embed", None)
+    embedding = embed(jpeg) if embed is not None else None
     body = {
         "photo_id": photo_id,
         "labels": [[lb.name, lb.confidence, list(lb.parents), lb.source.value] for lb in result.labels],
@@ -231,6 +263,7 @@ def analyse_copy(path: Path, copy: int, analyzer_factory: Callable[[], object], 
              "descriptor": base64.b64encode(f.descriptor).decode()}
             for f in result.faces if f.face_handle and f.descriptor
         ],
+        "embedding": encode_vector(embedding, "float16") if embedding is not None else None,
     }
     cache.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(body))
@@ -270,7 +303,7 @@ def build_library(paths: Sequence[Path], copies: int, *, hard_copies: int = 0, c
                             created_at=NOW, descriptor=base64.b64decode(f["descriptor"]))
                  for f in body["faces"]]
         examples.append(Example(body["photo_id"], path.stem, PhotoAnalysis(owner=OWNER, result=result), truth,
-                                faces, identity))
+                                faces, identity, body.get("embedding")))
         if progress and sys.stderr.isatty():
             print(f"\ranalysed {done}/{len(plan)}", end="", file=sys.stderr)
     if progress and sys.stderr.isatty():
@@ -369,6 +402,7 @@ def photo_features(photo: Example, person_of: Mapping[str, str], overlay: TagOve
         labels=labels,
         people=sorted({person_of[f.face_id] for f in photo.faces if f.face_id in person_of}),
         tags=effective_tags(pairs, overlay),
+        embedding=photo.embedding,
     )
 
 

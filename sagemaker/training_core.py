@@ -38,7 +38,9 @@ from photo_organizer.learning.promotion import DEFAULT_MARGIN, DEFAULT_MIN_EXAMP
 
 MODEL_FILE = "model.json"
 MODEL_ARCHIVE = "model.tar.gz"  # what a SageMaker training job leaves in S3, and a ProcessingInput copies in
-TAGGING_DEFAULTS = {"min_examples": 10, "min_tag_examples": 3, "c": 0.05, "seed": 0}
+# a tag needs min_tag_examples negatives and min_tag_positives positives: a custom tag the owner put on two
+# photos is already worth learning (its negatives are the reviewed photos without it)
+TAGGING_DEFAULTS = {"min_examples": 10, "min_tag_examples": 3, "min_tag_positives": 2, "c": 0.05, "seed": 0}
 FACES_DEFAULTS = {"min_pairs": 10, "c": 1.0, "projection": "auto", "min_projection_faces": 12, "seed": 0}
 CALIBRATION_FOLDS = 3
 MAX_PROJECTION_FACES = 1000
@@ -126,8 +128,9 @@ def _train_owner_tagging(owner: str, rows: Sequence[ex.TaggingExample], hp: Mapp
         y = np.array([row.targets.get(tag, 0) for row in rows], dtype=int)
         w = np.array([row.weights.get(tag, 1.0) for row in rows], dtype=float)
         positives, negatives = int(y.sum()), int(len(y) - y.sum())
-        if min(positives, negatives) < minimum:
-            skipped_tags[tag] = f"{positives} positive / {negatives} negative examples (< {minimum} of each)"
+        if negatives < minimum or positives < min(minimum, int(hp["min_tag_positives"])):
+            skipped_tags[tag] = (f"{positives} positive / {negatives} negative examples (< "
+                                 f"{min(minimum, int(hp['min_tag_positives']))} / {minimum})")
             continue
         classifier = LogisticRegression(C=float(hp["c"]), class_weight="balanced", solver="liblinear", max_iter=2000)
         classifier.fit(xs, y, sample_weight=w)
@@ -382,8 +385,12 @@ def evaluate(
 def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None) -> dict:
     candidate_models = tag_models.models_from_document(candidate)
     approved_models = tag_models.models_from_document(approved)
-    truth = [{f"{r.owner}\x1f{t}" for t in r.positives()} for r in rows]
-    scope = {f"{r.owner}\x1f{t}" for r in rows for t in r.targets}
+    # Scored on what the owner SAID about the held-out photos only (added/confirmed = yes, rejected = no): the
+    # weak labels (analysis tags left standing on a reviewed photo) agree with the untrained behaviour by
+    # construction, so scoring them would favour the baseline over any model that learnt from corrections.
+    said = [_explicit_tags(r) for r in rows]
+    truth = [{f"{r.owner}\x1f{t}" for t in r.positives() & known} for r, known in zip(rows, said)]
+    scope = {f"{r.owner}\x1f{t}" for r, known in zip(rows, said) for t in known}
 
     def predictions(models: Mapping[str, tag_models.TaggingModel]) -> list[set[str]]:
         out: list[set[str]] = [set() for _ in rows]
@@ -395,7 +402,7 @@ def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None)
             model = models.get(owner)
             tag_sets = model.predicted_tags_many(photos) if model else [tag_models.analysis_tags(p) for p in photos]
             for i, tags in zip(indexes, tag_sets):
-                out[i] = {f"{owner}\x1f{t}" for t in tags}
+                out[i] = {f"{owner}\x1f{t}" for t in tags & said[i]}
         return out
 
     def score(models) -> dict:
@@ -411,6 +418,11 @@ def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None)
         "examples": len(rows),
         "owners": len({r.owner for r in rows}),
     }
+
+
+def _explicit_tags(row: ex.TaggingExample) -> set[str]:
+    """The tags the owner labelled on this photo themselves (weight 1; rows without weights: all of them)."""
+    return {t for t in row.targets if row.weights.get(t, 1.0) >= 1.0}
 
 
 def _evaluate_faces(pairs, faces, candidate: Mapping | None, approved: Mapping | None) -> dict:
