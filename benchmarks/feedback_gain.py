@@ -446,6 +446,7 @@ class Run:
     curve: dict[int, Scores] = field(default_factory=dict)  # answers given -> hidden-truth scores of the approved
     promotions: list[tuple[int, str, float, float]] = field(default_factory=list)  # (N, kind, before, after)
     refusals: int = 0
+    decisions: list[str] = field(default_factory=list)  # "N kind: candidate/approved (examples)"
 
 
 @dataclass
@@ -576,6 +577,11 @@ class Simulation:
                                        candidate_tagging=candidate.tagging, approved_tagging=approved.tagging,
                                        candidate_faces=candidate.faces, approved_faces=approved.faces,
                                        margin=self.margin, min_examples=self.min_examples)
+            for kind, metric, count in (("tagging", "macro_f1", "examples"), ("faces", "pair_f1", "pairs")):
+                section = evaluation[kind]
+                run.decisions.append(f"{given} {kind[0]}: {section['candidate'][metric]:.3f}/"
+                                     f"{section['approved'][metric]:.3f} ({section[count]})"
+                                     f"{' promoted' if section['promote'] else ''}")
             for kind in ("tagging", "faces"):
                 if not evaluation[kind]["promote"]:
                     run.refusals += 1
@@ -684,6 +690,9 @@ def benchmark(examples: Sequence[Example], *, budgets: Sequence[int] = BUDGETS, 
         f"{t}:{_f(first.get(t))}->{_f(last.get(t))}" for t in changed if first.get(t) != last.get(t))
     checks["promotions (queue, random runs)"] = (len(queue.promotions), [len(r.promotions) for r in randoms])
     checks["promotions"] = len(promotions)
+    checks["queue gate (N kind: held-out candidate/approved (examples))"] = "; ".join(queue.decisions)
+    checks["promotion effects (N kind hidden-truth before->after)"] = "; ".join(
+        f"{n} {kind} {before:.3f}->{after:.3f}" for n, kind, before, after in promotions)
     checks["regressions after a promotion"] = sum(1 for _, _, before, after in promotions if after < before - 1e-9)
     checks["test photos"] = len(simulation.test)
     checks["test face pairs"] = len(simulation.test_pairs)
