@@ -69,7 +69,7 @@ from photo_organizer.ports.people import PeopleStore
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_UNASSIGNED_FACES = 500  # best-quality loose faces proposed per request: bounds the work on a large library
-NEAR_CERTAIN_MARGIN = 0.45  # a belief below 0.05 or above 0.95: asked only after every open question
+NEAR_CERTAIN_MARGIN = 0.3  # a belief below 0.2 or above 0.8: asked only after every open question
 PROPOSE_FROM = 0.1  # a loose face whose best person is less likely than this is nobody known: not worth asking
 
 # The analyzers' own decision points, in percent: a label at this confidence is where the analyzer itself is
