@@ -29,16 +29,19 @@ hidden truth; then the checks: monotone gain with N, the queue's N needed to rea
 N=100 (target <= 60), and no regression on the hidden truth after any promotion. Random is averaged over
 `--random-seeds` runs. No timings are asserted anywhere.
 
+The analyses include the label model's image embedding when build/models/efficientnet_lite0.onnx has its
+`embedding` output (EXPORT_FORMAT 2); the cache is keyed on the model file, so a re-exported model is re-analysed.
+
 Limits of this library: three face identities only (the photos with known people that ship in packages), far
-apart in descriptor space, so the fixed threshold already separates every held-out pair; and no image embeddings
-unless the label model was re-exported with its `embedding` output (the tagging model then learns from label
-confidences, people, OCR tokens, place and time only).
+apart in descriptor space, so the fixed threshold already separates almost every held-out pair (face pair F1
+stays where it starts unless a matcher beats it on the gate's held-out pairs).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -143,6 +146,7 @@ class Example:
     truth: frozenset[str]
     faces: list[StoredFace]
     identity: str | None  # of every face in the photo (one face per source photo here)
+    embedding: str | None = None  # the label model's image embedding (encode_vector float16), when it has one
 
 
 def source_photos(limit: int | None = None) -> list[Path]:
@@ -198,10 +202,37 @@ def degrade(image: Image.Image, rng: random.Random) -> bytes:
     return buffer.getvalue()
 
 
-def _analyzer():
-    from photo_organizer.adapters.local.analyzer import LocalAnalyzer
+class _Analyzer:
+    """The local analyzer and the image embedder over ONE label-model session (one pass per photo), as
+    bootstrap.local_analysis wires them."""
 
-    return LocalAnalyzer(label_model=LABEL_MODEL, ocr=True, moderation=False)
+    def __init__(self) -> None:
+        from photo_organizer.adapters.image_embedding import LabelModelSession, OnnxImageEmbedder
+        from photo_organizer.adapters.local.analyzer import LocalAnalyzer
+
+        session = LabelModelSession(LABEL_MODEL)
+        self._analyzer = LocalAnalyzer(label_model=LABEL_MODEL, ocr=True, moderation=False, label_session=session)
+        self._embedder = OnnxImageEmbedder(session) if "embedding" in session.output_names() else None
+
+    def analyze(self, jpeg: bytes, plan):
+        return self._analyzer.analyze(jpeg, plan)
+
+    def embed(self, jpeg: bytes) -> np.ndarray | None:
+        return self._embedder.embed(jpeg) if self._embedder is not None else None
+
+
+def _analyzer():
+    return _Analyzer()
+
+
+@functools.lru_cache(maxsize=1)
+def _model_digest() -> str:
+    """The label model file's identity: the cache of analyses (labels AND embeddings) is keyed on it, so a
+    re-exported model (e.g. one that gained the `embedding` output) is never served stale results."""
+    if not LABEL_MODEL.is_file():
+        return "none"
+    stat = LABEL_MODEL.stat()
+    return hashlib.sha256(f"{stat.st_size}/{LABEL_MODEL.read_bytes()[-65536:].hex()}".encode()).hexdigest()[:16]
 
 
 def analyse_copy(path: Path, copy: int, analyzer_factory: Callable[[], object], cache: Path, *,
@@ -212,7 +243,7 @@ def analyse_copy(path: Path, copy: int, analyzer_factory: Callable[[], object], 
 
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     kind = "hard/" if hard else ""
-    key = hashlib.sha256(f"{kind}{AUGMENT_VERSION}/{digest}/{copy}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{kind}{AUGMENT_VERSION}/{_model_digest()}/{digest}/{copy}".encode()).hexdigest()[:24]
     cached = cache / f"{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
@@ -222,7 +253,10 @@ def analyse_copy(path: Path, copy: int, analyzer_factory: Callable[[], object], 
     photo_id = f"{path.stem.replace('_', '-')}-{'h' if hard else ''}{copy:03d}"
     plan = AnalysisPlan(owner=OWNER, photo_id=photo_id, analysis_version=1,
                         calls=frozenset({ApiCall.DETECT_LABELS, ApiCall.INDEX_FACES}))
-    result = analyzer_factory().analyze(jpeg, plan)
+    analyzer = analyzer_factory()
+    result = analyzer.analyze(jpeg, plan)
+    embed = getattr(analyzer, "embed", None)
+    embedding = embed(jpeg) if embed is not None else None
     body = {
         "photo_id": photo_id,
         "labels": [[lb.name, lb.confidence, list(lb.parents), lb.source.value] for lb in result.labels],
@@ -231,6 +265,7 @@ def analyse_copy(path: Path, copy: int, analyzer_factory: Callable[[], object], 
              "descriptor": base64.b64encode(f.descriptor).decode()}
             for f in result.faces if f.face_handle and f.descriptor
         ],
+        "embedding": encode_vector(embedding, "float16") if embedding is not None else None,
     }
     cache.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(body))
@@ -270,7 +305,7 @@ def build_library(paths: Sequence[Path], copies: int, *, hard_copies: int = 0, c
                             created_at=NOW, descriptor=base64.b64decode(f["descriptor"]))
                  for f in body["faces"]]
         examples.append(Example(body["photo_id"], path.stem, PhotoAnalysis(owner=OWNER, result=result), truth,
-                                faces, identity))
+                                faces, identity, body.get("embedding")))
         if progress and sys.stderr.isatty():
             print(f"\ranalysed {done}/{len(plan)}", end="", file=sys.stderr)
     if progress and sys.stderr.isatty():
@@ -369,6 +404,7 @@ def photo_features(photo: Example, person_of: Mapping[str, str], overlay: TagOve
         labels=labels,
         people=sorted({person_of[f.face_id] for f in photo.faces if f.face_id in person_of}),
         tags=effective_tags(pairs, overlay),
+        embedding=photo.embedding,
     )
 
 
@@ -412,6 +448,7 @@ class Run:
     curve: dict[int, Scores] = field(default_factory=dict)  # answers given -> hidden-truth scores of the approved
     promotions: list[tuple[int, str, float, float]] = field(default_factory=list)  # (N, kind, before, after)
     refusals: int = 0
+    decisions: list[str] = field(default_factory=list)  # "N kind: candidate/approved (examples)"
 
 
 @dataclass
@@ -542,6 +579,11 @@ class Simulation:
                                        candidate_tagging=candidate.tagging, approved_tagging=approved.tagging,
                                        candidate_faces=candidate.faces, approved_faces=approved.faces,
                                        margin=self.margin, min_examples=self.min_examples)
+            for kind, metric, count in (("tagging", "macro_f1", "examples"), ("faces", "pair_f1", "pairs")):
+                section = evaluation[kind]
+                run.decisions.append(f"{given} {kind[0]}: {section['candidate'][metric]:.3f}/"
+                                     f"{section['approved'][metric]:.3f} ({section[count]})"
+                                     f"{' promoted' if section['promote'] else ''}")
             for kind in ("tagging", "faces"):
                 if not evaluation[kind]["promote"]:
                     run.refusals += 1
@@ -650,6 +692,9 @@ def benchmark(examples: Sequence[Example], *, budgets: Sequence[int] = BUDGETS, 
         f"{t}:{_f(first.get(t))}->{_f(last.get(t))}" for t in changed if first.get(t) != last.get(t))
     checks["promotions (queue, random runs)"] = (len(queue.promotions), [len(r.promotions) for r in randoms])
     checks["promotions"] = len(promotions)
+    checks["queue gate (N kind: held-out candidate/approved (examples))"] = "; ".join(queue.decisions)
+    checks["promotion effects (N kind hidden-truth before->after)"] = "; ".join(
+        f"{n} {kind} {before:.3f}->{after:.3f}" for n, kind, before, after in promotions)
     checks["regressions after a promotion"] = sum(1 for _, _, before, after in promotions if after < before - 1e-9)
     checks["test photos"] = len(simulation.test)
     checks["test face pairs"] = len(simulation.test_pairs)

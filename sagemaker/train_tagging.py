@@ -1,8 +1,8 @@
 """Training step (scikit-learn container, script mode): per-owner tagging models -> $SM_MODEL_DIR/model.json.
 
 Channel `train` (SM_CHANNEL_TRAIN): preprocess.py's train/ folder. Hyperparameters: --min-examples (reviewed
-photos an owner needs), --min-tag-examples (positives and negatives a tag needs), --c (inverse L2 strength),
---seed. An owner with too little data is skipped and listed with the reason in model.json "skipped"; with no
+photos an owner needs), --min-tag-examples (negatives a tag needs, and positives up to --min-tag-positives),
+--min-tag-positives (default 2: a custom tag put on two photos is learnt), --c (inverse L2 strength), --seed. An owner with too little data is skipped and listed with the reason in model.json "skipped"; with no
 owner trainable the file has no owners and the run still succeeds (the gate refuses it).
 """
 
@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     script_mode.hyperparameter(parser, "min-examples", int)
     script_mode.hyperparameter(parser, "min-tag-examples", int)
+    script_mode.hyperparameter(parser, "min-tag-positives", int)
     script_mode.hyperparameter(parser, "c", float)
     script_mode.hyperparameter(parser, "seed", int)
     args, unknown = parser.parse_known_args(argv)

@@ -33,15 +33,18 @@ from photo_organizer.learning import faces as face_models  # noqa: E402
 from photo_organizer.learning import tagging as tag_models  # noqa: E402
 from photo_organizer.learning.datasets import read_photos  # noqa: E402
 from photo_organizer.learning.features import build_schema, photo_matrix  # noqa: E402
-from photo_organizer.learning.metrics import macro_f1, pair_f1  # noqa: E402
+from photo_organizer.learning.metrics import pair_f1  # noqa: E402
 from photo_organizer.learning.promotion import DEFAULT_MARGIN, DEFAULT_MIN_EXAMPLES, decide  # noqa: E402
 
 MODEL_FILE = "model.json"
 MODEL_ARCHIVE = "model.tar.gz"  # what a SageMaker training job leaves in S3, and a ProcessingInput copies in
-TAGGING_DEFAULTS = {"min_examples": 10, "min_tag_examples": 3, "c": 0.05, "seed": 0}
+# a tag needs min_tag_examples negatives and min_tag_positives positives: a custom tag the owner put on two
+# photos is already worth learning (its negatives are the reviewed photos without it)
+TAGGING_DEFAULTS = {"min_examples": 10, "min_tag_examples": 3, "min_tag_positives": 2, "c": 0.05, "seed": 0}
 FACES_DEFAULTS = {"min_pairs": 10, "c": 1.0, "projection": "auto", "min_projection_faces": 12, "seed": 0}
 CALIBRATION_FOLDS = 3
 MAX_PROJECTION_FACES = 1000
+WEAK_EVAL_WEIGHT = 0.25  # a weak held-out label's share in the gate's tag F1 (explicit answers count 1)
 SUGGESTION_FLOOR = 0.1  # off-photo tags below this are not worth storing (nor asking about)
 
 
@@ -126,8 +129,9 @@ def _train_owner_tagging(owner: str, rows: Sequence[ex.TaggingExample], hp: Mapp
         y = np.array([row.targets.get(tag, 0) for row in rows], dtype=int)
         w = np.array([row.weights.get(tag, 1.0) for row in rows], dtype=float)
         positives, negatives = int(y.sum()), int(len(y) - y.sum())
-        if min(positives, negatives) < minimum:
-            skipped_tags[tag] = f"{positives} positive / {negatives} negative examples (< {minimum} of each)"
+        if negatives < minimum or positives < min(minimum, int(hp["min_tag_positives"])):
+            skipped_tags[tag] = (f"{positives} positive / {negatives} negative examples (< "
+                                 f"{min(minimum, int(hp['min_tag_positives']))} / {minimum})")
             continue
         classifier = LogisticRegression(C=float(hp["c"]), class_weight="balanced", solver="liblinear", max_iter=2000)
         classifier.fit(xs, y, sample_weight=w)
@@ -380,10 +384,13 @@ def evaluate(
 
 
 def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None) -> dict:
+    """Tag macro-F1 on the held-out reviewed photos, each label counted with its weight: what the owner SAID
+    (added/confirmed = yes, rejected = no) fully, the weak labels (a tag of the owner's vocabulary left as analysis
+    had it on a reviewed photo) at WEAK_EVAL_WEIGHT only. Weak labels agree with the untrained behaviour by
+    construction, so at full weight they favour the baseline over any model that learnt from corrections; at
+    none, a model that suggests a tag on every photo would go unpunished."""
     candidate_models = tag_models.models_from_document(candidate)
     approved_models = tag_models.models_from_document(approved)
-    truth = [{f"{r.owner}\x1f{t}" for t in r.positives()} for r in rows]
-    scope = {f"{r.owner}\x1f{t}" for r in rows for t in r.targets}
 
     def predictions(models: Mapping[str, tag_models.TaggingModel]) -> list[set[str]]:
         out: list[set[str]] = [set() for _ in rows]
@@ -395,13 +402,14 @@ def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None)
             model = models.get(owner)
             tag_sets = model.predicted_tags_many(photos) if model else [tag_models.analysis_tags(p) for p in photos]
             for i, tags in zip(indexes, tag_sets):
-                out[i] = {f"{owner}\x1f{t}" for t in tags}
+                out[i] = set(tags)
         return out
 
     def score(models) -> dict:
-        metrics = macro_f1(truth, predictions(models), scope)
-        per_tag = {k.replace("\x1f", "/"): v for k, v in metrics.pop("per_tag").items()}
-        return {**metrics, "per_tag": per_tag, "owners": len(models)}
+        guesses = predictions(models)
+        weighted = _weighted_macro_f1(rows, guesses, WEAK_EVAL_WEIGHT)
+        explicit = _weighted_macro_f1(rows, guesses, 0.0)
+        return {**weighted, "explicit_macro_f1": explicit["macro_f1"], "owners": len(models)}
 
     baseline = score({})
     return {
@@ -410,6 +418,28 @@ def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None)
         "baseline": baseline,
         "examples": len(rows),
         "owners": len({r.owner for r in rows}),
+        "weak_weight": WEAK_EVAL_WEIGHT,
+    }
+
+
+def _weighted_macro_f1(rows: Sequence[ex.TaggingExample], predicted: Sequence[set[str]], weak_weight: float) -> dict:
+    """Per (owner, tag): weighted true/false positives and false negatives over the labelled targets, F1 each,
+    averaged over the tags with any weight (learning.metrics.macro_f1 with label weights)."""
+    counts: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    for row, guess in zip(rows, predicted):
+        for tag, value in row.targets.items():
+            weight = 1.0 if row.weights.get(tag, 1.0) >= 1.0 else weak_weight
+            if weight <= 0 or not (value or tag in guess):
+                continue
+            c = counts[f"{row.owner}/{tag}"]
+            c[0 if value and tag in guess else 1 if tag in guess else 2] += weight
+    per_tag = {tag: 2 * c[0] / (2 * c[0] + c[1] + c[2]) for tag, c in sorted(counts.items())}
+    tp, fp, fn = (sum(c[i] for c in counts.values()) for i in range(3))
+    return {
+        "macro_f1": sum(per_tag.values()) / len(per_tag) if per_tag else 0.0,
+        "micro_f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+        "per_tag": per_tag,
+        "tags": len(per_tag),
     }
 
 

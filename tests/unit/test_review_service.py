@@ -200,8 +200,9 @@ def test_ties_are_broken_by_a_stable_key_whatever_the_store_order(stores):
     for photo in ("p3", "p1", "p2"):
         analysis.add("ana", photo, [("Dog", 40.0), ("Cat", 40.0)])
     page = ReviewService(analysis, people, feedback).queue("ana", limit=10)
+    # each photo's first question before any photo's second (spread over photos), ties by photo id then tag
     assert [(i.photo_id, i.tag) for i in page.items] == [
-        ("p1", "cat"), ("p1", "dog"), ("p2", "cat"), ("p2", "dog"), ("p3", "cat"), ("p3", "dog")]
+        ("p1", "cat"), ("p2", "cat"), ("p3", "cat"), ("p1", "dog"), ("p2", "dog"), ("p3", "dog")]
 
 
 def test_answered_tags_leave_the_queue_and_come_back_when_the_answer_is_undone(stores):
@@ -390,3 +391,20 @@ def test_a_loose_face_is_not_proposed_to_a_refused_or_hidden_person_nor_when_it_
     feedback.add("ana", FeedbackType.FACE_REJECTED, face_id="x1", person_id="other")
     faces = {i.face_id for i in ReviewService(analysis, people, feedback).queue("ana", kinds=["face"]).items}
     assert "x1" not in faces and "x2" not in faces
+
+
+def test_each_photo_gets_its_first_question_before_any_photo_its_second(stores):
+    analysis, people, feedback = stores
+    analysis.add("ana", "p1", [("Dog", 21.0), ("Cat", 22.0)])  # p1's two questions are the least certain
+    analysis.add("ana", "p2", [("Car", 40.0)])
+    page = ReviewService(analysis, people, feedback).queue("ana", limit=10)
+    assert [(i.photo_id, i.tag) for i in page.items] == [("p1", "dog"), ("p2", "car"), ("p1", "cat")]
+
+
+def test_near_certain_beliefs_wait_until_every_open_question_was_asked(stores):
+    analysis, people, feedback = stores
+    analysis.add("ana", "p1", [("Dog", 99.9), ("Cat", 20.5)])
+    analysis.add("ana", "p2", [("Owl", 21.0)])
+    items = ReviewService(analysis, people, feedback).queue("ana", limit=10).items
+    assert [i.tag for i in items] == ["cat", "owl", "dog"]
+    assert [i.near_certain for i in items] == [False, False, True]

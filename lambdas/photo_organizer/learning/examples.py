@@ -4,7 +4,7 @@ Labels come from the active feedback only (an undone event and the undo itself t
 - tagging: on a photo the owner gave any tag feedback ("reviewed"), every tag of the owner's vocabulary (the tags
   they added, confirmed or rejected anywhere) is a target: added/confirmed = 1 and rejected = 0 (weight 1, the
   last word wins); otherwise a tag analysis put on the photo is a weak positive and any other a weak negative
-  (weight WEAK_WEIGHT: the owner looked at the photo and left it so).
+  (weight WEAK_WEIGHT, WEAK_NEGATIVE_WEIGHT for the negatives: the owner looked at the photo and left it so).
 - faces: face_assigned confirms a face as a person, face_not_person rejects it for one. Pairs of confirmed faces
   are the same person or not; a rejected face against the confirmed faces of that person is a "not the same".
 
@@ -40,6 +40,10 @@ from photo_organizer.learning.tagging import analysis_tags
 
 TEST_SHARE = 0.25
 WEAK_WEIGHT = 0.5
+# a tag neither analysis nor the owner put on a reviewed photo is a weaker "no": answering one question about a
+# photo is no promise that none of the owner's own tags fits it (at WEAK_WEIGHT such negatives drowned the few
+# positives of a custom tag as more photos were reviewed, and later models lost it)
+WEAK_NEGATIVE_WEIGHT = 0.25
 MAX_PAIRS_PER_OWNER = 20_000
 MAX_FACES_PER_OWNER = 600  # ~180k candidate pairs: enough, and the pair loop stays seconds
 TAGGING_FILE = "tagging.jsonl"
@@ -169,7 +173,8 @@ def tagging_examples(photos: Iterable[PhotoFeatures], events: Sequence[Mapping])
             if tag in explicit:
                 targets[tag], weights[tag] = explicit[tag], 1.0
             else:
-                targets[tag], weights[tag] = (1 if tag in present else 0), WEAK_WEIGHT
+                on = tag in present
+                targets[tag], weights[tag] = (1 if on else 0), WEAK_WEIGHT if on else WEAK_NEGATIVE_WEIGHT
         out.append(TaggingExample(photo.owner, photo, targets, weights))
     return out
 

@@ -69,6 +69,7 @@ from photo_organizer.ports.people import PeopleStore
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_UNASSIGNED_FACES = 500  # best-quality loose faces proposed per request: bounds the work on a large library
+NEAR_CERTAIN_MARGIN = 0.3  # a belief below 0.2 or above 0.8: asked only after every open question
 PROPOSE_FROM = 0.1  # a loose face whose best person is less likely than this is nobody known: not worth asking
 
 # The analyzers' own decision points, in percent: a label at this confidence is where the analyzer itself is
@@ -127,6 +128,10 @@ class ReviewItem(BaseModel):
     source: BeliefSource
     question: str
     answers: ReviewAnswers
+
+    @property
+    def near_certain(self) -> bool:
+        return abs(self.confidence - 0.5) >= NEAR_CERTAIN_MARGIN
 
     @property
     def uncertainty_key(self) -> tuple[float, int, str, str, str]:
@@ -215,10 +220,15 @@ class ReviewService:
         analyses = self._analyses(owner, include_sensitive=include_sensitive)
         queues: list[list[ReviewItem]] = []
         if ReviewKind.TAG in wanted:
-            queues.append(sorted(self._tag_items(owner, analyses), key=lambda item: item.uncertainty_key))
+            queues.append(spread_over_photos(self._tag_items(owner, analyses)))
         if ReviewKind.FACE in wanted:
             queues.append(sorted(self._face_items(owner, set(analyses)), key=lambda item: item.uncertainty_key))
-        return in_turns(queues)
+        # Turns among the open questions only: a belief already near-certain teaches little whichever kind it is
+        # (a face deep inside its person is a "yes" the matcher cannot learn from), so those wait until the end,
+        # least certain first.
+        open_queues = [[i for i in q if not i.near_certain] for q in queues]
+        rest = sorted((i for q in queues for i in q if i.near_certain), key=lambda item: item.uncertainty_key)
+        return in_turns(open_queues) + rest
 
     # ---- tags -----------------------------------------------------------------------------------------------
 
@@ -449,6 +459,19 @@ def face_to_person_probability(
         for s, m in zip(similarity, others)
     ]
     return float(np.mean(pairs))
+
+
+def spread_over_photos(items: Iterable[ReviewItem]) -> list[ReviewItem]:
+    """Least certain first, but each photo's most uncertain question before any photo's second one: answers
+    spread over many photos teach more than a pile on one (every reviewed photo is a training example, and the
+    held-out check needs reviewed photos too)."""
+    ordered = sorted(items, key=lambda item: item.uncertainty_key)
+    rank: dict[str, int] = {}
+    keyed = []
+    for item in ordered:
+        rank[item.photo_id] = rank.get(item.photo_id, -1) + 1
+        keyed.append((rank[item.photo_id], item.uncertainty_key, item))
+    return [item for _, _, item in sorted(keyed, key=lambda k: (k[0], k[1]))]
 
 
 def in_turns(queues: Sequence[Sequence[ReviewItem]]) -> list[ReviewItem]:

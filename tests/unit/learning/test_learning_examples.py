@@ -105,7 +105,11 @@ def test_tag_targets_mix_explicit_labels_with_weak_analysis_labels(tmp_path):
     build_splits(dataset(tmp_path / "d"), tmp_path / "out")
     examples = read_tagging_examples(tmp_path / "out" / "train") + read_tagging_examples(tmp_path / "out" / "test")
     by_id = {e.photo.photo_id: e for e in examples}
-    assert by_id["p1"].targets == {"cat": 0, "dog": 0} and by_id["p1"].weights == {"cat": 0.5, "dog": 1.0}
+    from photo_organizer.learning.examples import WEAK_NEGATIVE_WEIGHT
+
+    # cat: analysis did not put it on p1 and the owner said nothing about it there: a weak "no"
+    assert by_id["p1"].targets == {"cat": 0, "dog": 0}
+    assert by_id["p1"].weights == {"cat": WEAK_NEGATIVE_WEIGHT, "dog": 1.0} and WEAK_NEGATIVE_WEIGHT < 0.5
     assert by_id["p3"].targets == {"cat": 0, "dog": 1} and by_id["p2"].targets == {"cat": 1, "dog": 0}
 
 
