@@ -73,6 +73,18 @@ def test_other_users_photo_id_gives_404_and_their_listing_is_empty(bob, alice_li
     assert bob.all_photos() == []
 
 
+def test_concurrent_requests_of_two_users_each_see_only_their_own_library(alice, bob, alice_library):
+    """The gateway answers on threads; the API handler's request state must never cross between callers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    alices = sorted(p["photo_id"] for p in alice_library.values())
+    calls = [alice, bob] * 40
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        seen = list(pool.map(lambda client: (client, sorted(p["photo_id"] for p in client.list_photos()["items"])), calls))
+    assert [ids for client, ids in seen if client is alice] == [alices] * 40
+    assert [ids for client, ids in seen if client is bob] == [[]] * 40
+
+
 def test_same_bytes_twice_is_marked_duplicate_of_the_first(alice, alice_library):
     again = alice.wait_until_processed(alice.upload(SAMPLES / "rocket.jpg"))
     assert again["status"] == "DUPLICATE"

@@ -2,6 +2,7 @@
 
 
 import functools
+import threading
 from datetime import datetime
 from typing import Annotated
 
@@ -366,7 +367,18 @@ def _retryable(exc: RetryableError) -> Response:
     )
 
 
+# Powertools keeps the request being resolved on the resolver's class (BaseRouter.current_event) and the logger's
+# keys process-wide. Lambda never runs two requests in one process, but the local gateway answers on threads, where
+# two requests at once would read each other's event — and caller. One request at a time per process.
+_one_request_at_a_time = threading.Lock()
+
+
+def handler(event: dict, context: LambdaContext) -> dict:
+    with _one_request_at_a_time:
+        return _resolve(event, context)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-def handler(event: dict, context: LambdaContext) -> dict:
+def _resolve(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
