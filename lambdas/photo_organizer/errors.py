@@ -131,6 +131,7 @@ class UploadPolicyCode(StrEnum):
     BUCKET_MISMATCH = "bucket_mismatch"
     MALFORMED_POLICY = "malformed_policy"
     UNEXPECTED_FIELD = "unexpected_field"
+    ALREADY_USED = "already_used"
 
 
 class UploadPolicyError(PermanentError):
