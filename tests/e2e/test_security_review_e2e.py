@@ -14,6 +14,7 @@ import threading
 import httpx
 import pytest
 
+from photo_organizer.errors import ConfigurationError, ConflictError, PermanentError, UnauthorizedError
 from photo_organizer.local_stack.client import PhotoApiClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -203,14 +204,36 @@ def test_failed_sign_ins_are_throttled_with_retry_after(stack):
     assert right.status_code == 429
 
 
-def test_error_bodies_carry_no_internal_details(stack, dora):
+def test_upload_refusals_carry_no_internal_details(stack, dora):
     user, token, client = dora
     ticket = client.start_upload("x.jpg", "image/jpeg", 10)
     fields = dict(ticket["fields"], key=f"originals/{user.sub}/someone-elses")
     refused = httpx.post(ticket["url"], data=fields, files={"file": ("x.jpg", b"0123456789", "image/jpeg")})
     assert refused.status_code == 403
-    assert user.sub not in refused.text and "originals/" not in refused.text
     _no_internal_details(refused.text, user.sub)
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (ConflictError, 400, "bad_request"),
+        (ConfigurationError, 400, "bad_request"),
+        (PermanentError, 400, "bad_request"),
+        (UnauthorizedError, 401, "unauthorized"),
+    ],
+)
+def test_api_errors_answer_a_stable_code_and_log_the_detail(stack, dora, monkeypatch, error, status, code):
+    user, token, _ = dora
+    detail = f"put on photo-table-prod failed for originals/{user.sub}/p1 in bucket my-originals-bucket"
+
+    def fail(*args, **kwargs):
+        raise error(detail)
+
+    monkeypatch.setattr(stack.services.search, "search", fail)
+    answer = httpx.get(f"{stack.url}/search?q=beach", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == status and answer.json()["code"] == code
+    _no_internal_details(answer.text, user.sub)
+    assert "photo-table-prod" not in answer.text and "my-originals-bucket" not in answer.text
 
 
 def _no_internal_details(text: str, owner: str) -> None:
