@@ -93,6 +93,8 @@ class S3BlobStore:
         what = f"delete version s3://{self._bucket}/{key}"
         try:
             self._delete_batch([{"Key": key, "VersionId": version}], what)
+        except BlobNotFoundError:
+            return  # NoSuchVersion: gone already
         except ClientError as exc:
             raise translate(exc, what=what) from exc
         except BotoCoreError as exc:
