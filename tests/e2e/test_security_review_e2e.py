@@ -7,6 +7,7 @@ running limit answers while most of the body is still unsent (sent < half of it,
 
 from __future__ import annotations
 
+import functools
 import select
 import socket
 import threading
@@ -18,6 +19,9 @@ from photo_organizer.errors import ConfigurationError, ConflictError, PermanentE
 from photo_organizer.local_stack.client import PhotoApiClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+TIMEOUT = 60.0  # shared, loaded machines: httpx's 5 s default has timed out on a plain GET
+_get = functools.partial(httpx.get, timeout=TIMEOUT)
+_post = functools.partial(httpx.post, timeout=TIMEOUT)
 TOTAL = 64 * 1024 * 1024
 CHUNK = 64 * 1024
 
@@ -100,7 +104,7 @@ def test_chunked_upload_without_a_length_is_refused_before_it_is_read(stack):
 @pytest.mark.parametrize("query", ["from=2023-01-01", "to=2023-01-01", "from=2023-01-01T00:00:00Z"])
 def test_search_with_only_one_date_bound_answers_200(stack, dora, query):
     _, token, _ = dora
-    response = httpx.get(f"{stack.url}/search?{query}", headers={"Authorization": f"Bearer {token}"})
+    response = _get(f"{stack.url}/search?{query}", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
     assert response.json()["items"] == []
 
@@ -109,11 +113,11 @@ def test_an_upload_url_stays_used_after_its_photo_was_rejected(stack, dora):
     user, _, client = dora
     ticket = client.start_upload("notes.jpg", "image/jpeg", 20)
     files = {"file": ("notes.jpg", b"this is not a photo.", "image/jpeg")}
-    assert httpx.post(ticket["url"], data=ticket["fields"], files=files).status_code == 204
+    assert _post(ticket["url"], data=ticket["fields"], files=files).status_code == 204
     assert client.wait_until_processed(ticket["photo_id"])["status"] == "REJECTED"
     assert not stack.services.originals.exists(f"originals/{user.sub}/{ticket['photo_id']}")
 
-    again = httpx.post(ticket["url"], data=ticket["fields"], files=files)
+    again = _post(ticket["url"], data=ticket["fields"], files=files)
     assert again.status_code == 403 and b"already_used" in again.content
     assert not stack.services.originals.exists(f"originals/{user.sub}/{ticket['photo_id']}")
 
@@ -127,7 +131,7 @@ def test_concurrent_posts_to_one_upload_url_accept_exactly_one(stack, dora):
 
     def post() -> None:
         gate.wait()
-        sent = httpx.post(ticket["url"], data=ticket["fields"], files={"file": ("same.jpg", data, "image/jpeg")})
+        sent = _post(ticket["url"], data=ticket["fields"], files={"file": ("same.jpg", data, "image/jpeg")})
         statuses.append(sent.status_code)
 
     threads = [threading.Thread(target=post) for _ in range(8)]
@@ -154,14 +158,14 @@ def test_every_kind_of_response_carries_the_security_headers(stack, dora):
     photo_id = client.upload_bytes(_tiny_png(), "dot.png", "image/png")
     photo = client.wait_until_processed(photo_id)
     responses = [
-        httpx.get(f"{stack.url}/"),
-        httpx.get(f"{stack.url}/app.js"),
-        httpx.get(f"{stack.url}/openapi.json"),
-        httpx.get(f"{stack.url}/photos"),  # 401
-        httpx.get(f"{stack.url}/photos", headers={"Authorization": f"Bearer {token}"}),
-        httpx.get(photo["urls"]["thumbnail"]),  # a signed blob
-        httpx.get(f"{stack.url}/_blobs/originals/nothing"),  # a blob error
-        httpx.post(f"{stack.url}/auth/token", json={"username": "nobody", "password": "x" * 8}),
+        _get(f"{stack.url}/"),
+        _get(f"{stack.url}/app.js"),
+        _get(f"{stack.url}/openapi.json"),
+        _get(f"{stack.url}/photos"),  # 401
+        _get(f"{stack.url}/photos", headers={"Authorization": f"Bearer {token}"}),
+        _get(photo["urls"]["thumbnail"]),  # a signed blob
+        _get(f"{stack.url}/_blobs/originals/nothing"),  # a blob error
+        _post(f"{stack.url}/auth/token", json={"username": "nobody", "password": "x" * 8}),
     ]
     assert [r.status_code for r in responses] == [200, 200, 200, 401, 200, 200, 403, 401]
     for response in responses:
@@ -169,8 +173,8 @@ def test_every_kind_of_response_carries_the_security_headers(stack, dora):
 
 
 def test_the_page_has_no_inline_script_and_never_reads_a_token_from_the_url(stack):
-    page = httpx.get(f"{stack.url}/").text
-    script = httpx.get(f"{stack.url}/app.js")
+    page = _get(f"{stack.url}/").text
+    script = _get(f"{stack.url}/app.js")
     assert "<script>" not in page and "<style>" not in page and "style=" not in page
     assert '<script src="/app.js"' in page
     assert script.headers["content-type"].startswith("text/javascript")
@@ -188,19 +192,19 @@ def test_a_foreign_host_header_is_refused(stack, host):
 
 @pytest.mark.parametrize("host_of", [lambda s: f"127.0.0.1:{s.port}", lambda s: f"localhost:{s.port}"])
 def test_the_served_loopback_hosts_are_answered(stack, host_of):
-    response = httpx.get(f"{stack.url}/", headers={"Host": host_of(stack)})
+    response = _get(f"{stack.url}/", headers={"Host": host_of(stack)})
     assert response.status_code == 200
 
 
 def test_failed_sign_ins_are_throttled_with_retry_after(stack):
     stack.identity.add_user("erin", "erin's long password")
     answers = [
-        httpx.post(f"{stack.url}/auth/token", json={"username": "erin", "password": f"guess {n}"}) for n in range(6)
+        _post(f"{stack.url}/auth/token", json={"username": "erin", "password": f"guess {n}"}) for n in range(6)
     ]
     assert [a.status_code for a in answers] == [401] * 5 + [429]
     assert int(answers[-1].headers["retry-after"]) > 0
     # Even the right password waits until the lock ends.
-    right = httpx.post(f"{stack.url}/auth/token", json={"username": "erin", "password": "erin's long password"})
+    right = _post(f"{stack.url}/auth/token", json={"username": "erin", "password": "erin's long password"})
     assert right.status_code == 429
 
 
@@ -208,7 +212,7 @@ def test_upload_refusals_carry_no_internal_details(stack, dora):
     user, token, client = dora
     ticket = client.start_upload("x.jpg", "image/jpeg", 10)
     fields = dict(ticket["fields"], key=f"originals/{user.sub}/someone-elses")
-    refused = httpx.post(ticket["url"], data=fields, files={"file": ("x.jpg", b"0123456789", "image/jpeg")})
+    refused = _post(ticket["url"], data=fields, files={"file": ("x.jpg", b"0123456789", "image/jpeg")})
     assert refused.status_code == 403
     _no_internal_details(refused.text, user.sub)
 
@@ -230,7 +234,7 @@ def test_api_errors_answer_a_stable_code_and_log_the_detail(stack, dora, monkeyp
         raise error(detail)
 
     monkeypatch.setattr(stack.services.search, "search", fail)
-    answer = httpx.get(f"{stack.url}/search?q=beach", headers={"Authorization": f"Bearer {token}"})
+    answer = _get(f"{stack.url}/search?q=beach", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == status and answer.json()["code"] == code
     _no_internal_details(answer.text, user.sub)
     assert "photo-table-prod" not in answer.text and "my-originals-bucket" not in answer.text
