@@ -14,7 +14,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
-from cdk_nag import NagPackSuppression, NagSuppressions
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from stacks.monitoring import FIVE_MINUTES, notify
@@ -25,6 +25,19 @@ from stacks.shared import (
     suppress_grant_wildcards,
 )
 from stacks.storage import ORIGINALS_PREFIX, QUARANTINE_PREFIX
+
+PREVIEWS_PREFIX = "previews/"
+THUMBNAILS_PREFIX = "thumbnails/"
+
+
+def search_paths(search: SearchOutputs) -> tuple[str, ...]:
+    """The request paths the API's searches use on a domain (none on Serverless, where the data access policy
+    decides): `<alias>*/_search` (searches, suggestions), `<alias>*/_count`, and `_msearch` (hybrid keyword + knn
+    in one request, whose index is named in its body). Nothing else of the domain: no writes, no _bulk, no admin."""
+    if search.service != "es":
+        return ()
+    domain = search.resource_arn
+    return (f"{domain}/{search.alias}*/_search", f"{domain}/{search.alias}*/_count", f"{domain}/_msearch")
 
 API_HANDLER = "photo_organizer.handlers.api.handler"
 API_5XX_PERCENT = 5
@@ -124,9 +137,17 @@ class ApiStack(Stack):
             # The API function serves /search itself: read-only signed requests to the index.
             api_function.role.add_to_principal_policy(iam.PolicyStatement(
                 actions=list(search.reader_actions),
-                resources=list(search.reader_resources) or [search.resource_arn],
+                resources=list(search_paths(search)) or [search.resource_arn],
             ))
-            suppress_search_wildcards(api_function.role, search, "The API searches our one index")
+            if search_paths(search):
+                NagSuppressions.add_resource_suppressions(api_function.role, [NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="The API searches our one index: `<alias>*` stands for the alias and the versioned index "
+                           "names behind it (photos-v<n>), unknown at deploy time; only _search and _count under them.",
+                    applies_to=[f"Resource::{path}" for path in search_paths(search) if "*" in path],
+                )], apply_to_children=True)
+            else:
+                suppress_search_wildcards(api_function.role, search, "The API searches our one index")
             self._grant_cursor_key(api_function.role, cursor_key, storage)
             # Read-only access inside the index, granted here where the role exists (never by the earlier stack).
             if search.service == "es":
@@ -241,12 +262,13 @@ class ApiStack(Stack):
         originals_objects = f"{ORIGINALS_PREFIX}*"
         # Presigned POST is signed with the function's credentials: S3 checks s3:PutObject on upload.
         storage.originals.grant_put(fn, originals_objects)
-        storage.originals.grant_read(fn, originals_objects)
-        storage.originals.grant_delete(fn, originals_objects)
+        # Not grant_read: it adds s3:List* on the whole bucket, i.e. every owner's keys. The API reads objects it
+        # names (signed GETs) and lists only versions under a prefix (ListBucketVersions below).
         api_function.role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["s3:GetObjectVersion", "s3:DeleteObjectVersion"],
+            actions=["s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObjectVersion"],
             resources=[storage.originals.arn_for_objects(originals_objects)],
         ))
+        storage.originals.grant_delete(fn, originals_objects)
         # Deleting a photo also clears its quarantine key (every version), which holds the original when
         # rejected_action=quarantine moved it there: granted whatever the setting, since the delete path always
         # lists that key, and a quarantined photo may outlive a change of the setting.
@@ -261,8 +283,25 @@ class ApiStack(Stack):
             resources=[storage.originals.bucket_arn],
             conditions={"StringLike": {"s3:prefix": [originals_objects, quarantine_objects]}},
         ))
-        storage.derivatives.grant_read(fn)
-        storage.derivatives.grant_delete(fn)
+        # Derivatives likewise: objects under the two prefixes the API signs GETs for and deletes, and version
+        # listings under those prefixes only (the delete path lists a key's versions).
+        derivative_objects = [f"{PREVIEWS_PREFIX}*", f"{THUMBNAILS_PREFIX}*"]
+        api_function.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+            resources=[storage.derivatives.arn_for_objects(pattern) for pattern in derivative_objects],
+        ))
+        api_function.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["s3:ListBucketVersions"],
+            resources=[storage.derivatives.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": derivative_objects}},
+        ))
         storage.table.grant_read_write_data(fn)
         storage.key.grant_encrypt_decrypt(fn)  # includes kms:GenerateDataKey* (server-side encryption on put)
         suppress_grant_wildcards(api_function.role)
+        NagSuppressions.add_resource_suppressions(api_function.role, [NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason="Object ARNs under the previews/ and thumbnails/ prefixes of our derivatives bucket (named per "
+                   "photo, unknown at deploy time).",
+            applies_to=[RegexAppliesTo(
+                regex=r"/^Resource::[^/]*Derivatives[0-9A-F]{8}\.?Arn[^/]*\/(previews|thumbnails)\/\*$/")],
+        )], apply_to_children=True)

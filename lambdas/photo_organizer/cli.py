@@ -277,7 +277,7 @@ def demo(
                 demo_feedback_and_retrain(client, data_dir, user.sub)
         console.print(f"\n[bold green]Photo Organizer is serving at {stack.url}[/]")
         (data_dir / "token").write_text(token + "\n")
-        console.print(f"web app:   {stack.url}/#token={token}", soft_wrap=True)
+        console.print(f"web app:   {stack.url}/  (sign in on the page; it takes no token from its URL)", soft_wrap=True)
         console.print(f"API docs:  {stack.url}/openapi.json")
         console.print(f"user: demo{f'  password: {password}' if password else ''}")
         console.print(f"token:     {token}", soft_wrap=True)

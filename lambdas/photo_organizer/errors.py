@@ -95,6 +95,7 @@ class RejectionReason(StrEnum):
     UNSUPPORTED_FORMAT = "unsupported_format"
     TOO_MANY_PIXELS = "too_many_pixels"
     CORRUPT_IMAGE = "corrupt_image"
+    TOO_MANY_SCANS = "too_many_scans"
 
 
 REJECTION_MESSAGES: dict[RejectionReason, str] = {
@@ -103,6 +104,7 @@ REJECTION_MESSAGES: dict[RejectionReason, str] = {
     RejectionReason.UNSUPPORTED_FORMAT: "The file is not a JPEG, PNG, WebP or HEIC/HEIF image.",
     RejectionReason.TOO_MANY_PIXELS: "The image has more pixels than the limit allows.",
     RejectionReason.CORRUPT_IMAGE: "The image is truncated or corrupt and cannot be decoded.",
+    RejectionReason.TOO_MANY_SCANS: "The JPEG is split into more progressive scans than the limit allows.",
 }
 
 
@@ -131,6 +133,7 @@ class UploadPolicyCode(StrEnum):
     BUCKET_MISMATCH = "bucket_mismatch"
     MALFORMED_POLICY = "malformed_policy"
     UNEXPECTED_FIELD = "unexpected_field"
+    ALREADY_USED = "already_used"
 
 
 class UploadPolicyError(PermanentError):

@@ -183,7 +183,10 @@ def test_api_function_reads_the_index_with_get_and_post_only(synthesized):
     statements = [s for p in template.find_resources("AWS::IAM::Policy").values()
                   for s in p["Properties"]["PolicyDocument"]["Statement"]]
     search = [s for s in statements if any(str(a).startswith("es:") for a in s["Action"])]
-    assert search == [{"Action": ["es:ESHttpGet", "es:ESHttpPost"], "Effect": "Allow", "Resource": f"{DOMAIN_ARN}/*"}]
+    # Only the search paths (issue 13), not the whole domain: tests/infrastructure/test_api_least_privilege.py.
+    assert [(s["Action"], s["Effect"], sorted(s["Resource"])) for s in search] == [(
+        ["es:ESHttpGet", "es:ESHttpPost"], "Allow",
+        sorted([f"{DOMAIN_ARN}/photos*/_search", f"{DOMAIN_ARN}/photos*/_count", f"{DOMAIN_ARN}/_msearch"]))]
     template.has_resource_properties("AWS::Lambda::Function", {
         "Handler": "photo_organizer.handlers.api.handler",
         "Environment": {"Variables": Match.object_like({

@@ -188,3 +188,19 @@ def test_s3_store_also_works_on_a_bucket_without_versioning(aws_env):
     store.delete(KEY + "-moved")
 
     assert not store.exists(KEY) and not store.exists(KEY + "-moved")
+
+
+def test_delete_version_removes_that_version_only_and_is_idempotent(blobs):
+    blobs.store.put(KEY, b"validated", content_type="image/jpeg")
+    validated = blobs.store.get(KEY).version
+    blobs.store.put(KEY, b"stray second upload", content_type="image/jpeg")
+    stray = blobs.store.get(KEY).version
+
+    blobs.store.delete_version(KEY, stray)
+    blobs.store.delete_version(KEY, stray)
+    blobs.store.delete_version(KEY, "0" * 32)  # a version that never existed
+
+    if blobs.kind == "aws":  # S3 kept the validated version, which is current again
+        assert blobs.store.get(KEY).data == b"validated" and blobs.store.get(KEY).version == validated
+    else:  # one version per key: the stray one replaced the validated one, and is gone now
+        assert not blobs.store.exists(KEY)

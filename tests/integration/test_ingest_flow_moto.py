@@ -174,3 +174,42 @@ def test_another_owner_gets_404_for_the_photo(aws_backend):
     assert call_api("GET", f"/photos/{photo_id}", owner="someone-else")[0] == 404
     assert call_api("DELETE", f"/photos/{photo_id}", owner="someone-else")[0] == 404
     assert photo_item(photo_id)["status"] == "READY"
+
+
+# ---- a presigned POST used again (issue 13) ---------------------------------------------------------------------
+# S3's POST policy cannot make a URL single-use: every POST until it expires adds a version under the same key.
+# moto does not enforce policies either, so these tests post twice as S3 would allow, and check the record side.
+
+
+def _versions(photo_id: str) -> list[str]:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    listed = s3.list_object_versions(Bucket=ORIGINALS, Prefix=f"originals/{OWNER}/{photo_id}")
+    return [v["VersionId"] for v in (*listed.get("Versions", ()), *listed.get("DeleteMarkers", ()))]
+
+
+def test_a_second_post_after_validation_is_removed_and_the_validated_version_kept(aws_backend):
+    photo_id, ticket = upload_through_presigned_post("rocket.jpg", "image/jpeg")
+    accepted_event = json.dumps(notification_for(photo_id))
+    run_ingest(accepted_event)
+    validated = photo_item(photo_id)["original_version"]
+    stray = b"<html><script>alert(1)</script></html>"
+    requests.post(ticket["url"], data=ticket["fields"], files={"file": ("rocket.jpg", stray, "image/jpeg")}, timeout=30)
+    assert len(_versions(photo_id)) == 2
+    _, response = run_ingest(json.dumps(notification_for(photo_id)))  # the event of the stray version
+    assert response == {"batchItemFailures": []}
+    assert _versions(photo_id) == [validated]
+    run_ingest(accepted_event)  # the validated version's event again (at-least-once): nothing removed
+    assert _versions(photo_id) == [validated] and photo_item(photo_id)["status"] == "READY"
+
+
+def test_a_second_post_after_rejection_leaves_no_bytes(aws_backend):
+    status, ticket = call_api("POST", "/uploads", {"filename": "a.jpg", "content_type": "image/jpeg", "size": 10})
+    requests.post(ticket["url"], data=ticket["fields"], files={"file": ("a.jpg", b"<svg></svg>", "image/jpeg")}, timeout=30)
+    photo_id = ticket["photo_id"]
+    run_ingest(json.dumps(notification_for(photo_id)))
+    assert photo_item(photo_id)["status"] == "REJECTED" and _versions(photo_id) == []
+    data = (SAMPLES / "rocket.jpg").read_bytes()
+    requests.post(ticket["url"], data=ticket["fields"], files={"file": ("a.jpg", data, "image/jpeg")}, timeout=30)
+    run_ingest(json.dumps(notification_for(photo_id)))
+    assert _versions(photo_id) == [], "the bytes of a second upload to a rejected photo's URL must not stay"
+    assert photo_item(photo_id)["status"] == "REJECTED"

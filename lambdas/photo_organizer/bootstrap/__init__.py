@@ -486,7 +486,20 @@ def local_upload_verifier(data_dir: Path) -> Callable[..., Any]:
     from photo_organizer.adapters.local.post_policy import verify_post
     from photo_organizer.adapters.local.signing import LocalSigner
 
-    return partial(verify_post, signer=LocalSigner.from_file(data_dir / "keys" / "blob-signing.key"))
+    from photo_organizer.adapters.local.upload_ledger import UsedUploadLedger
+    from photo_organizer.errors import UploadPolicyCode, UploadPolicyError
+
+    check = partial(verify_post, signer=LocalSigner.from_file(data_dir / "keys" / "blob-signing.key"))
+    ledger = UsedUploadLedger(data_dir / "uploads" / "used.sqlite3")
+
+    def verify_and_claim(fields: dict[str, str], **kwargs: Any) -> Any:
+        verified = check(fields, **kwargs)
+        # Once a POST passed the policy its URL is spent for good, whatever happens to the photo afterwards.
+        if not ledger.claim(verified.key):
+            raise UploadPolicyError(UploadPolicyCode.ALREADY_USED, "this upload URL has been used already")
+        return verified
+
+    return verify_and_claim
 
 
 # ---- the stream indexer and the search maintenance commands (cloud) -----------------------------------------------

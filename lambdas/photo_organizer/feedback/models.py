@@ -52,12 +52,18 @@ class FeedbackOrigin(StrEnum):
     PEOPLE = "people"
 
 
+def refuse_control_characters(text: str, what: str) -> str:
+    """`text` unchanged, or ValueError when it holds control or format characters (bidi overrides and isolates,
+    zero-width marks): shown to people, such text could display as something else. Tags and person names use it."""
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+        raise ValueError(f"{what} may not contain control or formatting characters")
+    return text
+
+
 def normalize_tag(value: str) -> str:
     """A tag as stored and searched: NFC, case-folded, inner whitespace collapsed ("Grandma's  House" ->
     "grandma's house"). Control and format characters (bidi overrides) are refused, not silently dropped."""
-    text = unicodedata.normalize("NFC", value)
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
-        raise ValueError("a tag may not contain control or formatting characters")
+    text = refuse_control_characters(unicodedata.normalize("NFC", value), "a tag")
     text = _SPACES.sub(" ", text).strip().casefold()
     if not text:
         raise ValueError("a tag may not be empty")

@@ -326,7 +326,9 @@ def _not_found(exc: NotFoundError) -> Response:
 
 @app.exception_handler(UnauthorizedError)
 def _unauthorized(exc: UnauthorizedError) -> Response:
-    return _error(401, "unauthorized", str(exc))
+    # Why a credential failed is for the log, not for whoever presented it.
+    logger.info("request unauthorized", extra={"error": repr(exc)})
+    return _error(401, "unauthorized", "Unauthorized.")
 
 
 @app.exception_handler(ValidationError)
@@ -342,18 +344,21 @@ def _feedback_conflict(exc: FeedbackConflictError) -> Response:
 
 @app.exception_handler(FeedbackUnavailableError)
 def _feedback_unavailable(exc: FeedbackUnavailableError) -> Response:
-    return _error(503, "feedback_unavailable", str(exc))
+    logger.warning("feedback unavailable", extra={"error": repr(exc)})
+    return _error(503, "feedback_unavailable", "Feedback is not available in this deployment.")
 
 
 @app.exception_handler(SearchUnavailableError)
 def _search_unavailable(exc: SearchUnavailableError) -> Response:
-    return _error(503, "search_unavailable", str(exc))
+    logger.warning("search unavailable", extra={"error": repr(exc)})
+    return _error(503, "search_unavailable", "Search is not available in this deployment.")
 
 
 @app.exception_handler(PermanentError)
 def _permanent(exc: PermanentError) -> Response:
+    # Conflicts, configuration and adapter failures name tables, keys, buckets and owners: logged, never answered.
     logger.warning("request refused", extra={"error": repr(exc)})
-    return _error(400, "bad_request", str(exc))
+    return _error(400, "bad_request", "The request cannot be done.")
 
 
 @app.exception_handler(RetryableError)

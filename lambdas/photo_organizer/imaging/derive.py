@@ -20,6 +20,7 @@ from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlug
 
 from photo_organizer.errors import ConfigurationError, InvalidImageError, RejectionReason
 from photo_organizer.imaging.exif import SWAPS_AXES, TRANSPOSE_FOR_ORIENTATION, orientation_of, read_exif
+from photo_organizer.imaging.jpeg_scans import MAX_JPEG_SCANS, count_jpeg_scans
 from photo_organizer.imaging.phash import phash
 from photo_organizer.imaging.pixels import for_jpeg, resizable
 from photo_organizer.imaging.sniff import SNIFF_BYTES, sniff_format
@@ -75,6 +76,9 @@ def derive(data: bytes, spec: DerivativeSpec = DerivativeSpec()) -> DerivedImage
     if image_format is None:
         raise InvalidImageError(RejectionReason.UNSUPPORTED_FORMAT, "not a JPEG, PNG, WebP or HEIC/HEIF file")
 
+    if image_format is ImageFormat.JPEG and count_jpeg_scans(data) > MAX_JPEG_SCANS:
+        # Each scan is a pass over the whole coefficient buffer: refused before any decoding.
+        raise InvalidImageError(RejectionReason.TOO_MANY_SCANS, f"more than {MAX_JPEG_SCANS} scans")
     with _rejecting_undecodable():
         image = _OPENERS[image_format](io.BytesIO(data))
         width, height = image.size

@@ -8,6 +8,8 @@ from PIL import Image, ImageCms
 
 _SIXTEEN_BIT_GRAY = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 _ICC_SPACE_FOR_MODE = {"RGB": "RGB", "CMYK": "CMYK", "L": "GRAY"}
+# Pixels per strip when 16-bit grey is scaled to 8 bits: 1 MP strips hold ~8 MB of temporaries.
+STRIP_PIXELS = 1 << 20
 
 
 def resizable(image: Image.Image) -> Image.Image:
@@ -20,8 +22,7 @@ def resizable(image: Image.Image) -> Image.Image:
     if mode in ("P", "PA"):
         return image.convert("RGBA" if mode == "PA" or "transparency" in image.info else "RGB")
     if mode in _SIXTEEN_BIT_GRAY:
-        # convert() would clip 16-bit samples at 255; scale them to 8 bits instead.
-        return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+        return _sixteen_bit_gray_to_l(image)
     if mode == "1":
         return image.convert("L")
     if mode in ("La", "RGBa"):
@@ -65,3 +66,16 @@ def _apply_profile(image: Image.Image, icc_profile: bytes) -> Image.Image | None
         return ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return None  # a broken profile costs colour accuracy, not the upload
+
+
+def _sixteen_bit_gray_to_l(image: Image.Image) -> Image.Image:
+    """16-bit grey scaled (not clipped, as convert() would) to 8 bits, strip by strip: the whole-image chain
+    (32-bit copy, scaled 32-bit copy, 8-bit result) held ~9 bytes per pixel at once on top of the source, about
+    1 GB at the pixel limit; strips hold the 1-byte result and one strip's temporaries."""
+    width, height = image.size
+    out = Image.new("L", image.size)
+    rows = max(1, STRIP_PIXELS // max(1, width))
+    for top in range(0, height, rows):
+        strip = image.crop((0, top, width, min(height, top + rows)))
+        out.paste(strip.convert("I").point(lambda value: value * (1 / 256)).convert("L"), (0, top))
+    return out

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 from starlette.applications import Starlette
@@ -15,10 +17,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from photo_organizer.errors import BlobNotFoundError, PermanentError, UnauthorizedError, UploadPolicyError
 from photo_organizer.disposition import content_disposition
 from photo_organizer.local_stack.events import LambdaContextStub, http_api_event, object_created_event
+from photo_organizer.local_stack.throttle import LoginThrottle
 
 if TYPE_CHECKING:
     from photo_organizer.local_stack.stack import LocalStack
@@ -26,22 +30,128 @@ if TYPE_CHECKING:
 API_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 PUBLIC_API_PATHS = frozenset({"/openapi.json"})
 MAX_API_BODY = 1024 * 1024
+MAX_LOGIN_BODY = 8 * 1024
 # Room for the form fields around the file part of a presigned POST.
 MULTIPART_OVERHEAD = 64 * 1024
+# On every response, pages and blobs alike. The page loads its script and style from /app.js and /app.css.
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self';"
+        " object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+logger = logging.getLogger(__name__)
 
 
-def create_gateway(stack: LocalStack) -> Starlette:
+class BodyTooLargeError(Exception):
+    """The request body passed its running limit while it was being read."""
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The body, read chunk by chunk and given up as soon as it passes `limit` (whatever Content-Length said)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise BodyTooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def limited_request(request: Request, limit: int) -> Request:
+    """The same request whose body stream raises BodyTooLargeError once more than `limit` bytes have arrived, so a
+    form parser reading it never holds (or spools) more than that."""
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLargeError
+        return message
+
+    return Request(request.scope, receive)
+
+
+class SecurityHeaders:
+    """ASGI middleware: refuses a Host it does not serve (DNS rebinding) and adds SECURITY_HEADERS to every answer."""
+
+    def __init__(self, app: ASGIApp, *, allowed_hosts: frozenset[str]) -> None:
+        self.app = app
+        self.allowed_hosts = allowed_hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
+        if host not in self.allowed_hosts:
+            response = JSONResponse({"message": "Misdirected Request"}, status_code=421, headers=SECURITY_HEADERS)
+            await response(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.decode("latin-1").lower() not in SECURITY_HEADERS]
+                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def allowed_hosts(port: int, public_base_url: str) -> frozenset[str]:
+    """The Host values the gateway answers: its loopback names on its port, and the public base URL's host."""
+    hosts = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
+    public = urlsplit(public_base_url)
+    if public.hostname:
+        default_port = 443 if public.scheme == "https" else 80
+        public_port = public.port or default_port
+        name = f"[{public.hostname}]" if ":" in public.hostname else public.hostname
+        hosts.add(f"{name}:{public_port}")
+        if public_port == default_port:
+            hosts.add(name)
+    return frozenset(hosts)
+
+
+def create_gateway(stack: LocalStack) -> ASGIApp:
     async def jwks(request: Request) -> Response:
         return JSONResponse(stack.identity.jwks())
 
+    throttle = LoginThrottle()
+
     async def login(request: Request) -> Response:
         try:
-            body = json.loads(await request.body() or b"{}")
-            user = await run_in_threadpool(stack.identity.authenticate, str(body["username"]), str(body["password"]))
+            body = json.loads(await read_limited(request, MAX_LOGIN_BODY) or b"{}")
+            username, password = str(body["username"]), str(body["password"])
+        except BodyTooLargeError:
+            return JSONResponse({"message": "Request Entity Too Large"}, status_code=413)
         except (KeyError, ValueError, TypeError):
             return JSONResponse({"message": "username and password are required"}, status_code=400)
+        client = request.client.host if request.client else "unknown"
+        # Checked before any password hashing: a throttled attempt costs the server nothing.
+        wait = throttle.retry_after(username, client)
+        if wait:
+            return JSONResponse(
+                {"message": "Too many failed attempts; try again later."},
+                status_code=429,
+                headers={"retry-after": str(wait)},
+            )
+        try:
+            user = await run_in_threadpool(stack.identity.authenticate, username, password)
         except UnauthorizedError:
+            throttle.failed(username, client)
             return JSONResponse({"message": "Incorrect username or password."}, status_code=401)
+        throttle.succeeded(username, client)
         token = stack.identity.issue_token(user)
         return JSONResponse({"id_token": token, "token_type": "Bearer", "expires_in": 12 * 3600})
 
@@ -49,12 +159,16 @@ def create_gateway(stack: LocalStack) -> Starlette:
         area = request.path_params["area"]
         if area != "originals":
             return _s3_error(405, "MethodNotAllowed", "Uploads go to the originals area only.")
-        declared_length = int(request.headers.get("content-length") or 0)
-        if declared_length > stack.settings.max_upload_bytes + MULTIPART_OVERHEAD:
+        limit = stack.settings.max_upload_bytes + MULTIPART_OVERHEAD
+        declared = request.headers.get("content-length")
+        if declared is None or not declared.isdigit():
+            # Like S3: a POST upload must say its length (a chunked one would be read before its size is known).
+            return _s3_error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+        if int(declared) > limit:
             return _s3_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
         data = b""
         try:
-            async with request.form(max_files=1, max_fields=32) as form:
+            async with limited_request(request, limit).form(max_files=1, max_fields=32) as form:
                 pairs = [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
                 fields = dict(pairs)
                 if len(fields) != len(pairs):
@@ -71,11 +185,13 @@ def create_gateway(stack: LocalStack) -> Starlette:
                     area=area,
                     now=datetime.now(timezone.utc),
                 )
+        except BodyTooLargeError:
+            return _s3_error(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
         except UploadPolicyError as exc:
             status, code = (403, "AccessDenied")
             if exc.code == "size_out_of_range":
                 status, code = 400, ("EntityTooSmall" if not data else "EntityTooLarge")
-            return _s3_error(status, code, f"{exc.code}: {exc}")
+            return _s3_error(status, code, f"{exc.code}: {exc.message}")
         originals = stack.services.originals
         if await run_in_threadpool(originals.exists, verified.key):
             # Stricter than S3 on purpose: a second POST with the same policy must not replace validated bytes.
@@ -108,16 +224,18 @@ def create_gateway(stack: LocalStack) -> Starlette:
 
     async def api(request: Request) -> Response:
         path = "/" + request.path_params.get("path", "")
-        body = await request.body()
-        if len(body) > MAX_API_BODY:
-            return JSONResponse({"message": "Request Entity Too Large"}, status_code=413)
         claims = None
         if path not in PUBLIC_API_PATHS:
+            # Authenticated before a byte of the body is read: an anonymous client cannot make the server hold data.
             try:
                 claims = stack.identity.verify(_bearer(request))
             except UnauthorizedError:
                 # API Gateway's JWT authorizer answers exactly this, without detail.
                 return JSONResponse({"message": "Unauthorized"}, status_code=401, headers={"www-authenticate": "Bearer"})
+        try:
+            body = await read_limited(request, MAX_API_BODY)
+        except BodyTooLargeError:
+            return JSONResponse({"message": "Request Entity Too Large"}, status_code=413)
         event = http_api_event(
             method=request.method,
             path=path,
@@ -133,8 +251,16 @@ def create_gateway(stack: LocalStack) -> Starlette:
     async def home(request: Request) -> Response:
         return stack.web_page()
 
+    async def web_asset(request: Request) -> Response:
+        from photo_organizer.local_stack.web import ASSETS
+
+        body, media_type = ASSETS[request.url.path]
+        return Response(body, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
     routes = [
         Route("/", home, methods=["GET"]),
+        Route("/app.js", web_asset, methods=["GET"]),
+        Route("/app.css", web_asset, methods=["GET"]),
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/auth/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/auth/token", login, methods=["POST"]),
@@ -142,7 +268,8 @@ def create_gateway(stack: LocalStack) -> Starlette:
         Route("/_blobs/{area}/{key:path}", download, methods=["GET"]),
         Route("/{path:path}", api, methods=API_METHODS),
     ]
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    return SecurityHeaders(app, allowed_hosts=allowed_hosts(stack.port, stack.settings.public_base_url))
 
 
 def _bearer(request: Request) -> str:

@@ -106,8 +106,8 @@ class LocalIdentityProvider:
             row = db.execute(
                 "SELECT username, sub, password_hash FROM users WHERE username = ?", (username.strip().lower(),)
             ).fetchone()
-        # Check a dummy hash for unknown users too, so timing does not reveal which names exist.
-        stored = row[2] if row else _hash_password("not-a-user")
+        # Check a dummy hash for unknown users too: one scrypt either way, so timing does not reveal which names exist.
+        stored = row[2] if row else _DUMMY_HASH
         if not _check_password(password, stored) or row is None:
             raise UnauthorizedError("wrong username or password")
         return LocalUser(row[0], row[1])
@@ -154,6 +154,7 @@ class LocalIdentityProvider:
 
 
 def _hash_password(password: str) -> str:
+    """One scrypt; `_check_password` costs exactly one too."""
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
     return json.dumps({"salt": salt.hex(), "scrypt": digest.hex()})
@@ -163,3 +164,7 @@ def _check_password(password: str, stored: str) -> bool:
     record = json.loads(stored)
     digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(record["salt"]), n=2**14, r=8, p=1)
     return hmac.compare_digest(digest.hex(), record["scrypt"])
+
+
+# Made once, outside any sign-in: an unknown user's attempt must cost one scrypt, like a known user's.
+_DUMMY_HASH = json.dumps({"salt": "00" * 16, "scrypt": "00" * 64})

@@ -4,24 +4,8 @@ the people in it and what analysis found in each photo."""
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Photo Organizer</title>
-<style>
- body{font-family:system-ui,sans-serif;margin:0;background:#f6f6f4;color:#222}
- header{display:flex;gap:1rem;align-items:center;padding:.6rem 1.2rem;background:#20313b;color:#fff}
- header h1{font-size:1.1rem;margin:0} main{padding:1rem 1.2rem}
- #q{flex:1;max-width:520px;font:inherit;padding:.4rem .6rem;border-radius:4px;border:0}
- #grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:.8rem}
- figure{margin:0;background:#fff;border-radius:6px;overflow:hidden;box-shadow:0 1px 3px #0002;cursor:pointer}
- figure img{width:100%;height:160px;object-fit:cover;object-position:center 30%;display:block;background:#ddd}
- figcaption{font-size:.78rem;padding:.4rem .5rem;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
- .why{color:#2b6a8a;font-size:.72rem}
- #drop{border:2px dashed #8aa;padding:.6rem;border-radius:6px;margin-bottom:.8rem;text-align:center}
- #login{max-width:320px} input,button{font:inherit;padding:.35rem .5rem;margin:.2rem 0}
- .muted{color:#666;font-size:.85rem} .chip{display:inline-block;background:#dde8ee;border-radius:12px;padding:.1rem .6rem;margin:.15rem;font-size:.8rem}
- .person{background:#fff;border:1px solid #ccd;border-radius:14px;padding:.15rem .7rem;margin:.15rem;cursor:pointer;font-size:.85rem}
- #detail{position:fixed;right:0;top:0;bottom:0;width:min(420px,100%);background:#fff;box-shadow:-2px 0 8px #0003;padding:1rem;overflow:auto}
- #detail img{width:100%}
-</style></head><body>
-<header><h1>Photo Organizer <span class="muted" style="color:#9bb">local</span></h1>
+<link rel="stylesheet" href="/app.css"></head><body>
+<header><h1>Photo Organizer <span class="muted local">local</span></h1>
  <input id="q" type="search" placeholder="Search: beach with Ana in Lisbon 2023, dogs last summer, receipts..." hidden>
  <span id="who"></span></header>
 <main>
@@ -37,10 +21,32 @@ PAGE = """<!doctype html>
  </section>
  <aside id="detail" hidden></aside>
 </main>
-<script>
+<script src="/app.js" defer></script></body></html>
+"""
+
+STYLE = """
+ body{font-family:system-ui,sans-serif;margin:0;background:#f6f6f4;color:#222}
+ header{display:flex;gap:1rem;align-items:center;padding:.6rem 1.2rem;background:#20313b;color:#fff}
+ header h1{font-size:1.1rem;margin:0} main{padding:1rem 1.2rem}
+ #q{flex:1;max-width:520px;font:inherit;padding:.4rem .6rem;border-radius:4px;border:0}
+ #grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:.8rem}
+ figure{margin:0;background:#fff;border-radius:6px;overflow:hidden;box-shadow:0 1px 3px #0002;cursor:pointer}
+ figure img{width:100%;height:160px;object-fit:cover;object-position:center 30%;display:block;background:#ddd}
+ figcaption{font-size:.78rem;padding:.4rem .5rem;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+ .why{color:#2b6a8a;font-size:.72rem}
+ #drop{border:2px dashed #8aa;padding:.6rem;border-radius:6px;margin-bottom:.8rem;text-align:center}
+ #login{max-width:320px} input,button{font:inherit;padding:.35rem .5rem;margin:.2rem 0}
+ .muted{color:#666;font-size:.85rem} .chip{display:inline-block;background:#dde8ee;border-radius:12px;padding:.1rem .6rem;margin:.15rem;font-size:.8rem}
+ .person{background:#fff;border:1px solid #ccd;border-radius:14px;padding:.15rem .7rem;margin:.15rem;cursor:pointer;font-size:.85rem}
+ #detail{position:fixed;right:0;top:0;bottom:0;width:min(420px,100%);background:#fff;box-shadow:-2px 0 8px #0003;padding:1rem;overflow:auto}
+ #detail img{width:100%}
+ .local{color:#9bb}
+"""
+
+SCRIPT = """
 const types={jpg:'image/jpeg',jpeg:'image/jpeg',png:'image/png',webp:'image/webp',heic:'image/heic',heif:'image/heif'};
-let token=new URLSearchParams(location.hash.slice(1)).get('token')||sessionStorage.getItem('token');
-if(location.hash){history.replaceState(null,'',location.pathname+location.search)}
+// Signed in only through the form below: never from the URL (a link must not sign anyone into another library).
+let token=sessionStorage.getItem('token');
 const $=id=>document.getElementById(id);
 const api=(path,opt={})=>fetch(path,{...opt,headers:{...(opt.headers||{}),Authorization:'Bearer '+token}});
 const text=(tag,value,cls)=>{const e=document.createElement(tag);e.textContent=value;if(cls)e.className=cls;return e};
@@ -111,5 +117,7 @@ let timer;$('q').oninput=e=>{clearTimeout(timer);timer=setTimeout(()=>search(e.t
 $('pick').onchange=e=>upload(e.target.files);
 const drop=$('drop');drop.ondragover=e=>e.preventDefault();drop.ondrop=e=>{e.preventDefault();upload(e.dataTransfer.files)};
 showPage();
-</script></body></html>
 """
+
+# Served as files so the page's Content-Security-Policy can forbid inline script and style.
+ASSETS = {"/app.js": (SCRIPT, "text/javascript"), "/app.css": (STYLE, "text/css")}

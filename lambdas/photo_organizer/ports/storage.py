@@ -38,6 +38,10 @@ class BlobStore(Protocol):
         """Removes every version of the key; deleting a missing key is not an error."""
         ...
 
+    def delete_version(self, key: str, version: str) -> None:
+        """Removes one version of the key, leaving the others; a missing version is not an error."""
+        ...
+
     def move(self, key: str, new_key: str) -> None:
         """Moves the newest version to new_key and removes every version of key."""
         ...

@@ -64,6 +64,7 @@ class IngestService:
             logger.warning("removed an original without a photo record", extra={"key": event.key})
             return IngestOutcome.ORPHAN_REMOVED
         if photo.status is not PhotoStatus.PENDING_UPLOAD:
+            self._remove_stray_upload(photo, keys, event)
             logger.info("event for a finished photo ignored", extra={"photo_id": photo.photo_id, "sequencer": event.sequencer})
             return IngestOutcome.ALREADY_PROCESSED
 
@@ -83,6 +84,22 @@ class IngestService:
         except InvalidImageError as rejection:
             return self._reject(photo, keys, rejection)
         return self._accept(photo, keys, derived, blob.version)
+
+    def _remove_stray_upload(self, photo: Photo, keys: PhotoKeys, event: ObjectCreated) -> None:
+        """S3's POST policy lets one upload URL be used again until it expires (two POSTs at once, or one after
+        the photo was validated or rejected): each adds a version under the same key, never validated. The photo
+        keeps the version it validated (READY/DUPLICATE record `original_version`; signed GETs pin it); any other
+        version is removed here, and after a rejection, whatever the key holds. A repeated event for the
+        validated version itself removes nothing (events arrive at least once)."""
+        if event.version is None:
+            return  # an unversioned bucket: the object was overwritten in place; nothing to tell apart
+        if photo.status is PhotoStatus.REJECTED:
+            self.originals.delete(keys.original)
+        elif photo.original_version is not None and event.version != photo.original_version:
+            self.originals.delete_version(keys.original, event.version)
+        else:
+            return
+        logger.warning("removed an upload to an already used URL", extra={"photo_id": photo.photo_id})
 
     def _accept(self, photo: Photo, keys: PhotoKeys, derived: DerivedImage, version: str | None) -> IngestOutcome:
         self.derivatives.put(keys.preview, derived.preview_jpeg, content_type="image/jpeg")

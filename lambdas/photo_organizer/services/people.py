@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from photo_organizer.analysis.models import FaceDetection
 from photo_organizer.ports.analysis import AnalysisStore
 from photo_organizer.errors import NotFoundError, ValidationError
+from photo_organizer.feedback.models import refuse_control_characters
 from photo_organizer.models import utcnow
 from photo_organizer.people import (
     ClusteringResult,
@@ -183,6 +184,10 @@ class PeopleService:
         if clear_name:
             changes["name"] = None
         elif name is not None:
+            try:
+                refuse_control_characters(name, "a name")
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from exc
             cleaned = " ".join(name.split())
             if not cleaned or len(cleaned) > 100:
                 raise ValidationError("a name is 1 to 100 characters")

@@ -89,6 +89,17 @@ class S3BlobStore:
             raise translate(exc, what=f"head s3://{self._bucket}/{key}") from exc
         return True
 
+    def delete_version(self, key: str, version: str) -> None:
+        what = f"delete version s3://{self._bucket}/{key}"
+        try:
+            self._delete_batch([{"Key": key, "VersionId": version}], what)
+        except BlobNotFoundError:
+            return  # NoSuchVersion: gone already
+        except ClientError as exc:
+            raise translate(exc, what=what) from exc
+        except BotoCoreError as exc:
+            raise translate(exc, what=what) from exc
+
     def delete(self, key: str) -> None:
         """Deletes every version and delete marker of exactly `key` (not of keys it is a prefix of)."""
         what = f"delete s3://{self._bucket}/{key}"

@@ -105,6 +105,15 @@ class DiskBlobStore:
                     victim.unlink()
             self._prune_empty_dirs(path.parent)
 
+    def delete_version(self, key: str, version: str) -> None:
+        """One version per key here: removes the blob only when it is that version."""
+        try:
+            current = self.get(key)
+        except BlobNotFoundError:
+            return
+        if current.version == version:
+            self.delete(key)
+
     def move(self, key: str, new_key: str) -> None:
         source, target = self._path(key), self._path(new_key)
         if source == target:

@@ -147,7 +147,9 @@ class SearchReads:
         if query.dates and (query.dates.start or query.dates.end):
             lower = micros(query.dates.start) if query.dates.start else None
             upper = micros(query.dates.end) if query.dates.end else None
-            must.append(Query.range_query(s, "t", FieldType.Integer, lower, upper, include_upper=False))
+            # The end is exclusive; an open end (from= without to=) must stay inclusive: tantivy refuses an
+            # exclusive unbounded side.
+            must.append(Query.range_query(s, "t", FieldType.Integer, lower, upper, include_upper=upper is None))
         if query.near:
             keys = self._vectors.within(query.owner, query.near.lat, query.near.lon, query.near.km)
             must.append(Query.term_set_query(s, "key", keys.tolist()) if len(keys) else Query.empty_query())

@@ -1,0 +1,32 @@
+"""Which presigned upload URLs have been used: one row per key, claimed atomically and kept for good.
+
+Every upload URL pins a key made for it alone, so "this key was claimed" is "this URL was used". The claim is an
+INSERT under the key's primary key: of two concurrent POSTs exactly one wins, and a URL whose photo was later
+rejected (and its bytes deleted) stays used.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+
+class UsedUploadLedger:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("CREATE TABLE IF NOT EXISTS used_uploads (key TEXT PRIMARY KEY, used_at REAL NOT NULL)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self._path, timeout=30)
+
+    def claim(self, key: str) -> bool:
+        """True for the first claim of `key`, ever; False for every later one."""
+        with self._connect() as db:
+            inserted = db.execute(
+                "INSERT INTO used_uploads (key, used_at) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", (key, time.time())
+            ).rowcount
+        return inserted == 1
