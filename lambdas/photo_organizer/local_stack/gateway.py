@@ -108,6 +108,12 @@ def create_gateway(stack: LocalStack) -> Starlette:
 
     async def api(request: Request) -> Response:
         path = "/" + request.path_params.get("path", "")
+        if request.method == "GET" and not request.headers.get("authorization"):
+            asset = stack.web.asset(path.lstrip("/"))
+            if asset is not None:
+                return asset
+            if stack.web.wants_page(request, path):
+                return stack.web_page()  # SPA routing: the app draws the page for this path
         body = await request.body()
         if len(body) > MAX_API_BODY:
             return JSONResponse({"message": "Request Entity Too Large"}, status_code=413)
