@@ -104,6 +104,7 @@ export const photos = {
 
 export const feedback = {
   send: (body: FeedbackBody) => api.post<FeedbackView>('/feedback', { body }),
+  list: (photoId: string) => api.get<FeedbackView[]>('/feedback', { query: { photo_id: photoId } }),
   undo: (id: string) => api.del<FeedbackView>('/feedback/{feedback_id}', { params: { feedback_id: id } }),
 };
 

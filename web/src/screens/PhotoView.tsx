@@ -19,29 +19,45 @@ function MiniMap({ lat, lon }: { lat: number; lon: number }) {
 
 interface Correction { view: FeedbackView; label: string }
 
+const VERBS: Partial<Record<FeedbackView['type'], string>> = {
+  tag_confirmed: 'Confirmed', tag_rejected: 'Removed', tag_added: 'Added', caption_rejected: 'Rejected the caption',
+  face_assigned: 'Moved a face', face_not_person: 'Said a face is not that person',
+};
+
+/** The photo's corrections still in effect (newest first), each with its undo. */
+export function openCorrections(views: FeedbackView[]): Correction[] {
+  return views
+    .filter((v) => !v.undone_at && v.type !== 'undo' && VERBS[v.type])
+    .map((v) => ({ view: v, label: v.tag ? `${VERBS[v.type]} “${v.tag}”` : VERBS[v.type]! }))
+    .reverse();
+}
+
 export function PhotoView({ id }: { id: string }) {
   const [photo, setPhoto] = useState<PhotoDetail | null>(null);
   const [error, setError] = useState('');
   const [corrections, setCorrections] = useState<Correction[]>([]);
   const [pendingDelete, setPendingDelete] = useState(0);
   const [newTag, setNewTag] = useState('');
+  const [message, setMessage] = useState('');
   const timer = useRef<number | undefined>(undefined);
 
   const load = async () => {
+    feedback.list(id).then((views) => setCorrections(openCorrections(views))).catch(() => { /* no feedback store */ });
     try { setPhoto(await photos.get(id)); setError(''); } catch (e) { setError(e instanceof ApiError && e.status === 404 ? 'This photo does not exist (any more).' : 'Could not load the photo.'); }
   };
   useEffect(() => { load(); return () => clearInterval(timer.current); }, [id]);
 
   const correct = async (type: 'tag_confirmed' | 'tag_rejected' | 'tag_added', tag: string, label: string) => {
+    setMessage('');
     try {
-      const view = await feedback.send({ type, tag, photo_id: id, origin: 'photo' });
-      setCorrections((c) => [{ view, label }, ...c]);
+      await feedback.send({ type, tag, photo_id: id, origin: 'photo' });
+      setMessage(label);
       await load();
     } catch (e) { setError(e instanceof Error ? e.message : 'The correction was not saved.'); }
   };
 
   const undo = async (c: Correction) => {
-    try { await feedback.undo(c.view.feedback_id); setCorrections((all) => all.filter((x) => x !== c)); await load(); } catch (e) { setError(e instanceof Error ? e.message : 'Undo failed.'); }
+    try { await feedback.undo(c.view.feedback_id); setMessage(`Undone: ${c.label}`); await load(); } catch (e) { setError(e instanceof Error ? e.message : 'Undo failed.'); }
   };
 
   const startDelete = () => {
@@ -105,10 +121,11 @@ export function PhotoView({ id }: { id: string }) {
             </form>
           </section>
 
+          <p role="status" class="muted" data-testid="feedback-message">{message}</p>
           {corrections.length > 0 && (
-            <section aria-label="Your corrections" class="corrections" role="status">
+            <section aria-label="Your corrections" class="corrections">
               {corrections.map((c) => (
-                <p key={c.view.feedback_id}>{c.label} <button type="button" onClick={() => undo(c)}>Undo</button></p>
+                <p key={c.view.feedback_id}>{c.label} <button type="button" onClick={() => undo(c)} aria-label={`Undo: ${c.label}`}>Undo</button></p>
               ))}
             </section>
           )}
