@@ -32,3 +32,12 @@ export function visibleRange(rows: Sized[], scrollTop: number, viewport: number,
 export function columnsFor(width: number, tile: number, gap: number): number {
   return Math.max(2, Math.floor((width + gap) / (tile + gap)));
 }
+
+/** The thumbnail side that lets `maxItems` thumbnails cover the viewport plus its margins on this screen: on a
+ * big screen thumbnails grow rather than leave the bottom of the window empty. Never below `min`. */
+export function tileFor(width: number, height: number, overscan: number, maxItems: number, gap: number, min = 100): number {
+  const rowsOf = (side: number) => Math.ceil((height + 2 * overscan) / (side + gap)) + 1;
+  let side = min;
+  while (columnsFor(width, side, gap) * rowsOf(side) > maxItems * 0.8) side += 4;
+  return side;
+}

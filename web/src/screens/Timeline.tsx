@@ -1,15 +1,15 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { photos, type PhotoSummary } from '../api/client';
 import { dayLabel, groupByDay, layoutRows, monthLabel, ROW } from '../lib/grouping';
-import { columnsFor, visibleRange } from '../lib/windowing';
+import { columnsFor, tileFor, visibleRange } from '../lib/windowing';
 import { linkClick, navigate } from '../router';
 
 export const MAX_THUMBS = 60;
-const TILE = 120, GAP = 12, OVERSCAN = 300;
+const GAP = 12, OVERSCAN = 120, TILE = 120;
 
-export function Thumb({ p, index, tabIndex, onFocus }: { p: PhotoSummary; index?: number; tabIndex?: number; onFocus?: () => void }) {
+export function Thumb({ p, index, tabIndex, onFocus, size = TILE }: { p: PhotoSummary; index?: number; tabIndex?: number; onFocus?: () => void; size?: number }) {
   return (
-    <a class="thumb" href={`/photo/${encodeURIComponent(p.photo_id)}`} onClick={linkClick} data-index={index} tabIndex={tabIndex} onFocus={onFocus}
+    <a class="thumb" style={size === TILE ? undefined : { width: `${size}px`, height: `${size}px` }} href={`/photo/${encodeURIComponent(p.photo_id)}`} onClick={linkClick} data-index={index} tabIndex={tabIndex} onFocus={onFocus}
       aria-label={`${p.filename}, ${(p.taken_at || p.uploaded_at).slice(0, 10)}`}>
       {p.thumbnail_url ? <img src={p.thumbnail_url} alt="" loading="lazy" decoding="async" width={TILE} height={TILE} /> : <span class="nothumb">{p.status === 'READY' ? 'No preview' : 'Processing'}</span>}
     </a>
@@ -49,8 +49,9 @@ export function Timeline() {
     return () => { ro.disconnect(); el.removeEventListener('scroll', measure); };
   }, []);
 
-  const columns = columnsFor(scroll.width - 16, TILE, GAP);
-  const layout = useMemo(() => layoutRows(groupByDay(items), columns), [items, columns]);
+  const tile = tileFor(scroll.width - 16, scroll.height, OVERSCAN, MAX_THUMBS, GAP);
+  const columns = columnsFor(scroll.width - 16, tile, GAP);
+  const layout = useMemo(() => layoutRows(groupByDay(items), columns, { ...ROW, photos: tile + GAP }), [items, columns, tile]);
   const [start, end] = visibleRange(layout.rows, scroll.top, scroll.height, OVERSCAN, MAX_THUMBS);
   const months = useMemo(() => layout.rows.filter((r) => r.kind === 'month'), [layout]);
 
@@ -106,7 +107,7 @@ export function Timeline() {
                 {r.kind === 'day' && <h4 role="rowheader">{dayLabel(r.day)}</h4>}
                 {r.kind === 'photos' && r.items.map((p, k) => (
                   <span role="gridcell" key={p.photo_id}>
-                    <Thumb p={p} index={r.first + k} tabIndex={r.first + k === focus ? 0 : -1} onFocus={() => setFocus(r.first + k)} />
+                    <Thumb p={p} size={tile} index={r.first + k} tabIndex={r.first + k === focus ? 0 : -1} onFocus={() => setFocus(r.first + k)} />
                   </span>
                 ))}
               </div>
@@ -118,7 +119,7 @@ export function Timeline() {
             {months.map((m) => (
               <button type="button" key={m.key} aria-current={m.month === currentMonth ? 'true' : undefined}
                 onClick={() => { if (box.current) box.current.scrollTop = m.top; }}>
-                {m.month === currentMonth || m.month.endsWith('-01') || m === months[0] ? monthLabel(m.month) : monthLabel(m.month).slice(0, 3)}
+                {m.month === currentMonth ? monthLabel(m.month) : `${monthLabel(m.month).slice(0, 3)} ${m.month.slice(0, 4)}`}
               </button>
             ))}
             {cursor && <button type="button" onClick={() => loadMore()} disabled={loading}>Older…</button>}
