@@ -221,6 +221,12 @@ def test_a_family_day_in_the_app(stack, browser_context, family):
     expect(person.locator(".person-name")).to_have_text(XSS_NAME, timeout=20_000)  # the server reclusters first
     expect(page.get_by_role("status").filter(has_text="Named")).to_contain_text(XSS_NAME)
     shot(page, "06-people")
+    # The person's photos, then one of them: its face drawn as a box labelled with the (inert) name.
+    person.get_by_role("button", name=re.compile("^Show photos of")).click()
+    page.locator("section[aria-labelledby=person-photos] a.thumb").first.click()
+    expect(page.get_by_test_id("face-box").filter(has_text=XSS_NAME).first).to_be_visible()
+    expect(page.get_by_role("button", name="Not this person").first).to_be_visible()
+    shot(page, "06b-photo-faces")
 
     page.get_by_role("link", name="Review").click()
     expect(page.get_by_role("heading", name="Review")).to_be_visible()

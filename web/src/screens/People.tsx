@@ -82,7 +82,7 @@ export function People({ url }: { url: URL }) {
           </li>
         ))}
       </ul>
-      <p class="muted small">Moving single faces needs each face's id and box, which the API does not list yet; merge moves all of a person's faces.</p>
+      <p class="muted small">Move a single face, or say it is not this person, from the photo's page (its face boxes); merge moves all of a person's faces.</p>
       {person && <PersonPhotos person={person} />}
     </section>
   );

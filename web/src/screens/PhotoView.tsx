@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, feedback, photos, type FeedbackView, type PhotoDetail } from '../api/client';
+import { ApiError, api, feedback, photos, type FeedbackView, type PersonView, type PhotoDetail } from '../api/client';
 import { linkClick, navigate } from '../router';
 
 const UNDO_SECONDS = 6;
@@ -56,6 +56,16 @@ export function PhotoView({ id }: { id: string }) {
     } catch (e) { setError(e instanceof Error ? e.message : 'The correction was not saved.'); }
   };
 
+  const [people, setPeople] = useState<PersonView[]>([]);
+  const loadPeople = () => { if (!people.length) api.get<PersonView[]>('/people').then(setPeople).catch(() => setPeople([])); };
+  const faceAction = async (kind: 'move' | 'not-person', faceId: string, personId: string, label: string) => {
+    try {
+      await api.post(kind === 'move' ? '/faces/{face_id}/move' : '/faces/{face_id}/not-person', { params: { face_id: faceId }, body: { person_id: personId } });
+      setMessage(label);
+      await load();
+    } catch (e) { setError(e instanceof Error ? e.message : 'The correction was not saved.'); }
+  };
+
   const undo = async (c: Correction) => {
     try { await feedback.undo(c.view.feedback_id); setMessage(`Undone: ${c.label}`); await load(); } catch (e) { setError(e instanceof Error ? e.message : 'Undo failed.'); }
   };
@@ -84,7 +94,15 @@ export function PhotoView({ id }: { id: string }) {
       <p><a href="/" onClick={linkClick}>← Timeline</a></p>
       <div class="photo-grid">
         <figure class="preview">
-          {photo.urls?.preview ? <img src={photo.urls.preview} alt={a?.caption || photo.filename} /> : <div class="nothumb">No preview yet</div>}
+          <div class="stage">
+            {photo.urls?.preview ? <img src={photo.urls.preview} alt={a?.caption || photo.filename} /> : <div class="nothumb">No preview yet</div>}
+            {(a?.faces ?? []).map((f) => (
+              <div key={f.face_id} class="face-box" data-testid="face-box" aria-hidden="true"
+                style={{ left: `${f.box.left * 100}%`, top: `${f.box.top * 100}%`, width: `${f.box.width * 100}%`, height: `${f.box.height * 100}%` }}>
+                <span>{f.name || (f.person_id ? 'Unnamed' : 'Unknown')}</span>
+              </div>
+            ))}
+          </div>
         </figure>
         <div class="facts">
           <h2 id="photo-title" data-testid="caption">{a?.caption || photo.filename}</h2>
@@ -137,7 +155,20 @@ export function PhotoView({ id }: { id: string }) {
                 {a.people.map((p) => <li key={p.person_id}><a href={`/people?person=${encodeURIComponent(p.person_id)}`} onClick={linkClick}>{p.name || 'Unnamed person'}</a></li>)}
               </ul>
             ) : <p class="muted">{a ? `${a.face_count} face(s), no named people.` : 'Not analysed yet.'}</p>}
-            <p class="muted small">Face boxes and “not this person” need the face positions, which the API does not return yet.</p>
+            {!!a?.faces?.length && (
+              <ul class="faces" aria-label="Faces in this photo">
+                {a.faces.map((f, i) => (
+                  <li key={f.face_id}>
+                    <span>Face {i + 1}: {f.name || (f.person_id ? 'unnamed person' : 'not grouped')}</span>
+                    {f.person_id && <button type="button" onClick={() => faceAction('not-person', f.face_id, f.person_id!, `Face ${i + 1} is not ${f.name || 'that person'}`)}>Not this person</button>}
+                    <label>Move to <select onChange={(e) => { const to = (e.currentTarget as HTMLSelectElement).value; if (to) faceAction('move', f.face_id, to, `Moved face ${i + 1}`); }} onFocus={loadPeople}>
+                      <option value="">…</option>
+                      {people.filter((p) => p.person_id !== f.person_id).map((p) => <option key={p.person_id} value={p.person_id}>{p.name || 'Unnamed person'}</option>)}
+                    </select></label>
+                  </li>
+                ))}
+              </ul>
+            )}
           </section>
 
           {!!a?.text?.length && (
