@@ -53,7 +53,9 @@ build/.openapi.stamp: $(INSTALLED) scripts/dump_openapi.py $(API_SOURCES)
 	$(PY) scripts/dump_openapi.py build/openapi.json
 	touch $@
 
-build/web/index.html: web/node_modules/.installed build/.openapi.stamp build/openapi.json $(WEB_SOURCES)
+build/openapi.json: build/.openapi.stamp ;
+
+build/web/index.html: web/node_modules/.installed build/openapi.json $(WEB_SOURCES)
 	npm run --prefix web --silent build
 	touch $@
 
