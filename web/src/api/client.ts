@@ -32,7 +32,7 @@ export class ApiError extends Error {
 }
 
 const TOKEN_KEY = 'po.token';
-let token: string | null = sessionStorage.getItem(TOKEN_KEY);
+let token: string | null = typeof sessionStorage === 'undefined' ? null : sessionStorage.getItem(TOKEN_KEY);
 const listeners = new Set<() => void>();
 
 export const auth = {
