@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export NODE_NO_WARNINGS := 1
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 
-.PHONY: install label-model browser demo test synth lambda-build lambda-host glue-deps minilm bench test-data clean
+.PHONY: install label-model browser web-build web-test demo test synth lambda-build lambda-host glue-deps minilm bench test-data clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,7 +40,32 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-demo: $(INSTALLED) $(LABEL_MODEL)
+# The web app (web/: TypeScript + Preact, bundled by Vite) builds to build/web: the local gateway serves it and the
+# WebStack deploys it. Its API types are generated from the API's OpenAPI document, dumped without a server; the
+# dump only rewrites build/openapi.json when the document changed, so the app rebuilds only when something did.
+WEB_SOURCES := $(shell find web/src web/test -type f -not -name 'schema.d.ts' 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+API_SOURCES := $(shell find lambdas/photo_organizer -name '*.py' 2>/dev/null)
+web/node_modules/.installed: web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
+	touch $@
+
+build/.openapi.stamp: $(INSTALLED) scripts/dump_openapi.py $(API_SOURCES)
+	$(PY) scripts/dump_openapi.py build/openapi.json
+	touch $@
+
+build/openapi.json: build/.openapi.stamp ;
+
+build/web/index.html: web/node_modules/.installed build/openapi.json $(WEB_SOURCES)
+	npm run --prefix web --silent build
+	touch $@
+
+web-build: build/web/index.html
+
+# The app's pure logic (timeline grouping, windowing) under Vitest.
+web-test: web/node_modules/.installed build/web/index.html
+	npm test --prefix web --silent
+
+demo: $(INSTALLED) $(LABEL_MODEL) web-build
 	$(VENV)/bin/photo-organizer demo
 
 # Best effort: the web app's browser test needs Debian's Chromium; without it that one test is skipped, saying so.
@@ -50,7 +75,7 @@ browser:
 
 # glue-deps: the synthesized analysis stack ships the Glue wheels, and tests/cloud runs the jobs with them.
 # The deploy rehearsal (tests/cloud/) checks the shipped arm64 bundle and runs every function from the host bundle.
-test: $(INSTALLED) $(LABEL_MODEL) browser glue-deps lambda-build lambda-host
+test: $(INSTALLED) $(LABEL_MODEL) browser glue-deps lambda-build lambda-host web-build web-test
 	$(VENV)/bin/ruff check -q lambdas stacks tests glue_jobs benchmarks scripts app.py
 	PYTHONPATH=lambdas $(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 --dist loadgroup -q --durations=30 || [ $$? -eq 5 ]
@@ -77,7 +102,7 @@ glue-deps: $(INSTALLED)
 	$(PY) scripts/build_glue_deps.py
 
 # The analysis stack ships the exported label model to the Glue job (image embeddings): synth needs it.
-synth: $(INSTALLED) node_modules/.installed lambda-build glue-deps $(LABEL_MODEL)
+synth: $(INSTALLED) node_modules/.installed lambda-build glue-deps $(LABEL_MODEL) web-build
 	npx cdk synth -q --no-notices
 
 bench: $(INSTALLED)
@@ -87,4 +112,4 @@ test-data: $(INSTALLED)
 	$(PY) tests/data/make_test_images.py
 
 clean:
-	rm -rf $(VENV) build cdk.out node_modules .demo
+	rm -rf $(VENV) build cdk.out node_modules web/node_modules .demo

@@ -277,9 +277,17 @@ def demo(
                 demo_feedback_and_retrain(client, data_dir, user.sub)
         console.print(f"\n[bold green]Photo Organizer is serving at {stack.url}[/]")
         (data_dir / "token").write_text(token + "\n")
-        console.print(f"web app:   {stack.url}/  (sign in on the page; it takes no token from its URL)", soft_wrap=True)
+        # The app signs in on its own page (never by a token in the URL): the demo user's name and, on the run
+        # that created it, its password are printed below; the browser opens on the sign-in page where there is one.
+        console.print(f"web app:   {stack.url}/  (sign in as demo)", soft_wrap=True)
+        if not (stack.web.built):
+            console.print("           the app is not built: run `make web-build`", soft_wrap=True)
+        elif serve_after and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and not os.environ.get("CI"):
+            import webbrowser
+
+            webbrowser.open(f"{stack.url}/signin")
         console.print(f"API docs:  {stack.url}/openapi.json")
-        console.print(f"user: demo{f'  password: {password}' if password else ''}")
+        console.print(f"user: demo{f'  password: {password}' if password else '  (password: printed on the first run, or PO_DEMO_PASSWORD)'}")
         console.print(f"token:     {token}", soft_wrap=True)
         console.print(f"try:       export PO_API_URL={stack.url} PO_TOKEN=$(cat {data_dir / 'token'})", soft_wrap=True)
         console.print('           curl -H "Authorization: Bearer $PO_TOKEN" $PO_API_URL/photos', soft_wrap=True)

@@ -167,6 +167,25 @@ class PhotoPerson(BaseModel):
     name: str | None = None
 
 
+class FaceBox(BaseModel):
+    """Where a face is, as fractions of the photo's width and height (0..1, after EXIF orientation)."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+class PhotoFace(BaseModel):
+    """One grouped face of a photo: its box and the person it is in (None: in no person yet). The face_id is what
+    POST /faces/{face_id}/move and /not-person take."""
+
+    face_id: str
+    box: FaceBox
+    person_id: str | None = None
+    name: str | None = None
+
+
 class SuggestedTag(BaseModel):
     """A tag the user's tagging model thinks the photo has (not on it until the user takes it)."""
 
@@ -191,6 +210,9 @@ class PhotoAnalysisView(BaseModel):
     text: list[str] = Field(default_factory=list, description="Lines of text read in the photo.")
     face_count: int = 0
     people: list[PhotoPerson] = Field(default_factory=list)
+    faces: list[PhotoFace] = Field(
+        default_factory=list, description="The photo's grouped faces with boxes (empty without biometric consent)."
+    )
     place: str | None = None
     local_taken_at: datetime | None = None
     time_zone: str | None = None

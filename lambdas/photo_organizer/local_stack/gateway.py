@@ -33,7 +33,7 @@ MAX_API_BODY = 1024 * 1024
 MAX_LOGIN_BODY = 8 * 1024
 # Room for the form fields around the file part of a presigned POST.
 MULTIPART_OVERHEAD = 64 * 1024
-# On every response, pages and blobs alike. The page loads its script and style from /app.js and /app.css.
+# On every response, pages and blobs alike. The app (build/web) loads its scripts and styles as files, never inline.
 SECURITY_HEADERS = {
     "content-security-policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self';"
@@ -224,6 +224,12 @@ def create_gateway(stack: LocalStack) -> ASGIApp:
 
     async def api(request: Request) -> Response:
         path = "/" + request.path_params.get("path", "")
+        if request.method == "GET" and not request.headers.get("authorization"):
+            asset = stack.web.asset(path.lstrip("/"))
+            if asset is not None:
+                return asset
+            if stack.web.wants_page(request, path):
+                return stack.web_page()  # SPA routing: the app draws the page for this path
         claims = None
         if path not in PUBLIC_API_PATHS:
             # Authenticated before a byte of the body is read: an anonymous client cannot make the server hold data.
@@ -251,16 +257,8 @@ def create_gateway(stack: LocalStack) -> ASGIApp:
     async def home(request: Request) -> Response:
         return stack.web_page()
 
-    async def web_asset(request: Request) -> Response:
-        from photo_organizer.local_stack.web import ASSETS
-
-        body, media_type = ASSETS[request.url.path]
-        return Response(body, media_type=media_type, headers={"Cache-Control": "no-cache"})
-
     routes = [
         Route("/", home, methods=["GET"]),
-        Route("/app.js", web_asset, methods=["GET"]),
-        Route("/app.css", web_asset, methods=["GET"]),
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/auth/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/auth/token", login, methods=["POST"]),

@@ -9,12 +9,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import uvicorn
-from starlette.responses import HTMLResponse
+from starlette.responses import Response
 
 from photo_organizer import bootstrap
 from photo_organizer.local_stack.gateway import create_gateway
 from photo_organizer.local_stack.identity import LocalIdentityProvider
 from photo_organizer.local_stack.queue import LocalEventQueue
+from photo_organizer.local_stack.web import WebApp
 from photo_organizer.settings import Backend, Settings
 
 LOOPBACK = "127.0.0.1"
@@ -41,7 +42,9 @@ def bind_loopback(port: int = 0, host: str = LOOPBACK) -> socket.socket:
 
 
 class LocalStack:
-    def __init__(self, data_dir: Path, *, port: int = 0, settings: Settings | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *, port: int = 0, settings: Settings | None = None, web_dir: Path | None = None
+    ) -> None:
         quiet_powertools(verbose=bool(os.environ.get("PO_VERBOSE")))
         self._socket = bind_loopback(port)
         self.port = self._socket.getsockname()[1]
@@ -58,14 +61,13 @@ class LocalStack:
 
         self.api_handler = api.handler
         self.queue = LocalEventQueue(data_dir / "queue.sqlite3", ingest.handler)
+        self.web = WebApp(web_dir)  # the built single-page app (build/web), served at /
         self.app = create_gateway(self)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
-    def web_page(self) -> HTMLResponse:
-        from photo_organizer.local_stack.web import PAGE
-
-        return HTMLResponse(PAGE)
+    def web_page(self) -> Response:
+        return self.web.index()
 
     def _server_config(self) -> uvicorn.Server:
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")

@@ -175,6 +175,12 @@ class PeopleService:
         faces = {f.face_id for f in self.people.faces_of_photo(owner, photo_id)}
         return [p for p in self.people.people(owner) if p.face_ids & faces]
 
+    def faces_in_photo(self, owner: str, photo_id: str) -> list[tuple[StoredFace, Person | None]]:
+        """The photo's stored faces, each with the visible person it is in (None when none or hidden)."""
+        faces = self.people.faces_of_photo(owner, photo_id)
+        people = [p for p in self.people.people(owner) if not p.hidden]
+        return [(f, next((p for p in people if f.face_id in p.face_ids), None)) for f in faces]
+
     # ---- corrections ---------------------------------------------------------------------------------------
 
     def update(self, owner: str, person_id: str, *, name: str | None = None, hidden: bool | None = None,

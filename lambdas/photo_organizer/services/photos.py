@@ -15,10 +15,12 @@ from photo_organizer.feedback.models import TagOverlay
 from photo_organizer.keys import PhotoKeys, check_owner
 from photo_organizer.models import (
     DerivativeUrls,
+    FaceBox,
     Photo,
     PhotoAnalysisView,
     PhotoDetail,
     PhotoPage,
+    PhotoFace,
     PhotoPerson,
     PhotoStatus,
     PhotoSummary,
@@ -136,6 +138,15 @@ class PhotoService:
             text=[line.text for line in result.text_lines],
             face_count=len(result.faces),
             people=[PhotoPerson(person_id=p.person_id, name=p.name) for p in people if not p.hidden],
+            faces=[
+                PhotoFace(
+                    face_id=face.face_id,
+                    box=FaceBox(left=face.box.left, top=face.box.top, width=face.box.width, height=face.box.height),
+                    person_id=person.person_id if person else None,
+                    name=person.name if person else None,
+                )
+                for face, person in (self.people.faces_in_photo(analysis.owner, result.photo_id) if self.people else [])
+            ],
             place=", ".join(x for x in (place.city, place.region, place.country) if x) if place else None,
             local_taken_at=analysis.local_taken_at,
             time_zone=analysis.time_zone,

@@ -1,0 +1,77 @@
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { analysisProgress, auth, type AnalysisProgress } from './api/client';
+import { linkClick, navigate, useLocation } from './router';
+import { SignIn } from './screens/SignIn';
+import { Upload } from './screens/Upload';
+import { Timeline } from './screens/Timeline';
+import { PhotoView } from './screens/PhotoView';
+import { Search } from './screens/Search';
+import { People } from './screens/People';
+import { Review } from './screens/Review';
+import { Settings } from './screens/Settings';
+
+const NAV: [string, string][] = [
+  ['/', 'Timeline'], ['/search', 'Search'], ['/upload', 'Upload'], ['/people', 'People'], ['/review', 'Review'], ['/settings', 'Settings'],
+];
+
+function Progress() {
+  const [p, setP] = useState<AnalysisProgress | null>(null);
+  useEffect(() => {
+    let stop = false;
+    const tick = async () => {
+      try { const v = await analysisProgress(); if (!stop) setP(v); } catch { /* offline for a moment */ }
+      if (!stop) setTimeout(tick, 3000);
+    };
+    tick();
+    return () => { stop = true; };
+  }, []);
+  if (!p) return null;
+  return (
+    <p class="progress" role="status" aria-live="polite" data-testid="analysis-progress">
+      Analysis: {p.waiting} waiting · {p.analysing} analysing · {p.done} done{p.failed ? ` · ${p.failed} failed` : ''}
+    </p>
+  );
+}
+
+function Screen({ url }: { url: URL }) {
+  const path = url.pathname;
+  if (path.startsWith('/photo/')) return <PhotoView id={decodeURIComponent(path.slice(7))} />;
+  switch (path) {
+    case '/search': return <Search url={url} />;
+    case '/upload': return <Upload />;
+    case '/people': return <People url={url} />;
+    case '/review': return <Review />;
+    case '/settings': return <Settings />;
+    default: return <Timeline />;
+  }
+}
+
+function App() {
+  const url = useLocation();
+  const [signedIn, setSignedIn] = useState(!!auth.token);
+  useEffect(() => auth.onChange(() => setSignedIn(!!auth.token)), []);
+  useEffect(() => {
+    if (!signedIn && url.pathname !== '/signin') navigate(`/signin?next=${encodeURIComponent(url.pathname + url.search)}`, true);
+  }, [signedIn, url.pathname]);
+  if (!signedIn || url.pathname === '/signin') return <SignIn url={url} />;
+  const active = (href: string) => (href === '/' ? url.pathname === '/' || url.pathname.startsWith('/photo/') : url.pathname.startsWith(href));
+  return (
+    <>
+      <a class="skip" href="#main">Skip to content</a>
+      <header class="top">
+        <h1><a href="/" onClick={linkClick}>Photo Organizer</a></h1>
+        <nav aria-label="Main">
+          {NAV.map(([href, label]) => (
+            <a key={href} href={href} onClick={linkClick} aria-current={active(href) ? 'page' : undefined}>{label}</a>
+          ))}
+        </nav>
+        <button type="button" class="link" onClick={() => { auth.set(null); }}>Sign out</button>
+      </header>
+      <Progress />
+      <main id="main" tabIndex={-1}><Screen url={url} /></main>
+    </>
+  );
+}
+
+render(<App />, document.getElementById('app')!);

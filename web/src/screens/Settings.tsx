@@ -1,0 +1,36 @@
+import { useEffect, useState } from 'preact/hooks';
+import { api, type ConsentView } from '../api/client';
+
+export function Settings() {
+  const [consent, setConsent] = useState<ConsentView | null>(null);
+  const [message, setMessage] = useState('');
+  useEffect(() => { api.get<ConsentView>('/settings/biometrics').then(setConsent).catch((e) => setMessage(e.message)); }, []);
+
+  const change = async (on: boolean) => {
+    if (!on && !confirm('Turn off face grouping? All face data (face positions, face prints and people) is deleted now.')) return;
+    try {
+      const v = await api.put<ConsentView>('/settings/biometrics', { body: { biometric_consent: on } });
+      setConsent(v);
+      const gone = v.forgotten ? Object.entries(v.forgotten).map(([k, n]) => `${n} ${k}`).join(', ') : '';
+      setMessage(on ? 'Face grouping is on: faces in new and existing photos are grouped into people.' : `Face grouping is off.${gone ? ` Deleted: ${gone}.` : ''}`);
+    } catch (e) { setMessage((e as Error).message); }
+  };
+
+  return (
+    <section aria-labelledby="settings-title" class="settings">
+      <h2 id="settings-title">Settings</h2>
+      <fieldset>
+        <legend>Face grouping (biometric data)</legend>
+        <p>When on, faces in your photos are measured so the same person can be grouped and named. Turning it off deletes every face measurement and the people built from them; your photos, tags and captions stay.</p>
+        <label><input type="checkbox" checked={!!consent?.biometric_consent} disabled={!consent} onChange={(e) => change((e.currentTarget as HTMLInputElement).checked)} /> Group faces into people</label>
+      </fieldset>
+      <fieldset>
+        <legend>Delete my account</legend>
+        <p>Deletes all your photos, their analysis and your sign-in.</p>
+        <button type="button" class="danger" disabled aria-describedby="delete-note">Delete my account</button>
+        <p id="delete-note" class="muted small">Not available yet: the server has no account-deletion endpoint. Deleting photos one by one works.</p>
+      </fieldset>
+      <p role="status">{message}</p>
+    </section>
+  );
+}
