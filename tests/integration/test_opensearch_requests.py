@@ -207,8 +207,11 @@ def test_keyword_with_filters_query_request_body():
     ((operation, call),) = client.calls
     assert operation == "search" and call["index"] == "photos" and call["params"] == {"routing": OWNER}
     assert_golden("keyword_filters_search", call["body"])
-    multi_match = call["body"]["query"]["bool"]["must"][0]["multi_match"]
-    assert multi_match["operator"] == "and" and multi_match["type"] == "cross_fields"
+    # every word is required, each over every text field (the best one counts, as the local index's dismax)
+    words = call["body"]["query"]["bool"]["must"]
+    assert len(words) == len(full_query().text.split())
+    multi_match = words[0].get("multi_match") or words[0]["dis_max"]["queries"][0]["multi_match"]
+    assert multi_match["type"] == "best_fields" and multi_match["tie_breaker"] == 0.2
     assert multi_match["fields"][:2] == ["tags^4", "people.name^4"]
 
 
@@ -433,12 +436,14 @@ def test_search_service_over_serverless_neither_embeds_nor_claims_semantic_resul
     client = RecordingClient()
     response = service(serverless(client)).search(OWNER, "puppy at the seaside", SearchFilters())
     assert response.semantic == "off" and embedded == []
-    assert [operation for operation, _ in client.calls] == ["search", "search"]  # vocabulary facets, the query
+    # vocabulary facets, the strict query, and the relaxed one (the recorded empty answer found nothing)
+    assert [operation for operation, _ in client.calls] == ["search", "search", "search"]
+    assert response.relaxed == ["puppy seaside"]
     assert all("knn" not in _keys(call["body"]) for _, call in client.calls)
     # The same phrase on the domain is hybrid: the control that shows the phrase would have been embedded.
     domain_client = RecordingClient()
     assert service(adapter(domain_client)).search(OWNER, "puppy at the seaside", SearchFilters()).semantic == "on"
-    assert embedded and [operation for operation, _ in domain_client.calls] == ["search", "msearch"]
+    assert embedded and [operation for operation, _ in domain_client.calls] == ["search", "msearch", "msearch"]
 
 
 # ---- isolation and injection ------------------------------------------------------------------------------
@@ -516,7 +521,8 @@ def test_injection_strings_are_only_plain_match_text_request_body(text):
                     # Suggestions: the value of a prefix query, which takes no syntax at all.
                     assert path[-3] == "prefix", path
                 else:
-                    assert path[-1] == "query" and path[-2] == "multi_match", path
+                    # a multi_match's query, or the OCR trigrams' match query (search.grams)
+                    assert path[-1] == "query" and (path[-2] == "multi_match" or path[-3] == "match"), path
         if "bool" in body["query"]:
             assert body["query"]["bool"]["filter"][0] == {"term": {"owner": OWNER}}
 
@@ -650,15 +656,26 @@ def test_hybrid_ranking_rewards_agreement_and_breaks_ties_newest_first_then_by_i
     times = {"a": 1, "b": 1, "c": 1, "x": 2, "y": 3, "p": 7, "q": 7}
     fused = fusion.hybrid_ranking(["a", "b", "x", "p"], ["b", "c", "y", "q"], sort_time=times.__getitem__,
                                   photo_id=str)
-    assert [pid for pid, _ in fused] == ["b", "a", "c", "y", "x", "p", "q"]
-    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+    # exact (keyword) hits first; the meaning-only ones after them, since the exact ones are few
+    assert [pid for pid, _ in fused] == ["b", "a", "x", "p", "c", "y", "q"]
+    assert fused[0][1] == pytest.approx(fusion.EXACT_TIER + 1 / 61 + 1 / 62)
+
+
+def test_meaning_only_hits_are_withheld_when_exact_hits_are_enough():
+    exact = [f"k{i}" for i in range(fusion.FEW_EXACT_HITS)]
+    fused = fusion.hybrid_ranking(exact, ["m1", exact[0]], sort_time=lambda _: 0, photo_id=str)
+    assert [pid for pid, _ in fused] == exact
+    fewer = fusion.hybrid_ranking(exact[:-1], ["m1", exact[0]], sort_time=lambda _: 0, photo_id=str)
+    assert [pid for pid, _ in fewer][-1] == "m1" and min(s for _, s in fewer[:-1]) > fewer[-1][1]
 
 
 def test_explanation_names_cover_every_field_group():
     body = search_body(SearchQuery(owner=OWNER, text="dog lisbon"))
-    names = {c["multi_match"]["_name"] for c in body["query"]["bool"]["should"]}
-    assert names == {f"why:{field}:{i}" for field in EXPLAINED_FIELDS for i in range(2)}
-    assert all(c["multi_match"]["boost"] == 0 for c in body["query"]["bool"]["should"])
+    clauses = [c.get("multi_match") or c["match"]["ocr_text.grams"] for c in body["query"]["bool"]["should"]]
+    names = {c["_name"] for c in clauses}
+    # every field group per word, plus the OCR trigrams for the word long enough to use them ("lisbon")
+    assert names == {f"why:{field}:{i}" for field in EXPLAINED_FIELDS for i in range(2)} | {"why:ocr_text:1"}
+    assert all(c["boost"] == 0 for c in clauses)
 
 
 # ---- the same adapter against a live cluster (OPENSEARCH_URL) ----------------------------------------------

@@ -364,7 +364,8 @@ def test_hybrid_finds_a_photo_by_meaning_only_and_says_so(search_index):
 
 def test_hybrid_pages_are_exact(search_index):
     index = search_index.index
-    docs = [doc(A, f"p{i:02d}", days=i % 3, tags=("beach",) if i % 2 else ("city",),
+    # 4 exact hits (fewer than FEW_EXACT_HITS): the 26 found by meaning only follow them, and pages cover both
+    docs = [doc(A, f"p{i:02d}", days=i % 3, tags=("beach",) if i % 8 == 1 else ("city",),
                 embedding=vector((BEACH_AXIS, 1.0), (DOG_AXIS, (i % 5) / 5))) for i in range(30)]
     index.upsert(docs)
     query = SearchQuery(owner=A, text="beach", embedding=vector((BEACH_AXIS, 1.0)), limit=4)

@@ -14,6 +14,15 @@ from typing import TypeVar
 K = TypeVar("K", bound=Hashable)
 
 RRF_K = 60
+# Meaning-only hits (found by the vector side alone) come after every exact (keyword) hit, and only when the exact
+# hits are fewer than FEW_EXACT_HITS: a query whose precise answer exists is not diluted by look-alikes. Fused
+# scores of exact hits carry EXACT_TIER (RRF scores are < 1), so the tier survives paging by score.
+FEW_EXACT_HITS = 5
+EXACT_TIER = 1.0
+# Cosine similarity below which a photo is not a meaning match at all (all-MiniLM-L6-v2 on describe() texts):
+# calibrated by benchmarks/relevance.py on real photos (it prints the similarities of relevant and irrelevant
+# photos); the local index filters on it, OpenSearch asks knn for min_score = (1 + floor) / 2 (cosinesimil).
+MEANING_FLOOR = 0.3
 # The last tie-breaker of every search order of both indexes (NEWEST, RELEVANCE, hybrid): photo ids ascending. The
 # local index and hybrid_ranking compare ids as strings, ascending; OpenSearch sorts the keyword field the same way
 # (UTF-8 byte order = code point order) when asked for this order.
@@ -45,11 +54,25 @@ def hybrid_ranking(
 ) -> list[tuple[K, float]]:
     """The hybrid order of both indexes: the keyword and the vector top lists fused by RRF, best first; equal
     scores newest first (sort_time), then by photo id ascending. Photo ids are asked for only where score and
-    time tie (in the local index a photo id costs a document read)."""
+    time tie (in the local index a photo id costs a document read). Exact hits first (EXACT_TIER); meaning-only
+    hits follow only when the exact ones are few (meaning_only_allowed)."""
     scores = reciprocal_rank_fusion([keyword, semantic], k=k)
+    exact = set(keyword)
+    allowed = meaning_only_allowed(len(exact))
+    scores = {item: score + EXACT_TIER if item in exact else score
+              for item, score in scores.items() if allowed or item in exact}
     by_score_and_time = sorted(scores.items(), key=lambda pair: (-pair[1], -sort_time(pair[0])))
     ranked: list[tuple[K, float]] = []
     for _, tied in groupby(by_score_and_time, key=lambda pair: (pair[1], sort_time(pair[0]))):
         group = list(tied)
         ranked += sorted(group, key=lambda pair: photo_id(pair[0])) if len(group) > 1 else group
     return ranked
+
+
+def meaning_only_allowed(exact_hits: int) -> bool:
+    return exact_hits < FEW_EXACT_HITS
+
+
+def knn_min_score(floor: float = MEANING_FLOOR) -> float:
+    """OpenSearch's cosinesimil score for a cosine similarity: (1 + cos) / 2."""
+    return (1.0 + floor) / 2.0
