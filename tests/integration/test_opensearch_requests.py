@@ -234,8 +234,10 @@ def test_keyword_sort_breaks_ties_by_photo_id_ascending_like_the_local_index_and
     client = RecordingClient()
     adapter(client).search(SearchQuery(owner=OWNER, text="dog", sort=sort), facets=False)
     assert client.calls[0][1]["body"]["sort"][-2:] == [{"sort_time": {"order": "desc"}}, {"photo_id": {"order": "asc"}}]
-    # p-c and p-b tie on fused score (1/61 + 1/63) and time, above p-a (2/62): ascending ids break the tie.
-    fused = hybrid_ranking(["p-c", "p-a", "p-b"], ["p-b", "p-a", "p-c"], sort_time=lambda _: 1, photo_id=str)
+    # p-c and p-b tie on fused score (1/61 + 1/63 with equal list weights) and time, above p-a (2/62): ascending
+    # ids break the tie.
+    fused = hybrid_ranking(["p-c", "p-a", "p-b"], ["p-b", "p-a", "p-c"], sort_time=lambda _: 1, photo_id=str,
+                           meaning_weight=1.0)
     assert [photo for photo, _ in fused] == ["p-b", "p-c", "p-a"]
 
 
@@ -658,7 +660,7 @@ def test_hybrid_ranking_rewards_agreement_and_breaks_ties_newest_first_then_by_i
                                   photo_id=str)
     # exact (keyword) hits first; the meaning-only ones after them, since the exact ones are few
     assert [pid for pid, _ in fused] == ["b", "a", "x", "p", "c", "y", "q"]
-    assert fused[0][1] == pytest.approx(fusion.EXACT_TIER + 1 / 61 + 1 / 62)
+    assert fused[0][1] == pytest.approx(fusion.EXACT_TIER + 1 / 62 + fusion.MEANING_WEIGHT / 61)
 
 
 def test_meaning_only_hits_are_withheld_when_exact_hits_are_enough():

@@ -18,6 +18,10 @@ RRF_K = 60
 # hits are fewer than FEW_EXACT_HITS: a query whose precise answer exists is not diluted by look-alikes. Fused
 # scores of exact hits carry EXACT_TIER (RRF scores are < 1), so the tier survives paging by score.
 FEW_EXACT_HITS = 5
+# The vector list's weight in the fusion: among exact hits the keyword order leads and meaning reorders only
+# where the words are close ("coins": the photo of coins before the page that mentions coins, which equal
+# weights tied at 1/61 + 1/62 and the newer one won).
+MEANING_WEIGHT = 0.5
 EXACT_TIER = 1.0
 # Cosine similarity below which a photo is not a meaning match at all (all-MiniLM-L6-v2 on describe() texts):
 # calibrated by benchmarks/relevance.py on real photos (it prints the similarities of relevant and irrelevant
@@ -29,18 +33,20 @@ MEANING_FLOOR = 0.3
 PHOTO_ID_TIE_ORDER = "asc"
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Iterable[K]], *, k: int = RRF_K) -> dict[K, float]:
+def reciprocal_rank_fusion(
+    rankings: Sequence[Iterable[K]], *, k: int = RRF_K, weights: Sequence[float] | None = None
+) -> dict[K, float]:
     """Fused score per item. An item repeated within one list counts at its best rank only."""
     if k < 0:
         raise ValueError("k must be >= 0")
     scores: dict[K, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
         seen: set[K] = set()
         for rank, item in enumerate(ranking, start=1):
             if item in seen:
                 continue
             seen.add(item)
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return scores
 
 
@@ -51,12 +57,13 @@ def hybrid_ranking(
     sort_time: Callable[[K], int],
     photo_id: Callable[[K], str],
     k: int = RRF_K,
+    meaning_weight: float = MEANING_WEIGHT,
 ) -> list[tuple[K, float]]:
     """The hybrid order of both indexes: the keyword and the vector top lists fused by RRF, best first; equal
     scores newest first (sort_time), then by photo id ascending. Photo ids are asked for only where score and
     time tie (in the local index a photo id costs a document read). Exact hits first (EXACT_TIER); meaning-only
     hits follow only when the exact ones are few (meaning_only_allowed)."""
-    scores = reciprocal_rank_fusion([keyword, semantic], k=k)
+    scores = reciprocal_rank_fusion([keyword, semantic], k=k, weights=(1.0, meaning_weight))
     exact = set(keyword)
     allowed = meaning_only_allowed(len(exact))
     scores = {item: score + EXACT_TIER if item in exact else score
