@@ -658,9 +658,13 @@ def test_hybrid_ranking_rewards_agreement_and_breaks_ties_newest_first_then_by_i
     times = {"a": 1, "b": 1, "c": 1, "x": 2, "y": 3, "p": 7, "q": 7}
     fused = fusion.hybrid_ranking(["a", "b", "x", "p"], ["b", "c", "y", "q"], sort_time=times.__getitem__,
                                   photo_id=str)
-    # exact (keyword) hits first; the meaning-only ones after them, since the exact ones are few
-    assert [pid for pid, _ in fused] == ["b", "a", "x", "p", "c", "y", "q"]
-    assert fused[0][1] == pytest.approx(fusion.EXACT_TIER + 1 / 62 + fusion.MEANING_WEIGHT / 61)
+    # exact (keyword) hits first, in keyword order (meaning only breaks their ties); the meaning-only ones after
+    # them, since the exact ones are few
+    assert [pid for pid, _ in fused] == ["a", "b", "x", "p", "c", "y", "q"]
+    assert fused[0][1] == pytest.approx(fusion.EXACT_TIER + 1 / 61)
+    assert fused[1][1] == pytest.approx(fusion.EXACT_TIER + 1 / 62 + fusion.MEANING_WEIGHT / 61)
+    tied = fusion.hybrid_ranking(["a", "b"], ["b"], sort_time=lambda _: 0, photo_id=str, k=0)  # a 1/1, b 1/2+w
+    assert [pid for pid, _ in tied] == ["a", "b"]
 
 
 def test_meaning_only_hits_are_withheld_when_exact_hits_are_enough():
@@ -678,6 +682,73 @@ def test_explanation_names_cover_every_field_group():
     # every field group per word, plus the OCR trigrams for the word long enough to use them ("lisbon")
     assert names == {f"why:{field}:{i}" for field in EXPLAINED_FIELDS for i in range(2)} | {"why:ocr_text:1"}
     assert all(c["boost"] == 0 for c in clauses)
+
+
+# ---- issue 12: understood parts, relaxation, OCR trigrams, the meaning floor ----------------------------------
+
+
+def test_understood_parts_are_ranked_clauses_not_filters_request_body():
+    from photo_organizer.search.models import QueryPart
+
+    parts = (QueryPart(kind="tag", value="Dog", words=("Dog", "puppy")), QueryPart(kind="place", value="Lisbon",
+                                                                                    words=("Lisbon",)))
+    body = search_body(SearchQuery(owner=OWNER, parts=parts), facets=False)
+    bool_query = body["query"]["bool"]
+    assert bool_query["filter"] == [{"term": {"owner": OWNER}}]  # no tag or place filter
+    tag, place = bool_query["must"]
+    keyword, *words = tag["bool"]["should"]
+    assert tag["bool"]["minimum_should_match"] == 1
+    assert keyword == {"constant_score": {"filter": {"term": {"tags.keyword": "dog"}}, "boost": 4.0}}
+    first = [w["bool"]["must"][0] for w in words]
+    assert [(w.get("dis_max", {}).get("queries") or [w])[0]["multi_match"]["query"] for w in first] == ["Dog", "puppy"]
+    assert place["bool"]["should"][0]["constant_score"]["filter"]["bool"]["should"][0] == {
+        "term": {"place.city.keyword": {"value": "Lisbon", "case_insensitive": True}}}
+    # relaxed: any one of the parts and words
+    relaxed = search_body(SearchQuery(owner=OWNER, text="sunset", parts=parts, relaxed=True), facets=False)
+    (anyone,) = relaxed["query"]["bool"]["must"]
+    assert anyone["bool"]["minimum_should_match"] == 1 and len(anyone["bool"]["should"]) == 3
+    # the explanation covers the parts' words too
+    names = {c.get("multi_match", c.get("match", {}).get("ocr_text.grams", {})).get("_name")
+             for c in relaxed["query"]["bool"]["should"]}
+    assert "why:tags:1" in names and "why:ocr_text:0" in names
+
+
+def test_ocr_text_has_a_trigram_subfield_like_the_local_index_request_body():
+    mapping = load_mapping()
+    analysis = mapping["settings"]["analysis"]
+    assert mapping["mappings"]["properties"]["ocr_text"]["fields"]["grams"] == {"type": "text", "analyzer": "ocr_grams"}
+    assert analysis["tokenizer"]["trigrams"] == {"type": "ngram", "min_gram": 3, "max_gram": 3}
+    assert analysis["analyzer"]["ocr_grams"]["char_filter"] == ["letters_and_digits"]
+    import re
+
+    # the char filter keeps letters and digits only, as search.grams.squeeze does (ASCII stand-in for \\p{..})
+    pattern = analysis["char_filter"]["letters_and_digits"]["pattern"]
+    assert pattern == "[^\\p{L}\\p{Nd}]+"
+    assert re.sub("[^A-Za-z0-9]+", "", "NO PARKING, any-time!") == "NOPARKINGanytime"
+    body = search_body(SearchQuery(owner=OWNER, text="parking bar"), facets=False)
+    parking, bar = body["query"]["bool"]["must"]
+    assert parking["dis_max"]["queries"][1] == {"constant_score": {
+        "filter": {"match": {"ocr_text.grams": {"query": "parking", "operator": "and"}}}, "boost": 0.5}}
+    assert "dis_max" not in bar  # three letters: no trigram search
+
+
+def test_knn_asks_for_the_meaning_floor_request_body():
+    body = knn_body(SearchQuery(owner=OWNER, text="x", embedding=VECTOR), k=10)
+    assert body["min_score"] == pytest.approx((1 + fusion.MEANING_FLOOR) / 2)
+
+
+def test_fused_hybrid_withholds_meaning_only_hits_when_exact_hits_are_enough():
+    from photo_organizer.adapters.aws.opensearch_responses import SemanticHit, fuse_hybrid
+    from photo_organizer.search.models import SearchHit, SearchResults
+
+    query = SearchQuery(owner=OWNER, text="dog", embedding=VECTOR)
+    exact = [SearchHit(photo_id=f"k{i}", score=1.0, sort_values=(1.0, 10 - i, f"k{i}"))
+             for i in range(fusion.FEW_EXACT_HITS)]
+    semantic = [SemanticHit(photo_id="m", sort_time=99), SemanticHit(photo_id="k0", sort_time=10)]
+    enough = fuse_hybrid(query, SearchResults(hits=tuple(exact), total=len(exact)), semantic)
+    assert [h.photo_id for h in enough.hits] == [h.photo_id for h in exact] and enough.total == len(exact)
+    few = fuse_hybrid(query, SearchResults(hits=tuple(exact[:2]), total=2), semantic)
+    assert [h.photo_id for h in few.hits] == ["k0", "k1", "m"] and few.hits[-1].semantic_only and few.total == 3
 
 
 # ---- the same adapter against a live cluster (OPENSEARCH_URL) ----------------------------------------------

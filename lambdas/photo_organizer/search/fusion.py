@@ -18,15 +18,16 @@ RRF_K = 60
 # hits are fewer than FEW_EXACT_HITS: a query whose precise answer exists is not diluted by look-alikes. Fused
 # scores of exact hits carry EXACT_TIER (RRF scores are < 1), so the tier survives paging by score.
 FEW_EXACT_HITS = 5
-# The vector list's weight in the fusion: among exact hits the keyword order leads and meaning reorders only
-# where the words are close ("coins": the photo of coins before the page that mentions coins, which equal
-# weights tied at 1/61 + 1/62 and the newer one won).
-MEANING_WEIGHT = 0.5
+# The vector list's weight in the fusion: exact hits keep the keyword order and meaning only breaks their ties
+# (neighbouring RRF ranks differ by ~1/60^2, so any larger weight lets meaning reorder exact answers: on the
+# relevance benchmark "coins" put the page that mentions coins above the photo of coins). Meaning-only hits,
+# below the exact ones, are ordered by similarity.
+MEANING_WEIGHT = 0.01
 EXACT_TIER = 1.0
 # Cosine similarity below which a photo is not a meaning match at all (all-MiniLM-L6-v2 on describe() texts):
 # calibrated by benchmarks/relevance.py on real photos (it prints the similarities of relevant and irrelevant
 # photos); the local index filters on it, OpenSearch asks knn for min_score = (1 + floor) / 2 (cosinesimil).
-MEANING_FLOOR = 0.3
+MEANING_FLOOR = 0.39  # benchmarks/relevance.py: best F1 at 0.39; irrelevant photos' p99 0.36, relevant median 0.14
 # The last tie-breaker of every search order of both indexes (NEWEST, RELEVANCE, hybrid): photo ids ascending. The
 # local index and hybrid_ranking compare ids as strings, ascending; OpenSearch sorts the keyword field the same way
 # (UTF-8 byte order = code point order) when asked for this order.
@@ -82,4 +83,4 @@ def meaning_only_allowed(exact_hits: int) -> bool:
 
 def knn_min_score(floor: float = MEANING_FLOOR) -> float:
     """OpenSearch's cosinesimil score for a cosine similarity: (1 + cos) / 2."""
-    return (1.0 + floor) / 2.0
+    return round((1.0 + floor) / 2.0, 6)
