@@ -248,7 +248,8 @@ class SearchService:
                     **summarize(photo).model_dump(exclude={"thumbnail_url"}),
                     thumbnail_url=self.thumbnail_url(photo),
                     matched=_merge_reasons(
-                        [MatchView(field=m.field, terms=list(m.terms)) for m in hit.matched], filter_reasons
+                        _part_reasons(query, [MatchView(field=m.field, terms=list(m.terms)) for m in hit.matched]),
+                        filter_reasons,
                     ),
                     semantic_only=hit.semantic_only,
                 )
@@ -372,6 +373,20 @@ def _filter_reasons(query: SearchQuery) -> list[MatchView]:
         reasons.append(MatchView(field="near", terms=[f"{query.near.lat},{query.near.lon},{query.near.km}"]))
     if query.camera:
         reasons.append(MatchView(field="camera", terms=[query.camera]))
+    return reasons
+
+
+def _part_reasons(query: SearchQuery, reasons: list[MatchView]) -> list[MatchView]:
+    """A part found as a whole in its own field is named as the user's chip is ("school trip" in tags), not as
+    the separate words the index matched."""
+    field_of = {"tag": "tags", "place": "place"}
+    for part in query.parts:
+        words = [w.casefold() for w in part.value.split()]
+        for reason in reasons:
+            terms = [t.casefold() for t in reason.terms]
+            if reason.field == field_of[part.kind] and words and all(w in terms for w in words):
+                kept = [t for t in reason.terms if t.casefold() not in words]
+                reason.terms = [part.value, *kept]
     return reasons
 
 
