@@ -112,9 +112,13 @@ def test_text_in_a_photo_is_read_and_searchable(stack, analysed):
 
 def test_search_finds_by_meaning_and_says_so(stack, analysed):
     user, ids, _ = analysed
-    kitty = search(stack, user, "kitten")[1]
+    kitty = search(stack, user, "pussycat")[1]  # no word of the analysis: found by meaning only
     top = kitty["items"][0]
     assert top["photo_id"] == ids["chelsea.png"] and top["semantic_only"] and kitty["semantic"] in ("on", "degraded")
+    assert kitty["meaning"] == "added"  # after the exact hits, which were few (none here)
+    kitten = search(stack, user, "kitten")[1]  # a synonym of the library's tag: an exact, understood match
+    assert kitten["items"][0]["photo_id"] == ids["chelsea.png"] and not kitten["items"][0]["semantic_only"]
+    assert [c["value"] for c in kitten["chips"] if c["kind"] == "tag"] == ["cat"]
 
 
 def test_search_is_owner_scoped_injection_safe_and_pages_with_signed_cursors(stack, analysed):

@@ -447,7 +447,11 @@ BEACH = [label("Beach", 96), label("Sea", 96), label("Person", 99)]
         ([], BEACH, "Lagos, Portugal", JULY, "A beach in Lagos, Portugal · July 2024"),
         ([], [label("Dog", 97), label("Park", 90)], None, date(2023, 3, 1), "A dog in a park · March 2023"),
         ([], [label("Beach", 60)], "Lagos, Portugal", None, "Lagos, Portugal"),  # unsure scene is left out
-        ([], [label("Gun", 99), label("Tree", 99)], None, JULY, "July 2024"),  # unlisted labels never appear
+        # no subject or scene phrase: the tags found stand for the subject (issue 12: every analysed photo gets one)
+        ([], [label("Gun", 99), label("Tree", 99)], None, JULY, "Gun and tree · July 2024"),
+        ([], [label("Cup", 95, ("Tableware",)), label("Tableware", 97), label("Coffee", 90)], None, None,
+         "Cup, coffee and tableware"),  # parents last: "Tableware" says less than "Cup"
+        ([], [label("Chalkboard", 85), label("Text", 60)], None, None, "Chalkboard"),  # unsure tags left out
         ([], [], None, None, ""),
         (["  "], [], None, None, "A person"),  # a blank name is an unnamed face
     ],

@@ -207,8 +207,11 @@ def test_keyword_with_filters_query_request_body():
     ((operation, call),) = client.calls
     assert operation == "search" and call["index"] == "photos" and call["params"] == {"routing": OWNER}
     assert_golden("keyword_filters_search", call["body"])
-    multi_match = call["body"]["query"]["bool"]["must"][0]["multi_match"]
-    assert multi_match["operator"] == "and" and multi_match["type"] == "cross_fields"
+    # every word is required, each over every text field (the best one counts, as the local index's dismax)
+    words = call["body"]["query"]["bool"]["must"]
+    assert len(words) == len(full_query().text.split())
+    multi_match = words[0].get("multi_match") or words[0]["dis_max"]["queries"][0]["multi_match"]
+    assert multi_match["type"] == "best_fields" and multi_match["tie_breaker"] == 0.2
     assert multi_match["fields"][:2] == ["tags^4", "people.name^4"]
 
 
@@ -231,8 +234,10 @@ def test_keyword_sort_breaks_ties_by_photo_id_ascending_like_the_local_index_and
     client = RecordingClient()
     adapter(client).search(SearchQuery(owner=OWNER, text="dog", sort=sort), facets=False)
     assert client.calls[0][1]["body"]["sort"][-2:] == [{"sort_time": {"order": "desc"}}, {"photo_id": {"order": "asc"}}]
-    # p-c and p-b tie on fused score (1/61 + 1/63) and time, above p-a (2/62): ascending ids break the tie.
-    fused = hybrid_ranking(["p-c", "p-a", "p-b"], ["p-b", "p-a", "p-c"], sort_time=lambda _: 1, photo_id=str)
+    # p-c and p-b tie on fused score (1/61 + 1/63 with equal list weights) and time, above p-a (2/62): ascending
+    # ids break the tie.
+    fused = hybrid_ranking(["p-c", "p-a", "p-b"], ["p-b", "p-a", "p-c"], sort_time=lambda _: 1, photo_id=str,
+                           meaning_weight=1.0)
     assert [photo for photo, _ in fused] == ["p-b", "p-c", "p-a"]
 
 
@@ -433,12 +438,14 @@ def test_search_service_over_serverless_neither_embeds_nor_claims_semantic_resul
     client = RecordingClient()
     response = service(serverless(client)).search(OWNER, "puppy at the seaside", SearchFilters())
     assert response.semantic == "off" and embedded == []
-    assert [operation for operation, _ in client.calls] == ["search", "search"]  # vocabulary facets, the query
+    # vocabulary facets, the strict query, and the relaxed one (the recorded empty answer found nothing)
+    assert [operation for operation, _ in client.calls] == ["search", "search", "search"]
+    assert response.relaxed == ["puppy seaside"]
     assert all("knn" not in _keys(call["body"]) for _, call in client.calls)
     # The same phrase on the domain is hybrid: the control that shows the phrase would have been embedded.
     domain_client = RecordingClient()
     assert service(adapter(domain_client)).search(OWNER, "puppy at the seaside", SearchFilters()).semantic == "on"
-    assert embedded and [operation for operation, _ in domain_client.calls] == ["search", "msearch"]
+    assert embedded and [operation for operation, _ in domain_client.calls] == ["search", "msearch", "msearch"]
 
 
 # ---- isolation and injection ------------------------------------------------------------------------------
@@ -516,7 +523,8 @@ def test_injection_strings_are_only_plain_match_text_request_body(text):
                     # Suggestions: the value of a prefix query, which takes no syntax at all.
                     assert path[-3] == "prefix", path
                 else:
-                    assert path[-1] == "query" and path[-2] == "multi_match", path
+                    # a multi_match's query, or the OCR trigrams' match query (search.grams)
+                    assert path[-1] == "query" and (path[-2] == "multi_match" or path[-3] == "match"), path
         if "bool" in body["query"]:
             assert body["query"]["bool"]["filter"][0] == {"term": {"owner": OWNER}}
 
@@ -650,15 +658,97 @@ def test_hybrid_ranking_rewards_agreement_and_breaks_ties_newest_first_then_by_i
     times = {"a": 1, "b": 1, "c": 1, "x": 2, "y": 3, "p": 7, "q": 7}
     fused = fusion.hybrid_ranking(["a", "b", "x", "p"], ["b", "c", "y", "q"], sort_time=times.__getitem__,
                                   photo_id=str)
-    assert [pid for pid, _ in fused] == ["b", "a", "c", "y", "x", "p", "q"]
-    assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
+    # exact (keyword) hits first, in keyword order (meaning only breaks their ties); the meaning-only ones after
+    # them, since the exact ones are few
+    assert [pid for pid, _ in fused] == ["a", "b", "x", "p", "c", "y", "q"]
+    assert fused[0][1] == pytest.approx(fusion.EXACT_TIER + 1 / 61)
+    assert fused[1][1] == pytest.approx(fusion.EXACT_TIER + 1 / 62 + fusion.MEANING_WEIGHT / 61)
+    tied = fusion.hybrid_ranking(["a", "b"], ["b"], sort_time=lambda _: 0, photo_id=str, k=0)  # a 1/1, b 1/2+w
+    assert [pid for pid, _ in tied] == ["a", "b"]
+
+
+def test_meaning_only_hits_are_withheld_when_exact_hits_are_enough():
+    exact = [f"k{i}" for i in range(fusion.FEW_EXACT_HITS)]
+    fused = fusion.hybrid_ranking(exact, ["m1", exact[0]], sort_time=lambda _: 0, photo_id=str)
+    assert [pid for pid, _ in fused] == exact
+    fewer = fusion.hybrid_ranking(exact[:-1], ["m1", exact[0]], sort_time=lambda _: 0, photo_id=str)
+    assert [pid for pid, _ in fewer][-1] == "m1" and min(s for _, s in fewer[:-1]) > fewer[-1][1]
 
 
 def test_explanation_names_cover_every_field_group():
     body = search_body(SearchQuery(owner=OWNER, text="dog lisbon"))
-    names = {c["multi_match"]["_name"] for c in body["query"]["bool"]["should"]}
-    assert names == {f"why:{field}:{i}" for field in EXPLAINED_FIELDS for i in range(2)}
-    assert all(c["multi_match"]["boost"] == 0 for c in body["query"]["bool"]["should"])
+    clauses = [c.get("multi_match") or c["match"]["ocr_text.grams"] for c in body["query"]["bool"]["should"]]
+    names = {c["_name"] for c in clauses}
+    # every field group per word, plus the OCR trigrams for the word long enough to use them ("lisbon")
+    assert names == {f"why:{field}:{i}" for field in EXPLAINED_FIELDS for i in range(2)} | {"why:ocr_text:1"}
+    assert all(c["boost"] == 0 for c in clauses)
+
+
+# ---- issue 12: understood parts, relaxation, OCR trigrams, the meaning floor ----------------------------------
+
+
+def test_understood_parts_are_ranked_clauses_not_filters_request_body():
+    from photo_organizer.search.models import QueryPart
+
+    parts = (QueryPart(kind="tag", value="Dog", words=("Dog", "puppy")), QueryPart(kind="place", value="Lisbon",
+                                                                                    words=("Lisbon",)))
+    body = search_body(SearchQuery(owner=OWNER, parts=parts), facets=False)
+    bool_query = body["query"]["bool"]
+    assert bool_query["filter"] == [{"term": {"owner": OWNER}}]  # no tag or place filter
+    tag, place = bool_query["must"]
+    keyword, *words = tag["bool"]["should"]
+    assert tag["bool"]["minimum_should_match"] == 1
+    assert keyword == {"constant_score": {"filter": {"term": {"tags.keyword": "dog"}}, "boost": 4.0}}
+    first = [w["bool"]["must"][0] for w in words]
+    assert [(w.get("dis_max", {}).get("queries") or [w])[0]["multi_match"]["query"] for w in first] == ["Dog", "puppy"]
+    assert place["bool"]["should"][0]["constant_score"]["filter"]["bool"]["should"][0] == {
+        "term": {"place.city.keyword": {"value": "Lisbon", "case_insensitive": True}}}
+    # relaxed: any one of the parts and words
+    relaxed = search_body(SearchQuery(owner=OWNER, text="sunset", parts=parts, relaxed=True), facets=False)
+    (anyone,) = relaxed["query"]["bool"]["must"]
+    assert anyone["bool"]["minimum_should_match"] == 1 and len(anyone["bool"]["should"]) == 3
+    # the explanation covers the parts' words too
+    names = {c.get("multi_match", c.get("match", {}).get("ocr_text.grams", {})).get("_name")
+             for c in relaxed["query"]["bool"]["should"]}
+    assert "why:tags:1" in names and "why:ocr_text:0" in names
+
+
+def test_ocr_text_has_a_trigram_subfield_like_the_local_index_request_body():
+    mapping = load_mapping()
+    analysis = mapping["settings"]["analysis"]
+    assert mapping["mappings"]["properties"]["ocr_text"]["fields"]["grams"] == {"type": "text", "analyzer": "ocr_grams"}
+    assert analysis["tokenizer"]["trigrams"] == {"type": "ngram", "min_gram": 3, "max_gram": 3}
+    assert analysis["analyzer"]["ocr_grams"]["char_filter"] == ["letters_and_digits"]
+    import re
+
+    # the char filter keeps letters and digits only, as search.grams.squeeze does (ASCII stand-in for \\p{..})
+    pattern = analysis["char_filter"]["letters_and_digits"]["pattern"]
+    assert pattern == "[^\\p{L}\\p{Nd}]+"
+    assert re.sub("[^A-Za-z0-9]+", "", "NO PARKING, any-time!") == "NOPARKINGanytime"
+    body = search_body(SearchQuery(owner=OWNER, text="parking bar"), facets=False)
+    parking, bar = body["query"]["bool"]["must"]
+    assert parking["dis_max"]["queries"][1] == {"constant_score": {
+        "filter": {"match": {"ocr_text.grams": {"query": "parking", "operator": "and"}}}, "boost": 0.5}}
+    assert "dis_max" not in bar  # three letters: no trigram search
+
+
+def test_knn_asks_for_the_meaning_floor_request_body():
+    body = knn_body(SearchQuery(owner=OWNER, text="x", embedding=VECTOR), k=10)
+    assert body["min_score"] == pytest.approx((1 + fusion.MEANING_FLOOR) / 2)
+
+
+def test_fused_hybrid_withholds_meaning_only_hits_when_exact_hits_are_enough():
+    from photo_organizer.adapters.aws.opensearch_responses import SemanticHit, fuse_hybrid
+    from photo_organizer.search.models import SearchHit, SearchResults
+
+    query = SearchQuery(owner=OWNER, text="dog", embedding=VECTOR)
+    exact = [SearchHit(photo_id=f"k{i}", score=1.0, sort_values=(1.0, 10 - i, f"k{i}"))
+             for i in range(fusion.FEW_EXACT_HITS)]
+    semantic = [SemanticHit(photo_id="m", sort_time=99), SemanticHit(photo_id="k0", sort_time=10)]
+    enough = fuse_hybrid(query, SearchResults(hits=tuple(exact), total=len(exact)), semantic)
+    assert [h.photo_id for h in enough.hits] == [h.photo_id for h in exact] and enough.total == len(exact)
+    few = fuse_hybrid(query, SearchResults(hits=tuple(exact[:2]), total=2), semantic)
+    assert [h.photo_id for h in few.hits] == ["k0", "k1", "m"] and few.hits[-1].semantic_only and few.total == 3
 
 
 # ---- the same adapter against a live cluster (OPENSEARCH_URL) ----------------------------------------------

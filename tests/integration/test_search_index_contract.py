@@ -23,6 +23,7 @@ from photo_organizer.search.models import (
     GeoFilter,
     IndexedPerson,
     IndexedPlace,
+    QueryPart,
     SearchDocument,
     SearchQuery,
     SortOrder,
@@ -364,7 +365,8 @@ def test_hybrid_finds_a_photo_by_meaning_only_and_says_so(search_index):
 
 def test_hybrid_pages_are_exact(search_index):
     index = search_index.index
-    docs = [doc(A, f"p{i:02d}", days=i % 3, tags=("beach",) if i % 2 else ("city",),
+    # 4 exact hits (fewer than FEW_EXACT_HITS): the 26 found by meaning only follow them, and pages cover both
+    docs = [doc(A, f"p{i:02d}", days=i % 3, tags=("beach",) if i % 8 == 1 else ("city",),
                 embedding=vector((BEACH_AXIS, 1.0), (DOG_AXIS, (i % 5) / 5))) for i in range(30)]
     index.upsert(docs)
     query = SearchQuery(owner=A, text="beach", embedding=vector((BEACH_AXIS, 1.0)), limit=4)
@@ -450,3 +452,56 @@ def test_tag_facets_and_suggestions_of_one_owner_never_count_anothers(search_ind
     assert [(v.value, v.count) for v in index.suggest(A, "b")["tags"]] == [("beach", 1)]
     assert [(v.value, v.count) for v in index.search(SearchQuery(owner=A)).facets["tags"]] == [("beach", 1)]
     assert ids(index.search(SearchQuery(owner=A, tags=("boat",)))) == []
+
+
+# ---- issue 12: understood parts rank, OCR runs, meaning below exact hits ---------------------------------
+
+
+def test_an_understood_part_is_satisfied_by_its_keyword_or_its_words_in_any_text(search_index):
+    index = search_index.index
+    index.upsert([
+        doc(A, "tagged", days=1, tags=("dog",), place=PORTO),
+        doc(A, "sign", days=2, tags=("dog",), ocr_text="BEM VINDO A LISBOA"),
+        doc(A, "lisbon", days=3, tags=("tram",), place=LISBON),
+    ])
+    parts = (QueryPart(kind="tag", value="dog", words=("dog",)), QueryPart(kind="place", value="Lisboa",
+                                                                             words=("Lisboa",)))
+    # strict: both parts, each by keyword (place) or by word (the sign's text)
+    assert ids(index.search(SearchQuery(owner=A, parts=parts))) == ["sign"]
+    # the keyword match ranks above a word found in text only
+    assert ids(index.search(SearchQuery(owner=A, parts=parts[1:]))) == ["lisbon", "sign"]
+    # relaxed: any part; the photos matching both first
+    relaxed = ids(index.search(SearchQuery(owner=A, parts=parts, relaxed=True)))
+    assert relaxed[0] == "sign" and set(relaxed) == {"tagged", "sign", "lisbon"}
+
+
+def test_a_word_inside_a_run_of_ocr_capitals_is_found_below_a_whole_word_match(search_index):
+    index = search_index.index
+    index.upsert([
+        doc(A, "run", days=1, ocr_text="FRESHBREADDAILY"),
+        doc(A, "words", days=2, ocr_text="fresh bread here"),
+        doc(A, "other", days=3, ocr_text="BREAKFAST DAY LILY"),
+    ])
+    assert ids(index.search(SearchQuery(owner=A, text="bread"))) == ["words", "run"]
+    assert ids(index.search(SearchQuery(owner=A, text="daily"))) == ["run"]
+    assert ids(index.search(SearchQuery(owner=B, text="daily"))) == []  # the grams are the owner's own
+
+
+def test_meaning_only_hits_follow_exact_ones_only_when_they_are_few_and_never_below_the_floor(search_index):
+    from photo_organizer.search.fusion import FEW_EXACT_HITS, MEANING_FLOOR
+
+    index = search_index.index
+    beach = vector((BEACH_AXIS, 1.0))
+    weak = vector((BEACH_AXIS, MEANING_FLOOR * 0.8), (DOG_AXIS, 1.0))  # cosine below the floor
+    index.upsert([
+        doc(A, "exact", days=1, tags=("beach",), embedding=vector((DOG_AXIS, 1.0))),
+        doc(A, "close", days=9, caption="waves", embedding=beach),
+        doc(A, "weak", days=9, caption="sand", embedding=weak),
+    ])
+    query = SearchQuery(owner=A, text="beach", embedding=beach)
+    results = index.search(query)
+    assert ids(results) == ["exact", "close"] and results.hits[1].semantic_only and results.total == 2
+    assert results.hits[0].score > results.hits[1].score  # the tier holds in the paging values too
+    index.upsert([doc(A, f"more{i}", days=2, tags=("beach",)) for i in range(FEW_EXACT_HITS)])
+    enough = index.search(query)
+    assert "close" not in ids(enough) and not any(h.semantic_only for h in enough.hits)

@@ -57,6 +57,24 @@ def _best(labels: Sequence[Label], table: Mapping[str, Any], min_confidence: flo
     return None
 
 
+MAX_TAGS_IN_CAPTION = 3
+
+
+def _found_tags(labels: Sequence[Label], min_confidence: float) -> str:
+    """"Cup, coffee and tableware": the most confident tags that are no other tag's parent (a "Mammal" beside
+    "Cat" says nothing more), for a photo with no person and no known subject or scene. Labels under
+    min_confidence are used only when none reaches it (see compose_caption)."""
+    sure = [l for l in labels if l.confidence >= min_confidence] or list(labels)
+    parents = {p.casefold() for l in sure for p in l.parents}
+    ranked = sorted(sure, key=lambda l: (l.name.casefold() in parents, -l.confidence, l.name))
+    names = list(dict.fromkeys(l.name.strip() for l in ranked if l.name.strip()))[:MAX_TAGS_IN_CAPTION]
+    if not names:
+        return ""
+    words = [names[0][0].upper() + names[0][1:]] + [n[0].lower() + n[1:] if n[1:2].islower() or len(n) == 1
+                                                     else n for n in names[1:]]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
 def compose_caption(
     people_names: Sequence[str | None],
     labels: Sequence[Label],
@@ -68,7 +86,9 @@ def compose_caption(
     """"Ana and 2 others on a beach in Lagos, Portugal · July 2024", from detections only.
 
     people_names has one entry per detected face (None: a face not yet named). A part with nothing behind it is
-    left out, never guessed: no faces and no known scene gives just the place and date, or "".
+    left out, never guessed. With no face and no known subject or scene, the most confident tags stand for the
+    subject ("Cup, coffee and tableware in Madison"); when there is no place or date either, the best tags at any
+    confidence do: every analysed photo with a tag gets a caption.
     """
     subject = _people_phrase(people_names)
     if not subject:
@@ -80,6 +100,11 @@ def compose_caption(
         parts.append(subject + (f" {scene[0]}" if scene else ""))
     elif scene:
         parts.append(scene[1])
+    elif not place and not taken_at and (tags := _found_tags(labels, min_confidence)):
+        # nothing else to say: the tags the analysis kept (each passed the analyser's own threshold) name it
+        parts.append(tags)
+    elif tags := _found_tags([l for l in labels if l.confidence >= min_confidence], min_confidence):
+        parts.append(tags)
     if place:
         parts.append(f"in {place}" if parts else place)
     text = " ".join(parts)

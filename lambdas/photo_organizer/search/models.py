@@ -72,6 +72,17 @@ class SortOrder(StrEnum):
     NEWEST = "newest"
 
 
+class QueryPart(_Frozen):
+    """An understood tag or place of the phrase: it ranks, it does not filter. A photo satisfies the part when it
+    carries the tag (or place) as a keyword, or any of `words` appears in its text fields (OCR included): a
+    dog photographed in Lisbon whose place was never geocoded still has "LISBOA" on a sign."""
+
+    kind: str = Field(pattern="^(tag|place)$")
+    value: str
+    words: tuple[str, ...] = Field(default=(), description="Plain words standing for the part: its own words, "
+                                   "what the user typed, synonyms.")
+
+
 class SearchQuery(_Frozen):
     """A fully parsed query. The owner always comes from the verified token, never from the request."""
 
@@ -89,6 +100,10 @@ class SearchQuery(_Frozen):
     limit: int = Field(default=50, ge=1, le=200)
     after: tuple | None = Field(default=None, description="search_after values of the last hit (from a cursor).")
     embedding: tuple[float, ...] | None = Field(default=None, description="Query embedding for semantic recall.")
+    parts: tuple[QueryPart, ...] = Field(default=(), description="Understood tags/places: strong boosts, each "
+                                         "required unless `relaxed`.")
+    relaxed: bool = Field(default=False, description="Parts and free-text words become optional (at least one "
+                          "must match); the strict reading found nothing.")
 
 
 class MatchReason(_Frozen):

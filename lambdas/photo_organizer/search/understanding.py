@@ -146,6 +146,7 @@ class Chip(BaseModel):
     kind: ChipKind
     value: str  # person id, place, tag, "start/end" (ISO) or the free text
     display: str
+    relaxed: bool = False  # the strict reading found nothing: this part was made optional (search.parts)
 
 
 class ParsedQuery(BaseModel):
@@ -154,6 +155,7 @@ class ParsedQuery(BaseModel):
     chips: tuple[Chip, ...]
     remaining_text: str
     semantic_text: str  # what to embed: the words that carry meaning (no dates, no stop words)
+    typed: dict[str, str] = {}  # tag or place chip value -> the words as the user typed them
 
 
 @dataclass(frozen=True)
@@ -374,6 +376,7 @@ def understand(text: str, *, owner: str, now: datetime, vocabulary: QueryVocabul
     people: list[str] = []
     place: str | None = None
     spans: list[_Span] = []
+    typed: dict[str, str] = {}
     prev: str | None = None  # folded word just before, for hints
     i = 0
     while i < len(words):
@@ -387,9 +390,11 @@ def understand(text: str, *, owner: str, now: datetime, vocabulary: QueryVocabul
                 chips.append(Chip(kind=kind, value=value, display=vocabulary.person_names.get(value, value)))
             elif kind is ChipKind.TAG and value not in tags:
                 tags.append(value)
+                typed[value] = " ".join(w.raw for w in words[i : i + length])
                 chips.append(Chip(kind=kind, value=value, display=value))
             elif kind is ChipKind.PLACE and place is None:
                 place = value
+                typed[value] = " ".join(w.raw for w in words[i : i + length])
                 chips.append(Chip(kind=kind, value=value, display=value))
             elif kind is ChipKind.PLACE and fold(value) != fold(place or ""):
                 free.extend(w.raw for w in words[i : i + length])
@@ -413,4 +418,5 @@ def understand(text: str, *, owner: str, now: datetime, vocabulary: QueryVocabul
     if remaining:
         chips.append(Chip(kind=ChipKind.TEXT, value=remaining, display=remaining))
     query = SearchQuery(owner=owner, text=remaining, tags=tuple(tags), people=tuple(people), place=place, dates=dates)
-    return ParsedQuery(query=query, chips=tuple(chips), remaining_text=remaining, semantic_text=" ".join(meaning))
+    return ParsedQuery(query=query, chips=tuple(chips), remaining_text=remaining, semantic_text=" ".join(meaning),
+                       typed=typed)

@@ -39,7 +39,9 @@ from photo_organizer.search.models import (
     SortOrder,
 )
 from photo_organizer.ports.search import SearchIndex, supports_vectors
-from photo_organizer.search.understanding import Chip, QueryVocabulary, understand
+from photo_organizer.search.fusion import meaning_only_allowed
+from photo_organizer.search.parts import SYNONYMS, query_part
+from photo_organizer.search.understanding import Chip, ChipKind, ParsedQuery, QueryVocabulary, understand
 from photo_organizer.services.indexing import search_document
 from photo_organizer.services.photos import summarize
 
@@ -85,6 +87,14 @@ class SearchResponse(BaseModel):
     chips: list[Chip] = Field(default_factory=list, description="How the phrase was understood, for the UI.")
     facets: dict[str, list[FacetView]] = Field(default_factory=dict)
     semantic: str = Field(description="'on', 'degraded' (word matching only) or 'off'.")
+    relaxed: list[str] = Field(
+        default_factory=list,
+        description="The strict reading (every understood part and word) found nothing: these chips' parts were "
+        "made optional, and the photos shown match at least one of them (their chips say relaxed too).")
+    meaning: str = Field(
+        default="off",
+        description="Photos found by meaning only: 'added' (after the exact matches, which were few), 'withheld' "
+        "(exact matches were enough), 'none' (nothing similar enough) or 'off' (no meaning search).")
 
 
 @dataclass
@@ -194,10 +204,12 @@ class SearchService:
     ) -> SearchResponse:
         text = (text or "")[:MAX_QUERY_CHARS]
         parsed = understand(text, owner=owner, now=self.now(), vocabulary=self._vocabulary(owner))
-        query = self._with_filters(parsed.query, filters).model_copy(update={"limit": limit})
+        query = self._with_filters(_soft(parsed, filters), filters).model_copy(update={"limit": limit})
         fingerprint = _fingerprint(query)
+        relaxable = len(query.parts) + len(parsed.remaining_text.split()) >= 2
         if cursor:
-            query = query.model_copy(update={"after": self._open_cursor(cursor, owner, fingerprint)})
+            after, relaxed = self._open_cursor(cursor, owner, fingerprint)
+            query = query.model_copy(update={"after": after, "relaxed": relaxed and relaxable})
         semantic = "off"
         # Meaning only helps with words left over after understanding: "Madison" alone is a place filter, and
         # the filter's hits must not be reported as found "by meaning". An index without vectors (OpenSearch
@@ -208,6 +220,10 @@ class SearchService:
             query = query.model_copy(update={"embedding": tuple(map(float, vector))})
             semantic = "degraded" if self.semantic_degraded else "on"
         results = self.index.search(query)
+        if relaxable and not query.relaxed and not cursor and all(h.semantic_only for h in results.hits):
+            # the strict reading found nothing exact: ask again with every part and word optional, and say so
+            query = query.model_copy(update={"relaxed": True})
+            results = self.index.search(query)
         page_hits = results.hits  # the page as the index cut it: the cursor continues after its last hit
         # "Not relevant for this query" (search feedback): the photo drops out of this query's results only.
         irrelevant = (
@@ -232,19 +248,32 @@ class SearchService:
                     **summarize(photo).model_dump(exclude={"thumbnail_url"}),
                     thumbnail_url=self.thumbnail_url(photo),
                     matched=_merge_reasons(
-                        [MatchView(field=m.field, terms=list(m.terms)) for m in hit.matched], filter_reasons
+                        _part_reasons(query, [MatchView(field=m.field, terms=list(m.terms)) for m in hit.matched]),
+                        filter_reasons,
                     ),
                     semantic_only=hit.semantic_only,
                 )
             )
         next_cursor = None
         if len(page_hits) == limit and page_hits:
-            next_cursor = self._seal_cursor(owner, fingerprint, page_hits[-1].sort_values)
+            next_cursor = self._seal_cursor(owner, fingerprint, page_hits[-1].sort_values, relaxed=query.relaxed)
+        chips = [
+            c.model_copy(update={"relaxed": True}) if query.relaxed and c.kind in _SOFT_CHIPS else c
+            for c in parsed.chips
+        ]
+        meaning = "off"
+        if query.embedding is not None:
+            if any(h.semantic_only for h in results.hits):
+                meaning = "added"
+            else:
+                meaning = "none" if meaning_only_allowed(results.total) else "withheld"
         return SearchResponse(
             items=items,
             next_cursor=next_cursor,
             total=results.total,
-            chips=list(parsed.chips),
+            chips=chips,
+            relaxed=[c.display for c in chips if c.relaxed],
+            meaning=meaning,
             facets={
                 name: [FacetView(value=v.value, label=getattr(v, "label", None), count=v.count) for v in values]
                 for name, values in results.facets.items()
@@ -271,6 +300,7 @@ class SearchService:
             people=people,
             places=[v.value for v in facets.get("places", ())],
             tags=[v.value for v in facets.get("tags", ())],
+            synonyms=SYNONYMS,
         )
 
     @staticmethod
@@ -293,12 +323,13 @@ class SearchService:
             }
         )
 
-    def _seal_cursor(self, owner: str, fingerprint: str, sort_values: Sequence) -> str:
-        body = json.dumps({"o": owner, "q": fingerprint, "a": list(sort_values)}, separators=(",", ":")).encode()
+    def _seal_cursor(self, owner: str, fingerprint: str, sort_values: Sequence, *, relaxed: bool = False) -> str:
+        data = {"o": owner, "q": fingerprint, "a": list(sort_values), **({"r": 1} if relaxed else {})}
+        body = json.dumps(data, separators=(",", ":")).encode()
         tag = hmac.new(self.cursor_key, body, hashlib.sha256).digest()[:16]
         return base64.urlsafe_b64encode(tag + body).rstrip(b"=").decode()
 
-    def _open_cursor(self, cursor: str, owner: str, fingerprint: str) -> tuple:
+    def _open_cursor(self, cursor: str, owner: str, fingerprint: str) -> tuple[tuple, bool]:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             tag, body = raw[:16], raw[16:]
@@ -309,7 +340,22 @@ class SearchService:
             raise ValidationError("the cursor is not valid") from exc
         if data.get("o") != owner or data.get("q") != fingerprint:
             raise ValidationError("the cursor belongs to another search")
-        return tuple(data["a"])
+        return tuple(data["a"]), bool(data.get("r"))
+
+
+_SOFT_CHIPS = frozenset({ChipKind.TAG, ChipKind.PLACE, ChipKind.TEXT})
+
+
+def _soft(parsed: ParsedQuery, filters: SearchFilters) -> SearchQuery:
+    """The phrase's tags and place become ranked parts (search.parts); a tag or place also picked in the UI is a
+    filter there and not a part. People and dates stay filters."""
+    picked_tags = {t.casefold() for t in filters.tag}
+    understood = parsed.query
+    parts = [query_part("tag", tag, parsed.typed.get(tag)) for tag in understood.tags
+             if tag.casefold() not in picked_tags]
+    if understood.place and not filters.place:
+        parts.append(query_part("place", understood.place, parsed.typed.get(understood.place)))
+    return understood.model_copy(update={"tags": (), "place": None, "parts": tuple(parts)})
 
 
 def _filter_reasons(query: SearchQuery) -> list[MatchView]:
@@ -327,6 +373,20 @@ def _filter_reasons(query: SearchQuery) -> list[MatchView]:
         reasons.append(MatchView(field="near", terms=[f"{query.near.lat},{query.near.lon},{query.near.km}"]))
     if query.camera:
         reasons.append(MatchView(field="camera", terms=[query.camera]))
+    return reasons
+
+
+def _part_reasons(query: SearchQuery, reasons: list[MatchView]) -> list[MatchView]:
+    """A part found as a whole in its own field is named as the user's chip is ("school trip" in tags), not as
+    the separate words the index matched."""
+    field_of = {"tag": "tags", "place": "place"}
+    for part in query.parts:
+        words = [w.casefold() for w in part.value.split()]
+        for reason in reasons:
+            terms = [t.casefold() for t in reason.terms]
+            if reason.field == field_of[part.kind] and words and all(w in terms for w in words):
+                kept = [t for t in reason.terms if t.casefold() not in words]
+                reason.terms = [part.value, *kept]
     return reasons
 
 
@@ -348,7 +408,7 @@ def _near(text: str) -> GeoFilter:
 
 def _fingerprint(query: SearchQuery) -> str:
     """A cursor only continues the search it came from."""
-    stable = query.model_dump(mode="json", exclude={"after", "embedding", "limit"})
+    stable = query.model_dump(mode="json", exclude={"after", "embedding", "limit", "relaxed"})
     return hashlib.sha256(json.dumps(stable, sort_keys=True).encode()).hexdigest()[:16]
 
 

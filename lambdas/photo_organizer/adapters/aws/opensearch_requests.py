@@ -4,6 +4,7 @@ text only ever appears as the `query` of a match/multi_match (or a prefix query'
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -11,18 +12,23 @@ from typing import Any
 from photo_organizer.errors import (
     ValidationError,
 )
+from photo_organizer.search.grams import GRAM_SCORE, word_grams
 from photo_organizer.search.models import (
+    QueryPart,
     SearchDocument,
     SearchQuery,
     SortOrder,
 )
-from photo_organizer.search.fusion import PHOTO_ID_TIE_ORDER
+from photo_organizer.search.fusion import PHOTO_ID_TIE_ORDER, knn_min_score
+from photo_organizer.search.parts import PART_KEYWORD_SCORE
 from photo_organizer.search.writes import IndexWrite
 
 FACET_SIZE = 20
 SUGGEST_BUCKETS = 100  # buckets per field before the prefix check; docs matching "li" also carry other tags
 MAX_EXPLAINED_TERMS = 8
 MAX_PREFIX_CHARS = 64
+MAX_QUERY_WORDS = 32  # as the local index's MAX_QUERY_TOKENS
+_WORD = re.compile(r"\w+")
 
 TEXT_FIELDS = (
     "tags^4",
@@ -141,24 +147,26 @@ def owner_filter(owner: str) -> dict[str, Any]:
     return {"term": {"owner": owner}}
 
 
+def _place_filter(place: str) -> dict[str, Any]:
+    return {
+        "bool": {
+            "should": [
+                {"term": {f"place.{name}.keyword": {"value": place, "case_insensitive": True}}}
+                for name in ("city", "region", "country")
+            ]
+            + [{"term": {"place.country_code": place}}],
+            "minimum_should_match": 1,
+        }
+    }
+
+
 def _scope(query: SearchQuery) -> dict[str, Any]:
     """The filter-only bool every part of a search shares (keyword side, knn side, facets)."""
     filters: list[dict[str, Any]] = [owner_filter(query.owner)]
     filters += [{"term": {"tags.keyword": tag.casefold()}} for tag in query.tags]
     filters += [{"term": {"people.id": person}} for person in query.people]
     if query.place:
-        filters.append(
-            {
-                "bool": {
-                    "should": [
-                        {"term": {f"place.{name}.keyword": {"value": query.place, "case_insensitive": True}}}
-                        for name in ("city", "region", "country")
-                    ]
-                    + [{"term": {"place.country_code": query.place}}],
-                    "minimum_should_match": 1,
-                }
-            }
-        )
+        filters.append(_place_filter(query.place))
     if query.dates is not None and (query.dates.start or query.dates.end):
         bounds: dict[str, str] = {}
         if query.dates.start:
@@ -211,27 +219,69 @@ def _check_after(order: SortOrder, after: tuple) -> list[Any]:
     return list(after)
 
 
+def _words(text: str) -> list[str]:
+    """Words of plain text, as the request splits them (the analyzer still folds each)."""
+    return [w for w in _WORD.findall(text)][:MAX_QUERY_WORDS]
+
+
+def _word_clause(word: str) -> dict[str, Any]:
+    """One word over every text field (the best field counts, the others a fifth: the local index's disjunction
+    max), or inside a run of OCR letters by its trigrams (constant GRAM_SCORE, below a whole-word match)."""
+    alternatives: list[dict[str, Any]] = [
+        {"multi_match": {"query": word, "type": "best_fields", "tie_breaker": 0.2, "fields": list(TEXT_FIELDS)}}
+    ]
+    if word_grams(word):
+        alternatives.append(
+            {"constant_score": {"filter": {"match": {"ocr_text.grams": {"query": word, "operator": "and"}}},
+                                "boost": GRAM_SCORE}}
+        )
+    return {"dis_max": {"queries": alternatives, "tie_breaker": 0.2}} if len(alternatives) > 1 else alternatives[0]
+
+
+def _part_keyword(part: QueryPart) -> dict[str, Any]:
+    if part.kind == "tag":
+        return {"term": {"tags.keyword": part.value.casefold()}}
+    return _place_filter(part.value)
+
+
+def _part_clause(part: QueryPart) -> dict[str, Any]:
+    """An understood tag or place: as a keyword (strong constant boost) or any of its words in the text."""
+    alternatives: list[dict[str, Any]] = [{"constant_score": {"filter": _part_keyword(part), "boost": PART_KEYWORD_SCORE}}]
+    for phrase in part.words:
+        words = _words(phrase)
+        if words:
+            alternatives.append({"bool": {"must": [_word_clause(w) for w in words]}})
+    return {"bool": {"should": alternatives, "minimum_should_match": 1}}
+
+
+def query_terms_text(query: SearchQuery) -> str:
+    """The words a hit's explanation can name: the free text, then the parts' words."""
+    return " ".join([query.text, *(w for part in query.parts for w in part.words)])
+
+
 def search_body(query: SearchQuery, *, facets: bool = True, size: int | None = None) -> dict[str, Any]:
-    """The keyword side: filters, optional text, sort, search_after, facets."""
+    """The keyword side: filters, free words and understood parts (required, or at least one when relaxed),
+    sort, search_after, facets."""
     scope = _scope(query)
     bool_query: dict[str, Any] = dict(scope)
-    text = query.text.strip()
-    if text:
-        bool_query["must"] = [
-            {
-                "multi_match": {
-                    "query": text,
-                    "type": "cross_fields",
-                    "operator": "and",
-                    "fields": list(TEXT_FIELDS),
-                }
-            }
-        ]
+    required = [_word_clause(w) for w in _words(query.text)] + [_part_clause(p) for p in query.parts]
+    if required:
+        if query.relaxed and len(required) > 1:
+            bool_query["must"] = [{"bool": {"should": required, "minimum_should_match": 1}}]
+        else:
+            bool_query["must"] = required
+        terms = explained_terms(query_terms_text(query))
         bool_query["should"] = [
             {"multi_match": {"query": term, "fields": list(fields), "boost": 0, "_name": f"why:{name}:{i}"}}
             for name, fields in EXPLAINED_FIELDS.items()
-            for i, term in enumerate(explained_terms(text))
+            for i, term in enumerate(terms)
+        ] + [
+            {"match": {"ocr_text.grams": {"query": term, "operator": "and", "boost": 0, "_name": f"why:ocr_text:{i}"}}}
+            for i, term in enumerate(terms)
+            if word_grams(term)
         ]
+    elif query.text.strip():
+        bool_query["must"] = [{"match_none": {}}]  # text made only of punctuation: nothing, as the local index
     body: dict[str, Any] = {
         "size": size if size is not None else query.limit,
         "track_total_hits": True,
@@ -272,6 +322,8 @@ def knn_body(query: SearchQuery, *, k: int) -> dict[str, Any]:
                 }
             }
         },
+        # the similarity floor of meaning matches (search.fusion.MEANING_FLOOR), as cosinesimil scores
+        "min_score": knn_min_score(),
     }
 
 

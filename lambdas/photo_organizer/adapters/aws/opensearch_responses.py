@@ -29,6 +29,7 @@ from photo_organizer.adapters.aws.opensearch_requests import (
     PERSON_SEP,
     SUGGEST_FIELDS,
     explained_terms,
+    query_terms_text,
 )
 
 RRF_K = fusion.RRF_K
@@ -102,7 +103,7 @@ def _reasons(matched: Any, terms: Sequence[str]) -> tuple[MatchReason, ...]:
 
 
 def parse_search_response(query: SearchQuery, response: Mapping[str, Any]) -> SearchResults:
-    terms = explained_terms(query.text)
+    terms = explained_terms(query_terms_text(query))
     hits = tuple(
         SearchHit(
             photo_id=str(hit.get("_source", {}).get("photo_id") or hit["_id"].split("#", 1)[-1]),
@@ -162,6 +163,7 @@ def fuse_hybrid(query: SearchQuery, keyword: SearchResults, semantic: Sequence[S
         [h.photo_id for h in keyword.hits], semantic_ids, k=RRF_K,
         sort_time=lambda pid: times.get(pid, 0), photo_id=lambda pid: pid,
     )
+    fused_all = fused
     if query.after is not None:
         if (
             len(query.after) != 3
@@ -189,5 +191,5 @@ def fuse_hybrid(query: SearchQuery, keyword: SearchResults, semantic: Sequence[S
                 semantic_only=keyword_hit is None,
             )
         )
-    semantic_only = sum(1 for pid in found_by_meaning if pid not in by_id)
+    semantic_only = sum(1 for pid, _ in fused_all if pid not in by_id)
     return SearchResults(hits=tuple(hits), total=keyword.total + semantic_only, facets=keyword.facets)

@@ -58,6 +58,7 @@ from photo_organizer.adapters.local.search_schema import tantivy_schema, text_an
 from photo_organizer.adapters.local.search_writer import SearchWrites
 from photo_organizer.adapters.local.vector_slices import OwnerVectors, VectorFile
 from photo_organizer.errors import StorageUnavailableError
+from photo_organizer.search.fusion import MEANING_FLOOR
 from photo_organizer.search.models import EMBEDDING_DIMENSIONS
 
 
@@ -70,7 +71,7 @@ class LocalSearchIndex(SearchReads, SearchWrites, SearchLedger):
         directory: Path | str,
         *,
         dimensions: int = EMBEDDING_DIMENSIONS,
-        min_similarity: float = 0.2,
+        min_similarity: float = MEANING_FLOOR,
         writer_heap_bytes: int = 256_000_000,
         vector_file_dead_share: float = 0.25,
         vector_file_min_dead: int = 4096,

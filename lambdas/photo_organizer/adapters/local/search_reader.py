@@ -22,15 +22,19 @@ from photo_organizer.adapters.local.search_schema import (
     SEP,
     TEXT_FIELDS,
     check_owner,
+    gram_term,
     keyword_term,
     micros,
 )
+from photo_organizer.search.grams import GRAM_SCORE, found_in_run, word_grams
+from photo_organizer.search.parts import PART_KEYWORD_SCORE
 from photo_organizer.errors import ValidationError
 from photo_organizer.search.fusion import RRF_K, hybrid_ranking
 from photo_organizer.search.models import (
     facet_order,
     FacetValue,
     MatchReason,
+    QueryPart,
     SearchHit,
     SearchQuery,
     SearchResults,
@@ -61,6 +65,7 @@ class Plan:
     term_filters: bool = False  # tags/people/place/camera: filters the vector store cannot pre-check
     lower: int | None = None  # sort-time range, micros, [lower, upper)
     upper: int | None = None
+    grams: dict[str, str] = field(default_factory=dict)  # words also searched inside OCR runs
 
 
 class SearchReads:
@@ -160,20 +165,50 @@ class SearchReads:
             include_sensitive=query.include_sensitive,
         )
         tokens = self._tokens(query.text)
-        if not query.text.strip():
+        grams: dict[str, str] = {}  # query word -> the same word, for words that may sit inside an OCR run
+        required: list[Query] = []
+        for token, word in tokens.items():
+            required.append(self._token_query(query.owner, token, word, grams))
+        for part in query.parts:
+            alternatives = [Query.const_score_query(self._part_keyword(query.owner, part), PART_KEYWORD_SCORE)]
+            for phrase in part.words:
+                phrase_tokens = self._tokens(phrase)
+                if phrase_tokens:
+                    alternatives.append(Query.boolean_query([
+                        (Occur.Must, self._token_query(query.owner, t, w, grams)) for t, w in phrase_tokens.items()
+                    ]))
+                    for t, w in phrase_tokens.items():
+                        tokens.setdefault(t, w)
+            required.append(Query.boolean_query([(Occur.Should, q) for q in alternatives]))
+        if not query.text.strip() and not query.parts:
             keyword: Query | None = filtered
-        elif not tokens:
+        elif not required:
             keyword = None  # text made only of punctuation: matches nothing rather than everything
+        elif query.relaxed and len(required) > 1:
+            # the relaxed reading: every part and word optional, at least one present; more present ranks higher
+            anyone = Query.boolean_query([(Occur.Should, q) for q in required])
+            keyword = Query.boolean_query([(Occur.Must, filtered), (Occur.Must, anyone)])
         else:
-            per_token = [
-                Query.disjunction_max_query(
-                    [Query.boost_query(Query.term_query(s, name, token), boost) for name, boost in TEXT_FIELDS],
-                    tie_breaker=0.2,
-                )
-                for token in tokens
-            ]
-            keyword = Query.boolean_query([(Occur.Must, filtered), *[(Occur.Must, q) for q in per_token]])
-        return Plan(owner_q, filtered, keyword, tokens, reasons, term_filters, lower, upper)
+            keyword = Query.boolean_query([(Occur.Must, filtered), *[(Occur.Must, q) for q in required]])
+        return Plan(owner_q, filtered, keyword, tokens, reasons, term_filters, lower, upper, grams)
+
+    def _token_query(self, owner: str, token: str, word: str, grams: dict[str, str]) -> Query:
+        """One analysed word over every text field (the best field counts, the others a fifth), or inside a run
+        of OCR letters by its trigrams (a constant GRAM_SCORE, below a whole-word match)."""
+        s = self._schema
+        alternatives = [Query.boost_query(Query.term_query(s, name, token), boost) for name, boost in TEXT_FIELDS]
+        needed = word_grams(word)
+        if needed:
+            grams[word] = word
+            inside = Query.boolean_query(
+                [(Occur.Must, Query.term_query(s, "suggest", gram_term(owner, g))) for g in needed])
+            alternatives.append(Query.const_score_query(inside, GRAM_SCORE))
+        return Query.disjunction_max_query(alternatives, tie_breaker=0.2)
+
+    def _part_keyword(self, owner: str, part: QueryPart) -> Query:
+        if part.kind == "tag":
+            return Query.term_query(self._schema, "tags_kw", f"{owner}{SEP}{keyword_term(part.value)}")
+        return Query.term_query(self._schema, "place_kw", keyword_term(part.value))
 
     def _tokens(self, text: str) -> dict[str, str]:
         tokens: dict[str, str] = {}
@@ -373,7 +408,10 @@ class SearchReads:
                 if not values or not plan.tokens:
                     continue
                 present = {token for value in values for token in self._doc_analyzer.analyze(value)}
-                words = tuple(dict.fromkeys(word for token, word in plan.tokens.items() if token in present))
+                found = [word for token, word in plan.tokens.items() if token in present]
+                if name == "ocr_text":
+                    found += [word for word in plan.grams if any(found_in_run(word, value) for value in values)]
+                words = tuple(dict.fromkeys(found))
                 if words:
                     reasons.append(MatchReason(field=name, terms=words))
             matched = (*reasons, *plan.filter_reasons)

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import tantivy
 
 from photo_organizer.errors import ValidationError
+from photo_organizer.search.grams import text_grams
 from photo_organizer.search.models import SearchDocument
 
 FACET_SIZE = 20
@@ -201,12 +202,21 @@ def document_fields(doc: SearchDocument, t: int) -> dict[str, list]:
         value = getattr(doc, name)
         if value:
             f[name] = [value]
+    if doc.ocr_text:
+        # OCR trigrams (search.grams) as owner-prefixed raw terms of the suggest field: a word inside a run of
+        # letters ("NOPARKINGANYTIME") is found by its grams. The suggest field's prefixes never end in SEP "g"
+        # SEP, so suggestions never see them; a field of their own would have changed the on-disk schema.
+        suggest.extend(gram_term(owner, gram) for gram in sorted(text_grams(doc.ocr_text)))
     if doc.camera:
         f["camera"] = [doc.camera]
         f["camera_kw"] = [keyword_term(doc.camera)]
     if suggest:
         f["suggest"] = list(dict.fromkeys(suggest)) if len(suggest) > 1 else suggest
     return f
+
+
+def gram_term(owner: str, gram: str) -> str:
+    return f"{owner}{SEP}g{SEP}{gram}"
 
 
 def check_owner(owner: str) -> None:

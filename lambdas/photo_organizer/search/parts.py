@@ -1,0 +1,48 @@
+"""Understood tags and places rank; they do not filter (issue 12).
+
+A phrase's understood tags and places become QueryParts: a photo satisfies a part when it carries the tag or
+place as a keyword (a strong, constant boost, PART_KEYWORD_SCORE, the same in both indexes) or when one of the
+part's words appears in its text fields, OCR text included. The strict reading requires every part and free
+word; when it finds nothing, the service asks again with `relaxed` (at least one of them) and says which chips
+were relaxed. Hard filters stay for what the user picked in the UI (tag, place, person, dates, camera, near) and
+for the phrase's people and dates, which are unambiguous.
+
+Parent/child: every document carries its tags' parents, so a part "animal" is satisfied by a dog. Synonyms map
+words people use to tags of the library ("puppy" -> dog): understanding turns them into the tag's chip, and the
+word typed stays one of the part's words, so a caption or sign saying "puppy" still counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from photo_organizer.search.models import QueryPart
+
+PART_KEYWORD_SCORE = 4.0
+
+# word -> tag. Used only for tags the owner's library has (QueryVocabulary.build checks).
+SYNONYMS: Mapping[str, str] = {
+    "puppy": "dog", "pup": "dog", "doggy": "dog", "pooch": "dog", "hound": "dog",
+    "kitten": "cat", "kitty": "cat", "feline": "cat",
+    "seaside": "beach", "shore": "beach", "seashore": "beach", "coast": "beach",
+    "ocean": "sea",
+    "automobile": "car", "auto": "car",
+    "espresso": "coffee", "cappuccino": "coffee",
+    "spacecraft": "rocket", "spaceship": "rocket",
+    "blossom": "flower", "bloom": "flower",
+    "meal": "food", "dish": "food",
+    "kid": "child", "kids": "child", "toddler": "child",
+    "bicycle": "bike", "cycle": "bike",
+    "hills": "mountain", "peak": "mountain",
+    "puss": "cat",
+}
+
+
+def query_part(kind: str, value: str, typed: str | None) -> QueryPart:
+    words = [value]
+    if typed and typed.casefold() != value.casefold():
+        words.append(typed)
+    return QueryPart(kind=kind, value=value, words=tuple(words))
+
+
+__all__ = ["PART_KEYWORD_SCORE", "SYNONYMS", "query_part"]
