@@ -122,4 +122,5 @@ export const REJECTION_WORDS: Record<RejectionReason, string> = {
   unsupported_format: 'This is not a photo format we can read (JPEG, PNG, WebP or HEIC).',
   too_many_pixels: 'The image has too many pixels.',
   corrupt_image: 'The image is damaged and cannot be read.',
+  too_many_scans: 'The JPEG is built from too many progressive passes to decode safely.',
 };

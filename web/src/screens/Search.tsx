@@ -87,7 +87,7 @@ export function Search({ url }: { url: URL }) {
         <p class="chips" aria-label="How your search was understood">
           {res?.chips?.map((c) => (
             <span class="chip" key={`${c.kind}:${c.value}`} data-testid="chip">
-              <span>{c.kind}: {c.display}</span>
+              <span>{c.kind}: {c.display}{c.relaxed ? ' (optional: nothing matched every part)' : ''}</span>
               <button type="button" aria-label={`Remove ${c.kind} ${c.display}`} onClick={() => submit(withoutChip(q, c))}>×</button>
             </span>
           ))}
@@ -116,7 +116,7 @@ export function Search({ url }: { url: URL }) {
             ))}
           </aside>
           <div>
-            <p role="status" data-testid="search-total">{res.total} found{res.semantic === 'degraded' ? ' (meaning search is unavailable: words only)' : ''}</p>
+            <p role="status" data-testid="search-total">{res.total} found{res.semantic === 'degraded' ? ' (meaning search is unavailable: words only)' : ''}{res.meaning === 'added' ? ' (some only by meaning, after the exact matches)' : ''}</p>
             <ul class="hits">
               {res.items.map((h) => (
                 <li key={h.photo_id} class="hit" data-photo-id={h.photo_id}>
