@@ -279,7 +279,39 @@ class ReviewService:
                     yield face_item(face, person.person_id, person.name, probabilities[face_id], source=source)
                 except PydanticValidationError:
                     continue
+        yield from self._rival_face_items(people, faces, photo_ids, answered, matcher, searches, source)
         yield from self._unassigned_face_items(owner, people, faces, photo_ids, answered, matcher, searches, source)
+
+    def _rival_face_items(self, people, faces, photo_ids, answered, matcher, searches, source):
+        """A face inside one person is also asked about with the OTHER person it most resembles ("Is this Ben?"
+        about a face now in Anna): where two people look alike, the clustering's mistakes sit, and the answer is
+        often "no", the only kind of answer that shows the matcher two different people close together (a queue
+        of "yes" to faces deep in their person teaches it nothing it did not know). Proposed only from
+        PROPOSE_FROM, like a loose face; a person the owner already refused for the face is never proposed."""
+        if len(people) < 2:
+            return
+        members = {p.person_id: [faces[f] for f in sorted(p.face_ids) if f in faces] for p in people}
+        for person in people:
+            for face_id in sorted(person.face_ids):
+                face = faces.get(face_id)
+                if face is None or face.photo_id not in photo_ids or (face_id, person.person_id) in answered:
+                    continue  # a face the owner pinned here is settled
+                best: tuple[float, str] | None = None
+                for other in people:
+                    if other.person_id == person.person_id or (face_id, other.person_id) in answered:
+                        continue
+                    if not members[other.person_id]:
+                        continue
+                    p = face_to_person_probability(face, members[other.person_id], matcher, searches)
+                    if best is None or p > best[0] or (p == best[0] and other.person_id < best[1]):
+                        best = (p, other.person_id)
+                if best is None or best[0] < PROPOSE_FROM:
+                    continue
+                rival = next(x for x in people if x.person_id == best[1])
+                try:
+                    yield face_item(face, rival.person_id, rival.name, best[0], source=source, in_person=False)
+                except PydanticValidationError:
+                    continue
 
     def _unassigned_face_items(self, owner, people, faces, photo_ids, answered, matcher, searches, source):
         """A face in nobody (below the threshold to everyone) is asked about with the person it most likely is:
