@@ -17,6 +17,8 @@ Where the beliefs come from:
   probability when the owner has one, else the similarity mapped through people.models' logistic scale around
   DEFAULT_THRESHOLD (see `similarity_belief`); averaged over the person's other faces, as the average-linkage
   clustering compares a face with a person (a missing cloud search result counts as similarity 0 there too).
+  A face inside a person is also asked about with the other person it most resembles, when that is at least
+  PROPOSE_FROM likely: the questions whose answer is often "no" (see `_rival_face_items`).
 
 What is never asked: a (photo, tag) the user already confirmed, rejected or added (the photo's active overlay);
 a (face, person) the user assigned or refused, through POST /feedback or the people endpoints (active feedback
