@@ -49,6 +49,7 @@ import random
 import shutil
 import sys
 import tempfile
+import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -732,12 +733,17 @@ def main(argv: list[str] | None = None) -> int:
     if not LABEL_MODEL.is_file():
         print(f"no label model at {LABEL_MODEL.relative_to(ROOT)}: run `make label-model` first", file=sys.stderr)
         return 2
+    started = time.perf_counter()
     examples = build_library(source_photos(args.photos), args.copies, hard_copies=args.hard_copies, cache=args.cache)
+    analysed = time.perf_counter()
     report = benchmark(examples, budgets=tuple(int(b) for b in args.budgets.split(",")),
                        retrain_every=args.retrain_every, random_seeds=args.random_seeds,
                        tagging_hp={"c": args.tagging_c} if args.tagging_c is not None else None,
                        min_examples=args.min_examples)
     print_report(report)
+    done = time.perf_counter()
+    print(f"wall time: {done - started:.0f} s ({analysed - started:.0f} s building the library, "
+          f"{done - analysed:.0f} s simulating)")
     return 0
 
 
