@@ -463,3 +463,14 @@ def test_people_far_apart_bring_no_rival_questions(stores):
     _two_people(analysis, people)
     items = ReviewService(analysis, people, feedback).candidates("ana", kinds=["face"])
     assert all(i.on_photo for i in items)
+
+
+def test_rival_questions_are_bounded_to_the_members_least_sure_of_their_own_person(stores, monkeypatch):
+    from photo_organizer.services import review
+
+    analysis, people, feedback = stores
+    _look_alikes(analysis, people)
+    monkeypatch.setattr(review, "MAX_RIVAL_FACES", 1)
+    rivals = {(i.face_id, i.person_id) for i in ReviewService(analysis, people, feedback).candidates(
+        "ana", kinds=["face"]) if not i.on_photo}
+    assert rivals == {("a3", "ben")}  # a3 is the member least sure of Anna; b1 and b2 sit deep in Ben
