@@ -40,8 +40,8 @@ already separates almost every held-out pair. Its errors on the hidden truth (me
 0.68-0.80 to the other Obamas and one degraded Biden copy at 0.82-0.94 to Obamas. The review queue's face answers
 now include "no" (it also asks about the other person a face most resembles), so candidate matchers are trained;
 but a matcher that lowers the threshold for the low-quality same-person pairs also takes the degraded Biden
-pairs, and on the gate's held-out pairs every candidate so far scored below the threshold (e.g. 0.80 vs 0.94 on
-45 pairs): refused, so face pair F1 stays where it starts. (Balanced class weights in the pair classifier moved
+pairs, and on the gate's held-out pairs no candidate beat the threshold (equal on 6 and 15 pairs, then 0.61-0.80
+against 0.88-0.94 on 21-45 pairs): all refused, so face pair F1 stays where it starts. (Balanced class weights in the pair classifier moved
 one such candidate from 0.74 to 0.82 against the threshold's 0.875 on 21 pairs: still refused; not adopted.)
 """
 
