@@ -408,3 +408,69 @@ def test_near_certain_beliefs_wait_until_every_open_question_was_asked(stores):
     items = ReviewService(analysis, people, feedback).queue("ana", limit=10).items
     assert [i.tag for i in items] == ["cat", "owl", "dog"]
     assert [i.near_certain for i in items] == [False, False, True]
+
+
+def _look_alikes(analysis, people):
+    """Anna (a1, a2) and Ben (b1, b2) close together; a3 is in Anna but nearly as close to Ben's faces."""
+    rng = np.random.default_rng(5)
+    base = rng.normal(scale=0.1, size=128)
+    direction = rng.normal(size=128)
+    direction /= np.linalg.norm(direction)
+    across = distance_from_similarity(0.01)  # Anna and Ben: two people
+    for photo in ("p1", "p2", "p3", "p4", "p5"):
+        analysis.add("ana", photo, [])
+    people.face("ana", "a1", "p1", base)
+    people.face("ana", "a2", "p2", base + 0.005)
+    people.face("ana", "a3", "p3", base + direction * across * 0.4)  # between the two, nearer Anna
+    people.face("ana", "b1", "p4", base + direction * across)
+    people.face("ana", "b2", "p5", base + direction * across + 0.005)
+    people.person("ana", "anna", ["a1", "a2", "a3"], name="Anna")
+    people.person("ana", "ben", ["b1", "b2"], name="Ben")
+
+
+def test_a_face_near_another_person_is_also_asked_about_with_that_person(stores):
+    analysis, people, feedback = stores
+    _look_alikes(analysis, people)
+    items = ReviewService(analysis, people, feedback).candidates("ana", kinds=["face"])
+    rivals = [i for i in items if not i.on_photo]
+    by_face = {(i.face_id, i.person_id): i for i in rivals}
+    assert ("a3", "ben") in by_face  # the face between the two people is asked about with Ben too
+    asked = by_face[("a3", "ben")]
+    assert asked.question == "Is this Ben?" and asked.source is BeliefSource.SIMILARITY
+    assert 0.1 <= asked.confidence < 0.9
+    assert (asked.answers.no.type, asked.answers.no.person_id) == (FeedbackType.FACE_REJECTED, "ben")
+    assert (asked.answers.yes.type, asked.answers.yes.person_id) == (FeedbackType.FACE_ASSIGNED, "ben")
+    assert 0.3 < asked.confidence < 0.7  # as likely Ben as not: the queue's most telling face question
+    assert items[0] == asked
+    # Anna's other faces are nothing like Ben: no rival question about them
+    assert not {"a1", "a2"} & {i.face_id for i in rivals}
+    # and its own person's question is asked as well: both sides of the doubt
+    assert any(i.face_id == "a3" and i.person_id == "anna" and i.on_photo for i in items)
+
+
+def test_a_rival_person_already_refused_or_a_face_pinned_to_its_person_is_not_proposed(stores):
+    analysis, people, feedback = stores
+    _look_alikes(analysis, people)
+    feedback.add("ana", FeedbackType.FACE_REJECTED, face_id="a3", person_id="ben")
+    people.add_constraint("ana", PinnedFace(face_id="a2", person_id="anna", created_at=NOW))
+    rivals = {(i.face_id, i.person_id) for i in ReviewService(analysis, people, feedback).candidates(
+        "ana", kinds=["face"]) if not i.on_photo}
+    assert ("a3", "ben") not in rivals and ("a2", "ben") not in rivals
+
+
+def test_people_far_apart_bring_no_rival_questions(stores):
+    analysis, people, feedback = stores
+    _two_people(analysis, people)
+    items = ReviewService(analysis, people, feedback).candidates("ana", kinds=["face"])
+    assert all(i.on_photo for i in items)
+
+
+def test_rival_questions_are_bounded_to_the_members_least_sure_of_their_own_person(stores, monkeypatch):
+    from photo_organizer.services import review
+
+    analysis, people, feedback = stores
+    _look_alikes(analysis, people)
+    monkeypatch.setattr(review, "MAX_RIVAL_FACES", 1)
+    rivals = {(i.face_id, i.person_id) for i in ReviewService(analysis, people, feedback).candidates(
+        "ana", kinds=["face"]) if not i.on_photo}
+    assert rivals == {("a3", "ben")}  # a3 is the member least sure of Anna; b1 and b2 sit deep in Ben

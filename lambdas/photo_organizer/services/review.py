@@ -17,6 +17,8 @@ Where the beliefs come from:
   probability when the owner has one, else the similarity mapped through people.models' logistic scale around
   DEFAULT_THRESHOLD (see `similarity_belief`); averaged over the person's other faces, as the average-linkage
   clustering compares a face with a person (a missing cloud search result counts as similarity 0 there too).
+  A face inside a person is also asked about with the other person it most resembles, when that is at least
+  PROPOSE_FROM likely: the questions whose answer is often "no" (see `_rival_face_items`).
 
 What is never asked: a (photo, tag) the user already confirmed, rejected or added (the photo's active overlay);
 a (face, person) the user assigned or refused, through POST /feedback or the people endpoints (active feedback
@@ -69,6 +71,7 @@ from photo_organizer.ports.people import PeopleStore
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_UNASSIGNED_FACES = 500  # best-quality loose faces proposed per request: bounds the work on a large library
+MAX_RIVAL_FACES = 300  # members least sure of their own person asked about another one, per request: bounds the work
 NEAR_CERTAIN_MARGIN = 0.3  # a belief below 0.2 or above 0.8: asked only after every open question
 PROPOSE_FROM = 0.1  # a loose face whose best person is less likely than this is nobody known: not worth asking
 
@@ -266,6 +269,7 @@ class ReviewService:
         matcher = self.face_matcher(owner) if self.face_matcher is not None else None
         searches = self.face_searches(owner) if self.face_searches is not None else {}
         source = BeliefSource.MATCHER if matcher is not None else BeliefSource.SIMILARITY
+        doubts: list[tuple[float, str, str]] = []  # (own-person probability, face, person): rival candidates
         for person in people:
             members = sorted(f for f in person.face_ids if f in faces)
             if len(members) < 2:
@@ -275,11 +279,45 @@ class ReviewService:
                 face = faces[face_id]
                 if face.photo_id not in photo_ids or (face_id, person.person_id) in answered:
                     continue
+                doubts.append((probabilities[face_id], face_id, person.person_id))
                 try:
                     yield face_item(face, person.person_id, person.name, probabilities[face_id], source=source)
                 except PydanticValidationError:
                     continue
+        rivals = [(face, person) for _, face, person in sorted(doubts)[:MAX_RIVAL_FACES]]
+        yield from self._rival_face_items(rivals, people, faces, answered, matcher, searches, source)
         yield from self._unassigned_face_items(owner, people, faces, photo_ids, answered, matcher, searches, source)
+
+    def _rival_face_items(self, rivals, people, faces, answered, matcher, searches, source):
+        """A face inside one person is also asked about with the OTHER person it most resembles ("Is this Ben?"
+        about a face now in Anna): where two people look alike, the clustering's mistakes sit, and the answer is
+        often "no", the only kind of answer that shows the matcher two different people close together (a queue
+        of "yes" to faces deep in their person teaches it nothing it did not know). Proposed only from
+        PROPOSE_FROM, like a loose face; a person the owner already refused for the face is never proposed. Asked
+        for the MAX_RIVAL_FACES members least sure of their own person (`rivals`: (face, its person), askable
+        ones only: a face the owner pinned to its person is settled)."""
+        if len(people) < 2:
+            return
+        members = {p.person_id: [faces[f] for f in sorted(p.face_ids) if f in faces] for p in people}
+        by_id = {p.person_id: p for p in people}
+        for face_id, person_id in rivals:
+            person, face = by_id[person_id], faces[face_id]
+            best: tuple[float, str] | None = None
+            for other in people:
+                if other.person_id == person.person_id or (face_id, other.person_id) in answered:
+                    continue
+                if not members[other.person_id]:
+                    continue
+                p = face_to_person_probability(face, members[other.person_id], matcher, searches)
+                if best is None or p > best[0] or (p == best[0] and other.person_id < best[1]):
+                    best = (p, other.person_id)
+            if best is None or best[0] < PROPOSE_FROM:
+                continue
+            rival = next(x for x in people if x.person_id == best[1])
+            try:
+                yield face_item(face, rival.person_id, rival.name, best[0], source=source, in_person=False)
+            except PydanticValidationError:
+                continue
 
     def _unassigned_face_items(self, owner, people, faces, photo_ids, answered, matcher, searches, source):
         """A face in nobody (below the threshold to everyone) is asked about with the person it most likely is:
