@@ -26,7 +26,8 @@ class RefusingIdentity:
 
 def client_for(web_dir) -> TestClient:
     web = WebApp(web_dir)
-    stack = SimpleNamespace(web=web, web_page=web.index, identity=RefusingIdentity(), api_handler=None)
+    stack = SimpleNamespace(web=web, web_page=web.index, identity=RefusingIdentity(), api_handler=None, port=80,
+                            settings=SimpleNamespace(public_base_url="http://testserver", max_upload_bytes=1 << 20))
     return TestClient(create_gateway(stack))
 
 
