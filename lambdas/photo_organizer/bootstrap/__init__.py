@@ -24,6 +24,7 @@ from photo_organizer.ports.search import SearchIndex, SearchWriter
 from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.people.searches import FaceSearch
 from photo_organizer.search.models import SearchDocument
+from photo_organizer.services.analysis_progress import LOCAL_MAX_ATTEMPTS, AnalysisProgressService
 from photo_organizer.services.feedback import FeedbackService
 from photo_organizer.services.indexing import StreamIndexer
 from photo_organizer.services.ingest import IngestService
@@ -94,6 +95,12 @@ class Services:
             suggestions=self.suggestion_store,
             face_matcher=self.face_matcher,
             face_searches=self.review_face_searches,
+        )
+        # The local server's worker gives a photo a few attempts; the cloud's batch retries every failure next run.
+        self.analysis_progress = AnalysisProgressService(
+            self.analysis,
+            version=self.settings.analysis_version,
+            max_attempts=LOCAL_MAX_ATTEMPTS if self.settings.backend is Backend.LOCAL else 1,
         )
         self.search: SearchService | None = None
         if self.search_index is not None:
@@ -473,6 +480,22 @@ def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_wo
         keep_work=keep_work,
         exclusive=LocalRunLock(data_dir / "retraining" / ".lock"),
     )
+
+
+# ---- the local library's one search-index writer --------------------------------------------------------------
+
+
+WRITER_BUSY = ("another process holds this library's search index: a running `photo-organizer serve` (or `demo`) "
+               "analyses new photos itself, or a batch `photo-organizer analyze` is running")
+
+
+def library_writer_lock(data_dir: Path):
+    """The lock the local library's search-index writer holds for as long as it writes: the serving process (its
+    background analysis re-indexes) or a batch `photo-organizer analyze`. Taken without waiting: `with lock():`
+    raises ConflictError while another process holds it; the kernel frees it when the holder dies."""
+    from photo_organizer.adapters.local.run_lock import LocalRunLock
+
+    return LocalRunLock(data_dir / "search" / ".writer.lock", busy_message=WRITER_BUSY)
 
 
 # ---- the local stack's stand-in for S3's POST policy check ------------------------------------------------------
