@@ -254,3 +254,16 @@ def test_progress_counts_the_photo_in_hand_as_analysing(tmp_path):
         release.set()
         runner.join(10)
     assert progress.of("ann").model_dump() == {"waiting": 0, "analysing": 0, "done": 2, "failed": 0}
+
+
+def test_a_photo_is_done_only_once_it_is_reindexed(tmp_path):
+    store = MemoryStore()
+    store.add("ann", "p1", "p2")
+    during_refresh = []
+    w = AnalysisWorker(tmp_path / "journal.sqlite3", store=store, make_analysis=lambda: FakeAnalysis(store),
+                       refresh=lambda photos: during_refresh.append(progress.of("ann").model_dump()), version=VERSION)
+    progress = AnalysisProgressService(store, version=VERSION, max_attempts=3, analysing=w.analysing)
+    w.run_once()
+    assert store.saves == [("ann", "p1"), ("ann", "p2")]  # saved before the refresh ...
+    assert during_refresh == [{"waiting": 0, "analysing": 2, "done": 0, "failed": 0}]  # ... but not searchable yet
+    assert progress.of("ann").model_dump() == {"waiting": 0, "analysing": 0, "done": 2, "failed": 0}

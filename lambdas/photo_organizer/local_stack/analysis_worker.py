@@ -226,17 +226,16 @@ class AnalysisWorker:
         with self._connect() as db:
             db.execute("INSERT OR REPLACE INTO in_progress VALUES (?, ?, ?, ?)",
                        (record.owner, record.photo_id, state, time.time()))
-        with self._lock:
-            busy = self._busy.setdefault(record.owner, set())
-            if state == ANALYSING:
-                busy.add(record.photo_id)
-            else:
-                busy.discard(record.photo_id)
+        with self._lock:  # "analysing" until re-indexed: done means searchable
+            self._busy.setdefault(record.owner, set()).add(record.photo_id)
 
     def _forget(self, records: list[PhotoRecord]) -> None:
         with self._connect() as db:
             db.executemany("DELETE FROM in_progress WHERE owner = ? AND photo_id = ?",
                            [(r.owner, r.photo_id) for r in records])
+        with self._lock:
+            for record in records:
+                self._busy.get(record.owner, set()).discard(record.photo_id)
 
     def _pause_failed(self, batch: list[PhotoRecord]) -> None:
         ids = {(r.owner, r.photo_id) for r in batch}

@@ -4,8 +4,8 @@ Read from the analysis store, so both backends answer the same way: `waiting` ar
 analysis is older than the current version (not yet analysed), `done` are READY photos analysed at that version,
 `failed` are waiting photos whose failures at that version reached `max_attempts` (the local server's worker gives
 up on them after a few attempts; the cloud's Glue batch retries every failed photo on its next run, so there one
-failure already counts), and `analysing` are those the local worker holds right now (the cloud's batch is not
-observed per photo: 0).
+failure already counts), and `analysing` are those the local worker holds right now, from the start of their
+analysis until they are re-indexed for search (the cloud's batch is not observed per photo: 0). A photo counts once.
 """
 
 from __future__ import annotations
@@ -54,13 +54,16 @@ class AnalysisProgressService:
             after = page.next_key
             if after is None:
                 break
+        busy = self.analysing(owner) if self.analysing is not None else set()
+        analysed = {p.photo_id for p in self._store.analysed(owner, min_version=self.version)}
         failed = {
             f.photo_id
             for f in self._store.failures(owner)
             if f.analysis_version == self.version and f.attempts >= self.max_attempts
-        } & pending
-        busy = (self.analysing(owner) if self.analysing is not None else set()) & (pending - failed)
-        done = len(self._store.analysed(owner, min_version=self.version))
+        } & pending - busy
         return AnalysisProgress(
-            waiting=len(pending - failed - busy), analysing=len(busy), done=done, failed=len(failed)
+            waiting=len(pending - failed - busy),
+            analysing=len(busy & (pending | analysed)),
+            done=len(analysed - busy),
+            failed=len(failed),
         )
