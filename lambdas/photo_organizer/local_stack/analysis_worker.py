@@ -157,6 +157,7 @@ class AnalysisWorker:
             handled.append(record)
             current.clear()
 
+        started_at = time.monotonic()
         try:
             self._analysis.run(batch, run_id=uuid.uuid4().hex[:12], on_photo_start=started, on_photo_done=finished)
         except _Stopping:
@@ -167,9 +168,12 @@ class AnalysisWorker:
                 self._store.record_failure(record.owner, record.photo_id, analysis_version=self.version,
                                            reason=f"{type(exc).__name__}: {exc}"[:500])
                 finished(record)
+        analysed_at = time.monotonic()
         if handled:
             self._refresh(handled)
         self._forget(handled)
+        logger.info("analysed %d photos in %.2f s, regrouped and re-indexed in %.2f s", len(handled),
+                    analysed_at - started_at, time.monotonic() - analysed_at)
         self._pause_failed(batch)
         return len(batch)
 
