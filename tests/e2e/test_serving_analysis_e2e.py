@@ -68,3 +68,31 @@ def test_batch_analyze_refuses_while_the_server_holds_the_writer(serving_stack, 
     result = CliRunner().invoke(app, ["analyze", "--data-dir", str(serving_stack.settings.data_dir)])
     assert result.exit_code == 2, result.output
     assert "stop the server" in result.output and "/analysis/progress" in result.output
+
+
+def test_a_restarted_server_resumes_the_photo_it_was_analysing_when_it_died(tmp_path):
+    """The journal a killed server leaves (its photo in hand "analysing"), on the real SQLite library: the next
+    server counts the interrupted attempt, analyses the photo once, and it is searchable; nothing else is needed."""
+    import sqlite3
+
+    from photo_organizer.local_stack.stack import LocalStack
+
+    with LocalStack(tmp_path, port=0, analyse=False) as batch_only:  # a library with one READY, unanalysed photo
+        user, _ = batch_only.identity.add_user("rae", "rae's long password")
+        with PhotoApiClient(batch_only.url, batch_only.identity.issue_token(user)) as client:
+            photo_id = client.upload(SAMPLES / "chelsea.png")
+            assert client.wait_until_processed(photo_id)["status"] == "READY"
+    with sqlite3.connect(tmp_path / "analysis-worker.sqlite3") as journal:  # what the dead worker left behind
+        journal.execute("CREATE TABLE in_progress (owner TEXT NOT NULL, photo_id TEXT NOT NULL, state TEXT NOT NULL,"
+                        " since REAL NOT NULL, PRIMARY KEY (owner, photo_id))")
+        journal.execute("INSERT INTO in_progress VALUES (?, ?, 'analysing', 0)", (user.sub, photo_id))
+
+    with LocalStack(tmp_path, port=0) as restarted:
+        with PhotoApiClient(restarted.url, restarted.identity.issue_token(user)) as client:
+            progress = client.wait_until_analysed(timeout=300)
+            assert progress == {"waiting": 0, "analysing": 0, "done": 1, "failed": 0}
+            assert "Cat" in client.photo(photo_id)["analysis"]["tags"]
+            assert [hit["photo_id"] for hit in client.search("cat")["items"]] == [photo_id]
+        assert restarted.services.analysis.failures() == []  # the interrupted attempt was cleared by the success
+    with sqlite3.connect(tmp_path / "analysis-worker.sqlite3") as journal:
+        assert journal.execute("SELECT COUNT(*) FROM in_progress").fetchone()[0] == 0
