@@ -155,8 +155,18 @@ def retrain(
         help="Held-out examples the promotion gate needs to judge a candidate (default 10).")] = None,
 ) -> None:
     """Retrain the tagging model and the face matcher on your feedback (the SageMaker scripts, run locally), keep
-    a candidate only if it beats the approved model on held-out photos, then re-apply the approved models."""
-    report = retrain_with_progress(data_dir, verbose=verbose, min_held_out=min_held_out)
+    a candidate only if it beats the approved model on held-out photos, then re-apply the approved models.
+    For a stopped library: the re-application re-indexes photos, and a running server holds the index writer."""
+    from photo_organizer.bootstrap import library_writer_lock
+    from photo_organizer.errors import ConflictError
+
+    try:
+        with library_writer_lock(data_dir)():
+            report = retrain_with_progress(data_dir, verbose=verbose, min_held_out=min_held_out)
+    except ConflictError as exc:
+        console.print(f"[yellow]Not retraining {data_dir}: {exc}.[/]\n"
+                      "Stop the server (Ctrl-C), run `photo-organizer retrain` again, then start the server.")
+        raise typer.Exit(2) from exc
     if report is None:
         raise typer.Exit(1)
 
