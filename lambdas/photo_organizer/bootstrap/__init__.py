@@ -73,6 +73,8 @@ class Services:
     face_matcher: Callable[[str], Any] | None = None
     # Cloud faces have no descriptor: the review queue measures them with the clustering's SearchFaces results.
     review_face_searches: Callable[[str], Mapping[str, FaceSearch]] | None = None
+    # (owner, version) -> (pending, analysed) photo ids in one light query (local); else counted from the listings.
+    analysis_ids: Callable[[str, int], tuple[set[str], set[str]]] | None = None
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings)
@@ -101,6 +103,7 @@ class Services:
             self.analysis,
             version=self.settings.analysis_version,
             max_attempts=LOCAL_MAX_ATTEMPTS if self.settings.backend is Backend.LOCAL else 1,
+            ids_by_analysis=self.analysis_ids,
         )
         self.search: SearchService | None = None
         if self.search_index is not None:
@@ -181,6 +184,7 @@ def build_services(settings: Settings) -> Services:
     database = data_dir / "photo-organizer.sqlite3"
     # Local is a family's own machine: face grouping is on unless a user turns it off (the cloud default is off).
     people = SqlitePeopleStore(database, default_consent=True)
+    analysis = SqliteAnalysisStore(database)
     return Services(
         settings=settings,
         originals=DiskBlobStore(data_dir / "blobs" / "originals", area="originals", base_url=base_url, signer=signer),
@@ -188,7 +192,8 @@ def build_services(settings: Settings) -> Services:
             data_dir / "blobs" / "derivatives", area="derivatives", base_url=base_url, signer=signer
         ),
         metadata=SqliteMetadataStore(database),
-        analysis=SqliteAnalysisStore(database),
+        analysis=analysis,
+        analysis_ids=analysis.ids_by_analysis,
         people_store=people,
         user_settings=people,
         search_index=_local_search_index(data_dir),

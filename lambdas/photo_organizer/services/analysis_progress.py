@@ -38,24 +38,23 @@ class AnalysisProgressService:
         version: int,
         max_attempts: int = 1,
         analysing: Callable[[str], set[str]] | None = None,
+        ids_by_analysis: Callable[[str, int], tuple[set[str], set[str]]] | None = None,
     ) -> None:
         self._store = store
+        # (owner, version) -> (pending ids, analysed ids) in one light query, where the store has one (SQLite)
+        self._ids_by_analysis = ids_by_analysis
         self.version = version
         self.max_attempts = max_attempts
         # owner -> ids being analysed now: the local server's worker installs it; None where nobody knows.
         self.analysing = analysing
 
     def of(self, owner: str) -> AnalysisProgress:
-        pending: set[str] = set()
-        after = None
-        while True:
-            page = self._store.pending(self.version, owner=owner, limit=500, after=after)
-            pending.update(p.photo_id for p in page.photos)
-            after = page.next_key
-            if after is None:
-                break
+        if self._ids_by_analysis is not None:
+            pending, analysed = self._ids_by_analysis(owner, self.version)
+        else:
+            pending, analysed = self._pending(owner), {
+                p.photo_id for p in self._store.analysed(owner, min_version=self.version)}
         busy = self.analysing(owner) if self.analysing is not None else set()
-        analysed = {p.photo_id for p in self._store.analysed(owner, min_version=self.version)}
         failed = {
             f.photo_id
             for f in self._store.failures(owner)
@@ -67,3 +66,13 @@ class AnalysisProgressService:
             done=len(analysed - busy),
             failed=len(failed),
         )
+
+    def _pending(self, owner: str) -> set[str]:
+        pending: set[str] = set()
+        after = None
+        while True:
+            page = self._store.pending(self.version, owner=owner, limit=500, after=after)
+            pending.update(p.photo_id for p in page.photos)
+            after = page.next_key
+            if after is None:
+                return pending
