@@ -210,6 +210,11 @@ class AnalysisWorker:
             self.recover()
         except Exception:
             logger.exception("could not recover the analysis journal")
+        try:  # the models load now, not when the first photo arrives (about a second on an idle machine)
+            if self._analysis is None and not self._stop.is_set():
+                self._analysis = self._make_analysis()
+        except Exception:
+            logger.exception("the analysis models could not be loaded; retrying when photos wait")
         while not self._stop.is_set():
             try:
                 if self.run_once():
@@ -259,10 +264,16 @@ def serving_worker(data_dir: Path, settings, *, label_model: Path | None = None)
 
     model = label_model or _label_model(bootstrap.repository_root() / LABEL_MODEL)
     own = bootstrap.build_services(settings)
+
+    def make_analysis():
+        service = bootstrap.local_analysis(data_dir, model, LOCAL_ANALYSIS)
+        warm_up(service, own)
+        return service
+
     return AnalysisWorker(
         data_dir / "analysis-worker.sqlite3",
         store=own.analysis,
-        make_analysis=lambda: bootstrap.local_analysis(data_dir, model, LOCAL_ANALYSIS),
+        make_analysis=make_analysis,
         refresh=lambda photos: refresh_with(own, photos),
         version=LOCAL_ANALYSIS.analysis_version,
     )
@@ -272,3 +283,23 @@ def _label_model(in_checkout: Path) -> Path:
     from photo_organizer.local_stack.analysis_runner import LABEL_MODEL
 
     return in_checkout if in_checkout.is_file() else LABEL_MODEL
+
+
+def warm_up(service, services) -> None:
+    """Loads what the first photo would otherwise wait for (the models load lazily: labels, faces, OCR, moderation,
+    and MiniLM for the index) by analysing a blank picture; nothing is stored."""
+    import io
+
+    from PIL import Image
+
+    from photo_organizer.analysis.models import AnalysisPlan, ApiCall
+
+    blank = io.BytesIO()
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(blank, format="JPEG")
+    plan = AnalysisPlan(owner="warm-up", photo_id="warm-up", analysis_version=1, calls=frozenset(ApiCall))
+    try:
+        service.analyzer.analyze(blank.getvalue(), plan)
+        if services.embed is not None:
+            services.embed(["warm up"])
+    except Exception:  # a model that cannot load fails the first photo instead, with its reason recorded
+        logger.warning("warming up the analysis models failed", exc_info=True)
