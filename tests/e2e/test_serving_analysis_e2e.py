@@ -34,7 +34,7 @@ def uploaded(serving_stack):
             assert client.wait_until_processed(photo_id)["status"] == "READY"
         progress = client.wait_until_analysed(timeout=300, on_progress=seen.append)
         print(f"\nupload complete -> {len(NAMES)} photos analysed, people grouped, re-indexed: "
-              f"{time.monotonic() - uploaded_at:.2f} s (first photo includes loading the models)")
+              f"{time.monotonic() - uploaded_at:.2f} s (models loading in the background since server start)")
     return user, ids, progress, seen
 
 
