@@ -289,7 +289,15 @@ def demo(
     from photo_organizer.local_stack.client import PhotoApiClient
     from photo_organizer.local_stack.stack import LocalStack
 
-    stack = LocalStack(data_dir, port=port).start_in_background()
+    from photo_organizer.errors import ConflictError
+
+    stack = LocalStack(data_dir, port=port)
+    try:
+        stack.start_in_background()
+    except ConflictError as exc:
+        stack.stop()
+        console.print(f"[red]Cannot start the demo on {data_dir}:[/] {exc}. Stop it first (Ctrl-C), then run again.")
+        raise typer.Exit(2) from exc
     try:
         user = stack.identity.get_user("demo")
         password = None
