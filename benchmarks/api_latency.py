@@ -39,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp), port=0) as stack:
+    with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp), port=0, analyse=False) as stack:
         user, _ = stack.identity.add_user("bench", "a long bench password")
         token = stack.identity.issue_token(user)
         with PhotoApiClient(stack.url, token) as client:

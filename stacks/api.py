@@ -64,6 +64,7 @@ ROUTES = (
     (_GET, "/feedback", True),
     (_DELETE, "/feedback/{feedback_id}", True),
     (_GET, "/review", True),
+    (_GET, "/analysis/progress", True),
     (_GET, "/openapi.json", False),
 )
 SEARCH_ROUTES = (
@@ -119,6 +120,7 @@ class ApiStack(Stack):
 
         environment = common_environment(settings, storage)
         environment["PO_UPLOAD_URL_TTL_SECONDS"] = str(settings.upload_url_ttl_seconds)
+        environment["PO_ANALYSIS_VERSION"] = str(settings.analysis_version)  # GET /analysis/progress counts by it
         if search is not None:
             environment.update(search_environment(search))
             cursor_key = self._cursor_key(settings, storage)

@@ -39,12 +39,17 @@ def serve(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     port: Annotated[int, typer.Option(help="Loopback port (0 picks a free one).")] = DEFAULT_PORT,
 ) -> None:
-    """Serve the API, uploads and the web app on loopback until Ctrl-C."""
+    """Serve the API, uploads and the web app on loopback until Ctrl-C; new photos are analysed as they arrive."""
+    from photo_organizer.errors import ConflictError
     from photo_organizer.local_stack.stack import LocalStack
 
     stack = LocalStack(data_dir, port=port)
     console.print(f"Photo Organizer (local) on [bold]{stack.url}[/]  data: {data_dir}  (Ctrl-C stops)")
-    stack.serve_forever()
+    try:
+        stack.serve_forever()
+    except ConflictError as exc:
+        console.print(f"[red]Cannot serve {data_dir}:[/] {exc}. Wait for it to finish (or stop it), then start again.")
+        raise typer.Exit(2) from exc
 
 
 @users_app.command("add")
@@ -107,8 +112,21 @@ def analyze(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     workers: Annotated[int, typer.Option(help="Worker processes (each loads the models once).")] = 2,
 ) -> None:
-    """Analyse every photo that needs it (labels, faces, text, places, captions), then group faces into people."""
-    analyse_with_progress(data_dir, workers)
+    """Analyse every photo that needs it (labels, faces, text, places, captions), then group faces into people.
+    A batch run for a stopped library: a running server analyses new photos itself."""
+    from photo_organizer.bootstrap import library_writer_lock
+    from photo_organizer.errors import ConflictError
+
+    try:
+        with library_writer_lock(data_dir)():
+            analyse_with_progress(data_dir, workers)
+    except ConflictError as exc:
+        console.print(
+            f"[yellow]Not analysing {data_dir}: {exc}.[/]\n"
+            "A running server analyses uploads by itself: watch GET /analysis/progress (or the web app). "
+            "For a batch run, stop the server (Ctrl-C) and run `photo-organizer analyze` again."
+        )
+        raise typer.Exit(2) from exc
 
 
 def analyse_with_progress(data_dir: Path, workers: int) -> None:
@@ -137,8 +155,18 @@ def retrain(
         help="Held-out examples the promotion gate needs to judge a candidate (default 10).")] = None,
 ) -> None:
     """Retrain the tagging model and the face matcher on your feedback (the SageMaker scripts, run locally), keep
-    a candidate only if it beats the approved model on held-out photos, then re-apply the approved models."""
-    report = retrain_with_progress(data_dir, verbose=verbose, min_held_out=min_held_out)
+    a candidate only if it beats the approved model on held-out photos, then re-apply the approved models.
+    For a stopped library: the re-application re-indexes photos, and a running server holds the index writer."""
+    from photo_organizer.bootstrap import library_writer_lock
+    from photo_organizer.errors import ConflictError
+
+    try:
+        with library_writer_lock(data_dir)():
+            report = retrain_with_progress(data_dir, verbose=verbose, min_held_out=min_held_out)
+    except ConflictError as exc:
+        console.print(f"[yellow]Not retraining {data_dir}: {exc}.[/]\n"
+                      "Stop the server (Ctrl-C), run `photo-organizer retrain` again, then start the server.")
+        raise typer.Exit(2) from exc
     if report is None:
         raise typer.Exit(1)
 
@@ -261,7 +289,15 @@ def demo(
     from photo_organizer.local_stack.client import PhotoApiClient
     from photo_organizer.local_stack.stack import LocalStack
 
-    stack = LocalStack(data_dir, port=port).start_in_background()
+    from photo_organizer.errors import ConflictError
+
+    stack = LocalStack(data_dir, port=port)
+    try:
+        stack.start_in_background()
+    except ConflictError as exc:
+        stack.stop()
+        console.print(f"[red]Cannot start the demo on {data_dir}:[/] {exc}. Stop it first (Ctrl-C), then run again.")
+        raise typer.Exit(2) from exc
     try:
         user = stack.identity.get_user("demo")
         password = None
@@ -271,7 +307,7 @@ def demo(
         with PhotoApiClient(stack.url, token) as client:
             results = upload_all(client, expand([samples]))
             show_results(results)
-            analyse_with_progress(data_dir, workers=2)
+            wait_for_analysis(client)  # the server analyses uploads itself: no separate analyze step
             show_analysis(client)
             if retrain_demo:
                 demo_feedback_and_retrain(client, data_dir, user.sub)
@@ -422,6 +458,22 @@ def upload_all(client, files: list[Path]) -> list[tuple[str, str, str]]:
             results.append((path.name, photo["status"], detail))
             progress.advance(processing)
     return results
+
+
+def wait_for_analysis(client) -> None:
+    """A progress bar over GET /analysis/progress until the server has analysed every waiting photo."""
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("analysing", total=None)
+
+        def update(counts: dict) -> None:
+            finished = counts["done"] + counts["failed"]
+            progress.update(task, completed=finished, total=finished + counts["waiting"] + counts["analysing"])
+
+        counts = client.wait_until_analysed(timeout=600, on_progress=update)
+    console.print(f"analysed {counts['done']} photos, {counts['failed']} failed"
+                  + (f", {counts['waiting'] + counts['analysing']} still waiting" if counts["waiting"] +
+                     counts["analysing"] else ""))
 
 
 def show_analysis(client) -> None:

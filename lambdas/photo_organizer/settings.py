@@ -41,6 +41,9 @@ class Settings:
     cursor_secret_arn: str = ""  # aws: the Secrets Manager secret holding it (cursor_secret overrides)
     # A SageMaker text-generation endpoint that rewords each photo's caption (analysis.captioner); off when empty
     caption_endpoint: str = ""
+    # The analysis version photos are analysed at (aws: the Glue job's --analysis-version, from the same stack
+    # setting): GET /analysis/progress counts photos analysed at an older one as waiting.
+    analysis_version: int = 1
     # Per-user Rekognition collections are <this>-<owner>: the deploy sets it (stacks/settings.py, the one source),
     # the same value the Glue jobs index faces under, so withdrawing consent deletes the collection they fill.
     face_collection_prefix: str = ""
@@ -70,6 +73,7 @@ class Settings:
                 cursor_secret=get("CURSOR_SECRET"),
                 cursor_secret_arn=get("CURSOR_SECRET_ARN"),
                 caption_endpoint=get("CAPTION_ENDPOINT"),
+                analysis_version=int(get("ANALYSIS_VERSION", "1")),
                 face_collection_prefix=get("FACE_COLLECTION_PREFIX"),
                 region=get("REGION") or env.get("AWS_REGION", "") or env.get("AWS_DEFAULT_REGION", ""),
                 data_dir=Path(get("DATA_DIR", "photo-organizer-data")),
@@ -83,6 +87,8 @@ class Settings:
     def check(self) -> None:
         if self.max_upload_bytes <= 0 or self.max_pixels <= 0:
             raise ConfigurationError("PO_MAX_UPLOAD_BYTES and PO_MAX_PIXELS must be positive")
+        if self.analysis_version < 1:
+            raise ConfigurationError("PO_ANALYSIS_VERSION must be at least 1")
         if self.backend is Backend.AWS:
             missing = [
                 name

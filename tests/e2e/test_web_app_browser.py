@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from photo_organizer.local_stack.analysis_runner import LABEL_MODEL, analyse_library
 from photo_organizer.local_stack.client import PhotoApiClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -44,6 +43,12 @@ except ImportError:  # pragma: no cover - the test extra installs it
 pytestmark.append(pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium): browser tests skipped"))
 pytestmark.append(pytest.mark.skipif(sync_playwright is None, reason="the Python playwright package is not installed: browser tests skipped"))
 pytestmark.append(pytest.mark.skipif(not BUILT, reason="build/web is missing: run `make web-build` (make test does)"))
+
+
+@pytest.fixture(scope="module")
+def stack(serving_stack):
+    """The server as `photo-organizer serve` runs it: uploads are analysed in the background while it serves."""
+    return serving_stack
 
 
 @pytest.fixture(scope="module")
@@ -95,14 +100,11 @@ def shot(page: Page, name: str) -> None:
 
 
 def analyse(stack, user_token: str) -> None:
-    """The background analysis when the server has it (GET /analysis/progress), else one batch run."""
-    progress = httpx.get(f"{stack.url}/analysis/progress", headers={"Authorization": f"Bearer {user_token}"})
-    if progress.status_code == 404:
-        analyse_library(stack.settings.data_dir, workers=1, label_model=ROOT / LABEL_MODEL)
-        return
-    deadline = time.monotonic() + 90
+    """The server's background analysis (no restart, no second command), watched through GET /analysis/progress."""
+    deadline = time.monotonic() + 300  # generous: shared, loaded machines
+    headers = {"Authorization": f"Bearer {user_token}"}
     while time.monotonic() < deadline:
-        counts = httpx.get(f"{stack.url}/analysis/progress", headers={"Authorization": f"Bearer {user_token}"}).json()
+        counts = httpx.get(f"{stack.url}/analysis/progress", headers=headers, timeout=60).json()
         if counts["waiting"] == 0 and counts["analysing"] == 0:
             return
         time.sleep(0.5)

@@ -453,3 +453,34 @@ def test_failure_is_not_recorded_for_a_gone_or_already_analysed_photo(analysis: 
     if analysis.kind == "aws":
         assert analysis.raw_item("alice", "p2") is None
         assert analysis.raw_item("alice", "never") is None
+
+
+def test_analysis_progress_counts_one_owners_photos_from_the_store(analysis: AnalysisStoreUnderTest) -> None:
+    """GET /analysis/progress's counts on both backends (the cloud's from the table, READY without analysis =
+    waiting): a photo still uploading is not counted, another owner's never."""
+    from photo_organizer.services.analysis_progress import AnalysisProgressService
+
+    for photo_id in ("p1", "p2", "p3", "p4", "p5"):
+        add_ready(analysis.photos, "ann", photo_id)
+    add_ready(analysis.photos, "bob", "q1")
+    analysis.photos.create_photo(pending("ann", "p6"), pending_ttl=PENDING_TTL)  # still uploading
+    analysis.store.save(photo_analysis("ann", "p1"))
+    analysis.store.save(photo_analysis("bob", "q1"))
+    for _ in range(2):
+        analysis.store.record_failure("ann", "p2", analysis_version=1, reason="InvalidImageError: unreadable")
+    analysis.store.record_failure("ann", "p3", analysis_version=1, reason="ThrottlingError: slow down")
+
+    local_like = AnalysisProgressService(analysis.store, version=1, max_attempts=2, analysing=lambda owner: {"p4"})
+    assert local_like.of("ann").model_dump() == {"waiting": 2, "analysing": 1, "done": 1, "failed": 1}
+    if analysis.kind == "local":  # the light query the local server answers with says the same
+        light = AnalysisProgressService(analysis.store, version=1, max_attempts=2, analysing=lambda owner: {"p4"},
+                                        ids_by_analysis=analysis.store.ids_by_analysis)
+        assert light.of("ann") == local_like.of("ann")
+        assert light.__class__(analysis.store, version=2, ids_by_analysis=analysis.store.ids_by_analysis).of(
+            "ann").model_dump() == {"waiting": 5, "analysing": 0, "done": 0, "failed": 0}
+    cloud_like = AnalysisProgressService(analysis.store, version=1, max_attempts=1)
+    assert cloud_like.of("ann").model_dump() == {"waiting": 2, "analysing": 0, "done": 1, "failed": 2}
+    assert cloud_like.of("bob").model_dump() == {"waiting": 0, "analysing": 0, "done": 1, "failed": 0}
+    # A new analysis version: everything analysed before waits again; old failures are not this version's.
+    assert cloud_like.__class__(analysis.store, version=2).of("ann").model_dump() == {
+        "waiting": 5, "analysing": 0, "done": 0, "failed": 0}

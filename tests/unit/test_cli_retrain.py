@@ -38,3 +38,14 @@ def test_retrain_with_no_feedback_reports_both_models_skipped(tmp_path, monkeypa
     assert result.exit_code == 0, result.output
     assert "tagging" in result.output and "skipped" in result.output
     assert "no tag feedback yet" in result.output
+
+
+@pytest.mark.parametrize("command", ["analyze", "retrain"])
+def test_batch_commands_refuse_while_another_process_holds_the_index_writer(tmp_path, command) -> None:
+    data = tmp_path / "data"
+    with bootstrap.library_writer_lock(data)():  # what a running `photo-organizer serve` holds
+        result = CliRunner().invoke(app, [command, "--data-dir", str(data)], terminal_width=200)
+    assert result.exit_code == 2, result.output
+    assert f"Not {'analysing' if command == 'analyze' else 'retraining'}" in result.output
+    assert "Stop the server" in result.output or "stop the server" in result.output
+    assert not (data / "models").exists() and not (data / "photo-organizer.sqlite3").exists()  # nothing touched

@@ -24,6 +24,7 @@ from photo_organizer.ports.search import SearchIndex, SearchWriter
 from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.people.searches import FaceSearch
 from photo_organizer.search.models import SearchDocument
+from photo_organizer.services.analysis_progress import LOCAL_MAX_ATTEMPTS, AnalysisProgressService
 from photo_organizer.services.feedback import FeedbackService
 from photo_organizer.services.indexing import StreamIndexer
 from photo_organizer.services.ingest import IngestService
@@ -72,6 +73,8 @@ class Services:
     face_matcher: Callable[[str], Any] | None = None
     # Cloud faces have no descriptor: the review queue measures them with the clustering's SearchFaces results.
     review_face_searches: Callable[[str], Mapping[str, FaceSearch]] | None = None
+    # (owner, version) -> (pending, analysed) photo ids in one light query (local); else counted from the listings.
+    analysis_ids: Callable[[str, int], tuple[set[str], set[str]]] | None = None
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings)
@@ -94,6 +97,13 @@ class Services:
             suggestions=self.suggestion_store,
             face_matcher=self.face_matcher,
             face_searches=self.review_face_searches,
+        )
+        # The local server's worker gives a photo a few attempts; the cloud's batch retries every failure next run.
+        self.analysis_progress = AnalysisProgressService(
+            self.analysis,
+            version=self.settings.analysis_version,
+            max_attempts=LOCAL_MAX_ATTEMPTS if self.settings.backend is Backend.LOCAL else 1,
+            ids_by_analysis=self.analysis_ids,
         )
         self.search: SearchService | None = None
         if self.search_index is not None:
@@ -174,6 +184,7 @@ def build_services(settings: Settings) -> Services:
     database = data_dir / "photo-organizer.sqlite3"
     # Local is a family's own machine: face grouping is on unless a user turns it off (the cloud default is off).
     people = SqlitePeopleStore(database, default_consent=True)
+    analysis = SqliteAnalysisStore(database)
     return Services(
         settings=settings,
         originals=DiskBlobStore(data_dir / "blobs" / "originals", area="originals", base_url=base_url, signer=signer),
@@ -181,7 +192,8 @@ def build_services(settings: Settings) -> Services:
             data_dir / "blobs" / "derivatives", area="derivatives", base_url=base_url, signer=signer
         ),
         metadata=SqliteMetadataStore(database),
-        analysis=SqliteAnalysisStore(database),
+        analysis=analysis,
+        analysis_ids=analysis.ids_by_analysis,
         people_store=people,
         user_settings=people,
         search_index=_local_search_index(data_dir),
@@ -473,6 +485,22 @@ def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_wo
         keep_work=keep_work,
         exclusive=LocalRunLock(data_dir / "retraining" / ".lock"),
     )
+
+
+# ---- the local library's one search-index writer --------------------------------------------------------------
+
+
+WRITER_BUSY = ("another process holds this library's search index: a running `photo-organizer serve` (or `demo`) "
+               "analyses new photos itself, or a batch `photo-organizer analyze` is running")
+
+
+def library_writer_lock(data_dir: Path):
+    """The lock the local library's search-index writer holds for as long as it writes: the serving process (its
+    background analysis re-indexes) or a batch `photo-organizer analyze`. Taken without waiting: `with lock():`
+    raises ConflictError while another process holds it; the kernel frees it when the holder dies."""
+    from photo_organizer.adapters.local.run_lock import LocalRunLock
+
+    return LocalRunLock(data_dir / "search" / ".writer.lock", busy_message=WRITER_BUSY)
 
 
 # ---- the local stack's stand-in for S3's POST policy check ------------------------------------------------------

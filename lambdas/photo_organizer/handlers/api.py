@@ -29,6 +29,7 @@ from photo_organizer.errors import (
 from photo_organizer.feedback.models import FaceFeedback, FeedbackOrigin, FeedbackRequest, FeedbackType
 from photo_organizer.models import ErrorBody, PhotoDetail, PhotoPage, UploadRequest, UploadTicket
 from photo_organizer.search.models import SortOrder
+from photo_organizer.services.analysis_progress import AnalysisProgress
 from photo_organizer.services.feedback import FeedbackService, FeedbackView
 from photo_organizer.services.people import ConsentView, PersonView
 from photo_organizer.services.review import MAX_LIMIT as REVIEW_MAX_LIMIT
@@ -235,6 +236,12 @@ def review_queue(
     return services().review.queue(
         current_owner(), limit=limit, kinds=kind or list(ReviewKind), include_sensitive=include_sensitive
     )
+
+
+@app.get("/analysis/progress", summary="How many of your photos wait for analysis, are being analysed, are done, or failed")
+@tracer.capture_method
+def analysis_progress() -> AnalysisProgress:
+    return services().analysis_progress.of(current_owner())
 
 
 def _search():

@@ -100,7 +100,12 @@ def refresh_owners(data_dir: Path, photos: list[PhotoRecord]) -> None:
     """People are regrouped once per owner (cheap), then the analysed photos are re-indexed for search."""
     from photo_organizer.bootstrap import build_services, local_settings
 
-    services = build_services(local_settings(data_dir))
+    refresh_with(build_services(local_settings(data_dir)), photos)
+
+
+def refresh_with(services, photos: list[PhotoRecord]) -> None:
+    """refresh_owners with services of the caller's own (their people hook is swapped meanwhile: never pass the
+    services API requests use)."""
     for owner in sorted({p.owner for p in photos}):
         to_index = {p.photo_id for p in photos if p.owner == owner}
         if services.user_settings.biometric_consent(owner):

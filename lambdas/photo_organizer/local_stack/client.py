@@ -109,6 +109,24 @@ class PhotoApiClient:
             params["kind"] = kind
         return self._call("GET", "/review", params=params).json()
 
+    def analysis_progress(self) -> dict:
+        """GET /analysis/progress: {waiting, analysing, done, failed} photos of yours."""
+        return self._call("GET", "/analysis/progress").json()
+
+    def wait_until_analysed(self, *, timeout: float = 300.0, on_progress=None) -> dict:
+        """Polls GET /analysis/progress until nothing waits or is being analysed (or the deadline); the last
+        answer. `on_progress(progress)` sees each answer."""
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            progress = self.analysis_progress()
+            if on_progress is not None:
+                on_progress(progress)
+            if progress["waiting"] + progress["analysing"] == 0 or time.monotonic() > deadline:
+                return progress
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
     def people(self) -> list[dict]:
         return self._call("GET", "/people").json()
 

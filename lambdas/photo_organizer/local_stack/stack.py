@@ -1,10 +1,13 @@
-"""Starts the local backend: services, identity, the durable event queue and the gateway on a loopback port."""
+"""Starts the local backend: services, identity, the durable event queue, the background analysis of new photos
+(analysis_worker) and the gateway on a loopback port. While it runs, this process is the library's one
+search-index writer (bootstrap.library_writer_lock)."""
 
 from __future__ import annotations
 
 import os
 import socket
 import threading
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,8 +46,11 @@ def bind_loopback(port: int = 0, host: str = LOOPBACK) -> socket.socket:
 
 class LocalStack:
     def __init__(
-        self, data_dir: Path, *, port: int = 0, settings: Settings | None = None, web_dir: Path | None = None
+        self, data_dir: Path, *, port: int = 0, settings: Settings | None = None, web_dir: Path | None = None,
+        analyse: bool = True,
     ) -> None:
+        """`analyse`: analyse uploads in the background (analysis_worker); off, photos wait for a batch run.
+        `web_dir`: the built app (default build/web, or PO_WEB_DIR)."""
         quiet_powertools(verbose=bool(os.environ.get("PO_VERBOSE")))
         self._socket = bind_loopback(port)
         self.port = self._socket.getsockname()[1]
@@ -62,6 +68,24 @@ class LocalStack:
         self.api_handler = api.handler
         self.queue = LocalEventQueue(data_dir / "queue.sqlite3", ingest.handler)
         self.web = WebApp(web_dir)  # the built single-page app (build/web), served at /
+        self.analysis_worker = None
+        if analyse:
+            from photo_organizer.local_stack.analysis_worker import serving_worker
+
+            self.analysis_worker = worker = serving_worker(data_dir, self.settings)
+            progress = self.services.analysis_progress
+            progress.version, progress.analysing = worker.version, worker.analysing
+            indexed = self.services.ingest.on_ready
+
+            def on_ready(photo) -> None:  # indexed at once (file name, date), analysed soon after
+                if indexed is not None:
+                    indexed(photo)
+                worker.wake()
+
+            self.services.ingest.on_ready = on_ready
+        # The library's one search-index writer is this process while it serves (a batch analyze refuses).
+        self._writer = ExitStack()
+        self._writer_lock = bootstrap.library_writer_lock(data_dir)
         self.app = create_gateway(self)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -73,8 +97,14 @@ class LocalStack:
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
         return uvicorn.Server(config)
 
-    def start_in_background(self) -> LocalStack:
+    def _start_workers(self) -> None:
+        self._writer.enter_context(self._writer_lock())  # ConflictError while another process writes the index
         self.queue.start()
+        if self.analysis_worker is not None:
+            self.analysis_worker.start()
+
+    def start_in_background(self) -> LocalStack:
+        self._start_workers()
         self._server = self._server_config()
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name="local-gateway", daemon=True
@@ -87,7 +117,7 @@ class LocalStack:
         return self
 
     def serve_forever(self) -> None:
-        self.queue.start()
+        self._start_workers()
         self._server = self._server_config()
         try:
             self._server.run(sockets=[self._socket])
@@ -101,6 +131,9 @@ class LocalStack:
             self._thread.join(timeout=10)
             self._thread = None
         self.queue.stop()
+        if self.analysis_worker is not None:
+            self.analysis_worker.stop()
+        self._writer.close()
         self._socket.close()
         bootstrap.use_services(None)
 

@@ -80,8 +80,11 @@ class AnalysisService:
         *,
         run_id: str,
         on_photo_done: Callable[[PhotoRecord], None] | None = None,
+        on_photo_start: Callable[[PhotoRecord], None] | None = None,
     ) -> RunSummary:
-        """Analyses the given photos (all needing analysis); returns what it did and what it cost."""
+        """Analyses the given photos (all needing analysis); returns what it did and what it cost.
+        `on_photo_start` runs before each photo (the local worker marks it in progress there); an exception it
+        raises stops the run before that photo."""
         summary = RunSummary(run_id)
         pending = [p for p in pending if p.analysis_version < self.version]
         sources_by_owner = {
@@ -95,6 +98,8 @@ class AnalysisService:
         # Sources first: a copy needs its source's results saved before it can take them.
         ordered = sorted(pending, key=lambda p: (p.photo_id in copies, p.photo_id))
         for record in ordered:
+            if on_photo_start is not None:
+                on_photo_start(record)
             summary.photos += 1
             try:
                 if record.photo_id in copies:

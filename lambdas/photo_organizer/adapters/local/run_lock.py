@@ -1,4 +1,5 @@
-"""One retraining at a time per library: an advisory lock on a file in the data directory (fcntl.flock).
+"""One holder at a time per library: an advisory lock on a file in the data directory (fcntl.flock). Retraining
+takes one; the search index's writer another (the serving process, or a batch `photo-organizer analyze`).
 
 The kernel drops the lock when the process ends, however it ends: a crashed run never leaves the library locked.
 """
@@ -15,8 +16,9 @@ from photo_organizer.errors import ConflictError
 
 
 class LocalRunLock:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_message: str = "a retraining of this library is already running") -> None:
         self.path = Path(path)
+        self.busy_message = busy_message
 
     @contextmanager
     def __call__(self) -> Iterator[None]:
@@ -26,7 +28,7 @@ class LocalRunLock:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
-                raise ConflictError("a retraining of this library is already running") from exc
+                raise ConflictError(self.busy_message) from exc
             try:
                 yield
             finally:

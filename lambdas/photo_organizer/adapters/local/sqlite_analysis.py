@@ -144,6 +144,17 @@ class SqliteAnalysisStore(SqliteAccess):
             )
         return True
 
+    def ids_by_analysis(self, owner: str, current_version: int) -> tuple[set[str], set[str]]:
+        """The owner's READY photo ids (pending, analysed at current_version or later): what `pending` and
+        `analysed` list, without reading the records (GET /analysis/progress is polled)."""
+        with self._read() as db:
+            rows = db.execute(
+                f"SELECT p.photo_id, COALESCE(a.analysis_version, 0) >= ? FROM {_JOIN} "
+                "WHERE p.owner = ? AND p.status = ?",
+                (current_version, owner, PhotoStatus.READY.value),
+            ).fetchall()
+        return {r[0] for r in rows if not r[1]}, {r[0] for r in rows if r[1]}
+
     def get(self, owner: str, photo_id: str) -> PhotoAnalysis | None:
         with self._read() as db:
             row = db.execute(
