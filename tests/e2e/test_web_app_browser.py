@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from photo_organizer.local_stack.analysis_runner import LABEL_MODEL
 from photo_organizer.local_stack.client import PhotoApiClient
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
