@@ -1,6 +1,8 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { analysisProgress, auth, type AnalysisProgress } from './api/client';
+import { analysisProgress, auth, setApiBase, type AnalysisProgress } from './api/client';
+import { LOCAL, loadConfig, type AppConfig } from './lib/config';
+import { cleanedUrl, completeSignIn, isCallback, logoutUrl } from './lib/pkce';
 import { linkClick, navigate, useLocation } from './router';
 import { SignIn } from './screens/SignIn';
 import { Upload } from './screens/Upload';
@@ -47,14 +49,14 @@ function Screen({ url }: { url: URL }) {
   }
 }
 
-function App() {
+function App({ config, startError }: { config: AppConfig; startError: string }) {
   const url = useLocation();
   const [signedIn, setSignedIn] = useState(!!auth.token);
   useEffect(() => auth.onChange(() => setSignedIn(!!auth.token)), []);
   useEffect(() => {
     if (!signedIn && url.pathname !== '/signin') navigate(`/signin?next=${encodeURIComponent(url.pathname + url.search)}`, true);
   }, [signedIn, url.pathname]);
-  if (!signedIn || url.pathname === '/signin') return <SignIn url={url} />;
+  if (!signedIn || url.pathname === '/signin') return <SignIn url={url} config={config} error={startError} />;
   const active = (href: string) => (href === '/' ? url.pathname === '/' || url.pathname.startsWith('/photo/') : url.pathname.startsWith(href));
   return (
     <>
@@ -66,7 +68,7 @@ function App() {
             <a key={href} href={href} onClick={linkClick} aria-current={active(href) ? 'page' : undefined}>{label}</a>
           ))}
         </nav>
-        <button type="button" class="link" onClick={() => { auth.set(null); }}>Sign out</button>
+        <button type="button" class="link" onClick={() => signOut(config)}>Sign out</button>
       </header>
       <Progress />
       <main id="main" tabIndex={-1}><Screen url={url} /></main>
@@ -74,4 +76,34 @@ function App() {
   );
 }
 
-render(<App />, document.getElementById('app')!);
+function signOut(config: AppConfig): void {
+  auth.set(null);
+  if (config.backend === 'aws') location.assign(logoutUrl(config));
+}
+
+/**
+ * Reads /config.json (absent locally), points the API client at the cloud API, and finishes a hosted-UI sign-in
+ * when the address bar holds its ?code=&state= answer, before the first render (so the router never sees them).
+ */
+async function start(): Promise<void> {
+  let config: AppConfig = LOCAL;
+  let startError = '';
+  try { config = await loadConfig(); } catch (e) { startError = e instanceof Error ? e.message : 'The app is misconfigured.'; }
+  if (config.backend === 'aws') {
+    setApiBase(config.apiUrl);
+    const url = new URL(location.href);
+    if (isCallback(url)) {
+      try {
+        const r = await completeSignIn(config, url, sessionStorage);
+        auth.set(r.idToken, r.expiresAt);
+        history.replaceState(null, '', r.next);
+      } catch (e) {
+        startError = e instanceof Error ? e.message : 'Sign-in failed.';
+        history.replaceState(null, '', cleanedUrl(url));
+      }
+    }
+  }
+  render(<App config={config} startError={startError} />, document.getElementById('app')!);
+}
+
+void start();

@@ -32,18 +32,34 @@ export class ApiError extends Error {
 }
 
 const TOKEN_KEY = 'po.token';
-let token: string | null = typeof sessionStorage === 'undefined' ? null : sessionStorage.getItem(TOKEN_KEY);
+const EXPIRY_KEY = 'po.token.expires';
+const store = typeof sessionStorage === 'undefined' ? null : sessionStorage;
+
+function storedToken(): string | null {
+  if (!store) return null;
+  const exp = Number(store.getItem(EXPIRY_KEY) || 0);
+  if (exp && exp <= Date.now()) { store.removeItem(TOKEN_KEY); store.removeItem(EXPIRY_KEY); return null; }
+  return store.getItem(TOKEN_KEY);
+}
+
+let token: string | null = storedToken();
 const listeners = new Set<() => void>();
 
 export const auth = {
   get token() { return token; },
-  set(value: string | null) {
+  /** expiresAt: epoch ms (the cloud sign-in knows it); the token is dropped from storage once past it. */
+  set(value: string | null, expiresAt?: number) {
     token = value;
     if (value) sessionStorage.setItem(TOKEN_KEY, value); else sessionStorage.removeItem(TOKEN_KEY);
+    if (value && expiresAt) sessionStorage.setItem(EXPIRY_KEY, String(expiresAt)); else sessionStorage.removeItem(EXPIRY_KEY);
     listeners.forEach((l) => l());
   },
   onChange(l: () => void) { listeners.add(l); return () => listeners.delete(l); },
 };
+
+/** '' locally (same origin); the API Gateway URL from /config.json in the cloud. */
+let apiBase = '';
+export function setApiBase(base: string): void { apiBase = base.replace(/\/+$/, ''); }
 
 /** Signs in against the local gateway's users (POST /auth/token with a JSON body). Never reads a token from the URL. */
 export async function signIn(username: string, password: string): Promise<void> {
@@ -75,7 +91,7 @@ async function call<T>(method: string, path: string, opts: { params?: Record<str
   const headers: Record<string, string> = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
-  const r = await fetch(fill(path, opts.params) + queryString(opts.query), {
+  const r = await fetch(apiBase + fill(path, opts.params) + queryString(opts.query), {
     method: method.toUpperCase(), headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
   });
   if (r.status === 401) { auth.set(null); throw new ApiError(401, 'unauthorized', 'Please sign in again.'); }
