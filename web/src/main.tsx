@@ -52,11 +52,13 @@ function Screen({ url }: { url: URL }) {
 function App({ config, startError }: { config: AppConfig; startError: string }) {
   const url = useLocation();
   const [signedIn, setSignedIn] = useState(!!auth.token);
-  useEffect(() => auth.onChange(() => setSignedIn(!!auth.token)), []);
+  // A sign-in error from start-up is shown once: after a sign-in (or a sign-out) it is gone.
+  const [error, setError] = useState(startError);
+  useEffect(() => auth.onChange(() => { setSignedIn(!!auth.token); setError(''); }), []);
   useEffect(() => {
     if (!signedIn && url.pathname !== '/signin') navigate(`/signin?next=${encodeURIComponent(url.pathname + url.search)}`, true);
   }, [signedIn, url.pathname]);
-  if (!signedIn || url.pathname === '/signin') return <SignIn url={url} config={config} error={startError} />;
+  if (!signedIn || url.pathname === '/signin') return <SignIn url={url} config={config} error={error} />;
   const active = (href: string) => (href === '/' ? url.pathname === '/' || url.pathname.startsWith('/photo/') : url.pathname.startsWith(href));
   return (
     <>
