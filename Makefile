@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export NODE_NO_WARNINGS := 1
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 
-.PHONY: install label-model browser demo test synth lambda-build lambda-host glue-deps minilm bench test-data clean
+.PHONY: install label-model browser demo test synth web-build lambda-build lambda-host glue-deps minilm bench test-data clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -76,8 +76,14 @@ lambda-host: $(INSTALLED) $(MINILM_PACK)
 glue-deps: $(INSTALLED)
 	$(PY) scripts/build_glue_deps.py
 
+# The WebStack ships the built web app (build/web): the SPA's Vite build from web/ when this tree has it, else a
+# one-page stand-in (scripts/web_placeholder.py, never over a real build), so synth works offline either way.
+web-build: $(INSTALLED)
+	@if [ -f web/package.json ]; then cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build; \
+	else $(PY) scripts/web_placeholder.py; fi
+
 # The analysis stack ships the exported label model to the Glue job (image embeddings): synth needs it.
-synth: $(INSTALLED) node_modules/.installed lambda-build glue-deps $(LABEL_MODEL)
+synth: $(INSTALLED) node_modules/.installed lambda-build glue-deps web-build $(LABEL_MODEL)
 	npx cdk synth -q --no-notices
 
 bench: $(INSTALLED)
