@@ -16,13 +16,14 @@ from aws_cdk import Annotations, CfnOutput, Duration, Stack
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_deployment as s3deploy
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from stacks.settings import Settings
-from stacks.shared import PROJECT_ROOT, AuthOutputs, StorageOutputs, removal_policy, suppress
+from stacks.shared import PROJECT_ROOT, AuthOutputs, StorageOutputs, app_log_group, removal_policy, suppress
 
 SPA_ROUTING_FUNCTION = Path(__file__).resolve().parent / "cloudfront" / "spa_routing.js"
 CONFIG_FILE = "config.json"
@@ -151,8 +152,17 @@ class WebStack(Stack):
 
         # Assets carry content hashes in their names; index.html and config.json do not: every object revalidates
         # (max-age=0 with an ETag), which CloudFront's CachingOptimized clamps to its one-second minimum.
-        deployment = s3deploy.BucketDeployment(
+        # The deployment handler's own role and encrypted log group, like every function of the app: CDK's default
+        # role would carry the AWSLambdaBasicExecutionRole managed policy (logs:* on every group).
+        deploy_logs = app_log_group(self, "DeployLogs", settings=settings, key=storage.key, name="web-deploy")
+        deploy_role = iam.Role(self, "DeployRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                               description=f"{settings.prefix} web app deployment (CDK BucketDeployment handler)")
+        deploy_role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[deploy_logs.log_group_arn]))
+        s3deploy.BucketDeployment(
             self, "Deploy",
+            role=deploy_role,
+            log_group=deploy_logs,
             destination_bucket=site,
             sources=[
                 s3deploy.Source.asset(str(build), exclude=[CONFIG_FILE]),
@@ -162,7 +172,7 @@ class WebStack(Stack):
             prune=True,
             memory_limit=256,
         )
-        self._suppress_deployment(deployment)
+        self._suppress_deployment(deploy_role)
 
         self.site_bucket = site
         self.distribution = distribution
@@ -249,29 +259,20 @@ class WebStack(Stack):
                                                "this deployment."))
         suppress(distribution, *items)
 
-    def _suppress_deployment(self, deployment: s3deploy.BucketDeployment) -> None:
-        """BucketDeployment's singleton function and role are CDK's own, at the stack's root: suppressed there,
-        each rule with the findings it covers."""
-        reason_runtime = ("CDK's BucketDeployment handler: its runtime is chosen by aws-cdk-lib and moves with it; "
-                          "it runs at deploy time only.")
-        reason_managed = ("CDK's BucketDeployment handler role uses AWSLambdaBasicExecutionRole for its own logs; "
-                          "it runs at deploy time only.")
-        reason_wildcards = ("CDK's BucketDeployment grants: read of the CDK asset objects (named by hash) and "
-                            "write/delete of the site bucket's objects (the whole build is replaced on deploy).")
+    def _suppress_deployment(self, role: iam.IRole) -> None:
+        """BucketDeployment's grants on our role, and its singleton function (CDK's own, at the stack's root)."""
+        NagSuppressions.add_resource_suppressions(role, [NagPackSuppression(
+            id="AwsSolutions-IAM5",
+            reason=("CDK's BucketDeployment grants: read of the CDK asset objects (named by content hash) and "
+                    "write/delete of the site bucket's objects (the whole build is replaced on each deploy)."),
+            applies_to=["Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*",
+                        "Action::s3:DeleteObject*", "Action::s3:Abort*",
+                        RegexAppliesTo(regex=r"/^Resource::arn:aws:s3:::cdk-[a-z0-9]+-assets-\d{12}-[a-z0-9-]+\/\*$/"),
+                        RegexAppliesTo(regex=r"/^Resource::<Site[0-9A-F]{8}\.Arn>\/\*$/")],
+        )], apply_to_children=True)
         for child in self.node.children:
             if child.node.id.startswith("Custom::CDKBucketDeployment"):
-                NagSuppressions.add_resource_suppressions(child, [
-                    NagPackSuppression(id="AwsSolutions-L1", reason=reason_runtime),
-                    NagPackSuppression(
-                        id="AwsSolutions-IAM4", reason=reason_managed,
-                        applies_to=["Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
-                                    "AWSLambdaBasicExecutionRole"]),
-                    NagPackSuppression(
-                        id="AwsSolutions-IAM5", reason=reason_wildcards,
-                        applies_to=["Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*",
-                                    "Action::s3:DeleteObject*", "Action::s3:Abort*",
-                                    RegexAppliesTo(regex=r"/^Resource::arn:aws:s3:::cdk-[a-z0-9]+-assets-\d{12}-"
-                                                         r"[a-z0-9-]+\/\*$/"),
-                                    RegexAppliesTo(regex=r"/^Resource::<Site[0-9A-F]{8}\.Arn>\/\*$/")]),
-                ], apply_to_children=True)
-        del deployment
+                NagSuppressions.add_resource_suppressions(child, [NagPackSuppression(
+                    id="AwsSolutions-L1",
+                    reason=("CDK's BucketDeployment handler: its runtime is chosen by aws-cdk-lib and moves with it; "
+                            "it runs at deploy time only."))], apply_to_children=True)
