@@ -162,7 +162,7 @@ class ApiStack(Stack):
             api_name=f"{settings.prefix}-api",
             create_default_stage=False,
             cors_preflight=apigwv2.CorsPreflightOptions(
-                allow_origins=list(settings.cors_allowed_origins),
+                allow_origins=list(settings.browser_origins),  # + the web app's origin (stacks/web.py)
                 allow_headers=["Authorization", "Content-Type"],
                 allow_methods=[apigwv2.CorsHttpMethod(method) for method in CORS_METHODS],
                 max_age=Duration.hours(1),

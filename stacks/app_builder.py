@@ -15,6 +15,7 @@ from stacks.ml import MlStack
 from stacks.search import SearchStack
 from stacks.settings import Settings
 from stacks.storage import StorageStack
+from stacks.web import WebStack
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,10 @@ class PhotoOrganizerStacks:
     search: SearchStack
     analysis: AnalysisStack
     ml: MlStack
+    web: WebStack
 
     def all(self) -> list[cdk.Stack]:
-        return [self.storage, self.auth, self.ingest, self.search, self.api, self.ml, self.analysis]
+        return [self.storage, self.auth, self.ingest, self.search, self.api, self.ml, self.analysis, self.web]
 
 
 def build_app(app: cdk.App) -> PhotoOrganizerStacks:
@@ -55,9 +57,13 @@ def build_app(app: cdk.App) -> PhotoOrganizerStacks:
     ml.add_stack_dependency(api)  # deployed after the API, whose feedback routes write what it records
     analysis = AnalysisStack(app, name("analysis"), settings=settings, storage=storage.outputs, env=env,
                              description="Photo Organizer: Glue analysis and face clustering jobs")
+    # After the stacks it reads from (API endpoint, Cognito client and domain, photo buckets); none reads from it.
+    web = WebStack(app, name("web"), settings=settings, storage=storage.outputs, auth=auth.outputs,
+                   api_url=api.api.api_endpoint, env=env,
+                   description="Photo Organizer: web app in a private bucket behind CloudFront")
 
     for key, value in {"project": "photo-organizer", "app": settings.app_name, "stage": settings.stage}.items():
         cdk.Tags.of(app).add(key, value)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     return PhotoOrganizerStacks(settings=settings, storage=storage, auth=auth, ingest=ingest, api=api,
-                                search=search, analysis=analysis, ml=ml)
+                                search=search, analysis=analysis, ml=ml, web=web)

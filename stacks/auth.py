@@ -53,8 +53,9 @@ class AuthStack(Stack):
             o_auth=cognito.OAuthSettings(
                 flows=cognito.OAuthFlows(authorization_code_grant=True, implicit_code_grant=False),
                 scopes=[cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL, cognito.OAuthScope.PROFILE],
-                callback_urls=list(settings.oauth_callback_urls),
-                logout_urls=list(settings.oauth_logout_urls),
+                # plus the web app's origin when known at synth (settings.web_public_origin, stacks/web.py)
+                callback_urls=list(settings.spa_callback_urls),
+                logout_urls=list(settings.spa_logout_urls),
             ),
             supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
             access_token_validity=Duration.hours(1),
@@ -74,7 +75,8 @@ class AuthStack(Stack):
 
         issuer_url = f"https://cognito-idp.{self.region}.amazonaws.com/{pool.user_pool_id}"
         self.outputs = AuthOutputs(user_pool_id=pool.user_pool_id, user_pool_arn=pool.user_pool_arn,
-                                   client_id=client.user_pool_client_id, issuer_url=issuer_url)
+                                   client_id=client.user_pool_client_id, issuer_url=issuer_url,
+                                   hosted_ui_base_url=domain.base_url())
         self.user_pool = pool
         self.client = client
 

@@ -139,6 +139,18 @@ class Settings:
     feedback_retry_attempts: int = 5
     # operations: every alarm notifies one SNS topic; with an address, the topic emails it (confirm the first mail)
     alarm_email: str = ""
+    # web (stacks/web.py): the single-page app, built by Vite into web_code_dir, served from a private bucket
+    # behind CloudFront. Its public origin must be known before the stacks that name it (the Cognito client's
+    # callback URLs, the API's and the upload bucket's CORS) are synthesized, since they deploy before it:
+    # web_domain_name (an alias with web_certificate_arn, an ACM certificate in us-east-1), or web_origin, the
+    # https://<id>.cloudfront.net origin the first deploy prints (WebUrl): set it and deploy again.
+    web_code_dir: str = "build/web"
+    web_domain_name: str = ""
+    web_certificate_arn: str = ""
+    web_origin: str = ""
+    web_price_class: str = "PriceClass_100"  # PriceClass_100 | PriceClass_200 | PriceClass_All
+    web_logging: bool = True  # CloudFront standard logs and the site bucket's access logs, into the web log bucket
+    web_acl_arn: str = ""  # an existing WAFv2 web ACL (scope CLOUDFRONT, us-east-1); empty: no WAF
 
     @classmethod
     def from_context(cls, node: _Context) -> Settings:
@@ -201,7 +213,7 @@ class Settings:
             problems.append("cors_allowed_origins must list https:// origins (http://localhost allowed), never '*'")
         if self.alarm_email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email):
             problems.append(f"alarm_email does not look like an email address: {self.alarm_email!r}")
-        problems += self._check_auth()
+        problems += self._check_auth() + self._check_web()
         problems += self._check_analysis() + self._check_search() + self._check_ml()
         if problems:
             raise SettingsError("invalid cdk.json context: " + "; ".join(problems))
@@ -237,6 +249,54 @@ class Settings:
             problems.append(f"caption_endpoint_name {self.caption_endpoint_name!r} must be a SageMaker endpoint name "
                             "in lowercase (letters, digits, hyphens; at most 63)")
         return problems
+
+    def _check_web(self) -> list[str]:
+        problems = []
+        if self.web_domain_name and not re.fullmatch(r"(?=.{4,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}",
+                                                     self.web_domain_name):
+            problems.append(f"web_domain_name {self.web_domain_name!r} must be a lowercase host name")
+        if bool(self.web_domain_name) != bool(self.web_certificate_arn):
+            problems.append("web_domain_name and web_certificate_arn go together (CloudFront serves an alias only "
+                            "with its certificate)")
+        if self.web_certificate_arn and not re.fullmatch(r"arn:aws:acm:us-east-1:\d{12}:certificate/[0-9a-f-]+",
+                                                         self.web_certificate_arn):
+            problems.append("web_certificate_arn must be an ACM certificate in us-east-1 (CloudFront's region)")
+        if self.web_origin and not re.fullmatch(r"https://[a-z0-9.-]+", self.web_origin):
+            problems.append(f"web_origin {self.web_origin!r} must be an https origin without a path, e.g. "
+                            "https://d111111abcdef8.cloudfront.net")
+        if self.web_domain_name and self.web_origin:
+            problems.append("set web_domain_name or web_origin, not both")
+        if self.web_price_class not in ("PriceClass_100", "PriceClass_200", "PriceClass_All"):
+            problems.append("web_price_class must be PriceClass_100, PriceClass_200 or PriceClass_All")
+        if self.web_acl_arn and not re.fullmatch(r"arn:aws:wafv2:us-east-1:\d{12}:global/webacl/\S+",
+                                                 self.web_acl_arn):
+            problems.append("web_acl_arn must be a WAFv2 web ACL of scope CLOUDFRONT (arn:aws:wafv2:us-east-1:"
+                            "<account>:global/webacl/...)")
+        return problems
+
+    @property
+    def web_public_origin(self) -> str:
+        """The web app's https origin, when known at synth: the custom domain, or web_origin; else empty."""
+        if self.web_domain_name:
+            return f"https://{self.web_domain_name}"
+        return self.web_origin.rstrip("/")
+
+    @property
+    def browser_origins(self) -> tuple[str, ...]:
+        """Origins the API and the upload bucket answer cross-origin: cors_allowed_origins plus the web app's."""
+        extra = (self.web_public_origin,) if self.web_public_origin else ()
+        return tuple(dict.fromkeys(self.cors_allowed_origins + extra))
+
+    @property
+    def spa_callback_urls(self) -> tuple[str, ...]:
+        """Where the hosted UI may send the SPA back: oauth_callback_urls plus the web app's root."""
+        extra = (self.web_public_origin + "/",) if self.web_public_origin else ()
+        return tuple(dict.fromkeys(self.oauth_callback_urls + extra))
+
+    @property
+    def spa_logout_urls(self) -> tuple[str, ...]:
+        extra = (self.web_public_origin + "/",) if self.web_public_origin else ()
+        return tuple(dict.fromkeys(self.oauth_logout_urls + extra))
 
     def _check_search(self) -> list[str]:
         problems = []

@@ -43,6 +43,7 @@ class AuthOutputs:
     user_pool_arn: str
     client_id: str
     issuer_url: str
+    hosted_ui_base_url: str = ""  # https://<prefix>.auth.<region>.amazoncognito.com (the web app's sign-in)
 
 
 @dataclass(frozen=True)

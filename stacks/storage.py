@@ -65,7 +65,7 @@ class StorageStack(Stack):
             # Browsers upload straight to S3 with a presigned POST; nothing else is allowed cross-origin.
             cors=[s3.CorsRule(
                 allowed_methods=[s3.HttpMethods.POST],
-                allowed_origins=list(settings.cors_allowed_origins),
+                allowed_origins=list(settings.browser_origins),  # + the web app's (stacks/web.py)
                 allowed_headers=["*"],
                 exposed_headers=["ETag", "x-amz-version-id"],
                 max_age=3000,

@@ -138,9 +138,12 @@ def synthesize(outdir: Path, glue_deps_dir: Path) -> Assembly:
     (lambda_dir / MODELS_PACKAGE / "__init__.py").write_text("")
     for name in MINILM_FILES:
         shutil.copyfile(MINILM_DIR / name, models / name)
+    web_dir = outdir.parent / "web-build"  # the WebStack ships a built app: a stand-in page
+    web_dir.mkdir(parents=True, exist_ok=True)
+    (web_dir / "index.html").write_text("<!doctype html><title>Photo Organizer</title>\n")
     context = json.loads((ROOT / "cdk.json").read_text())["context"]
     context.update({"lambda_code_dir": str(lambda_dir), "glue_jobs_dir": str(ROOT / "glue_jobs"),
-                    "glue_deps_dir": str(glue_deps_dir)})
+                    "glue_deps_dir": str(glue_deps_dir), "web_code_dir": str(web_dir)})
     started = time.perf_counter()
     app = cdk.App(context=context, outdir=str(outdir))
     stacks = build_app(app)

@@ -89,11 +89,27 @@ def stub_glue_jobs_dir(tmp_path_factory) -> Path:
     return _stub_glue_jobs(tmp_path_factory.mktemp("glue-jobs"), cluster_faces=True)
 
 
-CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis", "ml")
+CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis", "ml", "web")
+
+# The second App's web app: a custom domain with its certificate, a WAF web ACL and no logs (test_web.py).
+WEB_DOMAIN = "photos.example.org"
+WEB_CERTIFICATE_ARN = "arn:aws:acm:us-east-1:111111111111:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+WEB_ACL_ARN = "arn:aws:wafv2:us-east-1:111111111111:global/webacl/photos/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 
 
 @pytest.fixture(scope="session")
-def synthesized_serverless(tmp_path_factory, stub_lambda_dir, stub_glue_deps_dir, stub_label_model) -> SynthesizedApp:
+def stub_web_dir(tmp_path_factory) -> Path:
+    """A built web app's place (Vite's build/web): index.html and one hashed asset, stand-ins."""
+    directory = tmp_path_factory.mktemp("web-stub")
+    (directory / "assets").mkdir()
+    (directory / "index.html").write_text('<!doctype html><script type="module" src="/assets/app-1a2b.js"></script>\n')
+    (directory / "assets" / "app-1a2b.js").write_text("export {};\n")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def synthesized_serverless(tmp_path_factory, stub_lambda_dir, stub_glue_deps_dir, stub_label_model,
+                           stub_web_dir) -> SynthesizedApp:
     """The second App of the session (each costs seconds): search_engine=serverless, no cluster_faces script."""
     return _synthesize(tmp_path_factory, {
         "lambda_code_dir": str(stub_lambda_dir),
@@ -105,6 +121,11 @@ def synthesized_serverless(tmp_path_factory, stub_lambda_dir, stub_glue_deps_dir
         "opensearch_serverless_type": "SEARCH",
         # The optional caption endpoint, set here so that both of its states are synthesized without a third App.
         "caption_endpoint_name": "photo-captions",
+        "web_code_dir": str(stub_web_dir),
+        "web_domain_name": WEB_DOMAIN,
+        "web_certificate_arn": WEB_CERTIFICATE_ARN,
+        "web_acl_arn": WEB_ACL_ARN,
+        "web_logging": False,
     })
 
 
@@ -124,8 +145,9 @@ def _synthesize(tmp_path_factory, overrides: dict) -> SynthesizedApp:
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory, stub_lambda_dir, stub_glue_jobs_dir, stub_glue_deps_dir,
-                stub_label_model) -> SynthesizedApp:
+                stub_label_model, stub_web_dir) -> SynthesizedApp:
     return _synthesize(tmp_path_factory, {"lambda_code_dir": str(stub_lambda_dir),
+                                          "web_code_dir": str(stub_web_dir),
                                           "glue_jobs_dir": str(stub_glue_jobs_dir),
                                           "glue_deps_dir": str(stub_glue_deps_dir),
                                           "label_model_file": str(stub_label_model)})

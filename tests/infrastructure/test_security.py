@@ -11,7 +11,7 @@ from aws_cdk.assertions import Annotations, Match
 
 pytestmark = pytest.mark.infrastructure
 
-CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis", "ml")
+CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis", "ml", "web")
 
 # Actions without resource-level permissions; nothing else may use Resource "*" (PutMetricData is pinned to our
 # namespaces by a condition, checked in test_analysis).

@@ -107,10 +107,22 @@ def _digest(overrides: dict) -> str:
     return digest.hexdigest()[:16]
 
 
+WEB_STUB = CACHE / "web-stub"
+
+
+def _web_build() -> Path:
+    """A stand-in for the Vite build the WebStack ships (index.html, one hashed asset): the rehearsal checks the
+    hosting, not the app; fixed content, so the assembly's digest stays put."""
+    (WEB_STUB / "assets").mkdir(parents=True, exist_ok=True)
+    (WEB_STUB / "index.html").write_text('<!doctype html><script type="module" src="/assets/app-1a2b.js"></script>\n')
+    (WEB_STUB / "assets" / "app-1a2b.js").write_text("export {};\n")
+    return WEB_STUB
+
+
 def synthesize(name: str = "default", overrides: dict | None = None) -> Assembly:
     """The assembly for cdk.json's context plus `overrides`, with the host bundle as the Lambda code; synthesized
     (~15-20 s) only when its digest is not cached yet. Older assemblies of the same name are removed."""
-    context = {"lambda_code_dir": str(HOST_BUNDLE), **(overrides or {})}
+    context = {"lambda_code_dir": str(HOST_BUNDLE), "web_code_dir": str(_web_build()), **(overrides or {})}
     with exclusive("glue-deps"):  # scripts/build_glue_deps.py: a no-op when current (make test runs it first)
         subprocess.run([sys.executable, str(ROOT / "scripts" / "build_glue_deps.py")], cwd=ROOT, check=True,
                        capture_output=True)

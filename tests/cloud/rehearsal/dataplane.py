@@ -6,7 +6,8 @@ table (key schema, GSIs, stream, SSE, TTL), queues and their DLQs (redrive polic
 the user pool and its client, the EventBridge rule and its target, and the IAM roles with their policies. Each
 resource is created the first time a reference needs it (`physical`), so references decide the order.
 
-Resources the rehearsal plays itself (functions, the OpenSearch domain, the HTTP API, log groups, alarms) are not
+Resources the rehearsal plays itself (functions, the OpenSearch domain, the HTTP API, log groups, alarms, the
+CloudFront distribution and its parts) are not
 created; their Ref/GetAtt resolve to the names and ARNs the deployed ones would have (the domain's endpoint is the
 local OpenSearch stand-in's).
 """
@@ -41,6 +42,22 @@ DATA_PLANE_TYPES = (
 class Created:
     ref: Any
     attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def _hex(stack: str, logical: str, length: int) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{stack}/{logical}".encode()).hexdigest()[:length].upper()
+
+
+def played_distribution_id(stack: str, logical: str) -> str:
+    """The id CloudFront would draw for a distribution (E + 13 characters): fixed per stack and logical id."""
+    return f"E{_hex(stack, logical, 13)}"
+
+
+def played_distribution_domain(stack: str, logical: str) -> str:
+    """Its *.cloudfront.net domain, fixed too: a test can name it in web_origin before synthesizing."""
+    return f"d{_hex(stack, logical, 13).lower()}.cloudfront.net"
 
 
 def physical_name(stack: str, logical: str, *, limit: int = 63) -> str:
@@ -141,6 +158,20 @@ class DataPlane:
             return Created(name, {"Arn": self._arn("cloudwatch", f"alarm:{name}")})
         if type_ == "AWS::Glue::Job":
             return Created(self.resolve(stack, props.get("Name")) or name, {})
+        if type_ == "AWS::CloudFront::Distribution":
+            distribution_id = played_distribution_id(stack, logical)
+            return Created(distribution_id, {"Id": distribution_id,
+                                             "DomainName": played_distribution_domain(stack, logical)})
+        if type_ == "AWS::CloudFront::Function":
+            function_name = self.resolve(stack, props.get("Name")) or name[:64]
+            return Created(function_name, {"FunctionARN": f"arn:aws:cloudfront::{self.account}:function/{function_name}",
+                                           "Stage": "LIVE"})
+        if type_ == "AWS::CloudFront::OriginAccessControl":
+            return Created(f"E{_hex(stack, logical, 13)}", {"Id": f"E{_hex(stack, logical, 13)}"})
+        if type_ == "AWS::Lambda::LayerVersion":
+            return Created(self._arn("lambda", f"layer:{name[:64]}:1"), {})
+        if type_ == "AWS::Cognito::UserPoolDomain":  # Ref is the domain prefix; the hosted UI is not rehearsed
+            return Created(self.resolve(stack, props["Domain"]), {})
         return Created(name, {})
 
     # ---- KMS ---------------------------------------------------------------------------------------------

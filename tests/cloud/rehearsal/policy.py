@@ -1,7 +1,7 @@
 """An offline IAM evaluator: which statement of a role allows an action on a resource (explicit deny wins).
 
 Supports Action/NotAction and Resource/NotResource with * and ? wildcards, and the condition operators the
-templates use (String*, Arn*, Bool, with IfExists, and ForAnyValue/ForAllValues on lists); a condition key the
+templates use (String*, Arn*, Bool, Numeric*, with IfExists, and ForAnyValue/ForAllValues on lists); a condition key the
 request context does not carry makes its condition false (as in IAM), except for IfExists operators.
 """
 
@@ -65,6 +65,13 @@ def _matches_resource(statement: dict, resource: str) -> bool:
     return not any(_glob(r, resource, case=True) for r in _as_list(statement.get("NotResource")))
 
 
+_NUMERIC = {
+    "NumericEquals": lambda a, e: a == e, "NumericLessThan": lambda a, e: a < e,
+    "NumericLessThanEquals": lambda a, e: a <= e, "NumericGreaterThan": lambda a, e: a > e,
+    "NumericGreaterThanEquals": lambda a, e: a >= e,
+}
+
+
 def _operator(name: str, expected: list, actual: list[str]) -> bool:
     base = name.removesuffix("IfExists")
     negated = "Not" in base
@@ -77,6 +84,8 @@ def _operator(name: str, expected: list, actual: list[str]) -> bool:
         hit = any(_glob(e, a, case=True) for a in actual for e in expected)
     elif base == "Bool":
         hit = any(a.lower() == str(e).lower() for a in actual for e in expected)
+    elif base in _NUMERIC:
+        hit = any(_NUMERIC[base](float(a), float(e)) for a in actual for e in expected)
     else:
         raise ValueError(f"condition operator {name} is not supported by the rehearsal's evaluator")
     return not hit if negated else hit

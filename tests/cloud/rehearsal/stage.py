@@ -31,6 +31,10 @@ from .opensearch import OpenSearchStandIn
 from .policy import Decision, Need, evaluate
 
 PASSWORD = "Rehearsal-Passw0rd!"
+# Deploy-time custom resources of CDK itself that the rehearsal performs instead of running their handler: the
+# bucket deployment's handler needs the Lambda runtime's boto3 and the AWS CLI layer, neither of which a function's
+# own staged code holds. Their provider functions are not among function_ids().
+PLAYED_CUSTOM_RESOURCES = ("Custom::CDKBucketDeployment",)
 
 
 @dataclass
@@ -116,7 +120,18 @@ class Rehearsal:
     # ---- functions ---------------------------------------------------------------------------------------
 
     def function_ids(self) -> list[tuple[str, str]]:
-        return [(stack, logical) for stack, logical, _ in self.assembly.resources("AWS::Lambda::Function")]
+        played = self.played_provider_ids()
+        return [(stack, logical) for stack, logical, _ in self.assembly.resources("AWS::Lambda::Function")
+                if (stack, logical) not in played]
+
+    def played_provider_ids(self) -> set[tuple[str, str]]:
+        """The functions behind PLAYED_CUSTOM_RESOURCES (their ServiceToken's GetAtt)."""
+        played = set()
+        for type_ in PLAYED_CUSTOM_RESOURCES:
+            for stack, _, resource in self.assembly.resources(type_):
+                token = resource["Properties"]["ServiceToken"]
+                played.add((stack, token["Fn::GetAtt"][0]))
+        return played
 
     def function(self, logical_prefix: str) -> DeployedFunction:
         """The running function whose logical id starts with the prefix ("Api", "Validator", "Indexer")."""
@@ -342,6 +357,9 @@ class Rehearsal:
                 if not (resource["Type"].startswith("Custom::") or resource["Type"] == "AWS::CloudFormation::CustomResource"):
                     continue
                 props = self.resolve(stack, resource["Properties"])
+                if resource["Type"] in PLAYED_CUSTOM_RESOURCES:
+                    responses[logical] = self.play_bucket_deployment(stack, props, request_type)
+                    continue
                 function = self.function_by_id(*arns[props["ServiceToken"]])
                 key = f"{request_type}/{stack}/{logical}"
                 url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=3600)
@@ -359,6 +377,37 @@ class Rehearsal:
         if request_type == "Create":
             self._custom_responses = responses
         return responses
+
+    def play_bucket_deployment(self, stack: str, props: dict, request_type: str = "Create") -> dict:
+        """What CDK's bucket deployment handler does on Create/Update (its resolved properties): unpack each source
+        (the staged asset directory `cdk deploy` zips), put the deploy-time values in for the markers, write every
+        file under the destination prefix with the system metadata. Delete keeps the files (RetainOnDelete, the
+        default). Pruning is moot: the rehearsal bucket starts empty."""
+        import mimetypes
+
+        physical = f"aws.cdk.s3deployment.{stack}"
+        if request_type == "Delete":
+            return {"Status": "SUCCESS", "PhysicalResourceId": physical, "Data": {}}
+        s3 = self.client("s3")
+        keys = props["SourceObjectKeys"]
+        markers = props.get("SourceMarkers") or [{} for _ in keys]
+        metadata = props.get("SystemMetadata", {})
+        prefix = props.get("DestinationBucketKeyPrefix", "")
+        written = []
+        for key, source_markers in zip(keys, markers, strict=True):
+            asset = self.assembly.stacks[stack].assets[key.removesuffix(".zip")]
+            directory = self.assembly.directory / asset["source"]["path"]
+            for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+                body = path.read_bytes()
+                for marker, value in source_markers.items():
+                    body = body.replace(marker.encode(), str(value).encode())
+                name = prefix + path.relative_to(directory).as_posix()
+                extra = {"ContentType": mimetypes.guess_type(name)[0] or "application/octet-stream"}
+                if "cache-control" in metadata:
+                    extra["CacheControl"] = metadata["cache-control"]
+                s3.put_object(Bucket=props["DestinationBucketName"], Key=name, Body=body, **extra)
+                written.append(name)
+        return {"Status": "SUCCESS", "PhysicalResourceId": physical, "Data": {"SourceObjectKeys": written}}
 
     # ---- the browser's side -----------------------------------------------------------------------------
 
