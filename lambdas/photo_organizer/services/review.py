@@ -302,20 +302,13 @@ class ReviewService:
         by_id = {p.person_id: p for p in people}
         for face_id, person_id in rivals:
             person, face = by_id[person_id], faces[face_id]
-            best: tuple[float, str] | None = None
-            for other in people:
-                if other.person_id == person.person_id or (face_id, other.person_id) in answered:
-                    continue
-                if not members[other.person_id]:
-                    continue
-                p = face_to_person_probability(face, members[other.person_id], matcher, searches)
-                if best is None or p > best[0] or (p == best[0] and other.person_id < best[1]):
-                    best = (p, other.person_id)
-            if best is None or best[0] < PROPOSE_FROM:
+            others = [other for other in people if other.person_id != person.person_id]
+            best = _most_likely_person(face, others, members, answered, matcher, searches)
+            if best is None:
                 continue
-            rival = next(x for x in people if x.person_id == best[1])
+            rival, probability = best
             try:
-                yield face_item(face, rival.person_id, rival.name, best[0], source=source, in_person=False)
+                yield face_item(face, rival.person_id, rival.name, probability, source=source, in_person=False)
             except PydanticValidationError:
                 continue
 
@@ -331,18 +324,12 @@ class ReviewService:
             return
         members = {p.person_id: [faces[f] for f in sorted(p.face_ids) if f in faces] for p in people}
         for face in loose:
-            best: tuple[float, str] | None = None
-            for person in people:
-                if (face.face_id, person.person_id) in answered or not members[person.person_id]:
-                    continue
-                p = face_to_person_probability(face, members[person.person_id], matcher, searches)
-                if best is None or p > best[0] or (p == best[0] and person.person_id < best[1]):
-                    best = (p, person.person_id)
-            if best is None or best[0] < PROPOSE_FROM:
+            best = _most_likely_person(face, people, members, answered, matcher, searches)
+            if best is None:
                 continue
-            person = next(x for x in people if x.person_id == best[1])
+            person, probability = best
             try:
-                yield face_item(face, person.person_id, person.name, best[0], source=source, in_person=False)
+                yield face_item(face, person.person_id, person.name, probability, source=source, in_person=False)
             except PydanticValidationError:
                 continue
 
@@ -526,3 +513,18 @@ def _article(tag: str) -> str:
     if "'" in tag or tag.endswith("s") or not tag[:1].isalpha():
         return ""
     return "an " if tag[0] in "aeiou" else "a "
+
+
+def _most_likely_person(face, candidates, members, answered, matcher, searches):
+    """The candidate person this face most likely is (ties to the smaller id), with that probability; None when
+    nobody reaches PROPOSE_FROM. A person the user already refused for the face, or one without faces, is skipped."""
+    best: tuple[float, str] | None = None
+    for person in candidates:
+        if (face.face_id, person.person_id) in answered or not members[person.person_id]:
+            continue
+        p = face_to_person_probability(face, members[person.person_id], matcher, searches)
+        if best is None or p > best[0] or (p == best[0] and person.person_id < best[1]):
+            best = (p, person.person_id)
+    if best is None or best[0] < PROPOSE_FROM:
+        return None
+    return next(x for x in candidates if x.person_id == best[1]), best[0]
