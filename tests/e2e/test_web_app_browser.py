@@ -1,6 +1,6 @@
 """The web app (build/web) in Debian's headless Chromium, driven by Playwright, against one local stack: sign in on
 the sign-in page (a token in the URL is ignored), upload three sample photos and watch their bars finish, find
-them in the timeline (keyboard too), search by a tag, reject the tag and see it gone from the photo and from
+them in the timeline (keyboard too), search by a place and by a tag, reject the tag and see it gone from the photo and from
 search, undo it, name a person, delete with undo; hostile strings in a file name, in OCR text and in a person's
 name stay text. Every page runs under the gateway's strict Content-Security-Policy (added here to each page too, so
 the app is held to it even where the gateway does not send it yet) and must cause no violation. Screenshots of
@@ -70,7 +70,7 @@ def family(stack):
     user, password = stack.identity.add_user("wendy", "wendy's long password")
     token = stack.identity.issue_token(user)
     with PhotoApiClient(stack.url, token) as client:
-        seeded = {"chelsea.png": client.upload(SAMPLES / "chelsea.png")}
+        seeded = {name: client.upload(SAMPLES / name) for name in ("chelsea.png", "coffee_exif_gps.jpg")}
         with tempfile.TemporaryDirectory() as tmp:
             hostile = Path(tmp) / XSS_FILE
             hostile.write_bytes((SAMPLES / "text.png").read_bytes())
@@ -158,10 +158,10 @@ def test_a_family_day_in_the_app(stack, browser_context, family):
     print(f"analysis took {time.monotonic() - started:.1f} s")
     plant_ocr_text(stack, user, seeded[XSS_FILE], XSS_OCR)
 
-    # The timeline: all five, grouped under day headings, navigable with the keyboard.
+    # The timeline: all six, grouped under day headings, navigable with the keyboard.
     page.get_by_role("link", name="Timeline").click()
     thumbs = page.locator("a.thumb")
-    expect(page.get_by_test_id("photo-count")).to_have_text("5 photos")
+    expect(page.get_by_test_id("photo-count")).to_have_text("6 photos")
     expect(page.locator(".row.day h4").first).to_be_visible()
     assert page.locator("a.thumb img").first.get_attribute("loading") == "lazy"
     labels = set(thumbs.evaluate_all("ts => ts.map(t => t.getAttribute('aria-label'))"))
@@ -170,8 +170,8 @@ def test_a_family_day_in_the_app(stack, browser_context, family):
     labels |= set(thumbs.evaluate_all("ts => ts.map(t => t.getAttribute('aria-label'))"))
     page.get_by_test_id("timeline-scroller").evaluate("s => { s.scrollTop = 0; }")
     page.wait_for_timeout(200)
-    assert {n for n in UPLOADED + ["chelsea.png", XSS_FILE] if any(label.startswith(n) for label in labels)} == set(
-        UPLOADED + ["chelsea.png", XSS_FILE])
+    everyone = UPLOADED + ["chelsea.png", "coffee_exif_gps.jpg", XSS_FILE]
+    assert {n for n in everyone if any(label.startswith(n) for label in labels)} == set(everyone)
     thumbs.first.focus()
     page.keyboard.press("ArrowRight")
     assert page.evaluate("document.activeElement.dataset.index") == "1"
@@ -181,6 +181,11 @@ def test_a_family_day_in_the_app(stack, browser_context, family):
     page.goto(f"{stack.url}/photo/{seeded[XSS_FILE]}")
     expect(page.get_by_test_id("filename")).to_have_text(XSS_FILE)
     expect(page.get_by_test_id("ocr")).to_contain_text(XSS_OCR)
+
+    # Search by a place: the GPS photo's town is understood (a chip) and finds it.
+    page.goto(f"{stack.url}/search?q=Madison")
+    expect(page.locator(f"li.hit[data-photo-id='{seeded['coffee_exif_gps.jpg']}']")).to_be_visible()
+    expect(page.get_by_test_id("chip").filter(has_text="Madison")).to_be_visible()
 
     # Search by a tag, reject it on the photo, see it gone there and from search, undo it.
     page.goto(f"{stack.url}/search?q=cat")
