@@ -50,6 +50,7 @@ _GET, _POST, _PUT, _PATCH, _DELETE = (apigwv2.HttpMethod.GET, apigwv2.HttpMethod
 ROUTES = (
     (_POST, "/uploads", True),
     (_GET, "/photos", True),
+    (_GET, "/photos/months", True),
     (_GET, "/photos/{photo_id}", True),
     (_DELETE, "/photos/{photo_id}", True),
     (_GET, "/people", True),

@@ -224,6 +224,15 @@ class PhotoPage(BaseModel):
     next_cursor: str | None = None
 
 
+class MonthCount(BaseModel):
+    month: str = Field(description="YYYY-MM, the UTC month of the photos' capture time (else upload time)")
+    count: int
+
+
+class PhotoMonths(BaseModel):
+    months: list[MonthCount] = Field(description="Every month with READY photos, newest first")
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str

@@ -48,12 +48,14 @@ def aws_backend(aws_env):
     bootstrap.use_services(None)
 
 
-def call_api(method: str, path: str, body: dict | None = None, owner: str = OWNER) -> tuple[int, dict]:
+def call_api(method: str, path: str, body: dict | None = None, owner: str = OWNER,
+             query: list[tuple[str, str]] | None = None) -> tuple[int, dict]:
     from photo_organizer.handlers import api
 
     event = http_api_event(
         method=method,
         path=path,
+        query=query,
         headers={"content-type": "application/json"},
         body=json.dumps(body).encode() if body is not None else b"",
         claims={"sub": owner, "token_use": "id"},
@@ -112,6 +114,23 @@ def test_presigned_post_then_event_makes_the_dynamodb_record_ready(aws_backend):
     assert status == 200 and detail["camera_make"] and detail["urls"]["thumbnail"].startswith("https://")
     status, page = call_api("GET", "/photos")
     assert [p["photo_id"] for p in page["items"]] == [photo_id]
+
+
+def test_the_scrubber_routes_month_summary_and_listing_before_an_instant(aws_backend):
+    photo_id, _ = upload_through_presigned_post("rocket.jpg", "image/jpeg")
+    run_ingest(json.dumps(notification_for(photo_id)))
+    _, page = call_api("GET", "/photos")
+    stamp = page["items"][0]["taken_at"] or page["items"][0]["uploaded_at"]
+
+    status, months = call_api("GET", "/photos/months")
+    assert status == 200 and months == {"months": [{"month": stamp[:7], "count": 1}]}
+    assert call_api("GET", "/photos/months", owner="someone-else") == (200, {"months": []})
+    _, at = call_api("GET", "/photos", query=[("before", stamp)])
+    assert [p["photo_id"] for p in at["items"]] == [photo_id]
+    _, earlier = call_api("GET", "/photos", query=[("before", "1999-12-31")])
+    assert earlier["items"] == [] and earlier.get("next_cursor") is None
+    status, _ = call_api("GET", "/photos", query=[("before", "not-a-date")])
+    assert status in (400, 422)
 
 
 def test_repeated_event_is_processed_once(aws_backend):

@@ -230,6 +230,73 @@ def test_another_owners_photos_never_appear(metadata):
     assert metadata.store.list_photos("carol", limit=10, after=None).photos == []
 
 
+def scrubber_library(store) -> None:
+    """alice: two READY photos in May 2024 (one by capture time, one by upload time), one at the very end of
+    April 2024 UTC (taken in May local time), one in 2023; plus a pending and a rejected May photo, and bob's."""
+    add_ready(store, "alice", "may-late", taken_at=datetime(2024, 5, 30, 9, 0, tzinfo=timezone.utc),
+              created_at=BASE)
+    add_ready(store, "alice", "may-upload", created_at=datetime(2024, 5, 2, 8, 0, tzinfo=timezone.utc))
+    # 2024-05-01T01:00+02:00 is 2024-04-30T23:00 UTC: months are UTC, as the listing orders.
+    add_ready(store, "alice", "april-end", taken_at=datetime(2024, 5, 1, 1, 0, tzinfo=timezone(timedelta(hours=2))),
+              created_at=BASE)
+    add_ready(store, "alice", "old", taken_at=datetime(2023, 12, 31, 23, 59, tzinfo=timezone.utc), created_at=BASE)
+    create_live(store, pending("alice", "pending-may", created_at=datetime(2024, 5, 20, tzinfo=timezone.utc)))
+    rejected = create_live(store, pending("alice", "rejected-may", created_at=datetime(2024, 5, 21, tzinfo=timezone.utc)))
+    store.finish_photo(finished(rejected, PhotoStatus.REJECTED), expected_status=PhotoStatus.PENDING_UPLOAD)
+    add_ready(store, "bob", "bobs", taken_at=datetime(2024, 7, 1, tzinfo=timezone.utc), created_at=BASE)
+
+
+def test_photo_months_counts_ready_photos_per_utc_month_newest_first(metadata):
+    scrubber_library(metadata.store)
+
+    assert metadata.store.photo_months("alice") == [("2024-05", 2), ("2024-04", 1), ("2023-12", 1)]
+    assert metadata.store.photo_months("bob") == [("2024-07", 1)]
+    assert metadata.store.photo_months("carol") == []
+
+
+def test_listing_before_an_instant_starts_at_the_photos_at_or_older_than_it(metadata):
+    store = metadata.store
+    scrubber_library(store)
+    end_of_april = datetime(2024, 4, 30, 23, 59, 59, 999999, tzinfo=timezone.utc)
+
+    page = store.list_photos("alice", limit=10, after=None, before=end_of_april)
+
+    assert [p.photo_id for p in page.photos] == ["april-end", "old"] and page.next_key is None
+    # At the instant itself counts (inclusive), one microsecond earlier does not.
+    exact = datetime(2024, 5, 30, 9, 0, tzinfo=timezone.utc)
+    assert [p.photo_id for p in store.list_photos("alice", limit=1, after=None, before=exact).photos] == ["may-late"]
+    assert [p.photo_id for p in store.list_photos(
+        "alice", limit=1, after=None, before=exact - timedelta(microseconds=1)).photos] == ["may-upload"]
+    # A naive instant is UTC; an offset one is compared in UTC.
+    assert [p.photo_id for p in store.list_photos(
+        "alice", limit=10, after=None, before=datetime(2024, 5, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    ).photos] == ["april-end", "old"]
+    assert [p.photo_id for p in store.list_photos(
+        "alice", limit=10, after=None, before=datetime(2024, 1, 1)).photos] == ["old"]
+    assert store.list_photos("alice", limit=10, after=None, before=datetime(2000, 1, 1)).photos == []
+    assert store.list_photos("bob", limit=10, after=None, before=end_of_april).photos == []
+
+
+def test_listing_before_an_instant_pages_on_with_the_cursor(metadata):
+    store = metadata.store
+    for i in range(7):
+        add_ready(store, "alice", f"p{i}", created_at=BASE + timedelta(days=i))
+    before = BASE + timedelta(days=4)
+    ids, after = [], None
+    for _ in range(5):
+        page = store.list_photos("alice", limit=2, after=after, before=before)
+        ids += [p.photo_id for p in page.photos]
+        after = page.next_key
+        if after is None:
+            break
+
+    assert ids == ["p4", "p3", "p2", "p1", "p0"]
+    # A cursor from the unbounded listing that lies above the bound: the bound says where to start.
+    newest = store.list_photos("alice", limit=1, after=None)
+    assert [p.photo_id for p in store.list_photos(
+        "alice", limit=2, after=newest.next_key, before=before).photos] == ["p4", "p3"]
+
+
 def forge(body: object) -> str:
     return base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=").decode()
 

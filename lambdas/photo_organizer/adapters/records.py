@@ -40,6 +40,17 @@ def listing_sort_key(photo: Photo) -> str:
     return f"{utc_sort_stamp(photo.sort_time)}#{photo.photo_id}"
 
 
+def before_bound(moment: datetime) -> str:
+    """An exclusive upper bound on listing sort keys that admits every photo at or older than moment:
+    '~' sorts after the '#' that ends every stamp, in SQLite's binary collation and DynamoDB's byte order alike."""
+    return f"{utc_sort_stamp(moment)}~"
+
+
+def month_of_sort_key(sort_key: str) -> str:
+    """'YYYY-MM' (UTC) of a listing sort key, the timeline's month."""
+    return sort_key[:7]
+
+
 def encode_cursor(owner: str, sort_key: str) -> str:
     raw = json.dumps({"v": CURSOR_VERSION, "owner": owner, "after": sort_key}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode("ascii")

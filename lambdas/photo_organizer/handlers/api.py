@@ -27,7 +27,7 @@ from photo_organizer.errors import (
     ValidationError,
 )
 from photo_organizer.feedback.models import FaceFeedback, FeedbackOrigin, FeedbackRequest, FeedbackType
-from photo_organizer.models import ErrorBody, PhotoDetail, PhotoPage, UploadRequest, UploadTicket
+from photo_organizer.models import ErrorBody, PhotoDetail, PhotoMonths, PhotoPage, UploadRequest, UploadTicket
 from photo_organizer.search.models import SortOrder
 from photo_organizer.services.analysis_progress import AnalysisProgress
 from photo_organizer.services.feedback import FeedbackService, FeedbackView
@@ -79,8 +79,19 @@ def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadT
 def list_photos(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    before: Annotated[
+        datetime | None,
+        Query(description="Start at the photos taken (else uploaded) at or before this ISO date or time (UTC "
+              "unless it says otherwise; a date alone means its midnight)"),
+    ] = None,
 ) -> PhotoPage:
-    return services().photos.list(current_owner(), limit=limit, cursor=cursor)
+    return services().photos.list(current_owner(), limit=limit, cursor=cursor, before=before)
+
+
+@app.get("/photos/months", summary="How many photos each month of your timeline holds, newest first")
+@tracer.capture_method
+def photo_months() -> PhotoMonths:
+    return services().photos.months(current_owner())
 
 
 @app.get("/photos/<photo_id>", summary="One photo with short-lived links to its thumbnail, preview and original")

@@ -74,8 +74,15 @@ class MetadataStore(Protocol):
         """Replaces the record only while it is still in expected_status (ConflictError otherwise)."""
         ...
 
-    def list_photos(self, owner: str, *, limit: int, after: str | None) -> PhotoPageResult:
-        """READY photos of one owner, newest first by Photo.sort_time, then photo_id descending."""
+    def list_photos(
+        self, owner: str, *, limit: int, after: str | None, before: datetime | None = None
+    ) -> PhotoPageResult:
+        """READY photos of one owner, newest first by Photo.sort_time, then photo_id descending; with before,
+        only those whose sort_time is at or older than that instant (the cursor still pages on from there)."""
+        ...
+
+    def photo_months(self, owner: str) -> list[tuple[str, int]]:
+        """('YYYY-MM', count) of one owner's READY photos by the UTC month of Photo.sort_time, newest first."""
         ...
 
     def delete_photo(self, owner: str, photo_id: str) -> None:

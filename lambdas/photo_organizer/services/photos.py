@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from photo_organizer.analysis.captions import compose_caption
@@ -16,11 +17,13 @@ from photo_organizer.keys import PhotoKeys, check_owner
 from photo_organizer.models import (
     DerivativeUrls,
     FaceBox,
+    MonthCount,
     Photo,
     PhotoAnalysisView,
     PhotoDetail,
     PhotoPage,
     PhotoFace,
+    PhotoMonths,
     PhotoPerson,
     PhotoStatus,
     PhotoSummary,
@@ -62,10 +65,22 @@ class PhotoService:
     feedback: FeedbackStore | None = None  # the user's corrections: the view shows the photo as they leave it
     suggestions: SuggestionStore | None = None  # the tagging model's beliefs: suppressed and suggested tags
 
-    def list(self, owner: str, *, limit: int = 50, cursor: str | None = None) -> PhotoPage:
+    def list(
+        self, owner: str, *, limit: int = 50, cursor: str | None = None, before: datetime | None = None
+    ) -> PhotoPage:
+        """Newest first; with before, starting at the photos taken (else uploaded) at or before that instant."""
         check_owner(owner)
-        page = self.metadata.list_photos(owner, limit=max(1, min(limit, MAX_PAGE_SIZE)), after=cursor)
+        page = self.metadata.list_photos(
+            owner, limit=max(1, min(limit, MAX_PAGE_SIZE)), after=cursor, before=before
+        )
         return PhotoPage(items=self._with_thumbnails(page.photos), next_cursor=page.next_key)
+
+    def months(self, owner: str) -> PhotoMonths:
+        """Every month of the owner's timeline with its photo count, newest first (the date scrubber)."""
+        check_owner(owner)
+        return PhotoMonths(
+            months=[MonthCount(month=month, count=count) for month, count in self.metadata.photo_months(owner)]
+        )
 
     def summaries(self, owner: str, photo_ids: list[str]) -> PhotoPage:
         """READY photos among photo_ids, newest first (a person's photos; later, search hits)."""

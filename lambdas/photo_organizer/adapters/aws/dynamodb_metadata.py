@@ -35,9 +35,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from photo_organizer.adapters.aws.clients import LazyClient
 from photo_organizer.adapters.aws.errors import error_code, translate
 from photo_organizer.adapters.records import (
+    before_bound,
     decode_cursor,
     encode_cursor,
     listing_sort_key,
+    month_of_sort_key,
     photo_document,
     photo_from_document,
     photo_id_of_sort_key,
@@ -156,7 +158,9 @@ class DynamoDbMetadataStore:
                 f"photo {photo.photo_id} is no longer {expected_status.value} (or no longer exists)"
             ) from exc
 
-    def list_photos(self, owner: str, *, limit: int, after: str | None) -> PhotoPageResult:
+    def list_photos(
+        self, owner: str, *, limit: int, after: str | None, before: datetime | None = None
+    ) -> PhotoPageResult:
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValidationError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
         kwargs: dict[str, Any] = {
@@ -168,8 +172,13 @@ class DynamoDbMetadataStore:
             # that leads to an empty page.
             "Limit": limit + 1,
         }
-        if after is not None:
-            sort_key = decode_cursor(owner, after)
+        if before is not None:
+            kwargs["KeyConditionExpression"] = "GSI1PK = :pk AND GSI1SK < :before"
+            kwargs["ExpressionAttributeValues"][":before"] = {"S": before_bound(before)}
+        sort_key = decode_cursor(owner, after) if after is not None else None
+        if sort_key is not None and (before is None or sort_key < before_bound(before)):
+            # A cursor above the bound (from an unbounded listing) would be outside the key condition, which
+            # DynamoDB rejects; the bound alone then says where to start, as in SQLite.
             # Built from the caller's owner only: the cursor never chooses the partition.
             kwargs["ExclusiveStartKey"] = {
                 "PK": {"S": owner_pk(owner)},
@@ -188,6 +197,33 @@ class DynamoDbMetadataStore:
             next_key = encode_cursor(owner, response["LastEvaluatedKey"]["GSI1SK"]["S"])
         photos = [_photo_from_item(item) for item in items if item.get("PK", {}).get("S") == owner_pk(owner)]
         return PhotoPageResult(photos=photos, next_key=next_key)
+
+    def photo_months(self, owner: str) -> list[tuple[str, int]]:
+        """Queries the whole listing index partition projecting only GSI1SK, paginated, and counts in Python.
+
+        Cost: DynamoDB bills a Query by the size of the items it reads, not the attributes it returns, and the
+        index projects ALL; so this costs what reading every READY photo record once costs (0.5 read units per
+        4 KB, eventually consistent: about 2,500 read units, a few hundredths of a cent, for 10,000 photos of
+        ~2 KB), and one round trip per 1 MB read. The projection only saves the bytes sent back. A library
+        large enough for that to matter would keep per-month counters on the stream instead.
+        """
+        counts: dict[str, int] = {}
+        kwargs: dict[str, Any] = {
+            "IndexName": LISTING_INDEX,
+            "KeyConditionExpression": "GSI1PK = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": listing_pk(owner)}},
+            "ProjectionExpression": "GSI1SK",
+            "ScanIndexForward": False,
+        }
+        while True:
+            response = self._call("query", **kwargs)
+            for item in response.get("Items", []):
+                month = month_of_sort_key(item["GSI1SK"]["S"])
+                counts[month] = counts.get(month, 0) + 1
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return sorted(counts.items(), reverse=True)
 
     def delete_photo(self, owner: str, photo_id: str) -> None:
         item = self._get_item(owner_pk(owner), photo_sk(photo_id))

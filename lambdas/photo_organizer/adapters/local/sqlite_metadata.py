@@ -22,6 +22,7 @@ from pathlib import Path
 from photo_organizer.adapters.records import (
     decode_cursor,
     encode_cursor,
+    before_bound,
     listing_sort_key,
     photo_document,
     photo_from_document,
@@ -99,7 +100,9 @@ class SqliteMetadataStore(SqliteAccess):
             expires_at = row[1] if photo.status is PhotoStatus.PENDING_UPLOAD else None
             db.execute("INSERT OR REPLACE INTO photos VALUES (?, ?, ?, ?, ?, ?, ?)", _row(photo, expires_at=expires_at))
 
-    def list_photos(self, owner: str, *, limit: int, after: str | None) -> PhotoPageResult:
+    def list_photos(
+        self, owner: str, *, limit: int, after: str | None, before: datetime | None = None
+    ) -> PhotoPageResult:
         if not 1 <= limit <= MAX_PAGE_SIZE:
             raise ValidationError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
         # The owner of the query is always the caller's; the cursor only says where to continue.
@@ -108,6 +111,9 @@ class SqliteMetadataStore(SqliteAccess):
         if after is not None:
             sql += " AND sort_key < ?"
             params.append(decode_cursor(owner, after))
+        if before is not None:
+            sql += " AND sort_key < ?"  # the listing index (owner, status, sort_key) bounds the range
+            params.append(before_bound(before))
         sql += " ORDER BY sort_key DESC LIMIT ?"
         params.append(limit + 1)
         with self._read() as db:
@@ -115,6 +121,16 @@ class SqliteMetadataStore(SqliteAccess):
         next_key = encode_cursor(owner, rows[limit - 1][0]) if len(rows) > limit else None
         photos = [photo_from_document(json.loads(document)) for _, document in rows[:limit]]
         return PhotoPageResult(photos=photos, next_key=next_key)
+
+    def photo_months(self, owner: str) -> list[tuple[str, int]]:
+        # One GROUP BY over the listing index (a covering scan of owner + status + sort_key, no documents read).
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT substr(sort_key, 1, 7) AS month, count(*) FROM photos WHERE owner = ? AND status = ?"
+                " GROUP BY month ORDER BY month DESC",
+                (owner, PhotoStatus.READY.value),
+            ).fetchall()
+        return [(month, count) for month, count in rows]
 
     def delete_photo(self, owner: str, photo_id: str) -> None:
         with self._write() as db:
