@@ -6,6 +6,7 @@ export type Schemas = components['schemas'];
 export type PhotoSummary = Schemas['PhotoSummary'];
 export type PhotoDetail = Schemas['PhotoDetail'];
 export type PhotoPage = Schemas['PhotoPage'];
+export type PhotoMonths = Schemas['PhotoMonths'];
 export type UploadTicket = Schemas['UploadTicket'];
 export type SearchResponse = Schemas['SearchResponse'];
 export type SearchHit = Schemas['SearchHitView'];
@@ -113,7 +114,8 @@ export const api = {
 };
 
 export const photos = {
-  list: (cursor: string | null, limit = 100) => api.get<PhotoPage>('/photos', { query: { cursor, limit } }),
+  list: (cursor: string | null, limit = 100, before: string | null = null) => api.get<PhotoPage>('/photos', { query: { cursor, limit, before } }),
+  months: () => api.get<PhotoMonths>('/photos/months'),
   get: (id: string) => api.get<PhotoDetail>('/photos/{photo_id}', { params: { photo_id: id } }),
   remove: (id: string) => api.del<void>('/photos/{photo_id}', { params: { photo_id: id } }),
 };

@@ -1,6 +1,7 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { photos, type PhotoSummary } from '../api/client';
 import { dayLabel, groupByDay, layoutRows, monthLabel, ROW } from '../lib/grouping';
+import { endOfMonth, newerMonth, pick, scrubberEntries, type MonthCount } from '../lib/scrubber';
 import { columnsFor, tileFor, visibleRange } from '../lib/windowing';
 import { linkClick, navigate } from '../router';
 
@@ -23,20 +24,36 @@ export function Timeline() {
   const [error, setError] = useState('');
   const [scroll, setScroll] = useState({ top: 0, height: 800, width: 1000 });
   const [focus, setFocus] = useState(0);
+  const [summary, setSummary] = useState<MonthCount[]>([]);
+  const [anchor, setAnchor] = useState<string | null>(null); // a month picked in the scrubber: listing starts at its end
   const box = useRef<HTMLDivElement>(null);
   const wantFocus = useRef(false);
+  const generation = useRef(0); // a page requested before a re-anchor is dropped when it arrives
 
-  const loadMore = async () => {
-    if (loading || cursor === null) return;
+  const load = async (from: string | null | undefined, at: string | null, fresh: boolean) => {
+    const gen = generation.current;
     setLoading(true);
     try {
-      const page = await photos.list(cursor ?? null, 100);
-      setItems((all) => [...all, ...page.items]);
+      const page = await photos.list(from ?? null, 100, at ? endOfMonth(at) : null);
+      if (gen !== generation.current) return;
+      setItems((all) => (fresh ? page.items : [...all, ...page.items]));
       setCursor(page.next_cursor ?? null);
-    } catch (e) { setError(e instanceof Error ? e.message : 'Could not load photos'); } finally { setLoading(false); }
+    } catch (e) { if (gen === generation.current) setError(e instanceof Error ? e.message : 'Could not load photos'); } finally { if (gen === generation.current) setLoading(false); }
   };
 
-  useEffect(() => { loadMore(); }, []);
+  const loadMore = () => { if (!loading && cursor !== null) load(cursor, anchor, false); };
+
+  const reanchor = (month: string | null) => {
+    generation.current += 1;
+    setAnchor(month); setItems([]); setCursor(undefined); setFocus(0); setError('');
+    if (box.current) box.current.scrollTop = 0;
+    load(null, month, true);
+  };
+
+  useEffect(() => {
+    loadMore();
+    photos.months().then((r) => setSummary(r.months)).catch(() => { /* the scrubber falls back to the loaded months */ });
+  }, []);
 
   useLayoutEffect(() => {
     const el = box.current;
@@ -54,6 +71,12 @@ export function Timeline() {
   const layout = useMemo(() => layoutRows(groupByDay(items), columns, { ...ROW, photos: tile + GAP }), [items, columns, tile]);
   const [start, end] = visibleRange(layout.rows, scroll.top, scroll.height, OVERSCAN, MAX_THUMBS);
   const months = useMemo(() => layout.rows.filter((r) => r.kind === 'month'), [layout]);
+  const entries = useMemo(() => scrubberEntries(summary, months), [summary, months]);
+  const newer = anchor ? newerMonth(entries, months[0]?.month) : null;
+  const jump = (month: string) => {
+    const action = pick(entries, month);
+    if ('scrollTo' in action) { if (box.current) box.current.scrollTop = action.scrollTo; } else reanchor(action.anchor);
+  };
 
   // Infinite scroll: the next page is fetched when the window nears the end of what is loaded.
   useEffect(() => {
@@ -114,14 +137,20 @@ export function Timeline() {
             ))}
           </div>
         </div>
-        {months.length > 1 && (
-          <nav class="scrubber" aria-label="Jump to a month">
-            {months.map((m) => (
-              <button type="button" key={m.key} aria-current={m.month === currentMonth ? 'true' : undefined}
-                onClick={() => { if (box.current) box.current.scrollTop = m.top; }}>
-                {m.month === currentMonth ? monthLabel(m.month) : `${monthLabel(m.month).slice(0, 3)} ${m.month.slice(0, 4)}`}
-              </button>
-            ))}
+        {entries.length > 1 && (
+          <nav class="scrubber" aria-label="Jump to a month" data-testid="scrubber">
+            {anchor && <button type="button" onClick={() => reanchor(null)}>Newest</button>}
+            {newer && <button type="button" onClick={() => reanchor(newer)}>Newer…</button>}
+            {entries.map((m) => {
+              const label = m.month === currentMonth ? monthLabel(m.month) : `${monthLabel(m.month).slice(0, 3)} ${m.month.slice(0, 4)}`;
+              return (
+                <button type="button" key={m.month} aria-current={m.month === currentMonth ? 'true' : undefined}
+                  aria-label={m.count ? `${label}, ${m.count} photo${m.count === 1 ? '' : 's'}` : label}
+                  onClick={() => jump(m.month)}>
+                  {label}{m.count > 0 && <span class="count" aria-hidden="true"> {m.count}</span>}
+                </button>
+              );
+            })}
             {cursor && <button type="button" onClick={() => loadMore()} disabled={loading}>Older…</button>}
           </nav>
         )}
