@@ -162,6 +162,8 @@ def test_a_family_day_in_the_app(stack, browser_context, family):
     page.get_by_role("link", name="Timeline").click()
     thumbs = page.locator("a.thumb")
     expect(page.get_by_test_id("photo-count")).to_have_text("6 photos")
+    scrubber = page.get_by_role("navigation", name="Jump to a month").get_by_role("button")  # whole library, counted
+    expect(scrubber.last).to_have_attribute("aria-label", "Sep 2009, 1 photo")
     expect(page.locator(".row.day h4").first).to_be_visible()
     assert page.locator("a.thumb img").first.get_attribute("loading") == "lazy"
     labels = set(thumbs.evaluate_all("ts => ts.map(t => t.getAttribute('aria-label'))"))
