@@ -24,6 +24,7 @@ from photo_organizer.ports.search import SearchIndex, SearchWriter
 from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.people.searches import FaceSearch
 from photo_organizer.search.models import SearchDocument
+from photo_organizer.services.account_erasure import AccountErasure
 from photo_organizer.services.analysis_progress import LOCAL_MAX_ATTEMPTS, AnalysisProgressService
 from photo_organizer.services.feedback import FeedbackService
 from photo_organizer.services.indexing import StreamIndexer
@@ -119,6 +120,11 @@ class Services:
                 feedback=self.feedback_store,
                 suggestions=self.suggestion_store,
             )
+        self.account = AccountErasure(
+            photos=self.photos, people=self.people, metadata=self.metadata, analysis=self.analysis,
+            people_store=self.people_store, feedback=self.feedback_store, features=self.features,
+            suggestions=self.suggestion_store, search_index=self.search_index,
+        )
         if self.search is not None and self.index_locally:
             search = self.search
             self.ingest.on_ready = lambda photo: search.index_photos(photo.owner, [photo.photo_id])

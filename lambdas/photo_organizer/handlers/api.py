@@ -96,6 +96,20 @@ def delete_photo(photo_id: str) -> Response[None]:
     return Response(status_code=204)
 
 
+class ErasureView(BaseModel):
+    """What DELETE /account deleted (a repeated call reports zeros) and what the audit still finds (empty)."""
+
+    deleted: dict[str, int]
+    remaining: dict[str, int]
+
+
+@app.delete("/account", summary="Erase the account's library: every photo, face, person, correction and event")
+@tracer.capture_method
+def erase_account() -> ErasureView:
+    report = services().account.erase(current_owner())
+    return ErasureView(deleted=report.counts(), remaining={r.store: r.count for r in report.remaining})
+
+
 class PersonChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

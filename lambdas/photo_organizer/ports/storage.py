@@ -78,6 +78,10 @@ class MetadataStore(Protocol):
         """READY photos of one owner, newest first by Photo.sort_time, then photo_id descending."""
         ...
 
+    def photo_ids(self, owner: str) -> list[str]:
+        """Every photo id of the owner in any status (pending, ready, rejected), sorted: account erasure walks it."""
+        ...
+
     def delete_photo(self, owner: str, photo_id: str) -> None:
         """Removes the photo record and any content-hash claim that points at it. Idempotent."""
         ...

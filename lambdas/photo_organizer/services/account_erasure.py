@@ -1,0 +1,132 @@
+"""Account erasure: everything of one owner goes, and an audit says what remains (nothing, when it worked).
+
+Order matters. First new face data stops (biometric consent off: a running analysis keeps no faces), then each
+photo goes the way a single delete goes (bytes first, derived records, the record last; the search document with
+it), then the biometric data (the cloud's collection, faces, people, corrections: the consent-off path), then
+the owner-wide leftovers (feedback events, image embeddings, suggestions). Every step is idempotent and reads
+what is still there, so a crash half-way is finished by running erase again, and a re-run counts only what it
+deleted itself. Only the owner's keys are ever touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from photo_organizer.errors import PhotoNotFoundError
+from photo_organizer.keys import PhotoKeys, check_owner
+from photo_organizer.ports.analysis import AnalysisStore, FeatureStore
+from photo_organizer.ports.feedback import FeedbackStore, SuggestionStore
+from photo_organizer.ports.people import PeopleStore
+from photo_organizer.ports.search import SearchIndex
+from photo_organizer.ports.storage import MetadataStore
+from photo_organizer.services.people import PeopleService
+from photo_organizer.services.photos import PhotoService
+
+
+@dataclass(frozen=True)
+class Remaining:
+    """One store still holding something of the owner: the audit's line."""
+
+    store: str
+    count: int
+
+
+@dataclass
+class ErasureReport:
+    """What this run deleted (a re-run after a complete erasure reports zeros) and what the audit found after."""
+
+    photos: int = 0
+    faces: int = 0
+    people: int = 0
+    corrections: int = 0
+    feedback_events: int = 0
+    image_embeddings: int = 0
+    suggestions: int = 0
+    remaining: list[Remaining] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "photos": self.photos,
+            "faces": self.faces,
+            "people": self.people,
+            "corrections": self.corrections,
+            "feedback_events": self.feedback_events,
+            "image_embeddings": self.image_embeddings,
+            "suggestions": self.suggestions,
+        }
+
+
+@dataclass
+class AccountErasure:
+    photos: PhotoService
+    people: PeopleService
+    metadata: MetadataStore
+    analysis: AnalysisStore
+    people_store: PeopleStore
+    feedback: FeedbackStore | None = None
+    features: FeatureStore | None = None
+    suggestions: SuggestionStore | None = None
+    search_index: SearchIndex | None = None
+    on_progress: Callable[[str, int], None] | None = None
+
+    def erase(self, owner: str) -> ErasureReport:
+        check_owner(owner)
+        report = ErasureReport()
+        # 1. Stop new face data: consent off first (set_consent below repeats it and deletes what is stored).
+        self.people.user_settings.set_biometric_consent(owner, False)
+        # 2. Photos, each as a single delete: blobs, faces of the photo, feedback state, analysis, record, index.
+        for photo_id in self.metadata.photo_ids(owner):
+            try:
+                self.photos.delete(owner, photo_id)
+            except PhotoNotFoundError:
+                continue  # deleted meanwhile (a concurrent erase or delete): not counted twice
+            report.photos += 1
+            if self.on_progress is not None:
+                self.on_progress("photos", report.photos)
+        # 3. Biometric data: the consent-off path (cloud: the Rekognition collection first).
+        forgotten = self.people.set_consent(owner, False).forgotten or {}
+        report.faces = forgotten.get("faces", 0)
+        report.people = forgotten.get("people", 0)
+        report.corrections = forgotten.get("corrections", 0)
+        # 4. Owner-wide leftovers not tied to a photo that still exists.
+        if self.feedback is not None:
+            report.feedback_events = self.feedback.forget_owner(owner)
+        if self.features is not None:
+            report.image_embeddings = self.features.forget_owner(owner)
+        if self.suggestions is not None:
+            report.suggestions = self.suggestions.forget_owner(owner)
+        report.remaining = self.audit(owner)
+        return report
+
+    def audit(self, owner: str) -> list[Remaining]:
+        """Every store asked what it still holds of the owner; only non-empty ones are listed."""
+        check_owner(owner)
+        found: list[Remaining] = []
+
+        def note(store: str, count: int) -> None:
+            if count:
+                found.append(Remaining(store, count))
+
+        photo_ids = self.metadata.photo_ids(owner)
+        note("photo records", len(photo_ids))
+        blobs = 0
+        for photo_id in photo_ids:
+            keys = PhotoKeys.for_photo(owner, photo_id)
+            blobs += sum(self.photos.originals.exists(k) for k in (keys.original, keys.quarantine))
+            blobs += sum(self.photos.derivatives.exists(k) for k in (keys.preview, keys.thumbnail))
+        note("blobs", blobs)
+        note("analysis failures", len(self.analysis.failures(owner)))
+        note("faces", len(self.people_store.faces(owner)))
+        note("people", len(self.people_store.people(owner)))
+        note("corrections", len(self.people_store.constraints(owner)))
+        if self.feedback is not None:
+            note("feedback events", len(self.feedback.events(owner)))
+            note("feedback overlays", len(self.feedback.overlays(owner)))
+        if self.features is not None:
+            note("image embeddings", len(self.features.image_embeddings(owner)))
+        if self.suggestions is not None:
+            note("suggestions", len(self.suggestions.all_suggestions(owner)))
+        if self.search_index is not None:
+            note("search documents", self.search_index.count(owner))
+        return found
