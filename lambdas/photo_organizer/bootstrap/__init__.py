@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # boto3-backed: imported only when the aws backend is built
     from photo_organizer.analysis.planning import AnalysisSettings
     from photo_organizer.services.analysis import AnalysisService
     from photo_organizer.ports.analysis import LocalTimeResolver, PlaceResolver
+    from photo_organizer.ports.people import FaceMatcherStore
 
 
 @dataclass
@@ -76,6 +77,8 @@ class Services:
     review_face_searches: Callable[[str], Mapping[str, FaceSearch]] | None = None
     # (owner, version) -> (pending, analysed) photo ids in one light query (local); else counted from the listings.
     analysis_ids: Callable[[str, int], tuple[set[str], set[str]]] | None = None
+    # The cloud's per-owner promoted face matchers: account erasure deletes the owner's.
+    face_matchers: FaceMatcherStore | None = None
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings)
@@ -123,7 +126,7 @@ class Services:
         self.account = AccountErasure(
             photos=self.photos, people=self.people, metadata=self.metadata, analysis=self.analysis,
             people_store=self.people_store, feedback=self.feedback_store, features=self.features,
-            suggestions=self.suggestion_store, search_index=self.search_index,
+            suggestions=self.suggestion_store, search_index=self.search_index, face_matchers=self.face_matchers,
         )
         if self.search is not None and self.index_locally:
             search = self.search
@@ -168,6 +171,7 @@ def build_services(settings: Settings) -> Services:
             features=DynamoDbFeatureStore(settings.table_name),
             # Rekognition faces have no descriptor here: the review queue reads the clustering's face searches.
             review_face_searches=DynamoDbClusteringState(settings.table_name).searches,
+            face_matchers=cloud_face_matchers(settings.table_name),
         )
         # The stream indexer sees only the photo item: a correction or a consent withdrawal reaches search by
         # rewriting the `people` of the photos it touched.

@@ -108,3 +108,7 @@ class FaceMatcherStore(Protocol):
     def promote(self, owner: str, document: dict[str, Any]) -> None:
         """Replaces the owner's matcher with this one."""
         ...
+
+    def forget(self, owner: str) -> bool:
+        """Account erasure: the owner's promoted matcher goes (True when there was one). Idempotent."""
+        ...

@@ -17,7 +17,7 @@ from photo_organizer.errors import PhotoNotFoundError
 from photo_organizer.keys import PhotoKeys, check_owner
 from photo_organizer.ports.analysis import AnalysisStore, FeatureStore
 from photo_organizer.ports.feedback import FeedbackStore, SuggestionStore
-from photo_organizer.ports.people import PeopleStore
+from photo_organizer.ports.people import FaceMatcherStore, PeopleStore
 from photo_organizer.ports.search import SearchIndex
 from photo_organizer.ports.storage import MetadataStore
 from photo_organizer.services.people import PeopleService
@@ -43,6 +43,7 @@ class ErasureReport:
     feedback_events: int = 0
     image_embeddings: int = 0
     suggestions: int = 0
+    models: int = 0
     remaining: list[Remaining] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -54,6 +55,7 @@ class ErasureReport:
             "feedback_events": self.feedback_events,
             "image_embeddings": self.image_embeddings,
             "suggestions": self.suggestions,
+            "models": self.models,
         }
 
 
@@ -68,6 +70,8 @@ class AccountErasure:
     features: FeatureStore | None = None
     suggestions: SuggestionStore | None = None
     search_index: SearchIndex | None = None
+    # The cloud's per-owner promoted face matcher (the local one lives in the shared model files: see the note).
+    face_matchers: FaceMatcherStore | None = None
     on_progress: Callable[[str, int], None] | None = None
 
     def erase(self, owner: str) -> ErasureReport:
@@ -75,6 +79,7 @@ class AccountErasure:
         report = ErasureReport()
         # 1. Stop new face data: consent off first (set_consent below repeats it and deletes what is stored).
         self.people.user_settings.set_biometric_consent(owner, False)
+        faces_before = len(self.people_store.faces(owner))  # a photo's delete takes its faces: counted here
         # 2. Photos, each as a single delete: blobs, faces of the photo, feedback state, analysis, record, index.
         for photo_id in self.metadata.photo_ids(owner):
             try:
@@ -86,7 +91,7 @@ class AccountErasure:
                 self.on_progress("photos", report.photos)
         # 3. Biometric data: the consent-off path (cloud: the Rekognition collection first).
         forgotten = self.people.set_consent(owner, False).forgotten or {}
-        report.faces = forgotten.get("faces", 0)
+        report.faces = max(faces_before, forgotten.get("faces", 0))
         report.people = forgotten.get("people", 0)
         report.corrections = forgotten.get("corrections", 0)
         # 4. Owner-wide leftovers not tied to a photo that still exists.
@@ -96,6 +101,8 @@ class AccountErasure:
             report.image_embeddings = self.features.forget_owner(owner)
         if self.suggestions is not None:
             report.suggestions = self.suggestions.forget_owner(owner)
+        if self.face_matchers is not None:
+            report.models = int(self.face_matchers.forget(owner))
         report.remaining = self.audit(owner)
         return report
 
@@ -127,6 +134,8 @@ class AccountErasure:
             note("image embeddings", len(self.features.image_embeddings(owner)))
         if self.suggestions is not None:
             note("suggestions", len(self.suggestions.all_suggestions(owner)))
+        if self.face_matchers is not None:
+            note("face matcher models", int(self.face_matchers.promoted(owner) is not None))
         if self.search_index is not None:
             note("search documents", self.search_index.count(owner))
         return found
