@@ -110,7 +110,14 @@ def test_an_erasure_that_crashes_half_way_is_finished_by_running_it_again(stack)
         crashing.erase(user.sub)
     assert len(account.metadata.photo_ids(user.sub)) == len(NAMES) - 2
     assert account.audit(user.sub), "half-way: something remains and the audit says so"
+    token = stack.identity.issue_token(user)
+    with PhotoApiClient(stack.url, token) as client:
+        with pytest.raises(ApiError) as refused:
+            client.upload(SAMPLES / NAMES[0])
+        assert refused.value.status == 409 and "account_erasing" in str(refused.value), "no new writes meanwhile"
 
     report = account.erase(user.sub)
     assert report.photos == len(NAMES) - 2, "the re-run counts only what it deleted itself"
     assert report.remaining == [] and account.audit(user.sub) == []
+    with PhotoApiClient(stack.url, token) as client:
+        assert client.upload(SAMPLES / NAMES[0]), "finished: the (empty) account takes photos again"

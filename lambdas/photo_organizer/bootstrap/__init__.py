@@ -81,7 +81,8 @@ class Services:
     face_matchers: FaceMatcherStore | None = None
 
     def __post_init__(self) -> None:
-        self.uploads = UploadService(self.originals, self.metadata, self.settings)
+        self.uploads = UploadService(self.originals, self.metadata, self.settings,
+                                     erasing=self.user_settings.account_erasing)
         self.ingest = IngestService(self.originals, self.derivatives, self.metadata, self.settings)
         self.people = PeopleService(self.people_store, self.user_settings, self.analysis, self.forget_collection,
                                     face_matcher=self.face_matcher)

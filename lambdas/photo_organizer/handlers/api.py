@@ -18,6 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 from photo_organizer.bootstrap import services
 from photo_organizer.handlers.logs import route_package_logs
 from photo_organizer.errors import (
+    AccountErasingError,
     ConfigurationError,
     FeedbackConflictError,
     NotFoundError,
@@ -356,6 +357,11 @@ def _unauthorized(exc: UnauthorizedError) -> Response:
 def _invalid(exc: ValidationError) -> Response:
     code = getattr(exc, "code", "invalid_request")
     return _error(413 if code == "file_too_large" else 400, code, str(exc))
+
+
+@app.exception_handler(AccountErasingError)
+def _account_erasing(exc: AccountErasingError) -> Response:
+    return _error(409, "account_erasing", "This account is being erased; try again when the erasure finished.")
 
 
 @app.exception_handler(FeedbackConflictError)

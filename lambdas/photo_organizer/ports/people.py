@@ -70,6 +70,14 @@ class UserSettings(Protocol):
 
     def set_biometric_consent(self, owner: str, consent: bool) -> None: ...
 
+    def account_erasing(self, owner: str) -> bool:
+        """True from the start of an account erasure until it finished: uploads are refused meanwhile."""
+        ...
+
+    def set_account_erasing(self, owner: str, erasing: bool) -> None:
+        """Marks the start of an erasure; False removes the mark (no record of the owner is left behind)."""
+        ...
+
 
 class ClusteringState(Protocol):
     """Each face's last similarity search and the owner's last clustering (services.clustering)."""

@@ -77,7 +77,9 @@ class AccountErasure:
     def erase(self, owner: str) -> ErasureReport:
         check_owner(owner)
         report = ErasureReport()
-        # 1. Stop new face data: consent off first (set_consent below repeats it and deletes what is stored).
+        # 1. Stop new writes: the account is marked (uploads are refused until the erasure finished) and face
+        # processing is off (set_consent below repeats it and deletes what is stored).
+        self.people.user_settings.set_account_erasing(owner, True)
         self.people.user_settings.set_biometric_consent(owner, False)
         faces_before = len(self.people_store.faces(owner))  # a photo's delete takes its faces: counted here
         # 2. Photos, each as a single delete: blobs, faces of the photo, feedback state, analysis, record, index.
@@ -104,6 +106,8 @@ class AccountErasure:
         if self.face_matchers is not None:
             report.models = int(self.face_matchers.forget(owner))
         report.remaining = self.audit(owner)
+        if not report.remaining:
+            self.people.user_settings.set_account_erasing(owner, False)  # finished: the account may start anew
         return report
 
     def audit(self, owner: str) -> list[Remaining]:
