@@ -145,3 +145,28 @@ def test_face_matcher_forget_is_per_owner_and_idempotent_moto(aws_env) -> None:
     assert store.forget(LEAVING) is True and store.promoted(LEAVING) is None
     assert store.forget(LEAVING) is False, "already gone"
     assert store.promoted(STAYING) == {"threshold": 0.7}
+
+
+class IndexStillHolding:
+    """The cloud index seconds after the records went: the stream indexer has not removed the documents yet."""
+
+    def __init__(self, documents: int) -> None:
+        self.documents = documents
+
+    def count(self, owner: str) -> int:
+        return self.documents if owner == LEAVING else 0
+
+
+def test_documents_the_stream_indexer_still_has_to_remove_answer_202_and_do_not_block_new_uploads_moto(cloud):
+    services, _, _ = cloud
+    library(services, LEAVING, ["0123456789abcdef0123456789abcdef"])
+    services.account.search_index = IndexStillHolding(1)
+    assert services.account.index_follows_records, "the cloud's index follows the table"
+
+    status, body = call_api("DELETE", "/account", LEAVING)
+    assert status == 202 and body["remaining"] == {"search documents": 1}
+    assert services.user_settings.account_erasing(LEAVING) is False, "nothing else to do: uploads may start again"
+
+    services.account.search_index = IndexStillHolding(0)  # the stream indexer caught up
+    status, body = call_api("DELETE", "/account", LEAVING)
+    assert status == 200 and body["remaining"] == {}

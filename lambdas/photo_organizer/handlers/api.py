@@ -106,9 +106,13 @@ class ErasureView(BaseModel):
 
 @app.delete("/account", summary="Erase the account's library: every photo, face, person, correction and event")
 @tracer.capture_method
-def erase_account() -> ErasureView:
+def erase_account() -> Response[ErasureView]:
+    """200 when nothing remains; 202 when only what follows by itself remains (the cloud's search documents,
+    removed by the stream indexer) or something else does (listed: the mark stays, calling again finishes)."""
     report = services().account.erase(current_owner())
-    return ErasureView(deleted=report.counts(), remaining={r.store: r.count for r in report.remaining})
+    view = ErasureView(deleted=report.counts(), remaining={r.store: r.count for r in report.remaining})
+    return Response(status_code=202 if report.remaining else 200, content_type=content_types.APPLICATION_JSON,
+                    body=view)
 
 
 class PersonChange(BaseModel):
