@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from photo_organizer.feedback.dataset import record_from_line
 from photo_organizer.local_stack.analysis_runner import LABEL_MODEL, analyse_library
 from photo_organizer.local_stack.client import ApiError, PhotoApiClient
 
@@ -70,6 +71,10 @@ def test_delete_account_leaves_nothing_of_the_user_and_the_other_library_intact(
     assert services.feedback_store.events(gail.sub) == []
     assert services.people_store.faces(gail.sub) == [] and services.people_store.people(gail.sub) == []
     assert services.search_index.count(gail.sub) == 0
+    dataset_owners = [record_from_line(text).owner for path in services.feedback_dataset.files()
+                      for text in path.read_text(encoding="utf-8").splitlines() if text.strip()]
+    assert body["deleted"]["dataset_lines"] >= 2 and gail.sub not in dataset_owners, "the training dataset too"
+    assert hugo.sub in dataset_owners
 
     # The other user: every photo, its tags, its feedback and its search documents as before.
     assert {p["photo_id"] for p in staying.list_photos()["items"]} == set(theirs.values())

@@ -128,7 +128,7 @@ class Services:
             photos=self.photos, people=self.people, metadata=self.metadata, analysis=self.analysis,
             people_store=self.people_store, feedback=self.feedback_store, features=self.features,
             suggestions=self.suggestion_store, search_index=self.search_index, face_matchers=self.face_matchers,
-            index_follows_records=not self.index_locally,
+            index_follows_records=not self.index_locally, dataset=self.feedback_dataset,
         )
         if self.search is not None and self.index_locally:
             search = self.search

@@ -67,6 +67,10 @@ class FeedbackDataset(Protocol):
         the same lines: a retried batch is not recorded twice)."""
         ...
 
+    def forget_owner(self, owner: str) -> int:
+        """Account erasure: the owner's lines go from every part; returns how many. Idempotent."""
+        ...
+
 
 class SuggestionStore(Protocol):
     """The tagging model's beliefs per photo (re-application writes them, the photo view, search and the review

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from photo_organizer.errors import PhotoNotFoundError
 from photo_organizer.keys import PhotoKeys, check_owner
 from photo_organizer.ports.analysis import AnalysisStore, FeatureStore
-from photo_organizer.ports.feedback import FeedbackStore, SuggestionStore
+from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
 from photo_organizer.ports.people import FaceMatcherStore, PeopleStore
 from photo_organizer.ports.search import SearchIndex
 from photo_organizer.ports.storage import MetadataStore
@@ -47,6 +47,7 @@ class ErasureReport:
     image_embeddings: int = 0
     suggestions: int = 0
     models: int = 0
+    dataset_lines: int = 0
     remaining: list[Remaining] = field(default_factory=list)
 
     following: frozenset[str] = frozenset()  # stores that empty themselves after the records (cloud index)
@@ -66,6 +67,7 @@ class ErasureReport:
             "image_embeddings": self.image_embeddings,
             "suggestions": self.suggestions,
             "models": self.models,
+            "dataset_lines": self.dataset_lines,
         }
 
 
@@ -82,6 +84,8 @@ class AccountErasure:
     search_index: SearchIndex | None = None
     # The cloud's per-owner promoted face matcher (the local one lives in the shared model files: see the note).
     face_matchers: FaceMatcherStore | None = None
+    # The local JSON Lines dataset (the cloud's dataset bucket is written by the feedback Lambda: see the note).
+    dataset: FeedbackDataset | None = None
     on_progress: Callable[[str, int], None] | None = None
     # The cloud's index follows the table (the stream indexer removes a deleted photo's document seconds later;
     # the API role may only search): what remains there is on its way out, not a failure of this erasure.
@@ -116,6 +120,8 @@ class AccountErasure:
             report.image_embeddings = self.features.forget_owner(owner)
         if self.suggestions is not None:
             report.suggestions = self.suggestions.forget_owner(owner)
+        if self.dataset is not None:
+            report.dataset_lines = self.dataset.forget_owner(owner)
         if self.face_matchers is not None:
             report.models = int(self.face_matchers.forget(owner))
         report.remaining = self.audit(owner)
