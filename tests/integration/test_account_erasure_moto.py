@@ -20,6 +20,7 @@ from photo_organizer.local_stack.events import LambdaContextStub, http_api_event
 from photo_organizer.analysis.models import BoundingBox
 from photo_organizer.models import ImageFormat, ImageMetadata, Photo, PhotoStatus, utcnow
 from photo_organizer.people.store import StoredFace
+from photo_organizer.people.searches import ClusteringMark
 from photo_organizer.settings import Backend, Settings
 
 LEAVING = "3f1c2b7e-0000-4000-8000-00000000a11c"
@@ -88,6 +89,7 @@ def library(services, owner: str, photo_ids: list[str]) -> None:
                                     photo_id=photo_id, **extra)
             services.feedback_store.record(record, overlay=overlay_of([record]))
     services.face_matchers.promote(owner, {"owner": owner, "threshold": 0.6})
+    services.clustering.record_clustering(owner, ClusteringMark(digest="d" * 64, clustered_at=now, last_full_at=now))
 
 
 def items_of(owner: str) -> list[str]:

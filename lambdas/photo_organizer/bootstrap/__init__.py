@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # boto3-backed: imported only when the aws backend is built
     from photo_organizer.analysis.planning import AnalysisSettings
     from photo_organizer.services.analysis import AnalysisService
     from photo_organizer.ports.analysis import LocalTimeResolver, PlaceResolver
-    from photo_organizer.ports.people import FaceMatcherStore
+    from photo_organizer.ports.people import ClusteringState, FaceMatcherStore
 
 
 @dataclass
@@ -79,6 +79,7 @@ class Services:
     analysis_ids: Callable[[str, int], tuple[set[str], set[str]]] | None = None
     # The cloud's per-owner promoted face matchers: account erasure deletes the owner's.
     face_matchers: FaceMatcherStore | None = None
+    clustering: ClusteringState | None = None  # the cloud's clustering marks: account erasure deletes the owner's
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings,
@@ -128,7 +129,7 @@ class Services:
             photos=self.photos, people=self.people, metadata=self.metadata, analysis=self.analysis,
             people_store=self.people_store, feedback=self.feedback_store, features=self.features,
             suggestions=self.suggestion_store, search_index=self.search_index, face_matchers=self.face_matchers,
-            index_follows_records=not self.index_locally, dataset=self.feedback_dataset,
+            index_follows_records=not self.index_locally, dataset=self.feedback_dataset, clustering=self.clustering,
         )
         if self.search is not None and self.index_locally:
             search = self.search
@@ -174,6 +175,7 @@ def build_services(settings: Settings) -> Services:
             # Rekognition faces have no descriptor here: the review queue reads the clustering's face searches.
             review_face_searches=DynamoDbClusteringState(settings.table_name).searches,
             face_matchers=cloud_face_matchers(settings.table_name),
+            clustering=DynamoDbClusteringState(settings.table_name),
         )
         # The stream indexer sees only the photo item: a correction or a consent withdrawal reaches search by
         # rewriting the `people` of the photos it touched.

@@ -96,6 +96,10 @@ class ClusteringState(Protocol):
 
     def record_clustering(self, owner: str, mark: ClusteringMark) -> None: ...
 
+    def forget_clustering(self, owner: str) -> bool:
+        """Account erasure: the clustering mark goes (True when there was one). Idempotent."""
+        ...
+
 
 class FaceSearcher(Protocol):
     """Similar faces in the owner's collection; AnalysisRefusedError when the face is not there any more."""

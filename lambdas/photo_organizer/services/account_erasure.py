@@ -17,7 +17,7 @@ from photo_organizer.errors import PhotoNotFoundError
 from photo_organizer.keys import PhotoKeys, check_owner
 from photo_organizer.ports.analysis import AnalysisStore, FeatureStore
 from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
-from photo_organizer.ports.people import FaceMatcherStore, PeopleStore
+from photo_organizer.ports.people import ClusteringState, FaceMatcherStore, PeopleStore
 from photo_organizer.ports.search import SearchIndex
 from photo_organizer.ports.storage import MetadataStore
 from photo_organizer.services.people import PeopleService
@@ -84,6 +84,8 @@ class AccountErasure:
     search_index: SearchIndex | None = None
     # The cloud's per-owner promoted face matcher (the local one lives in the shared model files: see the note).
     face_matchers: FaceMatcherStore | None = None
+    # The cloud's clustering mark (SETTINGS#clustering: the digest of the owner's last clustering inputs).
+    clustering: ClusteringState | None = None
     # The local JSON Lines dataset (the cloud's dataset bucket is written by the feedback Lambda: see the note).
     dataset: FeedbackDataset | None = None
     on_progress: Callable[[str, int], None] | None = None
@@ -120,6 +122,8 @@ class AccountErasure:
             report.image_embeddings = self.features.forget_owner(owner)
         if self.suggestions is not None:
             report.suggestions = self.suggestions.forget_owner(owner)
+        if self.clustering is not None:
+            self.clustering.forget_clustering(owner)
         if self.dataset is not None:
             report.dataset_lines = self.dataset.forget_owner(owner)
         if self.face_matchers is not None:
@@ -159,6 +163,8 @@ class AccountErasure:
             note("image embeddings", len(self.features.image_embeddings(owner)))
         if self.suggestions is not None:
             note("suggestions", len(self.suggestions.all_suggestions(owner)))
+        if self.clustering is not None:
+            note("clustering marks", int(self.clustering.last_clustering(owner) is not None))
         if self.face_matchers is not None:
             note("face matcher models", int(self.face_matchers.promoted(owner) is not None))
         if self.search_index is not None:
