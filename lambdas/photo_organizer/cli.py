@@ -68,6 +68,38 @@ def users_add(
     console.print(f"token: {identity.issue_token(user)}")
 
 
+@users_app.command("delete")
+def users_delete(
+    username: str,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    audit_only: Annotated[bool, typer.Option("--audit-only", help="Only list what the user still has.")] = False,
+) -> None:
+    """Erase a local user's library (photos, faces, people, corrections, feedback, index) and sign-in; then audit.
+    Stop the server first: erasure writes the library."""
+    from photo_organizer import bootstrap
+    from photo_organizer.local_stack.identity import LocalIdentityProvider
+
+    identity = LocalIdentityProvider(data_dir, issuer="http://127.0.0.1/auth")
+    user = identity.get_user(username)
+    if user is None:
+        raise typer.BadParameter(f"no user {username!r}")
+    account = bootstrap.build_services(bootstrap.local_settings(data_dir)).account
+    if audit_only:
+        remaining = account.audit(user.sub)
+    else:
+        with bootstrap.library_writer_lock(data_dir)():
+            report = account.erase(user.sub)
+        console.print(" ".join(f"{name}={count}" for name, count in report.counts().items()))
+        remaining = report.remaining
+        if not remaining:
+            identity.delete_user(username)
+    for line in remaining:
+        console.print(f"[red]remaining[/] {line.store}: {line.count}")
+    if remaining:
+        raise typer.Exit(1)
+    console.print("audit: nothing remains")
+
+
 @users_app.command("token")
 def users_token(username: str, data_dir: DataDir = DEFAULT_DATA_DIR, api_url: ApiUrl = f"http://127.0.0.1:{DEFAULT_PORT}") -> None:
     """Print a fresh 12-hour token for a local user of the server at --api-url."""

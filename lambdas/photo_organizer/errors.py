@@ -59,6 +59,10 @@ class ConflictError(PermanentError):
     """A conditional write lost: the record is no longer in the state the caller expected."""
 
 
+class AccountErasingError(ConflictError):
+    """The account is being erased: nothing new is written for it until the erasure finishes (409)."""
+
+
 class FeedbackConflictError(ConflictError):
     """A feedback undo that cannot be done; `code` is what the client sees (409): `undo_refused` (an undo is never
     undone) or `already_undone`."""

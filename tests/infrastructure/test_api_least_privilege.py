@@ -58,3 +58,17 @@ def test_the_api_role_only_searches_the_domain(api_role):
         assert not allowed(api_role, "es:ESHttpPost", f"{DOMAIN_ARN}/{path}"), path
     assert not allowed(api_role, "es:ESHttpPut", f"{DOMAIN_ARN}/photos")
     assert not allowed(api_role, "es:ESHttpDelete", f"{DOMAIN_ARN}/photos")
+
+
+def test_account_erasure_needs_no_more_than_the_photo_delete_grants(api_role, synthesized):
+    """DELETE /account deletes what DELETE /photos/{id} deletes, photo by photo, and the face collection as the
+    consent-off path does: the same object deletes, still no listing, and no Cognito (the user pool entry stays:
+    not granted, so deleting it is left to an operator)."""
+    routes = {r["Properties"]["RouteKey"] for r in synthesized.template_json("api")["Resources"].values()
+              if r["Type"] == "AWS::ApiGatewayV2::Route"}
+    assert "DELETE /account" in routes
+    for key in ("originals/owner-1/photo-1", "quarantine/owner-1/photo-1"):
+        assert allowed(api_role, "s3:DeleteObjectVersion", f"{ORIGINALS}/{key}")
+        assert allowed(api_role, "s3:DeleteObject", f"{ORIGINALS}/{key}")
+    assert not allowed(api_role, "s3:ListBucket", ORIGINALS)
+    assert not {a for a in _actions(api_role) if a.startswith("cognito-idp:")}

@@ -165,3 +165,16 @@ def test_aws_writes_are_photo_item_attributes_and_move_updated_at(request: pytes
     }
     assert after_suggestions["updated_at"]["S"] > after_embedding["updated_at"]["S"]
     assert after_suggestions["status"] == after_embedding["status"]  # the rest of the item is untouched
+
+
+def test_forget_owner_erases_every_embedding_and_suggestion_of_the_owner_only(stores: Stores) -> None:
+    for owner, photo_id in (("ana", "p1"), ("ana", "p2"), ("bo", "p1")):
+        add_ready(stores.photos, owner, photo_id)
+        stores.features.save_image_embedding(owner, photo_id, unit_vector(1))
+        stores.suggestions.replace_suggestions(owner, photo_id, [TagSuggestion(tag="cat", confidence=0.9)])
+    assert stores.features.forget_owner("ana") == 2
+    assert stores.suggestions.forget_owner("ana") == 2
+    assert stores.features.image_embeddings("ana") == {} and stores.suggestions.all_suggestions("ana") == {}
+    assert set(stores.features.image_embeddings("bo")) == {"p1"}, "another owner's untouched"
+    assert set(stores.suggestions.all_suggestions("bo")) == {"p1"}
+    assert stores.features.forget_owner("ana") == 0 and stores.suggestions.forget_owner("ana") == 0, "idempotent"

@@ -222,3 +222,18 @@ def test_a_text_search_reads_one_short_key_range_of_marks_not_the_owners_events(
     [read] = calls
     assert read["operation"] == "Query" and "FilterExpression" not in read["params"]
     assert read["params"]["ExpressionAttributeValues"][":prefix"]["S"].startswith("IRRELEVANT#")
+
+
+def test_forget_owner_erases_every_event_and_overlay_of_the_owner_only(feedback: FeedbackStoreUnderTest) -> None:
+    mine = [event(FeedbackType.TAG_ADDED, tag="x"), event(FeedbackType.TAG_ADDED, photo_id="p2", tag="y"),
+            event(FeedbackType.SEARCH_IRRELEVANT, photo_id="p2", query="beach")]
+    bobs = event(FeedbackType.TAG_ADDED, owner="bob", tag="z")
+    for record in (*mine, bobs):
+        feedback.store.record(record, overlay=overlay_of([record]))
+    assert feedback.store.forget_owner("alice") == len(mine)
+    feedback.photos.delete_photo("alice", "p1")  # erasure deletes the photos (the cloud's overlays go with them)
+    feedback.photos.delete_photo("alice", "p2")
+    assert feedback.store.events("alice") == [] and feedback.store.overlays("alice") == {}
+    assert feedback.store.irrelevant_photos("alice", "beach") == set()
+    assert feedback.store.events("bob") == [bobs] and set(feedback.store.overlays("bob")) == {"p1"}
+    assert feedback.store.forget_owner("alice") == 0, "idempotent"

@@ -428,3 +428,14 @@ def test_concurrent_claims_of_one_hash_agree_on_a_single_winner(metadata):
         winners = set(pool.map(lambda photo_id: store.claim_content("alice", sha("burst"), photo_id), contenders))
 
     assert len(winners) == 1 and winners <= set(contenders)
+
+
+def test_photo_ids_lists_every_status_of_the_owner_only(metadata):
+    metadata = metadata.store
+    add_ready(metadata, "alice", "p2")
+    create_live(metadata, pending("alice", "p1"))
+    add_ready(metadata, "bob", "p3")
+    assert metadata.photo_ids("alice") == ["p1", "p2"], "pending photos too: erasure must see them"
+    metadata.delete_photo("alice", "p1")
+    assert metadata.photo_ids("alice") == ["p2"] and metadata.photo_ids("bob") == ["p3"]
+    assert metadata.photo_ids("carol") == []

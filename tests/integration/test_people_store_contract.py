@@ -271,3 +271,14 @@ def test_forget_biometrics_leaves_nothing_of_the_owner_and_everything_of_others(
         assert _biometric_keys(people.raw_sort_keys("alice")) == []
         assert "SETTINGS#biometrics" in people.raw_sort_keys("alice")
         assert len(_biometric_keys(people.raw_sort_keys("bob"))) > 3 + 2 + 1  # bob's person spans part items
+
+
+def test_the_account_erasing_mark_is_per_owner_idempotent_and_leaves_nothing_once_cleared(
+        people: PeopleStoreUnderTest) -> None:
+    assert people.store.account_erasing("alice") is False
+    people.store.set_account_erasing("alice", True)
+    people.store.set_account_erasing("alice", True)
+    assert people.store.account_erasing("alice") is True and people.store.account_erasing("bob") is False
+    people.store.set_account_erasing("alice", False)
+    people.store.set_account_erasing("alice", False)
+    assert people.store.account_erasing("alice") is False

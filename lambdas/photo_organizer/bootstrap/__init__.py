@@ -24,6 +24,7 @@ from photo_organizer.ports.search import SearchIndex, SearchWriter
 from photo_organizer.ports.storage import BlobStore, MetadataStore
 from photo_organizer.people.searches import FaceSearch
 from photo_organizer.search.models import SearchDocument
+from photo_organizer.services.account_erasure import AccountErasure
 from photo_organizer.services.analysis_progress import LOCAL_MAX_ATTEMPTS, AnalysisProgressService
 from photo_organizer.services.feedback import FeedbackService
 from photo_organizer.services.indexing import StreamIndexer
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # boto3-backed: imported only when the aws backend is built
     from photo_organizer.analysis.planning import AnalysisSettings
     from photo_organizer.services.analysis import AnalysisService
     from photo_organizer.ports.analysis import LocalTimeResolver, PlaceResolver
+    from photo_organizer.ports.people import ClusteringState, FaceMatcherStore
 
 
 @dataclass
@@ -75,9 +77,13 @@ class Services:
     review_face_searches: Callable[[str], Mapping[str, FaceSearch]] | None = None
     # (owner, version) -> (pending, analysed) photo ids in one light query (local); else counted from the listings.
     analysis_ids: Callable[[str, int], tuple[set[str], set[str]]] | None = None
+    # The cloud's per-owner promoted face matchers: account erasure deletes the owner's.
+    face_matchers: FaceMatcherStore | None = None
+    clustering: ClusteringState | None = None  # the cloud's clustering marks: account erasure deletes the owner's
 
     def __post_init__(self) -> None:
-        self.uploads = UploadService(self.originals, self.metadata, self.settings)
+        self.uploads = UploadService(self.originals, self.metadata, self.settings,
+                                     erasing=self.user_settings.account_erasing)
         self.ingest = IngestService(self.originals, self.derivatives, self.metadata, self.settings)
         self.people = PeopleService(self.people_store, self.user_settings, self.analysis, self.forget_collection,
                                     face_matcher=self.face_matcher)
@@ -119,6 +125,12 @@ class Services:
                 feedback=self.feedback_store,
                 suggestions=self.suggestion_store,
             )
+        self.account = AccountErasure(
+            photos=self.photos, people=self.people, metadata=self.metadata, analysis=self.analysis,
+            people_store=self.people_store, feedback=self.feedback_store, features=self.features,
+            suggestions=self.suggestion_store, search_index=self.search_index, face_matchers=self.face_matchers,
+            index_follows_records=not self.index_locally, dataset=self.feedback_dataset, clustering=self.clustering,
+        )
         if self.search is not None and self.index_locally:
             search = self.search
             self.ingest.on_ready = lambda photo: search.index_photos(photo.owner, [photo.photo_id])
@@ -162,6 +174,8 @@ def build_services(settings: Settings) -> Services:
             features=DynamoDbFeatureStore(settings.table_name),
             # Rekognition faces have no descriptor here: the review queue reads the clustering's face searches.
             review_face_searches=DynamoDbClusteringState(settings.table_name).searches,
+            face_matchers=cloud_face_matchers(settings.table_name),
+            clustering=DynamoDbClusteringState(settings.table_name),
         )
         # The stream indexer sees only the photo item: a correction or a consent withdrawal reaches search by
         # rewriting the `people` of the photos it touched.

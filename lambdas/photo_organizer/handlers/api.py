@@ -18,6 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 from photo_organizer.bootstrap import services
 from photo_organizer.handlers.logs import route_package_logs
 from photo_organizer.errors import (
+    AccountErasingError,
     ConfigurationError,
     FeedbackConflictError,
     NotFoundError,
@@ -105,6 +106,24 @@ def get_photo(photo_id: str) -> PhotoDetail:
 def delete_photo(photo_id: str) -> Response[None]:
     services().photos.delete(current_owner(), photo_id)
     return Response(status_code=204)
+
+
+class ErasureView(BaseModel):
+    """What DELETE /account deleted (a repeated call reports zeros) and what the audit still finds (empty)."""
+
+    deleted: dict[str, int]
+    remaining: dict[str, int]
+
+
+@app.delete("/account", summary="Erase the account's library: every photo, face, person, correction and event")
+@tracer.capture_method
+def erase_account() -> Response[ErasureView]:
+    """200 when nothing remains; 202 when only what follows by itself remains (the cloud's search documents,
+    removed by the stream indexer) or something else does (listed: the mark stays, calling again finishes)."""
+    report = services().account.erase(current_owner())
+    view = ErasureView(deleted=report.counts(), remaining={r.store: r.count for r in report.remaining})
+    return Response(status_code=202 if report.remaining else 200, content_type=content_types.APPLICATION_JSON,
+                    body=view)
 
 
 class PersonChange(BaseModel):
@@ -353,6 +372,11 @@ def _unauthorized(exc: UnauthorizedError) -> Response:
 def _invalid(exc: ValidationError) -> Response:
     code = getattr(exc, "code", "invalid_request")
     return _error(413 if code == "file_too_large" else 400, code, str(exc))
+
+
+@app.exception_handler(AccountErasingError)
+def _account_erasing(exc: AccountErasingError) -> Response:
+    return _error(409, "account_erasing", "This account is being erased; try again when the erasure finished.")
 
 
 @app.exception_handler(FeedbackConflictError)

@@ -98,6 +98,11 @@ class LocalIdentityProvider:
             row = db.execute("SELECT username, sub FROM users WHERE username = ?", (username.strip().lower(),)).fetchone()
         return LocalUser(*row) if row else None
 
+    def delete_user(self, username: str) -> bool:
+        """Account erasure's last step: the user can no longer sign in (tokens already issued expire as usual)."""
+        with self._lock, self._connect() as db:
+            return db.execute("DELETE FROM users WHERE username = ?", (username.strip().lower(),)).rowcount > 0
+
     def ensure_user(self, username: str) -> LocalUser:
         return self.get_user(username) or self.add_user(username)[0]
 

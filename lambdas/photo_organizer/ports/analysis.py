@@ -79,3 +79,8 @@ class FeatureStore(Protocol):
     def image_embeddings(self, owner: str) -> dict[str, np.ndarray]:
         """photo id -> embedding, for the owner's photos that have one."""
         ...
+
+    def forget_owner(self, owner: str) -> int:
+        """Account erasure: deletes every embedding of the owner (also rows of photos already deleted); returns
+        how many went. Idempotent; other owners untouched."""
+        ...

@@ -53,6 +53,11 @@ class FeedbackStore(Protocol):
         because the photo has no features any more)."""
         ...
 
+    def forget_owner(self, owner: str) -> int:
+        """Account erasure: deletes every event and overlay of the owner; returns how many events went.
+        Idempotent; other owners untouched."""
+        ...
+
 
 class FeedbackDataset(Protocol):
     """The append-only JSON Lines dataset (feedback.dataset): local files, or the dataset bucket."""
@@ -60,6 +65,10 @@ class FeedbackDataset(Protocol):
     def append(self, records: Sequence[FeedbackRecord], *, part: str) -> None:
         """Writes the records' lines; `part` names the write (the same part written again replaces itself with
         the same lines: a retried batch is not recorded twice)."""
+        ...
+
+    def forget_owner(self, owner: str) -> int:
+        """Account erasure: the owner's lines go from every part; returns how many. Idempotent."""
         ...
 
 
@@ -73,4 +82,8 @@ class SuggestionStore(Protocol):
 
     def all_suggestions(self, owner: str) -> dict[str, list[TagSuggestion]]:
         """photo id -> its suggestions, for the owner's photos that have any."""
+        ...
+
+    def forget_owner(self, owner: str) -> int:
+        """Account erasure: deletes every suggestion of the owner; returns how many photos' went. Idempotent."""
         ...

@@ -70,6 +70,14 @@ class UserSettings(Protocol):
 
     def set_biometric_consent(self, owner: str, consent: bool) -> None: ...
 
+    def account_erasing(self, owner: str) -> bool:
+        """True from the start of an account erasure until it finished: uploads are refused meanwhile."""
+        ...
+
+    def set_account_erasing(self, owner: str, erasing: bool) -> None:
+        """Marks the start of an erasure; False removes the mark (no record of the owner is left behind)."""
+        ...
+
 
 class ClusteringState(Protocol):
     """Each face's last similarity search and the owner's last clustering (services.clustering)."""
@@ -87,6 +95,10 @@ class ClusteringState(Protocol):
     def last_clustering(self, owner: str) -> ClusteringMark | None: ...
 
     def record_clustering(self, owner: str, mark: ClusteringMark) -> None: ...
+
+    def forget_clustering(self, owner: str) -> bool:
+        """Account erasure: the clustering mark goes (True when there was one). Idempotent."""
+        ...
 
 
 class FaceSearcher(Protocol):
@@ -107,4 +119,8 @@ class FaceMatcherStore(Protocol):
 
     def promote(self, owner: str, document: dict[str, Any]) -> None:
         """Replaces the owner's matcher with this one."""
+        ...
+
+    def forget(self, owner: str) -> bool:
+        """Account erasure: the owner's promoted matcher goes (True when there was one). Idempotent."""
         ...

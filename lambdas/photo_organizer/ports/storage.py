@@ -85,6 +85,10 @@ class MetadataStore(Protocol):
         """('YYYY-MM', count) of one owner's READY photos by the UTC month of Photo.sort_time, newest first."""
         ...
 
+    def photo_ids(self, owner: str) -> list[str]:
+        """Every photo id of the owner in any status (pending, ready, rejected), sorted: account erasure walks it."""
+        ...
+
     def delete_photo(self, owner: str, photo_id: str) -> None:
         """Removes the photo record and any content-hash claim that points at it. Idempotent."""
         ...

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from photo_organizer.errors import ValidationError
+from photo_organizer.errors import AccountErasingError, ValidationError
 from photo_organizer.keys import PhotoKeys, check_owner, new_photo_id
 from photo_organizer.models import Photo, PhotoStatus, UploadRequest, UploadTicket, clean_filename, utcnow
 from photo_organizer.ports.storage import BlobStore, MetadataStore
@@ -20,9 +21,13 @@ class UploadService:
     originals: BlobStore
     metadata: MetadataStore
     settings: Settings
+    # owner -> True while the account is being erased (AccountErasure): no new photo is started meanwhile.
+    erasing: Callable[[str], bool] | None = None
 
     def start(self, owner: str, request: UploadRequest) -> UploadTicket:
         check_owner(owner)
+        if self.erasing is not None and self.erasing(owner):
+            raise AccountErasingError("the account is being erased")
         if request.size > self.settings.max_upload_bytes:
             raise FileTooLargeError(
                 f"the file is {request.size} bytes; the limit is {self.settings.max_upload_bytes} bytes"

@@ -88,6 +88,10 @@ class DynamoDbClusteringState:
             matcher_digest=item.get("matcher_digest", {}).get("S"),
         )
 
+    def forget_clustering(self, owner: str) -> bool:
+        old = self._table.call("delete_item", Key=key(owner_pk(owner), CLUSTERING_SK), ReturnValues="ALL_OLD")
+        return bool(old.get("Attributes"))
+
     def record_clustering(self, owner: str, mark: ClusteringMark) -> None:
         item = {
             **key(owner_pk(owner), CLUSTERING_SK),

@@ -47,3 +47,7 @@ class DynamoDbFaceMatcherStore:
             "digest": {"S": matcher_digest(document)},
             "promoted_at": {"S": utcnow().isoformat()},
         })
+
+    def forget(self, owner: str) -> bool:
+        old = self._table.call("delete_item", Key=key(owner_pk(owner), FACE_MATCHER_SK), ReturnValues="ALL_OLD")
+        return bool(old.get("Attributes"))

@@ -83,6 +83,10 @@ class _PhotoAttributes:
         )
         return {item["SK"]["S"][len(_PHOTO_PREFIX) :]: item[name] for item in items}
 
+    def _remove_all(self, owner: str, name: str) -> int:
+        """Account erasure: REMOVEs the attribute from every photo item of the owner that has it."""
+        return sum(self._set(owner, photo_id, name, None) for photo_id in self._all(owner, name))
+
 
 class DynamoDbFeatureStore(_PhotoAttributes):
     def __init__(self, table_name: str, *, client_factory: Callable[[], Any] | None = None) -> None:
@@ -100,6 +104,9 @@ class DynamoDbFeatureStore(_PhotoAttributes):
             photo_id: image_embedding_from_bytes(value["B"])
             for photo_id, value in sorted(self._all(owner, "image_embedding").items())
         }
+
+    def forget_owner(self, owner: str) -> int:
+        return self._remove_all(owner, "image_embedding")
 
 
 class DynamoDbSuggestionStore(_PhotoAttributes):
@@ -120,3 +127,6 @@ class DynamoDbSuggestionStore(_PhotoAttributes):
             photo_id: suggestions_from_attribute(value)
             for photo_id, value in sorted(self._all(owner, "suggestions").items())
         }
+
+    def forget_owner(self, owner: str) -> int:
+        return self._remove_all(owner, "suggestions")

@@ -116,6 +116,23 @@ class DynamoDbFeedbackStore:
         except ConflictError:
             pass  # already gone
 
+    def forget_owner(self, owner: str) -> int:
+        """Every event and search-mark item of the owner (the overlays live on the photo items, deleted with
+        them); returns how many events went."""
+        sks = [item["SK"]["S"] for item in self._events(owner, projection="PK, SK")]
+        marks = [
+            item["SK"]["S"]
+            for item in self._table.items(
+                "query",
+                KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+                ExpressionAttributeValues={":pk": {"S": owner_pk(owner)}, ":prefix": {"S": SEARCH_MARK_PREFIX}},
+                ProjectionExpression="PK, SK",
+                ConsistentRead=True,
+            )
+        ]
+        self._table.batch_write([{"DeleteRequest": {"Key": key(owner_pk(owner), sk)}} for sk in sks + marks])
+        return len(sks)
+
     # ---- reads -------------------------------------------------------------------------------------------------
 
     def get(self, owner: str, feedback_id: str) -> FeedbackRecord | None:

@@ -225,6 +225,21 @@ class DynamoDbMetadataStore:
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return sorted(counts.items(), reverse=True)
 
+    def photo_ids(self, owner: str) -> list[str]:
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": owner_pk(owner)}, ":prefix": {"S": photo_sk("")}},
+            "ProjectionExpression": "SK",
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self._call("query", **kwargs)
+            ids += [item["SK"]["S"][len(photo_sk("")) :] for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return sorted(ids)
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def delete_photo(self, owner: str, photo_id: str) -> None:
         item = self._get_item(owner_pk(owner), photo_sk(photo_id))
         if item is None:

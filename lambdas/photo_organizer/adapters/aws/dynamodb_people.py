@@ -39,6 +39,7 @@ FACE_PREFIX = "FACE#"
 PERSON_PREFIX = "PERSON#"
 CONSTRAINT_PREFIX = "CONSTRAINT#"
 CONSENT_SK = "SETTINGS#biometrics"
+ERASURE_SK = "SETTINGS#erasure"  # present while an account erasure runs (or crashed half-way)
 _PART = "#PART#"
 _PART_BYTES = 300_000  # face ids per item, in bytes: well under the 400 KB item limit with the other attributes
 _TRANSACTION_ITEMS = 100  # TransactWriteItems limit
@@ -178,6 +179,18 @@ class DynamoDbPeopleStore:
                 "updated_at": {"S": utcnow().isoformat()},
             },
         )
+
+    def account_erasing(self, owner: str) -> bool:
+        item = self._table.call("get_item", Key=key(owner_pk(owner), ERASURE_SK), ConsistentRead=True).get("Item")
+        return item is not None
+
+    def set_account_erasing(self, owner: str, erasing: bool) -> None:
+        if not erasing:
+            self._table.call("delete_item", Key=key(owner_pk(owner), ERASURE_SK))
+            return
+        self._table.call("put_item", Item={
+            **key(owner_pk(owner), ERASURE_SK), "entity": {"S": "settings"}, "started_at": {"S": utcnow().isoformat()},
+        })
 
     def forget_biometrics(self, owner: str) -> ForgottenBiometrics:
         projection = {"ProjectionExpression": "PK, SK"}

@@ -9,6 +9,7 @@ stored event missing from the files first (readers drop repeated feedback ids).
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Sequence
@@ -43,6 +44,26 @@ class FileFeedbackDataset:
                         os.close(fd)
                 except OSError as exc:
                     raise StorageUnavailableError(f"feedback dataset {prefix}: {exc.strerror}") from exc
+
+    def forget_owner(self, owner: str) -> int:
+        """Account erasure: rewrites every part file without the owner's lines (a temporary file, then an atomic
+        rename); returns how many lines went. Idempotent; other owners' lines stay in their order."""
+        removed = 0
+        with self._lock:
+            for path in self.files():
+                kept: list[str] = []
+                lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+                for text in lines:
+                    if text.strip() and json.loads(text).get("owner") == owner:
+                        removed += 1
+                    else:
+                        kept.append(text)
+                if len(kept) == len(lines):
+                    continue
+                temporary = path.with_suffix(".erasing")
+                temporary.write_text("".join(kept), encoding="utf-8")
+                os.replace(temporary, path)
+        return removed
 
     def files(self) -> list[Path]:
         """Every part file, oldest partition first."""

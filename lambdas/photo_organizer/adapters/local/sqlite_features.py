@@ -78,6 +78,10 @@ class SqliteFeatureStore(SqliteAccess):
             ).fetchall()
         return {photo_id: image_embedding_from_bytes(data) for photo_id, data in rows}
 
+    def forget_owner(self, owner: str) -> int:
+        with self._write() as db:
+            return db.execute("DELETE FROM features WHERE owner = ?", (owner,)).rowcount
+
 
 class SqliteSuggestionStore(SqliteAccess):
     def __init__(self, path: Path | str) -> None:
@@ -114,6 +118,10 @@ class SqliteSuggestionStore(SqliteAccess):
                 (owner,),
             ).fetchall()
         return {photo_id: _parse(body) for photo_id, body in rows}
+
+    def forget_owner(self, owner: str) -> int:
+        with self._write() as db:
+            return db.execute("DELETE FROM suggestions WHERE owner = ?", (owner,)).rowcount
 
 
 def _ordered(suggestions: Sequence[TagSuggestion]) -> list[TagSuggestion]:

@@ -123,6 +123,12 @@ class SqliteFeedbackStore(SqliteAccess):
             db.execute("DELETE FROM feedback WHERE owner = ? AND photo_id = ?", (owner, photo_id))
             db.execute("DELETE FROM photo_feedback WHERE owner = ? AND photo_id = ?", (owner, photo_id))
 
+    def forget_owner(self, owner: str) -> int:
+        with self._write() as db:
+            events = db.execute("DELETE FROM feedback WHERE owner = ?", (owner,)).rowcount
+            db.execute("DELETE FROM photo_feedback WHERE owner = ?", (owner,))
+        return events
+
     @staticmethod
     def _put_overlay(db, owner: str, photo_id: str, overlay: TagOverlay) -> None:
         if overlay.empty:

@@ -132,6 +132,11 @@ class SqliteMetadataStore(SqliteAccess):
             ).fetchall()
         return [(month, count) for month, count in rows]
 
+    def photo_ids(self, owner: str) -> list[str]:
+        with self._read() as db:
+            rows = db.execute("SELECT photo_id FROM photos WHERE owner = ? ORDER BY photo_id", (owner,)).fetchall()
+        return [row[0] for row in rows]
+
     def delete_photo(self, owner: str, photo_id: str) -> None:
         with self._write() as db:
             row = db.execute(

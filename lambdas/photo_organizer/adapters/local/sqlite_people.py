@@ -53,6 +53,10 @@ CREATE TABLE IF NOT EXISTS person_constraints (
     PRIMARY KEY (owner, constraint_id)
 );
 CREATE INDEX IF NOT EXISTS person_constraints_order ON person_constraints (owner, sort_key);
+CREATE TABLE IF NOT EXISTS account_erasures (
+    owner      TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS user_settings (
     owner             TEXT PRIMARY KEY,
     biometric_consent INTEGER NOT NULL,
@@ -178,6 +182,17 @@ class SqlitePeopleStore(SqliteAccess):
             db.execute(
                 "INSERT OR REPLACE INTO user_settings VALUES (?, ?, ?)", (owner, int(consent), utcnow().isoformat())
             )
+
+    def account_erasing(self, owner: str) -> bool:
+        with self._read() as db:
+            return db.execute("SELECT 1 FROM account_erasures WHERE owner = ?", (owner,)).fetchone() is not None
+
+    def set_account_erasing(self, owner: str, erasing: bool) -> None:
+        with self._write() as db:
+            if erasing:
+                db.execute("INSERT OR IGNORE INTO account_erasures VALUES (?, ?)", (owner, utcnow().isoformat()))
+            else:
+                db.execute("DELETE FROM account_erasures WHERE owner = ?", (owner,))
 
     def forget_biometrics(self, owner: str) -> ForgottenBiometrics:
         with self._write() as db:

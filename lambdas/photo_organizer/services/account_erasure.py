@@ -1,0 +1,172 @@
+"""Account erasure: everything of one owner goes, and an audit says what remains (nothing, when it worked).
+
+Order matters. First new face data stops (biometric consent off: a running analysis keeps no faces), then each
+photo goes the way a single delete goes (bytes first, derived records, the record last; the search document with
+it), then the biometric data (the cloud's collection, faces, people, corrections: the consent-off path), then
+the owner-wide leftovers (feedback events, image embeddings, suggestions). Every step is idempotent and reads
+what is still there, so a crash half-way is finished by running erase again, and a re-run counts only what it
+deleted itself. Only the owner's keys are ever touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from photo_organizer.errors import PhotoNotFoundError
+from photo_organizer.keys import PhotoKeys, check_owner
+from photo_organizer.ports.analysis import AnalysisStore, FeatureStore
+from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
+from photo_organizer.ports.people import ClusteringState, FaceMatcherStore, PeopleStore
+from photo_organizer.ports.search import SearchIndex
+from photo_organizer.ports.storage import MetadataStore
+from photo_organizer.services.people import PeopleService
+from photo_organizer.services.photos import PhotoService
+
+
+SEARCH_DOCUMENTS = "search documents"
+
+
+@dataclass(frozen=True)
+class Remaining:
+    """One store still holding something of the owner: the audit's line."""
+
+    store: str
+    count: int
+
+
+@dataclass
+class ErasureReport:
+    """What this run deleted (a re-run after a complete erasure reports zeros) and what the audit found after."""
+
+    photos: int = 0
+    faces: int = 0
+    people: int = 0
+    corrections: int = 0
+    feedback_events: int = 0
+    image_embeddings: int = 0
+    suggestions: int = 0
+    models: int = 0
+    dataset_lines: int = 0
+    remaining: list[Remaining] = field(default_factory=list)
+
+    following: frozenset[str] = frozenset()  # stores that empty themselves after the records (cloud index)
+
+    @property
+    def blocking(self) -> list[Remaining]:
+        """What remains that nothing else will delete: an erasure is finished when this is empty."""
+        return [r for r in self.remaining if r.store not in self.following]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "photos": self.photos,
+            "faces": self.faces,
+            "people": self.people,
+            "corrections": self.corrections,
+            "feedback_events": self.feedback_events,
+            "image_embeddings": self.image_embeddings,
+            "suggestions": self.suggestions,
+            "models": self.models,
+            "dataset_lines": self.dataset_lines,
+        }
+
+
+@dataclass
+class AccountErasure:
+    photos: PhotoService
+    people: PeopleService
+    metadata: MetadataStore
+    analysis: AnalysisStore
+    people_store: PeopleStore
+    feedback: FeedbackStore | None = None
+    features: FeatureStore | None = None
+    suggestions: SuggestionStore | None = None
+    search_index: SearchIndex | None = None
+    # The cloud's per-owner promoted face matcher (the local one lives in the shared model files: see the note).
+    face_matchers: FaceMatcherStore | None = None
+    # The cloud's clustering mark (SETTINGS#clustering: the digest of the owner's last clustering inputs).
+    clustering: ClusteringState | None = None
+    # The local JSON Lines dataset (the cloud's dataset bucket is written by the feedback Lambda: see the note).
+    dataset: FeedbackDataset | None = None
+    on_progress: Callable[[str, int], None] | None = None
+    # The cloud's index follows the table (the stream indexer removes a deleted photo's document seconds later;
+    # the API role may only search): what remains there is on its way out, not a failure of this erasure.
+    index_follows_records: bool = False
+
+    def erase(self, owner: str) -> ErasureReport:
+        check_owner(owner)
+        report = ErasureReport()
+        # 1. Stop new writes: the account is marked (uploads are refused until the erasure finished) and face
+        # processing is off (set_consent below repeats it and deletes what is stored).
+        self.people.user_settings.set_account_erasing(owner, True)
+        self.people.user_settings.set_biometric_consent(owner, False)
+        faces_before = len(self.people_store.faces(owner))  # a photo's delete takes its faces: counted here
+        # 2. Photos, each as a single delete: blobs, faces of the photo, feedback state, analysis, record, index.
+        for photo_id in self.metadata.photo_ids(owner):
+            try:
+                self.photos.delete(owner, photo_id)
+            except PhotoNotFoundError:
+                continue  # deleted meanwhile (a concurrent erase or delete): not counted twice
+            report.photos += 1
+            if self.on_progress is not None:
+                self.on_progress("photos", report.photos)
+        # 3. Biometric data: the consent-off path (cloud: the Rekognition collection first).
+        forgotten = self.people.set_consent(owner, False).forgotten or {}
+        report.faces = max(faces_before, forgotten.get("faces", 0))
+        report.people = forgotten.get("people", 0)
+        report.corrections = forgotten.get("corrections", 0)
+        # 4. Owner-wide leftovers not tied to a photo that still exists.
+        if self.feedback is not None:
+            report.feedback_events = self.feedback.forget_owner(owner)
+        if self.features is not None:
+            report.image_embeddings = self.features.forget_owner(owner)
+        if self.suggestions is not None:
+            report.suggestions = self.suggestions.forget_owner(owner)
+        if self.clustering is not None:
+            self.clustering.forget_clustering(owner)
+        if self.dataset is not None:
+            report.dataset_lines = self.dataset.forget_owner(owner)
+        if self.face_matchers is not None:
+            report.models = int(self.face_matchers.forget(owner))
+        report.remaining = self.audit(owner)
+        if self.index_follows_records:
+            report.following = frozenset({SEARCH_DOCUMENTS})
+        if not report.blocking:
+            self.people.user_settings.set_account_erasing(owner, False)  # finished: the account may start anew
+        return report
+
+    def audit(self, owner: str) -> list[Remaining]:
+        """Every store asked what it still holds of the owner; only non-empty ones are listed."""
+        check_owner(owner)
+        found: list[Remaining] = []
+
+        def note(store: str, count: int) -> None:
+            if count:
+                found.append(Remaining(store, count))
+
+        photo_ids = self.metadata.photo_ids(owner)
+        note("photo records", len(photo_ids))
+        blobs = 0
+        for photo_id in photo_ids:
+            keys = PhotoKeys.for_photo(owner, photo_id)
+            blobs += sum(self.photos.originals.exists(k) for k in (keys.original, keys.quarantine))
+            blobs += sum(self.photos.derivatives.exists(k) for k in (keys.preview, keys.thumbnail))
+        note("blobs", blobs)
+        note("analysis failures", len(self.analysis.failures(owner)))
+        note("faces", len(self.people_store.faces(owner)))
+        note("people", len(self.people_store.people(owner)))
+        note("corrections", len(self.people_store.constraints(owner)))
+        if self.feedback is not None:
+            note("feedback events", len(self.feedback.events(owner)))
+            note("feedback overlays", len(self.feedback.overlays(owner)))
+        if self.features is not None:
+            note("image embeddings", len(self.features.image_embeddings(owner)))
+        if self.suggestions is not None:
+            note("suggestions", len(self.suggestions.all_suggestions(owner)))
+        if self.clustering is not None:
+            note("clustering marks", int(self.clustering.last_clustering(owner) is not None))
+        if self.face_matchers is not None:
+            note("face matcher models", int(self.face_matchers.promoted(owner) is not None))
+        if self.search_index is not None:
+            note(SEARCH_DOCUMENTS, self.search_index.count(owner))
+        return found

@@ -1,0 +1,174 @@
+"""Account erasure on the AWS backend under moto: DELETE /account through the API handler erases the owner's S3
+objects (every version), DynamoDB items (photos, claims, faces, people, corrections, feedback events, search marks,
+embeddings, suggestions, the promoted face matcher) and asks Rekognition to delete the owner's collection (the
+request is checked, moto has no collections); another owner's items and objects stay."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import boto3
+import numpy as np
+import pytest
+
+from photo_organizer import bootstrap
+from photo_organizer.adapters.aws.dynamodb_metadata import owner_pk, table_definition
+from photo_organizer.feedback.models import FeedbackRecord, FeedbackType, TagSuggestion, new_feedback_id, overlay_of
+from photo_organizer.keys import PhotoKeys
+from photo_organizer.local_stack.events import LambdaContextStub, http_api_event
+from photo_organizer.analysis.models import BoundingBox
+from photo_organizer.models import ImageFormat, ImageMetadata, Photo, PhotoStatus, utcnow
+from photo_organizer.people.store import StoredFace
+from photo_organizer.people.searches import ClusteringMark
+from photo_organizer.settings import Backend, Settings
+
+LEAVING = "3f1c2b7e-0000-4000-8000-00000000a11c"
+STAYING = "3f1c2b7e-0000-4000-8000-00000000b0b0"
+ORIGINALS, DERIVATIVES, TABLE = "po-originals", "po-derivatives", "po-table"
+
+
+@pytest.fixture
+def cloud(aws_env):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    for bucket in (ORIGINALS, DERIVATIVES):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=ORIGINALS, VersioningConfiguration={"Status": "Enabled"})
+    boto3.client("dynamodb", region_name="us-east-1").create_table(**table_definition(TABLE))
+    settings = Settings(backend=Backend.AWS, originals_bucket=ORIGINALS, derivatives_bucket=DERIVATIVES,
+                        table_name=TABLE, region="us-east-1", face_collection_prefix="po-faces")
+    requests: list[dict] = []
+
+    session = boto3._get_default_session()
+    session.events.register("before-call.rekognition.DeleteCollection", _answer_delete_collection(requests))
+    services = bootstrap.build_services(settings)
+    bootstrap.use_services(services)
+    yield services, s3, requests
+    bootstrap.use_services(None)
+    session.events.unregister("before-call.rekognition.DeleteCollection", _answer_delete_collection(requests))
+    _HANDLERS.clear()
+
+
+_HANDLERS: dict[int, object] = {}
+
+
+def _answer_delete_collection(requests: list[dict]):
+    if id(requests) not in _HANDLERS:
+        def answer(params, **_):
+            requests.append(json.loads(params["body"]) if isinstance(params["body"], (bytes, str)) else params["body"])
+            return (type("R", (), {"status_code": 200, "headers": {}})(), {"StatusCode": 200})
+        _HANDLERS[id(requests)] = answer
+    return _HANDLERS[id(requests)]
+
+
+def library(services, owner: str, photo_ids: list[str]) -> None:
+    now = utcnow()
+    services.user_settings.set_biometric_consent(owner, True)
+    for n, photo_id in enumerate(photo_ids):
+        pending = Photo(owner=owner, photo_id=photo_id, status=PhotoStatus.PENDING_UPLOAD, filename="a.jpg",
+                        declared_content_type="image/jpeg", declared_size=4, created_at=now, updated_at=now)
+        services.metadata.create_photo(pending, pending_ttl=timedelta(days=1))
+        metadata = ImageMetadata(format=ImageFormat.JPEG, width=4, height=4, byte_size=4,
+                                 sha256=f"{n}{owner}".encode().hex().ljust(64, "0")[:64], phash="0123456789abcdef")
+        services.metadata.finish_photo(
+            pending.model_copy(update={"status": PhotoStatus.READY, "metadata": metadata, "original_version": "v1"}),
+            expected_status=PhotoStatus.PENDING_UPLOAD)
+        keys = PhotoKeys.for_photo(owner, photo_id)
+        services.originals.put(keys.original, b"jpeg", content_type="image/jpeg")
+        services.originals.put(keys.original, b"jpeg2", content_type="image/jpeg")  # a second version
+        services.derivatives.put(keys.thumbnail, b"webp", content_type="image/webp")
+        services.derivatives.put(keys.preview, b"jpeg", content_type="image/jpeg")
+        services.features.save_image_embedding(owner, photo_id, np.ones(1280, dtype=np.float32) / np.sqrt(1280))
+        services.suggestion_store.replace_suggestions(owner, photo_id, [TagSuggestion(tag="cat", confidence=0.8)])
+        services.people_store.save_faces([StoredFace(
+            face_id=f"f{n}", owner=owner, photo_id=photo_id, box=BoundingBox(left=0.2, top=0.1, width=0.2, height=0.3),
+            quality=0.7, created_at=now, rekognition_face_id="0b6c1b5e-0a9e-4a7e-8d5b-3b2f0f7c1d2a")])
+        for kind, extra in ((FeedbackType.TAG_ADDED, {"tag": "mine"}),
+                            (FeedbackType.SEARCH_IRRELEVANT, {"query": "beach"})):
+            record = FeedbackRecord(feedback_id=new_feedback_id(), owner=owner, type=kind, created_at=now,
+                                    photo_id=photo_id, **extra)
+            services.feedback_store.record(record, overlay=overlay_of([record]))
+    services.face_matchers.promote(owner, {"owner": owner, "threshold": 0.6})
+    services.clustering.record_clustering(owner, ClusteringMark(digest="d" * 64, clustered_at=now, last_full_at=now))
+
+
+def items_of(owner: str) -> list[str]:
+    response = boto3.client("dynamodb", region_name="us-east-1").query(
+        TableName=TABLE, KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": {"S": owner_pk(owner)}})
+    return sorted(item["SK"]["S"] for item in response["Items"])
+
+
+def objects_of(s3, owner: str) -> list[str]:
+    found = []
+    for bucket in (ORIGINALS, DERIVATIVES):
+        response = s3.list_object_versions(Bucket=bucket)
+        found += [v["Key"] for v in [*response.get("Versions", []), *response.get("DeleteMarkers", [])]
+                  if owner in v["Key"]]
+    return found
+
+
+def call_api(method: str, path: str, owner: str) -> tuple[int, dict]:
+    from photo_organizer.handlers import api
+
+    event = http_api_event(method=method, path=path, headers={}, body=b"", claims={"sub": owner, "token_use": "id"})
+    result = api.handler(event, LambdaContextStub())
+    return result["statusCode"], json.loads(result["body"]) if result.get("body") else {}
+
+
+def test_delete_account_erases_items_objects_and_requests_the_collection_deletion_moto(cloud) -> None:
+    services, s3, rekognition_requests = cloud
+    library(services, LEAVING, ["0123456789abcdef0123456789abcdef", "1123456789abcdef0123456789abcdef"])
+    library(services, STAYING, ["2123456789abcdef0123456789abcdef"])
+    staying_items, staying_objects = items_of(STAYING), objects_of(s3, STAYING)
+    assert services.account.audit(LEAVING)
+
+    status, body = call_api("DELETE", "/account", LEAVING)
+    assert status == 200, body
+    assert body["remaining"] == {}
+    assert body["deleted"]["photos"] == 2 and body["deleted"]["faces"] == 2 and body["deleted"]["models"] == 1
+    assert rekognition_requests == [{"CollectionId": f"po-faces-{LEAVING}"}]
+    assert objects_of(s3, LEAVING) == [], "every version and delete marker of the owner's objects"
+    # What the owner partition still holds: only the consent setting, now off (face processing stays off).
+    assert items_of(LEAVING) == ["SETTINGS#biometrics"]
+    assert services.user_settings.biometric_consent(LEAVING) is False
+    assert items_of(STAYING) == staying_items and objects_of(s3, STAYING) == staying_objects
+
+    status, again = call_api("DELETE", "/account", LEAVING)
+    assert status == 200 and set(again["deleted"].values()) == {0} and again["remaining"] == {}
+
+
+def test_face_matcher_forget_is_per_owner_and_idempotent_moto(aws_env) -> None:
+    from photo_organizer.adapters.aws.dynamodb_face_matchers import DynamoDbFaceMatcherStore
+
+    boto3.client("dynamodb", region_name="us-east-1").create_table(**table_definition(TABLE))
+    store = DynamoDbFaceMatcherStore(TABLE)
+    store.promote(LEAVING, {"threshold": 0.6})
+    store.promote(STAYING, {"threshold": 0.7})
+    assert store.forget(LEAVING) is True and store.promoted(LEAVING) is None
+    assert store.forget(LEAVING) is False, "already gone"
+    assert store.promoted(STAYING) == {"threshold": 0.7}
+
+
+class IndexStillHolding:
+    """The cloud index seconds after the records went: the stream indexer has not removed the documents yet."""
+
+    def __init__(self, documents: int) -> None:
+        self.documents = documents
+
+    def count(self, owner: str) -> int:
+        return self.documents if owner == LEAVING else 0
+
+
+def test_documents_the_stream_indexer_still_has_to_remove_answer_202_and_do_not_block_new_uploads_moto(cloud):
+    services, _, _ = cloud
+    library(services, LEAVING, ["0123456789abcdef0123456789abcdef"])
+    services.account.search_index = IndexStillHolding(1)
+    assert services.account.index_follows_records, "the cloud's index follows the table"
+
+    status, body = call_api("DELETE", "/account", LEAVING)
+    assert status == 202 and body["remaining"] == {"search documents": 1}
+    assert services.user_settings.account_erasing(LEAVING) is False, "nothing else to do: uploads may start again"
+
+    services.account.search_index = IndexStillHolding(0)  # the stream indexer caught up
+    status, body = call_api("DELETE", "/account", LEAVING)
+    assert status == 200 and body["remaining"] == {}
