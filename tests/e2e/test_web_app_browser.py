@@ -242,7 +242,7 @@ def test_a_family_day_in_the_app(stack, browser_context, family):
     expect(page.get_by_role("heading", name="Review")).to_be_visible()
     shot(page, "07-review")
     page.get_by_role("link", name="Settings").click()
-    expect(page.get_by_role("button", name="Delete my account")).to_be_disabled()
+    expect(page.get_by_role("button", name="Delete my account")).to_be_enabled()
     shot(page, "08-settings")
 
     page.set_viewport_size({"width": 390, "height": 844})
@@ -252,5 +252,13 @@ def test_a_family_day_in_the_app(stack, browser_context, family):
 
     assert page.evaluate("window.__xss") is None, "a hostile string ran as code"
     assert page.locator("img[src='x']").count() == 0
+    # Last: the account deleted from Settings (DELETE /account) leaves an empty library.
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.get_by_role("link", name="Settings").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete my account").click()
+    expect(page.get_by_role("status").filter(has_text="Your library is deleted")).to_be_visible(timeout=60_000)
+    page.get_by_role("link", name="Timeline").click()
+    expect(page.get_by_test_id("photo-count")).to_have_text("0 photos")
     assert violations == [], violations
     page.close()

@@ -1,6 +1,16 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, type ConsentView } from '../api/client';
 
+type Erasure = { deleted: Record<string, number>; remaining: Record<string, number> };
+
+/** What DELETE /account reports, in words: counts of what went, and what is still being removed. */
+export function erasureMessage(report: Erasure): string {
+  const list = (counts: Record<string, number>) => Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k.replace(/_/g, ' ')}`).join(', ');
+  const gone = list(report.deleted);
+  const left = list(report.remaining);
+  return `Your library is deleted${gone ? ` (${gone})` : ''}.${left ? ` Still being removed: ${left}; try again in a minute to finish.` : ''}`;
+}
+
 export function Settings() {
   const [consent, setConsent] = useState<ConsentView | null>(null);
   const [message, setMessage] = useState('');
@@ -16,6 +26,13 @@ export function Settings() {
     } catch (e) { setMessage((e as Error).message); }
   };
 
+  const eraseAccount = async () => {
+    if (!confirm('Delete your whole library now? This cannot be undone.')) return;
+    try {
+      setMessage(erasureMessage(await api.del<Erasure>('/account')));
+    } catch (e) { setMessage((e as Error).message); }
+  };
+
   return (
     <section aria-labelledby="settings-title" class="settings">
       <h2 id="settings-title">Settings</h2>
@@ -26,9 +43,9 @@ export function Settings() {
       </fieldset>
       <fieldset>
         <legend>Delete my account</legend>
-        <p>Deletes all your photos, their analysis and your sign-in.</p>
-        <button type="button" class="danger" disabled aria-describedby="delete-note">Delete my account</button>
-        <p id="delete-note" class="muted small">Not available yet: the server has no account-deletion endpoint. Deleting photos one by one works.</p>
+        <p>Deletes all your photos, their analysis, faces, people and corrections.</p>
+        <button type="button" class="danger" aria-describedby="delete-note" onClick={eraseAccount}>Delete my account</button>
+        <p id="delete-note" class="muted small">Everything goes at once and cannot be undone: photos, previews, tags, faces, people, corrections.</p>
       </fieldset>
       <p role="status">{message}</p>
     </section>
