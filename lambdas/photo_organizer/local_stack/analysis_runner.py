@@ -8,6 +8,7 @@ and a run stopped half-way (Ctrl-C, crash) resumes with what is left.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -85,7 +86,12 @@ def analyse_library(
     if on_progress:
         on_progress(done, len(photos))
     if photos:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(data_dir, label_model)) as pool:
+        # forkserver, not fork: the caller may have threads (a serving gateway, its queue) holding SQLite's or
+        # Python's locks at the moment of a fork, and a forked worker then waits for them forever (seen in CI:
+        # a worker stuck in sqlite3.connect).
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(data_dir, label_model),
+                                 mp_context=context) as pool:
             futures = {pool.submit(_analyse_chunk, chunk, run_id): len(chunk) for chunk in chunks(photos)}
             for future in as_completed(futures):
                 summary = summary.merge(future.result())
