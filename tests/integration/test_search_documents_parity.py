@@ -132,4 +132,6 @@ def test_both_backends_apply_the_same_feedback_and_suggestions_to_the_document(t
     per_backend = {"version", "taken_at", "embedding"}
     assert local_document.model_dump(exclude=per_backend) == cloud_document.model_dump(exclude=per_backend)
     assert cloud_document.tags == ("beverage", "coffee", "grandma's house")
-    assert cloud_document.caption == "Madison, United States · May 2024", "the caption named the rejected cup"
+    # Recomposed without the rejected tag: captions now name a remaining tag when there is one (issue 12).
+    assert cloud_document.caption == "Coffee in Madison, United States · May 2024"
+    assert "cup" not in cloud_document.caption.lower(), "the caption named the rejected cup"
