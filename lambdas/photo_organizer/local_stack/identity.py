@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import sqlite3
@@ -197,18 +198,28 @@ class LocalIdentityProvider:
         audiences = audience if isinstance(audience, list) else [audience]
         if CLIENT_ID not in audiences:
             raise UnauthorizedError("the token is for another client")
-        for name in ("exp", "iat", "sub"):
-            if name not in claims:
-                raise UnauthorizedError(f"the token has no {name}")
-        if not isinstance(claims["exp"], int) or claims["exp"] + CLOCK_SKEW_SECONDS < moment:
+        # Types checked before use: a claim of the wrong type is a refused token, never a server error.
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise UnauthorizedError("the token has no subject")
+        times = {name: claims.get(name) for name in ("exp", "iat", "nbf")}
+        if any(times[name] is None for name in ("exp", "iat")) or not all(
+            value is None or _is_numeric_date(value) for value in times.values()
+        ):
+            raise UnauthorizedError("the token's times are missing or not numbers")
+        if times["exp"] + CLOCK_SKEW_SECONDS < moment:
             raise UnauthorizedError("the token has expired")
-        if int(claims.get("nbf", claims["iat"])) - CLOCK_SKEW_SECONDS > moment:
+        if (times["nbf"] if times["nbf"] is not None else times["iat"]) - CLOCK_SKEW_SECONDS > moment:
             raise UnauthorizedError("the token is not valid yet")
         return dict(claims)
 
 
 def _code_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _is_numeric_date(value: object) -> bool:
+    """RFC 7519's NumericDate: seconds as a JSON number (never a string, a list or a boolean)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _hash_password(password: str) -> str:
