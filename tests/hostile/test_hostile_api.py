@@ -25,7 +25,7 @@ from photo_organizer.local_stack.identity import CLIENT_ID
 
 from .corpus import SCRIPT, encode, small_rgb
 
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("hostile")]  # its own worker chain, beside tests/e2e
 TIMEOUT = 60.0
 TALLY: dict[str, list[int]] = {}  # suite bookkeeping: per family, the statuses answered (printed at the end)
 
