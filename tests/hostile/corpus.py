@@ -237,6 +237,20 @@ def apng(frames: int, declared_frames: int | None = None) -> bytes:
     return b"".join(out)
 
 
+def mpo(frames: int) -> bytes:
+    """A multi-picture JPEG (MPF in APP2, as phones write for depth and bursts) of `frames` 8x8 grey pictures."""
+    pictures = [Image.new("L", (8, 8), index % 256) for index in range(frames)]
+    return encode(pictures[0], "MPO", save_all=True, append_images=pictures[1:])
+
+
+def mpo_declaring_frames(count: int) -> bytes:
+    """A two-picture MPO whose MPF NumberOfImages (tag 0xB001, LONG) is rewritten to `count`."""
+    data = bytearray(mpo(2))
+    at = data.index(b"\x01\xb0\x04\x00\x01\x00\x00\x00")  # little-endian entry: tag, type 4, count 1
+    struct.pack_into("<I", data, at + 8, count)
+    return bytes(data)
+
+
 def gif_declaring(width: int, height: int, frames: int = 1) -> bytes:
     screen = b"GIF89a" + struct.pack("<HHBBB", width, height, 0x80, 0, 0) + b"\x00\x00\x00\xff\xff\xff"
     frame = b"\x21\xf9\x04\x04\x0a\x00\x00\x00" + b"\x2c" + struct.pack("<HHHHB", 0, 0, width, height, 0)
@@ -341,6 +355,8 @@ CORPUS: list[HostileFile] = [
     HostileFile("png_zero_width", lambda: png_declaring(0, 16), "corrupt_image", "image/png", "IHDR width 0"),
     HostileFile("png_101mp_complete", lambda: png_of_zero_rows(10050, 10050), "too_many_pixels", "image/png",
                 "a complete, valid 101 MP grey PNG of ~100 KB (zlib ratio ~1000:1)"),
+    HostileFile("png_81mp_under_the_limit", lambda: png_of_zero_rows(9000, 9000), READY, "image/png",
+                "a complete 81 MP grey PNG of ~80 KB: under the limit, so decoded whole (the memory bound's test)"),
     HostileFile("jpeg_declares_65535x65535", lambda: jpeg_with_frame_size(65535, 65535), "too_many_pixels",
                 "image/jpeg", "SOF0 rewritten to 65535x65535 over 64x48 of entropy data"),
     HostileFile("jpeg_declares_zero_height", lambda: jpeg_with_frame_size(64, 0), "corrupt_image", "image/jpeg",
@@ -363,6 +379,10 @@ CORPUS: list[HostileFile] = [
                 "acTL declares 2^31-1 frames; two are present"),
     HostileFile("webp_animation_10k_frames", lambda: animated_webp(10_000), READY, "image/webp",
                 "10,000 16x16 lossless ANMF frames"),
+    HostileFile("mpo_1000_frames", lambda: mpo(1000), READY, "image/jpeg",
+                "a multi-picture JPEG with 1,000 pictures: only the first is decoded"),
+    HostileFile("mpo_declares_4g_frames", lambda: mpo_declaring_frames(0xFFFFFFFF), READY, "image/jpeg",
+                "MPF NumberOfImages 2^32-1 over two pictures: read as the base JPEG"),
     HostileFile("gif_10k_frames", lambda: gif_declaring(16, 16, 10_000), "unsupported_format", "image/png",
                 "a 10,000-frame GIF animation declared as PNG"),
     # Truncated and corrupt.

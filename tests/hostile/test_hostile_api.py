@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -28,6 +29,7 @@ from .corpus import SCRIPT, encode, small_rgb
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("hostile")]  # its own worker chain, beside tests/e2e
 TIMEOUT = 60.0
 TALLY: dict[str, list[int]] = {}  # suite bookkeeping: per family, the statuses answered (printed at the end)
+REPORT = Path(__file__).resolve().parents[2] / "build" / "hostile" / "requests.json"
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +48,12 @@ def people(stack):
         assert client.wait_until_processed(own)["status"] == "READY"
     yield {"mallory": mallory, "victor": victor, "victims": victims, "own": own, "victor_photos": before,
            "token": stack.identity.issue_token(mallory)}
-    print("\nhostile requests: " + "; ".join(
-        f"{family} {len(codes)} tried, {sum(c < 500 for c in codes)} without 5xx "
-        f"({', '.join(f'{c}×{codes.count(c)}' for c in sorted(set(codes)))})" for family, codes in TALLY.items()
-    ))
+    summary = {family: {"tried": len(codes), "without_5xx": sum(c < 500 for c in codes),
+                        "statuses": {str(c): codes.count(c) for c in sorted(set(codes))}} for family, codes in TALLY.items()}
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(json.dumps(summary, indent=1))
+    print("\nhostile requests: " + "; ".join(f"{family} {v['tried']} tried, {v['without_5xx']} without 5xx "
+                                            f"{v['statuses']}" for family, v in summary.items()))
 
 
 def _send(stack, people, family: str, method: str, path: str, **kwargs) -> httpx.Response:
