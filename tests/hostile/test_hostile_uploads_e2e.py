@@ -13,7 +13,7 @@ import pytest
 
 from photo_organizer.local_stack.client import PhotoApiClient
 
-from .corpus import CORPUS, READY, SCRIPT
+from .corpus import CORPUS, READY, SCRIPT, encode, small_rgb
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("hostile")]  # its own worker chain, beside tests/e2e
 SUBSET = [
@@ -90,3 +90,41 @@ def test_timeline_and_search_keep_answering_with_the_hostile_files_in_the_librar
     assert sum(month["count"] for month in months["months"]) == len(accepted)
     found = client.search("jpeg_exif_year_9999_minus_12h")
     assert photos["jpeg_exif_year_9999_minus_12h"]["photo_id"] in {item["photo_id"] for item in found["items"]}
+
+
+PNG_HEAD = encode(small_rgb((24, 24)), "PNG")
+FORMS = {
+    # name: (extra or replaced fields, file parts, expected status)
+    "41_fields": ({f"x-amz-meta-{i}": "v" for i in range(40)}, {"file": ("x.png", PNG_HEAD, "image/png")}, 400),
+    "1mb_unsigned_field": ({"x-amz-meta-big": "v" * (1 << 20)}, {"file": ("x.png", PNG_HEAD, "image/png")}, 403),
+    "two_files": ({}, [("file", ("a.png", PNG_HEAD, "image/png")), ("file", ("b.png", PNG_HEAD, "image/png"))], 400),
+    "no_file": ({}, None, 400),
+    "another_owners_key": ({"key": "originals/someone-else/x"}, {"file": ("x.png", PNG_HEAD, "image/png")}, 403),
+    "traversal_file_name": ({}, {"file": ("../../../etc/passwd", PNG_HEAD, "image/png")}, 204),
+    "html_part_type": ({}, {"file": ("x.png", PNG_HEAD, "text/html")}, 204),
+}
+
+
+@pytest.fixture(scope="module")
+def former(stack):
+    """A user of their own: the forms' photos must not join the library the timeline test counts."""
+    user, _ = stack.identity.add_user("hostile-former", "a long hostile password")
+    with PhotoApiClient(stack.url, stack.identity.issue_token(user)) as client:
+        yield user, client
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+def test_a_hostile_upload_form_is_refused_or_stored_under_the_servers_key_and_type(stack, former, name):
+    user, client = former
+    extra, files, expected = FORMS[name]
+    ticket = client.start_upload("x.png", "image/png", len(PNG_HEAD))
+    sent = httpx.post(ticket["url"], data={**ticket["fields"], **extra}, files=files, timeout=60.0)
+    assert sent.status_code == expected, sent.text[:200]
+    key = f"originals/{user.sub}/{ticket['photo_id']}"
+    if expected == 204:
+        # The part's own name and type count for nothing: the key and the type are the signed policy's.
+        assert client.wait_until_processed(ticket["photo_id"])["status"] in ("READY", "DUPLICATE")
+        assert stack.services.originals.get(key).content_type == "image/png"
+    else:
+        assert not stack.services.originals.exists(key)
+        assert client.photo(ticket["photo_id"])["status"] == "PENDING_UPLOAD"
