@@ -129,3 +129,14 @@ def test_a_refused_file_is_quarantined_instead_when_the_deployment_says_so(tmp_p
         quarantined.add(keys.quarantine)
     assert _stored_files(tmp_path / "blobs" / "originals") == quarantined
     assert _stored_files(tmp_path / "blobs" / "derivatives") == set()
+
+
+def test_heif_box_walk_reads_declared_sizes_and_stops_on_malformed_boxes():
+    from photo_organizer.imaging.heif_boxes import declared_heif_sizes
+
+    from .corpus import heic_declaring
+
+    assert declared_heif_sizes(heic_declaring(12000, 9000)) == [(12000, 9000)]
+    for broken in (b"", b"\x00\x00\x00\x01meta", b"\x00\x00\x00\x04meta" * 1000, b"\xff\xff\xff\xffmeta\x00\x00",
+                   b"\x00\x00\x00\x00meta" + b"\x00" * 4 + b"\x00\x00\x00\x07iprp"):
+        assert declared_heif_sizes(broken) == []
