@@ -23,7 +23,7 @@ from photo_organizer.settings import RejectedAction, Settings
 from .corpus import CORPUS, READY, SCRIPT
 from .runner import OWNER, FileResult, run_through_ingest
 
-pytestmark = pytest.mark.xdist_group("hostile")
+pytestmark = pytest.mark.xdist_group("hostile-files")  # no server: may run beside the e2e modules
 # Half the validator Lambda's 2048 MB: a file that needs more than this to be judged is a bomb that got through.
 PEAK_BOUND_BYTES = 1024 << 20
 REPORT = Path(__file__).resolve().parents[2] / "build" / "hostile" / "files.json"
