@@ -356,3 +356,24 @@ def test_plain_words_still_find_the_callers_own_photo(stack, people):
     response = _send(stack, people, "search strings", "GET", "/search", params={"q": "zebracorn"})
     assert response.status_code == 200
     assert [item["photo_id"] for item in response.json()["items"]] == [people["own"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"[" * 4000 + b"]" * 4000, 400), (b'{"a":' * 1300 + b"1" + b"}" * 1300, 400), (b"\xff\xfe\x00", 400),
+        (b"[]", 400), (b'"x"', 400), (b"null", 400), (b'{"username": "mallory"}', 400),
+        (b'{"username": {"$ne": 1}, "password": {"$ne": 1}}', 401), (b'{"username": 1, "password": 2}', 401),
+        (b'{"username": "mallory\\u0000", "password": "mallory\'s long password"}', 401),
+        (b'{"username": "' + b"a" * 7000 + b'", "password": "xxxxxxxx"}', 401), (b"{" * 9000, 413),
+    ],
+    ids=["deep_array", "deep_object", "binary", "array", "string", "null", "no_password", "operator_objects",
+         "numbers", "nul_in_name", "7k_name", "over_8k"],
+)
+def test_a_hostile_sign_in_body_is_refused_readably(stack, body, expected):
+    """Unauthenticated: the gateway parses it itself (the API's handlers never see it)."""
+    response = httpx.post(f"{stack.url}/auth/token", content=body, headers={"Content-Type": "application/json"},
+                          timeout=TIMEOUT)
+    TALLY.setdefault("sign-in bodies", []).append(response.status_code)
+    assert response.status_code == expected, response.text[:200]
+    assert "id_token" not in response.text

@@ -139,7 +139,7 @@ def create_gateway(stack: LocalStack) -> ASGIApp:
             body = json.loads(await read_limited(request, MAX_LOGIN_BODY) or b"{}")
         except BodyTooLargeError:
             return JSONResponse({"message": "Request Entity Too Large"}, status_code=413)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: 4,000 nested brackets fit in 8 KiB
             body = None
         return body if isinstance(body, dict) else JSONResponse({"message": "a JSON object is required"}, status_code=400)
 
