@@ -62,7 +62,7 @@ class DiskBlobStore:
     ) -> None:
         """`write_file` writes bytes into an open temporary file: the injection point for a full disk (the fault
         suite passes one that raises ENOSPC); by default the file's own write."""
-        self._write_file = write_file or _write_all
+        self.write_file = write_file or _write_all
         self._root = Path(root)
         self._root.mkdir(parents=True, exist_ok=True)
         self._resolved_root = self._root.resolve()
@@ -88,10 +88,10 @@ class DiskBlobStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             # Both files are written in full before either is renamed into place: a full disk (or any failed
             # write) leaves neither the new blob nor a sidecar without its blob.
-            blob = _write_temp(path, bytes(data), self._write_file)
+            blob = _write_temp(path, bytes(data), self.write_file)
             try:
                 sidecar = _write_temp(
-                    _meta_path(path), json.dumps({"content_type": content_type}).encode(), self._write_file
+                    _meta_path(path), json.dumps({"content_type": content_type}).encode(), self.write_file
                 )
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
