@@ -230,3 +230,16 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("PO_OPENSEARCH_ENDPOINT", raising=False)
     with mock_aws():
         yield
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The suite's figure: fault cases survived (passed, audit clean) out of those run."""
+    outcomes = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if "tests/faults/" in getattr(report, "nodeid", "") and getattr(report, "when", "call") in ("call", "setup"):
+                outcomes.setdefault(report.nodeid, outcome if outcome != "passed" or report.when == "call" else None)
+    ran = {nodeid: outcome for nodeid, outcome in outcomes.items() if outcome not in (None, "skipped")}
+    if ran:
+        survived = sum(outcome == "passed" for outcome in ran.values())
+        terminalreporter.write_line(f"faults survived: {survived} / {len(ran)} (audit clean after each)")
