@@ -158,3 +158,25 @@ def test_a_full_sqlite_database_is_a_clear_retryable_error_and_the_store_recover
     report = local_library.audit()
     # Uploads refused while full left no record; those made before kept theirs (pending, bytes uploaded).
     assert report.records["READY"] == 1 and [f.finding.value for f in report.findings] == [], report.lines()
+
+
+def test_users_audit_command_reports_the_drift_and_reconcile_repairs_it(local_library):
+    from typer.testing import CliRunner
+
+    from photo_organizer.cli import app
+    from photo_organizer.local_stack.identity import LocalIdentityProvider
+
+    data_dir = local_library.services.settings.data_dir
+    user, _ = LocalIdentityProvider(data_dir, issuer="http://127.0.0.1/auth").add_user("ana", "ana's long password")
+    down = index_down(local_library)
+    photo_id = local_library.upload("rocket.jpg", owner=user.sub)
+    local_library.drain()
+    index_up(local_library, down)
+    runner = CliRunner()
+    before = runner.invoke(app, ["users", "audit", "ana", "--data-dir", str(data_dir)], terminal_width=200)
+    assert before.exit_code == 1 and f"ready_not_indexed {photo_id}" in before.output, before.output
+    after = runner.invoke(app, ["users", "audit", "ana", "--reconcile", "--data-dir", str(data_dir)],
+                          terminal_width=200)
+    assert after.exit_code == 0 and "reconciled 1 documents" in after.output and "nothing lost" in after.output
+    bootstrap.use_services(local_library.services)
+    local_library.assert_clean(user.sub, ready=1)

@@ -653,6 +653,21 @@ def test_reconcile_applies_the_repairs_with_versions():
     assert bulk[-1]["deleted"] is True
 
 
+def test_live_versions_scans_one_owner_and_leaves_tombstones_out():
+    scan = {
+        "hits": {
+            "hits": [
+                {"_id": f"{OWNER}#p-2", "_version": 7, "_source": {"owner": OWNER, "photo_id": "p-2", "deleted": False}, "sort": [OWNER, "p-2"]},
+                {"_id": f"{OWNER}#p-8", "_version": 6, "_source": {"owner": OWNER, "photo_id": "p-8", "deleted": True}, "sort": [OWNER, "p-8"]},
+            ]
+        }
+    }
+    client = RecordingClient(search=[scan])
+    assert adapter(client).live_versions(OWNER) == {"p-2": 7}
+    body = client.calls[-1][1]["body"]
+    assert body["query"] == {"bool": {"filter": [{"term": {"owner": OWNER}}]}} and body["version"] is True
+
+
 def test_hybrid_ranking_rewards_agreement_and_breaks_ties_newest_first_then_by_id():
     """One function and one tie order for both indexes (the local index's contract tests use it too)."""
     times = {"a": 1, "b": 1, "c": 1, "x": 2, "y": 3, "p": 7, "q": 7}
