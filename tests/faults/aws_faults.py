@@ -54,8 +54,13 @@ class AwsCalls:
     paused: bool = False
 
     def install(self) -> AwsCalls:
-        boto3._get_default_session().events.register_first("before-call", self._before_call)
+        self._session = boto3._get_default_session()
+        self._session.events.register_first("before-call", self._before_call)
         return self
+
+    def uninstall(self) -> None:
+        """Clients made meanwhile keep their copy of the handler; they die with the test's mock."""
+        self._session.events.unregister("before-call", self._before_call)
 
     def _before_call(self, model, params, request_signer, context=None, **kwargs):
         service = model.service_model.service_name

@@ -10,7 +10,7 @@ from photo_organizer import bootstrap
 from photo_organizer.local_stack.analysis_runner import LABEL_MODEL
 from photo_organizer.local_stack.analysis_worker import INTERRUPTED, serving_worker
 
-from conftest import OWNER
+from fault_library import OWNER
 
 pytestmark = pytest.mark.skipif(
     not (bootstrap.repository_root() / LABEL_MODEL).is_file(),

@@ -6,13 +6,14 @@ repeated (the client's retry / SQS's redelivery) and completes; the audit then f
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pytest
 
 from photo_organizer.local_stack.events import LambdaContextStub, http_api_event
 
 from aws_faults import KMS_DENIED, THROTTLES, AwsCalls, Fault
-from conftest import OWNER
+from fault_library import OWNER
 
 # Every call of the journey below, as recorded (test_the_journey_makes_exactly_these_calls keeps it current: a new
 # call in the product fails that test until it is listed here, and so gets its own throttling case).
@@ -89,8 +90,10 @@ def journey(library, calls: AwsCalls) -> dict[str, int]:
 
 
 @pytest.fixture
-def calls(aws_env) -> AwsCalls:
-    return AwsCalls().install()
+def calls(aws_env) -> Iterator[AwsCalls]:
+    installed = AwsCalls().install()
+    yield installed
+    installed.uninstall()
 
 
 def test_the_journey_makes_exactly_these_calls(calls, aws_library):

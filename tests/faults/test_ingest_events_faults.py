@@ -9,7 +9,7 @@ import pytest
 
 from photo_organizer.models import PhotoStatus
 
-from conftest import OTHER, OWNER, SMALL
+from fault_library import OTHER, OWNER, SMALL
 
 
 class Crash(BaseException):

@@ -8,7 +8,7 @@ from datetime import timedelta
 from photo_organizer.keys import PhotoKeys
 from photo_organizer.models import PhotoStatus
 
-from conftest import OTHER, OWNER
+from fault_library import OTHER, OWNER
 
 
 def findings(library, owner=OWNER) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ import pytest
 from photo_organizer import bootstrap
 from photo_organizer.errors import StorageFullError, StorageUnavailableError
 
-from conftest import OWNER, SMALL
+from fault_library import OWNER, SMALL
 
 
 class UnavailableIndex:
