@@ -11,7 +11,7 @@ import pytest
 from photo_organizer import bootstrap
 from photo_organizer.errors import StorageFullError, StorageUnavailableError
 
-from fault_library import OWNER, SMALL
+from fault_library import OWNER, SAMPLES, SMALL
 
 
 class UnavailableIndex:
@@ -180,3 +180,29 @@ def test_users_audit_command_reports_the_drift_and_reconcile_repairs_it(local_li
     assert after.exit_code == 0 and "reconciled 1 documents" in after.output and "nothing lost" in after.output
     bootstrap.use_services(local_library.services)
     local_library.assert_clean(user.sub, ready=1)
+
+
+@pytest.mark.e2e
+def test_an_upload_refused_by_a_full_disk_can_be_sent_again_through_the_same_url(tmp_path):
+    import httpx
+
+    from photo_organizer.local_stack.client import PhotoApiClient
+    from photo_organizer.local_stack.stack import LocalStack
+
+    with LocalStack(tmp_path / "library", analyse=False) as stack:
+        stack.services.search.embed = None
+        user, _ = stack.identity.add_user("ana", "ana's long password")
+        data = (SAMPLES / "rocket.jpg").read_bytes()
+        with PhotoApiClient(stack.url, stack.identity.issue_token(user)) as client:
+            ticket = client.start_upload("rocket.jpg", "image/jpeg", len(data))
+            stack.services.originals.write_file = full_disk
+            refused = httpx.post(ticket["url"], data=ticket["fields"],
+                                 files={"file": ("rocket.jpg", data, "image/jpeg")}, timeout=30)
+            assert refused.status_code == 503 and "<Code>SlowDown</Code>" in refused.text
+            assert leftovers(stack.services.originals.root) == []
+            stack.services.originals.write_file = lambda handle, chunk: handle.write(chunk)
+            client.send_file(ticket, data, "rocket.jpg", "image/jpeg")  # the same URL, once there is space
+            assert stack.queue.wait_until_empty(60)
+            assert client.photo(ticket["photo_id"])["status"] == "READY"
+        report = stack.services.library_audit.audit(user.sub)
+        assert report.clean and report.records == {"READY": 1}, report.lines()

@@ -547,6 +547,7 @@ def local_upload_verifier(data_dir: Path) -> Callable[..., Any]:
             raise UploadPolicyError(UploadPolicyCode.ALREADY_USED, "this upload URL has been used already")
         return verified
 
+    verify_and_claim.release = ledger.release  # type: ignore[attr-defined]  # the gateway's undo (see gateway)
     return verify_and_claim
 
 
