@@ -39,10 +39,16 @@ class Fault:
     status: int
     message: str
     times: int | None = None  # None: every call while armed
+    skip: int = 0  # calls of the operation let through before the fault (e.g. the preview's put, then refuse)
     fired: int = 0
 
     def due(self, service: str, operation: str) -> bool:
-        return (service, operation) == (self.service, self.operation) and (self.times is None or self.fired < self.times)
+        if (service, operation) != (self.service, self.operation):
+            return False
+        if self.skip:
+            self.skip -= 1
+            return False
+        return self.times is None or self.fired < self.times
 
 
 @dataclass

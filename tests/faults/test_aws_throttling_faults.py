@@ -122,11 +122,13 @@ def test_a_throttled_call_is_retried_and_the_journey_completes(calls, aws_librar
     assert aws_library.audit().records == {"PENDING_UPLOAD": 1}
 
 
-@pytest.mark.parametrize("operation", ["PutObject", "GetObject"])
-def test_kms_access_denied_on_s3_is_a_clear_permanent_error_with_nothing_half_written(calls, aws_library, operation):
+@pytest.mark.parametrize(("operation", "skip"), [("GetObject", 0), ("PutObject", 0), ("PutObject", 1)],
+                         ids=["original", "preview", "thumbnail-after-preview"])
+def test_kms_access_denied_on_s3_is_a_clear_permanent_error_with_nothing_half_written(calls, aws_library, operation,
+                                                                                     skip):
     photo_id, event = aws_library.start_upload("coffee_exif_gps.jpg")
     code, status, message = KMS_DENIED["s3"]
-    calls.fault = Fault("s3", operation, code, status, message)
+    calls.fault = Fault("s3", operation, code, status, message, skip=skip)
     aws_library.queue.send(event)
     aws_library.drain()
     # Every delivery refused the same way; the message ends in the dead-letter queue, the photo stays pending and
