@@ -100,6 +100,32 @@ def users_delete(
     console.print("audit: nothing remains")
 
 
+@users_app.command("audit")
+def users_audit(
+    username: str,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    reconcile: Annotated[bool, typer.Option("--reconcile", help="Catch the search index up first.")] = False,
+) -> None:
+    """Compare a local user's blobs, photo records and search index: lists what is lost, orphaned or doubled."""
+    from photo_organizer import bootstrap
+    from photo_organizer.local_stack.identity import LocalIdentityProvider
+
+    user = LocalIdentityProvider(data_dir, issuer="http://127.0.0.1/auth").get_user(username)
+    if user is None:
+        raise typer.BadParameter(f"no user {username!r}")
+    services = bootstrap.build_services(bootstrap.local_settings(data_dir))
+    if reconcile and services.search is not None:
+        with bootstrap.library_writer_lock(data_dir)():
+            console.print(f"reconciled {len(services.search.reconcile(user.sub))} documents")
+    report = services.library_audit.audit(user.sub)
+    console.print(f"records {dict(report.records)} blobs {report.blobs} documents {report.documents}")
+    for line in report.lines():
+        console.print(f"[red]{line}[/]")
+    if not report.clean:
+        raise typer.Exit(1)
+    console.print("audit: nothing lost, nothing doubled")
+
+
 @users_app.command("token")
 def users_token(username: str, data_dir: DataDir = DEFAULT_DATA_DIR, api_url: ApiUrl = f"http://127.0.0.1:{DEFAULT_PORT}") -> None:
     """Print a fresh 12-hour token for a local user of the server at --api-url."""

@@ -227,7 +227,7 @@ def test_upload_refusals_carry_no_internal_details(stack, dora):
     ("error", "status", "code"),
     [
         (ConflictError, 400, "bad_request"),
-        (ConfigurationError, 400, "bad_request"),
+        (ConfigurationError, 500, "misconfigured"),  # the deployment's fault, not the request's
         (PermanentError, 400, "bad_request"),
         (UnauthorizedError, 401, "unauthorized"),
     ],

@@ -423,6 +423,14 @@ def _search_unavailable(exc: SearchUnavailableError) -> Response:
     return _error(503, "search_unavailable", "Search is not available in this deployment.")
 
 
+@app.exception_handler(ConfigurationError)
+def _misconfigured(exc: ConfigurationError) -> Response:
+    # The deployment, not the request, is at fault (a key the role may not use, a missing table): a 400 would send
+    # the client to change a request that was fine. Logged as an error for the operators; the answer says nothing.
+    logger.error("deployment refused the request", extra={"error": repr(exc)})
+    return _error(500, "misconfigured", "The service cannot do this right now; its operators have been told.")
+
+
 @app.exception_handler(PermanentError)
 def _permanent(exc: PermanentError) -> Response:
     # Conflicts, configuration and adapter failures name tables, keys, buckets and owners: logged, never answered.

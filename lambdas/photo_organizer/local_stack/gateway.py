@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from photo_organizer.errors import BlobNotFoundError, PermanentError, UnauthorizedError, UploadPolicyError
+from photo_organizer.errors import BlobNotFoundError, PermanentError, RetryableError, UnauthorizedError, UploadPolicyError
 from photo_organizer.disposition import content_disposition
 from photo_organizer.local_stack.events import LambdaContextStub, http_api_event, object_created_event
 from photo_organizer.local_stack.identity import TOKEN_TTL_SECONDS, LocalUser
@@ -226,7 +226,13 @@ def create_gateway(stack: LocalStack) -> ASGIApp:
         if await run_in_threadpool(originals.exists, verified.key):
             # Stricter than S3 on purpose: a second POST with the same policy must not replace validated bytes.
             return _s3_error(403, "AccessDenied", "This upload URL has been used already.")
-        await run_in_threadpool(originals.put, verified.key, data, content_type=verified.content_type)
+        try:
+            await run_in_threadpool(originals.put, verified.key, data, content_type=verified.content_type)
+        except RetryableError:
+            # Nothing was stored (a full disk): the URL is given back and the client retries it, as S3 asks a
+            # client to after a 503 SlowDown. Spent, it would leave the photo pending with no way to upload it.
+            stack.verify_upload.release(verified.key)
+            return _s3_error(503, "SlowDown", "Please reduce your request rate.")
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
         stack.queue.send(
             object_created_event(
