@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
 SNAPSHOT = ROOT / "tests" / "gates" / "data" / "pypi-advisories.json"
-OSV_API = "https://api.osv.dev/v1"
+OSV_API = "https://api.osv.dev/v1"  # the public OSV service (not a package registry)
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;#]+)")
 
 
@@ -66,7 +66,7 @@ def trim(record: dict, names: set[str]) -> dict:
     return trimmed
 
 
-def from_advisory_database(directory: Path, names: set[str]) -> tuple[list[dict], str]:
+def from_advisory_database(directory: Path, names: set[str]) -> tuple[list[dict], str, str]:
     import yaml
 
     records = []
@@ -77,7 +77,7 @@ def from_advisory_database(directory: Path, names: set[str]) -> tuple[list[dict]
             records.append(yaml.safe_load(path.read_text()))
     commit = subprocess.run(["git", "-C", str(directory), "log", "-1", "--format=%H %cs"], capture_output=True,
                             text=True).stdout.strip()
-    return records, f"pypa/advisory-database {commit}".strip()
+    return records, f"pypa/advisory-database {commit}".strip(), "CC-BY-4.0: PyPA advisory database (pypa/advisory-database)"
 
 
 def _post(url: str, body: dict) -> dict:
@@ -86,35 +86,38 @@ def _post(url: str, body: dict) -> dict:
         return json.load(response)
 
 
-def from_osv_api(names: set[str]) -> tuple[list[dict], str]:
+def from_osv_api(names: set[str], api: str = OSV_API) -> tuple[list[dict], str, str]:
     """Every advisory id per package (querybatch pages with next_page_token), then each full record."""
     ids: set[str] = set()
     for name in sorted(names):
         token = None
         while True:
             query = {"package": {"name": name, "ecosystem": "PyPI"}, **({"page_token": token} if token else {})}
-            result = _post(f"{OSV_API}/querybatch", {"queries": [query]})["results"][0]
+            result = _post(f"{api}/querybatch", {"queries": [query]})["results"][0]
             ids |= {v["id"] for v in result.get("vulns", [])}
             token = result.get("next_page_token")
             if not token:
                 break
     records = []
     for vuln_id in sorted(ids):
-        with urllib.request.urlopen(f"{OSV_API}/vulns/{vuln_id}", timeout=60) as response:
+        with urllib.request.urlopen(f"{api}/vulns/{vuln_id}", timeout=60) as response:
             records.append(json.load(response))
-    return records, "OSV API (PyPA, GitHub and other PyPI advisories)"
+    return records, "OSV API (PyPA, GitHub and other PyPI advisories)", (
+        "each record under its source's licence: PyPA advisory database and GitHub Advisory Database, CC-BY-4.0")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--advisory-database", type=Path, help="a checkout of pypa/advisory-database instead of OSV")
+    parser.add_argument("--osv-api", default=OSV_API, help="base URL of an OSV API (default: %(default)s)")
+    parser.add_argument("--lock", type=Path, default=LOCK)
     parser.add_argument("--out", type=Path, default=SNAPSHOT)
     args = parser.parse_args(argv)
-    names = set(locked_pins())
+    names = set(locked_pins(args.lock))
     if args.advisory_database:
-        records, source = from_advisory_database(args.advisory_database, names)
+        records, source, licence = from_advisory_database(args.advisory_database, names)
     else:
-        records, source = from_osv_api(names)
+        records, source, licence = from_osv_api(names, args.osv_api)
     vulns = {}
     for record in records:
         trimmed = trim(record, names)
@@ -125,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     snapshot = {
         "about": "Offline advisory data for tests/gates/test_pip_audit.py; written by scripts/refresh_advisories.py.",
         "source": source,
+        "licence": licence,
         "refreshed": dt.date.today().isoformat(),
         "packages": packages,
         "vulns": dict(sorted(vulns.items())),

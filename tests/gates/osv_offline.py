@@ -1,5 +1,7 @@
 """OSV's query API (`POST /v1/query {package, version}` -> `{"vulns": [...]}`), answered on loopback from the advisory
-snapshot that scripts/refresh_advisories.py writes, so pip-audit's own OSV service can audit the lock offline.
+snapshot that scripts/refresh_advisories.py writes, so pip-audit's own OSV service can audit the lock offline. It also
+answers what the refresh script asks OSV (`POST /v1/querybatch` by package, `GET /v1/vulns/<id>`), so that script's
+OSV route is tested without the network.
 
 Matching follows the OSV schema: an entry affects a version if the version is in its explicit `versions` list, or
 inside an ECOSYSTEM range, whose sorted events open at `introduced` and close before `fixed` or after
@@ -91,14 +93,29 @@ def osv_api_on_loopback(snapshot: AdvisorySnapshot) -> Iterator[str]:
     """The query URL of an OSV-shaped API over the snapshot; it also counts the queries it answered."""
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 - http.server's naming
-            if self.path != "/v1/query":
-                self.send_error(404)
-                return
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            package = body["package"]
-            vulns = snapshot.query(package["name"], body["version"]) if package["ecosystem"] == "PyPI" else []
-            server.queries.append((package["name"], body["version"]))
-            payload = json.dumps({"vulns": vulns} if vulns else {}).encode()
+            if self.path == "/v1/query":
+                package = body["package"]
+                vulns = snapshot.query(package["name"], body["version"]) if package["ecosystem"] == "PyPI" else []
+                server.queries.append((package["name"], body["version"]))
+                self._answer({"vulns": vulns} if vulns else {})
+            elif self.path == "/v1/querybatch":
+                self._answer({"results": [
+                    {"vulns": [{"id": r["id"], "modified": r.get("modified", "")}
+                               for r in snapshot.by_package.get(canonical(q["package"]["name"]), [])]}
+                    for q in body["queries"]]})
+            else:
+                self.send_error(404)
+
+        def do_GET(self):  # noqa: N802
+            vuln_id = self.path.removeprefix("/v1/vulns/")
+            if vuln_id in snapshot.data["vulns"]:
+                self._answer(snapshot.data["vulns"][vuln_id])
+            else:
+                self.send_error(404)
+
+        def _answer(self, document: dict) -> None:
+            payload = json.dumps(document).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

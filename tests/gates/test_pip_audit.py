@@ -95,6 +95,23 @@ def test_accepted_advisories_still_apply_and_give_reasons(snapshot):
         assert affects(snapshot.data["vulns"][advisory], name, pins[name]), f"{advisory} no longer applies: drop it"
 
 
+def test_the_refresh_scripts_osv_route_rebuilds_the_snapshot(snapshot, tmp_path):
+    """scripts/refresh_advisories.py against an OSV-shaped API (the loopback one, over the committed snapshot): what
+    it writes holds the same advisories for the same packages, so a refresh by hand can only change the data."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import refresh_advisories
+    finally:
+        sys.path.pop(0)
+    out = tmp_path / "advisories.json"
+    with osv_api_on_loopback(snapshot) as (url, _):
+        assert refresh_advisories.main(["--osv-api", url.removesuffix("/query"), "--out", str(out)]) == 0
+    rebuilt = json.loads(out.read_text())
+    assert rebuilt["packages"] == snapshot.data["packages"]
+    assert rebuilt["vulns"] == snapshot.data["vulns"]
+    assert rebuilt["source"].startswith("OSV API")
+
+
 @pytest.mark.parametrize(("events", "version", "expected"), [
     ([{"introduced": "0"}, {"fixed": "2.3.2"}], "2.3.1", True),
     ([{"introduced": "0"}, {"fixed": "2.3.2"}], "2.3.2", False),
