@@ -229,8 +229,9 @@ class PhotoOrganizerFunction(Construct):
             resources=[self.log_group.log_group_arn],
         ))
         suppress(self.function, ("AwsSolutions-L1", PYTHON_312_REASON))
-        skips = [("CKV_AWS_116", f"No function DLQ: {failure_path}"),
-                 ("CKV_AWS_117", LAMBDA_OUTSIDE_VPC_REASON), ("CKV_AWS_173", LAMBDA_ENVIRONMENT_REASON)]
+        skips = [("CKV_AWS_116", f"No function DLQ: {failure_path}"), ("CKV_AWS_117", LAMBDA_OUTSIDE_VPC_REASON)]
+        if environment:
+            skips.append(("CKV_AWS_173", LAMBDA_ENVIRONMENT_REASON))
         if reserved_concurrency is None:
             skips.append(("CKV_AWS_115", LAMBDA_CONCURRENCY_REASON))
         checkov_skip(self.function, *skips)
