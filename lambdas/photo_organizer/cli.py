@@ -112,6 +112,23 @@ def users_token(username: str, data_dir: DataDir = DEFAULT_DATA_DIR, api_url: Ap
     typer.echo(identity.issue_token(user))
 
 
+@users_app.command("sign-in-link")
+def users_sign_in_link(username: str, data_dir: DataDir = DEFAULT_DATA_DIR, api_url: ApiUrl = f"http://127.0.0.1:{DEFAULT_PORT}") -> None:
+    """Print a link that opens the web app signed in as a local user: once, within 10 minutes, after a confirmation."""
+    from photo_organizer.local_stack.identity import LocalIdentityProvider
+
+    identity = LocalIdentityProvider(data_dir, issuer=f"{api_url.rstrip('/')}/auth")
+    user = identity.get_user(username)
+    if user is None:
+        raise typer.BadParameter(f"no user {username!r}")
+    typer.echo(sign_in_link(api_url, identity.issue_sign_in_code(user)))
+
+
+def sign_in_link(base_url: str, code: str) -> str:
+    # In the fragment: a browser never sends it to the server, so it stays out of access logs and Referer headers.
+    return f"{base_url.rstrip('/')}/signin#code={code}"
+
+
 @app.command()
 def upload(paths: list[Path], api_url: ApiUrl, token: Token) -> None:
     """Upload photos (files or folders) through the API and its upload URLs, like any client."""
@@ -345,15 +362,18 @@ def demo(
                 demo_feedback_and_retrain(client, data_dir, user.sub)
         console.print(f"\n[bold green]Photo Organizer is serving at {stack.url}[/]")
         (data_dir / "token").write_text(token + "\n")
-        # The app signs in on its own page (never by a token in the URL): the demo user's name and, on the run
-        # that created it, its password are printed below; the browser opens on the sign-in page where there is one.
-        console.print(f"web app:   {stack.url}/  (sign in as demo)", soft_wrap=True)
+        # The app opens through a one-time sign-in link (never a token in the URL): it names the account and signs in
+        # on one click. The password (printed on the run that made the user) signs in on the app's own page.
+        link = sign_in_link(stack.url, stack.identity.issue_sign_in_code(user))
+        console.print(f"web app:   {stack.url}/", soft_wrap=True)
         if not (stack.web.built):
             console.print("           the app is not built: run `make web-build`", soft_wrap=True)
-        elif serve_after and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and not os.environ.get("CI"):
-            import webbrowser
+        else:
+            console.print(f"sign in:   {link}  (once, within 10 minutes)", soft_wrap=True)
+            if serve_after and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and not os.environ.get("CI"):
+                import webbrowser
 
-            webbrowser.open(f"{stack.url}/signin")
+                webbrowser.open(link)
         console.print(f"API docs:  {stack.url}/openapi.json")
         console.print(f"user: demo{f'  password: {password}' if password else '  (password: printed on the first run, or PO_DEMO_PASSWORD)'}")
         console.print(f"token:     {token}", soft_wrap=True)
