@@ -14,11 +14,7 @@ policy pointed at A's original key.
 
 from __future__ import annotations
 
-import copy
-import functools
 import json
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,68 +24,33 @@ import pytest
 from photo_organizer.local_stack.analysis_runner import LABEL_MODEL, analyse_library
 from photo_organizer.local_stack.client import PhotoApiClient
 
+from isolation_cases import (  # tests/e2e, on the path pytest puts this module's folder on
+    MARK,
+    NO_ID_BODIES,
+    NO_ID_OPERATIONS,
+    NO_ID_QUERIES,
+    OWN_USER,
+    Library,
+    controls,
+    generate_cases,
+    leaked,
+    operations,
+    request_for,
+    unmapped_params,
+)
+
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
 TIMEOUT = 60.0
 FACES = ["obama.jpg", "obama2.jpg", "obama3.jpg"]  # three faces of one man: a person (clustering's minimum is 3)
-MARK = "zqxmarker"  # in A's file names, tag and person name: B must never read it
-
-# Parameter and body-field names that carry an id of the caller's data, by kind.
-ID_KINDS = {"photo_id": "photo", "person_id": "person", "source_person_id": "person", "face_id": "face",
-            "feedback_id": "feedback"}
-CURSOR_PARAMS = {"cursor"}
-FILTER_PARAMS = {"person": "person"}  # query filters: B filtering by A's id finds nothing (2xx, empty)
-SUSPECT_ID = re.compile(r"(^|_)id$|_ids?$|^cursor$")
-
-# Operations B can call without any id (listings also take A's cursor: an id case too): what B's plain call proves.
-# Every operation without an id slot must be here, with its reason.
-NO_ID_OPERATIONS = {
-    "GET /photos": "a listing: B's page holds only B's photos",
-    "GET /photos/months": "counts of B's timeline only (A has photos in months B has none in)",
-    "GET /people": "a listing: B's people only",
-    "GET /settings/biometrics": "B's own consent; no id to aim at A",
-    "PUT /settings/biometrics": "changes the caller's consent only: run as a third user, A's library unchanged",
-    "GET /review": "B's own questions only (A's review items are tried below, posted by B)",
-    "GET /analysis/progress": "B's own waiting/analysing/done/failed counts only",
-    "GET /search": "B searching for A's marker and with A's person filter finds nothing; A's cursor: id case",
-    "GET /search/suggest": "B's prefix suggestions never offer A's tags, people or places",
-    "POST /uploads": "the ticket's key is under B's own prefix; pointing it at A's key is the upload-key case",
-    "DELETE /account": "erases the caller: run by a fresh user of its own, then A's library is unchanged",
-}
-NO_ID_QUERIES = {
-    "GET /search": {"q": MARK, "include_hidden": "true", "include_sensitive": "true"},
-    "GET /search/suggest": {"prefix": MARK[:4]},
-    "GET /people": {"include_hidden": "true"},
-    "GET /review": {"include_sensitive": "true"},
-}
-NO_ID_BODIES = {
-    "PUT /settings/biometrics": {"biometric_consent": False},
-    "POST /uploads": {"filename": "b.jpg", "content_type": "image/jpeg", "size": 10},
-}
-# Run as a user of their own: they change the caller's whole library.
-OWN_USER = {"PUT /settings/biometrics", "DELETE /account"}
-
-
-@dataclass
-class Library:
-    user: object
-    token: str
-    ids: dict[str, list[str]] = field(default_factory=dict)  # kind -> ids
-    cursors: dict[str, str] = field(default_factory=dict)  # operation label -> a next_cursor of this user
-    signed_urls: list[str] = field(default_factory=list)
-    review_answers: list[dict] = field(default_factory=list)
-
-    def first(self, kind: str) -> str:
-        return self.ids[kind][0]
-
 
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
 def _build_library(stack, client: PhotoApiClient, user, token: str, names: list[str], mark: str) -> Library:
-    library = Library(user, token)
+    library = Library(user.sub, token)
     photo_ids = [client.upload_bytes((SAMPLES / name).read_bytes(), f"{mark}-{name}", "image/jpeg") for name in names]
     for photo_id in photo_ids:
         assert client.wait_until_processed(photo_id)["status"] == "READY"
@@ -141,146 +102,6 @@ def document(stack) -> dict:
     response = httpx.get(f"{stack.url}/openapi.json", timeout=TIMEOUT)
     assert response.status_code == 200
     return response.json()
-
-
-# ---- cases, generated from the document ------------------------------------------------------------------------
-
-
-def _resolve(schema: dict, document: dict) -> dict:
-    while "$ref" in schema:
-        schema = functools.reduce(lambda node, part: node[part], schema["$ref"].lstrip("#/").split("/"), document)
-    return schema
-
-
-def example(schema: dict, document: dict):
-    """A small value the schema accepts (every property filled, the first choice of every union)."""
-    schema = _resolve(schema, document)
-    if "const" in schema:
-        return schema["const"]
-    if "enum" in schema:
-        return schema["enum"][0]
-    for union in ("anyOf", "oneOf"):
-        if union in schema:
-            options = [o for o in schema[union] if _resolve(o, document).get("type") != "null"]
-            return example(options[0], document)
-    kind = schema.get("type")
-    if kind == "object" or "properties" in schema:
-        return {name: example(sub, document) for name, sub in schema.get("properties", {}).items()}
-    if kind == "array":
-        return [example(schema.get("items", {}), document)]
-    if kind == "integer":
-        return int(schema.get("minimum", 1))
-    if kind == "number":
-        return float(schema.get("minimum", 1))
-    if kind == "boolean":
-        return True
-    return "x" * max(1, int(schema.get("minLength", 1)))
-
-
-def body_examples(operation: dict, document: dict) -> list:
-    """One body per shape: a discriminated union gives one per mapped type."""
-    media = (operation.get("requestBody") or {}).get("content", {}).get("application/json")
-    if media is None:
-        return [None]
-    schema = _resolve(media["schema"], document)
-    mapping = (schema.get("discriminator") or {}).get("mapping")
-    if not mapping:
-        return [example(schema, document)]
-    field_name = schema["discriminator"]["propertyName"]
-    return [example({"$ref": ref}, document) | {field_name: value} for value, ref in mapping.items()]
-
-
-def body_id_slots(body) -> list[str]:
-    return [name for name in (body or {}) if name in ID_KINDS] if isinstance(body, dict) else []
-
-
-@dataclass(frozen=True)
-class Case:
-    label: str
-    slots: tuple[str, ...]  # "path:photo_id", "query:cursor", "body:face_id", ...
-    foreign: tuple[str, ...]  # the slots holding A's value (the others hold B's own)
-    body_index: int = 0
-
-    @property
-    def id(self) -> str:
-        return f"{self.label} A's {','.join(self.foreign)}" + (f" #{self.body_index}" if self.body_index else "")
-
-
-def operations(document: dict) -> dict[str, dict]:
-    return {f"{m.upper()} {p}": op | {"_path": p, "_method": m.upper()}
-            for p, ops in document["paths"].items() for m, op in ops.items()}
-
-
-def id_slots(operation: dict, body) -> tuple[str, ...]:
-    slots = [f"{p['in']}:{p['name']}" for p in operation.get("parameters", [])
-             if p["name"] in ID_KINDS or p["name"] in CURSOR_PARAMS]
-    return tuple(slots + [f"body:{name}" for name in body_id_slots(body)])
-
-
-def generate_cases(document: dict) -> list[Case]:
-    cases = []
-    for label, operation in operations(document).items():
-        for index, body in enumerate(body_examples(operation, document)):
-            slots = id_slots(operation, body)
-            if not slots:
-                continue
-            kinds = [ID_KINDS.get(slot.split(":", 1)[1], slot) for slot in slots]
-            if len(set(kinds)) == len(kinds):
-                # Two slots of one kind (a merge's two people) would get the same id twice: refused as a self-merge
-                # whoever owns it. Each slot is A's on its own below, with B's own ids in the others.
-                cases.append(Case(label, slots, slots, index))
-            if len(slots) > 1:
-                cases += [Case(label, slots, (slot,), index) for slot in slots]
-    return cases
-
-
-def unmapped_params(document: dict) -> list[str]:
-    """Parameters or body fields that look like ids but that no rule above maps (a new endpoint's)."""
-    found = []
-    for label, operation in operations(document).items():
-        names = [p["name"] for p in operation.get("parameters", [])]
-        for body in body_examples(operation, document):
-            names += list(body) if isinstance(body, dict) else []
-        known = ID_KINDS.keys() | CURSOR_PARAMS | FILTER_PARAMS.keys()
-        found += [f"{label}: {name}" for name in names if SUSPECT_ID.search(name) and name not in known]
-    return sorted(set(found))
-
-
-def request_for(case: Case, document: dict, a: Library, b: Library) -> tuple[str, str, dict, object]:
-    operation = operations(document)[case.label]
-    body = copy.deepcopy(body_examples(operation, document)[case.body_index])
-    path, query = operation["_path"], {}
-
-    def value(slot: str) -> str:
-        owner = a if slot in case.foreign else b
-        name = slot.split(":", 1)[1]
-        if name in CURSOR_PARAMS:
-            return owner.cursors[case.label]
-        return owner.first(ID_KINDS[name])
-
-    for slot in case.slots:
-        where, name = slot.split(":", 1)
-        if where == "path":
-            path = path.replace("{" + name + "}", value(slot))
-        elif where == "query":
-            query[name] = value(slot)
-        else:
-            body[name] = value(slot)
-    return operation["_method"], path, query, body
-
-
-def secrets_of(a: Library) -> set[str]:
-    values = {str(a.user.sub), MARK}
-    for ids in a.ids.values():
-        values.update(ids)
-    values.update(a.cursors.values())
-    return values
-
-
-def leaked(text: str, a: Library, sent: object = None) -> list[str]:
-    """A's ids and markers in an answer, except those B sent itself (a search echoes its words)."""
-    echoed = json.dumps(sent)
-    return sorted(s for s in secrets_of(a) if s in text and s not in echoed)
 
 
 def snapshot(stack, library: Library) -> dict:
@@ -345,6 +166,13 @@ def test_b_with_a_ids_in_any_slot_of_any_operation_is_refused_and_reads_nothing_
     assert not failures, "\n".join(failures)
     assert snapshot(stack, a) == before
     assert len(cases) >= 20  # every id route, each slot on its own: a shrinking number means lost coverage
+
+    for control in controls(cases):
+        method, path, query, body = request_for(control, document, a, b)
+        response = call(stack, b.token, method, path, query, body)
+        if response.status_code in (403, 404):
+            failures.append(f"control {control.id}: {method} {path} {body} with B's own ids -> {response.status_code}")
+    assert not failures, "\n".join(failures)
     print(f"isolation: {len(cases)} generated id cases over {len({c.label for c in cases})} operations")
 
 
@@ -405,11 +233,11 @@ def test_a_blob_links_do_not_open_with_b_signature_or_none(stack, libraries):
 
 def test_b_upload_policy_pointed_at_a_original_is_refused_and_a_bytes_stay(stack, libraries):
     a, b = libraries
-    a_key = f"originals/{a.user.sub}/{a.first('photo')}"
+    a_key = f"originals/{a.owner}/{a.first('photo')}"
     original = stack.services.originals.get(a_key).data
     ticket = call(stack, b.token, "POST", "/uploads", {}, {"filename": "x.jpg", "content_type": "image/jpeg",
                                                            "size": 10}).json()
-    for key in (a_key, f"originals/{a.user.sub}/{ticket['photo_id']}"):
+    for key in (a_key, f"originals/{a.owner}/{ticket['photo_id']}"):
         fields = ticket["fields"] | {"key": key}
         response = httpx.post(ticket["url"], data=fields, files={"file": ("x.jpg", b"\xff\xd8\xff" + b"0" * 7, "image/jpeg")},
                               timeout=TIMEOUT)
