@@ -425,9 +425,10 @@ def _not_found(exc: NotFoundError) -> Response:
 
 @app.not_found
 def _no_such_route(exc: Exception) -> Response:
-    # A path no route matches (an id with characters no id has, like a non-ASCII one) answers like a missing photo,
-    # in the one documented error shape, not Powertools' own {"statusCode", "message"}.
-    return _error(404, "not_found", "Not found.")
+    # A path no route matches (an id with characters no id has, like a control character) answers in the documented
+    # error shape, not Powertools' own {"statusCode", "message"}; its own code tells a missing route from a missing
+    # photo (the deploy rehearsal's route parity looks for it), and neither depends on anyone's data.
+    return _error(404, "no_route", "Not found.")
 
 
 @app.exception_handler(UnauthorizedError)

@@ -273,7 +273,7 @@ def create_gateway(stack: LocalStack) -> ASGIApp:
 async def _no_route(request: Request, exc: Exception) -> Response:
     """A path no route takes (the catch-all does not take one with a line break in it): the API's own 404 body, not
     Starlette's text/plain one, so every answer of the gateway is the shape the published document declares."""
-    return JSONResponse({"code": "not_found", "message": "Not found."}, status_code=404)
+    return JSONResponse({"code": "no_route", "message": "Not found."}, status_code=404)
 
 
 def _bearer(request: Request) -> str:
