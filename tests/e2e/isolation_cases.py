@@ -23,7 +23,7 @@ SUSPECT_ID = re.compile(r"(^|_)id$|_ids?$|^cursor$")
 # Every operation without an id slot must be here, with its reason.
 NO_ID_OPERATIONS = {
     "GET /photos": "a listing: B's page holds only B's photos",
-    "GET /photos/months": "counts of B's timeline only (A has photos in months B has none in)",
+    "GET /photos/months": "month counts of B's own timeline only; no id to aim at A",
     "GET /people": "a listing: B's people only",
     "GET /settings/biometrics": "B's own consent; no id to aim at A",
     "PUT /settings/biometrics": "changes the caller's consent only: run as a third user, A's library unchanged",

@@ -6,7 +6,7 @@ document the local gateway publishes is called by B with A's ids in each of its 
 cursor: 400, it is not a resource), no answer of any status carries any of A's ids or marker strings, and A's library
 reads the same afterwards. Operations without ids are listed with a reason and called as B; their answers carry
 nothing of A's. A new operation is covered by itself when its ids are named like the known ones; otherwise
-`test_every_operation_has_an_isolation_case_or_a_reasoned_exemption` fails until it is mapped here.
+`test_every_operation_has_an_isolation_case_or_a_reasoned_exemption` fails until isolation_cases.py maps it.
 
 Beyond the document: A's review answers posted by B, A's blob links re-signed with B's signature, and B's upload
 policy pointed at A's original key.
@@ -45,11 +45,12 @@ SAMPLES = ROOT / "samples"
 TIMEOUT = 60.0
 FACES = ["obama.jpg", "obama2.jpg", "obama3.jpg"]  # three faces of one man: a person (clustering's minimum is 3)
 
+
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _build_library(stack, client: PhotoApiClient, user, token: str, names: list[str], mark: str) -> Library:
+def _build_library(client: PhotoApiClient, user, token: str, names: list[str], mark: str) -> Library:
     library = Library(user.sub, token)
     photo_ids = [client.upload_bytes((SAMPLES / name).read_bytes(), f"{mark}-{name}", "image/jpeg") for name in names]
     for photo_id in photo_ids:
@@ -88,8 +89,8 @@ def libraries(stack):
     users = [stack.identity.add_user(name, f"{name}'s long password")[0] for name in ("ada", "ben")]
     tokens = [stack.identity.issue_token(user) for user in users]
     with PhotoApiClient(stack.url, tokens[0]) as a_client, PhotoApiClient(stack.url, tokens[1]) as b_client:
-        a = _build_library(stack, a_client, users[0], tokens[0], [*FACES, "rocket.jpg"], MARK)
-        b = _build_library(stack, b_client, users[1], tokens[1], FACES, "ben")
+        a = _build_library(a_client, users[0], tokens[0], [*FACES, "rocket.jpg"], MARK)
+        b = _build_library(b_client, users[1], tokens[1], FACES, "ben")
         summary = analyse_library(stack.settings.data_dir, workers=1, label_model=ROOT / LABEL_MODEL)
         assert not summary.failures
         _collect_after_analysis(stack, a_client, a, MARK)
