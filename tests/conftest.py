@@ -8,7 +8,14 @@ built once per worker and raced on shared build folders. This sets the id pytest
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+
+# Hypothesis (under Schemathesis) keeps caches and, unless a test says database=None, examples in .hypothesis/ of the
+# working directory: kept under build/ (gitignored) instead, never in the repository's tree.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(__file__).resolve().parents[1] / "build" / "hypothesis"))
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

@@ -303,8 +303,14 @@ def create_gateway(stack: LocalStack) -> ASGIApp:
         Route("/_blobs/{area}/{key:path}", download, methods=["GET"]),
         Route("/{path:path}", api, methods=API_METHODS),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={404: _no_route})
     return SecurityHeaders(app, allowed_hosts=allowed_hosts(stack.port, stack.settings.public_base_url))
+
+
+async def _no_route(request: Request, exc: Exception) -> Response:
+    """A path no route takes (the catch-all does not take one with a line break in it): the API's own 404 body, not
+    Starlette's text/plain one, so every answer of the gateway is the shape the published document declares."""
+    return JSONResponse({"code": "no_route", "message": "Not found."}, status_code=404)
 
 
 def _bearer(request: Request) -> str:
