@@ -1,4 +1,4 @@
-"""The review queue: the questions whose answers teach the models most, least certain first.
+"""The review queue: the questions whose answers teach the models most, the largest expected gain first.
 
 Uncertainty sampling with diminishing returns: every belief the library holds about one photo's tag or one face's
 person is a probability p in 0..1, and every open question, tag or face, is ranked on ONE scale, its expected gain
@@ -53,7 +53,6 @@ from pydantic import ValidationError as PydanticValidationError
 
 from photo_organizer.analysis.models import Label, LabelSource
 from photo_organizer.analysis.store import PhotoAnalysis
-from photo_organizer.learning.uncertainty import entropy
 from photo_organizer.feedback.models import (
     FACE_TYPES,
     FaceFeedback,
@@ -64,6 +63,7 @@ from photo_organizer.feedback.models import (
     TagSuggestion,
     normalize_tag,
 )
+from photo_organizer.learning.uncertainty import entropy
 from photo_organizer.people.models import (
     DEFAULT_THRESHOLD,
     CannotLink,
