@@ -15,7 +15,8 @@ A simulated user with a hidden ground truth answers yes/no questions about one l
 - the user first adds every custom tag to SEED_TAGS_PER_CUSTOM photos (the same seed in both strategies, not
   counted in N: a tag nobody ever used cannot be suggested, so the queue could never ask about it);
 - then N answers (N = 0, 20, 50, 100, 200), in rounds of `--retrain-every`: chosen by the review queue
-  (services.review.ReviewService.candidates: least certain first over the current models' beliefs) or uniformly
+  (services.review.ReviewService.candidates: the largest expected gain first, i.e. the current models'
+  uncertainty times how new the answer would be for its label or person) or uniformly
   at random from the same pool of open questions. After each round the product's own retraining runs in-process
   on all feedback so far: the feature snapshot and the feedback lines are written in the dataset layout,
   split by learning.examples.build_splits (preprocess.py), trained by sagemaker/training_core.py

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from photo_organizer.services.review import NEAR_CERTAIN_MARGIN
+from photo_organizer.services.review import NEAR_CERTAIN_MARGIN, expected_gain
 from photo_organizer.local_stack.analysis_runner import LABEL_MODEL, analyse_library
 from photo_organizer.local_stack.client import PhotoApiClient
 from photo_organizer.local_stack.events import LambdaContextStub, http_api_event
@@ -43,31 +43,26 @@ def api(user, method: str, path: str, body: dict | None = None) -> tuple[int, di
     return result["statusCode"], json.loads(result["body"]) if result.get("body") else {}
 
 
-def test_review_lists_tag_and_face_questions_in_turns_each_least_certain_first(library):
+def test_review_ranks_tag_and_face_questions_on_one_expected_gain_scale(library):
     user, _, ids = library
     status, page = api(user, "GET", "/review?limit=100")
     assert status == 200, page
     items = page["items"]
     assert {i["kind"] for i in items} == {"tag", "face"} and page["remaining"] == len(items)
-    for kind in ("tag", "face"):
-        of_kind = [i for i in items if i["kind"] == kind]
-        open_ = [i for i in of_kind if abs(i["confidence"] - 0.5) < NEAR_CERTAIN_MARGIN]
-        assert of_kind[: len(open_)] == open_, f"{kind}: near-certain beliefs wait until every open question"
-        last = [abs(i["confidence"] - 0.5) for i in of_kind[len(open_):]]
-        assert last == sorted(last), kind
-        photos = [i["photo_id"] for i in open_]
-        first_of_each = list(dict.fromkeys(photos))
-        if kind == "tag":  # each photo's least certain question before any photo's second one
-            assert photos[: len(first_of_each)] == first_of_each
-            open_ = open_[: len(first_of_each)]
-        margins = [abs(i["confidence"] - 0.5) for i in open_]
-        assert margins == sorted(margins), f"{kind}: least certain first"
-    open_kinds = [i["kind"] for i in items if abs(i["confidence"] - 0.5) < NEAR_CERTAIN_MARGIN]
-    if open_kinds.count("face") >= 2 and open_kinds.count("tag") >= 2:
-        assert open_kinds[:4] == ["tag", "face", "tag", "face"]  # open questions asked in turns
-    else:  # these faces are near-certain members of their person: asked after every open tag question
-        kinds = [i["kind"] for i in items]
-        assert set(open_kinds) == {"tag"} and kinds.index("face") >= len(open_kinds)
+    is_open = [abs(i["confidence"] - 0.5) < NEAR_CERTAIN_MARGIN for i in items]
+    assert is_open == sorted(is_open, reverse=True), "near-certain beliefs wait until every open question"
+    last = [abs(i["confidence"] - 0.5) for i, o in zip(items, is_open) if not o]
+    assert last == sorted(last), "near-certain ones least certain first"
+    open_ = [i for i, o in zip(items, is_open) if o]
+    gains = [expected_gain(i["confidence"]) for i in open_]
+    assert gains and gains[0] == max(gains), "nothing answered yet: the most uncertain question, of either kind, first"
+    tags = [i for i in open_ if i["kind"] == "tag"]
+    photos = [i["photo_id"] for i in tags]
+    first_of_each = list(dict.fromkeys(photos))
+    assert photos[: len(first_of_each)] == first_of_each, "each photo's first question before any photo's second"
+    labels = [i["tag"] for i in tags[: len(first_of_each)]]
+    first_of_label = list(dict.fromkeys(labels))
+    assert labels[: len(first_of_label)] == first_of_label, "each label once before any label again"
     assert {i["photo_id"] for i in items} <= set(ids.values())
     faces = [i for i in items if i["kind"] == "face"]
     obama = {ids[n] for n in ("obama.jpg", "obama2.jpg", "obama3.jpg")}

@@ -44,7 +44,11 @@ from photo_organizer.services.review import (
     BeliefSource,
     ReviewKind,
     ReviewService,
+    AnswerHistory,
     analysis_belief,
+    expected_gain,
+    face_item,
+    rank_by_expected_gain,
     similarity_belief,
 )
 
@@ -347,17 +351,99 @@ def test_cloud_faces_without_descriptors_use_the_search_similarities_missing_pai
     assert items["r1"] == pytest.approx((similarity_belief(0.99) + similarity_belief(0.85)) / 2, abs=1e-6)
 
 
-def test_tags_and_faces_are_asked_in_turns_each_least_certain_first(stores):
+def test_tag_and_face_questions_share_one_scale_so_the_more_uncertain_comes_first_not_in_turns(stores):
+    analysis, people, feedback = stores
+    _two_people(analysis, people)  # f3's belief in Anna ~0.46; f1, f2 ~0.72-0.74
+    analysis.add("ana", "p5", [("Cat", 20.1)])  # p ~0.501
+    analysis.add("ana", "p6", [("Car", 21.0)])  # p ~0.506
+    analysis.add("ana", "p7", [("Owl", 60.0)])  # p 0.75: less uncertain than f3
+    items = ReviewService(analysis, people, feedback).queue("ana", limit=20).items
+    assert [i.tag or i.face_id for i in items][:4] == ["cat", "car", "f3", "owl"]
+    gains = [expected_gain(i.confidence) for i in items[:4]]
+    assert gains == sorted(gains, reverse=True)  # nothing asked yet: the gain is the uncertainty alone
+
+
+def test_expected_gain_is_the_uncertainty_times_the_novelty_of_the_expected_answer():
+    assert expected_gain(0.5) == pytest.approx(1.0)
+    assert expected_gain(1.0) == expected_gain(0.0) == 0.0
+    assert expected_gain(0.5, yes_so_far=1, no_so_far=1) == pytest.approx(0.5)
+    assert expected_gain(0.7) == pytest.approx(expected_gain(0.3))
+    # a likely "yes" teaches more to a subject that never had one than to one that had three
+    assert expected_gain(0.7, yes_so_far=0, no_so_far=3) > expected_gain(0.7, yes_so_far=3, no_so_far=0)
+    assert [expected_gain(0.5, k, k) for k in range(4)] == sorted((expected_gain(0.5, k, k) for k in range(4)),
+                                                                  reverse=True)
+
+
+def test_a_label_answered_many_times_yields_to_a_new_label_a_little_less_uncertain(stores):
+    analysis, people, feedback = stores
+    analysis.add("ana", "q1", [("Dog", 20.2)])  # p ~0.501
+    analysis.add("ana", "q2", [("Cat", 24.0)])  # p 0.525
+    assert [i.tag for i in ReviewService(analysis, people, feedback).queue("ana").items] == ["dog", "cat"]
+    for photo in ("h1", "h2", "h3"):
+        feedback.add("ana", FeedbackType.TAG_CONFIRMED, photo_id=photo, tag="dog")
+    feedback.add("ana", FeedbackType.TAG_REJECTED, photo_id="h4", tag="dog")
+    assert [i.tag for i in ReviewService(analysis, people, feedback).queue("ana").items] == ["cat", "dog"]
+
+
+def test_a_label_without_a_yes_yet_goes_before_one_with_only_yes_answers_at_equal_belief(stores):
+    analysis, people, feedback = stores
+    analysis.add("ana", "q1", [("Cat", 28.0)])  # both p 0.55: a likely yes
+    analysis.add("ana", "q2", [("Owl", 28.0)])
+    for photo in ("h1", "h2"):
+        feedback.add("ana", FeedbackType.TAG_CONFIRMED, photo_id=photo, tag="cat")
+    for photo in ("h3", "h4"):
+        feedback.add("ana", FeedbackType.TAG_REJECTED, photo_id=photo, tag="owl")
+    # the stable key alone would put q1 (cat) first
+    assert [i.tag for i in ReviewService(analysis, people, feedback).queue("ana").items] == ["owl", "cat"]
+
+
+def test_an_undone_answer_gives_its_label_its_novelty_back(stores):
+    analysis, people, feedback = stores
+    analysis.add("ana", "q1", [("Dog", 20.2)])
+    analysis.add("ana", "q2", [("Cat", 24.0)])
+    for photo in ("h1", "h2", "h3"):
+        feedback.add("ana", FeedbackType.TAG_CONFIRMED, photo_id=photo, tag="dog", undone=True)
+    assert [i.tag for i in ReviewService(analysis, people, feedback).queue("ana").items] == ["dog", "cat"]
+
+
+def test_one_page_asks_about_each_label_once_before_asking_about_any_label_again(stores):
+    analysis, people, feedback = stores
+    for photo, confidence in (("p1", 20.1), ("p2", 20.2), ("p3", 20.3)):
+        analysis.add("ana", photo, [("Dog", confidence)])  # the three most uncertain questions are all "dog"
+    analysis.add("ana", "p4", [("Cat", 25.0)])
+    analysis.add("ana", "p5", [("Owl", 26.0)])
+    items = ReviewService(analysis, people, feedback).queue("ana").items
+    assert [(i.photo_id, i.tag) for i in items] == [("p1", "dog"), ("p4", "cat"), ("p5", "owl"), ("p2", "dog"),
+                                                    ("p3", "dog")]
+
+
+def test_a_face_question_about_a_person_already_confirmed_twice_makes_way_for_a_newer_tag_question(stores):
     analysis, people, feedback = stores
     _two_people(analysis, people)
-    analysis.add("ana", "p1", [("Dog", 99.0), ("Cat", 20.5), ("Car", 21.0), ("Owl", 22.0)])
-    page = ReviewService(analysis, people, feedback).queue("ana", limit=20)
-    kinds = [i.kind for i in page.items]
-    assert kinds[:6] == [ReviewKind.TAG, ReviewKind.FACE] * 3
-    assert [i.tag for i in page.items if i.kind is ReviewKind.TAG][:3] == ["cat", "car", "owl"]
-    for kind in ReviewKind:
-        margins = [abs(i.confidence - 0.5) for i in page.items if i.kind is kind]
-        assert margins == sorted(margins)
+    analysis.add("ana", "p5", [("Owl", 60.0)])  # p 0.75
+    order = [i.tag or i.face_id for i in ReviewService(analysis, people, feedback).queue("ana").items]
+    assert order.index("f3") < order.index("owl")  # a doubt about a person nobody answered about yet comes first
+    for face in ("f1", "f2"):
+        people.add_constraint("ana", PinnedFace(face_id=face, person_id="anna", created_at=NOW))
+    feedback.add("ana", FeedbackType.FACE_ASSIGNED, face_id="f1", person_id="anna")  # the same answer, as an event
+    items = ReviewService(analysis, people, feedback).queue("ana").items
+    order = [i.tag or i.face_id for i in items]
+    assert order.index("owl") < order.index("f3")
+    assert next(i for i in items if i.face_id == "f3").confidence == pytest.approx(0.46, abs=0.02)  # belief unchanged
+
+
+def test_one_page_asks_about_each_person_once_before_asking_about_a_person_again():
+    def question(face_id: str, person_id: str, confidence: float):
+        face = StoredFace(face_id=face_id, owner="ana", photo_id=f"p-{face_id}", box=BOX, quality=0.8,
+                          created_at=NOW)
+        return face_item(face, person_id, None, confidence, source=BeliefSource.SIMILARITY)
+
+    items = [question("x1", "xena", 0.50), question("x2", "xena", 0.51), question("x3", "xena", 0.52),
+             question("y1", "yuri", 0.65)]  # Xena's three doubts are each more uncertain than Yuri's one
+    assert [i.face_id for i in rank_by_expected_gain(items)] == ["x1", "y1", "x2", "x3"]
+    history = AnswerHistory()
+    history.add_faces({("y0", "yuri"): True, ("y9", "yuri"): False})  # one yes and one no about Yuri already
+    assert [i.face_id for i in rank_by_expected_gain(items, history)] == ["x1", "x2", "x3", "y1"]
 
 
 def _loose_face(analysis, people, similarity: float, face_id: str = "x1", photo: str = "p9"):

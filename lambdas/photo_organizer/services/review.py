@@ -1,9 +1,16 @@
-"""The review queue: the questions whose answers teach the models most, least certain first.
+"""The review queue: the questions whose answers teach the models most, the largest expected gain first.
 
-Uncertainty sampling: every belief the library holds about one photo's tag or one face's person is a probability
-p in 0..1; the queue asks first about the beliefs nearest 0.5 (|p - 0.5| smallest), ties broken by a stable key
-(kind, photo, tag or face, person), so the same library gives the same queue. Tags and faces are ranked apart and
-asked in turns (see `ReviewService.candidates`). Answering is ordinary feedback:
+Uncertainty sampling with diminishing returns: every belief the library holds about one photo's tag or one face's
+person is a probability p in 0..1, and every open question, tag or face, is ranked on ONE scale, its expected gain
+(see `expected_gain`): the binary entropy of p (an answer about p = 0.5 halves the doubt, one about 0.98 teaches
+almost nothing) times how new the answer would be to its subject (the tag a tag question is about, the person a
+face question names): an answer of a kind (yes or no) the subject already has many of teaches less than its first
+one. So a label nobody answered yet, or one still without a "yes", goes before the tenth question about "suit", and
+face questions about a person already answered often make way for anything newer, while a face question that is a
+real doubt about a new person still comes first. Each photo's (each face's) first question comes before any
+photo's second one, and within one page the answers the page itself will bring count too (greedy, see
+`rank_by_expected_gain`), so a page spreads over labels and people. Ties are broken by a stable key (kind, photo,
+tag or face, person), so the same library gives the same queue. Answering is ordinary feedback:
 each item carries the ready-to-POST /feedback bodies for "yes" and "no" (origin "review"), and an answered
 item leaves the queue because its event is in the feedback store (undo it and the question comes back).
 
@@ -33,8 +40,10 @@ store the queue instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import heapq
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
@@ -54,6 +63,7 @@ from photo_organizer.feedback.models import (
     TagSuggestion,
     normalize_tag,
 )
+from photo_organizer.learning.uncertainty import entropy
 from photo_organizer.people.models import (
     DEFAULT_THRESHOLD,
     CannotLink,
@@ -215,23 +225,25 @@ class ReviewService:
         include_sensitive: bool = False,
     ) -> list[ReviewItem]:
         """Every open question in the queue's order (the benchmark's random strategy draws from the same pool):
-        each kind least certain first, the kinds taken in turn (tag, face, tag, ...). Turns, not one ranking:
-        a library holds many times more tag beliefs than faces, and dozens of labels sit right at the analyzer's
-        decision point, so one ranking would ask nothing about faces for pages on end and the face matcher would
-        never get the answers it learns from."""
+        tag and face questions on one scale, the expected gain of their answer (`rank_by_expected_gain`), then
+        the near-certain ones. One scale, not turns: a face question used to take every other turn whatever it
+        could teach, and where the few people are already told apart (a "yes" deep inside a person, the tenth
+        "no" about the same look-alike) those turns were lost to the tag questions the tagging model needed.
+        The novelty part keeps faces from going unasked in a library with many more tag beliefs than faces:
+        the first question about a person is as new as the first about a label."""
         wanted = {ReviewKind(k) for k in kinds}
         analyses = self._analyses(owner, include_sensitive=include_sensitive)
-        queues: list[list[ReviewItem]] = []
+        history = AnswerHistory()
+        items: list[ReviewItem] = []
         if ReviewKind.TAG in wanted:
-            queues.append(spread_over_photos(self._tag_items(owner, analyses)))
+            overlays = self.feedback.overlays(owner) if self.feedback is not None else {}
+            history.add_tags(overlays)
+            items.extend(self._tag_items(owner, analyses, overlays))
         if ReviewKind.FACE in wanted:
-            queues.append(sorted(self._face_items(owner, set(analyses)), key=lambda item: item.uncertainty_key))
-        # Turns among the open questions only: a belief already near-certain teaches little whichever kind it is
-        # (a face deep inside its person is a "yes" the matcher cannot learn from), so those wait until the end,
-        # least certain first.
-        open_queues = [[i for i in q if not i.near_certain] for q in queues]
-        rest = sorted((i for q in queues for i in q if i.near_certain), key=lambda item: item.uncertainty_key)
-        return in_turns(open_queues) + rest
+            verdicts = self._face_verdicts(owner)
+            history.add_faces(verdicts)
+            items.extend(self._face_items(owner, set(analyses), verdicts.keys()))
+        return rank_by_expected_gain(items, history)
 
     # ---- tags -----------------------------------------------------------------------------------------------
 
@@ -244,8 +256,9 @@ class ReviewService:
             out[record.photo_id] = analysis
         return out
 
-    def _tag_items(self, owner: str, analyses: Mapping[str, PhotoAnalysis]) -> Iterable[ReviewItem]:
-        overlays = self.feedback.overlays(owner) if self.feedback is not None else {}
+    def _tag_items(
+        self, owner: str, analyses: Mapping[str, PhotoAnalysis], overlays: Mapping[str, TagOverlay]
+    ) -> Iterable[ReviewItem]:
         suggested = self.suggestions.all_suggestions(owner) if self.suggestions is not None else {}
         for photo_id, analysis in analyses.items():
             overlay = overlays.get(photo_id, TagOverlay())
@@ -260,12 +273,13 @@ class ReviewService:
 
     # ---- faces ------------------------------------------------------------------------------------------------
 
-    def _face_items(self, owner: str, photo_ids: set[str]) -> Iterable[ReviewItem]:
+    def _face_items(
+        self, owner: str, photo_ids: set[str], answered: Collection[tuple[str, str]]
+    ) -> Iterable[ReviewItem]:
         people = [p for p in self.people.people(owner) if not p.hidden and len(p.face_ids) >= 2]
         if not people:
             return
         faces = {f.face_id: f for f in self.people.faces(owner)}
-        answered = self._answered_faces(owner)
         matcher = self.face_matcher(owner) if self.face_matcher is not None else None
         searches = self.face_searches(owner) if self.face_searches is not None else {}
         source = BeliefSource.MATCHER if matcher is not None else BeliefSource.SIMILARITY
@@ -333,16 +347,20 @@ class ReviewService:
             except PydanticValidationError:
                 continue
 
-    def _answered_faces(self, owner: str) -> set[tuple[str, str]]:
-        answered: set[tuple[str, str]] = set()
+    def _face_verdicts(self, owner: str) -> dict[tuple[str, str], bool]:
+        """(face, person) -> the owner's answer (True: it is that person), from active face feedback, oldest
+        first, and the people store's pinned-face / not-this-person corrections (the people endpoints record
+        both an event and a correction: one answer, counted once)."""
+        verdicts: dict[tuple[str, str], bool] = {}
         if self.feedback is not None:
-            for event in self.feedback.events(owner):
+            events = sorted(self.feedback.events(owner), key=lambda e: (e.created_at, e.feedback_id))
+            for event in events:
                 if event.type in FACE_TYPES and event.undone_at is None and event.face_id and event.person_id:
-                    answered.add((event.face_id, event.person_id))
+                    verdicts[(event.face_id, event.person_id)] = event.type is FeedbackType.FACE_ASSIGNED
         for constraint in self.people.constraints(owner):
             if isinstance(constraint, (PinnedFace, CannotLink)):
-                answered.add((constraint.face_id, constraint.person_id))
-        return answered
+                verdicts[(constraint.face_id, constraint.person_id)] = isinstance(constraint, PinnedFace)
+        return verdicts
 
 
 # ---- pure pieces (the benchmark's simulated user asks the same questions) -----------------------------------------
@@ -486,25 +504,94 @@ def face_to_person_probability(
     return float(np.mean(pairs))
 
 
-def spread_over_photos(items: Iterable[ReviewItem]) -> list[ReviewItem]:
-    """Least certain first, but each photo's most uncertain question before any photo's second one: answers
-    spread over many photos teach more than a pile on one (every reviewed photo is a training example, and the
-    held-out check needs reviewed photos too)."""
-    ordered = sorted(items, key=lambda item: item.uncertainty_key)
-    rank: dict[str, int] = {}
-    keyed = []
-    for item in ordered:
-        rank[item.photo_id] = rank.get(item.photo_id, -1) + 1
-        keyed.append((rank[item.photo_id], item.uncertainty_key, item))
-    return [item for _, _, item in sorted(keyed, key=lambda k: (k[0], k[1]))]
+@dataclass
+class AnswerHistory:
+    """What the owner already answered, as the ranking counts it. A subject is what one answer teaches about:
+    (tag, the tag) for a tag question (the tagging model has one classifier per tag), (face, the person) for a
+    face question. A unit is what one question is asked about: (tag, the photo), (face, the face)."""
+
+    yes: dict[tuple[ReviewKind, str], float] = field(default_factory=lambda: defaultdict(float))
+    no: dict[tuple[ReviewKind, str], float] = field(default_factory=lambda: defaultdict(float))
+    asked: dict[tuple[ReviewKind, str], int] = field(default_factory=lambda: defaultdict(int))
+
+    def add_tags(self, overlays: Mapping[str, TagOverlay]) -> None:
+        for photo_id, overlay in overlays.items():
+            for tag in overlay.added | overlay.confirmed:
+                self.yes[(ReviewKind.TAG, tag)] += 1
+            for tag in overlay.rejected:
+                self.no[(ReviewKind.TAG, tag)] += 1
+            self.asked[(ReviewKind.TAG, photo_id)] += len(overlay.added | overlay.confirmed | overlay.rejected)
+
+    def add_faces(self, verdicts: Mapping[tuple[str, str], bool]) -> None:
+        for (face_id, person_id), same in verdicts.items():
+            (self.yes if same else self.no)[(ReviewKind.FACE, person_id)] += 1
+            self.asked[(ReviewKind.FACE, face_id)] += 1
 
 
-def in_turns(queues: Sequence[Sequence[ReviewItem]]) -> list[ReviewItem]:
-    """One item of each queue in turn while they last."""
+def subject_of(item: ReviewItem) -> tuple[ReviewKind, str]:
+    return (item.kind, item.tag or "") if item.kind is ReviewKind.TAG else (item.kind, item.person_id or "")
+
+
+def unit_of(item: ReviewItem) -> tuple[ReviewKind, str]:
+    return (item.kind, item.photo_id) if item.kind is ReviewKind.TAG else (item.kind, item.face_id or "")
+
+
+def expected_gain(probability: float, yes_so_far: float = 0.0, no_so_far: float = 0.0) -> float:
+    """What asking teaches, on one scale for every kind of question: the entropy of the belief (bits; 1 at
+    p = 0.5) times the expected novelty of the answer for its subject, p / (1 + yes answers it has) +
+    (1 - p) / (1 + no answers it has). A subject's first answer of either kind counts fully, its k-th of the
+    same kind 1/k: a classifier learns little from another example of a class it has many of, and nothing at
+    all until it has both classes, so a likely "yes" about a tag that never had one outranks a likely "yes"
+    about a tag confirmed ten times."""
+    p = min(1.0, max(0.0, float(probability)))
+    return entropy(p) * (p / (1.0 + yes_so_far) + (1.0 - p) / (1.0 + no_so_far))
+
+
+def rank_by_expected_gain(items: Iterable[ReviewItem], history: AnswerHistory | None = None) -> list[ReviewItem]:
+    """The queue's order. Open questions (not `near_certain`) first, in levels: each photo's (face's) first
+    question, counting those already answered about it, before any photo's (face's) next one (every reviewed
+    photo is one more training example, and the held-out check needs reviewed photos too). Within a level the
+    greedy order of `expected_gain`, where each question taken counts as its expected answer (p of a yes, 1 - p
+    of a no) for the rest of the list: the next question about the same label or person is worth less than it
+    was before, as it will be once the first is answered. Near-certain questions last, least certain first.
+    Ties go by the stable `uncertainty_key`."""
+    history = history or AnswerHistory()
+    yes, no = defaultdict(float, history.yes), defaultdict(float, history.no)
+
+    def gain(item: ReviewItem) -> float:
+        subject = subject_of(item)
+        return round(expected_gain(item.confidence, yes[subject], no[subject]), 12)
+
+    items = list(items)
+    open_items = [item for item in items if not item.near_certain]
+    rest = sorted((item for item in items if item.near_certain), key=lambda item: item.uncertainty_key)
+    by_unit: dict[tuple[ReviewKind, str], list[ReviewItem]] = defaultdict(list)
+    for item in open_items:
+        by_unit[unit_of(item)].append(item)
+    levels: dict[int, list[ReviewItem]] = defaultdict(list)
+    for unit, group in by_unit.items():
+        group.sort(key=lambda item: (-gain(item), item.uncertainty_key))
+        for rank, item in enumerate(group):
+            levels[history.asked.get(unit, 0) + rank].append(item)
     out: list[ReviewItem] = []
-    for rank in range(max((len(q) for q in queues), default=0)):
-        out.extend(q[rank] for q in queues if rank < len(q))
-    return out
+    for level in sorted(levels):
+        members = levels[level]
+        # lazy greedy: a stored gain only ever falls as questions are taken, so the top of the heap, re-scored
+        # and still first, is the true best
+        heap = [(-gain(item), item.uncertainty_key, i) for i, item in enumerate(members)]
+        heapq.heapify(heap)
+        while heap:
+            _, key, i = heapq.heappop(heap)
+            item = members[i]
+            current = (-gain(item), key, i)
+            if heap and current > heap[0]:
+                heapq.heappush(heap, current)
+                continue
+            out.append(item)
+            subject = subject_of(item)
+            yes[subject] += item.confidence
+            no[subject] += 1.0 - item.confidence
+    return out + rest
 
 
 def _article(tag: str) -> str:
