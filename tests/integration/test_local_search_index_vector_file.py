@@ -330,7 +330,7 @@ def test_a_write_whose_ledger_rows_fail_leaves_nothing_behind(folder, monkeypatc
     index.upsert([doc(A, "kept", rng, tags=("beach",))])
     before = snapshot(index)
 
-    def ledger_fails(self, vectors, first, rows):
+    def ledger_fails(self, vectors, quantised, first, rows):
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(LocalSearchIndex, "_write_ledger", ledger_fails)

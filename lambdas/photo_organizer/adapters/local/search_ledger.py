@@ -77,8 +77,9 @@ class KnownPhotos:
 class SearchLedger:
     """The ledger's reads and writes, for LocalSearchIndex (which holds the connection and the vector state)."""
 
-    def _write_ledger(self, vectors: np.ndarray, first: int, rows: list[tuple]) -> None:
-        if self._vector_file.append(vectors) != first:
+    def _write_ledger(self, vectors: np.ndarray, quantised: tuple[np.ndarray, np.ndarray], first: int,
+                      rows: list[tuple]) -> None:
+        if self._vector_file.append(vectors, quantised) != first:
             raise OSError(f"{self._vector_file.path.name} changed under the writer")
         self._db.executemany(
             "INSERT INTO docs (key, owner, photo_id, version, deleted, t, flags, lat, lon, vrow)"
@@ -145,7 +146,7 @@ class SearchLedger:
         keys, ts, flags, lats, lons, vrows = columns
         n = len(owners)
         vrow = np.array([-1 if v is None else v for v in vrows], np.int64).reshape(n)
-        vectors = vector_file.read(vrow)
+        vectors, scale = vector_file.read_quantised(vrow)
         has_vector = (vrow >= 0) & (vrow < vector_file.rows)
         self._live_vrows = int(has_vector.sum())
         cols = {
@@ -155,8 +156,10 @@ class SearchLedger:
             "has_vector": has_vector,
             "lat": np.array([math.nan if v is None else v for v in lats], np.float64).reshape(n),
             "lon": np.array([math.nan if v is None else v for v in lons], np.float64).reshape(n),
+            "scale": scale,
+            "vrow": np.where(has_vector, vrow, -1),
         }
-        self._vectors.load(owners, cols, vectors)
+        self._vectors.load(owners, cols, vectors, vector_file)
 
     def _vectors_name(self) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE name = 'vectors'").fetchone()
