@@ -395,11 +395,12 @@ class SearchReads:
             matched: tuple[MatchReason, ...] = (MatchReason(field="meaning"),)
         else:
             reasons = []
-            for name, _ in TEXT_FIELDS:
+            tokens_of = self._tokens_of
+            for name, _ in TEXT_FIELDS if plan.tokens else ():
                 values = doc.get_all(name)
-                if not values or not plan.tokens:
+                if not values:
                     continue
-                present = {token for value in values for token in self._doc_analyzer.analyze(value)}
+                present = tokens_of(values[0]) if len(values) == 1 else frozenset().union(*map(tokens_of, values))
                 found = [word for token, word in plan.tokens.items() if token in present]
                 if name == "ocr_text":
                     found += [word for word in plan.grams if any(found_in_run(word, value) for value in values)]
