@@ -4,7 +4,6 @@ search_index."""
 
 from __future__ import annotations
 
-import functools
 import gc
 import math
 import sqlite3
@@ -151,26 +150,32 @@ class SearchWrites:
                 vectors = matrix if n == len(order) else matrix[picked_at]
                 all_vectors = bool(has_vector.all())
                 stored = vectors if all_vectors else vectors[has_vector]
-                quantised = quantise(stored)  # once, for the file and for memory
-                q, scale = quantised
-                if not all_vectors:
-                    q, scale = np.zeros((n, self._dims), np.int8), np.zeros(n, np.float32)
-                    q[has_vector], scale[has_vector] = quantised
                 keys, _, _, _, ts, flags, lats, lons, vrows = zip(*rows, strict=True) if rows else ((),) * 9
                 cols = {"key": np.array(keys, np.int64), "t": np.array(ts, np.int64), "flags": np.array(flags, np.uint8),
                         "has_vector": has_vector, "lat": np.array(lats, np.float64),  # None -> NaN
-                        "lon": np.array(lons, np.float64), "scale": scale,
+                        "lon": np.array(lons, np.float64),
                         "vrow": np.arange(first, first + len(stored), dtype=np.int64) if all_vectors
                         else np.array([-1 if v is None else v for v in vrows], np.int64)}
+                in_memory: list[np.ndarray] = []
+
+                def write_ledger() -> None:
+                    quantised = quantise(stored)  # once, for the file and for memory (here, off the main thread)
+                    q, cols["scale"] = quantised
+                    if not all_vectors:
+                        q, cols["scale"] = np.zeros((n, self._dims), np.int8), np.zeros(n, np.float32)
+                        q[has_vector], cols["scale"][has_vector] = quantised
+                    in_memory.append(q)
+                    self._write_ledger(stored, quantised, first, rows)
+
+                def stage() -> Any:
+                    return self._vectors.stage([d.owner for d in chosen], cols, in_memory[0])
+
                 # A helper thread appends the embeddings to their file and writes the ledger rows while this one
                 # builds the tantivy documents (file writes and SQLite steps release the GIL: ~9 s of a ~70 s
                 # build at 1M photos), then stages the vectors (copies, and the compaction when one is due) while
                 # tantivy commits. Nothing is committed until the ledger rows are written, in the usual order, and
                 # the staged vectors are published only after both commits.
-                background = Background(
-                    functools.partial(self._write_ledger, stored, quantised, first, rows),
-                    functools.partial(self._vectors.stage, [d.owner for d in chosen], cols, q),
-                )
+                background = Background(write_ledger, stage)
                 for key in replaced:
                     writer.delete_documents_by_query(Query.term_query(self._schema, "key", key))
                 # from_dict without the schema: every value of document_fields already has its field's Python type
