@@ -1,10 +1,11 @@
-"""SearchIndex for the embedded local stack: tantivy for text, filters and facets, an owner-sorted float32 matrix
-for vectors (vector_slices.py), a small SQLite ledger for versions and tombstones, and an append-only float32
-file for the embeddings (the ledger keeps each photo's row in it, and the file's name).
+"""SearchIndex for the embedded local stack: tantivy for text, filters and facets, an owner-sorted int8 matrix
+for vectors (vector_slices.py: candidates re-scored from float32), a small SQLite ledger for versions and
+tombstones, and an append-only float32 file for the embeddings with its int8 copies beside it (vectors.i8; the
+ledger keeps each photo's row in them, and the file's name).
 
 Embeddings file: updates and deletes leave dead rows behind. Once they are more than `vector_file_dead_share` of
 the file (checked after writes from `vector_file_min_dead` dead rows on, and by `compact()`), the live rows are
-copied owner by owner into the next generation, vectors.<n>.f32, synced, and one ledger transaction moves every
+copied owner by owner into the next generation, vectors.<n>.f32 and .i8, synced, and one ledger transaction moves every
 row number and the file's name to it: a crash before that commit leaves the old file named and untouched, one
 after it a complete new file. Only the process holding the writer lock compacts; a process opening the index
 reads the name and the rows in one snapshot and reads again if that file has just been retired.
