@@ -153,37 +153,41 @@ def test_renumbered_rows_name_the_new_file_for_readers_from_then_on(tmp_path):
     new.close()
 
 
+def written(tmp_path, matrix: np.ndarray) -> None:
+    file = VectorFile(tmp_path / "vectors.f32", matrix.shape[1])
+    file.append(matrix)
+    file.close()
+
+
+def assert_int8_copies_of(file: VectorFile, matrix: np.ndarray) -> None:
+    for got, want in zip(file.read_quantised(np.arange(len(matrix))), quantise(matrix), strict=True):
+        assert np.array_equal(got, want)
+
+
 def test_a_vectors_file_without_int8_copies_is_read_by_quantising_and_completed_by_the_next_write(tmp_path):
     matrix = unit_rows(10, DIM, seed=10)
-    file = VectorFile(tmp_path / "vectors.f32", DIM)
-    file.append(matrix[:8])
-    file.close()
+    written(tmp_path, matrix[:8])
     (tmp_path / "vectors.i8").unlink()  # an index written before the int8 copies existed
     reader = VectorFile(tmp_path / "vectors.f32", DIM, create=False)
-    for got, want in zip(reader.read_quantised(np.arange(8)), quantise(matrix[:8]), strict=True):
-        assert np.array_equal(got, want)
+    assert_int8_copies_of(reader, matrix[:8])
     assert (tmp_path / "vectors.i8").stat().st_size == 0  # opening never writes rows
     reader.append(matrix[8:])
     assert (tmp_path / "vectors.i8").stat().st_size == QUANTISED_HEADER.size + 10 * (DIM + 4)
     reader.close()
     again = VectorFile(tmp_path / "vectors.f32", DIM)
-    for got, want in zip(again.read_quantised(np.arange(10)), quantise(matrix), strict=True):
-        assert np.array_equal(got, want)
+    assert_int8_copies_of(again, matrix)
     again.close()
 
 
 def test_int8_rows_past_the_float32_ones_are_ignored_and_cut_by_the_next_write(tmp_path):
     matrix = unit_rows(4, DIM, seed=11)
-    file = VectorFile(tmp_path / "vectors.f32", DIM)
-    file.append(matrix[:3])
-    file.close()
+    written(tmp_path, matrix[:3])
     with open(tmp_path / "vectors.i8", "ab") as f:  # a crash after the int8 append, before the float32 one
         f.write(b"\x01" * (DIM + 4 + 3))
     reopened = VectorFile(tmp_path / "vectors.f32", DIM)
     assert reopened.rows == 3
     reopened.append(matrix[3:])
-    for got, want in zip(reopened.read_quantised(np.arange(4)), quantise(matrix), strict=True):
-        assert np.array_equal(got, want)
+    assert_int8_copies_of(reopened, matrix)
     assert (tmp_path / "vectors.i8").stat().st_size == QUANTISED_HEADER.size + 4 * (DIM + 4)
     reopened.close()
 
@@ -194,9 +198,7 @@ def test_int8_rows_past_the_float32_ones_are_ignored_and_cut_by_the_next_write(t
     QUANTISED_HEADER.pack(b"JUNK", 1, DIM, 0),
 ])
 def test_int8_copies_of_an_unknown_format_are_refused_with_what_to_do(tmp_path, header):
-    file = VectorFile(tmp_path / "vectors.f32", DIM)
-    file.append(unit_rows(2, DIM, seed=12))
-    file.close()
+    written(tmp_path, unit_rows(2, DIM, seed=12))
     (tmp_path / "vectors.i8").write_bytes(header + b"\x00" * 2 * (DIM + 4))
     with pytest.raises(StorageUnavailableError, match="delete that file to rebuild it from vectors.f32"):
         VectorFile(tmp_path / "vectors.f32", DIM)
