@@ -3,6 +3,7 @@ key, its row in the embeddings file and the file's name, and what the process lo
 
 from __future__ import annotations
 
+import ctypes
 import math
 
 import numpy as np
@@ -160,7 +161,19 @@ class SearchLedger:
             "vrow": np.where(has_vector, vrow, -1),
         }
         self._vectors.load(owners, cols, vectors, vector_file)
+        del owners, columns, keys, ts, flags, lats, lons, vrows, cols
+        self._db.execute("PRAGMA shrink_memory")  # the page cache the full scan filled (up to 64 MB)
+        release_freed_memory()
 
     def _vectors_name(self) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE name = 'vectors'").fetchone()
         return VECTORS_FILE if row is None else row[0]
+
+
+def release_freed_memory() -> None:
+    """Hands freed heap pages back to the system. glibc keeps them: the Python objects of a load's ledger rows
+    (~120 MB at 1M photos, all freed) stayed in the open index's resident memory otherwise. Elsewhere: nothing."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
