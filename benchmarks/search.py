@@ -3,6 +3,7 @@
 Run: .venv/bin/python benchmarks/search.py                    (100k then 1M; the 1M run takes several minutes)
      .venv/bin/python benchmarks/search.py --sizes 100000
      .venv/bin/python benchmarks/search.py --sizes 1000000 --build-only     (builds and sizes only, no queries)
+     nice -n 10 .venv/bin/python benchmarks/search.py --sizes 200000    (on a shared machine)
 
 Library: 1000 owners with Zipf-skewed sizes (the largest holds ~4% of the photos, ~40k at 1M); tags with parents
 from a small label tree, places from 48 cities, people per owner, captions from templates, OCR on receipts and
@@ -12,14 +13,18 @@ the big owners are hit most, and terms weighted by popularity.
 Measured per size, p50/p99 over the same queries:
   local    LocalSearchIndex (tantivy + owner-slice vectors): keyword + owner + date range, newest first and by
            relevance; hybrid (keyword + vector, RRF); the same keyword query with facets (tags, people, places,
-           years); build time through `upsert` in batches of 10k; size on disk; RSS of the reopened index.
+           years); build time through `upsert` in batches of 10k; size on disk; RSS of the open index: a fresh
+           process opens it and runs a query mix (every shape above and vector-only), and reports its resident
+           memory above what the interpreter and the libraries held before the open.
   fts5     plain SQLite FTS5 with the owner as a token column: MATCH 'otok:o123 AND (term)' (+ t range, ORDER BY
            t DESC or rank); hybrid baseline = FTS5 top 400 + exact numpy top 400 + RRF in Python.
   numpy    exact cosine over the owner's contiguous slice of an owner-sorted float32 matrix; also the ground truth
-           for recall@50 of the index's vector path.
-Targets at 1M: keyword + filters p99 <= 10 ms, hybrid p99 <= 20 ms, facets p99 <= 50 ms, recall@50 = 1.0,
-build <= 60 s. The build also prints the CPU time the process spent in the local upserts (all threads): on a
-shared 2-core machine wall time swings with the neighbours' load, CPU time much less.
+           for recall@50 of the index's vector path (int8 candidates, re-scored from float32).
+Targets at 1M: keyword + filters p99 <= 10 ms, hybrid p99 <= 20 ms, facets p99 <= 50 ms, recall@50 >= 0.99
+against exact float32 search, RSS of the open index <= 600 MB, build <= 60 s. Every latency is printed as wall
+time and as the CPU time of the process (all threads) over the same query, and the build's CPU time beside its
+wall time, with the load average before and after: on a shared 2-core machine wall time swings with the
+neighbours' load, CPU time much less.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ import argparse
 import gc
 import os
 import resource
+import json
 import shutil
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -209,19 +216,53 @@ def disk_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
 
 
-def timed(fn, items) -> np.ndarray:
+def timed(fn, items) -> tuple[np.ndarray, np.ndarray]:
+    """(wall ms, CPU ms) per item, after a warm-up."""
     for item in items[:20]:
         fn(item)
-    out = []
+    wall, cpu = [], []
     for item in items:
-        start = time.perf_counter()
+        c0, start = time.process_time(), time.perf_counter()
         fn(item)
-        out.append((time.perf_counter() - start) * 1000)
-    return np.array(out)
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+    return np.array(wall), np.array(cpu)
 
 
 def pct(ms: np.ndarray) -> str:
     return f"p50 {np.percentile(ms, 50):7.2f} ms  p99 {np.percentile(ms, 99):7.2f} ms"
+
+
+def load_average() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def rss_probe(index_dir: Path, queries: Path) -> None:
+    """In a fresh process: RSS before the open (interpreter + libraries), after it, and after a query mix."""
+    data = np.load(queries)
+    before = rss_mb()
+    t0 = time.perf_counter()
+    index = LocalSearchIndex(index_dir, min_similarity=-1.0)
+    opened = time.perf_counter() - t0
+    after_open = rss_mb()
+    for owner, term, start, end, vector in zip(data["owners"], data["terms"], data["starts"], data["ends"],
+                                               data["vectors"], strict=True):
+        owner = f"owner-{owner:04d}"
+        dates = DateRange(start=datetime.fromtimestamp(start, timezone.utc), end=datetime.fromtimestamp(end, timezone.utc))
+        embedding = tuple(vector.tolist())
+        index.search(SearchQuery(owner=owner, text=str(term), dates=dates, sort=SortOrder.NEWEST), facets=False)
+        index.search(SearchQuery(owner=owner, text=str(term), dates=dates), facets=True)
+        index.search(SearchQuery(owner=owner, text=str(term), dates=dates, embedding=embedding), facets=False)
+        index.search(SearchQuery(owner=owner, embedding=embedding, limit=50), facets=False)
+    print(json.dumps({"before": before, "open": after_open, "queries": rss_mb(), "open_s": opened,
+                      "vector_mb": index.vector_bytes / 2**20}))
+    index.close()
+
+
+def measure_rss(index_dir: Path, queries: Path) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--rss-probe", str(index_dir), "--queries", str(queries)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def cpu_seconds() -> float:
@@ -230,7 +271,7 @@ def cpu_seconds() -> float:
 
 
 def run(n: int, workdir: Path, *, build_only: bool = False) -> dict[str, bool]:
-    print(f"\n=== {n:,} photos, {OWNERS} owners ===")
+    print(f"\n=== {n:,} photos, {OWNERS} owners === ({load_average()})")
     started = time.perf_counter()
     lib = Library(n)
     print(f"library: largest owner {lib.sizes.max():,} photos, median {int(np.median(lib.sizes))}; "
@@ -269,10 +310,10 @@ def run(n: int, workdir: Path, *, build_only: bool = False) -> dict[str, bool]:
     index.close()
     del index
     gc.collect()
-    print(f"build: local {build_local:6.1f} s (cpu {cpu_local:.1f} s)   fts5 {build_fts:6.1f} s   (document generation "
+    print(f"build: local {build_local:6.1f} s wall, {cpu_local:.1f} s cpu ({load_average()})   fts5 {build_fts:6.1f} s   (document generation "
           f"{generate:.1f} s, not counted)")
-    vectors_mb = sum(disk_mb(p) for p in index_dir.glob("vectors*.f32"))
-    print(f"disk:  local {disk_mb(index_dir):8.1f} MB (tantivy {disk_mb(index_dir / 'tantivy'):.1f} MB + embeddings "
+    vectors_mb = sum(disk_mb(p) for p in index_dir.glob("vectors*"))
+    print(f"disk:  local {disk_mb(index_dir):8.1f} MB (tantivy {disk_mb(index_dir / 'tantivy'):.1f} MB + embeddings float32 and int8 "
           f"{vectors_mb:.1f} MB + ledger {disk_mb(index_dir) - disk_mb(index_dir / 'tantivy') - vectors_mb:.1f} MB)"
           f"   fts5 {disk_mb(fts_path):8.1f} MB")
     if build_only:
@@ -287,11 +328,9 @@ def run(n: int, workdir: Path, *, build_only: bool = False) -> dict[str, bool]:
     visible_sorted = ~(lib.hidden | lib.sensitive)[order]
     bounds = np.concatenate([[0], np.cumsum(np.bincount(lib.owner_of, minlength=OWNERS))])
 
-    rss_before = rss_mb()
     t0 = time.perf_counter()
     index = LocalSearchIndex(index_dir, min_similarity=-1.0)
     reopen = time.perf_counter() - t0
-    rss_index = rss_mb() - rss_before
 
     # ---- queries ------------------------------------------------------------------------------------------------
     rng = np.random.default_rng(11)
@@ -319,7 +358,11 @@ def run(n: int, workdir: Path, *, build_only: bool = False) -> dict[str, bool]:
         "relevance": [local_query(i) for i in cases],
         "hybrid": [local_query(i, embedding=tuple(qvecs[i].tolist())) for i in cases],
     }
-    results: dict[str, np.ndarray] = {}
+    probe_queries = workdir / f"queries-{n}.npz"
+    spans = [ranges(i) for i in cases]
+    np.savez(probe_queries, owners=owners, terms=np.array(terms), vectors=np.array(qvecs, np.float32),
+             starts=np.array([s.timestamp() for s, _ in spans]), ends=np.array([e.timestamp() for _, e in spans]))
+    results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     results["local newest"] = timed(lambda q: index.search(q, facets=False), local_queries["newest"])
     results["local relevance"] = timed(lambda q: index.search(q, facets=False), local_queries["relevance"])
     results["local hybrid"] = timed(lambda q: index.search(q, facets=False), local_queries["hybrid"])
@@ -368,29 +411,33 @@ def run(n: int, workdir: Path, *, build_only: bool = False) -> dict[str, bool]:
                            facets=False)
         recalls.append(len(truth & {h.photo_id for h in got.hits[:k]}) / max(1, k))
     recall = float(np.mean(recalls))
-    rss_query = rss_mb() - rss_before
+    index.close()
+    rss = measure_rss(index_dir, probe_queries)
+    rss_index = rss["queries"] - rss["before"]
 
-    print(f"reopen {reopen:.1f} s; RSS of the open index {rss_index:.0f} MB (vectors "
-          f"{index.vector_bytes / 2**20:.0f} MB), {rss_query:.0f} MB after the queries")
-    for name, ms in results.items():
-        print(f"  {name:<22} {pct(ms)}")
-    ratio = {k: np.percentile(results[f'local {k}'], 99) / np.percentile(results[b], 99)
+    print(f"reopen {reopen:.1f} s here, {rss['open_s']:.1f} s in the probe; RSS of the open index (fresh process, "
+          f"above its {rss['before']:.0f} MB of interpreter and libraries): {rss['open'] - rss['before']:.0f} MB "
+          f"opened, {rss_index:.0f} MB after the query mix (in-memory vectors {rss['vector_mb']:.0f} MB)")
+    print(f"  {'':<22} {'wall':^30} {'cpu':^30}")
+    for name, (wall, cpu) in results.items():
+        print(f"  {name:<22} {pct(wall)}  {pct(cpu)}")
+    ratio = {k: np.percentile(results[f'local {k}'][0], 99) / np.percentile(results[b][0], 99)
              for k, b in (("newest", "fts5 newest"), ("relevance", "fts5 relevance"), ("hybrid", "fts5 + numpy hybrid"))}
-    print("  p99 local / baseline: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items()))
-    print(f"  vector recall@50 vs exact: {recall:.4f}")
+    print("  p99 local / baseline (wall): " + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items()))
+    print(f"  vector recall@50 vs exact float32: {recall:.4f} (min {min(recalls):.2f}); {load_average()}")
 
-    p99 = {k: float(np.percentile(v, 99)) for k, v in results.items()}
+    p99 = {k: float(np.percentile(v[0], 99)) for k, v in results.items()}
     checks = {
         "keyword + filters newest p99 <= 10 ms": p99["local newest"] <= 10,
         "keyword + filters relevance p99 <= 10 ms": p99["local relevance"] <= 10,
         "hybrid p99 <= 20 ms": p99["local hybrid"] <= 20,
         "facets p99 <= 50 ms": p99["local facets"] <= 50,
-        "vector recall@50 = 1.0": recall == 1.0,
+        "vector recall@50 >= 0.99": recall >= 0.99,
+        "RSS of the open index <= 600 MB": rss_index <= 600,
         "build <= 60 s": build_local <= 60,
     }
     for name, ok in checks.items():
         print(f"  {'PASS' if ok else 'MISS'}  {name}" + ("" if n >= 1_000_000 else "  (target is for 1M)"))
-    index.close()
     fts.close()
     return checks
 
@@ -400,7 +447,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated library sizes")
     parser.add_argument("--keep", action="store_true", help="keep the built indexes")
     parser.add_argument("--build-only", action="store_true", help="build (local and fts5) and report sizes, no queries")
+    parser.add_argument("--rss-probe", type=Path, help=argparse.SUPPRESS)  # the fresh process of measure_rss
+    parser.add_argument("--queries", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rss_probe:
+        rss_probe(args.rss_probe, args.queries)
+        return
     workdir = Path(tempfile.mkdtemp(prefix="search-bench-"))
     print(f"cpus {os.cpu_count()}, work dir {workdir}")
     try:

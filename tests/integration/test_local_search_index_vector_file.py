@@ -19,7 +19,7 @@ import pytest
 from photo_organizer.adapters.local.search_ledger import KnownPhotos, generation_of
 from photo_organizer.adapters.local.search_schema import tantivy_schema, text_analyzer
 from photo_organizer.adapters.local.search_index import LocalSearchIndex
-from photo_organizer.adapters.local.vector_slices import VectorFile
+from photo_organizer.adapters.local.vector_slices import QUANTISED_HEADER, VectorFile
 from photo_organizer.errors import StorageUnavailableError
 from photo_organizer.search.models import (
     EMBEDDING_DIMENSIONS,
@@ -330,7 +330,7 @@ def test_a_write_whose_ledger_rows_fail_leaves_nothing_behind(folder, monkeypatc
     index.upsert([doc(A, "kept", rng, tags=("beach",))])
     before = snapshot(index)
 
-    def ledger_fails(self, vectors, first, rows):
+    def ledger_fails(self, vectors, quantised, first, rows):
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(LocalSearchIndex, "_write_ledger", ledger_fails)
@@ -363,3 +363,24 @@ def test_photos_written_in_earlier_batches_are_always_found_again(folder, monkey
     assert index.upsert([doc(A, "p2-1", rng, version=6, tags=("dog",))]) == ["p2-1"]
     assert [h.photo_id for h in index.search(SearchQuery(owner=A, text="dog")).hits] == ["p2-1"]
     assert index.count(A) == 20
+
+
+def test_an_index_from_before_int8_copies_answers_the_same_and_stores_them_on_its_next_write(folder, caplog):
+    index = open_index(folder)
+    rng = library(index)
+    before = snapshot(index)
+    index.close()
+    (folder / "vectors.i8").unlink()  # what an index written before the int8 copies has on disk
+
+    index = open_index(folder)
+    assert "have no int8 copy in vectors.i8" in caplog.text
+    assert snapshot(index) == before
+    index.upsert([doc(A, "after", rng, days=100, tags=("beach",))])
+    rows, _ = index.vector_file_rows
+    assert (folder / "vectors.i8").stat().st_size == QUANTISED_HEADER.size + rows * (EMBEDDING_DIMENSIONS + 4)
+    after = snapshot(index)
+    index.compact()
+    assert sorted(p.name for p in folder.glob("vectors*")) == ["vectors.1.f32", "vectors.1.i8"]
+    assert snapshot(index) == after
+    index.close()
+    assert snapshot(open_index(folder)) == after

@@ -1,10 +1,11 @@
-"""SearchIndex for the embedded local stack: tantivy for text, filters and facets, an owner-sorted float32 matrix
-for vectors (vector_slices.py), a small SQLite ledger for versions and tombstones, and an append-only float32
-file for the embeddings (the ledger keeps each photo's row in it, and the file's name).
+"""SearchIndex for the embedded local stack: tantivy for text, filters and facets, an owner-sorted int8 matrix
+for vectors (vector_slices.py: candidates re-scored from float32), a small SQLite ledger for versions and
+tombstones, and an append-only float32 file for the embeddings with its int8 copies beside it (vectors.i8; the
+ledger keeps each photo's row in them, and the file's name).
 
 Embeddings file: updates and deletes leave dead rows behind. Once they are more than `vector_file_dead_share` of
 the file (checked after writes from `vector_file_min_dead` dead rows on, and by `compact()`), the live rows are
-copied owner by owner into the next generation, vectors.<n>.f32, synced, and one ledger transaction moves every
+copied owner by owner into the next generation, vectors.<n>.f32 and .i8, synced, and one ledger transaction moves every
 row number and the file's name to it: a crash before that commit leaves the old file named and untouched, one
 after it a complete new file. Only the process holding the writer lock compacts; a process opening the index
 reads the name and the rows in one snapshot and reads again if that file has just been retired.
@@ -46,6 +47,7 @@ SQLite ledger and what is loaded from it), search_reader (searches, suggestions,
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from pathlib import Path
@@ -105,6 +107,10 @@ class LocalSearchIndex(SearchReads, SearchWrites, SearchLedger):
         (self._dir / "tantivy").mkdir(exist_ok=True)
         self._index = tantivy.Index(self._schema, path=str(self._dir / "tantivy"), reuse=True)
         self._doc_analyzer = text_analyzer(stopwords=False)
+        # a hit's explanation analyses each of its text values to name the query words they hold: ~0.2 ms a hit,
+        # most of a 50-hit page (keyword p99 at 1M). Tag lists, places, people, captions and cameras repeat across
+        # photos, so their analyses are kept (bounded: ~10 MB at most)
+        self._tokens_of = functools.lru_cache(maxsize=16_384)(self._analysed)
         self._query_analyzer = text_analyzer(stopwords=True)
         self._index.register_tokenizer("po_text", self._doc_analyzer)
         self._index.config_reader("commit")
@@ -115,6 +121,9 @@ class LocalSearchIndex(SearchReads, SearchWrites, SearchLedger):
         self._known: KnownPhotos | None = None  # built on the first write
         self._vectors = OwnerVectors(dimensions)
         self._load_vectors()
+
+    def _analysed(self, value: str) -> frozenset[str]:
+        return frozenset(self._doc_analyzer.analyze(value))
 
     def close(self) -> None:
         with self._lock:

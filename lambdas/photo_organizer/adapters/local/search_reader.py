@@ -14,6 +14,8 @@ from tantivy import FieldType, Occur, Order, Query
 from photo_organizer.adapters.local.vector_slices import (
     HIDDEN,
     SENSITIVE,
+    Ranked,
+    rank_by_similarity,
     within_km,
 )
 from photo_organizer.adapters.local.search_schema import (
@@ -349,33 +351,21 @@ class SearchReads:
         return ordered[: query.limit], total
 
     def _vector_ranked(self, searcher, plan: Plan, query: SearchQuery) -> list[Candidate]:
-        """The owner's rows by exact cosine, best first (key breaks ties), that pass every filter of the query, up
-        to the window. Dates, visibility and distance are numpy masks over the owner's slice, so the candidates
+        """The owner's rows by cosine, best first (key breaks ties), that pass every filter of the query, up to the
+        window: int8 estimates pick candidates, re-scored exactly from the float32 rows (vector_slices). Dates, visibility and distance are numpy masks over the owner's slice, so the candidates
         checked against tantivy (which also yields their addresses) nearly all pass: one round, usually."""
         vector = self._unit(query.embedding)
         if vector is None:
             return []
-        rows = self._vectors.owner_slice(query.owner, with_vectors=True)
-        mask = rows.has_vector.copy()
-        hide = (0 if query.include_hidden else HIDDEN) | (0 if query.include_sensitive else SENSITIVE)
-        if hide:
-            mask &= (rows.flags & hide) == 0
-        if plan.lower is not None:
-            mask &= rows.t >= plan.lower
-        if plan.upper is not None:
-            mask &= rows.t < plan.upper
-        if query.near:
-            mask &= within_km(rows.lat, rows.lon, query.near.lat, query.near.lon, query.near.km)
-        # einsum, not BLAS gemv: OpenBLAS threads spin against tantivy's on small hosts (18 ms vs 2 ms here)
-        sims = np.einsum("ij,j->i", rows.vectors, vector)
-        mask &= sims >= self._min_similarity
-        index = np.flatnonzero(mask)
-        keys, sims = rows.keys[index], sims[index]
+        try:
+            ranked = self._by_similarity(plan, query, vector)
+        except ValueError:  # a compaction retired the vectors file this state read: the next state names the new one
+            ranked = self._by_similarity(plan, query, vector)
         out: list[Candidate] = []
         taken = 0
-        while len(out) < HYBRID_WINDOW and taken < len(keys):
-            want = min(len(keys), taken + (2 if plan.term_filters else 1) * (HYBRID_WINDOW - len(out)))
-            chunk = self._next_best(keys, sims, taken, want)
+        while len(out) < HYBRID_WINDOW and taken < len(ranked):
+            want = min(len(ranked), taken + (2 if plan.term_filters else 1) * (HYBRID_WINDOW - len(out)))
+            chunk = ranked.take(taken, want)
             taken += len(chunk)
             # visibility again even when numpy checked it: the vector state and this searcher may be one write
             # apart, and a photo that just became hidden must not slip through on stale flags
@@ -396,17 +386,19 @@ class SearchReads:
                     out.append(Candidate(t=t, addr=addr, key=key))
         return out[:HYBRID_WINDOW]
 
-    @staticmethod
-    def _next_best(keys: np.ndarray, sims: np.ndarray, start: int, stop: int) -> np.ndarray:
-        """Keys ranked [start, stop) by (similarity desc, key asc), without sorting all of them. Deterministic
-        because it selects by value: everything strictly better than rank `stop`'s value, plus ties by key."""
-        if stop >= len(keys):
-            order = np.lexsort((keys, -sims))
-            return keys[order[start:stop]]
-        kth = np.partition(-sims, stop - 1)[stop - 1]  # -(similarity at rank stop)
-        pick = np.flatnonzero(-sims <= kth)
-        order = pick[np.lexsort((keys[pick], -sims[pick]))]
-        return keys[order[start:stop]]
+    def _by_similarity(self, plan: Plan, query: SearchQuery, vector: np.ndarray) -> Ranked:
+        rows = self._vectors.owner_slice(query.owner, with_vectors=True)
+        mask = rows.has_vector.copy()
+        hide = (0 if query.include_hidden else HIDDEN) | (0 if query.include_sensitive else SENSITIVE)
+        if hide:
+            mask &= (rows.flags & hide) == 0
+        if plan.lower is not None:
+            mask &= rows.t >= plan.lower
+        if plan.upper is not None:
+            mask &= rows.t < plan.upper
+        if query.near:
+            mask &= within_km(rows.lat, rows.lon, query.near.lat, query.near.lon, query.near.km)
+        return rank_by_similarity(rows, vector, mask, self._min_similarity)
 
     def _hit(self, searcher, plan: Plan, query: SearchQuery, c: Candidate, *, hybrid: bool) -> SearchHit:
         doc = searcher.doc(c.addr)
@@ -416,11 +408,12 @@ class SearchReads:
             matched: tuple[MatchReason, ...] = (MatchReason(field="meaning"),)
         else:
             reasons = []
-            for name, _ in TEXT_FIELDS:
+            tokens_of = self._tokens_of
+            for name, _ in TEXT_FIELDS if plan.tokens else ():
                 values = doc.get_all(name)
-                if not values or not plan.tokens:
+                if not values:
                     continue
-                present = {token for value in values for token in self._doc_analyzer.analyze(value)}
+                present = tokens_of(values[0]) if len(values) == 1 else frozenset().union(*map(tokens_of, values))
                 found = [word for token, word in plan.tokens.items() if token in present]
                 if name == "ocr_text":
                     found += [word for word in plan.grams if any(found_in_run(word, value) for value in values)]

@@ -4,7 +4,6 @@ search_index."""
 
 from __future__ import annotations
 
-import functools
 import gc
 import math
 import sqlite3
@@ -20,6 +19,7 @@ from photo_organizer.adapters.local.vector_slices import (
     HIDDEN,
     SENSITIVE,
     VectorFile,
+    quantise,
     sync_directory,
 )
 from photo_organizer.adapters.local.search_ledger import generation_of
@@ -149,20 +149,33 @@ class SearchWrites:
                 # embedding): each copy is ~15 MB per 10k batch
                 vectors = matrix if n == len(order) else matrix[picked_at]
                 all_vectors = bool(has_vector.all())
-                keys, _, _, _, ts, flags, lats, lons, _ = zip(*rows, strict=True) if rows else ((),) * 9
+                stored = vectors if all_vectors else vectors[has_vector]
+                keys, _, _, _, ts, flags, lats, lons, vrows = zip(*rows, strict=True) if rows else ((),) * 9
                 cols = {"key": np.array(keys, np.int64), "t": np.array(ts, np.int64), "flags": np.array(flags, np.uint8),
                         "has_vector": has_vector, "lat": np.array(lats, np.float64),  # None -> NaN
-                        "lon": np.array(lons, np.float64)}
+                        "lon": np.array(lons, np.float64),
+                        "vrow": np.arange(first, first + len(stored), dtype=np.int64) if all_vectors
+                        else np.array([-1 if v is None else v for v in vrows], np.int64)}
+                in_memory: list[np.ndarray] = []
+
+                def write_ledger() -> None:
+                    quantised = quantise(stored)  # once, for the file and for memory (here, off the main thread)
+                    q, cols["scale"] = quantised
+                    if not all_vectors:
+                        q, cols["scale"] = np.zeros((n, self._dims), np.int8), np.zeros(n, np.float32)
+                        q[has_vector], cols["scale"][has_vector] = quantised
+                    in_memory.append(q)
+                    self._write_ledger(stored, quantised, first, rows)
+
+                def stage() -> Any:
+                    return self._vectors.stage([d.owner for d in chosen], cols, in_memory[0])
+
                 # A helper thread appends the embeddings to their file and writes the ledger rows while this one
                 # builds the tantivy documents (file writes and SQLite steps release the GIL: ~9 s of a ~70 s
                 # build at 1M photos), then stages the vectors (copies, and the compaction when one is due) while
                 # tantivy commits. Nothing is committed until the ledger rows are written, in the usual order, and
                 # the staged vectors are published only after both commits.
-                background = Background(
-                    functools.partial(self._write_ledger, vectors if all_vectors else vectors[has_vector], first, rows),
-                    functools.partial(self._vectors.stage, [d.owner for d in chosen], cols,
-                                      vectors if all_vectors else np.where(has_vector[:, None], vectors, np.float32(0))),
-                )
+                background = Background(write_ledger, stage)
                 for key in replaced:
                     writer.delete_documents_by_query(Query.term_query(self._schema, "key", key))
                 # from_dict without the schema: every value of document_fields already has its field's Python type
@@ -257,7 +270,7 @@ class SearchWrites:
                         writer.commit()
                         self._db.execute("COMMIT")
                         self._index.reload()
-                        self._vectors.apply([], {}, np.empty((0, self._dims), np.float32), [(owner, key)])
+                        self._vectors.apply([], {}, np.empty((0, self._dims), np.int8), [(owner, key)])
                         self._live_vrows -= had_vector
                         self._compact_vector_file_if_due()
                         return
@@ -293,8 +306,8 @@ class SearchWrites:
         goes once nothing names it. In-memory vectors do not change: only their rows in the file do."""
         self._take_writer()  # the writer lock: no other process appends or compacts meanwhile
         old = self._vector_file
-        for stray in self._dir.glob("vectors*.f32"):  # orphans of earlier crashes
-            if stray.name != old.path.name:
+        for stray in [*self._dir.glob("vectors*.f32"), *self._dir.glob("vectors*.i8")]:  # orphans of crashes
+            if stray.name not in (old.path.name, old.quantised_path.name):
                 stray.unlink(missing_ok=True)
         path = self._dir / f"vectors.{generation_of(old.path.name) + 1}.f32"
         live_rows = "deleted = 0 AND vrow IS NOT NULL AND vrow < ?"
@@ -324,13 +337,18 @@ class SearchWrites:
             if new is not None:
                 new.close()
             path.unlink(missing_ok=True)
+            path.with_suffix(".i8").unlink(missing_ok=True)
             if isinstance(e, (sqlite3.Error, OSError)):
                 raise StorageUnavailableError(f"local search index compaction failed: {e}") from e
             raise
+        mapping = np.full(old.rows, -1, np.int64)
+        mapping[live] = np.arange(len(live))
+        self._vectors.renumber(mapping, new)  # before the old file closes: a reader still on it retries
         self._vector_file = new
         self._live_vrows = len(live)
         old.close()
         old.path.unlink(missing_ok=True)
+        old.quantised_path.unlink(missing_ok=True)
         sync_directory(self._dir)
 
     def _unit(self, embedding: Sequence[float] | np.ndarray | None) -> np.ndarray | None:
