@@ -35,18 +35,22 @@ class LocalEventQueue:
         max_receives: int = 5,
         visibility_seconds: float = 1.0,
         poll_seconds: float = 0.05,
+        consumers: int = 1,
     ) -> None:
+        """`consumers`: threads receiving and invoking at once (each its own batch), as Lambda scales an SQS
+        source out to concurrent invocations; one per ingest worker process (ingest_workers.py)."""
         self._path = path
         self._handler = handler
         self._batch_size = batch_size
         self._max_receives = max_receives
         self._visibility = visibility_seconds
         self._poll = poll_seconds
+        self._consumers = consumers
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -73,17 +77,21 @@ class LocalEventQueue:
         return message_id
 
     def start(self) -> None:
-        if self._thread is None:
+        if not self._threads:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="local-ingest-queue", daemon=True)
-            self._thread.start()
+            self._threads = [
+                threading.Thread(target=self._run, name=f"local-ingest-queue-{n}", daemon=True)
+                for n in range(self._consumers)
+            ]
+            for thread in self._threads:
+                thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads = []
 
     def depth(self) -> int:
         with self._connect() as db:

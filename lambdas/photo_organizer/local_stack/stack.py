@@ -47,9 +47,11 @@ def bind_loopback(port: int = 0, host: str = LOOPBACK) -> socket.socket:
 class LocalStack:
     def __init__(
         self, data_dir: Path, *, port: int = 0, settings: Settings | None = None, web_dir: Path | None = None,
-        analyse: bool = True,
+        analyse: bool = True, ingest_workers: int = 0,
     ) -> None:
         """`analyse`: analyse uploads in the background (analysis_worker); off, photos wait for a batch run.
+        `ingest_workers`: validate and derive uploads in that many worker processes (ingest_workers.py); 0 runs
+        ingest on the queue's thread in this process.
         `web_dir`: the built app (default build/web, or PO_WEB_DIR)."""
         quiet_powertools(verbose=bool(os.environ.get("PO_VERBOSE")))
         self._socket = bind_loopback(port)
@@ -66,7 +68,20 @@ class LocalStack:
         from photo_organizer.handlers import api, ingest
 
         self.api_handler = api.handler
-        self.queue = LocalEventQueue(data_dir / "queue.sqlite3", ingest.handler)
+        self.ingest_workers = None
+        handler = ingest.handler
+        if ingest_workers > 0:
+            from photo_organizer.local_stack.ingest_workers import IngestWorkers
+
+            # The hook is read at call time: the analysis worker below wraps it.
+            self.ingest_workers = handler = IngestWorkers(
+                self.settings, workers=ingest_workers, on_ready=lambda photo: self._on_ready(photo)
+            )
+        # Small batches with several workers, so that both get work from a short burst of uploads.
+        self.queue = LocalEventQueue(
+            data_dir / "queue.sqlite3", handler, consumers=max(1, ingest_workers),
+            batch_size=2 if ingest_workers > 1 else 10,
+        )
         self.web = WebApp(web_dir)  # the built single-page app (build/web), served at /
         self.analysis_worker = None
         if analyse:
@@ -89,6 +104,10 @@ class LocalStack:
         self.app = create_gateway(self)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+
+    def _on_ready(self, photo) -> None:
+        if self.services.ingest.on_ready is not None:
+            self.services.ingest.on_ready(photo)
 
     def web_page(self) -> Response:
         return self.web.index()
@@ -131,6 +150,8 @@ class LocalStack:
             self._thread.join(timeout=10)
             self._thread = None
         self.queue.stop()
+        if self.ingest_workers is not None:
+            self.ingest_workers.close()
         if self.analysis_worker is not None:
             self.analysis_worker.stop()
         self._writer.close()
