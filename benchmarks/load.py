@@ -178,6 +178,7 @@ def serve_child(data_dir: Path) -> None:
 
     stack = LocalStack(data_dir, port=0, analyse=False, ingest_workers=INGEST_WORKERS)
     stack.start_in_background()
+    stack.ingest_workers.wait_started()  # measured from warm workers, as a server that has been up a while
     print(f"URL {stack.url}", flush=True)
     stop = threading.Event()
     import signal

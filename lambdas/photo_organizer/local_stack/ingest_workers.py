@@ -17,6 +17,10 @@ from concurrent.futures.process import BrokenProcessPool
 from photo_organizer.models import Photo
 from photo_organizer.settings import Settings
 
+_PRELOAD = (
+    "aws_xray_sdk.core", "aws_lambda_powertools.utilities.batch", "aws_lambda_powertools.utilities.parser",
+    "aws_lambda_powertools.tracing", "aws_lambda_powertools.metrics", "pydantic", "numpy", "PIL.Image", "pillow_heif",
+)
 _handler: Callable[[dict, object], dict] | None = None
 _made_ready: list[Photo] = []
 
@@ -31,6 +35,10 @@ def _init_worker(settings: Settings) -> None:
     from photo_organizer.handlers import ingest  # binds to the services installed above
 
     _handler = ingest.handler
+
+
+def _ready_check() -> bool:
+    return _handler is not None
 
 
 def _invoke(event: dict) -> tuple[dict, list[Photo]]:
@@ -52,14 +60,28 @@ class IngestWorkers:
         self.on_ready = on_ready
         self._settings = settings
         self._pool = self._new_pool()
+        self._warming: list = []
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # forkserver, not fork: the serving process has threads (gateway, queue, analysis) that may hold SQLite's
-        # or Python's locks at the moment of a fork (see analysis_runner).
+        # or Python's locks at the moment of a fork (see analysis_runner). The forkserver imports the handler's
+        # heavy dependencies once and workers fork from it: importing them in each worker took 6-10 s on a loaded
+        # machine (mostly Powertools' X-Ray SDK), while the first uploads waited. Third-party modules only: the
+        # forkserver ignores the parent's sys.path, so it could preload another copy of this package.
+        # (The list is ignored when this process's forkserver runs already.)
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(_PRELOAD))
         return ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=multiprocessing.get_context("forkserver"),
-            initializer=_init_worker, initargs=(self._settings,),
+            max_workers=self.workers, mp_context=context, initializer=_init_worker, initargs=(self._settings,)
         )
+
+    def start(self) -> None:
+        """Starts the worker processes now rather than at the first upload (one no-op each, not waited for)."""
+        self._warming = [self._pool.submit(_ready_check) for _ in range(self.workers)]
+
+    def wait_started(self, timeout: float = 120.0) -> bool:
+        """True once every worker process has imported and installed its services."""
+        return all(future.result(timeout=timeout) for future in self._warming)
 
     def __call__(self, event: dict, context: object = None) -> dict:
         try:

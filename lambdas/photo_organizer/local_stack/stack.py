@@ -118,6 +118,8 @@ class LocalStack:
 
     def _start_workers(self) -> None:
         self._writer.enter_context(self._writer_lock())  # ConflictError while another process writes the index
+        if self.ingest_workers is not None:
+            self.ingest_workers.start()
         self.queue.start()
         if self.analysis_worker is not None:
             self.analysis_worker.start()
