@@ -33,6 +33,18 @@ def quiet_powertools(verbose: bool = False) -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if verbose else "WARNING")
 
 
+def serial_blas() -> None:
+    """BLAS on one thread in the serving process. Its matrices are small (a query's tokens through MiniLM) and
+    requests already run on threads: OpenBLAS's own thread pool only spun against them and against the machine's
+    other work — a query embedding took 655 ms instead of ~70 ms at load 15 on 2 cores (benchmarks/load.py search).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # without it numpy keeps its default (OPENBLAS_NUM_THREADS still works)
+        return
+    threadpool_limits(1, user_api="blas")
+
+
 def bind_loopback(port: int = 0, host: str = LOOPBACK) -> socket.socket:
     if host not in (LOOPBACK, "localhost", "::1"):
         raise ValueError("the local stack only listens on loopback")
@@ -54,6 +66,7 @@ class LocalStack:
         ingest on the queue's thread in this process.
         `web_dir`: the built app (default build/web, or PO_WEB_DIR)."""
         quiet_powertools(verbose=bool(os.environ.get("PO_VERBOSE")))
+        serial_blas()
         self._socket = bind_loopback(port)
         self.port = self._socket.getsockname()[1]
         self.url = f"http://{LOOPBACK}:{self.port}"
