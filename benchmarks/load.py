@@ -672,22 +672,22 @@ def run_throughput(count: int) -> bool:
     return all(c.passed for c in checks)
 
 
+OPTIONS = {  # the full parameters by default; shorten them to check that a scenario works
+    "uploads": [("--users", int, 50), ("--photos", int, 300)],
+    "ingest": [("--events", int, 1000)],
+    "search": [("--rate", float, 30), ("--seconds", float, 60), ("--users", int, 5)],
+    "soak": [("--minutes", float, 10)],
+    "throughput": [("--photos", int, 12)],
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    uploads = commands.add_parser("uploads")
-    uploads.add_argument("--users", type=int, default=50)
-    uploads.add_argument("--photos", type=int, default=300)
-    ingest = commands.add_parser("ingest")
-    ingest.add_argument("--events", type=int, default=1000)
-    search = commands.add_parser("search")
-    search.add_argument("--rate", type=float, default=30)
-    search.add_argument("--seconds", type=float, default=60)
-    search.add_argument("--users", type=int, default=5)
-    soak = commands.add_parser("soak")
-    soak.add_argument("--minutes", type=float, default=10)
-    throughput = commands.add_parser("throughput")
-    throughput.add_argument("--photos", type=int, default=12)
+    for command, options in OPTIONS.items():
+        sub = commands.add_parser(command)
+        for flag, kind, default in options:
+            sub.add_argument(flag, type=kind, default=default)
     child = commands.add_parser("serve-child", help="(internal) the server process of uploads/search/soak")
     child.add_argument("--data-dir", type=Path, required=True)
     args = parser.parse_args(argv)
