@@ -22,6 +22,10 @@ from photo_organizer.local_stack.web import WebApp
 from photo_organizer.settings import Backend, Settings
 
 LOOPBACK = "127.0.0.1"
+# Idle keep-alive connections stay open longer than clients keep them (httpx and browsers: 5 s, uvicorn's default
+# too): at equal timeouts a client could reuse a connection the server was just closing and see "connection reset"
+# (one upload in 300 lost that way under 50 concurrent users, benchmarks/load.py uploads).
+KEEP_ALIVE_SECONDS = 75
 
 
 def quiet_powertools(verbose: bool = False) -> None:
@@ -126,7 +130,9 @@ class LocalStack:
         return self.web.index()
 
     def _server_config(self) -> uvicorn.Server:
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=KEEP_ALIVE_SECONDS
+        )
         return uvicorn.Server(config)
 
     def _start_workers(self) -> None:
