@@ -198,10 +198,11 @@ def create_gateway(stack: LocalStack) -> ASGIApp:
             return _s3_error(403, "AccessDenied", "This upload URL has been used already.")
         await run_in_threadpool(originals.put, verified.key, data, content_type=verified.content_type)
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        stack.queue.send(
-            object_created_event(
-                area, verified.key, size=len(data), etag=etag, sequencer=f"{time.time_ns():020X}"
-            )
+        # Off the event loop: the queue is SQLite, and its writers (the consumers acknowledging batches) can hold it
+        # for a moment; on the loop, every other request waited meanwhile.
+        await run_in_threadpool(
+            stack.queue.send,
+            object_created_event(area, verified.key, size=len(data), etag=etag, sequencer=f"{time.time_ns():020X}"),
         )
         return Response(status_code=204, headers={"ETag": f'"{etag}"', "Location": f"/_blobs/{area}/{verified.key}"})
 

@@ -1,4 +1,4 @@
-"""The local server keeps an idle keep-alive connection longer than clients do (httpx and browsers reuse one for
+"""The local server under load: it keeps an idle keep-alive connection longer than clients do (httpx and browsers reuse one for
 up to 5 s): with both at 5 s, a client could send on a connection the server was closing at that moment and get
 "connection reset by peer" — one upload of 300 lost that way in benchmarks/load.py uploads (50 users)."""
 
@@ -31,3 +31,26 @@ def test_a_connection_idle_for_longer_than_a_clients_keep_alive_is_still_served(
         time.sleep(5.5)  # idle past httpx's keepalive_expiry (5 s) and uvicorn's default timeout (5 s)
         sock.sendall(REQUEST % stack.port)
         assert read_response(sock).startswith(b"HTTP/1.1 200")
+
+
+def test_an_upload_puts_its_event_on_the_queue_off_the_event_loop(stack):
+    """The queue is SQLite: a send waiting for its write lock on the event loop's thread stalled every request."""
+    import threading
+
+    from photo_organizer.local_stack.client import PhotoApiClient
+
+    threads: list[str] = []
+    send = stack.queue.send
+
+    def recording(body):
+        threads.append(threading.current_thread().name)
+        return send(body)
+
+    stack.queue.send = recording
+    try:
+        user, _ = stack.identity.add_user("loop-check", "a long enough password")
+        with PhotoApiClient(stack.url, stack.identity.issue_token(user)) as client:
+            client.wait_until_processed(client.upload_bytes(b"\xff\xd8 not really a jpeg", "x.jpg", "image/jpeg"))
+    finally:
+        stack.queue.send = send
+    assert len(threads) == 1 and threads[0] != "local-gateway"
