@@ -308,6 +308,12 @@ def run_uploads(users: int, photos: int) -> bool:
 # ---- 2. ingest events, 20% duplicates ------------------------------------------------------------------------------
 
 
+def repeated_seed(k: int, owners: int, unique: int) -> int:
+    """The seed of an earlier unique upload (seeds 0..unique-1) of the same owner (k % owners) for upload k."""
+    owner = k % owners
+    return owner + owners * ((k * 7) % max(1, (unique - owner - 1) // owners + 1))
+
+
 def count_blob_files(folder: Path) -> int:
     from photo_organizer.adapters.local.disk_blobs import META_SUFFIX
 
@@ -343,7 +349,7 @@ def run_ingest(events: int) -> bool:
         users = [stack.identity.add_user(f"owner{n}", PASSWORD)[0] for n in range(owners)]
         # upload k of owner k % owners; the last `same_bytes` uploads repeat an earlier upload of the same owner
         plan = [(k % owners, k) for k in range(unique)]
-        plan += [(k % owners, k - owners * (1 + k % 7)) for k in range(unique, uploads)]
+        plan += [(k % owners, repeated_seed(k, owners, unique)) for k in range(unique, uploads)]
         rng = random.Random(13)
         rng.shuffle(plan)
         meter = Meter(os.getpid())

@@ -87,3 +87,10 @@ def test_generated_photos_are_deterministic_and_unique_per_seed():
     assert load.small_jpeg(1) == load.small_jpeg(1)
     assert load.small_jpeg(1) != load.small_jpeg(2)
     assert load.truncated(load.small_jpeg(1)) == load.small_jpeg(1)[: len(load.small_jpeg(1)) // 2]
+
+
+def test_repeated_uploads_reuse_an_earlier_unique_photo_of_the_same_owner():
+    for owners, unique, uploads in [(10, 800, 900), (10, 80, 90), (3, 50, 61)]:
+        for k in range(unique, uploads):
+            seed = load.repeated_seed(k, owners, unique)
+            assert 0 <= seed < unique and seed % owners == k % owners

@@ -10,6 +10,7 @@ READY and the caller's `on_ready` (index, wake the analysis worker) runs for the
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -25,8 +26,9 @@ _handler: Callable[[dict, object], dict] | None = None
 _made_ready: list[Photo] = []
 
 
-def _init_worker(settings: Settings) -> None:
+def _init_worker(settings: Settings, environment: dict[str, str]) -> None:
     global _handler
+    os.environ.update(environment)  # the forkserver's environment is the one it started with, maybe not ours
     from photo_organizer import bootstrap
 
     services = bootstrap.local_ingest_worker(settings)
@@ -72,7 +74,8 @@ class IngestWorkers:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(list(_PRELOAD))
         return ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_init_worker, initargs=(self._settings,)
+            max_workers=self.workers, mp_context=context, initializer=_init_worker,
+            initargs=(self._settings, {k: v for k, v in os.environ.items() if k.startswith("POWERTOOLS_")}),
         )
 
     def start(self) -> None:
