@@ -12,7 +12,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export NODE_NO_WARNINGS := 1
 export SAGEMAKER_SUPPRESS_V2_WARNING := 1
 
-.PHONY: install label-model browser web-build web-test demo test synth lambda-build lambda-host glue-deps minilm bench test-data clean
+.PHONY: install label-model browser checkov web-build web-test demo test synth lambda-build lambda-host glue-deps minilm bench test-data clean
 
 $(INSTALLED): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,9 +73,17 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "Chromium could not be installed: the browser test will be skipped"
 
+# checkov (the infrastructure gate) lives in its own venv: it would downgrade the app's boto3. Best effort like the
+# browser: without it, tests/infrastructure/test_checkov.py skips, saying so.
+CHECKOV_VENV := build/checkov-venv
+$(CHECKOV_VENV)/.installed: scripts/checkov_venv.py $(INSTALLED)
+	$(PY) scripts/checkov_venv.py --venv $(CHECKOV_VENV) || echo "checkov could not be installed: its gate will be skipped"
+
+checkov: $(CHECKOV_VENV)/.installed
+
 # glue-deps: the synthesized analysis stack ships the Glue wheels, and tests/cloud runs the jobs with them.
 # The deploy rehearsal (tests/cloud/) checks the shipped arm64 bundle and runs every function from the host bundle.
-test: $(INSTALLED) $(LABEL_MODEL) browser glue-deps lambda-build lambda-host web-build web-test
+test: $(INSTALLED) $(LABEL_MODEL) browser checkov glue-deps lambda-build lambda-host web-build web-test
 	$(VENV)/bin/ruff check -q lambdas stacks tests glue_jobs benchmarks scripts app.py
 	PYTHONPATH=lambdas $(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 --dist loadgroup -q --durations=30 || [ $$? -eq 5 ]

@@ -134,6 +134,7 @@ class ApiStack(Stack):
             environment=environment,
             description="Photo Organizer HTTP API (uploads, photos, people, search)",
             embeds_text=True,  # search queries are embedded with the packed MiniLM model
+            failure_path="the HTTP API invokes it synchronously and returns its error to the client, who retries.",
         )
         self._grant(api_function, storage)
         self._grant_forget_faces(api_function.role, settings)

@@ -118,6 +118,8 @@ class IngestStack(Stack):
             reserved_concurrency=settings.validator_reserved_concurrency or None,  # 0 = no reservation
             environment=common_environment(settings, storage),
             description="Validates uploaded originals and records them (or rejects them)",
+            failure_path=("polled from the upload events queue by an event source mapping (a synchronous call); a "
+                          "message that keeps failing moves to that queue's DLQ after max_receive_count tries."),
         )
         validator.function.add_event_source(event_sources.SqsEventSource(
             uploads.queue,

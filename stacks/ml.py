@@ -149,7 +149,9 @@ class MlStack(Stack):
         feedback = PhotoOrganizerFunction(
             self, "Feedback", settings=settings, storage=storage, handler=FEEDBACK_HANDLER, log_name="feedback",
             memory_mb=512, timeout_seconds=60, environment=environment,
-            description="Records feedback events in the dataset bucket and starts retraining (table stream)")
+            description="Records feedback events in the dataset bucket and starts retraining (table stream)",
+            failure_path=("the table stream's event source mapping calls it synchronously; records it gives up on go "
+                          "to the FeedbackFailures on-failure destination, whose depth is alarmed."))
         self.feedback = feedback
         lambda_.EventSourceMapping(
             self, "FeedbackStream",
@@ -189,7 +191,9 @@ class MlStack(Stack):
         export = PhotoOrganizerFunction(
             self, "ExportFeatures", settings=settings, storage=storage, handler=EXPORT_HANDLER,
             log_name="export-features", memory_mb=1024, timeout_seconds=900, environment=environment,
-            description="Retraining step: the run's feature snapshot and the approved models, in the dataset bucket")
+            description="Retraining step: the run's feature snapshot and the approved models, in the dataset bucket",
+            failure_path=("a SageMaker Pipelines Lambda step, invoked synchronously; an error fails the step and "
+                          "the run, whose failure is alarmed, and the run can be started again."))
         table.grant_read_data(export.function)  # the snapshot is read from the table
         key.grant_encrypt_decrypt(export.function)
         self.dataset.grant_put(export.function, f"{RUNS_PREFIX}*")
@@ -212,7 +216,9 @@ class MlStack(Stack):
         reapply = PhotoOrganizerFunction(
             self, "Reapply", settings=settings, storage=storage, handler=REAPPLY_HANDLER, log_name="reapply",
             memory_mb=2048, timeout_seconds=900, environment=environment,
-            description="Retraining step: applies a promoted model to the library (suggestions, face matcher)")
+            description="Retraining step: applies a promoted model to the library (suggestions, face matcher)",
+            failure_path=("a SageMaker Pipelines Lambda step, invoked synchronously; an error fails the step and "
+                          "the run, whose failure is alarmed, and the run can be started again."))
         self.dataset.grant_read(reapply.function, f"{RUNS_PREFIX}*")
         key.grant_encrypt_decrypt(reapply.function)
         reapply.role.add_to_principal_policy(iam.PolicyStatement(

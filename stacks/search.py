@@ -82,6 +82,8 @@ class SearchStack(Stack):
             memory_mb=settings.indexer_memory_mb, timeout_seconds=settings.indexer_timeout_seconds,
             environment=common_environment(settings, storage),
             description="Keeps the search index in step with the table (DynamoDB stream -> OpenSearch bulk)",
+            failure_path=("the table stream's event source mapping calls it synchronously; records it gives up on "
+                          "(bisected, retried, then aged out) go to the IndexerFailures on-failure destination."),
         )
         self.indexer = indexer
 
@@ -144,8 +146,11 @@ class SearchStack(Stack):
         slow_search = self._log_group("SlowSearchLogs", "slow-search")
         slow_index = self._log_group("SlowIndexLogs", "slow-index")
         app_logs = self._log_group("AppLogs", "application")
+        # Fine-grained access control's audit log (failed logins, privilege denials): who was refused what, with
+        # the role of the request, which the other logs do not say.
+        audit_logs = self._log_group("AuditLogs", "audit")
         # Our own logs resource policy instead of the construct's, which is a custom resource (a Lambda with
-        # an unscoped role); this one lets only our domain write, and only into these three groups.
+        # an unscoped role); this one lets only our domain write, and only into these four groups.
         logs_policy = logs.CfnResourcePolicy(
             self, "OpenSearchLogsPolicy",
             policy_name=f"{settings.prefix}-opensearch-logs",
@@ -155,7 +160,7 @@ class SearchStack(Stack):
                     "Effect": "Allow",
                     "Principal": {"Service": "es.amazonaws.com"},
                     "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": [group.log_group_arn for group in (slow_search, slow_index, app_logs)],
+                    "Resource": [group.log_group_arn for group in (slow_search, slow_index, app_logs, audit_logs)],
                     "Condition": {"StringEquals": {"aws:SourceAccount": settings.account},
                                   "ArnLike": {"aws:SourceArn": domain_arn}},
                 }],
@@ -168,6 +173,9 @@ class SearchStack(Stack):
             settings=settings, storage=storage, handler=SEARCH_ACCESS_HANDLER, log_name="search-access",
             memory_mb=256, timeout_seconds=300, environment={},
             description="Deploy time: OpenSearch role mappings (fine-grained access control) and the photo index",
+            failure_path=("CloudFormation's custom resource (Custom::OpenSearchAccess) invokes it and waits for its "
+                          "answer; a failure fails and rolls back the deploy, and a DLQ would keep a request that "
+                          "nobody can answer any more."),
         )
         admin.role.add_to_principal_policy(iam.PolicyStatement(
             actions=list(INDEXER_ES_ACTIONS), resources=[f"{domain_arn}/*"]))
@@ -205,6 +213,7 @@ class SearchStack(Stack):
                 slow_search_log_enabled=True, slow_search_log_group=slow_search,
                 slow_index_log_enabled=True, slow_index_log_group=slow_index,
                 app_log_enabled=True, app_log_group=app_logs,
+                audit_log_enabled=True, audit_log_group=audit_logs,
             ),
             suppress_logs_resource_policy=True,
             # The domain's name is fixed (the logs policy names it): a domain retained by the rollback of a failed

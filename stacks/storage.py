@@ -11,7 +11,7 @@ from constructs import Construct
 
 from stacks.monitoring import AlarmTopic
 from stacks.settings import Settings
-from stacks.shared import StorageOutputs, removal_policy, secure_bucket, suppress
+from stacks.shared import StorageOutputs, checkov_skip, removal_policy, secure_bucket, suppress
 
 ORIGINALS_PREFIX = "originals/"
 QUARANTINE_PREFIX = "quarantine/"
@@ -51,6 +51,11 @@ class StorageStack(Stack):
         )
         suppress(access_logs, ("AwsSolutions-S1", "This is the server access log target of the other buckets; "
                                                   "logging its own access would log the logging."))
+        checkov_skip(access_logs,
+                     ("CKV_AWS_18", "This is the server access log target of the other buckets; logging its own "
+                                    "access would log the logging."),
+                     ("CKV_AWS_21", "Access logs are written once by S3's log delivery and expire by lifecycle; "
+                                    "versions would only keep expired logs longer."))
 
         originals = secure_bucket(
             self, "Originals", settings=settings, key=key, access_logs=access_logs,
@@ -79,6 +84,8 @@ class StorageStack(Stack):
             event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True))
 
         derivatives = secure_bucket(self, "Derivatives", settings=settings, key=key, access_logs=access_logs)
+        checkov_skip(derivatives, ("CKV_AWS_21", "Previews and thumbnails are rebuilt from the versioned originals "
+                                                 "(same deterministic keys); versions would double their storage."))
 
         table = dynamodb.TableV2(
             self, "Table",

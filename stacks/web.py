@@ -23,7 +23,16 @@ from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from stacks.settings import Settings
-from stacks.shared import PROJECT_ROOT, AuthOutputs, StorageOutputs, app_log_group, removal_policy, suppress
+from stacks.shared import (
+    LAMBDA_CONCURRENCY_REASON,
+    PROJECT_ROOT,
+    AuthOutputs,
+    StorageOutputs,
+    app_log_group,
+    checkov_skip,
+    removal_policy,
+    suppress,
+)
 
 SPA_ROUTING_FUNCTION = Path(__file__).resolve().parent / "cloudfront" / "spa_routing.js"
 CONFIG_FILE = "config.json"
@@ -95,6 +104,10 @@ class WebStack(Stack):
         if logs is None:
             suppress(site, ("AwsSolutions-S1", "web_logging=false in cdk.json: the site bucket's access logs are "
                                                "off in this deployment (it holds only the public app build)."))
+            checkov_skip(site, ("CKV_AWS_18", "web_logging=false in cdk.json: the site bucket's access logs are off "
+                                              "in this deployment (it holds only the public app build)."))
+        checkov_skip(site, ("CKV_AWS_21", "Holds only the app build, replaced whole by each deploy from the "
+                                          "repository; an older build is redeployed from its commit, not a version."))
 
         routing = cloudfront.Function(
             self, "SpaRouting",
@@ -239,6 +252,11 @@ class WebStack(Stack):
         )
         suppress(bucket, ("AwsSolutions-S1", "This is the log target of the web distribution and the site bucket; "
                                              "logging its own access would log the logging."))
+        checkov_skip(bucket,
+                     ("CKV_AWS_18", "This is the log target of the web distribution and the site bucket; logging "
+                                    "its own access would log the logging."),
+                     ("CKV_AWS_21", "Logs are written once by the log delivery and expire by lifecycle; versions "
+                                    "would only keep expired logs longer."))
         return bucket
 
     def _suppress_distribution(self, distribution: cloudfront.Distribution, settings: Settings) -> None:
@@ -258,6 +276,12 @@ class WebStack(Stack):
             items.append(("AwsSolutions-CFR3", "web_logging=false in cdk.json: CloudFront access logs are off in "
                                                "this deployment."))
         suppress(distribution, *items)
+        # The same decisions in checkov's terms (its WAF, TLS and logging checks on the distribution).
+        checkov_ids = {"AwsSolutions-CFR2": "CKV_AWS_68", "AwsSolutions-CFR4": "CKV_AWS_174",
+                       "AwsSolutions-CFR3": "CKV_AWS_86"}
+        skips = [(checkov_ids[rule], reason) for rule, reason in items if rule in checkov_ids]
+        if skips:
+            checkov_skip(distribution, *skips)
 
     def _suppress_deployment(self, role: iam.IRole) -> None:
         """BucketDeployment's grants on our role, and its singleton function (CDK's own, at the stack's root)."""
@@ -276,3 +300,13 @@ class WebStack(Stack):
                     id="AwsSolutions-L1",
                     reason=("CDK's BucketDeployment handler: its runtime is chosen by aws-cdk-lib and moves with it; "
                             "it runs at deploy time only."))], apply_to_children=True)
+                checkov_skip(
+                    child,
+                    ("CKV_AWS_116", "CDK's BucketDeployment handler, invoked by CloudFormation for this stack's "
+                                    "custom resource: a failure fails and rolls back the deploy; a DLQ would keep a "
+                                    "request nobody can answer any more."),
+                    ("CKV_AWS_117", "CDK's BucketDeployment handler copies between S3 buckets at deploy time only: "
+                                    "it reaches no private network."),
+                    ("CKV_AWS_173", "CDK's BucketDeployment handler: its environment holds only the CA bundle's "
+                                    "path (set by CDK), no secret; encrypted at rest with Lambda's AWS-managed key."),
+                    ("CKV_AWS_115", LAMBDA_CONCURRENCY_REASON))

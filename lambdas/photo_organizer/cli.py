@@ -101,6 +101,32 @@ def users_delete(
     console.print("audit: nothing remains")
 
 
+@users_app.command("audit")
+def users_audit(
+    username: str,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    reconcile: Annotated[bool, typer.Option("--reconcile", help="Catch the search index up first.")] = False,
+) -> None:
+    """Compare a local user's blobs, photo records and search index: lists what is lost, orphaned or doubled."""
+    from photo_organizer import bootstrap
+    from photo_organizer.local_stack.identity import LocalIdentityProvider
+
+    user = LocalIdentityProvider(data_dir, issuer="http://127.0.0.1/auth").get_user(username)
+    if user is None:
+        raise typer.BadParameter(f"no user {username!r}")
+    services = bootstrap.build_services(bootstrap.local_settings(data_dir))
+    if reconcile and services.search is not None:
+        with bootstrap.library_writer_lock(data_dir)():
+            console.print(f"reconciled {len(services.search.reconcile(user.sub))} documents")
+    report = services.library_audit.audit(user.sub)
+    console.print(f"records {dict(report.records)} blobs {report.blobs} documents {report.documents}")
+    for line in report.lines():
+        console.print(f"[red]{line}[/]")
+    if not report.clean:
+        raise typer.Exit(1)
+    console.print("audit: nothing lost, nothing doubled")
+
+
 @users_app.command("token")
 def users_token(username: str, data_dir: DataDir = DEFAULT_DATA_DIR, api_url: ApiUrl = f"http://127.0.0.1:{DEFAULT_PORT}") -> None:
     """Print a fresh 12-hour token for a local user of the server at --api-url."""
@@ -111,6 +137,23 @@ def users_token(username: str, data_dir: DataDir = DEFAULT_DATA_DIR, api_url: Ap
     if user is None:
         raise typer.BadParameter(f"no user {username!r}")
     typer.echo(identity.issue_token(user))
+
+
+@users_app.command("sign-in-link")
+def users_sign_in_link(username: str, data_dir: DataDir = DEFAULT_DATA_DIR, api_url: ApiUrl = f"http://127.0.0.1:{DEFAULT_PORT}") -> None:
+    """Print a link that opens the web app signed in as a local user: once, within 10 minutes, after a confirmation."""
+    from photo_organizer.local_stack.identity import LocalIdentityProvider
+
+    identity = LocalIdentityProvider(data_dir, issuer=f"{api_url.rstrip('/')}/auth")
+    user = identity.get_user(username)
+    if user is None:
+        raise typer.BadParameter(f"no user {username!r}")
+    typer.echo(sign_in_link(api_url, identity.issue_sign_in_code(user)))
+
+
+def sign_in_link(base_url: str, code: str) -> str:
+    # In the fragment: a browser never sends it to the server, so it stays out of access logs and Referer headers.
+    return f"{base_url.rstrip('/')}/signin#code={code}"
 
 
 @app.command()
@@ -346,15 +389,18 @@ def demo(
                 demo_feedback_and_retrain(client, data_dir, user.sub)
         console.print(f"\n[bold green]Photo Organizer is serving at {stack.url}[/]")
         (data_dir / "token").write_text(token + "\n")
-        # The app signs in on its own page (never by a token in the URL): the demo user's name and, on the run
-        # that created it, its password are printed below; the browser opens on the sign-in page where there is one.
-        console.print(f"web app:   {stack.url}/  (sign in as demo)", soft_wrap=True)
+        # The app opens through a one-time sign-in link (never a token in the URL): it names the account and signs in
+        # on one click. The password (printed on the run that made the user) signs in on the app's own page.
+        link = sign_in_link(stack.url, stack.identity.issue_sign_in_code(user))
+        console.print(f"web app:   {stack.url}/", soft_wrap=True)
         if not (stack.web.built):
             console.print("           the app is not built: run `make web-build`", soft_wrap=True)
-        elif serve_after and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and not os.environ.get("CI"):
-            import webbrowser
+        else:
+            console.print(f"sign in:   {link}  (once, within 10 minutes)", soft_wrap=True)
+            if serve_after and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and not os.environ.get("CI"):
+                import webbrowser
 
-            webbrowser.open(f"{stack.url}/signin")
+                webbrowser.open(link)
         console.print(f"API docs:  {stack.url}/openapi.json")
         console.print(f"user: demo{f'  password: {password}' if password else '  (password: printed on the first run, or PO_DEMO_PASSWORD)'}")
         console.print(f"token:     {token}", soft_wrap=True)

@@ -25,6 +25,11 @@ class StorageUnavailableError(RetryableError):
     """A blob or metadata store did not answer or throttled us."""
 
 
+class StorageFullError(StorageUnavailableError):
+    """The local disk (or the SQLite database on it) is full. Nothing was half-written; the write succeeds once
+    space is freed, so it is retried like any outage (the event stays queued)."""
+
+
 class AnalysisThrottledError(RetryableError):
     """The image-analysis service throttled us, failed on its side (5xx) or did not answer in time. Back off and
     call again; when the retries run out the photo records `code` and waits for the next run."""

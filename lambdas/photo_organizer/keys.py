@@ -36,6 +36,11 @@ def check_owner(owner: str) -> str:
     return owner
 
 
+# Which store holds each kind of a photo's blobs (PhotoKeys has one property per kind).
+BLOB_KINDS = (("original", "originals"), ("quarantine", "originals"), ("preview", "derivatives"),
+              ("thumbnail", "derivatives"))
+
+
 @dataclass(frozen=True)
 class PhotoKeys:
     owner: str
@@ -63,6 +68,17 @@ class PhotoKeys:
         if not re.fullmatch(_ID, photo_id):
             raise PermanentError(f"photo id {photo_id!r} cannot be used in a key")
         return cls(owner, photo_id)
+
+    @classmethod
+    def blob_layout(cls, owner: str) -> tuple[tuple[str, str, str, str], ...]:
+        """(kind, store, prefix, suffix) of every blob a photo of owner may have, read from the properties above
+        (so there is one layout): a key of that kind is prefix + photo_id + suffix."""
+        probe = cls(check_owner(owner), "\x00")
+        layout = []
+        for kind, store in BLOB_KINDS:
+            prefix, suffix = getattr(probe, kind).split("\x00")
+            layout.append((kind, store, prefix, suffix))
+        return tuple(layout)
 
     @classmethod
     def from_original_key(cls, key: str) -> PhotoKeys:

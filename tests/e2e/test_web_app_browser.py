@@ -263,3 +263,29 @@ def test_a_family_day_in_the_app(stack, browser_context, family):
     expect(page.get_by_test_id("photo-count")).to_have_text("0 photos")
     assert violations == [], violations
     page.close()
+
+
+def test_a_sign_in_link_names_its_account_signs_in_on_confirmation_and_works_once(stack, browser_context):
+    """`make demo` opens the app through such a link: signed in with one click, never by a token in the URL."""
+    from photo_organizer.cli import sign_in_link
+
+    user, _ = stack.identity.add_user("lena", "lena's long password")
+    link = sign_in_link(stack.url, stack.identity.issue_sign_in_code(user))
+    violations: list[str] = []
+    page = strict_page(browser_context, violations)
+    page.goto(link)
+    expect(page.get_by_test_id("link-user")).to_have_text("lena")
+    assert "code" not in page.url, "the code stays out of the address bar and history"
+    assert page.evaluate("sessionStorage.getItem('po.token')") is None, "nobody is signed in before confirming"
+    page.get_by_role("button", name="Continue as lena").click()
+    expect(page.get_by_test_id("photo-count")).to_have_text("0 photos")
+    assert stack.identity.verify(page.evaluate("sessionStorage.getItem('po.token')"))["sub"] == user.sub
+
+    again = strict_page(browser_context, violations)
+    again.goto(link)
+    expect(again.get_by_role("alert")).to_contain_text("unknown, used or expired")
+    expect(again.get_by_label("Username")).to_be_visible()
+    assert again.evaluate("sessionStorage.getItem('po.token')") is None
+    assert violations == [], violations
+    page.close()
+    again.close()

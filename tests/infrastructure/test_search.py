@@ -97,16 +97,22 @@ def test_access_function_may_call_only_our_domain_and_has_time_to_wait_for_it(sy
     assert [s["Resource"] for s in es] == [f"{DOMAIN_ARN}/*"]
 
 
-def test_slow_and_application_logs_go_to_encrypted_log_groups_only_our_domain_may_write(synthesized):
+def test_slow_application_and_audit_logs_go_to_encrypted_log_groups_only_our_domain_may_write(synthesized):
     template = synthesized.template("search")
     publishing = _domain(synthesized)["LogPublishingOptions"]
-    assert {"SEARCH_SLOW_LOGS", "INDEX_SLOW_LOGS", "ES_APPLICATION_LOGS"} <= set(publishing)
-    for name in ("slow-search", "slow-index", "application"):
+    assert set(publishing) == {"SEARCH_SLOW_LOGS", "INDEX_SLOW_LOGS", "ES_APPLICATION_LOGS", "AUDIT_LOGS"}
+    assert all(option["Enabled"] for option in publishing.values())
+    groups = template.find_resources("AWS::Logs::LogGroup")
+    for name in ("slow-search", "slow-index", "application", "audit"):
         template.has_resource_properties("AWS::Logs::LogGroup", {
             "LogGroupName": {"Fn::Join": ["", [f"/photo-organizer/dev/opensearch/{name}-", Match.any_value()]]},
             "KmsKeyId": Match.any_value()})
     policy = next(iter(template.find_resources("AWS::Logs::ResourcePolicy").values()))["Properties"]
     assert DOMAIN_ARN in str(policy["PolicyDocument"]) and "es.amazonaws.com" in str(policy["PolicyDocument"])
+    # the domain may write into each group it publishes to, and into no other
+    published = {option["CloudWatchLogsLogGroupArn"]["Fn::GetAtt"][0] for option in publishing.values()}
+    assert published <= set(groups)
+    assert {lid for lid in groups if lid in str(policy["PolicyDocument"])} == published
     # no custom resource (Lambda) for the logs policy or the access policy
     assert not template.find_resources("Custom::CloudwatchLogResourcePolicy")
     assert not template.find_resources("Custom::OpenSearchAccessPolicy")

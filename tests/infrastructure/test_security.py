@@ -1,4 +1,5 @@
-"""Cross-cutting checks: cdk-nag findings, suppression hygiene, IAM wildcards, cfn-lint."""
+"""Cross-cutting checks: cdk-nag findings, suppression hygiene, cfn-lint. IAM wildcards: test_iam_wildcards.py;
+checkov: test_checkov.py."""
 
 from __future__ import annotations
 
@@ -12,24 +13,13 @@ from aws_cdk.assertions import Annotations, Match
 pytestmark = pytest.mark.infrastructure
 
 CONCERNS = ("storage", "auth", "ingest", "search", "api", "analysis", "ml", "web")
-
-# Actions without resource-level permissions; nothing else may use Resource "*" (PutMetricData is pinned to our
-# namespaces by a condition, checked in test_analysis).
-RESOURCE_STAR_ALLOWED = {
-    "xray:PutTraceSegments", "xray:PutTelemetryRecords",
-    "rekognition:DetectLabels", "rekognition:DetectText", "rekognition:DetectModerationLabels",
-    "cloudwatch:PutMetricData",
-    "sagemaker:ListModelPackages", "ecr:GetAuthorizationToken",
-}
+APPS = ("synthesized", "synthesized_serverless")  # conftest's two Apps: their settings differ (search, web, ...)
 
 
-def _as_list(value) -> list:
-    return value if isinstance(value, list) else [value]
-
-
+@pytest.mark.parametrize("app", APPS)
 @pytest.mark.parametrize("concern", CONCERNS)
-def test_no_unsuppressed_cdk_nag_findings(synthesized, concern):
-    annotations = Annotations.from_stack(getattr(synthesized.stacks, concern))
+def test_no_unsuppressed_cdk_nag_findings(request, app, concern):
+    annotations = Annotations.from_stack(getattr(request.getfixturevalue(app).stacks, concern))
     pattern = Match.string_like_regexp("AwsSolutions-.*")
     findings = annotations.find_error("*", pattern) + annotations.find_warning("*", pattern)
     assert [f"{f.id}: {str(f.entry.data)[:160]}" for f in findings] == []
@@ -67,30 +57,10 @@ def test_public_route_is_the_only_route_without_authorization(synthesized):
     ]
 
 
-def test_no_iam_statement_allows_every_action_or_every_resource(synthesized):
-    for concern in CONCERNS:
-        template = synthesized.template_json(concern)
-        for logical_id, resource in template["Resources"].items():
-            if resource["Type"] == "AWS::IAM::Policy":
-                documents = [resource["Properties"]["PolicyDocument"]]
-            elif resource["Type"] == "AWS::IAM::Role":
-                documents = [p["PolicyDocument"] for p in resource["Properties"].get("Policies", [])]
-                assert not resource["Properties"].get("ManagedPolicyArns"), (concern, logical_id)
-            else:
-                continue
-            for document in documents:
-                for statement in document["Statement"]:
-                    if statement["Effect"] != "Allow":
-                        continue
-                    actions = _as_list(statement["Action"])
-                    assert not any(a == "*" or a.endswith(":*") for a in actions), (concern, logical_id, statement)
-                    if "*" in _as_list(statement["Resource"]):
-                        assert set(actions) <= RESOURCE_STAR_ALLOWED, (concern, logical_id, statement)
-
-
-def test_cfn_lint_accepts_the_templates(synthesized):
-    templates = sorted(str(p) for p in synthesized.assembly_dir.glob("*.template.json"))
-    assert len(templates) == len(CONCERNS)
+def test_cfn_lint_accepts_the_templates(synthesized, synthesized_serverless):
+    templates = sorted(str(p) for app in (synthesized, synthesized_serverless)
+                       for p in app.assembly_dir.glob("*.template.json"))
+    assert len(templates) == 2 * len(CONCERNS)
     # W3005: CDK writes DependsOn that cfn-lint considers redundant with Ref/GetAtt.
     cfn_lint = Path(sys.executable).with_name("cfn-lint")
     result = subprocess.run([str(cfn_lint), "--ignore-checks", "W3005", "--", *templates],

@@ -204,3 +204,13 @@ def test_delete_version_removes_that_version_only_and_is_idempotent(blobs):
         assert blobs.store.get(KEY).data == b"validated" and blobs.store.get(KEY).version == validated
     else:  # one version per key: the stray one replaced the validated one, and is gone now
         assert not blobs.store.exists(KEY)
+
+
+def test_keys_lists_exactly_the_keys_under_a_prefix_sorted_without_deleted_ones(blobs):
+    store = blobs.store
+    for key in ("originals/u-1/b", "originals/u-1/a", "originals/u-10/c", "previews/u-1/a.jpg", "originals/u-1/gone"):
+        store.put(key, b"x", content_type="image/jpeg")
+    store.delete("originals/u-1/gone")
+    assert store.keys("originals/u-1/") == ["originals/u-1/a", "originals/u-1/b"]  # not u-10's, no sidecars
+    assert store.keys("previews/") == ["previews/u-1/a.jpg"]
+    assert store.keys("thumbnails/") == []

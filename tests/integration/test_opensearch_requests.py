@@ -632,16 +632,17 @@ def test_diff_finds_missing_stale_and_orphaned_documents():
     assert drift.orphaned == ((OWNER, "p-9", 6),)
 
 
+def scan_page(*entries: tuple[str, int, bool]) -> dict:
+    """One page of the index scan (photo id, version, tombstone), as OpenSearch answers it."""
+    return {"hits": {"hits": [
+        {"_id": f"{OWNER}#{pid}", "_version": version,
+         "_source": {"owner": OWNER, "photo_id": pid, "deleted": deleted}, "sort": [OWNER, pid]}
+        for pid, version, deleted in entries
+    ]}}
+
+
 def test_reconcile_applies_the_repairs_with_versions():
-    scan = {
-        "hits": {
-            "hits": [
-                {"_id": f"{OWNER}#p-2", "_version": 7, "_source": {"owner": OWNER, "photo_id": "p-2", "deleted": False}, "sort": [OWNER, "p-2"]},
-                {"_id": f"{OWNER}#p-9", "_version": 6, "_source": {"owner": OWNER, "photo_id": "p-9", "deleted": False}, "sort": [OWNER, "p-9"]},
-            ]
-        }
-    }
-    client = RecordingClient(search=[scan])
+    client = RecordingClient(search=[scan_page(("p-2", 7, False), ("p-9", 6, False))])
     drift = adapter(client).reconcile([document("p-1", version=5, embedding=None), document("p-2", version=9, embedding=None)])
     assert not drift.clean
     bulk = client.calls[-1][1]["body"]
@@ -651,6 +652,13 @@ def test_reconcile_applies_the_repairs_with_versions():
         (f"{OWNER}#p-9", 6),  # the orphan's tombstone (external_gte) applies over what the index holds
     ]
     assert bulk[-1]["deleted"] is True
+
+
+def test_live_versions_scans_one_owner_and_leaves_tombstones_out():
+    client = RecordingClient(search=[scan_page(("p-2", 7, False), ("p-8", 6, True))])
+    assert adapter(client).live_versions(OWNER) == {"p-2": 7}
+    body = client.calls[-1][1]["body"]
+    assert body["query"] == {"bool": {"filter": [{"term": {"owner": OWNER}}]}} and body["version"] is True
 
 
 def test_hybrid_ranking_rewards_agreement_and_breaks_ties_newest_first_then_by_id():

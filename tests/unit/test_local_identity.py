@@ -70,3 +70,54 @@ def test_password_login_and_wrong_password(identity):
         identity.authenticate("nobody", "a long password")
     with pytest.raises(ValidationError):
         identity.add_user("ana", "a long password")
+
+
+def test_sign_in_link_names_its_account_without_being_used_up_then_works_once(identity):
+    user, _ = identity.add_user("ana", "a long password")
+    code = identity.issue_sign_in_code(user)
+    assert identity.sign_in_code_user(code) == user
+    assert identity.sign_in_code_user(code) == user  # asking whom it names does not use it
+    assert identity.redeem_sign_in_code(code) == user
+    with pytest.raises(UnauthorizedError):
+        identity.redeem_sign_in_code(code)
+    with pytest.raises(UnauthorizedError):
+        identity.sign_in_code_user(code)
+
+
+def test_sign_in_link_expires_and_an_unknown_code_is_refused(identity):
+    user, _ = identity.add_user("ana", "a long password")
+    code = identity.issue_sign_in_code(user, ttl_seconds=600, now=1000.0)
+    with pytest.raises(UnauthorizedError):
+        identity.redeem_sign_in_code(code, now=1600.0)
+    with pytest.raises(UnauthorizedError):
+        identity.redeem_sign_in_code("not-a-code")
+
+
+def test_sign_in_link_is_kept_only_as_a_hash_and_dies_with_its_user(identity, tmp_path):
+    import sqlite3
+
+    user, _ = identity.add_user("ana", "a long password")
+    code = identity.issue_sign_in_code(user)
+    with sqlite3.connect(tmp_path / "identity" / "users.sqlite3") as db:
+        stored = [row[0] for row in db.execute("SELECT code_hash FROM sign_in_codes")]
+    assert len(stored) == 1 and code not in stored[0]
+    identity.delete_user("ana")
+    with pytest.raises(UnauthorizedError):
+        identity.sign_in_code_user(code)
+
+
+def test_two_redemptions_of_one_link_at_once_sign_in_exactly_one(identity):
+    from concurrent.futures import ThreadPoolExecutor
+
+    user, _ = identity.add_user("ana", "a long password")
+    code = identity.issue_sign_in_code(user)
+
+    def redeem(_):
+        try:
+            return identity.redeem_sign_in_code(code)
+        except UnauthorizedError:
+            return None
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(redeem, range(8)))
+    assert results.count(user) == 1 and results.count(None) == 7

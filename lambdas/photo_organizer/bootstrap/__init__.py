@@ -29,6 +29,7 @@ from photo_organizer.services.analysis_progress import LOCAL_MAX_ATTEMPTS, Analy
 from photo_organizer.services.feedback import FeedbackService
 from photo_organizer.services.indexing import StreamIndexer
 from photo_organizer.services.ingest import IngestService
+from photo_organizer.services.library_audit import LibraryAudit
 from photo_organizer.services.people import PeopleService
 from photo_organizer.services.photos import PhotoService
 from photo_organizer.services.review import ReviewService
@@ -130,6 +131,11 @@ class Services:
             people_store=self.people_store, feedback=self.feedback_store, features=self.features,
             suggestions=self.suggestion_store, search_index=self.search_index, face_matchers=self.face_matchers,
             index_follows_records=not self.index_locally, dataset=self.feedback_dataset, clustering=self.clustering,
+        )
+        # Do the blobs, records and index agree? (the fault suite and `photo-organizer users audit`)
+        self.library_audit = LibraryAudit(
+            self.metadata, self.originals, self.derivatives,
+            indexed=getattr(self.search_index, "live_versions", None),
         )
         if self.search is not None and self.index_locally:
             search = self.search
@@ -567,6 +573,7 @@ def local_upload_verifier(data_dir: Path) -> Callable[..., Any]:
             raise UploadPolicyError(UploadPolicyCode.ALREADY_USED, "this upload URL has been used already")
         return verified
 
+    verify_and_claim.release = ledger.release  # type: ignore[attr-defined]  # the gateway's undo (see gateway)
     return verify_and_claim
 
 
@@ -598,6 +605,16 @@ def search_maintenance(table_name: str) -> SearchMaintenance:
 
 _lock = threading.Lock()
 _services: Services | None = None
+
+
+def reconcile_local_search(services: Services) -> dict[str, list[str]]:
+    """The local index caught up with the records, owner by owner (at the server's start and by `users audit
+    --reconcile`): writes that failed while the index was unavailable. Only the index's writer may call this."""
+    if services.search is None or not services.index_locally:
+        return {}
+    index_owners = getattr(services.search.index, "indexed_owners", list)
+    owners = set(services.metadata.owners()) | set(index_owners())  # type: ignore[attr-defined]
+    return {owner: drift for owner in sorted(owners) if (drift := services.search.reconcile(owner))}
 
 
 def services() -> Services:

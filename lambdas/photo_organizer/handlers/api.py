@@ -3,7 +3,7 @@
 
 import functools
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Tracer
@@ -68,6 +68,19 @@ def current_owner() -> str:
     return str(owner)
 
 
+def in_range(value: datetime | None, name: str) -> datetime | None:
+    """A date parameter with room for the arithmetic done on it: near year 1 or 9999 an offset or a day's step leaves
+    datetime's range (OverflowError, once a 500 on GET /photos?before=9999-12-31T23:59:59-14:00)."""
+    if value is None:
+        return None
+    try:
+        instant = value.astimezone(timezone.utc) if value.tzinfo else value
+        instant - timedelta(days=2), instant + timedelta(days=2)
+    except OverflowError:
+        raise ValidationError(f"'{name}' is outside the dates this library can hold") from None
+    return value
+
+
 @app.post("/uploads", summary="Start an upload", responses={201: {"description": "Upload URL issued"}})
 @tracer.capture_method
 def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadTicket]:
@@ -86,7 +99,7 @@ def list_photos(
               "unless it says otherwise; a date alone means its midnight)"),
     ] = None,
 ) -> PhotoPage:
-    return services().photos.list(current_owner(), limit=limit, cursor=cursor, before=before)
+    return services().photos.list(current_owner(), limit=limit, cursor=cursor, before=in_range(before, "before"))
 
 
 @app.get("/photos/months", summary="How many photos each month of your timeline holds, newest first")
@@ -299,7 +312,8 @@ def search_photos(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> SearchResponse:
     filters = SearchFilters(
-        person=person or [], tag=tag or [], place=place, start=start, end=end, near=near, camera=camera,
+        person=person or [], tag=tag or [], place=place, start=in_range(start, "from"), end=in_range(end, "to"),
+        near=near, camera=camera,
         include_hidden=include_hidden, include_sensitive=include_sensitive, sort=sort,
     )
     return _search().search(current_owner(), q, filters, limit=limit, cursor=cursor)
@@ -355,6 +369,19 @@ def _request_invalid(exc: RequestValidationError) -> Response:
     )
 
 
+@app.exception_handler(UnicodeDecodeError)
+def _body_not_text(exc: UnicodeDecodeError) -> Response:
+    # Powertools decodes a JSON body as UTF-8 before validating it; bytes that are not UTF-8 were a 500.
+    return _error(400, "invalid_body", "The request body is not UTF-8 JSON.")
+
+
+@app.exception_handler(RecursionError)
+def _body_too_deep(exc: RecursionError) -> Response:
+    # json.loads recurses once per nesting level: a 200 kB body of brackets exhausted the stack (a 500).
+    logger.warning("request nests too deeply", extra={"error": repr(exc)[:200]})
+    return _error(400, "invalid_body", "The request body nests too deeply.")
+
+
 @app.exception_handler(NotFoundError)
 def _not_found(exc: NotFoundError) -> Response:
     # Missing and someone else's look the same.
@@ -394,6 +421,14 @@ def _feedback_unavailable(exc: FeedbackUnavailableError) -> Response:
 def _search_unavailable(exc: SearchUnavailableError) -> Response:
     logger.warning("search unavailable", extra={"error": repr(exc)})
     return _error(503, "search_unavailable", "Search is not available in this deployment.")
+
+
+@app.exception_handler(ConfigurationError)
+def _misconfigured(exc: ConfigurationError) -> Response:
+    # The deployment, not the request, is at fault (a key the role may not use, a missing table): a 400 would send
+    # the client to change a request that was fine. Logged as an error for the operators; the answer says nothing.
+    logger.error("deployment refused the request", extra={"error": repr(exc)})
+    return _error(500, "misconfigured", "The service cannot do this right now; its operators have been told.")
 
 
 @app.exception_handler(PermanentError)

@@ -20,6 +20,7 @@ from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlug
 
 from photo_organizer.errors import ConfigurationError, InvalidImageError, RejectionReason
 from photo_organizer.imaging.exif import SWAPS_AXES, TRANSPOSE_FOR_ORIENTATION, orientation_of, read_exif
+from photo_organizer.imaging.heif_boxes import declared_heif_sizes
 from photo_organizer.imaging.jpeg_scans import MAX_JPEG_SCANS, count_jpeg_scans
 from photo_organizer.imaging.phash import phash
 from photo_organizer.imaging.pixels import for_jpeg, resizable
@@ -79,6 +80,13 @@ def derive(data: bytes, spec: DerivativeSpec = DerivativeSpec()) -> DerivedImage
     if image_format is ImageFormat.JPEG and count_jpeg_scans(data) > MAX_JPEG_SCANS:
         # Each scan is a pass over the whole coefficient buffer: refused before any decoding.
         raise InvalidImageError(RejectionReason.TOO_MANY_SCANS, f"more than {MAX_JPEG_SCANS} scans")
+    if image_format is ImageFormat.HEIF:
+        # libheif would refuse one above its own limit as an allocation error, or start on one below it.
+        for width, height in declared_heif_sizes(data):
+            if width * height > spec.max_pixels:
+                raise InvalidImageError(
+                    RejectionReason.TOO_MANY_PIXELS, f"{width}x{height} is more than {spec.max_pixels} pixels"
+                )
     with _rejecting_undecodable():
         image = _OPENERS[image_format](io.BytesIO(data))
         width, height = image.size

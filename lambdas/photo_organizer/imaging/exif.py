@@ -30,6 +30,9 @@ SWAPS_AXES = frozenset({5, 6, 7, 8})
 _DATE = re.compile(r"^\s*(\d{4})[:\-](\d{2})[:\-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
 _OFFSET = re.compile(r"^\s*([+-])(\d{2}):(\d{2})\s*$")
 _MAX_TEXT = 128
+# Capture years outside this range are a clock that was never set (0000, 1904, 9999), not a time: near year 9999
+# the UTC value (and a timeline's month arithmetic) overflows Python's datetime, which once stopped the ingest.
+_FIRST_YEAR, _LAST_YEAR = 1800, 2199
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def parse_exif_datetime(raw: object) -> datetime | None:
         parsed = datetime(*(int(part) for part in match.groups()))
     except ValueError:  # 0000:00:00, month 13, ...
         return None
-    return parsed if parsed.year >= 1800 else None
+    return parsed if _FIRST_YEAR <= parsed.year <= _LAST_YEAR else None
 
 
 def parse_offset(raw: object) -> tuple[timezone, str] | None:

@@ -19,9 +19,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from photo_organizer.errors import BlobNotFoundError, PermanentError, UnauthorizedError, UploadPolicyError
+from photo_organizer.errors import BlobNotFoundError, PermanentError, RetryableError, UnauthorizedError, UploadPolicyError
 from photo_organizer.disposition import content_disposition
 from photo_organizer.local_stack.events import LambdaContextStub, http_api_event, object_created_event
+from photo_organizer.local_stack.identity import TOKEN_TTL_SECONDS, LocalUser
 from photo_organizer.local_stack.throttle import LoginThrottle
 
 if TYPE_CHECKING:
@@ -129,13 +130,43 @@ def create_gateway(stack: LocalStack) -> ASGIApp:
 
     throttle = LoginThrottle()
 
-    async def login(request: Request) -> Response:
+    def token_response(user: LocalUser) -> Response:
+        token = stack.identity.issue_token(user)
+        return JSONResponse({"id_token": token, "token_type": "Bearer", "expires_in": TOKEN_TTL_SECONDS})
+
+    async def login_body(request: Request) -> dict | Response:
         try:
             body = json.loads(await read_limited(request, MAX_LOGIN_BODY) or b"{}")
-            username, password = str(body["username"]), str(body["password"])
         except BodyTooLargeError:
             return JSONResponse({"message": "Request Entity Too Large"}, status_code=413)
-        except (KeyError, ValueError, TypeError):
+        except (ValueError, RecursionError):  # RecursionError: 4,000 nested brackets fit in 8 KiB
+            body = None
+        return body if isinstance(body, dict) else JSONResponse({"message": "a JSON object is required"}, status_code=400)
+
+    async def sign_in_link(request: Request) -> Response:
+        """Names the account a sign-in link would open, without using it up: the app asks before it signs in."""
+        body = await login_body(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            user = await run_in_threadpool(stack.identity.sign_in_code_user, str(body.get("code", "")))
+        except UnauthorizedError:
+            return JSONResponse({"message": "This sign-in link is unknown, used or expired."}, status_code=401)
+        return JSONResponse({"username": user.username})
+
+    async def login(request: Request) -> Response:
+        body = await login_body(request)
+        if isinstance(body, Response):
+            return body
+        if "code" in body:  # a sign-in link, confirmed by its person in the app: works once
+            try:
+                user = await run_in_threadpool(stack.identity.redeem_sign_in_code, str(body["code"]))
+            except UnauthorizedError:
+                return JSONResponse({"message": "This sign-in link is unknown, used or expired."}, status_code=401)
+            return token_response(user)
+        try:
+            username, password = str(body["username"]), str(body["password"])
+        except KeyError:
             return JSONResponse({"message": "username and password are required"}, status_code=400)
         client = request.client.host if request.client else "unknown"
         # Checked before any password hashing: a throttled attempt costs the server nothing.
@@ -152,8 +183,7 @@ def create_gateway(stack: LocalStack) -> ASGIApp:
             throttle.failed(username, client)
             return JSONResponse({"message": "Incorrect username or password."}, status_code=401)
         throttle.succeeded(username, client)
-        token = stack.identity.issue_token(user)
-        return JSONResponse({"id_token": token, "token_type": "Bearer", "expires_in": 12 * 3600})
+        return token_response(user)
 
     async def upload(request: Request) -> Response:
         area = request.path_params["area"]
@@ -196,7 +226,13 @@ def create_gateway(stack: LocalStack) -> ASGIApp:
         if await run_in_threadpool(originals.exists, verified.key):
             # Stricter than S3 on purpose: a second POST with the same policy must not replace validated bytes.
             return _s3_error(403, "AccessDenied", "This upload URL has been used already.")
-        await run_in_threadpool(originals.put, verified.key, data, content_type=verified.content_type)
+        try:
+            await run_in_threadpool(originals.put, verified.key, data, content_type=verified.content_type)
+        except RetryableError:
+            # Nothing was stored (a full disk): the URL is given back and the client retries it, as S3 asks a
+            # client to after a 503 SlowDown. Spent, it would leave the photo pending with no way to upload it.
+            stack.verify_upload.release(verified.key)
+            return _s3_error(503, "SlowDown", "Please reduce your request rate.")
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
         # Off the event loop: the queue is SQLite, and its writers (the consumers acknowledging batches) can hold it
         # for a moment; on the loop, every other request waited meanwhile.
@@ -263,6 +299,7 @@ def create_gateway(stack: LocalStack) -> ASGIApp:
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/auth/.well-known/jwks.json", jwks, methods=["GET"]),
         Route("/auth/token", login, methods=["POST"]),
+        Route("/auth/sign-in-link", sign_in_link, methods=["POST"]),
         Route("/_blobs/{area}", upload, methods=["POST"]),
         Route("/_blobs/{area}/{key:path}", download, methods=["GET"]),
         Route("/{path:path}", api, methods=API_METHODS),

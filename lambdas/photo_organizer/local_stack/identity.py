@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import sqlite3
@@ -27,6 +28,7 @@ from photo_organizer.errors import UnauthorizedError, ValidationError
 
 CLIENT_ID = "photo-organizer-local"
 TOKEN_TTL_SECONDS = 12 * 3600
+SIGN_IN_LINK_TTL_SECONDS = 600
 CLOCK_SKEW_SECONDS = 30
 
 
@@ -49,6 +51,11 @@ class LocalIdentityProvider:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS users (username TEXT PRIMARY KEY, sub TEXT UNIQUE NOT NULL,"
                 " password_hash TEXT NOT NULL, created_at REAL NOT NULL)"
+            )
+            # Sign-in links (`make demo` opens one): only a hash is kept, each works once and expires.
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS sign_in_codes (code_hash TEXT PRIMARY KEY, username TEXT NOT NULL,"
+                " expires_at REAL NOT NULL)"
             )
 
     # ---- keys ----------------------------------------------------------------------------------------
@@ -100,8 +107,10 @@ class LocalIdentityProvider:
 
     def delete_user(self, username: str) -> bool:
         """Account erasure's last step: the user can no longer sign in (tokens already issued expire as usual)."""
+        username = username.strip().lower()
         with self._lock, self._connect() as db:
-            return db.execute("DELETE FROM users WHERE username = ?", (username.strip().lower(),)).rowcount > 0
+            db.execute("DELETE FROM sign_in_codes WHERE username = ?", (username,))
+            return db.execute("DELETE FROM users WHERE username = ?", (username,)).rowcount > 0
 
     def ensure_user(self, username: str) -> LocalUser:
         return self.get_user(username) or self.add_user(username)[0]
@@ -116,6 +125,47 @@ class LocalIdentityProvider:
         if not _check_password(password, stored) or row is None:
             raise UnauthorizedError("wrong username or password")
         return LocalUser(row[0], row[1])
+
+    # ---- sign-in links --------------------------------------------------------------------------------
+
+    def issue_sign_in_code(
+        self, user: LocalUser, *, ttl_seconds: int = SIGN_IN_LINK_TTL_SECONDS, now: float | None = None
+    ) -> str:
+        """A one-time code for a sign-in link, made by whoever runs the server (the CLI), never over the API.
+
+        The app asks the person to confirm the account it names before redeeming it, so a link sent by someone else
+        cannot silently sign a victim into the sender's library (login CSRF).
+        """
+        code = secrets.token_urlsafe(32)
+        moment = now if now is not None else time.time()
+        with self._lock, self._connect() as db:
+            db.execute("DELETE FROM sign_in_codes WHERE expires_at <= ?", (moment,))
+            db.execute("INSERT INTO sign_in_codes VALUES (?, ?, ?)", (_code_hash(code), user.username, moment + ttl_seconds))
+        return code
+
+    def sign_in_code_user(self, code: str, *, now: float | None = None) -> LocalUser:
+        """Whom a sign-in code would sign in, without using it up (the app shows it before asking to continue)."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT u.username, u.sub FROM sign_in_codes c JOIN users u ON u.username = c.username"
+                " WHERE c.code_hash = ? AND c.expires_at > ?",
+                (_code_hash(code), now if now is not None else time.time()),
+            ).fetchone()
+        if row is None:
+            raise UnauthorizedError("the sign-in link is unknown, used or expired")
+        return LocalUser(*row)
+
+    def redeem_sign_in_code(self, code: str, *, now: float | None = None) -> LocalUser:
+        """Uses a sign-in code up: one delete decides, so two redemptions at once cannot both succeed."""
+        with self._lock, self._connect() as db:
+            row = db.execute(
+                "DELETE FROM sign_in_codes WHERE code_hash = ? AND expires_at > ? RETURNING username",
+                (_code_hash(code), now if now is not None else time.time()),
+            ).fetchone()
+        user = self.get_user(row[0]) if row else None
+        if user is None:
+            raise UnauthorizedError("the sign-in link is unknown, used or expired")
+        return user
 
     # ---- tokens --------------------------------------------------------------------------------------
 
@@ -148,14 +198,28 @@ class LocalIdentityProvider:
         audiences = audience if isinstance(audience, list) else [audience]
         if CLIENT_ID not in audiences:
             raise UnauthorizedError("the token is for another client")
-        for name in ("exp", "iat", "sub"):
-            if name not in claims:
-                raise UnauthorizedError(f"the token has no {name}")
-        if not isinstance(claims["exp"], int) or claims["exp"] + CLOCK_SKEW_SECONDS < moment:
+        # Types checked before use: a claim of the wrong type is a refused token, never a server error.
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise UnauthorizedError("the token has no subject")
+        times = {name: claims.get(name) for name in ("exp", "iat", "nbf")}
+        if any(times[name] is None for name in ("exp", "iat")) or not all(
+            value is None or _is_numeric_date(value) for value in times.values()
+        ):
+            raise UnauthorizedError("the token's times are missing or not numbers")
+        if times["exp"] + CLOCK_SKEW_SECONDS < moment:
             raise UnauthorizedError("the token has expired")
-        if int(claims.get("nbf", claims["iat"])) - CLOCK_SKEW_SECONDS > moment:
+        if (times["nbf"] if times["nbf"] is not None else times["iat"]) - CLOCK_SKEW_SECONDS > moment:
             raise UnauthorizedError("the token is not valid yet")
         return dict(claims)
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def _is_numeric_date(value: object) -> bool:
+    """RFC 7519's NumericDate: seconds as a JSON number (never a string, a list or a boolean)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _hash_password(password: str) -> str:

@@ -4,6 +4,7 @@ search-index writer (bootstrap.library_writer_lock)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -15,6 +16,7 @@ import uvicorn
 from starlette.responses import Response
 
 from photo_organizer import bootstrap
+from photo_organizer.errors import PhotoOrganizerError
 from photo_organizer.local_stack.gateway import create_gateway
 from photo_organizer.local_stack.identity import LocalIdentityProvider
 from photo_organizer.local_stack.queue import LocalEventQueue
@@ -26,6 +28,7 @@ LOOPBACK = "127.0.0.1"
 # too): at equal timeouts a client could reuse a connection the server was just closing and see "connection reset"
 # (one upload in 300 lost that way under 50 concurrent users, benchmarks/load.py uploads).
 KEEP_ALIVE_SECONDS = 75
+logger = logging.getLogger(__name__)
 
 
 def quiet_powertools(verbose: bool = False) -> None:
@@ -139,6 +142,12 @@ class LocalStack:
         self._writer.enter_context(self._writer_lock())  # ConflictError while another process writes the index
         if self.ingest_workers is not None:
             self.ingest_workers.start()
+        try:  # writes that failed while the index was unavailable (a full disk, a crash) are caught up first
+            caught_up = bootstrap.reconcile_local_search(self.services)
+            if caught_up:
+                logger.warning("search index caught up", extra={"photos": sum(map(len, caught_up.values()))})
+        except PhotoOrganizerError:
+            logger.exception("search index reconcile failed; serving, it runs again at the next start")
         self.queue.start()
         if self.analysis_worker is not None:
             self.analysis_worker.start()

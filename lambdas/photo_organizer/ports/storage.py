@@ -34,6 +34,10 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
+    def keys(self, prefix: str) -> list[str]:
+        """Every key (newest version present) starting with prefix, sorted: the library audit's listing."""
+        ...
+
     def delete(self, key: str) -> None:
         """Removes every version of the key; deleting a missing key is not an error."""
         ...

@@ -14,14 +14,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from photo_organizer.analysis.models import Label
 from photo_organizer.errors import PermanentError, RetryableError
 from photo_organizer.feedback.effects import CaptionContext, apply_feedback
 from photo_organizer.feedback.models import TagOverlay
-from photo_organizer.models import PhotoStatus
+from photo_organizer.models import Photo, PhotoStatus
 from photo_organizer.search.models import EMBEDDING_DIMENSIONS, IndexedPerson, IndexedPlace, SearchDocument
 from photo_organizer.search.writes import IndexWrite, WriteOutcome, WriteResult
 from photo_organizer.ports.search import SearchWriter
@@ -29,7 +29,14 @@ from photo_organizer.ports.search import SearchWriter
 logger = logging.getLogger(__name__)
 
 SEARCHABLE_STATUS = PhotoStatus.READY.value
-OCR_TEXT_MAX_CHARS = 4000  # same cut as photo_organizer.analysis.store
+OCR_TEXT_MAX_CHARS = 4000
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # same cut as photo_organizer.analysis.store
+
+
+def record_version(photo: Photo) -> int:
+    """The least version a photo's search document may carry to be current: its record's `updated_at` in whole
+    microseconds since the epoch (the cloud's documents carry exactly that; the local ones their write time)."""
+    return (photo.updated_at.astimezone(timezone.utc) - _EPOCH) // timedelta(microseconds=1)
 
 
 def camera_name(make: str | None, model: str | None) -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
-from photo_organizer.errors import BlobNotFoundError, ConflictError, InvalidImageError, RejectionReason
+from photo_organizer.errors import BlobNotFoundError, ConflictError, InvalidImageError, PermanentError, RejectionReason
 from photo_organizer.imaging import DerivativeSpec, DerivedImage, derive
 from photo_organizer.keys import PhotoKeys
 from photo_organizer.models import Photo, PhotoStatus, utcnow
@@ -65,6 +65,10 @@ class IngestService:
             return IngestOutcome.ORPHAN_REMOVED
         if photo.status is not PhotoStatus.PENDING_UPLOAD:
             self._remove_stray_upload(photo, keys, event)
+            if photo.status is PhotoStatus.READY and self.on_ready is not None:
+                # A redelivery may be the retry of a delivery whose record was written but whose indexing failed
+                # (the index was unavailable): indexing again is idempotent, so the retry completes it.
+                self.on_ready(photo)
             logger.info("event for a finished photo ignored", extra={"photo_id": photo.photo_id, "sequencer": event.sequencer})
             return IngestOutcome.ALREADY_PROCESSED
 
@@ -102,8 +106,16 @@ class IngestService:
         logger.warning("removed an upload to an already used URL", extra={"photo_id": photo.photo_id})
 
     def _accept(self, photo: Photo, keys: PhotoKeys, derived: DerivedImage, version: str | None) -> IngestOutcome:
-        self.derivatives.put(keys.preview, derived.preview_jpeg, content_type="image/jpeg")
-        self.derivatives.put(keys.thumbnail, derived.thumbnail_webp, content_type="image/webp")
+        try:
+            self.derivatives.put(keys.preview, derived.preview_jpeg, content_type="image/jpeg")
+            self.derivatives.put(keys.thumbnail, derived.thumbnail_webp, content_type="image/webp")
+        except PermanentError:
+            # Refused for good (e.g. the role may not use the bucket's KMS key): take back what was written, so the
+            # photo stays cleanly PENDING while the message goes through its retries to the dead-letter queue.
+            # A retryable failure keeps what was written: the redelivery overwrites it (keys are deterministic).
+            for key in (keys.preview, keys.thumbnail):
+                self.derivatives.delete(key)
+            raise
         holder = self.metadata.claim_content(photo.owner, derived.metadata.sha256, photo.photo_id)
         is_duplicate = holder != photo.photo_id
         finished = photo.model_copy(

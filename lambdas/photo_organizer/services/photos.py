@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 from photo_organizer.analysis.captions import compose_caption
 from photo_organizer.analysis.store import PhotoAnalysis
 from photo_organizer.ports.analysis import AnalysisStore
-from photo_organizer.errors import REJECTION_MESSAGES, PhotoNotFoundError
+from photo_organizer.errors import REJECTION_MESSAGES, PhotoNotFoundError, RetryableError
 from photo_organizer.feedback.effects import apply_feedback, caption_context, shown_suggestions, suppressed_tags
 from photo_organizer.feedback.models import TagOverlay
 from photo_organizer.keys import PhotoKeys, check_owner
@@ -36,6 +37,8 @@ from photo_organizer.settings import Settings
 
 if TYPE_CHECKING:
     from photo_organizer.services.people import PeopleService
+
+logger = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100
 
@@ -185,7 +188,12 @@ class PhotoService:
             self.analysis.delete(owner, photo.photo_id)
         self.metadata.delete_photo(owner, photo.photo_id)
         if self.on_deleted is not None:
-            self.on_deleted(owner, photo.photo_id)
+            try:
+                self.on_deleted(owner, photo.photo_id)
+            except RetryableError:
+                # The photo is deleted (its record is the truth, and search answers only photos with a record);
+                # its document goes with the next reconcile (SearchService.reconcile) rather than a failed delete.
+                logger.warning("search document left for reconcile", extra={"photo_id": photo.photo_id})
 
     def _owned(self, owner: str, photo_id: str) -> Photo:
         check_owner(owner)

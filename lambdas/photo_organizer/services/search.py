@@ -42,7 +42,7 @@ from photo_organizer.ports.search import SearchIndex, supports_vectors
 from photo_organizer.search.fusion import meaning_only_allowed
 from photo_organizer.search.parts import SYNONYMS, query_part
 from photo_organizer.search.understanding import Chip, ChipKind, ParsedQuery, QueryVocabulary, understand
-from photo_organizer.services.indexing import search_document
+from photo_organizer.services.indexing import record_version, search_document
 from photo_organizer.services.photos import summarize
 
 Embed = Callable[[Sequence[str]], np.ndarray]
@@ -193,6 +193,30 @@ class SearchService:
             if cursor is None:
                 break
         return self.index_photos(owner, photo_ids)
+
+    def reconcile(self, owner: str) -> list[str]:
+        """Brings the owner's documents in line with the records (the local index follows them through this
+        service: a write that failed while the index was unavailable is caught up here). Indexes READY photos that
+        have no document or an older one than their record, and deletes documents of photos that are gone or no
+        longer READY. Returns the photo ids it rewrote; an index without `live_versions` is re-indexed whole."""
+        ready, cursor = {}, None
+        while True:
+            page = self.metadata.list_photos(owner, limit=500, after=cursor)
+            ready.update((p.photo_id, p) for p in page.photos)
+            cursor = page.next_key
+            if cursor is None:
+                break
+        live_versions = getattr(self.index, "live_versions", None)
+        if live_versions is None:
+            self.index_photos(owner, list(ready))
+            return sorted(ready)
+        indexed = live_versions(owner)
+        behind = [pid for pid, photo in ready.items() if indexed.get(pid, -1) < record_version(photo)]
+        orphaned = [pid for pid in indexed if pid not in ready]
+        drift = sorted({*behind, *orphaned})
+        if drift:
+            self.index_photos(owner, drift)
+        return drift
 
     def forget(self, owner: str, photo_id: str) -> None:
         self.index.delete(owner, photo_id, version=time.time_ns() // 1000)

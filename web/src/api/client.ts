@@ -72,6 +72,24 @@ export async function signIn(username: string, password: string): Promise<void> 
   auth.set(body.id_token);
 }
 
+/** A sign-in link's code (from the URL fragment, which never reaches a server log): whom it would sign in. */
+export async function signInLinkUser(code: string): Promise<string> {
+  const r = await fetch('/auth/sign-in-link', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }),
+  });
+  if (!r.ok) throw new ApiError(r.status, 'sign_in_link', 'This sign-in link is unknown, used or expired. Sign in with your password.');
+  return ((await r.json()) as { username: string }).username;
+}
+
+/** Uses a sign-in link up (once, after its person confirmed the account it names). */
+export async function redeemSignInLink(code: string): Promise<void> {
+  const r = await fetch('/auth/token', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }),
+  });
+  if (!r.ok) throw new ApiError(r.status, 'sign_in_link', 'This sign-in link is unknown, used or expired. Sign in with your password.');
+  auth.set(((await r.json()) as { id_token: string }).id_token);
+}
+
 type Query = Record<string, string | number | boolean | string[] | null | undefined>;
 
 function fill(path: string, params: Record<string, string> = {}): string {

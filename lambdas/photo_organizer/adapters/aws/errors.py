@@ -49,6 +49,13 @@ CONFIGURATION_CODES = frozenset(
         "SignatureDoesNotMatch",
         "ExpiredToken",
         "ExpiredTokenException",
+        # The table's or queue's KMS key refused (DynamoDB, SQS): nothing retries into a working key policy.
+        "KMSAccessDeniedException",
+        "KMSDisabledException",
+        "KMSNotFoundException",
+        "KMSInvalidStateException",
+        "KMS.AccessDeniedException",
+        "KMS.DisabledException",
     }
 )
 CONNECTION_ERRORS = (EndpointConnectionError, ReadTimeoutError, ConnectTimeoutError, ConnectionClosedError)

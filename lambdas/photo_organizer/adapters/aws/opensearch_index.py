@@ -328,14 +328,18 @@ class OpenSearchIndex:
                 return done
         raise StorageUnavailableError(f"bulk into {index}: {len(pending)} documents still throttled")
 
-    def indexed_versions(self) -> dict[tuple[str, str], IndexedEntry]:
-        """Every document and tombstone in the index with its version (an admin scan across owners)."""
+    def live_versions(self, owner: str) -> dict[str, int]:
+        """photo_id -> version of the owner's live documents (the library audit and reconcile)."""
+        return {pid: e.version for (_, pid), e in self.indexed_versions(owner=owner).items() if not e.deleted}
+
+    def indexed_versions(self, *, owner: str | None = None) -> dict[tuple[str, str], IndexedEntry]:
+        """Every document and tombstone in the index with its version (an admin scan across owners, or one's)."""
         found: dict[tuple[str, str], IndexedEntry] = {}
         after: list[Any] | None = None
         while True:
             body: dict[str, Any] = {
                 "size": 1000,
-                "query": {"match_all": {}},
+                "query": {"match_all": {}} if owner is None else {"bool": {"filter": [{"term": {"owner": owner}}]}},
                 "_source": ["owner", "photo_id", "deleted"],
                 "version": True,
                 "sort": [{"owner": {"order": "asc"}}, {"photo_id": {"order": "asc"}}],

@@ -89,6 +89,15 @@ class S3BlobStore:
             raise translate(exc, what=f"head s3://{self._bucket}/{key}") from exc
         return True
 
+    def keys(self, prefix: str) -> list[str]:
+        found: list[str] = []
+        try:
+            for page in self._client().get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix):
+                found += [entry["Key"] for entry in page.get("Contents", ())]
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, what=f"list s3://{self._bucket}/{prefix}") from exc
+        return sorted(found)
+
     def delete_version(self, key: str, version: str) -> None:
         what = f"delete version s3://{self._bucket}/{key}"
         try:

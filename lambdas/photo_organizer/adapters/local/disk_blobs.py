@@ -17,20 +17,22 @@ URLs point at the local gateway, which checks them with `check_signed_get` and `
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
 from photo_organizer.adapters.local.post_policy import sign_post
 from photo_organizer.adapters.local.signing import LocalSigner
-from photo_organizer.errors import BlobNotFoundError, UnauthorizedError, ValidationError
+from photo_organizer.errors import BlobNotFoundError, StorageFullError, UnauthorizedError, ValidationError
 from photo_organizer.keys import UnexpectedKeyError
 from photo_organizer.models import utcnow
 from photo_organizer.ports.storage import PresignedPost, StoredBlob
@@ -54,7 +56,13 @@ def blob_version(data: bytes) -> str:
 
 
 class DiskBlobStore:
-    def __init__(self, root: Path, *, area: str, base_url: str, signer: LocalSigner) -> None:
+    def __init__(
+        self, root: Path, *, area: str, base_url: str, signer: LocalSigner,
+        write_file: Callable[[BinaryIO, bytes], object] | None = None,
+    ) -> None:
+        """`write_file` writes bytes into an open temporary file: the injection point for a full disk (the fault
+        suite passes one that raises ENOSPC); by default the file's own write."""
+        self.write_file = write_file or _write_all
         self._root = Path(root)
         self._root.mkdir(parents=True, exist_ok=True)
         self._resolved_root = self._root.resolve()
@@ -76,10 +84,21 @@ class DiskBlobStore:
 
     def put(self, key: str, data: bytes, *, content_type: str) -> None:
         path = self._path(key)
-        with self._lock:
+        with self._lock, _full_disk_is_retryable(f"{self._area}/{key}"):
             path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(path, bytes(data))
-            _atomic_write(_meta_path(path), json.dumps({"content_type": content_type}).encode())
+            # Both files are written in full before either is renamed into place: a full disk (or any failed
+            # write) leaves neither the new blob nor a sidecar without its blob.
+            blob = _write_temp(path, bytes(data), self.write_file)
+            try:
+                sidecar = _write_temp(
+                    _meta_path(path), json.dumps({"content_type": content_type}).encode(), self.write_file
+                )
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    blob.unlink()
+                raise
+            os.replace(blob, path)
+            os.replace(sidecar, _meta_path(path))
 
     def get(self, key: str, *, version: str | None = None) -> StoredBlob:
         path = self._path(key)
@@ -96,6 +115,16 @@ class DiskBlobStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def keys(self, prefix: str) -> list[str]:
+        found = []
+        with self._lock:
+            for path in self._root.rglob("*"):
+                name = path.relative_to(self._root).as_posix()
+                if path.is_file() and not path.name.startswith(".") and not name.endswith(META_SUFFIX):
+                    if name.startswith(prefix):
+                        found.append(name)
+        return sorted(found)
 
     def delete(self, key: str) -> None:
         path = self._path(key)
@@ -231,13 +260,28 @@ def _read_content_type(path: Path) -> str | None:
         return None
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _write_all(handle: BinaryIO, data: bytes) -> None:
+    handle.write(data)
+
+
+def _write_temp(path: Path, data: bytes, write: Callable[[BinaryIO, bytes], object]) -> Path:
+    """data in a dot-prefixed temporary file beside path (hidden from listings); removed again if writing fails."""
     temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         with open(temp, "xb") as handle:
-            handle.write(data)
-        os.replace(temp, path)
+            write(handle, data)
+        return temp
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+        raise
+
+
+@contextlib.contextmanager
+def _full_disk_is_retryable(what: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFullError(f"no space left on the disk while writing {what}") from exc
         raise

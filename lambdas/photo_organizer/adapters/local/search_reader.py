@@ -75,6 +75,19 @@ class SearchReads:
         check_owner(owner)
         return self._index.searcher().search(self._owner_query(owner), 1, count=True).count
 
+    def live_versions(self, owner: str) -> dict[str, int]:
+        """photo_id -> version of the owner's live documents, from the ledger (the library audit and reconcile)."""
+        check_owner(owner)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT photo_id, version FROM docs WHERE owner = ? AND deleted = 0", (owner,)
+            ).fetchall()
+        return dict(rows)
+
+    def indexed_owners(self) -> list[str]:
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT DISTINCT owner FROM docs WHERE deleted = 0 ORDER BY owner")]
+
     def search(self, query: SearchQuery, *, facets: bool = True) -> SearchResults:
         check_owner(query.owner)
         searcher = self._index.searcher()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from photo_organizer.errors import StorageUnavailableError
+from photo_organizer.errors import StorageFullError, StorageUnavailableError
 
 
 class SqliteAccess:
@@ -41,7 +41,7 @@ class SqliteAccess:
             try:
                 yield self._db
             except sqlite3.OperationalError as exc:
-                raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
+                raise _unavailable(self._path, exc) from exc
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -49,13 +49,21 @@ class SqliteAccess:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:  # locked by another process past the timeout
-                raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
+                raise _unavailable(self._path, exc) from exc
             try:
                 yield self._db
-            except BaseException as exc:
-                self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError):
-                    raise StorageUnavailableError(f"sqlite {self._path}: {exc}") from exc
-                raise
-            else:
+                # Inside the try: a COMMIT can fail too (SQLITE_FULL, SQLITE_IOERR) and then leaves the
+                # transaction open, so every later BEGIN on this shared connection would fail as well.
                 self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise _unavailable(self._path, exc) from exc
+                raise
+
+
+def _unavailable(path: str, exc: sqlite3.OperationalError) -> StorageUnavailableError:
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return StorageFullError(f"sqlite {path}: the disk or the database is full ({exc})")
+    return StorageUnavailableError(f"sqlite {path}: {exc}")

@@ -30,3 +30,9 @@ class UsedUploadLedger:
                 "INSERT INTO used_uploads (key, used_at) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", (key, time.time())
             ).rowcount
         return inserted == 1
+
+    def release(self, key: str) -> None:
+        """Gives a claimed URL back: only when its bytes could not be stored (a full disk), so the client's retry
+        of the same URL is not refused as a reuse. Nothing was stored under the key, so nothing can be replaced."""
+        with self._connect() as db:
+            db.execute("DELETE FROM used_uploads WHERE key = ?", (key,))

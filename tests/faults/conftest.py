@@ -1,0 +1,60 @@
+"""Fixtures of the fault suite (the driver is fault_library.py), and its figure: faults survived / total."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fault_library import REGION, Library, aws_library_in, local_library_in
+
+@pytest.fixture(params=["local", "aws"])
+def library(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Library]:
+    if request.param == "aws":
+        request.getfixturevalue("aws_env")
+        yield from aws_library_in(tmp_path)
+    else:
+        yield from local_library_in(tmp_path)
+
+
+@pytest.fixture
+def local_library(tmp_path: Path) -> Iterator[Library]:
+    yield from local_library_in(tmp_path)
+
+
+@pytest.fixture
+def aws_library(tmp_path: Path, aws_env) -> Iterator[Library]:
+    yield from aws_library_in(tmp_path)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("PO_OPENSEARCH_ENDPOINT", raising=False)
+    with mock_aws():
+        yield
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The suite's figure: fault cases survived (passed, audit clean) out of those run; the audit's own checks
+    (test_library_audit) are not faults and not counted."""
+    outcomes = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            if "tests/faults/" in nodeid and "test_library_audit" not in nodeid and report.when in ("call", "setup"):
+                outcomes.setdefault(report.nodeid, outcome if outcome != "passed" or report.when == "call" else None)
+    ran = {nodeid: outcome for nodeid, outcome in outcomes.items() if outcome not in (None, "skipped")}
+    if ran:
+        survived = sum(outcome == "passed" for outcome in ran.values())
+        terminalreporter.write_line(f"faults survived: {survived} / {len(ran)} (audit clean after each)")
