@@ -38,12 +38,13 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"}
 def serve(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     port: Annotated[int, typer.Option(help="Loopback port (0 picks a free one).")] = DEFAULT_PORT,
+    ingest_workers: Annotated[int, typer.Option(help="Processes validating uploads (0: in the server).")] = 2,
 ) -> None:
     """Serve the API, uploads and the web app on loopback until Ctrl-C; new photos are analysed as they arrive."""
     from photo_organizer.errors import ConflictError
     from photo_organizer.local_stack.stack import LocalStack
 
-    stack = LocalStack(data_dir, port=port)
+    stack = LocalStack(data_dir, port=port, ingest_workers=ingest_workers)
     console.print(f"Photo Organizer (local) on [bold]{stack.url}[/]  data: {data_dir}  (Ctrl-C stops)")
     try:
         stack.serve_forever()

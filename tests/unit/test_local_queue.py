@@ -52,3 +52,45 @@ def test_a_crashing_invocation_makes_the_whole_batch_visible_again(tmp_path):
     while queue.run_once():
         pass
     assert calls == [1, 1] and len(queue.dead_letters()) == 1
+
+
+def test_a_batch_in_flight_is_not_received_again_by_another_consumer(tmp_path):
+    """Two consumers (ingest worker processes): the retry delay after a failure is short, but a batch still being
+    handled stays invisible until its handler returns (SQS's visibility timeout exceeds the function timeout)."""
+    import threading
+
+    seen: list[str] = []
+    release = threading.Event()
+
+    def slow(event, context):
+        for record in event["Records"]:
+            seen.append(json.loads(record["body"])["name"])
+        release.wait(5)  # held in flight until the other consumer had every chance to receive it again
+        return {"batchItemFailures": []}
+
+    queue = LocalEventQueue(tmp_path / "q.sqlite3", slow, batch_size=1, visibility_seconds=0.01, poll_seconds=0.01,
+                            consumers=2)
+    queue.send({"name": "a"})
+    queue.start()
+    try:
+        threading.Event().wait(0.5)
+        release.set()
+        assert queue.wait_until_empty(timeout=30)
+    finally:
+        queue.stop()
+    assert seen == ["a"]
+
+
+def test_a_starting_queue_takes_back_what_a_crashed_process_held_in_flight(tmp_path):
+    path = tmp_path / "q.sqlite3"
+    crashed = LocalEventQueue(path, handler_failing(set(), []))
+    crashed.send({"name": "held"})
+    assert crashed._receive()  # received, then the process died before acknowledging
+    seen: list[str] = []
+    restarted = LocalEventQueue(path, handler_failing(set(), seen), poll_seconds=0.01)
+    restarted.start()
+    try:
+        assert restarted.wait_until_empty(timeout=30)
+    finally:
+        restarted.stop()
+    assert seen == ["held"]

@@ -188,29 +188,23 @@ def build_services(settings: Settings) -> Services:
         cloud.people.on_people_changed = photo_people_writer(people, DynamoDbPhotoPeople(settings.table_name))
         return cloud
 
-    from photo_organizer.adapters.local.disk_blobs import DiskBlobStore
     from photo_organizer.adapters.local.feedback_files import FileFeedbackDataset
     from photo_organizer.adapters.local.sqlite_feedback import SqliteFeedbackStore
-    from photo_organizer.adapters.local.signing import LocalSigner
     from photo_organizer.adapters.local.sqlite_analysis import SqliteAnalysisStore
     from photo_organizer.adapters.local.sqlite_features import SqliteFeatureStore, SqliteSuggestionStore
     from photo_organizer.adapters.local.sqlite_metadata import SqliteMetadataStore
     from photo_organizer.adapters.local.sqlite_people import SqlitePeopleStore
 
     data_dir = settings.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
-    signer = LocalSigner.from_file(data_dir / "keys" / "blob-signing.key")
-    base_url = settings.public_base_url
+    signer, originals, derivatives = _local_blob_stores(settings)
     database = data_dir / "photo-organizer.sqlite3"
     # Local is a family's own machine: face grouping is on unless a user turns it off (the cloud default is off).
     people = SqlitePeopleStore(database, default_consent=True)
     analysis = SqliteAnalysisStore(database)
     return Services(
         settings=settings,
-        originals=DiskBlobStore(data_dir / "blobs" / "originals", area="originals", base_url=base_url, signer=signer),
-        derivatives=DiskBlobStore(
-            data_dir / "blobs" / "derivatives", area="derivatives", base_url=base_url, signer=signer
-        ),
+        originals=originals,
+        derivatives=derivatives,
         metadata=SqliteMetadataStore(database),
         analysis=analysis,
         analysis_ids=analysis.ids_by_analysis,
@@ -227,6 +221,38 @@ def build_services(settings: Settings) -> Services:
         feedback_dataset=FileFeedbackDataset(data_dir / "datasets"),
         suggestion_store=SqliteSuggestionStore(database),
         features=SqliteFeatureStore(database),
+    )
+
+
+def _local_blob_stores(settings: Settings) -> tuple[Any, BlobStore, BlobStore]:
+    """The blob signer and the originals and derivatives stores of a local data folder."""
+    from photo_organizer.adapters.local.disk_blobs import DiskBlobStore
+    from photo_organizer.adapters.local.signing import LocalSigner
+
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    signer = LocalSigner.from_file(data_dir / "keys" / "blob-signing.key")
+    base_url = settings.public_base_url
+    return (
+        signer,
+        DiskBlobStore(data_dir / "blobs" / "originals", area="originals", base_url=base_url, signer=signer),
+        DiskBlobStore(data_dir / "blobs" / "derivatives", area="derivatives", base_url=base_url, signer=signer),
+    )
+
+
+def local_ingest_worker(settings: Settings) -> Services:
+    """What a local ingest worker process needs (local_stack/ingest_workers.py): the stores and no search index —
+    the serving process stays the index's one writer and indexes what the workers made READY."""
+    from photo_organizer.adapters.local.sqlite_analysis import SqliteAnalysisStore
+    from photo_organizer.adapters.local.sqlite_metadata import SqliteMetadataStore
+    from photo_organizer.adapters.local.sqlite_people import SqlitePeopleStore
+
+    _, originals, derivatives = _local_blob_stores(settings)
+    database = settings.data_dir / "photo-organizer.sqlite3"
+    people = SqlitePeopleStore(database, default_consent=True)
+    return Services(
+        settings=settings, originals=originals, derivatives=derivatives, metadata=SqliteMetadataStore(database),
+        analysis=SqliteAnalysisStore(database), people_store=people, user_settings=people,
     )
 
 

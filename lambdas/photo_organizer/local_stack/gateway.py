@@ -234,10 +234,11 @@ def create_gateway(stack: LocalStack) -> ASGIApp:
             stack.verify_upload.release(verified.key)
             return _s3_error(503, "SlowDown", "Please reduce your request rate.")
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        stack.queue.send(
-            object_created_event(
-                area, verified.key, size=len(data), etag=etag, sequencer=f"{time.time_ns():020X}"
-            )
+        # Off the event loop: the queue is SQLite, and its writers (the consumers acknowledging batches) can hold it
+        # for a moment; on the loop, every other request waited meanwhile.
+        await run_in_threadpool(
+            stack.queue.send,
+            object_created_event(area, verified.key, size=len(data), etag=etag, sequencer=f"{time.time_ns():020X}"),
         )
         return Response(status_code=204, headers={"ETag": f'"{etag}"', "Location": f"/_blobs/{area}/{verified.key}"})
 

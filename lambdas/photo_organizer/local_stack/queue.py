@@ -34,19 +34,27 @@ class LocalEventQueue:
         batch_size: int = 10,
         max_receives: int = 5,
         visibility_seconds: float = 1.0,
+        in_flight_seconds: float = 900.0,
         poll_seconds: float = 0.05,
+        consumers: int = 1,
     ) -> None:
+        """`consumers`: threads receiving and invoking at once (each its own batch), as Lambda scales an SQS
+        source out to concurrent invocations; one per ingest worker process (ingest_workers.py)."""
         self._path = path
         self._handler = handler
         self._batch_size = batch_size
         self._max_receives = max_receives
-        self._visibility = visibility_seconds
+        self._visibility = visibility_seconds  # the retry delay after a failure, growing with each receive
+        # A received batch stays invisible while its handler runs (SQS: the visibility timeout, set above the
+        # function timeout): with several consumers, a short one would hand a batch in flight to another.
+        self._in_flight = in_flight_seconds
         self._poll = poll_seconds
+        self._consumers = consumers
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -73,17 +81,24 @@ class LocalEventQueue:
         return message_id
 
     def start(self) -> None:
-        if self._thread is None:
+        if not self._threads:
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="local-ingest-queue", daemon=True)
-            self._thread.start()
+            # This process now owns the queue: what an earlier one held in flight when it died is visible at once.
+            with self._lock, self._connect() as db:
+                db.execute("UPDATE messages SET visible_at = ? WHERE visible_at > ?", (time.time(), time.time()))
+            self._threads = [
+                threading.Thread(target=self._run, name=f"local-ingest-queue-{n}", daemon=True)
+                for n in range(self._consumers)
+            ]
+            for thread in self._threads:
+                thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads = []
 
     def depth(self) -> int:
         with self._connect() as db:
@@ -123,6 +138,10 @@ class LocalEventQueue:
                     db.execute("DELETE FROM messages WHERE id = ?", (mid,))
                     db.execute("INSERT OR REPLACE INTO dead_letters VALUES (?, ?, ?, ?)", (mid, body, count, time.time()))
                     logger.error("message moved to the dead-letter queue", extra={"message_id": mid})
+                else:
+                    db.execute(
+                        "UPDATE messages SET visible_at = ? WHERE id = ?", (time.time() + self._visibility * count, mid)
+                    )
         return len(batch)
 
     def _receive(self) -> list[tuple[str, str, int]]:
@@ -137,7 +156,7 @@ class LocalEventQueue:
                 count += 1
                 db.execute(
                     "UPDATE messages SET receive_count = ?, visible_at = ? WHERE id = ?",
-                    (count, now + self._visibility * count, mid),
+                    (count, now + self._in_flight, mid),
                 )
                 received.append((mid, body, count))
         return received

@@ -24,6 +24,10 @@ from photo_organizer.local_stack.web import WebApp
 from photo_organizer.settings import Backend, Settings
 
 LOOPBACK = "127.0.0.1"
+# Idle keep-alive connections stay open longer than clients keep them (httpx and browsers: 5 s, uvicorn's default
+# too): at equal timeouts a client could reuse a connection the server was just closing and see "connection reset"
+# (one upload in 300 lost that way under 50 concurrent users, benchmarks/load.py uploads).
+KEEP_ALIVE_SECONDS = 75
 logger = logging.getLogger(__name__)
 
 
@@ -34,6 +38,18 @@ def quiet_powertools(verbose: bool = False) -> None:
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "photo-organizer")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "PhotoOrganizer")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO" if verbose else "WARNING")
+
+
+def serial_blas() -> None:
+    """BLAS on one thread in the serving process. Its matrices are small (a query's tokens through MiniLM) and
+    requests already run on threads: OpenBLAS's own thread pool only spun against them and against the machine's
+    other work — a query embedding took 655 ms instead of ~70 ms at load 15 on 2 cores (benchmarks/load.py search).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # without it numpy keeps its default (OPENBLAS_NUM_THREADS still works)
+        return
+    threadpool_limits(1, user_api="blas")
 
 
 def bind_loopback(port: int = 0, host: str = LOOPBACK) -> socket.socket:
@@ -50,11 +66,14 @@ def bind_loopback(port: int = 0, host: str = LOOPBACK) -> socket.socket:
 class LocalStack:
     def __init__(
         self, data_dir: Path, *, port: int = 0, settings: Settings | None = None, web_dir: Path | None = None,
-        analyse: bool = True,
+        analyse: bool = True, ingest_workers: int = 0,
     ) -> None:
         """`analyse`: analyse uploads in the background (analysis_worker); off, photos wait for a batch run.
+        `ingest_workers`: validate and derive uploads in that many worker processes (ingest_workers.py); 0 runs
+        ingest on the queue's thread in this process.
         `web_dir`: the built app (default build/web, or PO_WEB_DIR)."""
         quiet_powertools(verbose=bool(os.environ.get("PO_VERBOSE")))
+        serial_blas()
         self._socket = bind_loopback(port)
         self.port = self._socket.getsockname()[1]
         self.url = f"http://{LOOPBACK}:{self.port}"
@@ -69,7 +88,20 @@ class LocalStack:
         from photo_organizer.handlers import api, ingest
 
         self.api_handler = api.handler
-        self.queue = LocalEventQueue(data_dir / "queue.sqlite3", ingest.handler)
+        self.ingest_workers = None
+        handler = ingest.handler
+        if ingest_workers > 0:
+            from photo_organizer.local_stack.ingest_workers import IngestWorkers
+
+            # The hook is read at call time: the analysis worker below wraps it.
+            self.ingest_workers = handler = IngestWorkers(
+                self.settings, workers=ingest_workers, on_ready=lambda photo: self._on_ready(photo)
+            )
+        # Small batches with several workers, so that both get work from a short burst of uploads.
+        self.queue = LocalEventQueue(
+            data_dir / "queue.sqlite3", handler, consumers=max(1, ingest_workers),
+            batch_size=2 if ingest_workers > 1 else 10,
+        )
         self.web = WebApp(web_dir)  # the built single-page app (build/web), served at /
         self.analysis_worker = None
         if analyse:
@@ -93,15 +125,23 @@ class LocalStack:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
+    def _on_ready(self, photo) -> None:
+        if self.services.ingest.on_ready is not None:
+            self.services.ingest.on_ready(photo)
+
     def web_page(self) -> Response:
         return self.web.index()
 
     def _server_config(self) -> uvicorn.Server:
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self.app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=KEEP_ALIVE_SECONDS
+        )
         return uvicorn.Server(config)
 
     def _start_workers(self) -> None:
         self._writer.enter_context(self._writer_lock())  # ConflictError while another process writes the index
+        if self.ingest_workers is not None:
+            self.ingest_workers.start()
         try:  # writes that failed while the index was unavailable (a full disk, a crash) are caught up first
             caught_up = bootstrap.reconcile_local_search(self.services)
             if caught_up:
@@ -140,6 +180,8 @@ class LocalStack:
             self._thread.join(timeout=10)
             self._thread = None
         self.queue.stop()
+        if self.ingest_workers is not None:
+            self.ingest_workers.close()
         if self.analysis_worker is not None:
             self.analysis_worker.stop()
         self._writer.close()
