@@ -112,7 +112,9 @@ class OpenSearchStandIn:
             if parts.path.endswith("/_search"):
                 return 200, self._search(body if isinstance(body, dict) else {}, request.query)
             if parts.path.endswith("/_count"):
-                return 200, {"count": len(self._live()), "_shards": {"total": 1, "successful": 1, "failed": 0}}
+                # The product counts one owner's documents, routed by owner (count_body): so does the stand-in.
+                owner = (request.query.get("routing") or [None])[0]
+                return 200, {"count": len(self._live(owner)), "_shards": {"total": 1, "successful": 1, "failed": 0}}
         return 200, {"acknowledged": True}
 
     def _bulk(self, lines: list[dict]) -> dict:
