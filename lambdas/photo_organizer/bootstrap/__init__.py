@@ -21,7 +21,7 @@ from photo_organizer.ports.operations import JobRunner
 from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
 from photo_organizer.ports.people import PeopleStore, UserSettings
 from photo_organizer.ports.search import SearchIndex, SearchWriter
-from photo_organizer.ports.storage import BlobStore, MetadataStore
+from photo_organizer.ports.storage import BlobStore, IngestBacklog, MetadataStore
 from photo_organizer.people.searches import FaceSearch
 from photo_organizer.search.models import SearchDocument
 from photo_organizer.services.account_erasure import AccountErasure
@@ -80,6 +80,7 @@ class Services:
     # The cloud's per-owner promoted face matchers: account erasure deletes the owner's.
     face_matchers: FaceMatcherStore | None = None
     clustering: ClusteringState | None = None  # the cloud's clustering marks: account erasure deletes the owner's
+    ingest_backlog: IngestBacklog | None = None  # the local queue's rows: account erasure deletes the owner's
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings,
@@ -130,6 +131,7 @@ class Services:
             people_store=self.people_store, feedback=self.feedback_store, features=self.features,
             suggestions=self.suggestion_store, search_index=self.search_index, face_matchers=self.face_matchers,
             index_follows_records=not self.index_locally, dataset=self.feedback_dataset, clustering=self.clustering,
+            ingest_backlog=self.ingest_backlog,
         )
         if self.search is not None and self.index_locally:
             search = self.search
@@ -221,7 +223,16 @@ def build_services(settings: Settings) -> Services:
         feedback_dataset=FileFeedbackDataset(data_dir / "datasets"),
         suggestion_store=SqliteSuggestionStore(database),
         features=SqliteFeatureStore(database),
+        ingest_backlog=_local_ingest_backlog(data_dir),
     )
+
+
+def _local_ingest_backlog(data_dir) -> IngestBacklog:
+    """The local stack's upload queue file, read and pruned by account erasure (the running stack's own queue
+    object works on the same rows; SQLite serialises the two)."""
+    from photo_organizer.local_stack.queue import QUEUE_FILE, LocalEventQueue
+
+    return LocalEventQueue(data_dir / QUEUE_FILE, None)
 
 
 def _minilm_available() -> bool:

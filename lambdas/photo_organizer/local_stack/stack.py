@@ -17,7 +17,7 @@ from starlette.responses import Response
 from photo_organizer import bootstrap
 from photo_organizer.local_stack.gateway import create_gateway
 from photo_organizer.local_stack.identity import LocalIdentityProvider
-from photo_organizer.local_stack.queue import LocalEventQueue
+from photo_organizer.local_stack.queue import QUEUE_FILE, LocalEventQueue
 from photo_organizer.local_stack.web import WebApp
 from photo_organizer.settings import Backend, Settings
 
@@ -66,7 +66,7 @@ class LocalStack:
         from photo_organizer.handlers import api, ingest
 
         self.api_handler = api.handler
-        self.queue = LocalEventQueue(data_dir / "queue.sqlite3", ingest.handler)
+        self.queue = LocalEventQueue(data_dir / QUEUE_FILE, ingest.handler)
         self.web = WebApp(web_dir)  # the built single-page app (build/web), served at /
         self.analysis_worker = None
         if analyse:

@@ -19,7 +19,7 @@ from photo_organizer.ports.analysis import AnalysisStore, FeatureStore
 from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
 from photo_organizer.ports.people import ClusteringState, FaceMatcherStore, PeopleStore
 from photo_organizer.ports.search import SearchIndex
-from photo_organizer.ports.storage import MetadataStore
+from photo_organizer.ports.storage import IngestBacklog, MetadataStore
 from photo_organizer.services.people import PeopleService
 from photo_organizer.services.photos import PhotoService
 
@@ -48,6 +48,7 @@ class ErasureReport:
     suggestions: int = 0
     models: int = 0
     dataset_lines: int = 0
+    queued_uploads: int = 0
     remaining: list[Remaining] = field(default_factory=list)
 
     following: frozenset[str] = frozenset()  # stores that empty themselves after the records (cloud index)
@@ -68,6 +69,7 @@ class ErasureReport:
             "suggestions": self.suggestions,
             "models": self.models,
             "dataset_lines": self.dataset_lines,
+            "queued_uploads": self.queued_uploads,
         }
 
 
@@ -88,6 +90,8 @@ class AccountErasure:
     clustering: ClusteringState | None = None
     # The local JSON Lines dataset (the cloud's dataset bucket is written by the feedback Lambda: see the note).
     dataset: FeedbackDataset | None = None
+    # The local queue's upload events (queued and dead-lettered) naming the owner's keys.
+    ingest_backlog: IngestBacklog | None = None
     on_progress: Callable[[str, int], None] | None = None
     # The cloud's index follows the table (the stream indexer removes a deleted photo's document seconds later;
     # the API role may only search): what remains there is on its way out, not a failure of this erasure.
@@ -100,6 +104,8 @@ class AccountErasure:
         # processing is off (set_consent below repeats it and deletes what is stored).
         self.people.user_settings.set_account_erasing(owner, True)
         self.people.user_settings.set_biometric_consent(owner, False)
+        if self.ingest_backlog is not None:  # uploads are refused from here on: no new event of the owner comes
+            report.queued_uploads = self.ingest_backlog.forget_owner(owner)
         faces_before = len(self.people_store.faces(owner))  # a photo's delete takes its faces: counted here
         # 2. Photos, each as a single delete: blobs, faces of the photo, feedback state, analysis, record, index.
         for photo_id in self.metadata.photo_ids(owner):
@@ -167,6 +173,8 @@ class AccountErasure:
             note("clustering marks", int(self.clustering.last_clustering(owner) is not None))
         if self.face_matchers is not None:
             note("face matcher models", int(self.face_matchers.promoted(owner) is not None))
+        if self.ingest_backlog is not None:
+            note("queued upload events", self.ingest_backlog.owner_events(owner))
         if self.search_index is not None:
             note(SEARCH_DOCUMENTS, self.search_index.count(owner))
         return found
