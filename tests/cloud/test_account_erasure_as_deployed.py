@@ -1,7 +1,8 @@
 """Account erasure as deployed: DELETE /account through the HTTP API to the Api function run from the host bundle with
 its template's environment and role, against moto (table, buckets), the OpenSearch stand-in and the Rekognition
 stand-in (moto has no collections). What the erasure's own audit reports is checked against a sweep of the table, both
-buckets (every object version and delete marker) and the user's face collection; another user stays intact."""
+buckets (every object version and delete marker), the user's face collection and Cognito user; another user stays
+intact."""
 
 from __future__ import annotations
 
@@ -38,6 +39,15 @@ def _objects_of(rehearsal, owner: str) -> dict[str, list[str]]:
     return found
 
 
+def _login_exists(rehearsal, username: str) -> bool:
+    idp = rehearsal.client("cognito-idp")
+    try:
+        idp.admin_get_user(UserPoolId=rehearsal.ref("auth", "Users"), Username=f"{username}@example.com")
+    except idp.exceptions.UserNotFoundException:
+        return False
+    return True
+
+
 def _library(rehearsal, username: str) -> dict:
     token = rehearsal.sign_in(username)
     photo_id = upload(rehearsal, token, SAMPLE.read_bytes(), filename=SAMPLE.name)
@@ -62,6 +72,9 @@ def test_delete_account_as_deployed_leaves_nothing_of_the_user_and_the_other_use
     # the audit lists it, as following, until the indexer ran.
     assert (status, report["remaining"]) == (202, {"search documents": 1}), report
     assert report["deleted"]["photos"] == 1
+    # Nothing blocking remains, so the sign-in goes too (the caller's own Cognito user, named by the token).
+    assert report["deleted"]["logins"] == 1
+    assert _login_exists(rehearsal, "erasure-leaving") is False and _login_exists(rehearsal, "erasure-staying")
     assert collection not in rehearsal.rekognition.collections
     assert all(i.error is None for i in rehearsal.poll_stream(indexer))
     status, again = rehearsal.http.request("DELETE", "/account", token=token)

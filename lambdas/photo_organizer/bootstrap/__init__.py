@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from photo_organizer.analysis.captioner import ComposedCaptioner
 from photo_organizer.errors import ConfigurationError
+from photo_organizer.ports.accounts import Logins
 from photo_organizer.ports.analysis import AnalysisStore, Captioner, FeatureStore
 from photo_organizer.ports.operations import JobRunner
 from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
@@ -81,6 +82,7 @@ class Services:
     face_matchers: FaceMatcherStore | None = None
     clustering: ClusteringState | None = None  # the cloud's clustering marks: account erasure deletes the owner's
     ingest_backlog: IngestBacklog | None = None  # the local queue's rows: account erasure deletes the owner's
+    logins: Logins | None = None  # the cloud's Cognito users: account erasure deletes the caller's own
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings,
@@ -131,7 +133,7 @@ class Services:
             people_store=self.people_store, feedback=self.feedback_store, features=self.features,
             suggestions=self.suggestion_store, search_index=self.search_index, face_matchers=self.face_matchers,
             index_follows_records=not self.index_locally, dataset=self.feedback_dataset, clustering=self.clustering,
-            ingest_backlog=self.ingest_backlog,
+            ingest_backlog=self.ingest_backlog, logins=self.logins,
         )
         if self.search is not None and self.index_locally:
             search = self.search
@@ -178,6 +180,7 @@ def build_services(settings: Settings) -> Services:
             review_face_searches=DynamoDbClusteringState(settings.table_name).searches,
             face_matchers=cloud_face_matchers(settings.table_name),
             clustering=DynamoDbClusteringState(settings.table_name),
+            logins=_cognito_logins(settings),
         )
         # The stream indexer sees only the photo item: a correction or a consent withdrawal reaches search by
         # rewriting the `people` of the photos it touched.
@@ -225,6 +228,17 @@ def build_services(settings: Settings) -> Services:
         features=SqliteFeatureStore(database),
         ingest_backlog=_local_ingest_backlog(data_dir),
     )
+
+
+def _cognito_logins(settings: Settings) -> Logins | None:
+    return cognito_logins_for(settings.user_pool_id, region=settings.region or None) if settings.user_pool_id else None
+
+
+def cognito_logins_for(user_pool_id: str, *, region: str | None) -> Logins:
+    """The sign-ins of one Cognito user pool (account erasure deletes the caller's own)."""
+    from photo_organizer.adapters.aws.cognito_logins import CognitoLogins
+
+    return CognitoLogins(user_pool_id, region=region)
 
 
 def _local_ingest_backlog(data_dir) -> IngestBacklog:
@@ -562,9 +576,12 @@ def stream_indexer(index: SearchWriter | None = None) -> StreamIndexer:
     """The stream indexer: DynamoDB stream records planned into writes of the OpenSearch index (PO_OPENSEARCH_*
     environment; tests pass their own index)."""
     from photo_organizer.adapters.aws.opensearch_index import build_index
-    from photo_organizer.adapters.aws.stream_documents import plan_write, sequence_of
+    from photo_organizer.adapters.aws.stream_documents import erased_owner, plan_write, sequence_of
 
-    return StreamIndexer(writer=index if index is not None else build_index(), plan=plan_write, sequence_of=sequence_of)
+    writer = index if index is not None else build_index()
+    forget_owner = getattr(writer, "forget_owner", None)  # a test's plain writer may have none
+    return StreamIndexer(writer=writer, plan=plan_write, sequence_of=sequence_of,
+                         erased_owner=erased_owner if forget_owner is not None else None, forget_owner=forget_owner)
 
 
 @dataclass

@@ -68,6 +68,14 @@ def current_owner() -> str:
     return str(owner)
 
 
+def current_login() -> str | None:
+    """The verified token's own sign-in name (Cognito: `cognito:username` in ID tokens, `username` in access
+    tokens); account erasure deletes exactly that user, never one the client names."""
+    claims = app.current_event.request_context.authorizer.jwt_claim or {}
+    login = claims.get("cognito:username") or claims.get("username")
+    return str(login) if login else None
+
+
 @app.post("/uploads", summary="Start an upload", responses={201: {"description": "Upload URL issued"}})
 @tracer.capture_method
 def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadTicket]:
@@ -120,7 +128,7 @@ class ErasureView(BaseModel):
 def erase_account() -> Response[ErasureView]:
     """200 when nothing remains; 202 when only what follows by itself remains (the cloud's search documents,
     removed by the stream indexer) or something else does (listed: the mark stays, calling again finishes)."""
-    report = services().account.erase(current_owner())
+    report = services().account.erase(current_owner(), login=current_login())
     view = ErasureView(deleted=report.counts(), remaining={r.store: r.count for r in report.remaining})
     return Response(status_code=202 if report.remaining else 200, content_type=content_types.APPLICATION_JSON,
                     body=view)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from photo_organizer.errors import PhotoNotFoundError
 from photo_organizer.keys import PhotoKeys, check_owner
+from photo_organizer.ports.accounts import Logins
 from photo_organizer.ports.analysis import AnalysisStore, FeatureStore
 from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
 from photo_organizer.ports.people import ClusteringState, FaceMatcherStore, PeopleStore
@@ -49,6 +50,8 @@ class ErasureReport:
     models: int = 0
     dataset_lines: int = 0
     queued_uploads: int = 0
+    logins: int = 0
+    search_documents: int = 0
     remaining: list[Remaining] = field(default_factory=list)
 
     following: frozenset[str] = frozenset()  # stores that empty themselves after the records (cloud index)
@@ -70,6 +73,8 @@ class ErasureReport:
             "models": self.models,
             "dataset_lines": self.dataset_lines,
             "queued_uploads": self.queued_uploads,
+            "logins": self.logins,
+            "search_documents": self.search_documents,
         }
 
 
@@ -92,12 +97,16 @@ class AccountErasure:
     dataset: FeedbackDataset | None = None
     # The local queue's upload events (queued and dead-lettered) naming the owner's keys.
     ingest_backlog: IngestBacklog | None = None
+    # The cloud's Cognito user: deleted last, once nothing blocking remains (the web app then signs out). Before,
+    # the user must still be able to sign in and call again to finish.
+    logins: Logins | None = None
     on_progress: Callable[[str, int], None] | None = None
     # The cloud's index follows the table (the stream indexer removes a deleted photo's document seconds later;
     # the API role may only search): what remains there is on its way out, not a failure of this erasure.
     index_follows_records: bool = False
 
-    def erase(self, owner: str) -> ErasureReport:
+    def erase(self, owner: str, *, login: str | None = None) -> ErasureReport:
+        """`login`: the caller's own sign-in name (from the verified token), deleted when the erasure finished."""
         check_owner(owner)
         report = ErasureReport()
         # 1. Stop new writes: the account is marked (uploads are refused until the erasure finished) and face
@@ -134,11 +143,18 @@ class AccountErasure:
             report.dataset_lines = self.dataset.forget_owner(owner)
         if self.face_matchers is not None:
             report.models = int(self.face_matchers.forget(owner))
+        if self.search_index is not None and not self.index_follows_records:
+            # Locally this process writes the index: whatever is left of the owner goes now (a document of a photo
+            # whose record had gone already). The cloud's writer is the stream indexer: it does the same when the
+            # erasure mark's REMOVE reaches it (the API role may only search).
+            report.search_documents = self.search_index.forget_owner(owner)
         report.remaining = self.audit(owner)
         if self.index_follows_records:
             report.following = frozenset({SEARCH_DOCUMENTS})
         if not report.blocking:
             self.people.user_settings.set_account_erasing(owner, False)  # finished: the account may start anew
+            if self.logins is not None and login:
+                report.logins = int(self.logins.delete(login))
         return report
 
     def audit(self, owner: str) -> list[Remaining]:
