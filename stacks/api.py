@@ -66,7 +66,7 @@ ROUTES = (
     (_DELETE, "/feedback/{feedback_id}", True),
     (_GET, "/review", True),
     (_GET, "/analysis/progress", True),
-    (_DELETE, "/account", True),  # erasure: the role already deletes blobs, items and the face collection
+    (_DELETE, "/account", True),  # erasure: blobs, items, the face collection, then the caller's Cognito user
     (_GET, "/openapi.json", False),
 )
 SEARCH_ROUTES = (

@@ -68,14 +68,6 @@ def current_owner() -> str:
     return str(owner)
 
 
-def current_login() -> str | None:
-    """The verified token's own sign-in name (Cognito: `cognito:username` in ID tokens, `username` in access
-    tokens); account erasure deletes exactly that user, never one the client names."""
-    claims = app.current_event.request_context.authorizer.jwt_claim or {}
-    login = claims.get("cognito:username") or claims.get("username")
-    return str(login) if login else None
-
-
 @app.post("/uploads", summary="Start an upload", responses={201: {"description": "Upload URL issued"}})
 @tracer.capture_method
 def create_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadTicket]:
@@ -121,6 +113,14 @@ class ErasureView(BaseModel):
 
     deleted: dict[str, int]
     remaining: dict[str, int]
+
+
+def current_login() -> str | None:
+    """The verified token's own sign-in name (Cognito: `cognito:username` in ID tokens, `username` in access
+    tokens); account erasure deletes exactly that user, never one the client names."""
+    claims = app.current_event.request_context.authorizer.jwt_claim or {}
+    login = claims.get("cognito:username") or claims.get("username")
+    return str(login) if login else None
 
 
 @app.delete("/account", summary="Erase the account's library: every photo, face, person, correction and event")
