@@ -66,7 +66,7 @@ ROUTES = (
     (_DELETE, "/feedback/{feedback_id}", True),
     (_GET, "/review", True),
     (_GET, "/analysis/progress", True),
-    (_DELETE, "/account", True),  # erasure: the role already deletes blobs, items and the face collection
+    (_DELETE, "/account", True),  # erasure: blobs, items, the face collection, then the caller's Cognito user
     (_GET, "/openapi.json", False),
 )
 SEARCH_ROUTES = (
@@ -123,6 +123,7 @@ class ApiStack(Stack):
         environment = common_environment(settings, storage)
         environment["PO_UPLOAD_URL_TTL_SECONDS"] = str(settings.upload_url_ttl_seconds)
         environment["PO_ANALYSIS_VERSION"] = str(settings.analysis_version)  # GET /analysis/progress counts by it
+        environment["PO_USER_POOL_ID"] = auth.user_pool_id  # DELETE /account deletes the caller's own user last
         if search is not None:
             environment.update(search_environment(search))
             cursor_key = self._cursor_key(settings, storage)
@@ -138,6 +139,7 @@ class ApiStack(Stack):
         )
         self._grant(api_function, storage)
         self._grant_forget_faces(api_function.role, settings)
+        self._grant_delete_login(api_function.role, auth)
         if search is not None:
             # The API function serves /search itself: read-only signed requests to the index.
             api_function.role.add_to_principal_policy(iam.PolicyStatement(
@@ -261,6 +263,13 @@ class ApiStack(Stack):
                     "job at run time); the API may only delete them, when a user withdraws consent."),
             applies_to=[f"Resource::{collections_arn}"],
         )], apply_to_children=True)
+
+    def _grant_delete_login(self, role: iam.IRole, auth: AuthOutputs) -> None:
+        """Account erasure ends with the caller's own Cognito user (AdminDeleteUser): this action only, on this pool
+        only. IAM has no condition key for the target user, so the handler takes the username from the verified
+        token alone (handlers/api.py current_login); no other Cognito action (no reads, no listing of users)."""
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["cognito-idp:AdminDeleteUser"],
+                                                         resources=[auth.user_pool_arn]))
 
     def _grant(self, api_function: PhotoOrganizerFunction, storage: StorageOutputs) -> None:
         fn = api_function.function

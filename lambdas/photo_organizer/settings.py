@@ -47,6 +47,8 @@ class Settings:
     # Per-user Rekognition collections are <this>-<owner>: the deploy sets it (stacks/settings.py, the one source),
     # the same value the Glue jobs index faces under, so withdrawing consent deletes the collection they fill.
     face_collection_prefix: str = ""
+    # aws: the Cognito user pool whose user account erasure deletes last (the caller's own sign-in); empty: kept
+    user_pool_id: str = ""
     # local backend
     data_dir: Path = field(default_factory=lambda: Path("photo-organizer-data"))
     public_base_url: str = "http://127.0.0.1:8787"
@@ -75,6 +77,7 @@ class Settings:
                 caption_endpoint=get("CAPTION_ENDPOINT"),
                 analysis_version=int(get("ANALYSIS_VERSION", "1")),
                 face_collection_prefix=get("FACE_COLLECTION_PREFIX"),
+                user_pool_id=get("USER_POOL_ID"),
                 region=get("REGION") or env.get("AWS_REGION", "") or env.get("AWS_DEFAULT_REGION", ""),
                 data_dir=Path(get("DATA_DIR", "photo-organizer-data")),
                 public_base_url=get("PUBLIC_BASE_URL", "http://127.0.0.1:8787").rstrip("/"),

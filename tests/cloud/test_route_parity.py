@@ -53,11 +53,7 @@ def test_a_route_without_a_valid_token_is_refused_before_the_function(rehearsal)
 
 
 # Routes known to fail as deployed, with why. Each must still fail (so a fix removes it from here) — never a skip.
-KNOWN_BROKEN_AS_DEPLOYED = {
-    # Account erasure passes locally (e2e) and on moto through the handler, but the deployed function answers 503:
-    # its template's environment or role lacks something the cloud erasure wiring needs (issue 13, open).
-    "DELETE /account": 503,
-}
+KNOWN_BROKEN_AS_DEPLOYED: dict[str, int] = {}
 
 
 def test_every_route_reaches_a_handler_operation(rehearsal):

@@ -17,6 +17,7 @@ ALIASES = {
     "Derivatives": "arn:aws:s3:::derivatives-bucket",
     "Table": "arn:aws:dynamodb:eu-west-1:111111111111:table/photos",
     "DataKey": "arn:aws:kms:eu-west-1:111111111111:key/data-key",
+    "Users": "arn:aws:cognito-idp:eu-west-1:111111111111:userpool/eu-west-1_users",
 }
 
 

@@ -3,6 +3,8 @@ any owner's keys, and on the search domain it can only search."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from infrastructure.policy_eval import allowed, role_statements
@@ -10,6 +12,7 @@ from infrastructure.policy_eval import allowed, role_statements
 DOMAIN_ARN = "arn:aws:es:eu-west-1:111111111111:domain/photo-organizer-dev-search"
 ORIGINALS = "arn:aws:s3:::originals-bucket"
 DERIVATIVES = "arn:aws:s3:::derivatives-bucket"
+USER_POOL = "arn:aws:cognito-idp:eu-west-1:111111111111:userpool/eu-west-1_users"
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +63,11 @@ def test_the_api_role_only_searches_the_domain(api_role):
     assert not allowed(api_role, "es:ESHttpDelete", f"{DOMAIN_ARN}/photos")
 
 
-def test_account_erasure_needs_no_more_than_the_photo_delete_grants(api_role, synthesized):
+def test_account_erasure_needs_no_more_than_the_photo_delete_grants_and_deleting_the_own_login(api_role, synthesized):
     """DELETE /account deletes what DELETE /photos/{id} deletes, photo by photo, and the face collection as the
-    consent-off path does: the same object deletes, still no listing, and no Cognito (the user pool entry stays:
-    not granted, so deleting it is left to an operator)."""
+    consent-off path does: the same object deletes, still no listing. Then the caller's own Cognito user: only
+    AdminDeleteUser, only on the app's user pool (IAM cannot name the target user: the username comes from the
+    verified token), no reading or listing of users."""
     routes = {r["Properties"]["RouteKey"] for r in synthesized.template_json("api")["Resources"].values()
               if r["Type"] == "AWS::ApiGatewayV2::Route"}
     assert "DELETE /account" in routes
@@ -71,4 +75,17 @@ def test_account_erasure_needs_no_more_than_the_photo_delete_grants(api_role, sy
         assert allowed(api_role, "s3:DeleteObjectVersion", f"{ORIGINALS}/{key}")
         assert allowed(api_role, "s3:DeleteObject", f"{ORIGINALS}/{key}")
     assert not allowed(api_role, "s3:ListBucket", ORIGINALS)
-    assert not {a for a in _actions(api_role) if a.startswith("cognito-idp:")}
+    assert {a for a in _actions(api_role) if a.startswith("cognito-idp:")} == {"cognito-idp:AdminDeleteUser"}
+    assert allowed(api_role, "cognito-idp:AdminDeleteUser", USER_POOL)
+    assert not allowed(api_role, "cognito-idp:AdminDeleteUser",
+                       "arn:aws:cognito-idp:eu-west-1:111111111111:userpool/eu-west-1_other")
+    for action in ("cognito-idp:ListUsers", "cognito-idp:AdminGetUser", "cognito-idp:AdminDisableUser",
+                   "cognito-idp:AdminUpdateUserAttributes", "cognito-idp:DeleteUserPool"):
+        assert not allowed(api_role, action, USER_POOL), action
+
+
+def test_the_api_knows_its_user_pool_for_erasure(synthesized):
+    template = synthesized.template_json("api")
+    (function,) = [r for lid, r in template["Resources"].items()
+                   if r["Type"] == "AWS::Lambda::Function" and lid.startswith("ApiFunction")]
+    assert "Users" in json.dumps(function["Properties"]["Environment"]["Variables"]["PO_USER_POOL_ID"])

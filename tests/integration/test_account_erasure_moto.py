@@ -21,6 +21,7 @@ from photo_organizer.analysis.models import BoundingBox
 from photo_organizer.models import ImageFormat, ImageMetadata, Photo, PhotoStatus, utcnow
 from photo_organizer.people.store import StoredFace
 from photo_organizer.people.searches import ClusteringMark
+from photo_organizer.services.account_erasure import Remaining
 from photo_organizer.settings import Backend, Settings
 
 LEAVING = "3f1c2b7e-0000-4000-8000-00000000a11c"
@@ -107,10 +108,11 @@ def objects_of(s3, owner: str) -> list[str]:
     return found
 
 
-def call_api(method: str, path: str, owner: str) -> tuple[int, dict]:
+def call_api(method: str, path: str, owner: str, *, login: str | None = None) -> tuple[int, dict]:
     from photo_organizer.handlers import api
 
-    event = http_api_event(method=method, path=path, headers={}, body=b"", claims={"sub": owner, "token_use": "id"})
+    claims = {"sub": owner, "token_use": "id"} | ({"cognito:username": login} if login else {})
+    event = http_api_event(method=method, path=path, headers={}, body=b"", claims=claims)
     result = api.handler(event, LambdaContextStub())
     return result["statusCode"], json.loads(result["body"]) if result.get("body") else {}
 
@@ -172,3 +174,52 @@ def test_documents_the_stream_indexer_still_has_to_remove_answer_202_and_do_not_
     services.account.search_index = IndexStillHolding(0)  # the stream indexer caught up
     status, body = call_api("DELETE", "/account", LEAVING)
     assert status == 200 and body["remaining"] == {}
+
+
+def _pool_with(*usernames: str) -> str:
+    """A user pool like the AuthStack's (email is the sign-in alias: the username is a generated id)."""
+    idp = boto3.client("cognito-idp", region_name="us-east-1")
+    pool = idp.create_user_pool(PoolName="users", UsernameAttributes=["email"])["UserPool"]["Id"]
+    for username in usernames:
+        idp.admin_create_user(UserPoolId=pool, Username=f"{username}@example.com", MessageAction="SUPPRESS")
+    return pool
+
+
+def _logins(pool: str) -> list[str]:
+    users = boto3.client("cognito-idp", region_name="us-east-1").list_users(UserPoolId=pool)["Users"]
+    return sorted(next(a["Value"] for a in u["Attributes"] if a["Name"] == "email") for u in users)
+
+
+def _username(pool: str, email: str) -> str:
+    return boto3.client("cognito-idp", region_name="us-east-1").admin_get_user(UserPoolId=pool, Username=email)["Username"]
+
+
+def test_delete_account_deletes_the_callers_own_cognito_user_last_moto(cloud) -> None:
+    """The sign-in goes when the erasure finished, the one the verified token names (cognito:username), no other;
+    a repeated call (the token still valid until it expires) finds it gone and reports 0."""
+    services, _, _ = cloud
+    pool = _pool_with("leaving", "staying")
+    services.account.logins = bootstrap.cognito_logins_for(pool, region="us-east-1")
+    library(services, LEAVING, ["0123456789abcdef0123456789abcdef"])
+    login = _username(pool, "leaving@example.com")
+
+    status, body = call_api("DELETE", "/account", LEAVING, login=login)
+
+    assert (status, body["remaining"], body["deleted"]["logins"]) == (200, {}, 1), body
+    assert _logins(pool) == ["staying@example.com"]
+    status, again = call_api("DELETE", "/account", LEAVING, login=login)
+    assert (status, again["deleted"]["logins"]) == (200, 0)
+    assert _logins(pool) == ["staying@example.com"]
+
+
+def test_a_failed_erasure_keeps_the_login_so_the_user_can_sign_in_and_finish_moto(cloud) -> None:
+    services, _, _ = cloud
+    pool = _pool_with("leaving")
+    services.account.logins = bootstrap.cognito_logins_for(pool, region="us-east-1")
+    library(services, LEAVING, ["0123456789abcdef0123456789abcdef"])
+    services.account.audit = lambda owner: [Remaining("photo records", 1)]  # something nothing else will delete
+
+    status, body = call_api("DELETE", "/account", LEAVING, login=_username(pool, "leaving@example.com"))
+
+    assert (status, body["remaining"], body["deleted"]["logins"]) == (202, {"photo records": 1}, 0), body
+    assert _logins(pool) == ["leaving@example.com"]

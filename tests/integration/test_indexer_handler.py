@@ -232,3 +232,61 @@ def test_records_from_a_real_table_stream_are_indexed(aws_env, cluster, index):
         ("owner-a#p-1", 1714564803000000)
     ]
     assert lines[1]["deleted"] is True
+
+
+class ClusterWithQueries(VersionedCluster):
+    """delete_by_query as OpenSearch answers it (the recorded response shape), deleting the routed owner's live
+    documents; tombstones stay."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries: list[dict[str, Any]] = []
+        self.query_fails_with: Exception | None = None
+
+    def delete_by_query(self, *, index: Any, body: Any, params: Any = None) -> dict[str, Any]:
+        self.queries.append({"index": index, "body": body, "params": params})
+        if self.query_fails_with is not None:
+            raise self.query_fails_with
+        owner = params["routing"]
+        live = [d for d, (_, source) in self.docs.items() if source.get("owner") == owner and not source.get("deleted")]
+        for doc_id in live:
+            del self.docs[doc_id]
+        return {"took": 3, "timed_out": False, "total": len(live), "deleted": len(live), "batches": 1,
+                "version_conflicts": 0, "noops": 0, "failures": []}
+
+
+def erasure_mark(sequence: int, name: str, owner: str = OWNER) -> dict:
+    """The erasure mark's stream record: INSERT when DELETE /account starts, REMOVE when it finished."""
+    item = {"PK": {"S": f"OWNER#{owner}"}, "SK": {"S": "SETTINGS#erasure"}}
+    image = {**item, "entity": {"S": "settings"}, "started_at": {"S": T0.isoformat()}}
+    return {"eventID": f"event-{sequence}", "eventName": name, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1", "eventSourceARN": STREAM_ARN,
+            "dynamodb": {"Keys": item, "SequenceNumber": f"{sequence:021d}", "SizeBytes": 80,
+                         "StreamViewType": "NEW_AND_OLD_IMAGES",
+                         **({"OldImage": image} if name == "REMOVE" else {"NewImage": image})}}
+
+
+def test_a_finished_erasure_deletes_the_owners_documents_left_in_the_index_and_keeps_tombstones():
+    """A document whose photo's REMOVE record never reached the index (lost past the retries) goes when the
+    erasure mark's REMOVE arrives; the batch's own tombstones are written first; another owner's stay."""
+    cluster = ClusterWithQueries()
+    index = OpenSearchIndex("search.example", region="us-east-1", client_factory=lambda: cluster, clock=lambda: T0)
+    other = photo("p-9").model_copy(update={"owner": "owner-b"})
+    assert run(index, record(1, "INSERT", new=photo("p-lost")), record(2, "INSERT", new=photo("p-1")),
+               record(3, "INSERT", new=other)) == []
+
+    assert run(index, erasure_mark(4, "INSERT"), record(5, "REMOVE", old=photo("p-1")), erasure_mark(6, "REMOVE")) == []
+
+    assert [q["params"] for q in cluster.queries] == [{"conflicts": "proceed", "routing": OWNER}]
+    assert "owner-a#p-lost" not in cluster.docs, "the document nobody else would have removed"
+    assert cluster.docs["owner-a#p-1"][1]["deleted"] is True, "the tombstone stays"
+    assert "owner-b#p-9" in cluster.docs
+
+
+def test_a_failed_delete_by_query_fails_the_erasure_marks_record_for_a_retry():
+    from opensearchpy.exceptions import ConnectionError
+
+    cluster = ClusterWithQueries()
+    cluster.query_fails_with = ConnectionError("N/A", "connection reset", None)
+    index = OpenSearchIndex("search.example", region="us-east-1", client_factory=lambda: cluster, clock=lambda: T0)
+    assert run(index, record(1, "INSERT", new=photo("p-1")), erasure_mark(2, "REMOVE")) == [f"{2:021d}"]

@@ -794,3 +794,15 @@ def test_live_cluster_search_isolation_versions_and_tombstones(live_index):
     assert [f.value for f in live_index.suggest(OWNER, "lis")["places"]] == ["Lisbon"]
     hybrid = live_index.search(SearchQuery(owner=OWNER, text="dog", embedding=VECTOR))
     assert [h.photo_id for h in hybrid.hits] == ["p-beach"]
+
+
+def test_account_erasure_delete_by_query_takes_the_owners_live_documents_request_body():
+    """moto has no OpenSearch: the request is checked against its golden file, the recorded response shape read.
+    Tombstones are kept (must_not deleted): a retried older stream record must not bring a document back."""
+    client = RecordingClient(delete_by_query=[{"took": 12, "timed_out": False, "total": 3, "deleted": 3, "batches": 1,
+                                               "version_conflicts": 0, "noops": 0, "failures": []}])
+    assert adapter(client).forget_owner(OWNER) == 3
+    (operation, call), = client.calls
+    assert operation == "delete_by_query"
+    assert_golden("forget_owner_delete_by_query", call)
+    assert call["params"] == {"conflicts": "proceed", "routing": OWNER}

@@ -36,7 +36,7 @@ function Progress() {
   );
 }
 
-function Screen({ url }: { url: URL }) {
+function Screen({ url, onSignedOut }: { url: URL; onSignedOut: () => void }) {
   const path = url.pathname;
   if (path.startsWith('/photo/')) return <PhotoView id={decodeURIComponent(path.slice(7))} />;
   switch (path) {
@@ -44,7 +44,7 @@ function Screen({ url }: { url: URL }) {
     case '/upload': return <Upload />;
     case '/people': return <People url={url} />;
     case '/review': return <Review />;
-    case '/settings': return <Settings />;
+    case '/settings': return <Settings onSignedOut={onSignedOut} />;
     default: return <Timeline />;
   }
 }
@@ -73,7 +73,7 @@ function App({ config, startError }: { config: AppConfig; startError: string }) 
         <button type="button" class="link" onClick={() => signOut(config)}>Sign out</button>
       </header>
       <Progress />
-      <main id="main" tabIndex={-1}><Screen url={url} /></main>
+      <main id="main" tabIndex={-1}><Screen url={url} onSignedOut={() => signOut(config)} /></main>
     </>
   );
 }

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from photo_organizer.analysis.captioner import ComposedCaptioner
 from photo_organizer.errors import ConfigurationError
+from photo_organizer.ports.accounts import Logins
 from photo_organizer.ports.analysis import AnalysisStore, Captioner, FeatureStore
 from photo_organizer.ports.operations import JobRunner
 from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
 from photo_organizer.ports.people import PeopleStore, UserSettings
 from photo_organizer.ports.search import SearchIndex, SearchWriter
-from photo_organizer.ports.storage import BlobStore, MetadataStore
+from photo_organizer.ports.storage import BlobStore, IngestBacklog, MetadataStore
 from photo_organizer.people.searches import FaceSearch
 from photo_organizer.search.models import SearchDocument
 from photo_organizer.services.account_erasure import AccountErasure
@@ -81,6 +82,8 @@ class Services:
     # The cloud's per-owner promoted face matchers: account erasure deletes the owner's.
     face_matchers: FaceMatcherStore | None = None
     clustering: ClusteringState | None = None  # the cloud's clustering marks: account erasure deletes the owner's
+    ingest_backlog: IngestBacklog | None = None  # the local queue's rows: account erasure deletes the owner's
+    logins: Logins | None = None  # the cloud's Cognito users: account erasure deletes the caller's own
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings,
@@ -131,6 +134,7 @@ class Services:
             people_store=self.people_store, feedback=self.feedback_store, features=self.features,
             suggestions=self.suggestion_store, search_index=self.search_index, face_matchers=self.face_matchers,
             index_follows_records=not self.index_locally, dataset=self.feedback_dataset, clustering=self.clustering,
+            ingest_backlog=self.ingest_backlog, logins=self.logins,
         )
         # Do the blobs, records and index agree? (the fault suite and `photo-organizer users audit`)
         self.library_audit = LibraryAudit(
@@ -182,6 +186,7 @@ def build_services(settings: Settings) -> Services:
             review_face_searches=DynamoDbClusteringState(settings.table_name).searches,
             face_matchers=cloud_face_matchers(settings.table_name),
             clustering=DynamoDbClusteringState(settings.table_name),
+            logins=_cognito_logins(settings),
         )
         # The stream indexer sees only the photo item: a correction or a consent withdrawal reaches search by
         # rewriting the `people` of the photos it touched.
@@ -221,6 +226,7 @@ def build_services(settings: Settings) -> Services:
         feedback_dataset=FileFeedbackDataset(data_dir / "datasets"),
         suggestion_store=SqliteSuggestionStore(database),
         features=SqliteFeatureStore(database),
+        ingest_backlog=_local_ingest_backlog(data_dir),
     )
 
 
@@ -254,6 +260,25 @@ def local_ingest_worker(settings: Settings) -> Services:
         settings=settings, originals=originals, derivatives=derivatives, metadata=SqliteMetadataStore(database),
         analysis=SqliteAnalysisStore(database), people_store=people, user_settings=people,
     )
+
+
+def _cognito_logins(settings: Settings) -> Logins | None:
+    return cognito_logins_for(settings.user_pool_id, region=settings.region or None) if settings.user_pool_id else None
+
+
+def cognito_logins_for(user_pool_id: str, *, region: str | None) -> Logins:
+    """The sign-ins of one Cognito user pool (account erasure deletes the caller's own)."""
+    from photo_organizer.adapters.aws.cognito_logins import CognitoLogins
+
+    return CognitoLogins(user_pool_id, region=region)
+
+
+def _local_ingest_backlog(data_dir) -> IngestBacklog:
+    """The local stack's upload queue file, read and pruned by account erasure (the running stack's own queue
+    object works on the same rows; SQLite serialises the two)."""
+    from photo_organizer.local_stack.queue import QUEUE_FILE, LocalEventQueue
+
+    return LocalEventQueue(data_dir / QUEUE_FILE, None)
 
 
 def _minilm_available() -> bool:
@@ -584,9 +609,12 @@ def stream_indexer(index: SearchWriter | None = None) -> StreamIndexer:
     """The stream indexer: DynamoDB stream records planned into writes of the OpenSearch index (PO_OPENSEARCH_*
     environment; tests pass their own index)."""
     from photo_organizer.adapters.aws.opensearch_index import build_index
-    from photo_organizer.adapters.aws.stream_documents import plan_write, sequence_of
+    from photo_organizer.adapters.aws.stream_documents import erased_owner, plan_write, sequence_of
 
-    return StreamIndexer(writer=index if index is not None else build_index(), plan=plan_write, sequence_of=sequence_of)
+    writer = index if index is not None else build_index()
+    forget_owner = getattr(writer, "forget_owner", None)  # a test's plain writer may have none
+    return StreamIndexer(writer=writer, plan=plan_write, sequence_of=sequence_of,
+                         erased_owner=erased_owner if forget_owner is not None else None, forget_owner=forget_owner)
 
 
 @dataclass

@@ -172,13 +172,21 @@ class ErasureView(BaseModel):
     remaining: dict[str, int]
 
 
+def current_login() -> str | None:
+    """The verified token's own sign-in name (Cognito: `cognito:username` in ID tokens, `username` in access
+    tokens); account erasure deletes exactly that user, never one the client names."""
+    claims = app.current_event.request_context.authorizer.jwt_claim or {}
+    login = claims.get("cognito:username") or claims.get("username")
+    return str(login) if login else None
+
+
 @app.delete("/account", summary="Erase the account's library: every photo, face, person, correction and event",
             responses=answers(409) | {202: {"description": "Erased except what is listed in `remaining`; call again"}})
 @tracer.capture_method
 def erase_account() -> Response[ErasureView]:
     """200 when nothing remains; 202 when only what follows by itself remains (the cloud's search documents,
     removed by the stream indexer) or something else does (listed: the mark stays, calling again finishes)."""
-    report = services().account.erase(current_owner())
+    report = services().account.erase(current_owner(), login=current_login())
     view = ErasureView(deleted=report.counts(), remaining={r.store: r.count for r in report.remaining})
     return Response(status_code=202 if report.remaining else 200, content_type=content_types.APPLICATION_JSON,
                     body=view)

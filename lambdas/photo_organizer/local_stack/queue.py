@@ -18,18 +18,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+from photo_organizer.keys import PhotoKeys, UnexpectedKeyError, check_owner
 from photo_organizer.local_stack.events import LambdaContextStub, sqs_event, sqs_record
 
 logger = logging.getLogger(__name__)
 
 LambdaHandler = Callable[[dict, object], dict]
+QUEUE_FILE = "queue.sqlite3"  # under the data folder: the local stack's queue and account erasure's view of it
 
 
 class LocalEventQueue:
     def __init__(
         self,
         path: Path,
-        handler: LambdaHandler,
+        handler: LambdaHandler | None,  # None: a view of the rows only (account erasure), never run
         *,
         batch_size: int = 10,
         max_receives: int = 5,
@@ -109,6 +111,30 @@ class LocalEventQueue:
             rows = db.execute("SELECT id, body, receive_count FROM dead_letters ORDER BY failed_at").fetchall()
         return [{"id": r[0], "body": r[1], "receive_count": r[2]} for r in rows]
 
+    def owner_events(self, owner: str) -> int:
+        """Queued and dead-lettered events naming the owner's keys (what account erasure must leave at 0)."""
+        return sum(len(ids) for ids in self._owner_rows(owner).values())
+
+    def forget_owner(self, owner: str) -> int:
+        """Account erasure: the owner's events go, queued or dead-lettered (a dead letter keeps the key, i.e. the
+        owner id, for ever otherwise); an event being processed right now finds its original deleted."""
+        with self._lock, self._connect() as db:
+            rows = self._owner_rows(owner, db)
+            for table, ids in rows.items():
+                db.executemany(f"DELETE FROM {table} WHERE id = ?", [(i,) for i in ids])  # noqa: S608 - fixed names
+        return sum(len(ids) for ids in rows.values())
+
+    def _owner_rows(self, owner: str, db: sqlite3.Connection | None = None) -> dict[str, list[str]]:
+        check_owner(owner)
+        connection = db or self._connect()
+        try:
+            return {table: [mid for mid, body in connection.execute(f"SELECT id, body FROM {table}")  # noqa: S608
+                            if _event_owner(body) == owner]
+                    for table in ("messages", "dead_letters")}
+        finally:
+            if db is None:
+                connection.close()
+
     def wait_until_empty(self, timeout: float = 60.0) -> bool:
         """Blocks until every message was processed or dead-lettered; True when that happened in time."""
         deadline = time.monotonic() + timeout
@@ -120,6 +146,8 @@ class LocalEventQueue:
 
     def run_once(self) -> int:
         """Receives and processes one batch; returns how many messages it received."""
+        if self._handler is None:
+            raise RuntimeError("this queue has no handler: it only reads and forgets rows")
         batch = self._receive()
         if not batch:
             return 0
@@ -170,3 +198,12 @@ class LocalEventQueue:
                 logger.exception("local queue worker error")
             self._wake.wait(self._poll)
             self._wake.clear()
+
+
+def _event_owner(body: str) -> str | None:
+    """The owner of the originals key an S3 'Object Created' event names; None for anything else (a poison)."""
+    try:
+        key = json.loads(body)["detail"]["object"]["key"]
+        return PhotoKeys.from_original_key(key).owner
+    except (ValueError, KeyError, TypeError, UnexpectedKeyError):
+        return None

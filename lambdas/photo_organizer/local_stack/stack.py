@@ -19,7 +19,7 @@ from photo_organizer import bootstrap
 from photo_organizer.errors import PhotoOrganizerError
 from photo_organizer.local_stack.gateway import create_gateway
 from photo_organizer.local_stack.identity import LocalIdentityProvider
-from photo_organizer.local_stack.queue import LocalEventQueue
+from photo_organizer.local_stack.queue import QUEUE_FILE, LocalEventQueue
 from photo_organizer.local_stack.web import WebApp
 from photo_organizer.settings import Backend, Settings
 
@@ -99,7 +99,7 @@ class LocalStack:
             )
         # Small batches with several workers, so that both get work from a short burst of uploads.
         self.queue = LocalEventQueue(
-            data_dir / "queue.sqlite3", handler, consumers=max(1, ingest_workers),
+            data_dir / QUEUE_FILE, handler, consumers=max(1, ingest_workers),
             batch_size=2 if ingest_workers > 1 else 10,
         )
         self.web = WebApp(web_dir)  # the built single-page app (build/web), served at /

@@ -32,6 +32,10 @@ class SearchIndex(Protocol):
 
     def count(self, owner: str) -> int: ...
 
+    def forget_owner(self, owner: str) -> int:
+        """Account erasure: deletes every live document of the owner; returns how many there were."""
+        ...
+
 
 def supports_vectors(index: object) -> bool:
     """Whether the index keeps embeddings and runs vector (semantic) queries: only an adapter that says

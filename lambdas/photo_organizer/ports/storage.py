@@ -101,3 +101,14 @@ class MetadataStore(Protocol):
         """Atomically claims a content hash for a photo and returns the photo id that holds the claim
         (photo_id itself when it won, or was already the holder)."""
         ...
+
+
+class IngestBacklog(Protocol):
+    """Upload events not yet ingested (queued or dead-lettered) that name an owner's keys: the local queue's rows.
+    The cloud's SQS messages expire by themselves (retention) and name keys whose objects erasure deletes."""
+
+    def owner_events(self, owner: str) -> int: ...
+
+    def forget_owner(self, owner: str) -> int:
+        """Removes the owner's queued and dead-lettered events; returns how many."""
+        ...

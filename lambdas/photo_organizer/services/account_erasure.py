@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 
 from photo_organizer.errors import PhotoNotFoundError
 from photo_organizer.keys import PhotoKeys, check_owner
+from photo_organizer.ports.accounts import Logins
 from photo_organizer.ports.analysis import AnalysisStore, FeatureStore
 from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
 from photo_organizer.ports.people import ClusteringState, FaceMatcherStore, PeopleStore
 from photo_organizer.ports.search import SearchIndex
-from photo_organizer.ports.storage import MetadataStore
+from photo_organizer.ports.storage import IngestBacklog, MetadataStore
 from photo_organizer.services.people import PeopleService
 from photo_organizer.services.photos import PhotoService
 
@@ -48,6 +49,9 @@ class ErasureReport:
     suggestions: int = 0
     models: int = 0
     dataset_lines: int = 0
+    queued_uploads: int = 0
+    logins: int = 0
+    search_documents: int = 0
     remaining: list[Remaining] = field(default_factory=list)
 
     following: frozenset[str] = frozenset()  # stores that empty themselves after the records (cloud index)
@@ -68,6 +72,9 @@ class ErasureReport:
             "suggestions": self.suggestions,
             "models": self.models,
             "dataset_lines": self.dataset_lines,
+            "queued_uploads": self.queued_uploads,
+            "logins": self.logins,
+            "search_documents": self.search_documents,
         }
 
 
@@ -88,18 +95,26 @@ class AccountErasure:
     clustering: ClusteringState | None = None
     # The local JSON Lines dataset (the cloud's dataset bucket is written by the feedback Lambda: see the note).
     dataset: FeedbackDataset | None = None
+    # The local queue's upload events (queued and dead-lettered) naming the owner's keys.
+    ingest_backlog: IngestBacklog | None = None
+    # The cloud's Cognito user: deleted last, once nothing blocking remains (the web app then signs out). Before,
+    # the user must still be able to sign in and call again to finish.
+    logins: Logins | None = None
     on_progress: Callable[[str, int], None] | None = None
     # The cloud's index follows the table (the stream indexer removes a deleted photo's document seconds later;
     # the API role may only search): what remains there is on its way out, not a failure of this erasure.
     index_follows_records: bool = False
 
-    def erase(self, owner: str) -> ErasureReport:
+    def erase(self, owner: str, *, login: str | None = None) -> ErasureReport:
+        """`login`: the caller's own sign-in name (from the verified token), deleted when the erasure finished."""
         check_owner(owner)
         report = ErasureReport()
         # 1. Stop new writes: the account is marked (uploads are refused until the erasure finished) and face
         # processing is off (set_consent below repeats it and deletes what is stored).
         self.people.user_settings.set_account_erasing(owner, True)
         self.people.user_settings.set_biometric_consent(owner, False)
+        if self.ingest_backlog is not None:  # uploads are refused from here on: no new event of the owner comes
+            report.queued_uploads = self.ingest_backlog.forget_owner(owner)
         faces_before = len(self.people_store.faces(owner))  # a photo's delete takes its faces: counted here
         # 2. Photos, each as a single delete: blobs, faces of the photo, feedback state, analysis, record, index.
         for photo_id in self.metadata.photo_ids(owner):
@@ -128,11 +143,18 @@ class AccountErasure:
             report.dataset_lines = self.dataset.forget_owner(owner)
         if self.face_matchers is not None:
             report.models = int(self.face_matchers.forget(owner))
+        if self.search_index is not None and not self.index_follows_records:
+            # Locally this process writes the index: whatever is left of the owner goes now (a document of a photo
+            # whose record had gone already). The cloud's writer is the stream indexer: it does the same when the
+            # erasure mark's REMOVE reaches it (the API role may only search).
+            report.search_documents = self.search_index.forget_owner(owner)
         report.remaining = self.audit(owner)
         if self.index_follows_records:
             report.following = frozenset({SEARCH_DOCUMENTS})
         if not report.blocking:
             self.people.user_settings.set_account_erasing(owner, False)  # finished: the account may start anew
+            if self.logins is not None and login:
+                report.logins = int(self.logins.delete(login))
         return report
 
     def audit(self, owner: str) -> list[Remaining]:
@@ -167,6 +189,8 @@ class AccountErasure:
             note("clustering marks", int(self.clustering.last_clustering(owner) is not None))
         if self.face_matchers is not None:
             note("face matcher models", int(self.face_matchers.promoted(owner) is not None))
+        if self.ingest_backlog is not None:
+            note("queued upload events", self.ingest_backlog.owner_events(owner))
         if self.search_index is not None:
             note(SEARCH_DOCUMENTS, self.search_index.count(owner))
         return found

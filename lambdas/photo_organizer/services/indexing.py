@@ -125,8 +125,29 @@ class StreamIndexer:
     writer: SearchWriter
     plan: Callable[[Mapping[str, Any]], IndexWrite | None]  # one raw change record -> its write, or None
     sequence_of: Callable[[Mapping[str, Any]], str]
+    # Account erasure: the record that says an owner's erasure finished -> that owner, and what then deletes the
+    # owner's documents left in the index (the writer's side: the API may only search).
+    erased_owner: Callable[[Mapping[str, Any]], str | None] | None = None
+    forget_owner: Callable[[str], int] | None = None
 
     def index_batch(self, records: Sequence[Mapping[str, Any]]) -> BatchOutcome:
+        outcome = self._write_batch(records)
+        if self.erased_owner is None or self.forget_owner is None:
+            return outcome
+        for record in records:  # after the batch's writes: its tombstones are in place first
+            owner = self.erased_owner(record)
+            if owner is None:
+                continue
+            try:
+                forgotten = self.forget_owner(owner)
+            except (RetryableError, PermanentError) as exc:
+                logger.warning("erased owner's documents not deleted", extra={"error": str(exc)})
+                outcome.failures[self.sequence_of(record)] = str(exc)[:300]
+                continue
+            logger.info("erased owner's documents deleted", extra={"documents": forgotten})
+        return outcome
+
+    def _write_batch(self, records: Sequence[Mapping[str, Any]]) -> BatchOutcome:
         outcome = BatchOutcome()
         newest: dict[str, IndexWrite] = {}
         sequences_of: dict[str, list[str]] = {}

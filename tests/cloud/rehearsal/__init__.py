@@ -7,6 +7,7 @@ templates, run against moto and local stand-ins. Reusable by any test of the tie
 - motoserver   moto in its own process (account of the templates)
 - dataplane    CloudFormation properties -> boto3 calls creating the data plane in moto; roles with their policies
 - opensearch   HTTPS stand-in recording requests, answering with tests/data/opensearch/ response shapes
+- rekognition  the Glue tests' Rekognition stand-in, the functions' AWS_ENDPOINT_URL_REKOGNITION
 - functions    a Lambda function as deployed: worker subprocess (worker.py) with only its staged code + stdlib
 - needs        recorded AWS call -> IAM permissions it needs (incl. server-side KMS, event source polling)
 - policy       offline IAM evaluator (identity and resource policies)
@@ -20,6 +21,6 @@ templates, run against moto and local stand-ins. Reusable by any test of the tie
 
 Stand-ins and their limits (each test says which it relies on): S3 policy conditions and presigned POST policies are
 not enforced by moto (bucket policies are kept aside, the POST policy is read back); moto has no Rekognition
-collections; OpenSearch is answered with recorded response shapes; moto's own IAM enforcement is off (see
-Rehearsal._enforce_iam) and the offline evaluator checks every call instead.
+collections (the functions reach the Rekognition stand-in); OpenSearch is answered with recorded response shapes;
+moto's own IAM enforcement is off (see Rehearsal._enforce_iam) and the offline evaluator checks every call instead.
 """

@@ -35,16 +35,20 @@ class MotoServer:
         )
         self._wait_ready()
 
-    def _wait_ready(self, attempts: int = 200) -> None:
-        for _ in range(attempts):
+    def _wait_ready(self, seconds: float = 180.0) -> None:
+        """Until moto answers: its import alone took over 10 s on a loaded 2-core machine (the former 200 quick
+        attempts gave up while it was still starting, and left it running)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"moto server exited with {self._process.returncode}: see {self._log.name}")
             try:
                 with urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=1):
                     return
             except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"moto server did not answer on {self.url}")
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"moto server did not answer on {self.url} within {seconds:.0f} s")
 
     def stop(self) -> None:
         self._process.terminate()

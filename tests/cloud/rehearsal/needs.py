@@ -70,6 +70,8 @@ def needs_of(call: dict, ctx: CallContext) -> list[Need]:
     if service == "sagemaker" and "PipelineName" in params:  # names are lowercase in SageMaker ARNs
         return [Need(f"sagemaker:{operation}", ctx.arn("sagemaker", f"pipeline/{params['PipelineName'].lower()}"),
                      why=why)]
+    if service == "cognito-idp" and "UserPoolId" in params:  # the Admin* calls name the pool, never the user
+        return [Need(f"cognito-idp:{operation}", ctx.arn("cognito-idp", f"userpool/{params['UserPoolId']}"), why=why)]
     if service == "rekognition" and "CollectionId" in params:
         return [Need(f"rekognition:{operation}", ctx.arn("rekognition", f"collection/{params['CollectionId']}"), why=why)]
     return [Need(f"{prefix}:{operation}", "*", why=why)]

@@ -111,8 +111,12 @@ class OpenSearchStandIn:
                 return 200, self._msearch(body if isinstance(body, list) else [body])
             if parts.path.endswith("/_search"):
                 return 200, self._search(body if isinstance(body, dict) else {}, request.query)
+            if parts.path.endswith("/_delete_by_query"):
+                return 200, self._delete_by_query(body if isinstance(body, dict) else {}, request.query)
             if parts.path.endswith("/_count"):
-                return 200, {"count": len(self._live()), "_shards": {"total": 1, "successful": 1, "failed": 0}}
+                # The product counts one owner's documents, routed by owner (count_body): so does the stand-in.
+                owner = (request.query.get("routing") or [None])[0]
+                return 200, {"count": len(self._live(owner)), "_shards": {"total": 1, "successful": 1, "failed": 0}}
         return 200, {"acknowledged": True}
 
     def _bulk(self, lines: list[dict]) -> dict:
@@ -141,6 +145,16 @@ class OpenSearchStandIn:
                     "status": 201 if current is None else 200}
             items.append({action: item})
         return {"took": shape["took"], "errors": any(i[a]["status"] >= 300 for i in items for a in i), "items": items}
+
+    def _delete_by_query(self, body: dict, query: dict[str, list[str]]) -> dict:
+        """The two queries the product sends: an owner's live documents (routed: account erasure) and old tombstones
+        (purge_tombstones, unrouted: answered as deleting none). Response in the documented shape."""
+        owner = (query.get("routing") or [None])[0]
+        doomed = [doc_id for doc_id, _ in self._live(owner)] if owner is not None else []
+        for doc_id in doomed:
+            del self.documents[doc_id]
+        return {"took": 1, "timed_out": False, "total": len(doomed), "deleted": len(doomed), "batches": 1,
+                "version_conflicts": 0, "noops": 0, "failures": []}
 
     def _live(self, owner: str | None = None) -> list[tuple[str, Document]]:
         return [(doc_id, doc) for doc_id, doc in self.documents.items()

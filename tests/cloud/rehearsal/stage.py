@@ -28,6 +28,7 @@ from .functions import DeployedFunction
 from .motoserver import MotoServer
 from .needs import CallContext, event_source_needs, needs_of, opensearch_needs
 from .opensearch import OpenSearchStandIn
+from .rekognition import rekognition_standin
 from .policy import Decision, Need, evaluate
 
 PASSWORD = "Rehearsal-Passw0rd!"
@@ -72,6 +73,9 @@ class Rehearsal:
         # Certificate and key in a directory of this process alone: two rehearsals must never share them.
         self._tls = Path(tempfile.mkdtemp(prefix="rehearsal-opensearch-tls-"))
         self.opensearch = OpenSearchStandIn(self._tls)
+        # moto answers every Rekognition collection call with HTTP 500 (not implemented), which the product rightly
+        # treats as a service fault: the functions reach the Glue tests' stand-in instead, as the Glue jobs do.
+        self.rekognition = rekognition_standin().start()
         try:
             self.dataplane = DataPlane(assembly, self.moto.url, opensearch_host=self.opensearch.host)
             self.dataplane.create_all()
@@ -92,6 +96,8 @@ class Rehearsal:
         for function in getattr(self, "_functions", {}).values():
             function.stop()
         self.opensearch.close()
+        if getattr(self, "rekognition", None) is not None:
+            self.rekognition.stop()
         self.moto.stop()
         shutil.rmtree(self._tls, ignore_errors=True)
 
@@ -170,6 +176,7 @@ class Rehearsal:
         function.start(self._credentials_for(role_arn, name), {
             "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region,
             "AWS_ENDPOINT_URL": self.moto.url.replace("127.0.0.1", "localhost"),  # <bucket>.localhost resolves
+            "AWS_ENDPOINT_URL_REKOGNITION": self.rekognition.endpoint_url,
             "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",  # moto's DynamoDB streams 404 on account endpoints
             "SSL_CERT_FILE": str(self.opensearch.ca_file),  # trusts the OpenSearch stand-in's certificate
             "AWS_LAMBDA_LOG_GROUP_NAME": str(log_group),

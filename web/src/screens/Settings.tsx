@@ -3,15 +3,24 @@ import { api, type ConsentView } from '../api/client';
 
 type Erasure = { deleted: Record<string, number>; remaining: Record<string, number> };
 
+/** Whether the erasure deleted the sign-in too (the cloud deletes the Cognito user once nothing blocking is left). */
+export function loginDeleted(report: Erasure): boolean {
+  return (report.deleted.logins ?? 0) > 0;
+}
+
 /** What DELETE /account reports, in words: counts of what went, and what is still being removed. */
 export function erasureMessage(report: Erasure): string {
-  const list = (counts: Record<string, number>) => Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k.replace(/_/g, ' ')}`).join(', ');
+  const list = (counts: Record<string, number>) => Object.entries(counts).filter(([k, n]) => n > 0 && k !== 'logins').map(([k, n]) => `${n} ${k.replace(/_/g, ' ')}`).join(', ');
   const gone = list(report.deleted);
   const left = list(report.remaining);
+  if (loginDeleted(report)) {
+    // Only what empties itself can remain once the sign-in went: there is no calling again.
+    return `Your library and your sign-in are deleted${gone ? ` (${gone})` : ''}.${left ? ` Still being removed, by itself: ${left}.` : ''} You are signed out now.`;
+  }
   return `Your library is deleted${gone ? ` (${gone})` : ''}.${left ? ` Still being removed: ${left}; try again in a minute to finish.` : ''}`;
 }
 
-export function Settings() {
+export function Settings({ onSignedOut }: { onSignedOut?: () => void } = {}) {
   const [consent, setConsent] = useState<ConsentView | null>(null);
   const [message, setMessage] = useState('');
   useEffect(() => { api.get<ConsentView>('/settings/biometrics').then(setConsent).catch((e) => setMessage(e.message)); }, []);
@@ -29,7 +38,12 @@ export function Settings() {
   const eraseAccount = async () => {
     if (!confirm('Delete your whole library now? This cannot be undone.')) return;
     try {
-      setMessage(erasureMessage(await api.del<Erasure>('/account')));
+      const report = await api.del<Erasure>('/account');
+      setMessage(erasureMessage(report));
+      if (loginDeleted(report) && onSignedOut) {
+        alert(erasureMessage(report)); // the page goes with the sign-out: say it before
+        onSignedOut();
+      }
     } catch (e) { setMessage((e as Error).message); }
   };
 

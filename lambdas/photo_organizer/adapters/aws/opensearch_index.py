@@ -88,9 +88,11 @@ from photo_organizer.adapters.aws.opensearch_lifecycle import (
     load_mapping,
     template_body,
 )
+from photo_organizer.keys import check_owner
 from photo_organizer.adapters.aws.opensearch_requests import (
     bulk_lines,
     count_body,
+    forget_owner_body,
     iso_time,
     knn_body,
     search_body,
@@ -364,6 +366,16 @@ class OpenSearchIndex:
             for start in range(0, len(writes), BULK_CHUNK):
                 _raise_for(self._write_with_retry(writes[start : start + BULK_CHUNK], index=self.alias))
         return drift
+
+    def forget_owner(self, owner: str) -> int:
+        """Account erasure, once it finished: the owner's live documents go at once, whatever the stream still
+        carries (a document whose photo's REMOVE record was lost past the retries, a leftover of a reindex).
+        Tombstones stay (owner and photo id only, purged with the others): without them a retried older stream
+        record of the photo could bring its document back."""
+        check_owner(owner)
+        response = self._call("delete_by_query", lambda c: c.delete_by_query(
+            index=self.alias, body=forget_owner_body(owner), params={"conflicts": "proceed", "routing": owner}))
+        return int(response.get("deleted", 0))
 
     def purge_tombstones(self, *, older_than: timedelta = STREAM_RETENTION + timedelta(hours=1)) -> int:
         """Deletes tombstones no stream record can still overtake (older than the stream's retention)."""

@@ -331,6 +331,11 @@ def count_body(owner: str) -> dict[str, Any]:
     return {"query": {"bool": {"filter": [owner_filter(owner)], "must_not": [{"term": {"deleted": True}}]}}}
 
 
+def forget_owner_body(owner: str) -> dict[str, Any]:
+    """_delete_by_query of account erasure: the owner's live documents (the ones count_body counts)."""
+    return count_body(owner)
+
+
 def suggest_body(owner: str, prefix: str) -> dict[str, Any]:
     """One filter agg per field (a prefix query: its value is literal, `*` included) with a terms agg below.
     The terms of a matching photo include its other values too; parse_suggest_response keeps the ones that

@@ -31,6 +31,8 @@ from typing import Any
 
 from boto3.dynamodb.types import Binary, TypeDeserializer
 
+from photo_organizer.adapters.aws.dynamodb_metadata import owner_pk
+from photo_organizer.adapters.aws.dynamodb_people import ERASURE_SK
 from photo_organizer.analysis.models import Label
 from photo_organizer.feedback.effects import (
     caption_context,
@@ -162,6 +164,21 @@ def plan_write(record: Mapping[str, Any]) -> IndexWrite | None:
         return None  # pending -> rejected and the like: the index never held this photo
     owner, photo_id = photo_key(new)  # type: ignore[misc]
     return IndexWrite(owner, photo_id, version_of(new))
+
+
+OWNER_PREFIX = owner_pk("")
+
+
+def erased_owner(record: Mapping[str, Any]) -> str | None:
+    """The owner whose account erasure finished, when the record is the REMOVE of the erasure mark (the API clears
+    it only when nothing blocking remains): the indexer then deletes the owner's documents left in the index."""
+    if record.get("eventName") != "REMOVE":
+        return None
+    keys = (record.get("dynamodb") or {}).get("Keys") or {}
+    pk, sk = (keys.get("PK") or {}).get("S", ""), (keys.get("SK") or {}).get("S", "")
+    if sk != ERASURE_SK or not pk.startswith(OWNER_PREFIX):
+        return None
+    return pk.removeprefix(OWNER_PREFIX) or None
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------

@@ -279,6 +279,23 @@ class SearchWrites:
                 self._abort(writer)
                 raise StorageUnavailableError(f"local search index delete failed: {e}") from e
 
+    def forget_owner(self, owner: str) -> int:
+        """Account erasure: every document of the owner leaves the index (through delete, so the vectors go too),
+        then the ledger's rows of the owner, tombstones included (locally nothing replays an older write: the
+        services write in order). Returns how many documents were still live."""
+        check_owner(owner)
+        with self._lock:
+            live = self._db.execute("SELECT photo_id, version FROM docs WHERE owner = ? AND deleted = 0",
+                                    (owner,)).fetchall()
+        for photo_id, version in live:
+            self.delete(owner, photo_id, version=version)
+        with self._lock:
+            try:
+                self._db.execute("DELETE FROM docs WHERE owner = ? AND deleted = 1", (owner,))
+            except sqlite3.Error as e:
+                raise StorageUnavailableError(f"local search index ledger cleanup failed: {e}") from e
+        return len(live)
+
     def compact(self) -> None:
         """Merges the vector delta into the owner-sorted matrix (also happens on its own as the delta grows), and
         rewrites the embeddings file without its dead rows when they are more than `vector_file_dead_share` of it

@@ -1,0 +1,104 @@
+"""Account erasure as deployed: DELETE /account through the HTTP API to the Api function run from the host bundle with
+its template's environment and role, against moto (table, buckets), the OpenSearch stand-in and the Rekognition
+stand-in (moto has no collections). What the erasure's own audit reports is checked against a sweep of the table, both
+buckets (every object version and delete marker), the user's face collection and Cognito user; another user stays
+intact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from .rehearsal.journey import owner_of, upload, validate_all
+from .rehearsal.opensearch import Document
+
+pytestmark = pytest.mark.xdist_group("cloud")  # one worker builds the session's rehearsal
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "good" / "gps_exif.jpg"
+
+
+def _items_of(rehearsal, owner: str) -> list[dict]:
+    items, kwargs = [], {"TableName": rehearsal.ref("storage", "Table")}
+    while True:
+        page = rehearsal.client("dynamodb").scan(**kwargs)
+        items += [i for i in page["Items"] if owner in json.dumps(i)]
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _objects_of(rehearsal, owner: str) -> dict[str, list[str]]:
+    """Every object version and delete marker naming the owner, per bucket of the storage stack."""
+    s3, found = rehearsal.client("s3"), {}
+    for concern in ("Originals", "Derivatives"):
+        bucket = rehearsal.ref("storage", concern)
+        listing = s3.list_object_versions(Bucket=bucket)
+        found[concern] = [v["Key"] for v in listing.get("Versions", []) + listing.get("DeleteMarkers", [])
+                          if owner in v["Key"]]
+    return found
+
+
+def _login_exists(rehearsal, username: str) -> bool:
+    idp = rehearsal.client("cognito-idp")
+    try:
+        idp.admin_get_user(UserPoolId=rehearsal.ref("auth", "Users"), Username=f"{username}@example.com")
+    except idp.exceptions.UserNotFoundException:
+        return False
+    return True
+
+
+def _library(rehearsal, username: str) -> dict:
+    token = rehearsal.sign_in(username)
+    photo_id = upload(rehearsal, token, SAMPLE.read_bytes(), filename=SAMPLE.name)
+    return {"token": token, "owner": owner_of(rehearsal, token), "photo_id": photo_id}
+
+
+def test_delete_account_as_deployed_leaves_nothing_of_the_user_and_the_other_user_intact(rehearsal):
+    leaving, staying = _library(rehearsal, "erasure-leaving"), _library(rehearsal, "erasure-staying")
+    validations = validate_all(rehearsal)
+    assert validations and all(i.result == {"batchItemFailures": []} for i in validations)
+    indexer = rehearsal.function("Indexer")
+    assert all(i.error is None for i in rehearsal.poll_stream(indexer))
+    token, owner = leaving["token"], leaving["owner"]
+    assert rehearsal.http.request("PUT", "/settings/biometrics", token=token, body={"biometric_consent": True})[0] == 200
+    collection = f"{rehearsal.function('Api').environment['PO_FACE_COLLECTION_PREFIX']}-{owner}"
+    rehearsal.rekognition.add_face(collection, leaving["photo_id"], identity="leaving")  # as the Glue job indexes
+    assert _items_of(rehearsal, owner) and _objects_of(rehearsal, owner)["Originals"]
+    # A document whose photo's REMOVE record never reached the index (lost past the retries): no stream record
+    # will remove it; the indexer's delete_by_query on the finished erasure must.
+    rehearsal.opensearch.documents[f"{owner}#lost"] = Document({"owner": owner, "photo_id": "lost"}, 1, owner)
+
+    status, report = rehearsal.http.request("DELETE", "/account", token=token)
+
+    # The photo's search document goes with the stream record of its deletion, the lost one with the erasure mark's
+    # (the API may only read the index): the audit lists them, as following, until the indexer ran.
+    assert (status, report["remaining"]) == (202, {"search documents": 2}), report
+    assert report["deleted"]["photos"] == 1
+    # Nothing blocking remains, so the sign-in goes too (the caller's own Cognito user, named by the token).
+    assert report["deleted"]["logins"] == 1
+    assert _login_exists(rehearsal, "erasure-leaving") is False and _login_exists(rehearsal, "erasure-staying")
+    assert collection not in rehearsal.rekognition.collections
+    before = len(rehearsal.opensearch.requests)
+    assert all(i.error is None and i.result == {"batchItemFailures": []} for i in rehearsal.poll_stream(indexer))
+    assert [(r.path.rsplit("/", 1)[-1], r.query.get("routing")) for r in rehearsal.opensearch.requests[before:]
+            if r.path.endswith("/_delete_by_query")] == [("_delete_by_query", [owner])]
+    assert rehearsal.denials(indexer) == []
+    status, again = rehearsal.http.request("DELETE", "/account", token=token)
+    assert (status, again["remaining"], set(again["deleted"].values())) == (200, {}, {0}), again
+    # What the audit says, swept independently: the owner's partition keeps only the consent-off setting (faces
+    # must never come back for this user by default), no object version or delete marker in either bucket.
+    assert [(i["SK"]["S"], i.get("biometric_consent")) for i in _items_of(rehearsal, owner)] == \
+        [("SETTINGS#biometrics", {"BOOL": False})]
+    assert _objects_of(rehearsal, owner) == {"Originals": [], "Derivatives": []}
+    assert [d for d in rehearsal.opensearch.documents.values()
+            if d.source.get("owner") == owner and not d.source.get("deleted")] == []
+    status, page = rehearsal.http.request("GET", "/photos", token=token)
+    assert (status, page["items"]) == (200, [])
+
+    status, page = rehearsal.http.request("GET", "/photos", token=staying["token"])
+    assert status == 200 and [p["photo_id"] for p in page["items"]] == [staying["photo_id"]]
+    assert all(_objects_of(rehearsal, staying["owner"]).values())
+    assert rehearsal.opensearch.documents[f"{staying['owner']}#{staying['photo_id']}"].source.get("deleted") is not True
+    assert rehearsal.denials(rehearsal.function("Api")) == []
