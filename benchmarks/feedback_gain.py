@@ -506,7 +506,13 @@ class Simulation:
             if not pool:
                 break
             take = min(self.retrain_every, budget - given)
-            batch = pool[:take] if strategy == "queue" else (rng or random.Random(0)).sample(pool, min(take, len(pool)))
+            if strategy == "queue":
+                batch = pool[:take]
+            else:
+                # Drawn from the pool in a canonical order, so the random baseline does not move when the queue's
+                # ranking changes the order in which candidates() lists the same questions.
+                canonical = sorted(pool, key=lambda i: (i.kind.value, i.photo_id, i.tag or "", i.face_id or "", i.person_id or ""))
+                batch = (rng or random.Random(0)).sample(canonical, min(take, len(canonical)))
             for item in batch:
                 self._answer(item, feedback, people)
             given += len(batch)
