@@ -78,12 +78,8 @@ def users_delete(
     """Erase a local user's library (photos, faces, people, corrections, feedback, index) and sign-in; then audit.
     Stop the server first: erasure writes the library."""
     from photo_organizer import bootstrap
-    from photo_organizer.local_stack.identity import LocalIdentityProvider
 
-    identity = LocalIdentityProvider(data_dir, issuer="http://127.0.0.1/auth")
-    user = identity.get_user(username)
-    if user is None:
-        raise typer.BadParameter(f"no user {username!r}")
+    identity, user = local_user(data_dir, username)
     account = bootstrap.build_services(bootstrap.local_settings(data_dir)).account
     if audit_only:
         remaining = account.audit(user.sub)
@@ -109,11 +105,8 @@ def users_audit(
 ) -> None:
     """Compare a local user's blobs, photo records and search index: lists what is lost, orphaned or doubled."""
     from photo_organizer import bootstrap
-    from photo_organizer.local_stack.identity import LocalIdentityProvider
 
-    user = LocalIdentityProvider(data_dir, issuer="http://127.0.0.1/auth").get_user(username)
-    if user is None:
-        raise typer.BadParameter(f"no user {username!r}")
+    _, user = local_user(data_dir, username)
     services = bootstrap.build_services(bootstrap.local_settings(data_dir))
     if reconcile and services.search is not None:
         with bootstrap.library_writer_lock(data_dir)():
@@ -130,25 +123,26 @@ def users_audit(
 @users_app.command("token")
 def users_token(username: str, data_dir: DataDir = DEFAULT_DATA_DIR, api_url: ApiUrl = f"http://127.0.0.1:{DEFAULT_PORT}") -> None:
     """Print a fresh 12-hour token for a local user of the server at --api-url."""
-    from photo_organizer.local_stack.identity import LocalIdentityProvider
-
-    identity = LocalIdentityProvider(data_dir, issuer=f"{api_url.rstrip('/')}/auth")
-    user = identity.get_user(username)
-    if user is None:
-        raise typer.BadParameter(f"no user {username!r}")
+    identity, user = local_user(data_dir, username, api_url)
     typer.echo(identity.issue_token(user))
 
 
 @users_app.command("sign-in-link")
 def users_sign_in_link(username: str, data_dir: DataDir = DEFAULT_DATA_DIR, api_url: ApiUrl = f"http://127.0.0.1:{DEFAULT_PORT}") -> None:
     """Print a link that opens the web app signed in as a local user: once, within 10 minutes, after a confirmation."""
+    identity, user = local_user(data_dir, username, api_url)
+    typer.echo(sign_in_link(api_url, identity.issue_sign_in_code(user)))
+
+
+def local_user(data_dir: Path, username: str, api_url: str = "http://127.0.0.1"):
+    """The local identity store of a data folder (tokens issued for the server at api_url) and one of its users."""
     from photo_organizer.local_stack.identity import LocalIdentityProvider
 
     identity = LocalIdentityProvider(data_dir, issuer=f"{api_url.rstrip('/')}/auth")
     user = identity.get_user(username)
     if user is None:
         raise typer.BadParameter(f"no user {username!r}")
-    typer.echo(sign_in_link(api_url, identity.issue_sign_in_code(user)))
+    return identity, user
 
 
 def sign_in_link(base_url: str, code: str) -> str:
