@@ -6,7 +6,6 @@ request is checked, moto has no collections); another owner's items and objects 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import boto3
 import numpy as np
@@ -15,14 +14,15 @@ import pytest
 from photo_organizer import bootstrap
 from photo_organizer.adapters.aws.dynamodb_metadata import owner_pk, table_definition
 from photo_organizer.feedback.models import FeedbackRecord, FeedbackType, TagSuggestion, new_feedback_id, overlay_of
-from photo_organizer.keys import PhotoKeys
 from photo_organizer.local_stack.events import LambdaContextStub, http_api_event
 from photo_organizer.analysis.models import BoundingBox
-from photo_organizer.models import ImageFormat, ImageMetadata, Photo, PhotoStatus, utcnow
+from photo_organizer.models import utcnow
 from photo_organizer.people.store import StoredFace
 from photo_organizer.people.searches import ClusteringMark
 from photo_organizer.services.account_erasure import Remaining
 from photo_organizer.settings import Backend, Settings
+
+from ready_photos import add_ready_photo
 
 LEAVING = "3f1c2b7e-0000-4000-8000-00000000a11c"
 STAYING = "3f1c2b7e-0000-4000-8000-00000000b0b0"
@@ -66,18 +66,8 @@ def library(services, owner: str, photo_ids: list[str]) -> None:
     now = utcnow()
     services.user_settings.set_biometric_consent(owner, True)
     for n, photo_id in enumerate(photo_ids):
-        pending = Photo(owner=owner, photo_id=photo_id, status=PhotoStatus.PENDING_UPLOAD, filename="a.jpg",
-                        declared_content_type="image/jpeg", declared_size=4, created_at=now, updated_at=now)
-        services.metadata.create_photo(pending, pending_ttl=timedelta(days=1))
-        metadata = ImageMetadata(format=ImageFormat.JPEG, width=4, height=4, byte_size=4,
-                                 sha256=f"{n}{owner}".encode().hex().ljust(64, "0")[:64], phash="0123456789abcdef")
-        services.metadata.finish_photo(
-            pending.model_copy(update={"status": PhotoStatus.READY, "metadata": metadata, "original_version": "v1"}),
-            expected_status=PhotoStatus.PENDING_UPLOAD)
-        keys = PhotoKeys.for_photo(owner, photo_id)
-        services.originals.put(keys.original, b"jpeg", content_type="image/jpeg")
+        keys = add_ready_photo(services, owner, photo_id, n, filename="a.jpg", now=now)
         services.originals.put(keys.original, b"jpeg2", content_type="image/jpeg")  # a second version
-        services.derivatives.put(keys.thumbnail, b"webp", content_type="image/webp")
         services.derivatives.put(keys.preview, b"jpeg", content_type="image/jpeg")
         services.features.save_image_embedding(owner, photo_id, np.ones(1280, dtype=np.float32) / np.sqrt(1280))
         services.suggestion_store.replace_suggestions(owner, photo_id, [TagSuggestion(tag="cat", confidence=0.8)])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -22,12 +21,13 @@ from photo_organizer.adapters.aws.dynamodb_metadata import owner_pk, table_defin
 from photo_organizer.analysis.models import BoundingBox
 from photo_organizer.feedback.models import FeedbackRecord, FeedbackType, new_feedback_id, overlay_of
 from photo_organizer.handlers.api import openapi_json
-from photo_organizer.keys import PhotoKeys
 from photo_organizer.local_stack.events import LambdaContextStub, http_api_event
-from photo_organizer.models import ImageFormat, ImageMetadata, Photo, PhotoStatus, utcnow
+from photo_organizer.models import utcnow
 from photo_organizer.people.models import Person
 from photo_organizer.people.store import StoredFace
 from photo_organizer.settings import Backend, Settings
+
+from ready_photos import add_ready_photo
 
 
 def _cases_module():
@@ -65,17 +65,7 @@ def seed(services, owner: str, tag: str, mark: str) -> object:
     library = cases.Library(owner)
     photo_ids = [f"{tag}{n}".ljust(32, "0") for n in range(2)]
     for n, photo_id in enumerate(photo_ids):
-        pending = Photo(owner=owner, photo_id=photo_id, status=PhotoStatus.PENDING_UPLOAD, filename=f"{mark}-{n}.jpg",
-                        declared_content_type="image/jpeg", declared_size=4, created_at=now, updated_at=now)
-        services.metadata.create_photo(pending, pending_ttl=timedelta(days=1))
-        metadata = ImageMetadata(format=ImageFormat.JPEG, width=4, height=4, byte_size=4,
-                                 sha256=f"{n}{owner}".encode().hex().ljust(64, "0")[:64], phash="0123456789abcdef")
-        services.metadata.finish_photo(
-            pending.model_copy(update={"status": PhotoStatus.READY, "metadata": metadata, "original_version": "v1"}),
-            expected_status=PhotoStatus.PENDING_UPLOAD)
-        keys = PhotoKeys.for_photo(owner, photo_id)
-        services.originals.put(keys.original, b"jpeg", content_type="image/jpeg")
-        services.derivatives.put(keys.thumbnail, b"webp", content_type="image/webp")
+        add_ready_photo(services, owner, photo_id, n, filename=f"{mark}-{n}.jpg", now=now)
         services.people_store.save_faces([StoredFace(
             face_id=f"{tag}face{n}", owner=owner, photo_id=photo_id, quality=0.7, created_at=now,
             box=BoundingBox(left=0.2, top=0.1, width=0.2, height=0.3))])
