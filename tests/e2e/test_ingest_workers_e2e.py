@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -46,9 +47,16 @@ def test_uploads_are_ingested_in_other_processes_and_indexed_by_the_server(worke
         ids = [client.upload_bytes(jpeg(n), f"harbour_{n}.jpg", "image/jpeg") for n in range(6)]
         repeat = client.upload_bytes(jpeg(0), "harbour_again.jpg", "image/jpeg")
         statuses = {pid: client.wait_until_processed(pid)["status"] for pid in [*ids, repeat]}
-        found = {item["photo_id"] for item in client.search("harbour")["items"]}
+        ready = {pid for pid, status in statuses.items() if status == "READY"}
+        # The server indexes a photo once its worker's invocation returns, a moment after the record reads READY
+        # (as the cloud's stream indexer follows the table): searchable soon, not at the same instant.
+        deadline = time.monotonic() + 60
+        while (found := {item["photo_id"] for item in client.search("harbour")["items"]}) != ready:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
     assert sorted(statuses.values()) == ["DUPLICATE"] + ["READY"] * 6
-    assert found == {pid for pid, status in statuses.items() if status == "READY"}
+    assert found == ready
     assert workers_stack.queue.dead_letters() == []
 
 

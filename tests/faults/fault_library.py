@@ -105,7 +105,8 @@ class Library:
         return photo_id
 
     def drain(self, rounds: int = 50) -> None:
-        """Processes until nothing is left to receive (redeliveries included; visibility is 0 here)."""
+        """Processes until nothing is left to receive (redeliveries included: the retry delay and the in-flight hold
+        are 0 here, so a batch whose invocation died, as a killed process leaves it, is received again at once)."""
         for _ in range(rounds):
             if not self.queue.run_once():
                 break
@@ -134,7 +135,9 @@ def local_library_in(tmp_path: Path) -> Iterator[Library]:
     # Embeddings are not what these faults are about; the MiniLM load would be most of the suite's time.
     services.search.embed = None
     bootstrap.use_services(services)
-    queue = LocalEventQueue(tmp_path / "queue.sqlite3", ingest.handler, visibility_seconds=0, max_receives=4)
+    queue = LocalEventQueue(
+        tmp_path / "queue.sqlite3", ingest.handler, visibility_seconds=0, in_flight_seconds=0, max_receives=4
+    )
     yield Library("local", services, queue)
     bootstrap.use_services(None)
 
@@ -189,7 +192,9 @@ def aws_library_in(tmp_path: Path) -> Iterator[Library]:
             if cluster.down:
                 return  # Lambda keeps the records and retries after the index is back
 
-    queue = LocalEventQueue(tmp_path / "queue.sqlite3", ingest.handler, visibility_seconds=0, max_receives=4)
+    queue = LocalEventQueue(
+        tmp_path / "queue.sqlite3", ingest.handler, visibility_seconds=0, in_flight_seconds=0, max_receives=4
+    )
     yield Library("aws", services, queue, after_drain=pump_stream, cluster=cluster)
     bootstrap.use_services(None)
 
