@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fault_library import REGION, Library, aws_library_in, local_library_in
+from moto_env import mocked_aws
 
 @pytest.fixture(params=["local", "aws"])
 def library(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Library]:
@@ -30,18 +31,7 @@ def aws_library(tmp_path: Path, aws_env) -> Iterator[Library]:
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    from moto import mock_aws
-
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("PO_OPENSEARCH_ENDPOINT", raising=False)
-    with mock_aws():
+    with mocked_aws(monkeypatch, REGION, unset=("PO_OPENSEARCH_ENDPOINT",)):
         yield
 
 

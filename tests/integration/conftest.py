@@ -15,13 +15,14 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from photo_organizer.adapters.aws.dynamodb_metadata import DynamoDbMetadataStore, owner_pk, photo_sk, table_definition
 from photo_organizer.adapters.aws.s3_blobs import S3_CLIENT_CONFIG, S3BlobStore
 from photo_organizer.adapters.local.disk_blobs import DiskBlobStore
 from photo_organizer.adapters.local.signing import LocalSigner
 from photo_organizer.adapters.local.sqlite_metadata import SqliteMetadataStore
+
+from moto_env import mocked_aws
 
 REGION = "us-east-1"
 BUCKET = "po-originals-test"
@@ -31,19 +32,7 @@ LOCAL_BASE_URL = "http://127.0.0.1:8787"
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
-        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
+    with mocked_aws(monkeypatch, REGION):
         yield
 
 
