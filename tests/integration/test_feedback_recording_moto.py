@@ -1,5 +1,5 @@
 """The feedback Lambda's recording (moto S3 + DynamoDB): stream records of FEEDBACK# items -> FeedbackRecords ->
-`feedback/date=.../<first seq>-<last seq>.jsonl` in the dataset bucket (SSE-KMS), a retried batch rewriting the same
+`feedback/owner=.../date=.../<first seq>-<last seq>.jsonl` in the dataset bucket (SSE-KMS), a retried batch rewriting the same
 objects, lines the training's reader (learning.datasets.read_feedback) reads back; and the pipeline's Lambda steps'
 S3 writing and reading (the run's snapshot, the approved model staged, model.json out of model.tar.gz)."""
 
@@ -59,7 +59,7 @@ class CountingTrigger:
         return TriggerOutcome(events, None, "counted")
 
 
-def test_stream_records_become_dataset_parts_per_date_named_by_the_batch_sequence_numbers(s3, tmp_path):
+def test_stream_records_become_dataset_parts_per_owner_and_date_named_by_the_batch_sequence_numbers(s3, tmp_path):
     trigger = CountingTrigger()
     recorder = FeedbackStreamRecorder(S3FeedbackDataset(BUCKET), trigger, parse=feedback_from_stream,
                                       sequence_of=sequence_of)
@@ -74,7 +74,8 @@ def test_stream_records_become_dataset_parts_per_date_named_by_the_batch_sequenc
     assert (outcome.recorded, outcome.skipped, outcome.part) == (3, 1, "100-103")
     assert trigger.calls == [(3, "100-103")]
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
-    assert keys == ["feedback/date=2026-12-02/100-103.jsonl", "feedback/date=2026-12-03/100-103.jsonl"]
+    assert keys == ["feedback/owner=ana/date=2026-12-02/100-103.jsonl", "feedback/owner=ana/date=2026-12-03/100-103.jsonl",
+                    "feedback/owner=ben/date=2026-12-03/100-103.jsonl"]
     head = s3.head_object(Bucket=BUCKET, Key=keys[0])
     assert head["ServerSideEncryption"] == "aws:kms" and head["ContentType"] == "application/x-ndjson"
     # a retried batch rewrites the same objects with the same lines
@@ -98,7 +99,7 @@ def test_the_dataset_object_uses_the_data_key_when_one_is_given(s3):
     key_arn = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
     item = feedback_item("ana", "f9", photo_id="p1", tag="cat")
     S3FeedbackDataset(BUCKET, kms_key_id=key_arn).append([feedback_from_stream(stream_record(item, "7"))], part="7-7")
-    head = s3.head_object(Bucket=BUCKET, Key="feedback/date=2026-12-02/7-7.jsonl")
+    head = s3.head_object(Bucket=BUCKET, Key="feedback/owner=ana/date=2026-12-02/7-7.jsonl")
     assert head["SSEKMSKeyId"] == key_arn
 
 
