@@ -21,9 +21,18 @@ from photo_organizer.adapters.aws.stream_feedback import feedback_from_stream, s
 from photo_organizer.feedback.erasure import tombstone_key
 from photo_organizer.feedback.models import FeedbackRecord
 from photo_organizer.services.retraining_trigger import FeedbackStreamRecorder
+from photo_organizer.learning.datasets import PhotoFeatures, to_line
 from photo_organizer.services.training_data_erasure import TrainingDataErasure
+from photo_organizer.services.training_runs import ModelReapplication
 
-from test_feedback_recording_moto import feedback_item, stream_record  # the stream shapes of that suite
+from test_feedback_recording_moto import (  # the stream and model shapes of that suite
+    FixedModel,
+    Matchers,
+    Suggestions,
+    _model_tarball,
+    feedback_item,
+    stream_record,
+)
 
 BUCKET = "po-dataset-erasure-test"
 ANA, BEN = "ana-0001", "ben-0002"
@@ -133,13 +142,7 @@ def test_two_erasures_rewriting_one_legacy_part_at_once_never_put_back_what_the_
 
 
 def model_tarball(owners: dict[str, dict], skipped: dict[str, str]) -> bytes:
-    document = json.dumps({"kind": "tagging", "schema": 1, "owners": owners, "skipped": skipped}).encode()
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
-        info = tarfile.TarInfo("model.json")
-        info.size = len(document)
-        tar.addfile(info, io.BytesIO(document))
-    return raw.getvalue()
+    return _model_tarball({"kind": "tagging", "schema": 1, "owners": owners, "skipped": skipped})
 
 
 def model_json(data: bytes) -> dict:
@@ -195,3 +198,25 @@ def test_the_recorder_writes_the_batch_then_erases_the_owner_whose_erasure_mark_
     assert [(e.dataset_lines, e.model_entries, e.remaining) for e in outcome.erased] == [(1, 1, [])]
     assert [k for k, _ in versions(s3, "feedback/")] == [f"feedback/owner={BEN}/date=2026-12-02/10-12.jsonl"]
     assert versions(s3, "runs/") == []  # the file held only the erased owner: every version went
+
+
+def test_a_run_under_way_during_the_erasure_never_applies_its_model_entry_for_the_erased_owner(s3):
+    """The run's snapshot was taken before the erasure, so its model has an entry for the owner: the re-application
+    looks the owners up among the tombstones and writes nothing for them (no matcher, no suggestion)."""
+    dataset, runs = S3FeedbackDataset(BUCKET), S3RunArtifacts(BUCKET)
+    dataset.erase_owner(ANA)
+    run = "arn:aws:sagemaker:eu-west-1:111111111111:pipeline/p/execution/late1"
+    runs.write_features(run, "photos.jsonl", (to_line(PhotoFeatures(owner=o, photo_id="p1", analysed_at="2026-12-01"))
+                                              for o in (ANA, BEN)))
+    for kind in ("tagging", "faces"):
+        s3.put_object(Bucket=BUCKET, Key=f"runs/late1/models/{kind}/model.tar.gz", Body=_model_tarball(
+            {"kind": kind, "owners": {ANA: {"threshold": 0.7}, BEN: {"threshold": 0.75}}}))
+    suggestions, matchers = Suggestions(), Matchers()
+    reapplication = ModelReapplication(
+        runs, suggestions=suggestions, matchers=matchers, erased=dataset.erased,
+        tagging_models=lambda document: {o: FixedModel() for o in document["owners"]},
+        read_photo=lambda text: PhotoFeatures(**{k: v for k, v in json.loads(text).items() if k != "schema"}))
+
+    assert reapplication.reapply("faces", f"s3://{BUCKET}/runs/late1/models/faces/model.tar.gz", run) == 1
+    assert reapplication.reapply("tagging", f"s3://{BUCKET}/runs/late1/models/tagging/model.tar.gz", run) == 1
+    assert list(matchers.promoted) == [BEN] and list(suggestions.replaced) == [(BEN, "p1")]

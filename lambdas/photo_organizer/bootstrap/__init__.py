@@ -865,10 +865,13 @@ def model_reapplication(env: RetrainingEnvironment | None = None) -> ModelReappl
         body.pop("schema", None)
         return PhotoFeatures(**body)
 
+    from photo_organizer.adapters.aws.s3_feedback_dataset import S3FeedbackDataset
+
+    dataset = S3FeedbackDataset(env.dataset_bucket, kms_key_id=env.data_key or None, region=env.region)
     return ModelReapplication(
         S3RunArtifacts(env.dataset_bucket, kms_key_id=env.data_key or None, region=env.region),
         suggestions=_aws_suggestion_store(env.table_name), matchers=_aws_face_matchers(env.table_name),
-        tagging_models=tagging_models, read_photo=read_photo)
+        tagging_models=tagging_models, read_photo=read_photo, erased=lambda owners: dataset.erased(owners))
 
 
 def _aws_suggestion_store(table_name: str):
