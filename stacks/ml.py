@@ -232,9 +232,6 @@ class MlStack(Stack):
                           "the run, whose failure is alarmed, and the run can be started again."))
         self.dataset.grant_read(reapply.function, f"{RUNS_PREFIX}*")
         key.grant_encrypt_decrypt(reapply.function)
-        reapply.role.add_to_principal_policy(iam.PolicyStatement(  # a model's entry of an erased owner is not applied
-            sid="ListErasureTombstones", actions=["s3:ListBucket"], resources=[self.dataset.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{ERASURES_PREFIX}*"]}}))
         reapply.role.add_to_principal_policy(iam.PolicyStatement(
             sid="WriteSuggestionsAndMatchers",
             actions=["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Query"],

@@ -89,7 +89,7 @@ class VersionedPrefix:
             response = self._call("get_object", Key=key)
             etag, data = response["ETag"], response["Body"].read()
             result = strip(data, key)
-            if result.unreadable:
+            if result.unreadable and key not in outcome.unreadable:
                 outcome.unreadable.append(key)
             if not result.changed:
                 return None
