@@ -15,35 +15,34 @@ import functools
 from dataclasses import asdict
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photo_organizer import bootstrap
 from photo_organizer.handlers.logs import route_package_logs
+from photo_organizer.handlers.metrics import count, metrics
 from photo_organizer.services.retraining_trigger import FeedbackStreamRecorder, RecordingOutcome
 
 logger = Logger(service="photo-organizer")
 route_package_logs(logger)
 tracer = Tracer(service="photo-organizer")
-metrics = Metrics(namespace="PhotoOrganizer", service="photo-organizer")
 
 
 def process(event: dict[str, Any], recorder: FeedbackStreamRecorder) -> dict[str, Any]:
     outcome: RecordingOutcome = recorder.record_batch(event.get("Records") or [])
-    metrics.add_metric(name="FeedbackRecorded", unit=MetricUnit.Count, value=outcome.recorded)
+    count("FeedbackRecorded", outcome.recorded)
     if outcome.trigger_error:
-        metrics.add_metric(name="RetrainingTriggerFailed", unit=MetricUnit.Count, value=1)
+        count("RetrainingTriggerFailed")
     if outcome.erased:
-        metrics.add_metric(name="TrainingDataErased", unit=MetricUnit.Count, value=len(outcome.erased))
+        count("TrainingDataErased", len(outcome.erased))
         remaining = sum(len(e.remaining) for e in outcome.erased)
         if remaining:  # files naming an erased owner that could not be stripped: an operator looks (alarmable)
-            metrics.add_metric(name="ErasureRemainingFiles", unit=MetricUnit.Count, value=remaining)
+            count("ErasureRemainingFiles", remaining)
         logger.info("erased owners' training data", extra={
             "owners": len(outcome.erased), "dataset_lines": sum(e.dataset_lines for e in outcome.erased),
             "model_entries": sum(e.model_entries for e in outcome.erased), "remaining_files": remaining})
     if outcome.trigger and outcome.trigger.started:
-        metrics.add_metric(name="RetrainingStarted", unit=MetricUnit.Count, value=1)
+        count("RetrainingStarted")
         logger.info("retraining started", extra={"execution": outcome.trigger.started})
     return {
         "recorded": outcome.recorded,

@@ -19,7 +19,7 @@ from datetime import datetime
 import numpy as np
 from pydantic import BaseModel, Field
 
-from photo_organizer.analysis.store import label_terms, ocr_text
+from photo_organizer.analysis.store import label_terms, ocr_text, weak_label_terms
 from photo_organizer.ports.analysis import AnalysisStore
 from photo_organizer.errors import ValidationError
 from photo_organizer.feedback.effects import caption_context, suppressed_tags
@@ -149,6 +149,7 @@ class SearchService:
             camera_make=meta.camera_make if meta else None,
             camera_model=meta.camera_model if meta else None,
             tags=label_terms(analysis.result) if analysis else (),
+            weak_tags=weak_label_terms(analysis.result) if analysis else (),
             people=people,
             place=IndexedPlace(**place.model_dump()) if place else None,
             ocr_text=ocr_text(analysis.result) if analysis else "",
@@ -318,14 +319,17 @@ class SearchService:
     # ---- helpers ----------------------------------------------------------------------------------------------
 
     def _vocabulary(self, owner: str) -> QueryVocabulary:
-        facets = self.index.search(SearchQuery(owner=owner, limit=1, include_hidden=True), facets=True).facets
         people = [(p.person_id, p.name) for p in self.people.people(owner) if p.name and not p.hidden]
-        return QueryVocabulary.build(
-            people=people,
-            places=[v.value for v in facets.get("places", ())],
-            tags=[v.value for v in facets.get("tags", ())],
-            synonyms=SYNONYMS,
-        )
+        # every tag (weak ones included) and city of the owner: facets hold only the most common, and a synonym
+        # must reach a tag of any count. An index that cannot list them gives its facets.
+        vocabulary = getattr(self.index, "vocabulary", None)
+        if vocabulary is not None:
+            known = vocabulary(owner)
+            tags, places = list(known.get("tags", ())), list(known.get("places", ()))
+        else:
+            facets = self.index.search(SearchQuery(owner=owner, limit=1, include_hidden=True), facets=True).facets
+            tags, places = [v.value for v in facets.get("tags", ())], [v.value for v in facets.get("places", ())]
+        return QueryVocabulary.build(people=people, places=places, tags=tags, synonyms=SYNONYMS)
 
     @staticmethod
     def _with_filters(query: SearchQuery, filters: SearchFilters) -> SearchQuery:

@@ -97,6 +97,7 @@ from photo_organizer.adapters.aws.opensearch_requests import (
     knn_body,
     search_body,
     suggest_body,
+    vocabulary_body,
 )
 from photo_organizer.adapters.aws.opensearch_responses import (
     fuse_hybrid,
@@ -104,6 +105,7 @@ from photo_organizer.adapters.aws.opensearch_responses import (
     parse_search_response,
     parse_semantic_hits,
     parse_suggest_response,
+    parse_vocabulary_response,
 )
 
 DEFAULT_ALIAS = "photos"
@@ -243,6 +245,14 @@ class OpenSearchIndex:
             "suggest", lambda c: c.search(index=self.alias, body=body, params={"routing": owner})
         )
         return parse_suggest_response(prefix, response, limit=limit)
+
+    def vocabulary(self, owner: str) -> dict[str, tuple[str, ...]]:
+        """Every tag, weak tag and city of the owner (see vocabulary_body), for query understanding."""
+        body = vocabulary_body(owner)
+        response = self._call(
+            "vocabulary", lambda c: c.search(index=self.alias, body=body, params={"routing": owner})
+        )
+        return parse_vocabulary_response(response)
 
     def count(self, owner: str) -> int:
         body = count_body(owner)
