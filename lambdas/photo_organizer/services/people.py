@@ -31,7 +31,7 @@ from photo_organizer.people import (
     nearest_edges,
     not_this_person,
 )
-from photo_organizer.people.models import DEFAULT_THRESHOLD
+from photo_organizer.people.models import DEFAULT_THRESHOLD, CannotLink
 from photo_organizer.people.store import ForgottenBiometrics, StoredFace
 from photo_organizer.people.store import constraint_id as constraint_id_of
 from photo_organizer.ports.people import PeopleStore, UserSettings
@@ -233,7 +233,12 @@ class PeopleService:
         """Returns the id of the stored correction (what undo removes)."""
         self._face(owner, face_id)
         person = self._person(owner, person_id)
-        constraint_id = self.people.add_constraint(owner, not_this_person(face_id, person_id, at=at or utcnow()))
+        # A client retrying a request that failed half-way (the correction stored, the face's move throttled)
+        # must not store the same "not this person" twice: the correction holds once, whenever it was made.
+        stored = next((c for c in self.people.constraints(owner) if isinstance(c, CannotLink)
+                       and (c.face_id, c.person_id) == (face_id, person_id)), None)
+        constraint_id = constraint_id_of(stored) if stored is not None else \
+            self.people.add_constraint(owner, not_this_person(face_id, person_id, at=at or utcnow()))
         if face_id in person.face_ids:
             self._reassign(owner, face_id, None)
         return constraint_id
