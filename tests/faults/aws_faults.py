@@ -141,9 +141,10 @@ class AwsCalls:
             if answer is None:
                 return None
             self.answered.append((service, model.name))
-            parsed = dict(answer(params))
+            parsed = dict(answer(params))  # an error answer carries its status in ResponseMetadata
             parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": 200, "HTTPHeaders": {}})
-            return AWSResponse(f"https://{service}.amazonaws.com/", 200, {}, None), parsed
+            status = parsed["ResponseMetadata"]["HTTPStatusCode"]
+            return AWSResponse(f"https://{service}.amazonaws.com/", status, {}, None), parsed
         fault.fired += 1
         response = AWSResponse(f"https://{service}.amazonaws.com/", fault.status, {}, None)
         parsed = {"Error": {"Code": fault.code, "Message": fault.message},
