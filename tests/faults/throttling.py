@@ -101,15 +101,21 @@ class Caller:
     max_attempts: int = 6
     retried_inside: int = 0  # steps in which the product retried the throttled call itself
     retryable_answers: int = 0  # retryable answers the caller retried
+    deferred: int = 0  # steps that left the throttled work to a later step, by design
 
-    def step(self, name: str, attempt: Callable[[], Outcome]) -> Any:
+    def step(self, name: str, attempt: Callable[[], Outcome], *,
+             deferred: Callable[[Any], bool] = lambda value: False) -> Any:
+        """`deferred`: the step succeeded and says it left the throttled work to a later step by design (the
+        retraining trigger: the next feedback batch starts the run); the case then checks that later step."""
         fault = self.calls.fault
         for _ in range(self.max_attempts):
             fired_before, start = (fault.fired if fault else 0), len(self.calls.sites)
             outcome = attempt()
             fired = fault is not None and fault.fired > fired_before
             if outcome.kind == OK:
-                if fired:
+                if fired and deferred(outcome.value):
+                    self.deferred += 1
+                elif fired:
                     throttled = self._throttled_site(fault)
                     assert throttled is None or self.calls.calls_since(start, throttled) > fault.fired - fired_before, (
                         f"{name}: {throttled} was throttled and the step succeeded without making the call again")
