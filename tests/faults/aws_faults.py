@@ -121,11 +121,23 @@ class AwsCalls:
     def install(self) -> AwsCalls:
         self._session = boto3._get_default_session()
         self._session.events.register_first("before-call", self._before_call)
+        # Clients of other sessions (Powertools parameters makes its own boto3 Session) get the hook as made.
+        self._session_client = boto3.session.Session.client
+        hook, default, make = self._before_call, self._session, self._session_client
+
+        def client(session, *args, **kwargs):
+            made = make(session, *args, **kwargs)
+            if session is not default:
+                made.meta.events.register_first("before-call", hook)
+            return made
+
+        boto3.session.Session.client = client
         return self
 
     def uninstall(self) -> None:
         """Clients made meanwhile keep their copy of the handler; they die with the test's mock."""
         self._session.events.unregister("before-call", self._before_call)
+        boto3.session.Session.client = self._session_client
 
     def _before_call(self, model, params, request_signer, context=None, **kwargs):
         service = model.service_model.service_name
