@@ -91,11 +91,12 @@ class Library:
     cluster: OpenSearchStandIn | None = None
     uploaded: dict[str, bytes] = field(default_factory=dict)
 
-    def start_upload(self, sample: str, owner: str = OWNER) -> tuple[str, dict]:
-        """POST /uploads's service, then the bytes into the originals store: returns the photo id and its event."""
+    def start_upload(self, sample: str, owner: str = OWNER, *, data: bytes | None = None) -> tuple[str, dict]:
+        """POST /uploads's service, then the bytes into the originals store (a sample's, or `data` under the
+        sample's name): returns the photo id and its event."""
         from photo_organizer.services.uploads import UploadRequest
 
-        data = (SAMPLES / sample).read_bytes()
+        data = (SAMPLES / sample).read_bytes() if data is None else data
         content_type = TYPES[Path(sample).suffix]
         ticket = self.services.uploads.start(
             owner, UploadRequest(filename=sample, content_type=content_type, size=len(data))

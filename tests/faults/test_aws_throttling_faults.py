@@ -6,6 +6,7 @@ the table (a clear permanent error, nothing half-written)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -84,6 +85,37 @@ def test_a_throttled_call_is_retried_and_the_journey_completes(calls, aws_librar
     assert fault.fired, f"{site} was never throttled: the journey no longer makes it"
     aws_library.assert_clean(ready=0)
     assert aws_library.audit().records == {"PENDING_UPLOAD": 1}
+
+
+REJECTION_SITES = covers("upload/ingest", "s3_blobs:s3.CopyObject", "s3_blobs:s3.HeadObject")
+
+
+@pytest.mark.parametrize("action", ["quarantine", "delete"])
+@pytest.mark.parametrize("operation", ["CopyObject", "HeadObject", "ListObjectVersions", "DeleteObjects"])
+def test_a_throttle_while_rejecting_a_file_leaves_no_bytes_after_the_redelivery(calls, aws_library, action,
+                                                                              operation):
+    """The record says REJECTED first, then the bytes go (moved to quarantine/ or deleted): a throttle between the
+    two must not leave the refused bytes under the originals key once SQS delivered the event again."""
+    from photo_organizer.settings import RejectedAction
+
+    if action == "delete" and operation in ("CopyObject", "HeadObject"):
+        pytest.skip("deleting makes no copy")
+    aws_library.services.ingest.settings = dataclasses.replace(aws_library.services.ingest.settings,
+                                                               rejected_action=RejectedAction(action))
+    photo_id, event = aws_library.start_upload("rocket.jpg", data=b"\xff\xd8\xff not a jpeg at all")
+    calls.fault = fault = throttle("s3", operation, module="s3_blobs")
+    if operation == "HeadObject":  # asked only by a redelivery after an interrupted move: interrupt one first
+        calls.fault = Fault("s3", "CopyObject", "SlowDown", 503, "Please reduce your request rate.", times=1)
+        aws_library.queue.send(event)
+        aws_library.queue.run_once()
+        calls.fault = fault
+    aws_library.queue.send(event)
+    aws_library.drain()
+    assert fault.fired and aws_library.queue.dead_letters() == []
+    assert aws_library.status(photo_id) == "REJECTED"
+    report = aws_library.assert_clean(ready=0)
+    assert report.records == {"REJECTED": 1}
+    assert report.blobs == (1 if action == "quarantine" else 0), "only the quarantine copy, when quarantining"
 
 
 @pytest.mark.parametrize(("operation", "skip"), [("GetObject", 0), ("PutObject", 0), ("PutObject", 1)],

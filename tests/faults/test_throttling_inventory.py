@@ -18,8 +18,6 @@ NOT_YET_COVERED: frozenset[str] = frozenset({
     "dynamodb_analysis:dynamodb.TransactWriteItems",
     "dynamodb_features:dynamodb.GetItem",
     "dynamodb_features:dynamodb.UpdateItem",
-    "s3_blobs:s3.CopyObject",
-    "s3_blobs:s3.HeadObject",
     "s3_blobs:s3.ListObjectsV2",
 })
 
