@@ -18,7 +18,7 @@ import pytest
 from aws_faults import throttle
 from fault_library import DERIVATIVES, OWNER, REGION, TABLE
 from test_recorded_shape_throttling import rekognition_answers
-from throttling import OK, RETRY, Caller, Outcome, covers, raised_outcome
+from throttling import OK, RETRY, Caller, Outcome, api_outcome, call_api, covers, raised_outcome
 
 GLUE_JOBS = Path(__file__).resolve().parents[2] / "glue_jobs"
 if str(GLUE_JOBS) not in sys.path:
@@ -29,7 +29,11 @@ ANALYSIS = covers(
     "analysis",
     "dynamodb_analysis:dynamodb.Scan",
     "dynamodb_analysis:dynamodb.Query",
+    "dynamodb_features:dynamodb.GetItem",
 )
+# The image embedding the training reads (the job's default; needs the exported label model, made by `make`).
+EMBEDDINGS = covers("analysis", "dynamodb_features:dynamodb.UpdateItem")
+LABEL_MODEL = Path(__file__).resolve().parents[2] / "build" / "models" / "efficientnet_lite0.onnx"
 CLUSTERING = covers(
     "people",
     "dynamodb_clustering:dynamodb.Scan",
@@ -39,13 +43,13 @@ CLUSTERING = covers(
 REINDEX = covers("search indexing", "table_documents:dynamodb.Scan")
 
 
-def analysis_config(run_id: str):
+def analysis_config(run_id: str, *, image_embeddings: bool = False):
     from analyze_photos.job import JobConfig
 
     return JobConfig(table=TABLE, previews_bucket=DERIVATIVES, summary_bucket=DERIVATIVES, summary_prefix="runs",
                      analysis_version=VERSION, workers=1, run_id=run_id, region=REGION, backoff_base_s=0.0,
                      metrics_namespace="Tests/faults", collection_prefix="po-faults", embeddings=False,
-                     image_embeddings=False)
+                     image_embeddings=image_embeddings)
 
 
 def cluster_config(run_id: str):
@@ -55,7 +59,7 @@ def cluster_config(run_id: str):
                      backoff_base_s=0.0, collection_prefix="po-faults", min_cluster_size=1, full=True)
 
 
-def jobs(library, calls) -> dict:
+def jobs(library, calls, *, image_embeddings: bool = False) -> dict:
     from analyze_photos.job import _all_pending, analyze_partition
     from cluster_faces.job import cluster_partition
 
@@ -74,7 +78,8 @@ def jobs(library, calls) -> dict:
     def analysis_run() -> Outcome:
         pending = store.pending(VERSION, owner=OWNER, limit=100).photos
         rows = [(0, {**record.__dict__, "status": record.status.value}) for record in pending]
-        (line,) = analyze_partition(analysis_config(f"run-{next(runs)}"), rows) or [""]
+        config = analysis_config(f"run-{next(runs)}", image_embeddings=image_embeddings)
+        (line,) = analyze_partition(config, rows) or [""]
         summary = json.loads(line)["summary"]
         return Outcome(RETRY if summary["failed_photos"] else OK, summary)
 
@@ -88,6 +93,8 @@ def jobs(library, calls) -> dict:
     caller.step("analysis run", lambda: raised_outcome(lambda: _unwrap(analysis_run())))
     owners = caller.step("clustering driver", lambda: raised_outcome(
         lambda: wiring.clustering_state(cluster_config("list")).consenting_owners()))
+    # The app shows an analysed photo (its suggestions are read beside the analysis).
+    detail = caller.step("photo detail", lambda: api_outcome(call_api("GET", f"/photos/{photos[0]}")))
     caller.step("clustering run", lambda: raised_outcome(lambda: _unwrap(clustering_run())))
     documents = caller.step("reindex scan", lambda: raised_outcome(lambda: sorted(
         (d.photo_id, d.version) for d in documents_in_table(TABLE))))
@@ -96,6 +103,8 @@ def jobs(library, calls) -> dict:
     people = library.services.people_store.people(OWNER)
     left = {
         "listed": (listed, owners),
+        "detail": detail["status"],
+        "embeddings": len(library.services.features.image_embeddings(OWNER)),
         "analysed": sorted(store.get(OWNER, p).analysis_version for p in photos if store.get(OWNER, p)),
         "failures": [f.photo_id for f in store.failures(OWNER)],
         "faces": len(library.services.people_store.faces(OWNER)),
@@ -121,7 +130,7 @@ def _unwrap(outcome: Outcome):
     return outcome.value
 
 
-UNTHROTTLED = {"listed": (2, [OWNER]), "analysed": [VERSION, VERSION], "failures": [], "faces": 2, "people": 1,
+UNTHROTTLED = {"listed": (2, [OWNER]), "detail": "READY", "embeddings": 0, "analysed": [VERSION, VERSION], "failures": [], "faces": 2, "people": 1,
                "documents": 2, "clustered": True}
 
 
@@ -137,3 +146,12 @@ def test_a_throttled_job_call_is_retried_by_the_next_run_and_nothing_is_done_twi
     left = jobs(aws_library, calls)
     assert fault.fired, f"{site} was never throttled: the jobs no longer make it"
     assert left == UNTHROTTLED
+
+
+@pytest.mark.skipif(not LABEL_MODEL.is_file(), reason="the exported label model (build/models, made by `make`) is missing")
+@pytest.mark.parametrize("site", EMBEDDINGS, ids=str)
+def test_a_throttled_image_embedding_write_is_retried_by_the_next_run(calls, aws_library, site):
+    calls.fault = fault = throttle(site.service, site.operation, module=site.module)
+    left = jobs(aws_library, calls, image_embeddings=True)
+    assert fault.fired, f"{site} was never throttled: the job no longer makes it"
+    assert left == UNTHROTTLED | {"embeddings": 2}

@@ -30,7 +30,7 @@ from photo_organizer.people.store import StoredFace
 
 from aws_faults import throttle
 from fault_library import DERIVATIVES, ORIGINALS, OWNER, REGION, TABLE
-from throttling import OK, RETRY, Caller, Outcome, api_outcome, call_api, census, covers, sites
+from throttling import OK, RETRY, Caller, Outcome, api_outcome, call_api, census, covers, raised_outcome, sites
 
 _spec = importlib.util.spec_from_file_location(
     "ready_photos", Path(__file__).parents[1] / "integration" / "ready_photos.py")
@@ -68,10 +68,12 @@ ERASURE = covers(
     "dynamodb_clustering:dynamodb.DeleteItem",
     "dynamodb_face_matchers:dynamodb.DeleteItem",
     "dynamodb_features:dynamodb.Query",
+    "dynamodb_analysis:dynamodb.TransactWriteItems",
+    "s3_blobs:s3.ListObjectsV2",
 )
 # Made here too, and throttled in the use case they belong to (test_aws_throttling_faults, the analysis cases).
 ALSO_MADE = {
-    "dynamodb_analysis:dynamodb.Query", "dynamodb_analysis:dynamodb.TransactWriteItems",
+    "dynamodb_analysis:dynamodb.Query",
     "dynamodb_analysis:dynamodb.UpdateItem", "dynamodb_metadata:dynamodb.DeleteItem",
     "dynamodb_metadata:dynamodb.GetItem", "dynamodb_metadata:dynamodb.Query", "s3_blobs:s3.DeleteObjects",
     "s3_blobs:s3.ListObjectVersions",
@@ -144,6 +146,9 @@ def requests(library, calls) -> Caller:
     library.assert_clean(ready=2)
     caller.before_consent_off = owner_items()
     calls.paused = False
+    # The operator's audit of the library (`photo-organizer audit`): the stores agree (a retryable error if not).
+    report = caller.step("library audit", lambda: raised_outcome(lambda: library.services.library_audit.audit(OWNER)))
+    assert report.clean and report.blobs == 6, report.lines()
     api("consent off", "PUT", "/settings/biometrics", {"biometric_consent": False})
 
     def erase() -> Outcome:
