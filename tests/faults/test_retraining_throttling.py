@@ -8,10 +8,7 @@ the same snapshot rows, matcher and suggestions."""
 
 from __future__ import annotations
 
-import io
-import json
 import re
-import tarfile
 
 import boto3
 import pytest
@@ -23,6 +20,7 @@ from photo_organizer.services.training_runs import ModelReapplication
 from aws_faults import throttle
 from fault_library import OWNER, REGION, TABLE
 from test_people_feedback_erasure_throttling import PHOTOS, people_library
+from model_tarball import model_tarball
 from throttling import Caller, api_outcome, call_api, covers, raised_outcome
 
 DATASET = "po-faults-dataset"
@@ -46,16 +44,6 @@ TRAINING = covers(
 )
 
 
-def tarball(document: dict) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = json.dumps(document).encode()
-        info = tarfile.TarInfo("model.json")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 class FixedTagger:
     def suggest(self, photo):
         return [("beach", 0.8, False)]
@@ -74,8 +62,8 @@ def pipeline(library, calls) -> dict:
     assert api_outcome(call_api("POST", "/feedback", {"type": "tag_added", "photo_id": PHOTOS[0], "tag": "dune"})).kind == "ok"
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=DATASET)
-    s3.put_object(Bucket=DATASET, Key=TAGGING_MODEL, Body=tarball({"kind": "tagging", "owners": {OWNER: {}}}))
-    s3.put_object(Bucket=DATASET, Key=FACES_MODEL, Body=tarball({"kind": "faces", "owners": {OWNER: {"threshold": 0.7}}}))
+    s3.put_object(Bucket=DATASET, Key=TAGGING_MODEL, Body=model_tarball({"kind": "tagging", "owners": {OWNER: {}}}))
+    s3.put_object(Bucket=DATASET, Key=FACES_MODEL, Body=model_tarball({"kind": "faces", "owners": {OWNER: {"threshold": 0.7}}}))
     items = boto3.client("dynamodb", region_name=REGION).query(
         TableName=TABLE, KeyConditionExpression="PK = :pk AND begins_with(SK, :f)",
         ExpressionAttributeValues={":pk": {"S": owner_pk(OWNER)}, ":f": {"S": "FEEDBACK#"}})["Items"]
