@@ -8,6 +8,7 @@ A `before-call` answer skips botocore's retries: the product sees what it would 
 from __future__ import annotations
 
 import sys
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,8 +45,12 @@ THROTTLES = {
 
 
 def throttle(service: str, operation: str, *, module: str | None = None, times: int | None = 1,
-             variant: int = 0) -> Fault:
-    code, status, message = THROTTLES[service][variant % len(THROTTLES[service])]
+             variant: int | None = None) -> Fault:
+    """The service's throttling answer for one call site; a service with several codes answers each site with one
+    of them, chosen by the site (so the cases together use every code)."""
+    codes = THROTTLES[service]
+    index = zlib.crc32(f"{module}:{operation}".encode()) if variant is None else variant
+    code, status, message = codes[index % len(codes)]
     return Fault(service, operation, code, status, message, times=times, module=module)
 
 

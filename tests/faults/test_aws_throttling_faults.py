@@ -79,8 +79,7 @@ def test_the_journey_makes_exactly_these_calls(calls, aws_library):
 
 @pytest.mark.parametrize("site", JOURNEY_SITES, ids=str)
 def test_a_throttled_call_is_retried_and_the_journey_completes(calls, aws_library, site):
-    calls.fault = fault = throttle(site.service, site.operation, module=site.module,
-                                   variant=JOURNEY_SITES.index(site))
+    calls.fault = fault = throttle(site.service, site.operation, module=site.module)
     journey(aws_library, calls)
     assert fault.fired, f"{site} was never throttled: the journey no longer makes it"
     aws_library.assert_clean(ready=0)
