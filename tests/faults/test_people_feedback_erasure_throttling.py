@@ -192,3 +192,37 @@ def test_a_throttled_erasure_call_is_retried_and_nothing_of_the_owner_remains(ca
     assert fault.fired, f"{site} was never throttled: the erasure no longer makes it"
     assert caller.erased["remaining"] == {} and caller.erased["deleted"]["logins"] == 1
     assert owner_objects() == [] and owner_items() == {"SETTINGS": 1}
+
+
+def constraints_of_face(library, face_id: str) -> list[str]:
+    return sorted(f"{type(c).__name__}:{c.person_id}" for c in library.services.people_store.constraints(OWNER)
+                  if getattr(c, "face_id", None) == face_id)
+
+
+def test_a_move_throttled_after_its_corrections_were_stored_stores_them_once_and_its_undo_removes_them(
+        calls, aws_library):
+    """"Move this face to that person" stores two corrections (the face belongs there, not where it was), then
+    moves the face. Throttled at the move, the client's retry must not store the corrections a second time (with
+    the retry's time, where the undo would not find the first ones)."""
+    calls.answers.update(ANSWERS)
+    calls.paused = True
+    people_library(aws_library)
+    services = aws_library.services
+    services.people_store.save_faces([StoredFace(
+        face_id="f2", owner=OWNER, photo_id=PHOTOS[1], quality=0.7, created_at=utcnow(),
+        box=BoundingBox(left=0.6, top=0.1, width=0.2, height=0.3))])
+    services.people_store.replace_people(OWNER, [
+        Person(person_id=PERSON, owner=OWNER, face_ids=frozenset(FACES), cover_face_id=FACES[0]),
+        Person(person_id="p2", owner=OWNER, face_ids=frozenset({"f2"}), cover_face_id="f2")])
+    calls.paused = False
+    calls.fault = fault = throttle("dynamodb", "TransactWriteItems", module="dynamodb_people")
+    caller = Caller(calls)
+    caller.step("move", lambda: api_outcome(call_api("POST", f"/faces/{FACES[0]}/move", {"person_id": "p2"})))
+    assert fault.fired == 1 and caller.retryable_answers == 1
+    calls.paused = True
+    assert constraints_of_face(aws_library, FACES[0]) == ["CannotLink:p1", "PinnedFace:p2"]
+    (event,) = [r for r in services.feedback_store.for_photo(OWNER, PHOTOS[0]) if r.face_id == FACES[0]]
+    calls.paused = False
+    assert api_outcome(call_api("DELETE", f"/feedback/{event.feedback_id}")).kind == OK
+    assert constraints_of_face(aws_library, FACES[0]) == []
+    assert FACES[0] in next(p for p in services.people_store.people(OWNER) if p.person_id == PERSON).face_ids

@@ -225,7 +225,14 @@ class PeopleService:
         self._face(owner, face_id)
         target = self._person(owner, to_person_id)
         current = self.person_of_face(owner, face_id)
-        for constraint in move_face(face_id, current, to_person_id, at=at or utcnow()):
+        corrections = move_face(face_id, current, to_person_id, at=at or utcnow())
+        # The same correction stated again replaces the earlier one: a client retrying a move that failed after its
+        # corrections were stored (the face's move throttled) stores them once, at the time its undo will use.
+        restated = {_statement(c) for c in corrections}
+        for stored in self.people.constraints(owner):
+            if _statement(stored) in restated:
+                self.people.remove_constraint(owner, constraint_id_of(stored))
+        for constraint in corrections:
             self.people.add_constraint(owner, constraint)
         return self._reassign(owner, face_id, target)
 
@@ -339,3 +346,8 @@ class PeopleService:
         self.people.replace_people(owner, updated)
         self._changed(owner, {face_id})
         return result
+
+
+def _statement(constraint: object) -> tuple[str, str | None, str | None]:
+    """What a face correction says, whenever it was said: its kind, face and person."""
+    return type(constraint).__name__, getattr(constraint, "face_id", None), getattr(constraint, "person_id", None)
