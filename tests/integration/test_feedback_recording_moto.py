@@ -5,9 +5,7 @@ S3 writing and reading (the run's snapshot, the approved model staged, model.jso
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from datetime import datetime, timezone
 
 import boto3
@@ -22,6 +20,7 @@ from photo_organizer.feedback.models import FeedbackType
 from photo_organizer.learning.datasets import PhotoFeatures, read_feedback
 from photo_organizer.services.retraining_trigger import FeedbackStreamRecorder, TriggerOutcome
 from photo_organizer.services.training_runs import FeatureSnapshot, ModelReapplication, TrainingRunStaging
+from model_tarball import model_tarball
 
 BUCKET = "po-dataset-test"
 _serialize = TypeSerializer().serialize
@@ -141,16 +140,6 @@ def test_a_failing_trigger_does_not_fail_the_recording(s3):
 RUN = "arn:aws:sagemaker:eu-west-1:111111111111:pipeline/p/execution/abc123"
 
 
-def _model_tarball(document: dict) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = json.dumps(document).encode()
-        info = tarfile.TarInfo("model.json")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 class Registry:
     def __init__(self, approved: dict[str, str | None]) -> None:
         self.approved = approved
@@ -161,7 +150,7 @@ class Registry:
 
 def test_export_writes_the_run_snapshot_and_stages_the_approved_models(s3):
     previous = f"s3://{BUCKET}/runs/old1/models/tagging/job/output/model.tar.gz"
-    s3.put_object(Bucket=BUCKET, Key=previous.split(f"{BUCKET}/")[1], Body=_model_tarball({"kind": "tagging"}))
+    s3.put_object(Bucket=BUCKET, Key=previous.split(f"{BUCKET}/")[1], Body=model_tarball({"kind": "tagging"}))
     photos = [PhotoFeatures(owner="ana", photo_id="p1", analysed_at="2026-12-01T00:00:00Z", labels={"dog": 90.0}),
               PhotoFeatures(owner="ana", photo_id="p2", analysed_at="2026-12-01T00:00:00Z")]
     staging = TrainingRunStaging(S3RunArtifacts(BUCKET), Registry({"g-tag": previous, "g-faces": None}),
@@ -217,7 +206,7 @@ def test_reapply_tagging_replaces_the_suggestions_of_every_photo_of_an_owner_wit
 
     artifacts.write_features(RUN, "photos.jsonl", (to_line(p) for p in photos))
     model_key = "runs/abc123/models/tagging/job/output/model.tar.gz"
-    s3.put_object(Bucket=BUCKET, Key=model_key, Body=_model_tarball({"kind": "tagging", "owners": {"ana": {}}}))
+    s3.put_object(Bucket=BUCKET, Key=model_key, Body=model_tarball({"kind": "tagging", "owners": {"ana": {}}}))
     suggestions = Suggestions()
     updated = _reapplication(suggestions, Matchers()).reapply("tagging", f"s3://{BUCKET}/{model_key}", RUN)
     assert updated == 2 and set(suggestions.replaced) == {("ana", "p1"), ("ana", "p2")}
@@ -228,7 +217,7 @@ def test_reapply_tagging_replaces_the_suggestions_of_every_photo_of_an_owner_wit
 
 def test_reapply_faces_promotes_each_owners_matcher_and_refuses_a_model_of_the_other_kind(s3):
     key = "runs/abc123/models/faces/job/output/model.tar.gz"
-    s3.put_object(Bucket=BUCKET, Key=key, Body=_model_tarball(
+    s3.put_object(Bucket=BUCKET, Key=key, Body=model_tarball(
         {"kind": "faces", "owners": {"ana": {"threshold": 0.7}, "ben": {"threshold": 0.75}}}))
     matchers = Matchers()
     reapplication = _reapplication(Suggestions(), matchers)

@@ -322,6 +322,7 @@ def test_alias_swap_actions_request_body():
     operations = [operation for operation, _ in client.calls]
     assert operations == [
         "indices.put_index_template",
+        "indices.exists",  # a rerun of a failed reindex carries on with the index that run created
         "indices.create",
         "indices.get_alias",
         "bulk",
@@ -331,7 +332,7 @@ def test_alias_swap_actions_request_body():
     ]
     assert_golden("reindex_alias_swap", [(op, call) for op, call in client.calls if op != "indices.put_index_template"])
     # The new index is loaded directly (not through the alias, which still serves the old one) ...
-    assert {line["index"]["_index"] for line in client.calls[3][1]["body"][::2]} == {"photos-v2"}
+    assert {line["index"]["_index"] for line in client.calls[4][1]["body"][::2]} == {"photos-v2"}
     # ... and one _aliases call moves the alias: readers see v1 or v2, never nothing.
     assert client.calls[-1][1]["body"] == {
         "actions": [{"remove": {"index": "photos-v1", "alias": "photos"}}, {"add": {"index": "photos-v2", "alias": "photos"}}]
@@ -409,13 +410,14 @@ def test_serverless_reindex_sends_no_refresh_or_load_settings_request_body():
     assert report.index == "photos-v2" and report.written == 2
     assert [operation for operation, _ in client.calls] == [
         "indices.put_index_template",
+        "indices.exists",  # a rerun of a failed reindex carries on with the index that run created
         "indices.create",
         "indices.get_alias",
         "bulk",
         "indices.update_aliases",
     ]
-    assert client.calls[1] == ("indices.create", {"index": "photos-v2", "body": {}})
-    assert "embedding" not in _keys(client.calls[3][1]["body"])
+    assert client.calls[2] == ("indices.create", {"index": "photos-v2", "body": {}})
+    assert "embedding" not in _keys(client.calls[4][1]["body"])
     assert client.calls[-1][1]["body"] == {
         "actions": [{"remove": {"index": "photos-v1", "alias": "photos"}}, {"add": {"index": "photos-v2", "alias": "photos"}}]
     }

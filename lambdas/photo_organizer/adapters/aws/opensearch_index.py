@@ -303,7 +303,10 @@ class OpenSearchIndex:
         # the template alone.
         loading: dict[str, Any] = {} if self._serverless else {"settings": {"index": {
             "refresh_interval": "-1", "auto_expand_replicas": "false", "number_of_replicas": 0}}}
-        self._call("create", lambda c: c.indices.create(index=name, body=loading))
+        # A rerun of a reindex that failed part-way (a throttled bulk, a refused swap) carries on loading the index
+        # the failed run created: the writes are versioned, so what it wrote already comes back NOT_NEWER.
+        if not self._call("exists", lambda c: c.indices.exists(index=name)):
+            self._call("create", lambda c: c.indices.create(index=name, body=loading))
         previous = self.current_indices()
         report = ReindexReport(index=name, previous=previous, written=0)
         for chunk in _chunks(documents, BULK_CHUNK):
