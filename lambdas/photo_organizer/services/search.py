@@ -11,7 +11,9 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +49,9 @@ from photo_organizer.services.photos import summarize
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 MAX_QUERY_CHARS = 500
+# Query texts whose embedding is kept: a query is embedded again for each of its pages (the cursor runs it again)
+# and people repeat their searches; one embedding is ~15-20 ms of CPU under the GIL, most of a search's cost.
+QUERY_VECTORS_KEPT = 512
 
 
 class SearchFilters(BaseModel):
@@ -111,6 +116,8 @@ class SearchService:
     # The user's feedback: the local documents carry its overlay; both backends leave out irrelevant-marked hits.
     feedback: FeedbackStore | None = None
     suggestions: SuggestionStore | None = None
+    _query_vectors: OrderedDict[str, tuple[float, ...]] = field(default_factory=OrderedDict, init=False, repr=False)
+    _query_vectors_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # ---- documents (local backend writes; the cloud indexer builds them from the stream, by the same builder) --
 
@@ -241,8 +248,7 @@ class SearchService:
         # Serverless) would ignore the embedding: do not compute it, nor claim semantic results.
         if (self.embed and supports_vectors(self.index) and parsed.remaining_text.strip() and parsed.semantic_text
                 and query.sort is SortOrder.RELEVANCE):
-            vector = self.embed([parsed.semantic_text])[0]
-            query = query.model_copy(update={"embedding": tuple(map(float, vector))})
+            query = query.model_copy(update={"embedding": self._query_vector(parsed.semantic_text)})
             semantic = "degraded" if self.semantic_degraded else "on"
         results = self.index.search(query)
         if relaxable and not query.relaxed and not cursor and all(h.semantic_only for h in results.hits):
@@ -317,6 +323,21 @@ class SearchService:
         }
 
     # ---- helpers ----------------------------------------------------------------------------------------------
+
+    def _query_vector(self, text: str) -> tuple[float, ...]:
+        """The embedding of a query's text, from the last QUERY_VECTORS_KEPT texts when it is one of them. The text
+        alone decides it (never the owner): a kept vector tells nobody anything about another user's library."""
+        with self._query_vectors_lock:
+            kept = self._query_vectors.get(text)
+            if kept is not None:
+                self._query_vectors.move_to_end(text)
+                return kept
+        vector = tuple(map(float, self.embed([text])[0]))
+        with self._query_vectors_lock:
+            self._query_vectors[text] = vector
+            while len(self._query_vectors) > QUERY_VECTORS_KEPT:
+                self._query_vectors.popitem(last=False)
+        return vector
 
     def _vocabulary(self, owner: str) -> QueryVocabulary:
         people = [(p.person_id, p.name) for p in self.people.people(owner) if p.name and not p.hidden]
