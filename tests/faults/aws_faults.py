@@ -7,6 +7,7 @@ A `before-call` answer skips botocore's retries: the product sees what it would 
 
 from __future__ import annotations
 
+import linecache
 import sys
 import zlib
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore import xform_name
 from botocore.awsrequest import AWSResponse
 
 from aws_inventory import ADAPTERS, Site, aws_call_sites
@@ -54,17 +56,25 @@ def throttle(service: str, operation: str, *, module: str | None = None, times: 
     return Fault(service, operation, code, status, message, times=times, module=module)
 
 
-def adapter_modules() -> list[str]:
-    """The adapters/aws modules on the current call stack, innermost first (which adapter made the call)."""
+def adapter_modules() -> list[tuple[str, str]]:
+    """The adapters/aws frames on the current call stack, innermost first: (module, the source of the call each is
+    making), which say which adapter made the call."""
     root, found = str(ADAPTERS), []
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_filename.startswith(root):
             module = frame.f_code.co_filename.rsplit("/", 1)[-1].removesuffix(".py")
-            if module not in found:
-                found.append(module)
+            found.append((module, _calling_source(frame)))
         frame = frame.f_back
     return found
+
+
+def _calling_source(frame) -> str:
+    positions = list(frame.f_code.co_positions())
+    index = frame.f_lasti // 2
+    first, last = (positions[index][:2] if index < len(positions) else (None, None))
+    first = first or frame.f_lineno
+    return "".join(linecache.getline(frame.f_code.co_filename, n) for n in range(first, (last or first) + 1))
 
 
 # A role without kms:GenerateDataKey / kms:Decrypt on the bucket's or table's key, as each service reports it.
@@ -77,11 +87,17 @@ KMS_DENIED = {
 }
 
 
-def site_of(service: str, operation: str, modules: list[str]) -> Site | None:
-    """The inventory's site a call belongs to: the outermost adapter module on its stack that uses the operation
-    (dynamodb_people's query goes through dynamodb_analysis's DynamoDbTable.call: it is dynamodb_people's call)."""
+def site_of(service: str, operation: str, frames: list[tuple[str, str]]) -> Site | None:
+    """The inventory's site a call belongs to: the outermost adapter frame whose call names the operation
+    (dynamodb_people's `call("query", ...)` goes through dynamodb_analysis's DynamoDbTable.call: it is
+    dynamodb_people's call; s3_feedback_dataset's `strip_prefix(...)` names no put: s3_erasure's rewrite is its own),
+    else the outermost adapter module that uses the operation."""
     inventory = aws_call_sites()
-    for module in reversed(modules):
+    name = xform_name(operation)
+    for module, source in reversed(frames):
+        if name in source and (site := Site(module, service, operation)) in inventory:
+            return site
+    for module, _ in reversed(frames):
         if (site := Site(module, service, operation)) in inventory:
             return site
     return None

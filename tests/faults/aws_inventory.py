@@ -4,7 +4,8 @@ the inventory the throttling suite must cover (test_throttling_inventory fails o
 What counts as a call, per module:
 - boto3: a method called on anything, or a string constant (the adapters dispatch `getattr(client, "put_item")`
   and `get_paginator("scan")`), that is an operation of a service whose client the module or an adapter module it
-  imports makes (`boto3.client("s3")`, `client_factory("cloudwatch")`). Imports resolve ambiguity: `search` in the
+  imports makes (`boto3.client("s3")`, `client_factory("cloudwatch")`), or, for a module handed its client, the
+  modules that import it make. Imports resolve ambiguity: `search` in the
   OpenSearch module is not SageMaker's Search, since that module makes no SageMaker client.
 - Powertools parameters: `parameters.get_secret` is Secrets Manager's GetSecretValue.
 - OpenSearch over HTTP: opensearch-py calls made inside `_call(what, lambda c: c.<op>(...))` (`c.indices.<op>`),
@@ -102,6 +103,10 @@ def _direct_opensearch_calls(module: str, tree: ast.Module) -> set[Site]:
     return sites
 
 
+def _takes_a_client(tree: ast.Module) -> bool:
+    return any(isinstance(node, ast.arg) and node.arg == "client" for node in ast.walk(tree))
+
+
 @functools.cache
 def aws_call_sites() -> frozenset[Site]:
     modules = _modules()
@@ -113,9 +118,16 @@ def aws_call_sites() -> frozenset[Site]:
         clients, imports = direct[name]
         return set(clients).union(*(services_of(i, seen | {name}) for i in imports))
 
+    def given_by_importers(name: str) -> set[str]:
+        """A module handed its client (`client: Callable[[], Any]`, s3_erasure) calls the services of the adapter
+        modules that import it and hand it theirs."""
+        if not _takes_a_client(modules[name]):
+            return set()
+        return set().union(*(direct[other][0] for other in modules if name in direct[other][1]))
+
     sites: set[Site] = set()
     for name, tree in modules.items():
-        services = services_of(name)
+        services = services_of(name) | given_by_importers(name)
         for node in ast.walk(tree):
             candidates = []
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):

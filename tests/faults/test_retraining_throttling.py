@@ -8,7 +8,10 @@ the same snapshot rows, matcher and suggestions."""
 
 from __future__ import annotations
 
+import io
+import json
 import re
+import tarfile
 
 import boto3
 import pytest
@@ -30,6 +33,7 @@ FACES_MODEL = "runs/run1/models/faces/job/output/model.tar.gz"
 RETRAINING = covers(
     "retraining trigger",
     "s3_feedback_dataset:s3.PutObject",
+    "s3_feedback_dataset:s3.ListObjectsV2",  # the erasure tombstones looked up before and after each write
     "dynamodb_retraining_state:dynamodb.GetItem",
     "dynamodb_retraining_state:dynamodb.UpdateItem",
 )
@@ -42,6 +46,20 @@ TRAINING = covers(
     "s3_training_runs:s3.CopyObject",
     "s3_training_runs:s3.GetObject",
 )
+
+
+TRAINING_DATA_ERASURE = covers(
+    "training data erasure",
+    "s3_feedback_dataset:s3.PutObject",  # the tombstone
+    "s3_erasure:s3.ListObjectVersions",
+    "s3_erasure:s3.GetObject",
+    "s3_erasure:s3.PutObject",
+    "s3_erasure:s3.DeleteObjects",
+)
+LEGACY_PART = "feedback/date=2026-11-30/0-9.jsonl"
+OTHER = "0f000000-0000-4000-8000-0000000000b2"
+ENVIRONMENT = bootstrap.RetrainingEnvironment(table_name=TABLE, dataset_bucket=DATASET, data_key="",
+                                              pipeline_name="p", min_feedback=1, region=REGION)
 
 
 class FixedTagger:
@@ -62,14 +80,14 @@ def pipeline(library, calls) -> dict:
     assert api_outcome(call_api("POST", "/feedback", {"type": "tag_added", "photo_id": PHOTOS[0], "tag": "dune"})).kind == "ok"
     s3 = boto3.client("s3", region_name=REGION)
     s3.create_bucket(Bucket=DATASET)
+    s3.put_bucket_versioning(Bucket=DATASET, VersioningConfiguration={"Status": "Enabled"})  # as deployed
     s3.put_object(Bucket=DATASET, Key=TAGGING_MODEL, Body=model_tarball({"kind": "tagging", "owners": {OWNER: {}}}))
     s3.put_object(Bucket=DATASET, Key=FACES_MODEL, Body=model_tarball({"kind": "faces", "owners": {OWNER: {"threshold": 0.7}}}))
     items = boto3.client("dynamodb", region_name=REGION).query(
         TableName=TABLE, KeyConditionExpression="PK = :pk AND begins_with(SK, :f)",
         ExpressionAttributeValues={":pk": {"S": owner_pk(OWNER)}, ":f": {"S": "FEEDBACK#"}})["Items"]
     calls.paused = False
-    env = bootstrap.RetrainingEnvironment(table_name=TABLE, dataset_bucket=DATASET, data_key="", pipeline_name="p",
-                                          min_feedback=1, region=REGION)
+    env = ENVIRONMENT
     caller = Caller(calls)
 
     # 1. The feedback Lambda: the stream's INSERT of the feedback event (a raised error: Lambda retries the batch).
@@ -121,7 +139,7 @@ def pipeline(library, calls) -> dict:
 
 
 UNTHROTTLED = {
-    "dataset": ["feedback/date=D/100-100.jsonl", TAGGING_MODEL, "runs/run1/approved/faces/NONE",
+    "dataset": [f"feedback/owner={OWNER}/date=D/100-100.jsonl", TAGGING_MODEL, "runs/run1/approved/faces/NONE",
                 "runs/run1/approved/tagging/model.tar.gz", "runs/run1/features/faces.jsonl",
                 "runs/run1/features/pairs.jsonl", "runs/run1/features/photos.jsonl", FACES_MODEL],
     "lines": [0, 0, 2],  # no pairs and no analysed photos: the two faces of the owner who gave feedback
@@ -145,3 +163,71 @@ def test_a_throttled_retraining_call_is_retried_and_leaves_what_an_unthrottled_r
     left = pipeline(aws_library, calls)
     assert fault.fired, f"{site} was never throttled: the retraining no longer makes it"
     assert left == UNTHROTTLED
+
+
+def erase_training_data(calls) -> dict:
+    """The feedback Lambda's batch holding the REMOVE of the owner's erasure mark (the API's erasure finished): the
+    owner's feedback lines, run files and model entries leave the dataset bucket. Returns the bucket's census:
+    every version's key, and whether any version still names the owner (inside model tarballs too)."""
+    from photo_organizer.handlers import feedback
+
+    mark_removed = {"eventName": "REMOVE", "eventSource": "aws:dynamodb", "dynamodb": {
+        "SequenceNumber": "300", "Keys": {"PK": {"S": owner_pk(OWNER)}, "SK": {"S": "SETTINGS#erasure"}}}}
+    s3 = boto3.client("s3", region_name=REGION)
+    calls.paused = True  # a part of the older date-only layout, shared with another owner: rewritten without ours
+    s3.put_object(Bucket=DATASET, Key=LEGACY_PART, Body="".join(
+        json.dumps({"owner": owner, "feedback_id": f"f{n}", "schema": 1}) + "\n"
+        for n, owner in enumerate((OWNER, OTHER, OWNER))).encode())
+    calls.paused = False
+    recorder = bootstrap.feedback_recorder(ENVIRONMENT)
+    Caller(calls).step("erasure batch", lambda: raised_outcome(
+        lambda: feedback.process({"Records": [mark_removed]}, recorder)))
+    calls.paused = True
+    listing = s3.list_object_versions(Bucket=DATASET)
+    census = {"versions": [], "naming the owner": []}
+    for version in listing.get("Versions", []):
+        body = s3.get_object(Bucket=DATASET, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+        census["versions"].append(re.sub(r"^erasures/.*", "erasures/TOMBSTONE", version["Key"]))
+        if OWNER.encode() in _readable(body):
+            census["naming the owner"].append(version["Key"])
+    census["other owner's lines"] = s3.get_object(Bucket=DATASET, Key=LEGACY_PART)["Body"].read().count(OTHER.encode())
+    census["versions"] = sorted(set(census["versions"]))  # a retried step may write a key's version twice
+    calls.paused = False
+    return census
+
+
+def _readable(body: bytes) -> bytes:
+    """A model tarball's members, or the object as it is."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+            return b"".join(archive.extractfile(m).read() for m in archive.getmembers() if m.isfile())
+    except tarfile.TarError:
+        return body
+
+
+ERASED = {
+    # The owner's feedback part and its faces file held nobody else: every version went. The models lose the
+    # owner's entry, the shared legacy part its lines; files that never named the owner stay as they were; the
+    # tombstone names a hash only.
+    "versions": sorted(["erasures/TOMBSTONE", LEGACY_PART, TAGGING_MODEL, FACES_MODEL, "runs/run1/approved/faces/NONE",
+                        "runs/run1/approved/tagging/model.tar.gz", "runs/run1/features/pairs.jsonl",
+                        "runs/run1/features/photos.jsonl"]),
+    "naming the owner": [],
+    "other owner's lines": 1,
+}
+
+
+def test_the_training_data_erasure_makes_these_calls_and_leaves_nothing_of_the_owner(calls, aws_library):
+    pipeline(aws_library, calls)
+    census = erase_training_data(calls)
+    assert set(TRAINING_DATA_ERASURE) <= set(calls.sites)
+    assert census == ERASED
+
+
+@pytest.mark.parametrize("site", TRAINING_DATA_ERASURE, ids=str)
+def test_a_throttled_training_data_erasure_call_is_retried_and_leaves_nothing_of_the_owner(calls, aws_library, site):
+    pipeline(aws_library, calls)
+    calls.fault = fault = throttle(site.service, site.operation, module=site.module)
+    census = erase_training_data(calls)
+    assert fault.fired, f"{site} was never throttled: the erasure no longer makes it"
+    assert census == ERASED
