@@ -519,6 +519,9 @@ class Simulation:
             suggestions.by_photo = self._retrain(feedback, people, approved, run, given)
             self._recluster(people, approved.matcher())
             run.curve[given] = self._score(approved, people)
+            # progress on stderr as it goes: a run cut short still shows its curve and the gate's decisions
+            print(f"{strategy} N={given}: tags {run.curve[given].tags:.3f} faces {run.curve[given].faces:.3f}; "
+                  f"gate {'; '.join(run.decisions[-2:])}", file=sys.stderr, flush=True)
         return run
 
     # -- the user ------------------------------------------------------------------------------------------------
@@ -597,8 +600,10 @@ class Simulation:
                                        margin=self.margin, min_examples=self.min_examples)
             for kind, metric, count in (("tagging", "macro_f1", "examples"), ("faces", "pair_f1", "pairs")):
                 section = evaluation[kind]
+                bound = section["decision"].get("gain_lower_bound")
                 run.decisions.append(f"{given} {kind[0]}: {section['candidate'][metric]:.3f}/"
-                                     f"{section['approved'][metric]:.3f} ({section[count]})"
+                                     f"{section['approved'][metric]:.3f} ({section[count]}"
+                                     f"{'' if bound is None else f', lb {bound:+.3f}'})"
                                      f"{' promoted' if section['promote'] else ''}")
             for kind in ("tagging", "faces"):
                 if not evaluation[kind]["promote"]:
@@ -708,7 +713,7 @@ def benchmark(examples: Sequence[Example], *, budgets: Sequence[int] = BUDGETS, 
         f"{t}:{_f(first.get(t))}->{_f(last.get(t))}" for t in changed if first.get(t) != last.get(t))
     checks["promotions (queue, random runs)"] = (len(queue.promotions), [len(r.promotions) for r in randoms])
     checks["promotions"] = len(promotions)
-    checks["queue gate (N kind: held-out candidate/approved (examples))"] = "; ".join(queue.decisions)
+    checks["queue gate (N kind: held-out candidate/approved (examples, bootstrap lower bound of the gain))"] = "; ".join(queue.decisions)
     checks["promotion effects (N kind hidden-truth before->after)"] = "; ".join(
         f"{n} {kind} {before:.3f}->{after:.3f}" for n, kind, before, after in promotions)
     checks["regressions after a promotion"] = sum(1 for _, _, before, after in promotions if after < before - 1e-9)
