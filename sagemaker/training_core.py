@@ -36,6 +36,7 @@ from photo_organizer.learning.features import build_schema, photo_matrix  # noqa
 from photo_organizer.learning.metrics import pair_f1  # noqa: E402
 from photo_organizer.learning.promotion import (  # noqa: E402
     DEFAULT_MARGIN,
+    DEFAULT_MIN_EACH_ANSWER,
     DEFAULT_MIN_EXAMPLES,
     DIFFERENT_PERSON,
     POSITIVE_TAGS,
@@ -368,6 +369,7 @@ def evaluate(
     approved_faces: Mapping | None = None,
     margin: float = DEFAULT_MARGIN,
     min_examples: int = DEFAULT_MIN_EXAMPLES,
+    min_each_answer: int = DEFAULT_MIN_EACH_ANSWER,
 ) -> dict:
     """evaluation.json: candidate, approved and untrained baseline on the same held-out examples, and the gate's
     decision per kind. An approved document of None is the untrained baseline (nothing promoted yet); an owner
@@ -379,11 +381,11 @@ def evaluate(
     result = {
         "tagging": _evaluate_tagging(tagging, candidate_tagging, approved_tagging),
         "faces": _evaluate_faces(pairs, faces, candidate_faces, approved_faces),
-        "gate": {"margin": margin, "min_examples": min_examples},
+        "gate": {"margin": margin, "min_examples": min_examples, "min_each_answer": min_each_answer},
     }
     for kind in ("tagging", "faces"):
         section = result[kind]
-        decision = decide(result, kind, margin, min_examples)
+        decision = decide(result, kind, margin, min_examples, min_each_answer=min_each_answer)
         section["decision"] = decision.to_json()
         section["promote"] = decision.promote
         section["gate_passed"] = int(decision.promote)  # what the pipeline's ConditionStep compares (a number)
@@ -582,6 +584,7 @@ def retrain_in_process(
     faces_hyperparameters: Mapping | None = None,
     margin: float = DEFAULT_MARGIN,
     min_examples: int = DEFAULT_MIN_EXAMPLES,
+    min_each_answer: int = DEFAULT_MIN_EACH_ANSWER,
 ) -> dict:
     """preprocess -> train both kinds -> evaluate against the approved documents, in this process (what the
     scripts do one step each): {"summary", "tagging", "faces", "evaluation"} with the model documents."""
@@ -597,5 +600,6 @@ def retrain_in_process(
         approved_faces=approved_faces,
         margin=margin,
         min_examples=min_examples,
+        min_each_answer=min_each_answer,
     )
     return {"summary": summary, "tagging": tagging, "faces": faces, "evaluation": evaluation}

@@ -204,10 +204,13 @@ def decide(
     margin: float = DEFAULT_MARGIN,
     min_examples: int = DEFAULT_MIN_EXAMPLES,
     *,
-    min_each_answer: int = DEFAULT_MIN_EACH_ANSWER,
+    min_each_answer: int | None = None,
 ) -> Promotion:
     """should_promote on one kind's section of evaluation.json ({"candidate": {...}, "approved": {...},
-    "held_out": HeldOutEvidence JSON, ...})."""
+    "held_out": HeldOutEvidence JSON, ...}). min_each_answer None: what evaluate.py was given (evaluation["gate"]),
+    else DEFAULT_MIN_EACH_ANSWER."""
+    if min_each_answer is None:
+        min_each_answer = int((evaluation.get("gate") or {}).get("min_each_answer", DEFAULT_MIN_EACH_ANSWER))
     section = evaluation.get(kind) or {}
     metric = METRIC[kind]
     candidate = (section.get("candidate") or {}).get(metric)
