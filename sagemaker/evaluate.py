@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--margin", type=float, default=training_core.DEFAULT_MARGIN)
     parser.add_argument("--min-examples", "--min_examples", dest="min_examples", type=int,
                         default=training_core.DEFAULT_MIN_EXAMPLES)
+    parser.add_argument("--min-each-answer", "--min_each_answer", dest="min_each_answer", type=int,
+                        default=training_core.DEFAULT_MIN_EACH_ANSWER,
+                        help="held-out same- and different-person pairs (faces), positive labels (tags) at least")
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         print(f"ignoring arguments {unknown}")
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         approved_faces=training_core.load_model_document(args.approved_faces),
         margin=args.margin,
         min_examples=args.min_examples,
+        min_each_answer=args.min_each_answer,
     )
     training_core.write_json_atomic(args.output / EVALUATION_FILE, result)
     print(json.dumps({

@@ -24,10 +24,11 @@ photo_organizer/learning/ (stacks/ml.py builds it as an asset). Training jobs ex
 source_dir); processing jobs get it as an input and run `run_packaged.py` (a single-file asset, `launcher_uri`),
 which extracts it and runs the named script with the given arguments.
 
-The promotion rule (learning.promotion: candidate >= approved + margin, with enough held-out examples) cannot be
-written as pipeline arithmetic (pipeline conditions compare, they do not add), so evaluate.py, given the margin,
-writes `<kind>.approved_plus_margin` into evaluation.json. The ConditionStep compares the candidate's score with it
-and the held-out count with MinHeldOutExamples, all read from the property file.
+The promotion rule (learning.promotion: a gain of at least the margin whose paired-bootstrap lower bound is above
+zero, with enough held-out examples of each answer) cannot be written as pipeline conditions (they compare, they
+neither add nor resample), and a second copy of it here would drift from the one the local backend uses. So
+evaluate.py, given PromotionMargin and MinHeldOutExamples, applies the rule and writes its decision as a number,
+`<kind>.gate_passed` (1 or 0), into evaluation.json; the ConditionStep only reads it from the property file.
 """
 
 from __future__ import annotations
@@ -46,9 +47,8 @@ SKLEARN_FRAMEWORK_VERSION = "1.4-2"  # sklearn 1.4.2 on Python 3.10 (the scripts
 PY_VERSION = "py3"
 KINDS = ("tagging", "faces")
 # evaluation.json: the score each kind is judged on, and its held-out count (learning's evaluate.py writes both)
-SCORE_PATH = {"tagging": "tagging.candidate.macro_f1", "faces": "faces.candidate.pair_f1"}
-HELD_OUT_PATH = {"tagging": "tagging.examples", "faces": "faces.pairs"}
-REQUIRED_PATH = {kind: f"{kind}.approved_plus_margin" for kind in KINDS}
+# evaluation.json: the gate's decision per kind, 1 = promote (learning.promotion via evaluate.py)
+GATE_PATH = {kind: f"{kind}.gate_passed" for kind in KINDS}
 TRAIN_SCRIPT = {"tagging": "train_tagging.py", "faces": "train_faces.py"}
 # The least an owner needs to get a model of their own (fewer: skipped, the approved model kept for them).
 MIN_PER_OWNER_HYPERPARAMETER = {"tagging": "min-examples", "faces": "min-pairs"}
@@ -108,7 +108,7 @@ def build_pipeline(config: PipelineConfig):
     from sagemaker.inputs import TrainingInput
     from sagemaker.lambda_helper import Lambda
     from sagemaker.workflow.condition_step import ConditionStep
-    from sagemaker.workflow.conditions import ConditionGreaterThanOrEqualTo
+    from sagemaker.workflow.conditions import ConditionEquals
     from sagemaker.workflow.execution_variables import ExecutionVariables
     from sagemaker.workflow.functions import Join, JsonGet
     from sagemaker.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
@@ -205,7 +205,7 @@ def build_pipeline(config: PipelineConfig):
                 s3_data=Join(on="/", values=[sets, "train"]), content_type="application/jsonlines")}),
         )
 
-    # 4. candidate vs approved vs baseline on the same held-out set, with approved + margin written down
+    # 4. candidate vs approved vs baseline on the same held-out set, and the gate's decision written down
     evaluation = PropertyFile(name="Evaluation", output_name="evaluation", path="evaluation.json")
     model_inputs = []
     for kind in KINDS:
@@ -257,14 +257,8 @@ def build_pipeline(config: PipelineConfig):
         )
         checks.append(ConditionStep(
             name=f"Check{kind.capitalize()}",
-            conditions=[
-                ConditionGreaterThanOrEqualTo(
-                    left=JsonGet(step_name=evaluate.name, property_file=evaluation, json_path=SCORE_PATH[kind]),
-                    right=JsonGet(step_name=evaluate.name, property_file=evaluation, json_path=REQUIRED_PATH[kind])),
-                ConditionGreaterThanOrEqualTo(
-                    left=JsonGet(step_name=evaluate.name, property_file=evaluation, json_path=HELD_OUT_PATH[kind]),
-                    right=min_held_out),
-            ],
+            conditions=[ConditionEquals(
+                left=JsonGet(step_name=evaluate.name, property_file=evaluation, json_path=GATE_PATH[kind]), right=1)],
             if_steps=[register, reapply],
             else_steps=[],
         ))

@@ -34,7 +34,16 @@ from photo_organizer.learning import tagging as tag_models  # noqa: E402
 from photo_organizer.learning.datasets import read_photos  # noqa: E402
 from photo_organizer.learning.features import build_schema, photo_matrix  # noqa: E402
 from photo_organizer.learning.metrics import pair_f1  # noqa: E402
-from photo_organizer.learning.promotion import DEFAULT_MARGIN, DEFAULT_MIN_EXAMPLES, decide  # noqa: E402
+from photo_organizer.learning.promotion import (  # noqa: E402
+    DEFAULT_MARGIN,
+    DEFAULT_MIN_EACH_ANSWER,
+    DEFAULT_MIN_EXAMPLES,
+    DIFFERENT_PERSON,
+    POSITIVE_TAGS,
+    SAME_PERSON,
+    HeldOutEvidence,
+    decide,
+)
 
 MODEL_FILE = "model.json"
 MODEL_ARCHIVE = "model.tar.gz"  # what a SageMaker training job leaves in S3, and a ProcessingInput copies in
@@ -360,6 +369,7 @@ def evaluate(
     approved_faces: Mapping | None = None,
     margin: float = DEFAULT_MARGIN,
     min_examples: int = DEFAULT_MIN_EXAMPLES,
+    min_each_answer: int = DEFAULT_MIN_EACH_ANSWER,
 ) -> dict:
     """evaluation.json: candidate, approved and untrained baseline on the same held-out examples, and the gate's
     decision per kind. An approved document of None is the untrained baseline (nothing promoted yet); an owner
@@ -371,15 +381,14 @@ def evaluate(
     result = {
         "tagging": _evaluate_tagging(tagging, candidate_tagging, approved_tagging),
         "faces": _evaluate_faces(pairs, faces, candidate_faces, approved_faces),
-        "gate": {"margin": margin, "min_examples": min_examples},
+        "gate": {"margin": margin, "min_examples": min_examples, "min_each_answer": min_each_answer},
     }
     for kind in ("tagging", "faces"):
         section = result[kind]
-        decision = decide(result, kind, margin, min_examples)
+        decision = decide(result, kind, margin, min_examples, min_each_answer=min_each_answer)
         section["decision"] = decision.to_json()
         section["promote"] = decision.promote
-        metric = "macro_f1" if kind == "tagging" else "pair_f1"
-        section["approved_plus_margin"] = section["approved"][metric] + margin
+        section["gate_passed"] = int(decision.promote)  # what the pipeline's ConditionStep compares (a number)
     return result
 
 
@@ -405,21 +414,54 @@ def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None)
                 out[i] = set(tags)
         return out
 
-    def score(models) -> dict:
-        guesses = predictions(models)
+    def score(guesses: list[set[str]], owners: int) -> dict:
         weighted = _weighted_macro_f1(rows, guesses, WEAK_EVAL_WEIGHT)
         explicit = _weighted_macro_f1(rows, guesses, 0.0)
-        return {**weighted, "explicit_macro_f1": explicit["macro_f1"], "owners": len(models)}
+        return {**weighted, "explicit_macro_f1": explicit["macro_f1"], "owners": owners}
 
-    baseline = score({})
+    baseline_guesses = predictions({})
+    candidate_guesses = predictions(candidate_models)
+    approved_guesses = predictions(approved_models) if approved is not None else baseline_guesses
+    baseline = score(baseline_guesses, 0)
+    labels = sorted({f"{r.owner}/{tag}" for r in rows for tag in r.targets})
+    positives = sum(1 for r in rows for tag, value in r.targets.items() if value and _label_weight(r, tag, WEAK_EVAL_WEIGHT))
+    evidence = HeldOutEvidence.build(
+        len(rows), labels,
+        _tag_count_rows(rows, candidate_guesses, WEAK_EVAL_WEIGHT, labels),
+        _tag_count_rows(rows, approved_guesses, WEAK_EVAL_WEIGHT, labels),
+        {POSITIVE_TAGS: positives},
+    )
     return {
-        "candidate": score(candidate_models),
-        "approved": score(approved_models) if approved is not None else {**baseline, "untrained": True},
+        "candidate": score(candidate_guesses, len(candidate_models)),
+        "approved": score(approved_guesses, len(approved_models)) if approved is not None
+        else {**baseline, "untrained": True},
         "baseline": baseline,
         "examples": len(rows),
         "owners": len({r.owner for r in rows}),
         "weak_weight": WEAK_EVAL_WEIGHT,
+        "held_out": evidence.to_json(),  # per-example counts: the gate's paired bootstrap resamples them
     }
+
+
+def _label_weight(row: ex.TaggingExample, tag: str, weak_weight: float) -> float:
+    return 1.0 if row.weights.get(tag, 1.0) >= 1.0 else weak_weight
+
+
+def _tag_count_rows(rows: Sequence[ex.TaggingExample], predicted: Sequence[set[str]], weak_weight: float,
+                    labels: Sequence[str]) -> list[list[float]]:
+    """Per example and (owner/tag) label: the weighted [example, label, tp, fp, fn] it adds to
+    _weighted_macro_f1's counts (nothing for a true negative)."""
+    index = {label: k for k, label in enumerate(labels)}
+    out = []
+    for i, (row, guess) in enumerate(zip(rows, predicted)):
+        for tag, value in sorted(row.targets.items()):
+            weight = _label_weight(row, tag, weak_weight)
+            if weight <= 0 or not (value or tag in guess):
+                continue
+            counts = [0.0, 0.0, 0.0]
+            counts[0 if value and tag in guess else 1 if tag in guess else 2] = weight
+            out.append([i, index[f"{row.owner}/{tag}"], *counts])
+    return out
 
 
 def _weighted_macro_f1(rows: Sequence[ex.TaggingExample], predicted: Sequence[set[str]], weak_weight: float) -> dict:
@@ -428,7 +470,7 @@ def _weighted_macro_f1(rows: Sequence[ex.TaggingExample], predicted: Sequence[se
     counts: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     for row, guess in zip(rows, predicted):
         for tag, value in row.targets.items():
-            weight = 1.0 if row.weights.get(tag, 1.0) >= 1.0 else weak_weight
+            weight = _label_weight(row, tag, weak_weight)
             if weight <= 0 or not (value or tag in guess):
                 continue
             c = counts[f"{row.owner}/{tag}"]
@@ -453,7 +495,7 @@ def _evaluate_faces(pairs, faces, candidate: Mapping | None, approved: Mapping |
             return matcher.similarity(va, vb)
         return p.similarity
 
-    def score(document: Mapping | None) -> dict:
+    def score(document: Mapping | None, said: list[bool] | None = None) -> dict:
         matchers = face_models.matchers_from_document(document)
         by_probability, by_threshold = [], []
         for p in pairs:
@@ -471,16 +513,37 @@ def _evaluate_faces(pairs, faces, candidate: Mapping | None, approved: Mapping |
         metrics = pair_f1(truth, by_probability)
         metrics["threshold_pair_f1"] = pair_f1(truth, by_threshold)["pair_f1"]
         metrics["owners"] = len(matchers)
+        if said is not None:
+            said.extend(by_probability)
         return metrics
 
-    baseline = score(None)
+    baseline_said: list[bool] = []
+    candidate_said: list[bool] = []
+    approved_said: list[bool] = []
+    baseline = score(None, baseline_said)
+    candidate_metrics = score(candidate, candidate_said)
+    approved_metrics = score(approved, approved_said) if approved is not None else {**baseline, "untrained": True}
+    same = sum(truth)
+    evidence = HeldOutEvidence.build(
+        len(pairs), ["same person"],
+        _pair_count_rows(truth, candidate_said),
+        _pair_count_rows(truth, approved_said if approved is not None else baseline_said),
+        {SAME_PERSON: same, DIFFERENT_PERSON: len(truth) - same},
+    )
     return {
-        "candidate": score(candidate),
-        "approved": score(approved) if approved is not None else {**baseline, "untrained": True},
+        "candidate": candidate_metrics,
+        "approved": approved_metrics,
         "baseline": baseline,
         "pairs": len(pairs),
         "owners": len({p.owner for p in pairs}),
+        "held_out": evidence.to_json(),  # per-pair counts: the gate's paired bootstrap resamples them
     }
+
+
+def _pair_count_rows(truth: Sequence[bool], said: Sequence[bool]) -> list[list[float]]:
+    """Per pair, the [pair, 0, tp, fp, fn] it adds to the "same person" F1 (nothing for a true negative)."""
+    return [[i, 0, float(t and s), float(s and not t), float(t and not s)]
+            for i, (t, s) in enumerate(zip(truth, said)) if t or s]
 
 
 # ---------------------------------------------------------------------------------------------------- re-apply
@@ -521,6 +584,7 @@ def retrain_in_process(
     faces_hyperparameters: Mapping | None = None,
     margin: float = DEFAULT_MARGIN,
     min_examples: int = DEFAULT_MIN_EXAMPLES,
+    min_each_answer: int = DEFAULT_MIN_EACH_ANSWER,
 ) -> dict:
     """preprocess -> train both kinds -> evaluate against the approved documents, in this process (what the
     scripts do one step each): {"summary", "tagging", "faces", "evaluation"} with the model documents."""
@@ -536,5 +600,6 @@ def retrain_in_process(
         approved_faces=approved_faces,
         margin=margin,
         min_examples=min_examples,
+        min_each_answer=min_each_answer,
     )
     return {"summary": summary, "tagging": tagging, "faces": faces, "evaluation": evaluation}

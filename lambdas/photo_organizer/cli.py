@@ -246,6 +246,7 @@ def retrain_with_progress(
     *,
     verbose: bool = False,
     min_held_out: int | None = None,
+    min_each_answer: int | None = None,
     hyperparameters: dict[str, dict[str, str]] | None = None,
 ):
     """Runs the local retraining with a progress bar over its steps; prints the result table. None when the
@@ -257,6 +258,8 @@ def retrain_with_progress(
     service = local_retraining(data_dir)
     if min_held_out is not None:
         service.min_examples = min_held_out
+    if min_each_answer is not None:
+        service.min_each_answer = min_each_answer
     if hyperparameters:
         service.hyperparameters = hyperparameters
     missing = service.scripts_missing(service.trainer.available)
@@ -422,6 +425,7 @@ DEMO_SHOWN = ("coffee_exif_gps.jpg", "obama_partial_face.jpg", "astronaut.png", 
 # examples), and a tag is learned from 1 photo with it and 1 without (normally 3 of each). Same scripts, same rule;
 # smaller numbers. With so few photos a run can still keep the untrained behaviour, and says why.
 DEMO_MIN_HELD_OUT = 2
+DEMO_MIN_EACH_ANSWER = 2  # held-out positive tag labels / same- and different-person pairs (normally 10)
 DEMO_TEST_SHARE = 0.34
 DEMO_HYPERPARAMETERS = {
     "preprocess": {"test-share": str(DEMO_TEST_SHARE)},
@@ -467,7 +471,8 @@ def demo_feedback_and_retrain(client, data_dir: Path, owner: str) -> None:
         client.name_person(people[0]["person_id"], DEMO_PERSON_NAME)
         done.append(f"named the person in {people[0]['photo_count']} photos '{DEMO_PERSON_NAME}'")
     console.print("\n[bold]Scripted feedback:[/] " + "; ".join(done))
-    report = retrain_with_progress(data_dir, min_held_out=DEMO_MIN_HELD_OUT, hyperparameters=DEMO_HYPERPARAMETERS)
+    report = retrain_with_progress(data_dir, min_held_out=DEMO_MIN_HELD_OUT, min_each_answer=DEMO_MIN_EACH_ANSWER,
+                                   hyperparameters=DEMO_HYPERPARAMETERS)
     if report is None:
         return
     after = {name: client.photo(photos[name]) for name in before}

@@ -58,6 +58,7 @@ for name in ("test", "candidate-tagging", "candidate-faces", "approved-tagging",
     parser.add_argument(f"--{name}", type=pathlib.Path)
 parser.add_argument("--margin", type=float)
 parser.add_argument("--min-examples", type=int)
+parser.add_argument("--min-each-answer", type=int)
 args = parser.parse_args()
 
 def score(folder, kind):
@@ -80,6 +81,7 @@ for kind in ("tagging", "faces"):
         "baseline": {metric[kind]: 0.5},
         count[kind]: 40,
     }
+result["gate"] = {"margin": args.margin, "min_examples": args.min_examples, "min_each_answer": args.min_each_answer}
 args.output.mkdir(parents=True, exist_ok=True)
 (args.output / "evaluation.json").write_text(json.dumps(result))
 """
@@ -209,6 +211,24 @@ def test_a_better_candidate_is_promoted_applied_and_reindexed(library) -> None:
     assert registered["version"] == 1
     metrics = json.loads((data_dir / "models" / "tagging" / "v0001" / "metrics.json").read_text())
     assert metrics["decision"]["promote"] is True and metrics["candidate"]["macro_f1"] == 0.8
+
+
+def test_the_service_gives_evaluate_py_its_gate_settings_and_the_real_rule_reads_them(library) -> None:
+    from photo_organizer.learning.promotion import decide as real_decide
+
+    services, retrain_service, set_plan, data_dir = library
+    tag(services, "p1", FeedbackType.TAG_ADDED, "grandma's house")
+    set_plan(tagging={OWNER: {"score": 0.8}})
+    seen: list[dict] = []
+    service = retrain_service()
+    service.margin, service.min_examples, service.min_each_answer = 0.05, 7, 3
+    service.decide = lambda evaluation, kind, margin, min_examples: (
+        seen.append(evaluation), real_decide(evaluation, kind, margin, min_examples))[1]
+    report = service.run()
+    assert seen[0]["gate"] == {"margin": 0.05, "min_examples": 7, "min_each_answer": 3}
+    # the stand-in evaluate.py writes no per-example results: the real rule cannot measure the noise, and refuses
+    outcome = report.outcomes["tagging"]
+    assert outcome.status == "kept" and "no per-example held-out results" in outcome.reason
 
 
 def test_a_worse_candidate_is_registered_unapproved_and_the_approved_one_stays_applied(library) -> None:

@@ -117,22 +117,18 @@ def test_request_shape_steps_in_order_with_their_dependencies(definition):
         assert steps[f"Reapply{kind}"]["DependsOn"] == [f"Register{kind}-RegisterModel"]
 
 
-def test_request_shape_condition_is_candidate_at_least_approved_plus_margin_with_enough_held_out(definition):
+def test_request_shape_condition_reads_the_gate_decision_evaluate_wrote(definition):
     steps = _steps(definition)
-    for kind, metric, count in (("tagging", "macro_f1", "examples"), ("faces", "pair_f1", "pairs")):
+    for kind in ("tagging", "faces"):
         conditions = steps[f"Check{kind.capitalize()}"]["Arguments"]["Conditions"]
-        assert [c["Type"] for c in conditions] == ["GreaterThanOrEqualTo", "GreaterThanOrEqualTo"]
-        score, held_out = conditions
         evaluation = {"Get": "Steps.Evaluate.PropertyFiles.Evaluation"}
-        assert score["LeftValue"] == {"Std:JsonGet": {"Path": f"{kind}.candidate.{metric}", "PropertyFile": evaluation}}
-        assert score["RightValue"] == {"Std:JsonGet": {"Path": f"{kind}.approved_plus_margin",
-                                                       "PropertyFile": evaluation}}
-        assert held_out["LeftValue"] == {"Std:JsonGet": {"Path": f"{kind}.{count}", "PropertyFile": evaluation}}
-        assert held_out["RightValue"] == {"Get": "Parameters.MinHeldOutExamples"}
+        # one copy of the rule (learning.promotion, run by evaluate.py): the condition only reads its decision
+        assert conditions == [{"Type": "Equals", "RightValue": 1, "LeftValue": {
+            "Std:JsonGet": {"Path": f"{kind}.gate_passed", "PropertyFile": evaluation}}}]
     assert steps["Evaluate"]["PropertyFiles"] == [
         {"FilePath": "evaluation.json", "OutputName": "evaluation", "PropertyFileName": "Evaluation"}]
     arguments = steps["Evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
-    assert arguments[0] == "evaluate.py"  # run by run_packaged.py; evaluate.py writes approved_plus_margin
+    assert arguments[0] == "evaluate.py"  # run by run_packaged.py; evaluate.py writes gate_passed
     assert arguments[arguments.index("--margin") + 1] == {"Std:Join": {"On": "", "Values": [
         {"Get": "Parameters.PromotionMargin"}]}}
     assert arguments[arguments.index("--min-examples") + 1] == {"Std:Join": {"On": "", "Values": [

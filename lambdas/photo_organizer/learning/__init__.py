@@ -11,6 +11,7 @@ inference.
   `.project(descriptors)`, `.similarity(descriptor_a, descriptor_b)`, `.threshold`, `FaceMatcher.untrained()`,
   `matchers_from_document(model_json)`.
 - examples: feedback -> labels (`tag_labels`, `face_labels`), the held-out split (`held_out`), `build_splits`.
-- metrics: `macro_f1`, `pair_f1`. promotion: `should_promote`, `decide`. uncertainty: `margin`, `uncertainty`,
+- metrics: `macro_f1`, `pair_f1`. promotion: `should_promote`, `decide` (a paired bootstrap over `HeldOutEvidence`,
+  per-example counts evaluate.py writes). uncertainty: `margin`, `uncertainty`,
   `most_uncertain`, `interleave`.
 """

@@ -1,20 +1,124 @@
 """The promotion rule, one copy for every backend: the local RetrainService calls it, evaluate.py writes its
 decision into evaluation.json (the pipeline's ConditionStep reads that decision), the benchmark replays it.
 
-A candidate replaces the approved model only when it is better by a margin on the SAME held-out data, judged on
-enough held-out examples; anything else (worse, equal, too little to judge, nothing trained) keeps the approved
-one, and says why.
+A candidate replaces the approved model only when it is better on the SAME held-out data by more than that data's
+noise: the point gain must reach the margin AND the lower LOWER_QUANTILE of a paired bootstrap of the gain must be
+above zero. The bootstrap resamples the held-out examples (the same resample for both models) and recomputes each
+metric on each resample (macro-F1 is not a sum over examples), so the required gain grows as the held-out set
+shrinks: a 0.011 gain on 43 photos was noise (it fell on the hidden truth), a 0.14 gain on 43 photos is not.
+It also needs enough of each answer the metric depends on: same-person AND different-person pairs for faces
+(a matcher judged on 3 same-person pairs once passed and then fell from 0.98 to 0.35), positive labels for tags.
+Anything else (worse, equal, within noise, too little to judge, nothing trained) keeps the approved model, and
+says what was measured.
+
+The evidence is per held-out example: for each example and label (an owner's tag; "same person" for faces), the
+(weighted) true positive, false positive and false negative it adds for each model. evaluation.json carries it
+(section["held_out"]), so decide() re-judges exactly what evaluate.py judged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
 
 DEFAULT_MARGIN = 0.01
 DEFAULT_MIN_EXAMPLES = 10
+DEFAULT_MIN_EACH_ANSWER = 10  # of each answer kind the metric depends on (REQUIRED_ANSWERS)
+RESAMPLES = 1000
+LOWER_QUANTILE = 0.05
+_CELLS = 2_000_000
+SEED = 0  # the gate is deterministic: the same evaluation always gets the same decision
 METRIC = {"tagging": "macro_f1", "faces": "pair_f1"}
 EXAMPLES = {"tagging": "examples", "faces": "pairs"}
+SAME_PERSON, DIFFERENT_PERSON, POSITIVE_TAGS = "same-person pairs", "different-person pairs", "positive tag labels"
+REQUIRED_ANSWERS = {"tagging": (POSITIVE_TAGS,), "faces": (SAME_PERSON, DIFFERENT_PERSON)}
+
+
+@dataclass(frozen=True)
+class HeldOutEvidence:
+    """Both models' per-example counts on the same held-out examples: rows of (example, label, tp, fp, fn)."""
+
+    examples: int
+    labels: tuple[str, ...]
+    candidate: np.ndarray  # (rows, 5): example index, label index, tp, fp, fn (weights)
+    approved: np.ndarray
+    answers: Mapping[str, int] = field(default_factory=dict)  # e.g. {"same-person pairs": 12, ...}
+
+    @classmethod
+    def build(cls, examples: int, labels: Sequence[str], candidate: Sequence[Sequence[float]],
+              approved: Sequence[Sequence[float]], answers: Mapping[str, int]) -> HeldOutEvidence:
+        return cls(examples, tuple(labels), _rows(candidate), _rows(approved), dict(answers))
+
+    def to_json(self) -> dict:
+        return {
+            "examples": self.examples,
+            "labels": list(self.labels),
+            "answers": dict(self.answers),
+            "candidate": [_row_json(r) for r in self.candidate],
+            "approved": [_row_json(r) for r in self.approved],
+        }
+
+    @classmethod
+    def from_json(cls, body: Mapping) -> HeldOutEvidence:
+        return cls.build(int(body["examples"]), body["labels"], body["candidate"], body["approved"],
+                         {str(k): int(v) for k, v in (body.get("answers") or {}).items()})
+
+
+def _rows(rows: Sequence[Sequence[float]]) -> np.ndarray:
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 5)
+
+
+def _row_json(row: np.ndarray) -> list:
+    return [int(row[0]), int(row[1]), *(float(v) for v in row[2:])]
+
+
+def macro_f1_of_counts(rows: np.ndarray, labels: int, multiplicity: np.ndarray) -> np.ndarray:
+    """Macro-F1 (over the labels with any count) for each row of `multiplicity` (resamples x examples: how many
+    times each example is drawn). With one label it is that label's F1 (face pair F1). Returns (resamples,)."""
+    if rows.size == 0 or labels == 0:
+        return np.zeros(multiplicity.shape[0])
+    order = np.argsort(rows[:, 1], kind="stable")
+    rows = rows[order]
+    label = rows[:, 1].astype(int)
+    starts = np.flatnonzero(np.r_[True, label[1:] != label[:-1]])
+    drawn = multiplicity[:, rows[:, 0].astype(int)]  # (resamples, rows)
+    tp, fp, fn = (np.add.reduceat(drawn * rows[:, c], starts, axis=1) for c in (2, 3, 4))
+    denominator = 2 * tp + fp + fn
+    scored = denominator > 0
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(denominator), where=scored)
+    counted = scored.sum(axis=1)
+    return np.divide(f1.sum(axis=1), counted, out=np.zeros(len(counted)), where=counted > 0)
+
+
+def bootstrap_gain(evidence: HeldOutEvidence, *, resamples: int = RESAMPLES, seed: int = SEED) -> np.ndarray:
+    """The candidate's gain over the approved model on each paired resample of the held-out examples."""
+    n = evidence.examples
+    if n == 0:
+        return np.zeros(resamples)
+    rng = np.random.default_rng(seed)
+    k = len(evidence.labels)
+    # a few million cells at a time: a large held-out set must not need gigabytes
+    width = max(n, len(evidence.candidate), len(evidence.approved), 1)
+    chunk = max(1, min(resamples, _CELLS // width))
+    gains = []
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        draws = rng.integers(0, n, size=(size, n))
+        offsets = (draws + np.arange(size)[:, None] * n).ravel()
+        multiplicity = np.bincount(offsets, minlength=size * n).reshape(size, n).astype(np.float64)
+        gains.append(macro_f1_of_counts(evidence.candidate, k, multiplicity)
+                     - macro_f1_of_counts(evidence.approved, k, multiplicity))
+    return np.concatenate(gains)
+
+
+def point_scores(evidence: HeldOutEvidence) -> tuple[float, float]:
+    """(candidate, approved) on the held-out set as it is (every example once)."""
+    once = np.ones((1, evidence.examples))
+    k = len(evidence.labels)
+    return (float(macro_f1_of_counts(evidence.candidate, k, once)[0]),
+            float(macro_f1_of_counts(evidence.approved, k, once)[0]))
 
 
 @dataclass(frozen=True)
@@ -24,6 +128,9 @@ class Promotion:
     candidate: float | None
     approved: float | None
     examples: int
+    lower_bound: float | None = None  # LOWER_QUANTILE of the bootstrapped gain (None: not measured)
+    answers: Mapping[str, int] = field(default_factory=dict)
+    resamples: int = 0
 
     def to_json(self) -> dict:
         return {
@@ -32,6 +139,10 @@ class Promotion:
             "candidate": self.candidate,
             "approved": self.approved,
             "examples": self.examples,
+            "gain_lower_bound": self.lower_bound,
+            "lower_quantile": LOWER_QUANTILE,
+            "resamples": self.resamples,
+            "answers": dict(self.answers),
         }
 
 
@@ -43,14 +154,22 @@ def should_promote(
     *,
     examples: int,
     trained_owners: int | None = None,
+    evidence: HeldOutEvidence | None = None,
+    required_answers: Sequence[str] = (),
+    min_each_answer: int = DEFAULT_MIN_EACH_ANSWER,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
 ) -> Promotion:
-    """Promote iff candidate >= approved + margin and examples >= min_examples (and something was trained).
+    """Promote iff something was trained, the held-out set has min_examples examples and min_each_answer of each
+    required answer, candidate >= approved + margin, and the LOWER_QUANTILE of the paired bootstrap gain > 0.
 
     candidate None: the candidate failed or was not evaluated. approved: the approved model's score on the same
-    held-out data (the untrained baseline's before the first promotion)."""
+    held-out data (the untrained baseline's before the first promotion). evidence None: the per-example results
+    are missing, so the gain's noise cannot be measured: refused."""
+    answers = dict(evidence.answers) if evidence is not None else {}
 
-    def refuse(reason: str) -> Promotion:
-        return Promotion(False, reason, candidate, approved, examples)
+    def refuse(reason: str, lower: float | None = None, drawn: int = 0) -> Promotion:
+        return Promotion(False, reason, candidate, approved, examples, lower, answers, drawn)
 
     if candidate is None:
         return refuse("no candidate score: the training or evaluation did not produce one")
@@ -58,21 +177,45 @@ def should_promote(
         return refuse("the candidate holds no trained model: no owner had enough feedback")
     if examples < min_examples:
         return refuse(f"too few held-out examples to judge: {examples} < {min_examples}")
+    if evidence is None:
+        return refuse("no per-example held-out results: the gain's noise cannot be measured")
+    counts = ", ".join(f"{answers.get(name, 0)} {name}" for name in required_answers)
+    for name in required_answers:
+        if answers.get(name, 0) < min_each_answer:
+            others = f" ({counts})" if len(required_answers) > 1 else ""
+            return refuse(f"too few {name} held out to judge: {answers.get(name, 0)} < {min_each_answer}{others}")
     reference = 0.0 if approved is None else approved
     if candidate < reference + margin:
         return refuse(f"candidate {candidate:.4f} does not beat the approved {reference:.4f} by {margin:.4f}")
-    return Promotion(True, f"candidate {candidate:.4f} >= approved {reference:.4f} + {margin:.4f}",
-                     candidate, approved, examples)
+    gains = bootstrap_gain(evidence, resamples=resamples, seed=seed)
+    lower = float(np.quantile(gains, LOWER_QUANTILE))
+    measured = (f"the {LOWER_QUANTILE:.0%} bootstrap lower bound of the gain {candidate - reference:+.4f} is "
+                f"{lower:+.4f} ({resamples} paired resamples of {examples} held-out examples"
+                f"{'; ' + counts if counts else ''})")
+    if lower <= 0:
+        return refuse(f"gain within the held-out noise: {measured}", lower, resamples)
+    return Promotion(True, f"candidate {candidate:.4f} >= approved {reference:.4f} + {margin:.4f}; {measured}",
+                     candidate, approved, examples, lower, answers, resamples)
 
 
 def decide(
-    evaluation: Mapping, kind: str, margin: float = DEFAULT_MARGIN, min_examples: int = DEFAULT_MIN_EXAMPLES
+    evaluation: Mapping,
+    kind: str,
+    margin: float = DEFAULT_MARGIN,
+    min_examples: int = DEFAULT_MIN_EXAMPLES,
+    *,
+    min_each_answer: int | None = None,
 ) -> Promotion:
-    """should_promote on one kind's section of evaluation.json ({"candidate": {...}, "approved": {...}, ...})."""
+    """should_promote on one kind's section of evaluation.json ({"candidate": {...}, "approved": {...},
+    "held_out": HeldOutEvidence JSON, ...}). min_each_answer None: what evaluate.py was given (evaluation["gate"]),
+    else DEFAULT_MIN_EACH_ANSWER."""
+    if min_each_answer is None:
+        min_each_answer = int((evaluation.get("gate") or {}).get("min_each_answer", DEFAULT_MIN_EACH_ANSWER))
     section = evaluation.get(kind) or {}
     metric = METRIC[kind]
     candidate = (section.get("candidate") or {}).get(metric)
     approved = (section.get("approved") or {}).get(metric)
+    held_out = section.get("held_out")
     return should_promote(
         candidate,
         approved,
@@ -80,4 +223,7 @@ def decide(
         min_examples,
         examples=int(section.get(EXAMPLES[kind], 0)),
         trained_owners=(section.get("candidate") or {}).get("owners"),
+        evidence=HeldOutEvidence.from_json(held_out) if held_out else None,
+        required_answers=REQUIRED_ANSWERS[kind],
+        min_each_answer=min_each_answer,
     )

@@ -126,6 +126,7 @@ class RetrainService:
     decide: Callable[[Mapping[str, Any], str, float, int], Any] = learning_decide
     margin: float = 0.01
     min_examples: int = 10
+    min_each_answer: int = 10  # held-out same/different-person pairs, positive tag labels (learning.promotion)
     # "preprocess" | kind -> {name: value}: the scripts' `--name value` arguments
     hyperparameters: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     keep_work: bool = False
@@ -267,7 +268,8 @@ class RetrainService:
         output = work / "evaluation"
         hyperparameters = {name.replace("_", "-"): str(path) for name, path in channels.items()}
         hyperparameters.update({"output": str(output), "margin": str(self.margin),
-                                "min-examples": str(self.min_examples)})
+                                "min-examples": str(self.min_examples),
+                                "min-each-answer": str(self.min_each_answer)})
         self._script("evaluate", ScriptRun(script="evaluate.py", channels=channels, model_dir=work / "evaluate-model",
                                            output_dir=output, hyperparameters=hyperparameters), step)
         path = output / EVALUATION_FILE

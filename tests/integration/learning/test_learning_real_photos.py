@@ -12,7 +12,14 @@ from learning_photos import FACES_TEST_SHARE, OWNER, TINY_OWNER
 
 from photo_organizer.learning.examples import TEST_SHARE, read_tagging_examples
 from photo_organizer.learning.faces import matchers_from_document
-from photo_organizer.learning.promotion import decide
+from photo_organizer.learning.promotion import (
+    DIFFERENT_PERSON,
+    POSITIVE_TAGS,
+    SAME_PERSON,
+    HeldOutEvidence,
+    decide,
+    point_scores,
+)
 from photo_organizer.learning.tagging import SUGGEST_FROM, SUPPRESS_BELOW, models_from_document
 
 pytestmark = pytest.mark.xdist_group("learning")  # one worker analyses the photos for the session
@@ -45,6 +52,11 @@ def test_trained_tagging_beats_the_untrained_tags_on_held_out_real_photos(tag_ev
     assert tag_evaluation["examples"] >= 20
     assert trained > baseline + 0.01
     assert tag_evaluation["approved"]["untrained"] and tag_evaluation["decision"]["promote"]
+    assert tag_evaluation["decision"]["gain_lower_bound"] > 0
+    # the gate's per-example evidence adds up to the reported scores (macro-F1 recomputed from its counts)
+    evidence = HeldOutEvidence.from_json(tag_evaluation["held_out"])
+    assert point_scores(evidence) == pytest.approx((trained, baseline))
+    assert evidence.answers[POSITIVE_TAGS] >= 10
     per_tag = tag_evaluation["candidate"]["per_tag"]
     # the custom tags exist only through feedback: the untrained behaviour never has them
     assert tag_evaluation["baseline"]["per_tag"][f"{OWNER}/school trip"] == 0.0
@@ -59,6 +71,9 @@ def test_trained_face_matcher_beats_the_fixed_threshold_on_held_out_real_faces(f
           f"0.80 threshold {baseline:.4f} on {face_evaluation['pairs']} pairs; projection head: "
           f"{matcher['info']['projection']}")
     assert face_evaluation["pairs"] >= 100
+    evidence = HeldOutEvidence.from_json(face_evaluation["held_out"])
+    assert point_scores(evidence) == pytest.approx((trained, baseline))
+    assert evidence.answers[SAME_PERSON] + evidence.answers[DIFFERENT_PERSON] == face_evaluation["pairs"]
     assert trained > baseline
     assert face_evaluation["candidate"]["threshold_pair_f1"] >= baseline
 

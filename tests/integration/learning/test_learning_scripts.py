@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from learning_photos import OWNER, SAGEMAKER_DIR, TINY_OWNER
 
+from photo_organizer.learning.promotion import decide
+
 pytestmark = pytest.mark.xdist_group("learning")  # one worker analyses the photos for the session
 ROOT = SAGEMAKER_DIR.parent
 # The interpreter the scripts run with: this one by default; point TRAINING_PYTHON at another (e.g. a venv with
@@ -81,8 +83,11 @@ def test_scripts_run_end_to_end_as_script_mode_subprocesses_locally(pipeline_run
         print(f"\n{kind}: {metric} candidate {section['candidate'][metric]:.4f} baseline "
               f"{section['baseline'][metric]:.4f} -> promote {section['promote']} ({section['decision']['reason']})")
         assert section["approved"]["untrained"]  # nothing approved yet: judged against the untrained behaviour
-        assert section["approved_plus_margin"] == pytest.approx(section["approved"][metric] + 0.01)
-        assert section["promote"] == (section["candidate"][metric] >= section["approved_plus_margin"])
+        assert section["gate_passed"] == int(section["promote"])  # what the pipeline's ConditionStep reads
+        assert section["promote"] == decide(evaluation, kind).promote  # the gate re-judges the file alike
+        if section["promote"]:
+            assert section["candidate"][metric] >= section["approved"][metric] + 0.01
+            assert section["decision"]["gain_lower_bound"] > 0
     assert evaluation["tagging"]["promote"]
     rows = [json.loads(t) for t in (work / "applied" / "suggestions.jsonl").read_text().splitlines()]
     assert rows and {r["owner"] for r in rows} == {OWNER}
