@@ -25,11 +25,11 @@ from photo_organizer.learning.datasets import PhotoFeatures, to_line
 from photo_organizer.services.training_data_erasure import TrainingDataErasure
 from photo_organizer.services.training_runs import ModelReapplication
 
+from model_tarball import model_tarball as tarball_of
 from test_feedback_recording_moto import (  # the stream and model shapes of that suite
     FixedModel,
     Matchers,
     Suggestions,
-    _model_tarball,
     feedback_item,
     stream_record,
 )
@@ -142,7 +142,7 @@ def test_two_erasures_rewriting_one_legacy_part_at_once_never_put_back_what_the_
 
 
 def model_tarball(owners: dict[str, dict], skipped: dict[str, str]) -> bytes:
-    return _model_tarball({"kind": "tagging", "schema": 1, "owners": owners, "skipped": skipped})
+    return tarball_of({"kind": "tagging", "schema": 1, "owners": owners, "skipped": skipped})
 
 
 def model_json(data: bytes) -> dict:
@@ -209,7 +209,7 @@ def test_a_run_under_way_during_the_erasure_never_applies_its_model_entry_for_th
     runs.write_features(run, "photos.jsonl", (to_line(PhotoFeatures(owner=o, photo_id="p1", analysed_at="2026-12-01"))
                                               for o in (ANA, BEN)))
     for kind in ("tagging", "faces"):
-        s3.put_object(Bucket=BUCKET, Key=f"runs/late1/models/{kind}/model.tar.gz", Body=_model_tarball(
+        s3.put_object(Bucket=BUCKET, Key=f"runs/late1/models/{kind}/model.tar.gz", Body=tarball_of(
             {"kind": kind, "owners": {ANA: {"threshold": 0.7}, BEN: {"threshold": 0.75}}}))
     suggestions, matchers = Suggestions(), Matchers()
     reapplication = ModelReapplication(
