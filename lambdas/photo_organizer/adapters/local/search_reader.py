@@ -369,7 +369,7 @@ class SearchReads:
             taken += len(chunk)
             # visibility again even when numpy checked it: the vector state and this searcher may be one write
             # apart, and a photo that just became hidden must not slip through on stale flags
-            check = Query.term_set_query(self._schema, "key", chunk.tolist())
+            check = self._keys_query(chunk.tolist())
             if plan.term_filters:
                 check = Query.boolean_query([(Occur.Must, check), (Occur.Must, plan.filtered)])
             else:
@@ -385,6 +385,13 @@ class SearchReads:
                     t, addr = found[key]
                     out.append(Candidate(t=t, addr=addr, key=key))
         return out[:HYBRID_WINDOW]
+
+    def _keys_query(self, keys: list[int]) -> Query:
+        """The documents of these keys (a few hundred at most): one term lookup per key and segment. A
+        term_set_query streamed the key field's whole term dictionary instead: 3.1 ms for 200 keys at 200k photos
+        (~5x that at 1M, most of a hybrid query) against 0.6 ms this way."""
+        s = self._schema
+        return Query.boolean_query([(Occur.Should, Query.term_query(s, "key", key)) for key in keys])
 
     def _by_similarity(self, plan: Plan, query: SearchQuery, vector: np.ndarray) -> Ranked:
         rows = self._vectors.owner_slice(query.owner, with_vectors=True)
