@@ -44,6 +44,7 @@ from photo_organizer.search.models import (
 )
 
 HYBRID_WINDOW = 200  # per list; the largest page
+UNIQUE_TEXT = frozenset({"ocr_text", "filename"})  # text fields whose values are mostly one photo's own
 
 
 @dataclass
@@ -415,11 +416,13 @@ class SearchReads:
             matched: tuple[MatchReason, ...] = (MatchReason(field="meaning"),)
         else:
             reasons = []
-            tokens_of = self._tokens_of
             for name, _ in TEXT_FIELDS if plan.tokens else ():
                 values = doc.get_all(name)
                 if not values:
                     continue
+                # OCR text and file names rarely repeat: analysed each time, they would only push out of the
+                # cache the values that do (and hold memory of the open index for nothing)
+                tokens_of = self._analysed if name in UNIQUE_TEXT else self._tokens_of
                 present = tokens_of(values[0]) if len(values) == 1 else frozenset().union(*map(tokens_of, values))
                 found = [word for token, word in plan.tokens.items() if token in present]
                 if name == "ocr_text":

@@ -354,7 +354,7 @@ class _Reset:
     """A new owner-sorted base with an empty delta, and the writer's maps for it."""
 
     state: _State
-    base_pos: np.ndarray  # key -> base row, -1 when absent
+    base_pos: np.ndarray | None  # key -> base row, -1 when absent; None: built by the first write that needs it
     delta: _Columns
 
 
@@ -367,6 +367,13 @@ class _Staged:
     delta_pos: dict[int, int]  # new delta rows of keys written now
     dead_keys: list[int]  # keys whose earlier delta row died
     reset: _Reset | None = None  # the compaction, when one came due
+
+
+def positions(keys: np.ndarray) -> np.ndarray:
+    """key -> its index in `keys`, -1 for keys not there."""
+    out = np.full(int(keys.max()) + 1 if len(keys) else 0, -1, np.int64)
+    out[keys] = np.arange(len(keys))
+    return out
 
 
 class OwnerVectors:
@@ -395,20 +402,25 @@ class OwnerVectors:
             ends = np.concatenate([change, [len(codes)]])
             ranges = {int(codes[s]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
         keys = base["key"]
-        base_pos = np.full(int(keys.max()) + 1 if len(keys) else 0, -1, np.int64)
-        base_pos[keys] = np.arange(len(keys))
         # room for the whole delta until the next compaction: no growth copies during a bulk load
         room = int(max(self._min_delta, self._delta_share * len(keys)))
         delta = _Columns(self.dim, min(room, 1 << 20) + 16_384)
         state = _State(base, vectors, np.ones(len(keys), bool), ranges, _empty_cols(),
                        np.empty((0, self.dim), np.int8), np.empty(0, bool), source)
-        return _Reset(state, base_pos, delta)
+        return _Reset(state, None, delta)
 
     def _install(self, reset: _Reset) -> None:
-        self._base_pos = reset.base_pos  # writer only
+        self._base_pos = reset.base_pos  # writer only: see _positions
         self._delta = reset.delta
         self._delta_pos: dict[int, int] = {}  # key -> delta row, writer only
         self._state = reset.state
+
+    def _positions(self) -> np.ndarray:
+        """key -> row of the base, built on the first write after an install: a process that only reads (the
+        open index of the API) never holds it (8 MB at 1M photos)."""
+        if self._base_pos is None:
+            self._base_pos = positions(self._state.base["key"])
+        return self._base_pos
 
     # ---- writes (one writer at a time) ---------------------------------------------------------------------
 
@@ -452,8 +464,9 @@ class OwnerVectors:
             if not len(gone):
                 return None
             base_alive = state.base_alive
-            in_range = gone[gone < len(self._base_pos)]
-            at = self._base_pos[in_range]
+            base_pos = self._positions()
+            in_range = gone[gone < len(base_pos)]
+            at = base_pos[in_range]
             at = at[at >= 0]
             if len(at):
                 base_alive = base_alive.copy()
