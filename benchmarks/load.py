@@ -1,7 +1,7 @@
 """Load on the local stack over loopback, bounded in count and time; every scenario prints its checks with targets
 and PASS/FAIL, wall and CPU time (server process tree and this client), and the load average at start and end.
 
-    .venv/bin/python benchmarks/load.py uploads      [--users 50 --photos 300]
+    .venv/bin/python benchmarks/load.py uploads      [--users 50 --photos 300 --client-processes 5]
     .venv/bin/python benchmarks/load.py ingest       [--events 1000]        # 20% duplicates, exactly once
     .venv/bin/python benchmarks/load.py search       [--rate 30 --seconds 60 --users 5]
     .venv/bin/python benchmarks/load.py soak         [--minutes 10]
@@ -9,7 +9,9 @@ and PASS/FAIL, wall and CPU time (server process tree and this client), and the 
 
 uploads, search and soak run the server as its own process (`serve-child`: the local stack with 2 ingest worker
 processes, background analysis off so that the models do not take the 2 cores) and drive it with real HTTP from
-this one. ingest and throughput run the stack in this process, tapping its queue to redeliver or hold events.
+this one (uploads: from several client processes, so that the users' threads do not queue for one GIL). Before the
+load, uploads and search time a few requests alone: the server process's CPU per request, whatever the machine's
+load, beside the latency under load. ingest and throughput run the stack in this process, tapping its queue to redeliver or hold events.
 Photos are small deterministic JPEGs (seeded noise) except in throughput (12 MP from a sample photo).
 Latency and throughput targets are reported, never asserted; the counts (lost, doubled, leaked) are the point.
 """
@@ -19,15 +21,17 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import multiprocessing
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -99,6 +103,11 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
+def process_cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 def tree_rss(pid: int) -> tuple[int, int]:
     """RSS bytes of the process itself, and of its descendants together (the ingest workers)."""
     root = psutil.Process(pid)
@@ -119,17 +128,45 @@ class Meter:
         self.server_pid = server_pid
         self.load_start = load_average()
         self._wall = time.perf_counter()
-        self._client = time.process_time()
+        self._client = self._client_cpu()
         self._server = tree_cpu_seconds(server_pid) if server_pid != os.getpid() else 0.0
+        self._serving = process_cpu_seconds(server_pid)
+
+    @staticmethod
+    def _client_cpu() -> float:
+        """This process and its finished children but the server (client processes; the server ends later)."""
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + children.ru_utime + children.ru_stime
+
+    def server_cpu(self) -> float:
+        return tree_cpu_seconds(self.server_pid) - self._server
+
+    def serving_cpu(self) -> float:
+        """The serving process alone (gateway, API, indexing), without its ingest workers."""
+        return process_cpu_seconds(self.server_pid) - self._serving
 
     def facts(self) -> dict[str, str]:
         wall = time.perf_counter() - self._wall
-        client = time.process_time() - self._client
+        client = self._client_cpu() - self._client
         if self.server_pid == os.getpid():
             cpu = f"{tree_cpu_seconds(os.getpid()) - 0:.1f} s (this process and its workers, from their start)"
         else:
             cpu = f"{tree_cpu_seconds(self.server_pid) - self._server:.1f} s server tree, {client:.1f} s client"
         return {"wall": f"{wall:.1f} s", "cpu": cpu, "load average 1/5/15 min": f"start {self.load_start}, end {load_average()}"}
+
+
+def solo_cost(server_pid: int, call, count: int = 20) -> tuple[float, float]:
+    """(p50 wall ms, CPU ms of the server process itself) of `count` calls made one at a time: what one request
+    costs with nothing else in flight (the CPU figure holds whatever the machine's load)."""
+    server = psutil.Process(server_pid)
+    call(-1)  # warm
+    cpu = sum(server.cpu_times()[:2])
+    walls = []
+    for k in range(count):
+        began = time.perf_counter()
+        call(k)
+        walls.append((time.perf_counter() - began) * 1000)
+    return percentile(walls, 50), (sum(server.cpu_times()[:2]) - cpu) * 1000 / count
 
 
 # ---- the server, as its own process -------------------------------------------------------------------------------
@@ -230,7 +267,50 @@ def plan_user_uploads(user_index: int, per_user: int) -> list[tuple[str, bytes, 
     return plan
 
 
-def run_uploads(users: int, photos: int) -> bool:
+def upload_as_users(url: str, work: list[tuple[str, str, list[tuple[str, bytes, str]]]], start_at: float) -> dict:
+    """One client process: a thread per user (name, token, plan), all starting at `start_at` (time.time()).
+    Returns the presign latencies, each user's photo ids, the (first, repeat) pairs, expectations and failures."""
+    out: dict = {"presign_ms": [], "ids_of": {}, "pairs": [], "expected": {}, "failed": 0}
+    lock = threading.Lock()
+
+    def one_user(item: tuple[str, str, list[tuple[str, bytes, str]]]) -> None:
+        name, token, plan = item
+        ids: list[str] = []
+        with PhotoApiClient(url, token) as client:
+            time.sleep(max(0.0, start_at - time.time()))
+            first = None
+            for filename, data, expected in plan:
+                try:
+                    began = time.perf_counter()
+                    ticket = client.start_upload(filename, "image/jpeg", len(data))
+                    took = (time.perf_counter() - began) * 1000
+                    client.send_file(ticket, data, filename, "image/jpeg")
+                except Exception as exc:  # counted as lost: the user saw a failure
+                    print(f"  upload failed for {name}: {exc}", file=sys.stderr)
+                    with lock:
+                        out["failed"] += 1
+                    continue
+                photo_id = ticket["photo_id"]
+                first = first or photo_id
+                ids.append(photo_id)
+                with lock:
+                    out["presign_ms"].append(took)
+                    if expected == "PAIR":
+                        out["pairs"].append((first, photo_id))
+                    else:
+                        out["expected"][photo_id] = expected
+        with lock:
+            out["ids_of"][name] = ids
+
+    with ThreadPoolExecutor(len(work)) as pool:
+        list(pool.map(one_user, work))
+    return out
+
+
+def run_uploads(users: int, photos: int, client_processes: int = 5) -> bool:
+    """`client_processes`: the users are spread over that many client processes. In one, 50 threads queued for
+    its GIL and every presign's measured time included that wait (client CPU ~1 core: p95 ~500 ms whatever the
+    server did)."""
     per_user = max(1, photos // users)
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
@@ -238,39 +318,25 @@ def run_uploads(users: int, photos: int) -> bool:
         plans = {name: plan_user_uploads(i, per_user) for i, name in enumerate(names)}
         with server_process(data_dir) as (url, pid, tokens_for):
             tokens = tokens_for(names)
-            tally, presign_ms, lock = UploadTally(), [], threading.Lock()
+            with PhotoApiClient(url, tokens[names[0]]) as client:  # its pending photos are never uploaded: unlisted
+                solo = solo_cost(pid, lambda k: client.start_upload(f"solo_{k}.jpg", "image/jpeg", 1000))
+            tally, presign_ms = UploadTally(), []
             pairs: list[tuple[str, str]] = []
-            ids_of: dict[str, list[str]] = {name: [] for name in names}
-            start = threading.Barrier(users)
-            meter = Meter(pid)
-
-            def one_user(name: str) -> None:
-                with PhotoApiClient(url, tokens[name]) as client:
-                    start.wait()
-                    first = None
-                    for filename, data, expected in plans[name]:
-                        try:
-                            began = time.perf_counter()
-                            ticket = client.start_upload(filename, "image/jpeg", len(data))
-                            took = (time.perf_counter() - began) * 1000
-                            client.send_file(ticket, data, filename, "image/jpeg")
-                        except Exception as exc:  # counted as lost: the user saw a failure
-                            print(f"  upload failed for {name}: {exc}", file=sys.stderr)
-                            with lock:
-                                tally.failed_requests += 1
-                            continue
-                        photo_id = ticket["photo_id"]
-                        first = first or photo_id
-                        with lock:
-                            presign_ms.append(took)
-                            ids_of[name].append(photo_id)
-                            if expected == "PAIR":
-                                pairs.append((first, photo_id))
-                            else:
-                                tally.expect(photo_id, expected)
-
-            with ThreadPoolExecutor(users) as pool:
-                list(pool.map(one_user, names))
+            ids_of: dict[str, list[str]] = {}
+            processes = max(1, min(client_processes, users))
+            work = [[(name, tokens[name], plans[name]) for name in names[k::processes]] for k in range(processes)]
+            context = multiprocessing.get_context("fork")  # no threads yet in this process: the plans are inherited
+            with ProcessPoolExecutor(processes, mp_context=context) as pool:
+                pool.submit(time.sleep, 0).result()
+                meter = Meter(pid)
+                start_at = time.time() + 2.0  # every client process started and its users connected
+                for part in pool.map(upload_as_users, [url] * processes, work, [start_at] * processes):
+                    presign_ms += part["presign_ms"]
+                    ids_of |= part["ids_of"]
+                    pairs += part["pairs"]
+                    tally.failed_requests += part["failed"]
+                    for photo_id, expected in part["expected"].items():
+                        tally.expect(photo_id, expected)
             uploaded_at = time.perf_counter()
             statuses: dict[str, str] = {}
             listed: list[str] = []
@@ -285,6 +351,7 @@ def run_uploads(users: int, photos: int) -> bool:
                 tally.expect(first, statuses.get(first) if got == ["DUPLICATE", "READY"] else "READY|DUPLICATE pair")
                 tally.expect(second, statuses.get(second) if got == ["DUPLICATE", "READY"] else "READY|DUPLICATE pair")
             audit = tally.audit(statuses, listed)
+            server_cpu, serving_cpu = meter.server_cpu(), meter.serving_cpu()
             facts = meter.facts()
     p95 = percentile(presign_ms, 95)
     checks = [
@@ -295,10 +362,16 @@ def run_uploads(users: int, photos: int) -> bool:
         Check("presign POST /uploads p95 ms", p95, "< 150", p95 < 150),
     ]
     facts = {
+        "presign alone: p50 ms, server process CPU ms per request": f"{solo[0]:.1f}, {solo[1]:.1f}",
         "users / photos": f"{users} / {audit['uploaded']}",
         "end states": {k[7:]: v for k, v in audit.items() if k.startswith("status_")},
         "presign p50 / p99 ms": f"{percentile(presign_ms, 50):.1f} / {percentile(presign_ms, 99):.1f}",
         "last upload -> all final": f"{drained:.1f} s",
+        "client processes x threads": f"{processes} x {-(-users // processes)}",
+        "server CPU per photo (presign + POST + ingest + status polls)":
+            f"{server_cpu * 1000 / max(1, audit['uploaded']):.1f} ms: serving process "
+            f"{serving_cpu * 1000 / max(1, audit['uploaded']):.1f}, ingest workers "
+            f"{(server_cpu - serving_cpu) * 1000 / max(1, audit['uploaded']):.1f}",
         **facts,
     }
     print(report(f"1. {users} users upload {users * per_user} photos through the local gateway", checks, facts))
@@ -501,9 +574,15 @@ def run_search(rate: float, seconds: float, users: int, per_user: int = 20) -> b
 
             for k in range(20):  # warm-up (the query embedder loads on first use)
                 search(k)
+            solos = {
+                label: solo_cost(pid, lambda k, q=q: clients[names[0]].get(
+                    "/search", params={"q": q or f"{WORDS[k % len(WORDS)]} trip{k}", "limit": 50}))
+                for label, q in (("a repeated query", "beach"), ("a new query each time", ""))
+            }
             leaks = errors = hits = 0
             meter = Meter(pid)
             latencies, lateness, took = open_loop(rate, seconds, search)
+            server_cpu = meter.server_cpu()
             facts = meter.facts()
             for client in clients.values():
                 client.close()
@@ -516,9 +595,12 @@ def run_search(rate: float, seconds: float, users: int, per_user: int = 20) -> b
         Check("rate sent /s", achieved, f">= {rate * 0.95:.1f}", achieved >= rate * 0.95),
     ]
     facts = {
+        **{f"search alone, {label}: p50 ms, server process CPU ms per request": f"{wall:.1f}, {cpu:.1f}"
+           for label, (wall, cpu) in solos.items()},
         "users x photos": f"{users} x {per_user}", "searches": len(latencies), "hits checked": hits,
         "p50 / p99 ms": f"{percentile(latencies, 50):.1f} / {percentile(latencies, 99):.1f}",
         "send lateness p95 ms (generator behind schedule)": f"{percentile(lateness, 95):.1f}",
+        "server CPU per search": f"{server_cpu * 1000 / max(1, len(latencies)):.1f} ms",
         **facts,
     }
     print(report(f"3. {rate:g} searches/s for {seconds:g} s, {users} users with their own photos", checks, facts))
@@ -686,7 +768,7 @@ def run_throughput(count: int) -> bool:
 
 
 OPTIONS = {  # the full parameters by default; shorten them to check that a scenario works
-    "uploads": [("--users", int, 50), ("--photos", int, 300)],
+    "uploads": [("--users", int, 50), ("--photos", int, 300), ("--client-processes", int, 5)],
     "ingest": [("--events", int, 1000)],
     "search": [("--rate", float, 30), ("--seconds", float, 60), ("--users", int, 5)],
     "soak": [("--minutes", float, 10)],
@@ -708,7 +790,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_child(args.data_dir)
         return 0
     runners = {
-        "uploads": lambda: run_uploads(args.users, args.photos),
+        "uploads": lambda: run_uploads(args.users, args.photos, args.client_processes),
         "ingest": lambda: run_ingest(args.events),
         "search": lambda: run_search(args.rate, args.seconds, args.users),
         "soak": lambda: run_soak(args.minutes),

@@ -10,7 +10,9 @@ The stack (stacks/ml.py) and the tests load it by path (`load_pipeline_module()`
 
 Data layout in the dataset bucket (every step reads and writes under its own prefix, which the execution role is
 limited to):
-    feedback/date=YYYY-MM-DD/<first seq>-<last seq>.jsonl      the feedback Lambda's lines (read)
+    feedback/owner=<owner>/date=YYYY-MM-DD/<seqs>.jsonl        the feedback Lambda's lines (read; older parts:
+                                                               feedback/date=YYYY-MM-DD/<seqs>.jsonl)
+    erasures/<sha256 of owner>.json                            tombstones of erased owners (feedback Lambda)
     runs/<execution id>/features/                              ExportFeatures: the feature snapshot
     runs/<execution id>/approved/<kind>/                       ExportFeatures: the approved model (or NONE marker)
     runs/<execution id>/sets/{train,test}/                     Preprocess

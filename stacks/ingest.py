@@ -161,12 +161,15 @@ class IngestStack(Stack):
 
     def _grant(self, validator: PhotoOrganizerFunction, storage: StorageOutputs) -> None:
         fn = validator.function
-        storage.originals.grant_read(fn, f"{ORIGINALS_PREFIX}*")
+        # Not grant_read: it adds s3:List* on the whole bucket, i.e. every owner's keys. The validator reads the
+        # object its event names and lists only versions under originals/ (ListBucketVersions below).
         storage.originals.grant_delete(fn, f"{ORIGINALS_PREFIX}*")
         storage.originals.grant_put(fn, f"{QUARANTINE_PREFIX}*")
         # Deleting a rejected original removes every version, which needs the version-level actions.
         validator.role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["s3:GetObjectVersion", "s3:DeleteObjectVersion"],
+            # Tagging reads: a quarantine move is a CopyObject, which copies the source's tags.
+            actions=["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging",
+                     "s3:DeleteObjectVersion"],
             resources=[storage.originals.arn_for_objects(f"{ORIGINALS_PREFIX}*")],
         ))
         validator.role.add_to_principal_policy(iam.PolicyStatement(

@@ -60,6 +60,8 @@ KINDS = ("tagging", "faces")
 FEEDBACK_PREFIX = "feedback/"
 RUNS_PREFIX = "runs/"
 TRIGGER_STATE_PK = "ML#retraining"  # adapters/aws/dynamodb_retraining_state.STATE_PK
+ERASURE_MARK_SK = "SETTINGS#erasure"  # adapters/aws/dynamodb_people.ERASURE_SK: its REMOVE = an erasure finished
+ERASURES_PREFIX = "erasures/"  # feedback.erasure.ERASURES_PREFIX: the erased owners' tombstones
 SCRIPTS_DIR = PROJECT_ROOT / "sagemaker"
 SOURCE_ASSET_DIR = "ml-source"
 # The pipeline names its jobs `pipelines-<execution id>-<step>-<hash>` (lowercase in ARNs).
@@ -148,8 +150,10 @@ class MlStack(Stack):
                                                  "function's stream mapping; its depth is alarmed on instead."))
         feedback = PhotoOrganizerFunction(
             self, "Feedback", settings=settings, storage=storage, handler=FEEDBACK_HANDLER, log_name="feedback",
-            memory_mb=512, timeout_seconds=60, environment=environment,
-            description="Records feedback events in the dataset bucket and starts retraining (table stream)",
+            # An erasure reads and rewrites every run file (models, snapshots) in memory: room and time for that, which
+            # a batch of feedback lines alone never needs.
+            memory_mb=1024, timeout_seconds=300, environment=environment,
+            description="Records feedback events in the dataset bucket, starts retraining, erases owners' training data",
             failure_path=("the table stream's event source mapping calls it synchronously; records it gives up on go "
                           "to the FeedbackFailures on-failure destination, whose depth is alarmed."))
         self.feedback = feedback
@@ -163,15 +167,20 @@ class MlStack(Stack):
             retry_attempts=settings.feedback_retry_attempts,
             max_record_age=Duration.seconds(settings.indexer_max_record_age_seconds),
             on_failure=event_sources.SqsDlq(failures),
-            # New feedback items only: every other write of the table never invokes the function.
+            # New feedback items, and the REMOVE of an erasure mark (an owner's account erasure finished: the owner's
+            # training data goes); every other write of the table never invokes the function.
             filters=[lambda_.FilterCriteria.filter({
                 "eventName": lambda_.FilterRule.is_equal("INSERT"),
                 "dynamodb": {"NewImage": {"entity": {"S": lambda_.FilterRule.is_equal("feedback")}}},
+            }), lambda_.FilterCriteria.filter({
+                "eventName": lambda_.FilterRule.is_equal("REMOVE"),
+                "dynamodb": {"Keys": {"SK": {"S": lambda_.FilterRule.is_equal(ERASURE_MARK_SK)}}},
             })],
         )
         table.grant_stream_read(feedback.function)
         key.grant_encrypt_decrypt(feedback.function)  # stream records, dataset objects, the failure queue
         self.dataset.grant_put(feedback.function, f"{FEEDBACK_PREFIX}*")
+        self._grant_training_data_erasure(feedback.role)
         feedback.role.add_to_principal_policy(iam.PolicyStatement(
             sid="TriggerStateItemOnly",
             actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
@@ -184,8 +193,10 @@ class MlStack(Stack):
             resources=[settings.retraining_pipeline_arn()],
         ))
         suppress_grant_wildcards(feedback.role)
-        self._suppress_dataset_prefixes(feedback.role, "The feedback function writes one part per batch under "
-                                                       "feedback/ (named by stream sequence numbers)")
+        self._suppress_dataset_prefixes(feedback.role, "The feedback function writes one part per batch and owner "
+                                                       "under feedback/ (named by stream sequence numbers) and takes "
+                                                       "an erased owner out of feedback/ and runs/ (tombstone under "
+                                                       "erasures/)")
 
         # ---- the pipeline's Lambda steps -------------------------------------------------------------------
         export = PhotoOrganizerFunction(
@@ -408,10 +419,29 @@ class MlStack(Stack):
         )], apply_to_children=True)
         return role
 
+    def _grant_training_data_erasure(self, role: iam.IRole) -> None:
+        """The feedback function takes an erased owner out of the dataset bucket (services.training_data_erasure).
+        S3 cannot scope a grant to one owner of a Lambda role (the owner is data, not the caller), so the grant is the
+        prefixes the erasure works in; the API role, which knows the owner, gets nothing of this bucket: only the
+        writer of the dataset deletes from it, as only the stream indexer deletes from the search index."""
+        bucket = self.dataset
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="EraseOwnersTrainingData",
+            actions=["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObjectVersion"],
+            resources=[bucket.arn_for_objects(f"{FEEDBACK_PREFIX}*"), bucket.arn_for_objects(f"{RUNS_PREFIX}*")]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="ErasureTombstones", actions=["s3:PutObject"],
+            resources=[bucket.arn_for_objects(f"{ERASURES_PREFIX}*")]))
+        role.add_to_principal_policy(iam.PolicyStatement(
+            sid="ListErasurePrefixes", actions=["s3:ListBucket", "s3:ListBucketVersions"],
+            resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{FEEDBACK_PREFIX}*", f"{RUNS_PREFIX}*",
+                                                     f"{ERASURES_PREFIX}*"]}}))
+
     def _suppress_dataset_prefixes(self, role: iam.IRole, why: str) -> None:
         NagSuppressions.add_resource_suppressions(role, [NagPackSuppression(
             id="AwsSolutions-IAM5", reason=f"{why}; the grant stays inside that prefix of our dataset bucket.",
-            applies_to=[RegexAppliesTo(regex=r"/^Resource::.*Dataset[0-9A-F]{8}\.Arn.*\/(feedback|runs)\/\*$/")],
+            applies_to=[RegexAppliesTo(regex=r"/^Resource::.*Dataset[0-9A-F]{8}\.Arn.*\/(feedback|runs|erasures)\/\*$/")],
         )], apply_to_children=True)
 
 

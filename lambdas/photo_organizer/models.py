@@ -107,7 +107,8 @@ def clean_filename(name: str) -> str:
 
 
 class UploadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: request bodies are JSON, so a string is never a number ("size": "10" answers 422, not 10 bytes).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     filename: str = Field(min_length=1, max_length=1024)
     # Listed as an enum so the document says what is accepted (Schemathesis' valid cases were all refused with 422);

@@ -2,11 +2,15 @@
 its template's environment and role, against moto (table, buckets), the OpenSearch stand-in and the Rekognition
 stand-in (moto has no collections). What the erasure's own audit reports is checked against a sweep of the table, both
 buckets (every object version and delete marker), the user's face collection and Cognito user; another user stays
-intact."""
+intact. The training data goes after the erasure finished: the feedback function, with its synthesized role, on the
+erasure mark's REMOVE through its mapping's filter, takes the user's lines and model entries out of every object
+version of the dataset bucket, and the other user's stay."""
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -40,6 +44,35 @@ def _objects_of(rehearsal, owner: str) -> dict[str, list[str]]:
     return found
 
 
+def _dataset_versions(rehearsal) -> list[tuple[str, bytes]]:
+    """(key, body) of every object version in the dataset bucket (model.tar.gz bodies as their model.json)."""
+    s3, bucket = rehearsal.client("s3"), rehearsal.ref("ml", "Dataset")
+    listing = s3.list_object_versions(Bucket=bucket)
+    assert not listing.get("IsTruncated")
+    found = []
+    for version in listing.get("Versions", []):
+        body = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+        found.append((version["Key"], _model_json(body) if version["Key"].endswith(".tar.gz") else body))
+    return found + [(m["Key"], b"") for m in listing.get("DeleteMarkers", [])]
+
+
+def _model_tarball(owners: list[str]) -> bytes:
+    """What a training job leaves under runs/<execution id>/: one model.json of per-owner models."""
+    document = json.dumps({"kind": "tagging", "schema": 1, "owners": {o: {"tags": ["x"]} for o in owners},
+                           "skipped": {}}).encode()
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        info = tarfile.TarInfo("model.json")
+        info.size = len(document)
+        tar.addfile(info, io.BytesIO(document))
+    return raw.getvalue()
+
+
+def _model_json(data: bytes) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        return tar.extractfile("model.json").read()
+
+
 def _login_exists(rehearsal, username: str) -> bool:
     idp = rehearsal.client("cognito-idp")
     try:
@@ -66,6 +99,17 @@ def test_delete_account_as_deployed_leaves_nothing_of_the_user_and_the_other_use
     collection = f"{rehearsal.function('Api').environment['PO_FACE_COLLECTION_PREFIX']}-{owner}"
     rehearsal.rekognition.add_face(collection, leaving["photo_id"], identity="leaving")  # as the Glue job indexes
     assert _items_of(rehearsal, owner) and _objects_of(rehearsal, owner)["Originals"]
+    # Training data of both users: feedback lines (the feedback function from the stream) and a run's model.
+    for user in (leaving, staying):
+        status, _ = rehearsal.http.request("POST", "/feedback", token=user["token"],
+                                           body={"type": "tag_added", "photo_id": user["photo_id"], "tag": "kite"})
+        assert status == 201
+    feedback = rehearsal.function("Feedback")
+    assert all(i.error is None for i in rehearsal.poll_stream(feedback))
+    dataset, model_key = rehearsal.ref("ml", "Dataset"), "runs/rehearsal-run/models/tagging/job/output/model.tar.gz"
+    rehearsal.client("s3").put_object(Bucket=dataset, Key=model_key, ServerSideEncryption="aws:kms",
+                                      Body=_model_tarball([owner, staying["owner"]]))
+    assert [k for k, body in _dataset_versions(rehearsal) if owner.encode() in body]
     # A document whose photo's REMOVE record never reached the index (lost past the retries): no stream record
     # will remove it; the indexer's delete_by_query on the finished erasure must.
     rehearsal.opensearch.documents[f"{owner}#lost"] = Document({"owner": owner, "photo_id": "lost"}, 1, owner)
@@ -96,6 +140,19 @@ def test_delete_account_as_deployed_leaves_nothing_of_the_user_and_the_other_use
             if d.source.get("owner") == owner and not d.source.get("deleted")] == []
     status, page = rehearsal.http.request("GET", "/photos", token=token)
     assert (status, page["items"]) == (200, [])
+
+    # The training data, once the erasure mark's REMOVE reached the feedback function: nothing of the user in any
+    # object version (the tombstone is named by a digest), the other user's line and model entry as they were.
+    [erased] = [i for i in rehearsal.poll_stream(feedback) if i.result and i.result["erased"]]
+    assert erased.error is None and erased.result["erased"][0]["dataset_lines"] == 1, erased.result
+    assert erased.result["erased"][0]["model_entries"] == 1 and erased.result["erased"][0]["remaining"] == []
+    left = _dataset_versions(rehearsal)
+    assert [k for k, body in left if owner in k or owner.encode() in body] == []
+    assert [k for k, _ in left if k.startswith("erasures/")] and all(owner not in k for k, _ in left)
+    assert [json.loads(line)["owner"] for k, body in left if k.startswith(f"feedback/owner={staying['owner']}/")
+            for line in body.splitlines()] == [staying["owner"]]
+    assert [list(json.loads(body)["owners"]) for k, body in left if k == model_key] == [[staying["owner"]]]
+    assert rehearsal.denials(feedback) == []
 
     status, page = rehearsal.http.request("GET", "/photos", token=staying["token"])
     assert status == 200 and [p["photo_id"] for p in page["items"]] == [staying["photo_id"]]

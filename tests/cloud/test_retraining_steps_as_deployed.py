@@ -5,15 +5,14 @@ invocations, then checks every AWS call of both functions against their roles' s
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from .rehearsal.journey import owner_of, upload, validate_all
+from model_tarball import model_tarball
 
 pytestmark = pytest.mark.xdist_group("cloud")  # one worker builds the session's rehearsal
 
@@ -21,16 +20,6 @@ SAMPLE = Path(__file__).resolve().parents[1] / "data" / "good" / "gps_exif.jpg"
 RUN = "rehearsalrun0001"
 GROUPS = {"tagging": "photo-organizer-dev-tagging", "faces": "photo-organizer-dev-faces"}
 TAG = "rehearsal suggestion"
-
-
-def _tarball(document: dict) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = json.dumps(document).encode()
-        info = tarfile.TarInfo("model.json")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def _step_events(rehearsal) -> dict[str, dict]:
@@ -95,7 +84,7 @@ def test_export_and_reapply_steps_run_with_their_roles_on_the_events_the_pipelin
                  "faces": {"kind": "faces", "owners": {owner: {"kind": "faces", "threshold": 0.8}}}}
     for kind, document in documents.items():
         key = f"runs/{RUN}/models/{kind}/pipelines-{RUN}-train/output/model.tar.gz"
-        s3.put_object(Bucket=bucket, Key=key, Body=_tarball(document))
+        s3.put_object(Bucket=bucket, Key=key, Body=model_tarball(document))
         step = steps[f"Reapply{kind.capitalize()}"]["Arguments"]
         assert step["kind"] == kind and step["model_data"] == {
             "Get": f"Steps.Train{kind.capitalize()}.ModelArtifacts.S3ModelArtifacts"}

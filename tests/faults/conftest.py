@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from aws_faults import AwsCalls
 from fault_library import REGION, Library, aws_library_in, local_library_in
 from moto_env import mocked_aws
 
@@ -35,6 +36,14 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
+@pytest.fixture
+def calls(aws_env) -> Iterator[AwsCalls]:
+    """The botocore hook (aws_faults): every call recorded, the armed fault answered."""
+    installed = AwsCalls().install()
+    yield installed
+    installed.uninstall()
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """The suite's figure: fault cases survived (passed, audit clean) out of those run; the audit's own checks
     (test_library_audit) are not faults and not counted."""
@@ -42,7 +51,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for outcome in ("passed", "failed", "error", "skipped"):
         for report in terminalreporter.stats.get(outcome, []):
             nodeid = getattr(report, "nodeid", "")
-            if "tests/faults/" in nodeid and "test_library_audit" not in nodeid and report.when in ("call", "setup"):
+            if "tests/faults/" in nodeid and "test_library_audit" not in nodeid and "inventory" not in nodeid and report.when in ("call", "setup"):
                 outcomes.setdefault(report.nodeid, outcome if outcome != "passed" or report.when == "call" else None)
     ran = {nodeid: outcome for nodeid, outcome in outcomes.items() if outcome not in (None, "skipped")}
     if ran:

@@ -62,6 +62,18 @@ class OpenSearchStandIn:
                 items.append({"index": {"_id": doc_id, "_version": version, "result": "created", "status": 201}})
         return {"took": 1, "errors": any(i["index"]["status"] >= 300 for i in items), "items": items}
 
+    def count(self, *, index: Any = None, body: Any = None, params: Any = None) -> dict[str, Any]:
+        return {"count": len(self.live_versions((params or {}).get("routing", "")))}
+
+    def delete_by_query(self, *, index: Any = None, body: Any = None, params: Any = None) -> dict[str, Any]:
+        """Account erasure's forget_owner (routed to the owner): the owner's live documents go, tombstones stay."""
+        owner = (params or {}).get("routing")
+        gone = [doc_id for doc_id, (_, source) in self.docs.items()
+                if owner and source["owner"] == owner and not source.get("deleted")]
+        for doc_id in gone:
+            del self.docs[doc_id]
+        return {"deleted": len(gone)}
+
     def live_versions(self, owner: str) -> dict[str, int]:
         return {
             source["photo_id"]: version
@@ -79,11 +91,12 @@ class Library:
     cluster: OpenSearchStandIn | None = None
     uploaded: dict[str, bytes] = field(default_factory=dict)
 
-    def start_upload(self, sample: str, owner: str = OWNER) -> tuple[str, dict]:
-        """POST /uploads's service, then the bytes into the originals store: returns the photo id and its event."""
+    def start_upload(self, sample: str, owner: str = OWNER, *, data: bytes | None = None) -> tuple[str, dict]:
+        """POST /uploads's service, then the bytes into the originals store (a sample's, or `data` under the
+        sample's name): returns the photo id and its event."""
         from photo_organizer.services.uploads import UploadRequest
 
-        data = (SAMPLES / sample).read_bytes()
+        data = (SAMPLES / sample).read_bytes() if data is None else data
         content_type = TYPES[Path(sample).suffix]
         ticket = self.services.uploads.start(
             owner, UploadRequest(filename=sample, content_type=content_type, size=len(data))

@@ -1,125 +1,120 @@
-"""Throttling on every AWS call the product makes in a photo's life (upload, ingest, list, months, detail, delete),
-under moto, through the API and ingest handlers. For each call, the step that makes it is run once with that call
-throttled: the product answers retryable (API 503 / the message stays queued, not dead-lettered), the step is
-repeated (the client's retry / SQS's redelivery) and completes; the audit then finds nothing lost or doubled."""
+"""Throttling in a photo's life (upload, ingest, list, months, detail, delete) under moto, through the API and
+ingest handlers: each call site the journey makes (throttling.COVERAGE["upload/ingest"]) is throttled once, the
+step that makes it ends retried or retryable (API 503 / the message stays queued, not dead-lettered), the caller
+repeats it and it completes; the audit then finds nothing lost or doubled. Also KMS access denied on S3 and on
+the table (a clear permanent error, nothing half-written)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from photo_organizer.local_stack.events import LambdaContextStub, http_api_event
+from aws_faults import KMS_DENIED, AwsCalls, Fault, throttle
+from throttling import OK, RETRY, Caller, Outcome, api_outcome, call_api, covers
 
-from aws_faults import KMS_DENIED, THROTTLES, AwsCalls, Fault
-from fault_library import OWNER
-
-# Every call of the journey below, as recorded (test_the_journey_makes_exactly_these_calls keeps it current: a new
-# call in the product fails that test until it is listed here, and so gets its own throttling case).
-JOURNEY_CALLS = [
-    ("dynamodb", "DeleteItem"),
-    ("dynamodb", "GetItem"),
-    ("dynamodb", "PutItem"),
-    ("dynamodb", "Query"),
-    ("dynamodb", "UpdateItem"),
-    ("s3", "DeleteObjects"),
-    ("s3", "GetObject"),
-    ("s3", "ListObjectVersions"),
-    ("s3", "PutObject"),
-]
-
-
-def call_api(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    from photo_organizer.handlers import api
-
-    event = http_api_event(method=method, path=path, headers={"content-type": "application/json"},
-                           body=json.dumps(body).encode() if body is not None else b"",
-                           claims={"sub": OWNER, "token_use": "id"})
-    result = api.handler(event, LambdaContextStub())
-    return result["statusCode"], json.loads(result["body"]) if result.get("body") else {}
+JOURNEY_SITES = covers(
+    "upload/ingest",
+    "dynamodb_analysis:dynamodb.GetItem",
+    "dynamodb_analysis:dynamodb.UpdateItem",
+    "dynamodb_feedback:dynamodb.GetItem",
+    "dynamodb_feedback:dynamodb.Query",
+    "dynamodb_feedback:dynamodb.UpdateItem",
+    "dynamodb_metadata:dynamodb.DeleteItem",
+    "dynamodb_metadata:dynamodb.GetItem",
+    "dynamodb_metadata:dynamodb.PutItem",
+    "dynamodb_metadata:dynamodb.Query",
+    "dynamodb_people:dynamodb.GetItem",
+    "dynamodb_people:dynamodb.Query",
+    "s3_blobs:s3.DeleteObjects",
+    "s3_blobs:s3.GetObject",
+    "s3_blobs:s3.ListObjectVersions",
+    "s3_blobs:s3.PutObject",
+)
 
 
-def retried(calls: AwsCalls, step, *, ok) -> object:
-    """Runs a step; if the armed fault fired, the answer must be retryable, then the step runs again unfaulted."""
-    first = step()
-    if calls.fault is not None and calls.fault.fired:
-        assert not ok(first), f"{calls.fault.operation} throttled, yet the step reported success: {first}"
-        calls.fault = None
-        first = step()
-    assert ok(first), first
-    return first
-
-
-def journey(library, calls: AwsCalls) -> dict[str, int]:
-    """A photo's life, each step retried as its caller would. Returns how often the armed fault fired per step."""
-    fired: dict[str, int] = {}
+def journey(library, calls: AwsCalls) -> Caller:
+    """A photo's life, each step run as its caller runs it (the client retries a 503, SQS redelivers)."""
+    caller = Caller(calls)
     calls.seen.clear()  # the fixture's setup calls are not the product's
-
-    def note(step: str) -> None:
-        if calls.fault is not None and calls.fault.fired and step not in fired:
-            fired[step] = calls.fault.fired
-
-    # 1. POST /uploads (the client retries a 503). The bytes then go up with a second ticket made unfaulted (the
-    # browser's POST to S3 is not a call of the product).
-    retried(calls, lambda: call_api("POST", "/uploads", {"filename": "rocket.jpg", "content_type": "image/jpeg",
-                                                         "size": 112525}), ok=lambda r: r[0] == 201)
-    note("upload")
+    calls.sites.clear()
+    # 1. POST /uploads. The bytes then go up with a second ticket made unfaulted (the browser's POST to S3 is not
+    # a call of the product).
+    caller.step("upload", lambda: api_outcome(call_api("POST", "/uploads", {
+        "filename": "rocket.jpg", "content_type": "image/jpeg", "size": 112525})))
     calls.paused = True
     photo_id, event = library.start_upload("rocket.jpg")
     calls.paused = False
-    # 2. The event: one delivery under the fault, then SQS redelivers.
+    # 2. The event: a delivery that fails leaves the message queued for SQS to deliver again.
     library.queue.send(event)
-    library.queue.run_once()
-    note("ingest")
-    if calls.fault is not None and calls.fault.fired:
-        assert library.queue.depth() == 1 and library.queue.dead_letters() == [], "a throttle must be retried"
-        assert library.status(photo_id) == "PENDING_UPLOAD"
-        calls.fault = None
+
+    def deliver() -> Outcome:
+        library.queue.run_once()
+        assert library.queue.dead_letters() == [], "a throttle must be retried, never dead-lettered"
+        if library.queue.depth():
+            assert library.status(photo_id) == "PENDING_UPLOAD"
+            return Outcome(RETRY)
+        return Outcome(OK)
+
+    caller.step("ingest", deliver)
     library.drain()
     assert library.status(photo_id) == "READY"
     # 3. Reads the app makes.
     for path in ("/photos", "/photos/months", f"/photos/{photo_id}"):
-        retried(calls, lambda path=path: call_api("GET", path), ok=lambda r: r[0] == 200)
-        note(path)
+        caller.step(path, lambda path=path: api_outcome(call_api("GET", path)))
     # 4. Delete (the client retries a 503 until 204; a repeated delete after success would be 404).
-    retried(calls, lambda: call_api("DELETE", f"/photos/{photo_id}"), ok=lambda r: r[0] == 204)
-    note("delete")
+    caller.step("delete", lambda: api_outcome(call_api("DELETE", f"/photos/{photo_id}")))
     library.drain()
-    return fired
-
-
-@pytest.fixture
-def calls(aws_env) -> Iterator[AwsCalls]:
-    installed = AwsCalls().install()
-    yield installed
-    installed.uninstall()
+    return caller
 
 
 def test_the_journey_makes_exactly_these_calls(calls, aws_library):
     journey(aws_library, calls)
-    print(calls.distinct())
-    assert calls.distinct() == JOURNEY_CALLS
+    assert sorted(set(calls.sites)) == sorted(JOURNEY_SITES)
     aws_library.assert_clean(ready=0)
     # the pending record of the first ticket (never uploaded) is all that remains
     assert aws_library.audit().records == {"PENDING_UPLOAD": 1}
 
 
-CASES = [
-    (service, operation, *THROTTLES[service][i % len(THROTTLES[service])])
-    for i, (service, operation) in enumerate(JOURNEY_CALLS)
-]
-
-
-@pytest.mark.parametrize(("service", "operation", "code", "status", "message"), CASES,
-                         ids=[f"{s}.{o}.{c}" for s, o, c, _, _ in CASES])
-def test_a_throttled_call_is_retried_and_the_journey_completes(calls, aws_library, service, operation, code, status,
-                                                               message):
-    calls.fault = fault = Fault(service, operation, code, status, message)
+@pytest.mark.parametrize("site", JOURNEY_SITES, ids=str)
+def test_a_throttled_call_is_retried_and_the_journey_completes(calls, aws_library, site):
+    calls.fault = fault = throttle(site.service, site.operation, module=site.module)
     journey(aws_library, calls)
-    assert fault.fired, f"{service}.{operation} was never throttled: the journey no longer makes it"
+    assert fault.fired, f"{site} was never throttled: the journey no longer makes it"
     aws_library.assert_clean(ready=0)
     assert aws_library.audit().records == {"PENDING_UPLOAD": 1}
+
+
+REJECTION_SITES = covers("upload/ingest", "s3_blobs:s3.CopyObject", "s3_blobs:s3.HeadObject")
+
+
+@pytest.mark.parametrize("action", ["quarantine", "delete"])
+@pytest.mark.parametrize("operation", ["CopyObject", "HeadObject", "ListObjectVersions", "DeleteObjects"])
+def test_a_throttle_while_rejecting_a_file_leaves_no_bytes_after_the_redelivery(calls, aws_library, action,
+                                                                              operation):
+    """The record says REJECTED first, then the bytes go (moved to quarantine/ or deleted): a throttle between the
+    two must not leave the refused bytes under the originals key once SQS delivered the event again."""
+    from photo_organizer.settings import RejectedAction
+
+    if action == "delete" and operation in ("CopyObject", "HeadObject"):
+        pytest.skip("deleting makes no copy")
+    aws_library.services.ingest.settings = dataclasses.replace(aws_library.services.ingest.settings,
+                                                               rejected_action=RejectedAction(action))
+    photo_id, event = aws_library.start_upload("rocket.jpg", data=b"\xff\xd8\xff not a jpeg at all")
+    calls.fault = fault = throttle("s3", operation, module="s3_blobs")
+    if operation == "HeadObject":  # asked only by a redelivery after an interrupted move: interrupt one first
+        calls.fault = Fault("s3", "CopyObject", "SlowDown", 503, "Please reduce your request rate.", times=1)
+        aws_library.queue.send(event)
+        aws_library.queue.run_once()
+        calls.fault = fault
+    aws_library.queue.send(event)
+    aws_library.drain()
+    assert fault.fired and aws_library.queue.dead_letters() == []
+    assert aws_library.status(photo_id) == "REJECTED"
+    report = aws_library.assert_clean(ready=0)
+    assert report.records == {"REJECTED": 1}
+    assert report.blobs == (1 if action == "quarantine" else 0), "only the quarantine copy, when quarantining"
 
 
 @pytest.mark.parametrize(("operation", "skip"), [("GetObject", 0), ("PutObject", 0), ("PutObject", 1)],

@@ -106,8 +106,11 @@ def test_feedback_function_reads_only_new_feedback_items_from_the_stream_with_re
     assert props["MaximumRetryAttempts"] == settings.feedback_retry_attempts
     assert props["StartingPosition"] == "TRIM_HORIZON"
     assert "FeedbackFailures" in json.dumps(props["DestinationConfig"]["OnFailure"]["Destination"])
-    [pattern] = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
-    assert pattern == {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"entity": {"S": ["feedback"]}}}}
+    patterns = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
+    assert patterns == [{"eventName": ["INSERT"], "dynamodb": {"NewImage": {"entity": {"S": ["feedback"]}}}},
+                        # an owner's account erasure finished: the owner's training data goes
+                        {"eventName": ["REMOVE"], "dynamodb": {"Keys": {"SK": {"S": ["SETTINGS#erasure"]}}}}]
+    assert (function["MemorySize"], function["Timeout"]) == (1024, 300)  # an erasure rewrites the run files
     env = function["Environment"]["Variables"]
     assert env["PO_RETRAINING_PIPELINE"] == PIPELINE
     assert env["PO_RETRAIN_MIN_FEEDBACK"] == str(settings.retrain_min_feedback) == "50"
@@ -126,11 +129,10 @@ def test_every_function_failure_and_the_failure_queue_are_alarmed_to_the_topic(s
                "AlarmsTopic" in json.dumps(a["Properties"]["AlarmActions"]) for a in alarms.values())
 
 
-def test_feedback_role_writes_only_feedback_parts_the_trigger_item_and_starts_only_our_pipeline(synthesized):
+def test_feedback_role_writes_feedback_parts_the_trigger_item_and_starts_only_our_pipeline(synthesized):
     statements = _ml_statements(synthesized, "FeedbackRole")
-    assert allowed(statements, "s3:PutObject", f"{DATASET}/feedback/date=2026-12-03/1-9.jsonl")
-    assert not allowed(statements, "s3:PutObject", f"{DATASET}/runs/x/features/photos.jsonl")
-    assert not allowed(statements, "s3:GetObject", f"{DATASET}/feedback/date=2026-12-03/1-9.jsonl")
+    assert allowed(statements, "s3:PutObject", f"{DATASET}/feedback/owner=ana/date=2026-12-03/1-9.jsonl")
+    assert not allowed(statements, "s3:PutObject", f"{DATASET}/features/photos.jsonl")
     assert allowed(statements, "sagemaker:StartPipelineExecution", PIPELINE_ARN)
     assert allowed(statements, "sagemaker:ListPipelineExecutions", PIPELINE_ARN)
     assert not allowed(statements, "sagemaker:StartPipelineExecution",
@@ -142,6 +144,29 @@ def test_feedback_role_writes_only_feedback_parts_the_trigger_item_and_starts_on
     [stream] = [st for st in statements if "dynamodb:GetRecords" in st["Action"]]
     assert "StreamArn" in json.dumps(stream["Resource"])  # the table's stream only
     assert allowed(statements, "kms:GenerateDataKey", KEY)
+
+
+def test_feedback_role_erases_an_owner_inside_the_feedback_and_runs_prefixes_only_and_the_api_role_not_at_all(
+        synthesized):
+    """S3 cannot scope a Lambda role's grant to one owner (the owner is data): the erasure's grant is its prefixes,
+    held by the writer of the dataset; the API role, which knows the owner, has nothing of the dataset bucket."""
+    statements = _ml_statements(synthesized, "FeedbackRole")
+    for key in ("feedback/owner=ana/date=2026-12-03/1-9.jsonl", "feedback/date=2026-11-30/0-9.jsonl",
+                "runs/exec1/models/tagging/job/output/model.tar.gz"):
+        for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObjectVersion"):
+            assert allowed(statements, action, f"{DATASET}/{key}"), (action, key)
+    assert allowed(statements, "s3:PutObject", f"{DATASET}/erasures/0123abcd.json")
+    assert not allowed(statements, "s3:GetObject", f"{DATASET}/erasures/0123abcd.json")  # listed, never read
+    assert not allowed(statements, "s3:DeleteObjectVersion", f"{DATASET}/erasures/0123abcd.json")
+    assert not allowed(statements, "s3:DeleteObject", f"{DATASET}/feedback/owner=ana/date=2026-12-03/1-9.jsonl")
+    assert not allowed(statements, "s3:DeleteObjectVersion", f"{DATASET}/features/photos.jsonl")
+    assert not allowed(statements, "s3:PutBucketVersioning", DATASET)
+    for prefix in ("feedback/owner=ana/", "runs/", "erasures/0123abcd.json"):
+        for action in ("s3:ListBucket", "s3:ListBucketVersions"):
+            assert allowed(statements, action, DATASET, {"s3:prefix": prefix}), (action, prefix)
+    assert not allowed(statements, "s3:ListBucketVersions", DATASET, {"s3:prefix": ""})
+    api = json.dumps(synthesized.template_json("api"))
+    assert "Dataset" not in api and "dataset" not in api.replace("dataset_", "")
 
 
 def test_export_and_reapply_roles_stay_inside_the_runs_prefix_and_our_model_groups(synthesized):
@@ -161,6 +186,10 @@ def test_export_and_reapply_roles_stay_inside_the_runs_prefix_and_our_model_grou
     assert allowed(reapply, "dynamodb:UpdateItem", TABLE) and allowed(reapply, "dynamodb:PutItem", TABLE)
     assert not allowed(reapply, "dynamodb:DeleteItem", TABLE)
     assert not allowed(reapply, "sagemaker:StartPipelineExecution", PIPELINE_ARN)
+    # the erased owners' tombstones, listed only (a model's entry of an erased owner is never applied); the listing
+    # comes with grant_read of runs/ (s3:List* on the bucket)
+    assert allowed(reapply, "s3:ListBucket", DATASET, {"s3:prefix": "erasures/0123abcd.json"})
+    assert not allowed(reapply, "s3:GetObject", f"{DATASET}/erasures/0123abcd.json")
 
 
 def test_two_model_package_groups_one_per_kind(synthesized):

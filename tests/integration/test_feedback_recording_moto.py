@@ -1,13 +1,11 @@
 """The feedback Lambda's recording (moto S3 + DynamoDB): stream records of FEEDBACK# items -> FeedbackRecords ->
-`feedback/date=.../<first seq>-<last seq>.jsonl` in the dataset bucket (SSE-KMS), a retried batch rewriting the same
+`feedback/owner=.../date=.../<first seq>-<last seq>.jsonl` in the dataset bucket (SSE-KMS), a retried batch rewriting the same
 objects, lines the training's reader (learning.datasets.read_feedback) reads back; and the pipeline's Lambda steps'
 S3 writing and reading (the run's snapshot, the approved model staged, model.json out of model.tar.gz)."""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from datetime import datetime, timezone
 
 import boto3
@@ -22,6 +20,7 @@ from photo_organizer.feedback.models import FeedbackType
 from photo_organizer.learning.datasets import PhotoFeatures, read_feedback
 from photo_organizer.services.retraining_trigger import FeedbackStreamRecorder, TriggerOutcome
 from photo_organizer.services.training_runs import FeatureSnapshot, ModelReapplication, TrainingRunStaging
+from model_tarball import model_tarball
 
 BUCKET = "po-dataset-test"
 _serialize = TypeSerializer().serialize
@@ -59,7 +58,7 @@ class CountingTrigger:
         return TriggerOutcome(events, None, "counted")
 
 
-def test_stream_records_become_dataset_parts_per_date_named_by_the_batch_sequence_numbers(s3, tmp_path):
+def test_stream_records_become_dataset_parts_per_owner_and_date_named_by_the_batch_sequence_numbers(s3, tmp_path):
     trigger = CountingTrigger()
     recorder = FeedbackStreamRecorder(S3FeedbackDataset(BUCKET), trigger, parse=feedback_from_stream,
                                       sequence_of=sequence_of)
@@ -74,7 +73,8 @@ def test_stream_records_become_dataset_parts_per_date_named_by_the_batch_sequenc
     assert (outcome.recorded, outcome.skipped, outcome.part) == (3, 1, "100-103")
     assert trigger.calls == [(3, "100-103")]
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"])
-    assert keys == ["feedback/date=2026-12-02/100-103.jsonl", "feedback/date=2026-12-03/100-103.jsonl"]
+    assert keys == ["feedback/owner=ana/date=2026-12-02/100-103.jsonl", "feedback/owner=ana/date=2026-12-03/100-103.jsonl",
+                    "feedback/owner=ben/date=2026-12-03/100-103.jsonl"]
     head = s3.head_object(Bucket=BUCKET, Key=keys[0])
     assert head["ServerSideEncryption"] == "aws:kms" and head["ContentType"] == "application/x-ndjson"
     # a retried batch rewrites the same objects with the same lines
@@ -98,7 +98,7 @@ def test_the_dataset_object_uses_the_data_key_when_one_is_given(s3):
     key_arn = boto3.client("kms").create_key()["KeyMetadata"]["Arn"]
     item = feedback_item("ana", "f9", photo_id="p1", tag="cat")
     S3FeedbackDataset(BUCKET, kms_key_id=key_arn).append([feedback_from_stream(stream_record(item, "7"))], part="7-7")
-    head = s3.head_object(Bucket=BUCKET, Key="feedback/date=2026-12-02/7-7.jsonl")
+    head = s3.head_object(Bucket=BUCKET, Key="feedback/owner=ana/date=2026-12-02/7-7.jsonl")
     assert head["SSEKMSKeyId"] == key_arn
 
 
@@ -140,16 +140,6 @@ def test_a_failing_trigger_does_not_fail_the_recording(s3):
 RUN = "arn:aws:sagemaker:eu-west-1:111111111111:pipeline/p/execution/abc123"
 
 
-def _model_tarball(document: dict) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = json.dumps(document).encode()
-        info = tarfile.TarInfo("model.json")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 class Registry:
     def __init__(self, approved: dict[str, str | None]) -> None:
         self.approved = approved
@@ -160,7 +150,7 @@ class Registry:
 
 def test_export_writes_the_run_snapshot_and_stages_the_approved_models(s3):
     previous = f"s3://{BUCKET}/runs/old1/models/tagging/job/output/model.tar.gz"
-    s3.put_object(Bucket=BUCKET, Key=previous.split(f"{BUCKET}/")[1], Body=_model_tarball({"kind": "tagging"}))
+    s3.put_object(Bucket=BUCKET, Key=previous.split(f"{BUCKET}/")[1], Body=model_tarball({"kind": "tagging"}))
     photos = [PhotoFeatures(owner="ana", photo_id="p1", analysed_at="2026-12-01T00:00:00Z", labels={"dog": 90.0}),
               PhotoFeatures(owner="ana", photo_id="p2", analysed_at="2026-12-01T00:00:00Z")]
     staging = TrainingRunStaging(S3RunArtifacts(BUCKET), Registry({"g-tag": previous, "g-faces": None}),
@@ -216,7 +206,7 @@ def test_reapply_tagging_replaces_the_suggestions_of_every_photo_of_an_owner_wit
 
     artifacts.write_features(RUN, "photos.jsonl", (to_line(p) for p in photos))
     model_key = "runs/abc123/models/tagging/job/output/model.tar.gz"
-    s3.put_object(Bucket=BUCKET, Key=model_key, Body=_model_tarball({"kind": "tagging", "owners": {"ana": {}}}))
+    s3.put_object(Bucket=BUCKET, Key=model_key, Body=model_tarball({"kind": "tagging", "owners": {"ana": {}}}))
     suggestions = Suggestions()
     updated = _reapplication(suggestions, Matchers()).reapply("tagging", f"s3://{BUCKET}/{model_key}", RUN)
     assert updated == 2 and set(suggestions.replaced) == {("ana", "p1"), ("ana", "p2")}
@@ -227,7 +217,7 @@ def test_reapply_tagging_replaces_the_suggestions_of_every_photo_of_an_owner_wit
 
 def test_reapply_faces_promotes_each_owners_matcher_and_refuses_a_model_of_the_other_kind(s3):
     key = "runs/abc123/models/faces/job/output/model.tar.gz"
-    s3.put_object(Bucket=BUCKET, Key=key, Body=_model_tarball(
+    s3.put_object(Bucket=BUCKET, Key=key, Body=model_tarball(
         {"kind": "faces", "owners": {"ana": {"threshold": 0.7}, "ben": {"threshold": 0.75}}}))
     matchers = Matchers()
     reapplication = _reapplication(Suggestions(), matchers)

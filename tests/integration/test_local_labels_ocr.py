@@ -22,6 +22,7 @@ from photo_organizer.adapters.local.vocabulary import (
     ancestors,
     labels_from_logits,
     labels_from_probabilities,
+    split_labels,
 )
 from photo_organizer.errors import ConfigurationError, InvalidImageError
 from photo_organizer.imaging import derive
@@ -105,6 +106,31 @@ def test_unmapped_classes_are_dropped_and_top_k_limits_specific_tags() -> None:
     labels = labels_from_probabilities(_probabilities(c963=0.3, c967=0.3, c933=0.3), top_k=1, min_confidence=5)
     specific = [label.name for label in labels if label.name in {"Pizza", "Coffee", "Burger"}]
     assert len(specific) == 1
+
+
+def test_weak_labels_are_the_other_top_guesses_from_the_weak_floor_with_their_new_ancestors() -> None:
+    # espresso 60% (a label); cup 14% and daisy 8% (weak); golf ball 3% (under the weak floor)
+    probabilities = _probabilities(c967=0.60, c968=0.14, c985=0.08, c574=0.03)
+    labels, weak = split_labels(probabilities, min_confidence=20, weak_confidence=5)
+    assert {label.name for label in labels} == {"Coffee", "Beverage", "Food and Drink"}
+    by_name = {label.name: label for label in weak}
+    # Cup's ancestors Tableware (not a label yet) come too; Food and Drink is a label already, so not weak
+    assert set(by_name) == {"Cup", "Tableware", "Flower", "Plant", "Nature"}
+    assert by_name["Cup"].confidence == pytest.approx(14.0) and by_name["Flower"].confidence == pytest.approx(8.0)
+    assert "Ball" not in by_name and "Sport" not in by_name
+    assert labels == labels_from_probabilities(probabilities, min_confidence=20)  # labels unchanged by weak ones
+    assert split_labels(probabilities, min_confidence=20)[1] == ()  # no weak floor: no weak labels
+
+
+def test_single_class_things_people_photograph_have_tags_with_parents() -> None:
+    # ImageNet names a tripod, a flag (flagpole), a microphone, a lamp, a lighthouse by one class each: each used to
+    # be dropped (camera.png: tripod 93% gave no tag at all)
+    expected = {872: "Tripod", 557: "Flag", 650: "Microphone", 846: "Lamp", 437: "Lighthouse", 879: "Umbrella",
+                825: "Wall", 587: "Tool", 909: "Cookware"}
+    assert {i: CLASS_TAGS[i] for i in expected} == expected
+    assert ancestors("Tripod") == ("Photography",) and "Photography" in ancestors("Camera")
+    labels = labels_from_probabilities(_probabilities(c872=0.93))
+    assert [label.name for label in labels] == ["Tripod", "Photography"]
 
 
 def test_labels_from_logits_is_the_softmax_of_the_raw_outputs() -> None:

@@ -22,9 +22,12 @@ from photo_organizer.adapters.aws.opensearch_index import OpenSearchIndex, trans
 from photo_organizer.adapters.aws.opensearch_lifecycle import IndexedEntry, diff_index, load_mapping
 from photo_organizer.adapters.aws.opensearch_requests import (
     EXPLAINED_FIELDS,
+    FACET_SIZE,
+    VOCABULARY_SIZE,
     count_body,
     document_source,
     explained_terms,
+    facet_aggs,
     knn_body,
     search_body,
     suggest_body,
@@ -319,6 +322,7 @@ def test_alias_swap_actions_request_body():
     operations = [operation for operation, _ in client.calls]
     assert operations == [
         "indices.put_index_template",
+        "indices.exists",  # a rerun of a failed reindex carries on with the index that run created
         "indices.create",
         "indices.get_alias",
         "bulk",
@@ -328,7 +332,7 @@ def test_alias_swap_actions_request_body():
     ]
     assert_golden("reindex_alias_swap", [(op, call) for op, call in client.calls if op != "indices.put_index_template"])
     # The new index is loaded directly (not through the alias, which still serves the old one) ...
-    assert {line["index"]["_index"] for line in client.calls[3][1]["body"][::2]} == {"photos-v2"}
+    assert {line["index"]["_index"] for line in client.calls[4][1]["body"][::2]} == {"photos-v2"}
     # ... and one _aliases call moves the alias: readers see v1 or v2, never nothing.
     assert client.calls[-1][1]["body"] == {
         "actions": [{"remove": {"index": "photos-v1", "alias": "photos"}}, {"add": {"index": "photos-v2", "alias": "photos"}}]
@@ -406,13 +410,14 @@ def test_serverless_reindex_sends_no_refresh_or_load_settings_request_body():
     assert report.index == "photos-v2" and report.written == 2
     assert [operation for operation, _ in client.calls] == [
         "indices.put_index_template",
+        "indices.exists",  # a rerun of a failed reindex carries on with the index that run created
         "indices.create",
         "indices.get_alias",
         "bulk",
         "indices.update_aliases",
     ]
-    assert client.calls[1] == ("indices.create", {"index": "photos-v2", "body": {}})
-    assert "embedding" not in _keys(client.calls[3][1]["body"])
+    assert client.calls[2] == ("indices.create", {"index": "photos-v2", "body": {}})
+    assert "embedding" not in _keys(client.calls[4][1]["body"])
     assert client.calls[-1][1]["body"] == {
         "actions": [{"remove": {"index": "photos-v1", "alias": "photos"}}, {"add": {"index": "photos-v2", "alias": "photos"}}]
     }
@@ -438,7 +443,7 @@ def test_search_service_over_serverless_neither_embeds_nor_claims_semantic_resul
     client = RecordingClient()
     response = service(serverless(client)).search(OWNER, "puppy at the seaside", SearchFilters())
     assert response.semantic == "off" and embedded == []
-    # vocabulary facets, the strict query, and the relaxed one (the recorded empty answer found nothing)
+    # the vocabulary, the strict query, and the relaxed one (the recorded empty answer found nothing)
     assert [operation for operation, _ in client.calls] == ["search", "search", "search"]
     assert response.relaxed == ["puppy seaside"]
     assert all("knn" not in _keys(call["body"]) for _, call in client.calls)
@@ -704,9 +709,11 @@ def test_understood_parts_are_ranked_clauses_not_filters_request_body():
     bool_query = body["query"]["bool"]
     assert bool_query["filter"] == [{"term": {"owner": OWNER}}]  # no tag or place filter
     tag, place = bool_query["must"]
-    keyword, *words = tag["bool"]["should"]
+    keyword, weak, *words = tag["bool"]["should"]
     assert tag["bool"]["minimum_should_match"] == 1
     assert keyword == {"constant_score": {"filter": {"term": {"tags.keyword": "dog"}}, "boost": 4.0}}
+    # a weak label satisfies the part too, at a quarter of the tag's boost (the local index's PART_WEAK_SCORE)
+    assert weak == {"constant_score": {"filter": {"term": {"weak_tags.keyword": "dog"}}, "boost": 1.0}}
     first = [w["bool"]["must"][0] for w in words]
     assert [(w.get("dis_max", {}).get("queries") or [w])[0]["multi_match"]["query"] for w in first] == ["Dog", "puppy"]
     assert place["bool"]["should"][0]["constant_score"]["filter"]["bool"]["should"][0] == {
@@ -738,6 +745,31 @@ def test_ocr_text_has_a_trigram_subfield_like_the_local_index_request_body():
     assert parking["dis_max"]["queries"][1] == {"constant_score": {
         "filter": {"match": {"ocr_text.grams": {"query": "parking", "operator": "and"}}}, "boost": 0.5}}
     assert "dis_max" not in bar  # three letters: no trigram search
+
+
+def test_vocabulary_lists_every_tag_weak_tag_and_city_of_the_owner_request_body():
+    """moto has no OpenSearch: the request is checked against its golden file, a recorded response shape read."""
+    client = RecordingClient(search=[load("vocabulary_response.json")])
+    known = adapter(client).vocabulary(OWNER)
+    ((operation, call),) = client.calls
+    assert operation == "search" and call["params"] == {"routing": OWNER}
+    assert_golden("vocabulary", call["body"])
+    aggs = call["body"]["aggs"]
+    # not the FACET_SIZE most common: query understanding must know a tag of any count
+    assert {a["terms"]["size"] for a in aggs.values()} == {VOCABULARY_SIZE} and VOCABULARY_SIZE > FACET_SIZE
+    assert known == {"tags": ("animal", "dog", "flower", "vase"), "places": ("Lisbon",)}
+
+
+def test_weak_tags_are_sent_only_when_a_document_has_some_request_body():
+    # an index made before mapping schema 3 is strict and would refuse the field: Rekognition's documents (no
+    # weak labels) never carry it
+    assert "weak_tags" not in document_source(document())
+    source = document_source(document(weak_tags=("cup", "tableware")))
+    assert source["weak_tags"] == ["cup", "tableware"]
+    assert load_mapping()["mappings"]["properties"]["weak_tags"]["fields"]["keyword"]["type"] == "keyword"
+    # explained like the tags, never a facet or a suggestion
+    assert EXPLAINED_FIELDS["weak_tags"] == ("weak_tags",)
+    assert "weak_tags" not in str(facet_aggs()) and "weak_tags" not in str(suggest_body(OWNER, "va"))
 
 
 def test_knn_asks_for_the_meaning_floor_request_body():

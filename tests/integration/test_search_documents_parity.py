@@ -34,6 +34,7 @@ def photo_and_analysis() -> tuple[Photo, Photo, PhotoAnalysis]:
     ready = pending.model_copy(update={"status": PhotoStatus.READY, "metadata": metadata})
     result = AnalysisResult(photo_id="p-1", analysis_version=1, analysed_at=now, source=AnalysisSource.REKOGNITION,
                             labels=(Label(name="Cup", confidence=95, parents=("Tableware",)),),
+                            weak_labels=(Label(name="Coffee", confidence=14, parents=("Beverage",)),),
                             text_lines=(TextLine(text="LATTE $4.50", confidence=97),))
     analysis = PhotoAnalysis(owner=OWNER, result=result, caption="A cup in Madison, United States · May 2024",
                              place=StoredPlace(city="Madison", region="Wisconsin", country_code="US",
@@ -67,6 +68,7 @@ def test_the_local_and_the_cloud_backend_build_the_same_document_for_the_same_ph
     assert local_document.model_dump(exclude=per_backend) == cloud_document.model_dump(exclude=per_backend)
     assert local_document.taken_at == cloud_document.taken_at  # the same instant (zones differ by design)
     assert cloud_document.camera == "Canon EOS 5D" and cloud_document.tags == ("cup", "tableware")
+    assert cloud_document.weak_tags == ("beverage", "coffee")  # the weak labels reach both backends' documents
 
 
 def test_both_backends_apply_the_same_feedback_and_suggestions_to_the_document(tmp_path, aws_env):

@@ -505,3 +505,43 @@ def test_meaning_only_hits_follow_exact_ones_only_when_they_are_few_and_never_be
     index.upsert([doc(A, f"more{i}", days=2, tags=("beach",)) for i in range(FEW_EXACT_HITS)])
     enough = index.search(query)
     assert "close" not in ids(enough) and not any(h.semantic_only for h in enough.hits)
+
+
+# ---- weak labels and the full vocabulary -----------------------------------------------------------------------
+
+
+def test_a_weak_tag_satisfies_a_tag_part_below_the_tag_and_is_explained_as_weak(search_index):
+    index = search_index.index
+    index.upsert([
+        doc(A, "tagged", days=1, tags=("flower", "plant")),
+        doc(A, "weak", days=9, tags=("plant",), weak_tags=("flower", "vase")),  # newer: recency cannot lift it
+        doc(A, "neither", days=5, tags=("plant",)),
+        doc(B, "bobs", days=1, weak_tags=("flower",)),
+    ])
+    part = (QueryPart(kind="tag", value="flower", words=("flower",)),)
+    results = index.search(SearchQuery(owner=A, parts=part))
+    assert ids(results) == ["tagged", "weak"]
+    why = {hit.photo_id: {m.field: m.terms for m in hit.matched} for hit in results.hits}
+    assert why["weak"].get("weak_tags") == ("flower",) and "weak_tags" not in why["tagged"]
+    # a weak tag is no filter, no facet and no suggestion
+    assert ids(index.search(SearchQuery(owner=A, tags=("vase",)))) == []
+    facets = index.search(SearchQuery(owner=A), facets=True).facets
+    assert "vase" not in {f.value for f in facets["tags"]}
+    assert index.suggest(A, "va")["tags"] == ()
+
+
+def test_the_vocabulary_holds_every_tag_weak_tag_and_city_of_the_owner_only(search_index):
+    index = search_index.index
+    rare = [doc(A, f"common-{i:02d}", days=i, tags=(f"thing{i:02d}", f"thing{(i + 1) % 25:02d}")) for i in range(25)]
+    index.upsert([
+        *rare,
+        doc(A, "bike", days=30, tags=("bicycle",), place=PORTO),
+        doc(A, "pot", days=31, weak_tags=("vase", "thing00")),
+        doc(A, "secret", days=32, tags=("tripod",), sensitive=True),
+        doc(B, "bobs", days=1, tags=("bobtag",), weak_tags=("bobweak",), place=BERLIN),
+    ])
+    known = index.vocabulary(A)
+    assert {"bicycle", "vase", "thing24"} <= set(known["tags"]) and len(known["tags"]) == 27
+    assert known["tags"].count("thing00") == 1  # a weak tag that is also a tag, once
+    assert not {"tripod", "bobtag", "bobweak"} & set(known["tags"])
+    assert known["places"] == ("Porto",)

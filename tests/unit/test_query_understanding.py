@@ -138,3 +138,23 @@ def test_understanding_is_deterministic():
     runs = {understand("dogs with Ana last summer", owner="o", now=NOW, vocabulary=VOCABULARY).model_dump_json()
             for _ in range(5)}
     assert len(runs) == 1
+
+
+@pytest.mark.parametrize(("phrase", "tags", "remaining"), [
+    ("man in a suit", ("person", "suit"), ""),
+    ("women", ("person",), ""),
+    ("orange dahlias", ("flower",), "orange"),
+    ("temple by the lake", ("place of worship",), "by lake"),
+    ("photographer", ("photography",), ""),
+    ("red motorbike", ("motorcycle",), "red"),
+])
+def test_common_words_reach_the_tags_that_name_them_through_the_product_synonyms(phrase, tags, remaining):
+    from photo_organizer.search.parts import SYNONYMS
+
+    vocabulary = QueryVocabulary.build(
+        tags=["person", "suit", "flower", "place of worship", "photography", "motorcycle"], synonyms=SYNONYMS)
+    parsed = understand(phrase, owner="o", now=NOW, vocabulary=vocabulary)
+    assert (parsed.query.tags, parsed.remaining_text) == (tags, remaining)
+    # a synonym of a tag the library does not have stays a plain word
+    alone = understand(phrase, owner="o", now=NOW, vocabulary=QueryVocabulary.build(tags=["dog"], synonyms=SYNONYMS))
+    assert alone.query.tags == ()

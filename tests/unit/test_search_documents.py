@@ -112,6 +112,26 @@ def test_tags_come_from_the_analysis_labels_and_parents_when_label_names_are_abs
     assert document.ocr_text == "TOTAL 12.50"
 
 
+def test_weak_labels_become_weak_tags_without_what_is_a_tag_or_what_the_user_rejected():
+    from photo_organizer.feedback.models import TagOverlay
+    from photo_organizer.services.indexing import search_document
+
+    analysis = {"labels": [{"name": "Coffee", "confidence": Decimal(70), "parents": ["Beverage"]}],
+                "weak_labels": [{"name": "Cup", "confidence": Decimal(14), "parents": ["Tableware"]},
+                                {"name": "Flower", "confidence": Decimal(8), "parents": ["Plant"]},
+                                {"confidence": Decimal(6)}]}  # malformed: no name
+    document = document_from_image(image(photo(), analysis=analysis))
+    assert document is not None
+    assert document.tags == ("beverage", "coffee") and document.weak_tags == ("cup", "flower", "plant", "tableware")
+    # the user's word wins: a rejected tag or one the tagging model suppresses is no weak evidence either, and a
+    # tag the user added is a tag, not a weak one
+    common = {"owner": "o", "photo_id": "p", "status": "READY", "version": 1, "uploaded_at": UPDATED,
+              "tags": ("coffee",), "weak_tags": ("cup", "flower", "tableware")}
+    after = search_document(**common, feedback=TagOverlay(rejected=frozenset({"flower"}), added=frozenset({"cup"})),
+                            suppressed=("tableware",))
+    assert after is not None and "cup" in after.tags and after.weak_tags == ()
+
+
 @pytest.mark.parametrize("status", [PhotoStatus.PENDING_UPLOAD, PhotoStatus.REJECTED, PhotoStatus.DUPLICATE])
 def test_photos_that_are_not_ready_have_no_document(status):
     assert document_from_image(image(photo(status))) is None

@@ -63,3 +63,30 @@ def test_an_index_with_vectors_gets_the_query_vector_and_semantic_on():
     semantic, embedded = search(index, "puppy at the seaside")
     assert semantic == "on" and len(embedded) == 1
     assert index.queries[-1].embedding is not None
+
+
+def test_a_repeated_query_text_is_embedded_once_and_each_new_text_gets_its_own_vector(monkeypatch):
+    monkeypatch.setattr("photo_organizer.services.search.QUERY_VECTORS_KEPT", 2)
+    embedded: list[str] = []
+
+    def embed(texts):
+        embedded.extend(texts)
+        return np.stack([np.full(384, float(len(embedded) + i), dtype=np.float32) for i in range(len(texts))])
+
+    index = RecordingIndex()
+    service = SearchService(index=index, metadata=None, analysis=None, people=NoPeople(), thumbnail_url=lambda p: "",
+                            cursor_key=b"test-key", embed=embed)
+
+    def vector_of(text: str, owner: str = OWNER) -> tuple[float, ...]:
+        service.search(owner, text, SearchFilters())
+        return index.queries[-1].embedding
+
+    puppy = vector_of("puppy at the seaside")
+    assert vector_of("puppy at the seaside", owner="owner-b") == puppy  # the text decides, not who asks
+    kitten = vector_of("kitten in the snow")
+    assert kitten != puppy and len(embedded) == 2
+    vector_of("owl in the garden")  # a third text: the least recently used one ("puppy") goes
+    vector_of("kitten in the snow")
+    assert len(embedded) == 3
+    vector_of("puppy at the seaside")
+    assert len(embedded) == 4 and embedded[-1] == embedded[0]

@@ -126,6 +126,11 @@ class AnalysisResult(_Frozen):
     photo_id: str = Field(min_length=1)
     analysis_version: int = Field(ge=1)
     labels: tuple[Label, ...] = ()
+    weak_labels: tuple[Label, ...] = Field(
+        default=(),
+        description="What the analyser saw under its confidence threshold: search evidence only, ranked below the "
+        "labels, never shown as tags nor used by captions, planning or training (local analyser only).",
+    )
     faces: tuple[FaceDetection, ...] = ()
     text_lines: tuple[TextLine, ...] = ()
     moderation_labels: tuple[ModerationLabel, ...] = ()

@@ -125,7 +125,8 @@ def result_document(result: AnalysisResult) -> dict[str, Any]:
     """The result as JSON-ready values, without its keys (photo id, version: stored beside it) and without the
     derived sensitive flag (stored on its own for search, recomputed on read)."""
     document = result.model_dump(mode="json", exclude=set(_RESULT_KEYS_OUTSIDE_DOCUMENT))
-    return {k: v for k, v in document.items() if v is not None}
+    # weak_labels only when there are some: results of analysers without them keep their stored shape
+    return {k: v for k, v in document.items() if v is not None and (v or k != "weak_labels")}
 
 
 def analysis_from_parts(
@@ -153,6 +154,12 @@ def analysis_from_parts(
 def label_terms(result: AnalysisResult) -> list[str]:
     """Every label name and ancestor, case-folded, sorted: what a search for "cat" or "animal" matches."""
     return sorted({name.casefold() for label in result.labels for name in (label.name, *label.parents)})
+
+
+def weak_label_terms(result: AnalysisResult) -> list[str]:
+    """Weak labels' names and ancestors, case-folded, sorted, minus what the labels already say."""
+    strong = set(label_terms(result))
+    return sorted({name.casefold() for label in result.weak_labels for name in (label.name, *label.parents)} - strong)
 
 
 def ocr_text(result: AnalysisResult) -> str:

@@ -803,12 +803,16 @@ class RetrainingEnvironment:
 
 
 def feedback_recorder(env: RetrainingEnvironment | None = None) -> FeedbackStreamRecorder:
-    """The feedback Lambda: stream records -> dataset bucket lines -> retraining trigger (none without a pipeline)."""
+    """The feedback Lambda: stream records -> dataset bucket lines -> retraining trigger (none without a pipeline);
+    an erasure mark's REMOVE -> the owner's lines, run files and models out of the dataset bucket."""
     from photo_organizer.adapters.aws.dynamodb_retraining_state import DynamoDbRetrainingState
     from photo_organizer.adapters.aws.s3_feedback_dataset import S3FeedbackDataset
+    from photo_organizer.adapters.aws.s3_training_runs import S3RunArtifacts
     from photo_organizer.adapters.aws.sagemaker_pipeline_runs import SageMakerPipelineRuns
+    from photo_organizer.adapters.aws.stream_documents import erased_owner
     from photo_organizer.adapters.aws.stream_feedback import feedback_from_stream, sequence_of
     from photo_organizer.services.retraining_trigger import FeedbackStreamRecorder, RetrainingTrigger
+    from photo_organizer.services.training_data_erasure import TrainingDataErasure
 
     env = env or RetrainingEnvironment.from_env()
     trigger = None
@@ -817,7 +821,9 @@ def feedback_recorder(env: RetrainingEnvironment | None = None) -> FeedbackStrea
                                     SageMakerPipelineRuns(env.pipeline_name, region=env.region),
                                     min_feedback=env.min_feedback)
     dataset = S3FeedbackDataset(env.dataset_bucket, kms_key_id=env.data_key or None, region=env.region)
-    return FeedbackStreamRecorder(dataset, trigger, parse=feedback_from_stream, sequence_of=sequence_of)
+    runs = S3RunArtifacts(env.dataset_bucket, kms_key_id=env.data_key or None, region=env.region)
+    return FeedbackStreamRecorder(dataset, trigger, parse=feedback_from_stream, sequence_of=sequence_of,
+                                  erased_owner=erased_owner, erasure=TrainingDataErasure(dataset, runs))
 
 
 def training_run_staging(env: RetrainingEnvironment | None = None,
@@ -859,10 +865,13 @@ def model_reapplication(env: RetrainingEnvironment | None = None) -> ModelReappl
         body.pop("schema", None)
         return PhotoFeatures(**body)
 
+    from photo_organizer.adapters.aws.s3_feedback_dataset import S3FeedbackDataset
+
+    dataset = S3FeedbackDataset(env.dataset_bucket, kms_key_id=env.data_key or None, region=env.region)
     return ModelReapplication(
         S3RunArtifacts(env.dataset_bucket, kms_key_id=env.data_key or None, region=env.region),
         suggestions=_aws_suggestion_store(env.table_name), matchers=_aws_face_matchers(env.table_name),
-        tagging_models=tagging_models, read_photo=read_photo)
+        tagging_models=tagging_models, read_photo=read_photo, erased=lambda owners: dataset.erased(owners))
 
 
 def _aws_suggestion_store(table_name: str):

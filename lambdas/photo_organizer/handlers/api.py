@@ -193,7 +193,7 @@ def erase_account() -> Response[ErasureView]:
 
 
 class PersonChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str | None = Field(default=None, max_length=100)
     clear_name: bool = False
@@ -201,19 +201,19 @@ class PersonChange(BaseModel):
 
 
 class MergeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     source_person_id: str = Field(min_length=1, max_length=128)
 
 
 class FacePersonRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     person_id: str = Field(min_length=1, max_length=128)
 
 
 class ConsentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     biometric_consent: bool
 

@@ -15,8 +15,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,12 +23,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from photo_organizer import bootstrap
 from photo_organizer.errors import PhotoOrganizerError
 from photo_organizer.handlers.logs import route_package_logs
+from photo_organizer.handlers.metrics import count, metrics
 from photo_organizer.services.indexing import BatchOutcome, StreamIndexer
 
 logger = Logger(service="photo-organizer")
 route_package_logs(logger)
 tracer = Tracer(service="photo-organizer")
-metrics = Metrics(namespace="PhotoOrganizer", service="photo-organizer")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
@@ -52,9 +51,9 @@ def record_handler(outcome: BatchOutcome):
 def process(event: dict[str, Any], context: LambdaContext | None, indexer: StreamIndexer) -> dict:
     outcome = indexer.index_batch(event.get("Records") or [])
     if outcome.bulk_failed:
-        metrics.add_metric(name="IndexBulkFailed", unit=MetricUnit.Count, value=1)
+        count("IndexBulkFailed")
     for result in outcome.results:
-        metrics.add_metric(name=f"Index_{result.outcome.value}", unit=MetricUnit.Count, value=1)
+        count(f"Index_{result.outcome.value}")
     return process_partial_response(
         event=event, record_handler=record_handler(outcome), processor=processor, context=context
     )

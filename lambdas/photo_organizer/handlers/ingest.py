@@ -7,8 +7,7 @@ Object Created notification at all is a poison message and fails alone.
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
@@ -16,12 +15,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photo_organizer.bootstrap import services
 from photo_organizer.handlers.logs import route_package_logs
+from photo_organizer.handlers.metrics import count, metrics
 from photo_organizer.services.ingest import ObjectCreated
 
 logger = Logger(service="photo-organizer")
 route_package_logs(logger)
 tracer = Tracer(service="photo-organizer")
-metrics = Metrics(namespace="PhotoOrganizer", service="photo-organizer")
 # Report every failed record, even when all failed, rather than raising: the outcome is the same for SQS and
 # the invocation stays readable in the logs.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -44,7 +43,7 @@ def parse_object_created(body: str) -> ObjectCreated:
 def record_handler(record: SQSRecord) -> str:
     event = parse_object_created(record.body)
     outcome = services().ingest.process(event)
-    metrics.add_metric(name=f"Ingest_{outcome.value}", unit=MetricUnit.Count, value=1)
+    count(f"Ingest_{outcome.value}")
     return outcome.value
 
 

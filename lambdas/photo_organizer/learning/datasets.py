@@ -1,8 +1,9 @@
 """The training inputs as JSON Lines, written by both backends' exporters and read by the training scripts.
 
 Layout under a dataset root (a directory, or an S3 prefix copied into a SageMaker channel):
-- `feedback/date=YYYY-MM-DD/*.jsonl`: the feedback events (photo_organizer.feedback.dataset writes them; read
-  here as plain dicts, since pydantic is not in the training container).
+- `feedback/date=YYYY-MM-DD/*.jsonl` and `feedback/owner=<owner>/date=YYYY-MM-DD/*.jsonl`: the feedback events
+  (photo_organizer.feedback.dataset writes them; read here as plain dicts, since pydantic is not in the training
+  container).
 - `features/photos.jsonl`, `features/faces.jsonl`, `features/pairs.jsonl`: a snapshot of what analysis knows
   about the library at export time (the cloud's export step, the local retrain), one line per photo / face /
   face pair. A snapshot holds only photos that exist and faces of owners who consent: a deleted photo's
@@ -115,7 +116,8 @@ def read_pairs(root: Path) -> Iterator[FacePair]:
 def read_feedback(root: Path) -> list[dict]:
     """Every feedback line under root/feedback, once per feedback id, oldest first."""
     seen: dict[str, dict] = {}
-    for path in sorted((root / "feedback").glob("date=*/*.jsonl")):
+    folder = root / "feedback"
+    for path in sorted([*folder.glob("date=*/*.jsonl"), *folder.glob("owner=*/date=*/*.jsonl")]):
         with path.open(encoding="utf-8") as f:
             for text in f:
                 if text.strip():

@@ -32,6 +32,12 @@ class SearchIndex(Protocol):
 
     def count(self, owner: str) -> int: ...
 
+    def vocabulary(self, owner: str) -> dict[str, tuple[str, ...]]:
+        """{"tags": every tag and weak tag, "places": every city} of the owner's photos (not only the most common,
+        as facets): what query understanding may turn into tag and place parts. Optional: the search service
+        falls back to the facets."""
+        ...
+
     def forget_owner(self, owner: str) -> int:
         """Account erasure: deletes every live document of the owner; returns how many there were."""
         ...

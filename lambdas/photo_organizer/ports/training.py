@@ -7,7 +7,7 @@ the pipeline; the ModelRegistry port is what the local backend and the re-applic
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -110,4 +110,23 @@ class ApprovedModels(Protocol):
 
     def latest_approved(self, group: str) -> str | None:
         """The model data (s3:// URI) of the newest Approved package of the group, None when there is none."""
+        ...
+
+
+@dataclass
+class OwnerErasure:
+    """What taking one owner out of a store's training data did."""
+
+    removed: int = 0  # lines / model entries of the owner taken out
+    objects: int = 0  # files rewritten or deleted
+    versions_deleted: int = 0  # older versions of them deleted (a versioned bucket keeps what it replaced)
+    unreadable: list[str] = field(default_factory=list)  # files naming the owner in a shape that cannot be stripped
+
+
+class OwnerDataEraser(Protocol):
+    """Training data of many owners from which one owner is taken out (the cloud's dataset bucket: the feedback
+    lines, the run files and models)."""
+
+    def erase_owner(self, owner: str) -> OwnerErasure:
+        """Idempotent; the other owners' data stays as it was."""
         ...

@@ -41,6 +41,8 @@ class SearchDocument(_Frozen):
     uploaded_at: datetime
     filename: str = ""
     tags: tuple[str, ...] = Field(default=(), description="Label names with every parent: 'dog' brings 'animal'.")
+    weak_tags: tuple[str, ...] = Field(default=(), description="Weak labels' names with their parents (not in "
+                                       "tags): found by an understood tag, ranked below a tag; never a facet.")
     people: tuple[IndexedPerson, ...] = ()
     place: IndexedPlace | None = None
     ocr_text: str = ""

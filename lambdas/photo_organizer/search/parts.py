@@ -9,7 +9,11 @@ for the phrase's people and dates, which are unambiguous.
 
 Parent/child: every document carries its tags' parents, so a part "animal" is satisfied by a dog. Synonyms map
 words people use to tags of the library ("puppy" -> dog): understanding turns them into the tag's chip, and the
-word typed stays one of the part's words, so a caption or sign saying "puppy" still counts.
+word typed stays one of the part's words, so a caption or sign saying "puppy" still counts. The library's tags
+are all of them (the index's `vocabulary`, not the 20 most common of the facets), weak tags included.
+
+Weak evidence: a tag part is also satisfied by a weak label (what the labeller saw under its threshold,
+SearchDocument.weak_tags), at PART_WEAK_SCORE, below every photo that carries the tag; hits say "weak_tags".
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ from collections.abc import Mapping
 from photo_organizer.search.models import QueryPart
 
 PART_KEYWORD_SCORE = 4.0
+# A tag part satisfied only by a weak label (what the classifier saw under its threshold, search.models
+# SearchDocument.weak_tags): found, and ranked below every photo that carries the tag (4.0 plus its words).
+PART_WEAK_SCORE = 1.0
 
 # word -> tag. Used only for tags the owner's library has (QueryVocabulary.build checks).
 SYNONYMS: Mapping[str, str] = {
@@ -35,6 +42,28 @@ SYNONYMS: Mapping[str, str] = {
     "bicycle": "bike", "cycle": "bike",
     "hills": "mountain", "peak": "mountain",
     "puss": "cat",
+    "bike": "bicycle",
+    # kinds people name that the tags hold under a broader name (the local labeller's and Rekognition's)
+    "dahlia": "flower", "rose": "flower", "tulip": "flower", "daisy": "flower", "sunflower": "flower",
+    "orchid": "flower", "lily": "flower", "daffodil": "flower", "peony": "flower", "poppy": "flower",
+    "man": "person", "woman": "person", "boy": "person", "girl": "person",
+    "lady": "person", "guy": "person", "gentleman": "person",
+    "photographer": "photography", "photoshoot": "photography",
+    "motorbike": "motorcycle", "scooter": "motorcycle", "moped": "motorcycle",
+    "temple": "place of worship", "church": "place of worship", "mosque": "place of worship",
+    "shrine": "place of worship", "cathedral": "place of worship", "chapel": "place of worship",
+    "monastery": "place of worship", "pagoda": "place of worship",
+    "palace": "castle", "fortress": "castle",
+    "mug": "cup",
+    "telephone": "phone", "smartphone": "phone",
+    "laptop": "computer",
+    "television": "screen", "tv": "screen", "monitor": "screen",
+    "sneaker": "shoe",
+    "necklace": "jewelry",
+    "plane": "airplane", "jet": "airplane", "airliner": "airplane",
+    "sailboat": "boat", "yacht": "boat",
+    "lorry": "truck",
+    "sofa": "couch",
 }
 
 
@@ -45,4 +74,4 @@ def query_part(kind: str, value: str, typed: str | None) -> QueryPart:
     return QueryPart(kind=kind, value=value, words=tuple(words))
 
 
-__all__ = ["PART_KEYWORD_SCORE", "SYNONYMS", "query_part"]
+__all__ = ["PART_KEYWORD_SCORE", "PART_WEAK_SCORE", "SYNONYMS", "query_part"]

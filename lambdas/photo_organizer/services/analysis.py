@@ -267,6 +267,8 @@ def merge_results(first: AnalysisResult, second: AnalysisResult) -> AnalysisResu
     return first.model_copy(
         update={
             "labels": first.labels + tuple(label for label in second.labels if label.name not in known),
+            "weak_labels": tuple(w for w in first.weak_labels + second.weak_labels
+                                 if w.name not in known and all(w.name != label.name for label in second.labels)),
             "faces": first.faces + second.faces,
             "text_lines": first.text_lines + second.text_lines,
             "moderation_labels": first.moderation_labels + second.moderation_labels,

@@ -59,6 +59,7 @@ def search_document(
     camera_make: str | None = None,
     camera_model: str | None = None,
     tags: Iterable[str] = (),
+    weak_tags: Iterable[str] = (),
     people: Iterable[IndexedPerson] = (),
     place: IndexedPlace | None = None,
     ocr_text: str = "",
@@ -77,7 +78,8 @@ def search_document(
     With the user's feedback overlay and/or the tags the tagging model suppresses, `tags` and `caption` are what
     feedback leaves of them (feedback.effects.apply_feedback over `labels`, the analysis labels with parents;
     without labels, `tags` stand for parentless labels): a rejected tag is not found, an added one is, a rejected
-    caption is empty. `caption_context` is what a recomposed caption may name (people, place, time)."""
+    caption is empty. `caption_context` is what a recomposed caption may name (people, place, time). `weak_tags`
+    (the weak labels' terms) lose what the user rejected or the tagging model suppresses, and what is a tag."""
     if str(status) != SEARCHABLE_STATUS:
         return None
     suppressed = tuple(suppressed)
@@ -85,6 +87,9 @@ def search_document(
         source = list(labels) if labels is not None else [Label(name=str(t), confidence=0) for t in tags if str(t).strip()]
         after = apply_feedback(source, caption, feedback, suppressed, caption_context)
         tags, caption = after.tags, after.caption
+    final_tags = tuple(sorted({str(t).casefold() for t in tags if str(t).strip()}))
+    gone = {t.casefold() for t in (*(feedback.rejected if feedback is not None else ()), *suppressed)}
+    weak = {str(t).casefold() for t in weak_tags if str(t).strip()} - gone - set(final_tags)
     by_id = {person.person_id: person for person in reversed(tuple(people))}  # the first of an id wins
     if embedding is not None and len(embedding) != EMBEDDING_DIMENSIONS:
         embedding = None  # a malformed vector must not stop the text from being indexed
@@ -95,7 +100,8 @@ def search_document(
         taken_at=taken_at,
         uploaded_at=uploaded_at,
         filename=filename,
-        tags=tuple(sorted({str(t).casefold() for t in tags if str(t).strip()})),
+        tags=final_tags,
+        weak_tags=tuple(sorted(weak)),
         people=tuple(by_id[person_id] for person_id in sorted(by_id)),
         place=place,
         ocr_text=ocr_text[:OCR_TEXT_MAX_CHARS],

@@ -98,6 +98,11 @@ class IngestService:
         if event.version is None:
             return  # an unversioned bucket: the object was overwritten in place; nothing to tell apart
         if photo.status is PhotoStatus.REJECTED:
+            if self.settings.rejected_action is RejectedAction.QUARANTINE and not self.originals.exists(keys.quarantine):
+                # The rejection's move to quarantine/ was interrupted (a throttled copy): the redelivery finishes
+                # it, or the refused file the operators keep for review would be lost.
+                self.originals.move(keys.original, keys.quarantine)
+                return
             self.originals.delete(keys.original)
         elif photo.original_version is not None and event.version != photo.original_version:
             self.originals.delete_version(keys.original, event.version)

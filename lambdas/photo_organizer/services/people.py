@@ -31,7 +31,7 @@ from photo_organizer.people import (
     nearest_edges,
     not_this_person,
 )
-from photo_organizer.people.models import DEFAULT_THRESHOLD
+from photo_organizer.people.models import DEFAULT_THRESHOLD, CannotLink
 from photo_organizer.people.store import ForgottenBiometrics, StoredFace
 from photo_organizer.people.store import constraint_id as constraint_id_of
 from photo_organizer.ports.people import PeopleStore, UserSettings
@@ -225,7 +225,14 @@ class PeopleService:
         self._face(owner, face_id)
         target = self._person(owner, to_person_id)
         current = self.person_of_face(owner, face_id)
-        for constraint in move_face(face_id, current, to_person_id, at=at or utcnow()):
+        corrections = move_face(face_id, current, to_person_id, at=at or utcnow())
+        # The same correction stated again replaces the earlier one: a client retrying a move that failed after its
+        # corrections were stored (the face's move throttled) stores them once, at the time its undo will use.
+        restated = {_statement(c) for c in corrections}
+        for stored in self.people.constraints(owner):
+            if _statement(stored) in restated:
+                self.people.remove_constraint(owner, constraint_id_of(stored))
+        for constraint in corrections:
             self.people.add_constraint(owner, constraint)
         return self._reassign(owner, face_id, target)
 
@@ -233,7 +240,12 @@ class PeopleService:
         """Returns the id of the stored correction (what undo removes)."""
         self._face(owner, face_id)
         person = self._person(owner, person_id)
-        constraint_id = self.people.add_constraint(owner, not_this_person(face_id, person_id, at=at or utcnow()))
+        # A client retrying a request that failed half-way (the correction stored, the face's move throttled)
+        # must not store the same "not this person" twice: the correction holds once, whenever it was made.
+        stored = next((c for c in self.people.constraints(owner) if isinstance(c, CannotLink)
+                       and (c.face_id, c.person_id) == (face_id, person_id)), None)
+        constraint_id = constraint_id_of(stored) if stored is not None else \
+            self.people.add_constraint(owner, not_this_person(face_id, person_id, at=at or utcnow()))
         if face_id in person.face_ids:
             self._reassign(owner, face_id, None)
         return constraint_id
@@ -334,3 +346,8 @@ class PeopleService:
         self.people.replace_people(owner, updated)
         self._changed(owner, {face_id})
         return result
+
+
+def _statement(constraint: object) -> tuple[str, str | None, str | None]:
+    """What a face correction says, whenever it was said: its kind, face and person."""
+    return type(constraint).__name__, getattr(constraint, "face_id", None), getattr(constraint, "person_id", None)

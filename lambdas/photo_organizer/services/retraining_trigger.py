@@ -14,6 +14,10 @@ the retraining pipeline, never two executions at once:
 
 A lock whose holder died is taken over after its lease. Recording never fails because of the trigger: the feedback
 is safely in the dataset, and the next batch tries the start again.
+
+The same stream brings the REMOVE of an owner's erasure mark (the owner's account erasure finished): after the
+batch's lines are written, the owner's training data goes (services.training_data_erasure); a failure there fails
+the batch, which is retried (writing the same parts again is harmless, and the erasure is idempotent).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +34,7 @@ from photo_organizer.feedback.models import FeedbackRecord
 from photo_organizer.models import utcnow
 from photo_organizer.ports.feedback import FeedbackDataset
 from photo_organizer.ports.training import PipelineRuns, RetrainingTriggerStore
+from photo_organizer.services.training_data_erasure import ErasedTrainingData, TrainingDataErasure
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +91,7 @@ class RecordingOutcome:
     part: str
     trigger: TriggerOutcome | None = None
     trigger_error: str | None = None
+    erased: tuple[ErasedTrainingData, ...] = ()  # one per erasure mark's REMOVE in the batch
 
 
 class FeedbackStreamRecorder:
@@ -94,15 +100,31 @@ class FeedbackStreamRecorder:
 
     def __init__(self, dataset: FeedbackDataset, trigger: RetrainingTrigger | None, *,
                  parse: Callable[[Mapping[str, Any]], FeedbackRecord | None],
-                 sequence_of: Callable[[Mapping[str, Any]], str]) -> None:
+                 sequence_of: Callable[[Mapping[str, Any]], str],
+                 erased_owner: Callable[[Mapping[str, Any]], str | None] | None = None,
+                 erasure: TrainingDataErasure | None = None) -> None:
+        """erased_owner: the owner whose erasure finished when the raw record says so (else None); erasure: what
+        then takes the owner out of the training data."""
         self._dataset = dataset
         self._trigger = trigger
         self._parse = parse
         self._sequence_of = sequence_of
+        self._erased_owner = erased_owner if erasure is not None else None
+        self._erasure = erasure
 
     def record_batch(self, raw_records: Sequence[Mapping[str, Any]]) -> RecordingOutcome:
+        erased_owners = [o for o in (self._erased_owner(raw) for raw in raw_records) if o] if self._erased_owner else []
         records = [r for r in (self._parse(raw) for raw in raw_records) if r is not None]
-        skipped = len(raw_records) - len(records)
+        skipped = len(raw_records) - len(records) - len(erased_owners)
+        outcome = self._record(raw_records, records, skipped)
+        if not erased_owners or self._erasure is None:
+            return outcome
+        # After the batch's lines: an event of the owner in this same batch is written first, then erased with the rest.
+        erased = tuple(self._erasure.erase(owner) for owner in dict.fromkeys(erased_owners))
+        return replace(outcome, erased=erased)
+
+    def _record(self, raw_records: Sequence[Mapping[str, Any]], records: list[FeedbackRecord],
+                skipped: int) -> RecordingOutcome:
         if not records:
             return RecordingOutcome(0, skipped, "")
         sequences = [self._sequence_of(raw) for raw in raw_records]

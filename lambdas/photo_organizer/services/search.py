@@ -11,7 +11,9 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +21,7 @@ from datetime import datetime
 import numpy as np
 from pydantic import BaseModel, Field
 
-from photo_organizer.analysis.store import label_terms, ocr_text
+from photo_organizer.analysis.store import label_terms, ocr_text, weak_label_terms
 from photo_organizer.ports.analysis import AnalysisStore
 from photo_organizer.errors import ValidationError
 from photo_organizer.feedback.effects import caption_context, suppressed_tags
@@ -47,6 +49,9 @@ from photo_organizer.services.photos import summarize
 
 Embed = Callable[[Sequence[str]], np.ndarray]
 MAX_QUERY_CHARS = 500
+# Query texts whose embedding is kept: a query is embedded again for each of its pages (the cursor runs it again)
+# and people repeat their searches; one embedding is ~15-20 ms of CPU under the GIL, most of a search's cost.
+QUERY_VECTORS_KEPT = 512
 
 
 class SearchFilters(BaseModel):
@@ -111,6 +116,8 @@ class SearchService:
     # The user's feedback: the local documents carry its overlay; both backends leave out irrelevant-marked hits.
     feedback: FeedbackStore | None = None
     suggestions: SuggestionStore | None = None
+    _query_vectors: OrderedDict[str, tuple[float, ...]] = field(default_factory=OrderedDict, init=False, repr=False)
+    _query_vectors_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # ---- documents (local backend writes; the cloud indexer builds them from the stream, by the same builder) --
 
@@ -149,6 +156,7 @@ class SearchService:
             camera_make=meta.camera_make if meta else None,
             camera_model=meta.camera_model if meta else None,
             tags=label_terms(analysis.result) if analysis else (),
+            weak_tags=weak_label_terms(analysis.result) if analysis else (),
             people=people,
             place=IndexedPlace(**place.model_dump()) if place else None,
             ocr_text=ocr_text(analysis.result) if analysis else "",
@@ -240,8 +248,7 @@ class SearchService:
         # Serverless) would ignore the embedding: do not compute it, nor claim semantic results.
         if (self.embed and supports_vectors(self.index) and parsed.remaining_text.strip() and parsed.semantic_text
                 and query.sort is SortOrder.RELEVANCE):
-            vector = self.embed([parsed.semantic_text])[0]
-            query = query.model_copy(update={"embedding": tuple(map(float, vector))})
+            query = query.model_copy(update={"embedding": self._query_vector(parsed.semantic_text)})
             semantic = "degraded" if self.semantic_degraded else "on"
         results = self.index.search(query)
         if relaxable and not query.relaxed and not cursor and all(h.semantic_only for h in results.hits):
@@ -317,15 +324,33 @@ class SearchService:
 
     # ---- helpers ----------------------------------------------------------------------------------------------
 
+    def _query_vector(self, text: str) -> tuple[float, ...]:
+        """The embedding of a query's text, from the last QUERY_VECTORS_KEPT texts when it is one of them. The text
+        alone decides it (never the owner): a kept vector tells nobody anything about another user's library."""
+        with self._query_vectors_lock:
+            kept = self._query_vectors.get(text)
+            if kept is not None:
+                self._query_vectors.move_to_end(text)
+                return kept
+        vector = tuple(map(float, self.embed([text])[0]))
+        with self._query_vectors_lock:
+            self._query_vectors[text] = vector
+            while len(self._query_vectors) > QUERY_VECTORS_KEPT:
+                self._query_vectors.popitem(last=False)
+        return vector
+
     def _vocabulary(self, owner: str) -> QueryVocabulary:
-        facets = self.index.search(SearchQuery(owner=owner, limit=1, include_hidden=True), facets=True).facets
         people = [(p.person_id, p.name) for p in self.people.people(owner) if p.name and not p.hidden]
-        return QueryVocabulary.build(
-            people=people,
-            places=[v.value for v in facets.get("places", ())],
-            tags=[v.value for v in facets.get("tags", ())],
-            synonyms=SYNONYMS,
-        )
+        # every tag (weak ones included) and city of the owner: facets hold only the most common, and a synonym
+        # must reach a tag of any count. An index that cannot list them gives its facets.
+        vocabulary = getattr(self.index, "vocabulary", None)
+        if vocabulary is not None:
+            known = vocabulary(owner)
+            tags, places = list(known.get("tags", ())), list(known.get("places", ()))
+        else:
+            facets = self.index.search(SearchQuery(owner=owner, limit=1, include_hidden=True), facets=True).facets
+            tags, places = [v.value for v in facets.get("tags", ())], [v.value for v in facets.get("places", ())]
+        return QueryVocabulary.build(people=people, places=places, tags=tags, synonyms=SYNONYMS)
 
     @staticmethod
     def _with_filters(query: SearchQuery, filters: SearchFilters) -> SearchQuery:

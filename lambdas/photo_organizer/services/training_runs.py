@@ -74,12 +74,16 @@ class ModelReapplication:
     def __init__(self, artifacts: RunArtifacts, *, suggestions: SuggestionStore | None,
                  matchers: FaceMatcherSettings | None,
                  tagging_models: Callable[[Mapping[str, Any]], Mapping[str, Suggester]],
-                 read_photo: Callable[[str], Any]) -> None:
+                 read_photo: Callable[[str], Any],
+                 erased: Callable[[Iterable[str]], Iterable[str]] | None = None) -> None:
+        """erased(owners) -> those whose account was erased (the dataset's tombstones): a run that was under way
+        during an erasure trained on the owner's snapshot; its model's entry for them is never applied."""
         self._artifacts = artifacts
         self._suggestions = suggestions
         self._matchers = matchers
         self._tagging_models = tagging_models
         self._read_photo = read_photo  # a features/photos.jsonl line -> PhotoFeatures
+        self._erased = erased
 
     def reapply(self, kind: str, model_data: str, run: str) -> int:
         """The number of photos (tagging) or owners (faces) updated."""
@@ -95,7 +99,7 @@ class ModelReapplication:
     def _tagging(self, document: Mapping[str, Any], run: str) -> int:
         if self._suggestions is None:
             raise ValidationError("no suggestion store is wired for tagging re-application")
-        models = self._tagging_models(document)
+        models = self._without_erased(self._tagging_models(document))
         updated = 0
         for photo in self._photos(run):
             model = models.get(photo.owner)
@@ -114,7 +118,11 @@ class ModelReapplication:
     def _faces(self, document: Mapping[str, Any]) -> int:
         if self._matchers is None:
             raise ValidationError("no face matcher store is wired for faces re-application")
-        owners = document.get("owners") or {}
+        owners = self._without_erased(document.get("owners") or {})
         for owner, matcher in owners.items():
             self._matchers.promote(owner, dict(matcher))
         return len(owners)
+
+    def _without_erased(self, by_owner: Mapping[str, Any]) -> dict[str, Any]:
+        gone = set(self._erased(list(by_owner))) if self._erased is not None and by_owner else set()
+        return {owner: value for owner, value in by_owner.items() if owner not in gone}

@@ -20,7 +20,8 @@ from photo_organizer.errors import (
     StorageUnavailableError,
 )
 
-# Codes that mean "try again later", from the S3 and DynamoDB error references.
+# Codes that mean "try again later", from the services' error references (S3, DynamoDB, Rekognition; Cognito's
+# TooManyRequestsException; the query-protocol services' Throttling).
 RETRYABLE_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -35,6 +36,7 @@ RETRYABLE_CODES = frozenset(
         "TransactionInProgressException",
         "TransactionConflictException",
         "LimitExceededException",
+        "TooManyRequestsException",
     }
 )
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchVersion", "NotFound", "404"})

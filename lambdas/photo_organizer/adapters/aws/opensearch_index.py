@@ -97,6 +97,7 @@ from photo_organizer.adapters.aws.opensearch_requests import (
     knn_body,
     search_body,
     suggest_body,
+    vocabulary_body,
 )
 from photo_organizer.adapters.aws.opensearch_responses import (
     fuse_hybrid,
@@ -104,6 +105,7 @@ from photo_organizer.adapters.aws.opensearch_responses import (
     parse_search_response,
     parse_semantic_hits,
     parse_suggest_response,
+    parse_vocabulary_response,
 )
 
 DEFAULT_ALIAS = "photos"
@@ -244,6 +246,14 @@ class OpenSearchIndex:
         )
         return parse_suggest_response(prefix, response, limit=limit)
 
+    def vocabulary(self, owner: str) -> dict[str, tuple[str, ...]]:
+        """Every tag, weak tag and city of the owner (see vocabulary_body), for query understanding."""
+        body = vocabulary_body(owner)
+        response = self._call(
+            "vocabulary", lambda c: c.search(index=self.alias, body=body, params={"routing": owner})
+        )
+        return parse_vocabulary_response(response)
+
     def count(self, owner: str) -> int:
         body = count_body(owner)
         response = self._call("count", lambda c: c.count(index=self.alias, body=body, params={"routing": owner}))
@@ -293,7 +303,10 @@ class OpenSearchIndex:
         # the template alone.
         loading: dict[str, Any] = {} if self._serverless else {"settings": {"index": {
             "refresh_interval": "-1", "auto_expand_replicas": "false", "number_of_replicas": 0}}}
-        self._call("create", lambda c: c.indices.create(index=name, body=loading))
+        # A rerun of a reindex that failed part-way (a throttled bulk, a refused swap) carries on loading the index
+        # the failed run created: the writes are versioned, so what it wrote already comes back NOT_NEWER.
+        if not self._call("exists", lambda c: c.indices.exists(index=name)):
+            self._call("create", lambda c: c.indices.create(index=name, body=loading))
         previous = self.current_indices()
         report = ReindexReport(index=name, previous=previous, written=0)
         for chunk in _chunks(documents, BULK_CHUNK):

@@ -20,10 +20,12 @@ from photo_organizer.search.models import (
     SortOrder,
 )
 from photo_organizer.search.fusion import PHOTO_ID_TIE_ORDER, knn_min_score
-from photo_organizer.search.parts import PART_KEYWORD_SCORE
+from photo_organizer.search.parts import PART_KEYWORD_SCORE, PART_WEAK_SCORE
 from photo_organizer.search.writes import IndexWrite
 
 FACET_SIZE = 20
+# Query understanding knows every tag of the owner, not the FACET_SIZE most common (the local index's the same).
+VOCABULARY_SIZE = 2000
 SUGGEST_BUCKETS = 100  # buckets per field before the prefix check; docs matching "li" also carry other tags
 MAX_EXPLAINED_TERMS = 8
 MAX_PREFIX_CHARS = 64
@@ -47,6 +49,7 @@ TEXT_FIELDS = (
 EXPLAINED_FIELDS: dict[str, tuple[str, ...]] = {
     "people": ("people.name",),
     "tags": ("tags",),
+    "weak_tags": ("weak_tags",),
     "place": ("place.city", "place.region", "place.country"),
     "caption": ("caption",),
     "ocr_text": ("ocr_text",),
@@ -106,6 +109,10 @@ def document_source(document: SearchDocument, *, vectors: bool = True) -> dict[s
         }
         if place.lat is not None and place.lon is not None:
             source["place"]["location"] = {"lat": place.lat, "lon": place.lon}
+    if document.weak_tags:
+        # only when there are some (the local analyser's): an index made before mapping schema 3 (strict) refuses
+        # the field, and Rekognition's documents never carry it, so the cloud writes on until it reindexes
+        source["weak_tags"] = list(document.weak_tags)
     if document.camera:
         source["camera"] = document.camera
     if document.duplicate_of:
@@ -245,8 +252,12 @@ def _part_keyword(part: QueryPart) -> dict[str, Any]:
 
 
 def _part_clause(part: QueryPart) -> dict[str, Any]:
-    """An understood tag or place: as a keyword (strong constant boost) or any of its words in the text."""
+    """An understood tag or place: as a keyword (strong constant boost), a tag as a weak label (a weak constant
+    boost), or any of its words in the text."""
     alternatives: list[dict[str, Any]] = [{"constant_score": {"filter": _part_keyword(part), "boost": PART_KEYWORD_SCORE}}]
+    if part.kind == "tag":
+        alternatives.append({"constant_score": {"filter": {"term": {"weak_tags.keyword": part.value.casefold()}},
+                                                "boost": PART_WEAK_SCORE}})
     for phrase in part.words:
         words = _words(phrase)
         if words:
@@ -302,6 +313,20 @@ def facet_aggs() -> dict[str, Any]:
         "date_histogram": {"field": "sort_time", "calendar_interval": "year", "format": "yyyy", "min_doc_count": 1}
     }
     return aggs
+
+
+VOCABULARY_FIELDS = {"tags": "tags.keyword", "weak_tags": "weak_tags.keyword", "places": "place.city.keyword"}
+
+
+def vocabulary_body(owner: str) -> dict[str, Any]:
+    """Every tag, weak tag and city of the owner's photos (hidden ones too, sensitive ones not: what query
+    understanding may turn into tag and place parts), up to VOCABULARY_SIZE each."""
+    return {
+        "size": 0,
+        "query": {"bool": {"filter": [owner_filter(owner)],
+                           "must_not": [{"term": {"deleted": True}}, {"term": {"sensitive": True}}]}},
+        "aggs": {name: {"terms": {"field": field, "size": VOCABULARY_SIZE}} for name, field in VOCABULARY_FIELDS.items()},
+    }
 
 
 def knn_body(query: SearchQuery, *, k: int) -> dict[str, Any]:

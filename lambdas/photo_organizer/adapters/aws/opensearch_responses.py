@@ -121,6 +121,17 @@ def parse_search_response(query: SearchQuery, response: Mapping[str, Any]) -> Se
     )
 
 
+def parse_vocabulary_response(response: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """{"tags": the tags, then the weak tags that are not tags; "places": the cities}, each once."""
+    aggregations = response.get("aggregations") or {}
+
+    def values(name: str) -> list[str]:
+        return [str(b["key"]) for b in (aggregations.get(name) or {}).get("buckets", [])
+                if int(b.get("doc_count") or 0) > 0 and str(b.get("key") or "").strip()]
+
+    return {"tags": tuple(dict.fromkeys([*values("tags"), *values("weak_tags")])), "places": tuple(values("places"))}
+
+
 def parse_facets(aggregations: Mapping[str, Any]) -> dict[str, tuple[FacetValue, ...]]:
     facets: dict[str, tuple[FacetValue, ...]] = {}
     for name in (*FACET_FIELDS, "years"):

@@ -3,6 +3,11 @@ registry: what the pipeline's ExportFeatures and Reapply<Kind> Lambda steps read
 
 The model data of a training job is `model.tar.gz` in the same bucket (the pipeline's output path is under the
 run's prefix); only this bucket's objects are read, whatever URI an event names.
+
+Account erasure (`forget_owner`, the feedback Lambda when the owner's erasure finished): every run file is rewritten
+without the owner (feedback.erasure: snapshot and set lines, the owner's entry of model.json inside model.tar.gz, the
+owner's keys in the other JSON files) and its older versions deleted. The model packages keep pointing at the same
+keys (ModelDataUrl names no version), so the registry's approved models lose the owner's part with them.
 """
 
 from __future__ import annotations
@@ -21,7 +26,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from photo_organizer.adapters.aws.clients import LazyClient
 from photo_organizer.adapters.aws.errors import translate
 from photo_organizer.adapters.aws.s3_blobs import S3_CLIENT_CONFIG
+from photo_organizer.adapters.aws.s3_erasure import VersionedPrefix
 from photo_organizer.errors import ValidationError
+from photo_organizer.feedback.erasure import without_owner
+from photo_organizer.keys import check_owner
+from photo_organizer.ports.training import OwnerErasure
 
 RUNS_PREFIX = "runs/"
 NO_MODEL_MARKER = "NONE"  # an approved/<kind>/ folder with only this file: nothing approved yet (untrained baseline)
@@ -80,6 +89,11 @@ class S3RunArtifacts:
             if member is None:
                 raise ValidationError(f"the model artefact holds no {MODEL_FILE}")
             return json.loads(tar.extractfile(member).read())
+
+    def erase_owner(self, owner: str) -> OwnerErasure:
+        check_owner(owner)
+        return VersionedPrefix(self._client, self._bucket, encryption=self._encryption).strip_prefix(
+            RUNS_PREFIX, lambda data, key: without_owner(data, owner, key))
 
     def _own_key(self, uri: str) -> str:
         parts = urlsplit(uri)

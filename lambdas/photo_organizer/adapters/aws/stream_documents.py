@@ -12,7 +12,8 @@ delete carries the old image's version (`removal_version`), which a delete may m
 
 Attributes read (all optional except the photo's own): `metadata` (taken_at, camera_make/model, gps),
 `duplicate_of`, `sensitive`, `hidden`, `caption`, `place` map, `label_names` (label names with parents,
-case-folded; computed from the `analysis` map's labels when absent), `ocr_text` (else the analysis text lines),
+case-folded; computed from the `analysis` map's labels when absent), the `analysis` map's `weak_labels` (search
+evidence below the tags, local analyser only), `ocr_text` (else the analysis text lines),
 `people` (a list of {person_id, name} maps) and `embedding` (384 float32 little-endian as Binary, or a list
 of numbers). The user's feedback: `feedback` (the overlay map, feedback.effects.overlay_document) and
 `suggestions` (the tagging model's list of {tag, confidence, on_photo}); with either, tags and caption are what
@@ -114,6 +115,7 @@ def document_from_item(item: Mapping[str, Any]) -> SearchDocument | None:
         camera_make=metadata.get("camera_make"),
         camera_model=metadata.get("camera_model"),
         tags=_tags(item),
+        weak_tags=_weak_tags(analysis),
         people=people,
         place=place,
         ocr_text=_ocr_text(item),
@@ -201,6 +203,12 @@ def _tags(item: Mapping[str, Any]) -> tuple[str, ...]:
         labels = (item.get("analysis") or {}).get("labels") or []
         names = [n for label in labels for n in (label.get("name"), *(label.get("parents") or ())) if n]
     return tuple(sorted({str(n).casefold() for n in names if str(n).strip()}))
+
+
+def _weak_tags(analysis: Mapping[str, Any]) -> tuple[str, ...]:
+    """The analysis map's weak labels (local analyser only) with their parents; malformed entries out."""
+    entries = [e for e in analysis.get("weak_labels") or () if isinstance(e, Mapping)]
+    return tuple(str(n) for e in entries for n in (e.get("name"), *(e.get("parents") or ())) if n)
 
 
 def _labels(analysis: Mapping[str, Any]) -> list[Label]:

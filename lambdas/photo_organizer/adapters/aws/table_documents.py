@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
+from photo_organizer.adapters.aws.errors import translate
 from photo_organizer.adapters.aws.stream_documents import deserialize_image, document_from_item
 from photo_organizer.search.models import SearchDocument
 
@@ -24,8 +26,13 @@ def documents_in_table(
         ExpressionAttributeValues={":photo": {"S": "photo"}},
         PaginationConfig={"PageSize": page_size},
     )
-    for page in pages:
-        for item in page.get("Items", []):
-            document = document_from_item(deserialize_image(item))
-            if document is not None:
-                yield document
+    try:
+        for page in pages:
+            for item in page.get("Items", []):
+                document = document_from_item(deserialize_image(item))
+                if document is not None:
+                    yield document
+    except (ClientError, BotoCoreError) as exc:
+        # A throttled page past the SDK's retries: the reindex or reconcile stops with a retryable error (run it
+        # again: versioned writes make a repeat harmless), never with a bare botocore error.
+        raise translate(exc, what=f"scanning {table_name} for search documents") from exc

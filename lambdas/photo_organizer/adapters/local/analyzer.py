@@ -45,11 +45,13 @@ class LocalAnalyzer:
 
     def analyze(self, preview_jpeg: bytes, plan: AnalysisPlan) -> AnalysisResult:
         labels: list[Label] = []
+        weak: tuple[Label, ...] = ()
         faces: tuple[FaceDetection, ...] = ()
         text_lines = ()
         moderation = ()
         if plan.includes(ApiCall.DETECT_LABELS):
-            labels += self._labeler.labels(preview_jpeg)
+            found, weak = self._labeler.labels_and_weak(preview_jpeg)
+            labels += found
             if self._ocr_enabled:
                 # ImageNet rarely says "text": a cheap detector pass decides whether full OCR is planned.
                 from photo_organizer.adapters.local.ocr import likely_has_text
@@ -73,6 +75,7 @@ class LocalAnalyzer:
             photo_id=plan.photo_id,
             analysis_version=plan.analysis_version,
             labels=tuple(_unique(labels)),
+            weak_labels=tuple(w for w in weak if w.name not in {label.name for label in labels}),
             faces=faces,
             text_lines=text_lines,
             moderation_labels=moderation,

@@ -21,15 +21,18 @@ from photo_organizer.adapters.local.vector_slices import (
 from photo_organizer.adapters.local.search_schema import (
     FACET_SIZE,
     MAX_QUERY_TOKENS,
+    VOCABULARY_SIZE,
+    WEAK_TAG_PREFIX,
     SEP,
     TEXT_FIELDS,
     check_owner,
     gram_term,
     keyword_term,
+    weak_tag_term,
     micros,
 )
 from photo_organizer.search.grams import GRAM_SCORE, found_in_run, word_grams
-from photo_organizer.search.parts import PART_KEYWORD_SCORE
+from photo_organizer.search.parts import PART_KEYWORD_SCORE, PART_WEAK_SCORE
 from photo_organizer.errors import ValidationError
 from photo_organizer.search.fusion import RRF_K, hybrid_ranking
 from photo_organizer.search.models import (
@@ -69,6 +72,7 @@ class Plan:
     lower: int | None = None  # sort-time range, micros, [lower, upper)
     upper: int | None = None
     grams: dict[str, str] = field(default_factory=dict)  # words also searched inside OCR runs
+    weak: dict[str, str] = field(default_factory=dict)  # weak-tag term -> the understood tag it stands for
 
 
 class SearchReads:
@@ -105,7 +109,9 @@ class SearchReads:
             after = self._parse_after(query.after, by_time=by_time)
             page, total = self._ranked(searcher, plan.keyword, by_time=by_time, after=after, limit=query.limit)
             self._resolve_keys(searcher, page)
-        hits = tuple(self._hit(searcher, plan, query, c, hybrid=hybrid) for c in page)
+        weak_found = self._weak_found(searcher, plan, page)
+        hits = tuple(self._hit(searcher, plan, query, c, hybrid=hybrid, weak=weak_found.get(c.key, ()))
+                     for c in page)
         facet_values = self._facets(searcher, plan.keyword) if facets and plan.keyword is not None else {}
         return SearchResults(hits=hits, total=total, facets=facet_values)
 
@@ -132,6 +138,26 @@ class SearchReads:
                     best[value] = FacetValue(value=value, count=count, label=label or None)
             out[name] = tuple(sorted(best.values(), key=lambda f: (-f.count, f.value))[:limit])
         return out
+
+    def vocabulary(self, owner: str) -> dict[str, tuple[str, ...]]:
+        """{"tags": every tag of the owner's photos, then every weak tag that is not one; "places": every city},
+        hidden photos included, sensitive ones not, up to VOCABULARY_SIZE each: what query understanding may turn
+        into tag and place parts. Facets stop at the FACET_SIZE most common; a synonym must reach a tag of any
+        count."""
+        check_owner(owner)
+        searcher = self._index.searcher()
+        visible = self._visible(self._owner_query(owner), include_hidden=True, include_sensitive=False)
+        result = searcher.aggregate(visible, {name: {"terms": {"field": field, "size": VOCABULARY_SIZE}}
+                                              for name, field in (("tags", "tags_kw"), ("places", "city_facet"))})
+
+        def values(name: str) -> list[str]:
+            return [str(b["key"]) for b in result.get(name, {}).get("buckets", []) if int(b["doc_count"]) > 0]
+
+        tags = dict.fromkeys(key.partition(SEP)[2] for key in values("tags"))
+        weak = searcher.terms_with_prefix("suggest", f"{owner}{WEAK_TAG_PREFIX}", filter_query=visible,
+                                          limit=VOCABULARY_SIZE)
+        tags.update(dict.fromkeys(term.removeprefix(f"{owner}{WEAK_TAG_PREFIX}") for term, count in weak if count > 0))
+        return {"tags": tuple(t for t in tags if t), "places": tuple(values("places"))}
 
     def _owner_query(self, owner: str) -> Query:
         return Query.term_query(self._schema, "owner", owner)
@@ -185,8 +211,14 @@ class SearchReads:
         required: list[Query] = []
         for token, word in tokens.items():
             required.append(self._token_query(query.owner, token, word, grams))
+        weak: dict[str, str] = {}
         for part in query.parts:
             alternatives = [Query.const_score_query(self._part_keyword(query.owner, part), PART_KEYWORD_SCORE)]
+            if part.kind == "tag":
+                term = weak_tag_term(query.owner, part.value)
+                weak[term] = part.value
+                alternatives.append(Query.const_score_query(Query.term_query(self._schema, "suggest", term),
+                                                            PART_WEAK_SCORE))
             for phrase in part.words:
                 phrase_tokens = self._tokens(phrase)
                 if phrase_tokens:
@@ -206,7 +238,7 @@ class SearchReads:
             keyword = Query.boolean_query([(Occur.Must, filtered), (Occur.Must, anyone)])
         else:
             keyword = Query.boolean_query([(Occur.Must, filtered), *[(Occur.Must, q) for q in required]])
-        return Plan(owner_q, filtered, keyword, tokens, reasons, term_filters, lower, upper, grams)
+        return Plan(owner_q, filtered, keyword, tokens, reasons, term_filters, lower, upper, grams, weak)
 
     def _token_query(self, owner: str, token: str, word: str, grams: dict[str, str]) -> Query:
         """One analysed word over every text field (the best field counts, the others a fifth), or inside a run
@@ -408,7 +440,24 @@ class SearchReads:
             mask &= within_km(rows.lat, rows.lon, query.near.lat, query.near.lon, query.near.km)
         return rank_by_similarity(rows, vector, mask, self._min_similarity)
 
-    def _hit(self, searcher, plan: Plan, query: SearchQuery, c: Candidate, *, hybrid: bool) -> SearchHit:
+    def _weak_found(self, searcher, plan: Plan, page: list[Candidate]) -> dict[int, list[str]]:
+        """key -> the understood tags a page's photo carries only as weak labels (its explanation): one small
+        query per understood tag, over the page's keys (weak terms are not stored on the document)."""
+        if not plan.weak or not page:
+            return {}
+        self._resolve_keys(searcher, page)
+        keys = Query.term_set_query(self._schema, "key", [c.key for c in page])
+        found: dict[int, list[str]] = {}
+        for term, tag in plan.weak.items():
+            q = Query.boolean_query([(Occur.Must, keys), (Occur.Must, Query.term_query(self._schema, "suggest", term))])
+            hits = searcher.search(q, len(page), count=False).hits
+            if hits:
+                for key in searcher.fast_field_values("key", [addr for _, addr in hits]):
+                    found.setdefault(key, []).append(tag)
+        return found
+
+    def _hit(self, searcher, plan: Plan, query: SearchQuery, c: Candidate, *, hybrid: bool,
+             weak: tuple[str, ...] | list[str] = ()) -> SearchHit:
         doc = searcher.doc(c.addr)
         pid = doc["photo_id"][0]
         semantic_only = hybrid and c.kw_rank is None
@@ -430,6 +479,8 @@ class SearchReads:
                 words = tuple(dict.fromkeys(found))
                 if words:
                     reasons.append(MatchReason(field=name, terms=words))
+            if weak:
+                reasons.append(MatchReason(field="weak_tags", terms=tuple(weak)))
             matched = (*reasons, *plan.filter_reasons)
         if query.sort is SortOrder.NEWEST and not hybrid:
             sort_values: tuple = (c.t, pid)

@@ -14,6 +14,7 @@ from photo_organizer.search.grams import text_grams
 from photo_organizer.search.models import SearchDocument
 
 FACET_SIZE = 20
+VOCABULARY_SIZE = 2000  # tags query understanding knows per owner (opensearch_requests says the same)
 
 
 MAX_QUERY_TOKENS = 32
@@ -207,6 +208,9 @@ def document_fields(doc: SearchDocument, t: int) -> dict[str, list]:
         # letters ("NOPARKINGANYTIME") is found by its grams. The suggest field's prefixes never end in SEP "g"
         # SEP, so suggestions never see them; a field of their own would have changed the on-disk schema.
         suggest.extend(gram_term(owner, gram) for gram in sorted(text_grams(doc.ocr_text)))
+    # Weak tags (search evidence below the tags) as owner-prefixed raw terms of the suggest field too, for the same
+    # reason as the grams: no new field, no on-disk schema change. Never facets, never suggestions (prefix "w").
+    suggest.extend(weak_tag_term(owner, tag) for tag in doc.weak_tags)
     if doc.camera:
         f["camera"] = [doc.camera]
         f["camera_kw"] = [keyword_term(doc.camera)]
@@ -217,6 +221,13 @@ def document_fields(doc: SearchDocument, t: int) -> dict[str, list]:
 
 def gram_term(owner: str, gram: str) -> str:
     return f"{owner}{SEP}g{SEP}{gram}"
+
+
+def weak_tag_term(owner: str, tag: str) -> str:
+    return f"{owner}{SEP}w{SEP}{keyword_term(tag)}"
+
+
+WEAK_TAG_PREFIX = f"{SEP}w{SEP}"
 
 
 def check_owner(owner: str) -> None:

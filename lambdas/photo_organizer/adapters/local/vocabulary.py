@@ -135,6 +135,12 @@ TAG_PARENTS: Mapping[str, tuple[str, ...]] = {
     "Place of Worship": ("Building",),
     "Castle": ("Building",),
     "Bridge": ("Architecture",),
+    "Fountain": ("Architecture",),
+    "Fence": ("Architecture",),
+    "Wall": ("Architecture",),
+    "Dam": ("Architecture",),
+    "Lighthouse": ("Building", "Coast"),
+    "Library": ("Building",),
     "Shop": ("Building",),
     "Restaurant": ("Building",),
     "Tent": ("Outdoors",),
@@ -175,7 +181,8 @@ TAG_PARENTS: Mapping[str, tuple[str, ...]] = {
     "Electronics": (),
     "Computer": ("Electronics",),
     "Phone": ("Electronics",),
-    "Camera": ("Electronics",),
+    "Camera": ("Electronics", "Photography"),
+    "Microphone": ("Electronics",),
     "Screen": ("Electronics",),
     "Musical Instrument": (),
     "Guitar": ("Musical Instrument",),
@@ -191,7 +198,27 @@ TAG_PARENTS: Mapping[str, tuple[str, ...]] = {
     "Weapon": (),
     "Gun": ("Weapon",),
     "Clock": (),
+    "Watch": ("Accessories",),
     "Toy": (),
+    "Balloon": ("Toy",),
+    "Photography": (),
+    "Tripod": ("Photography",),
+    "Lamp": ("Furniture",),
+    "Candle": (),
+    "Umbrella": ("Accessories",),
+    "Helmet": ("Clothing",),
+    "Mask": ("Accessories",),
+    "Bottle": (),
+    "Vase": (),
+    "Cookware": ("Kitchen",),
+    "Kitchen": (),
+    "Tool": (),
+    "Bathroom": (),
+    "Flag": (),
+    "Christmas": (),
+    "Stage": (),
+    "Playground": ("Outdoors",),
+    "Amusement Park": ("Outdoors",),
     "Teddy Bear": ("Toy",),
     # text: these trigger OCR in planning (its text trigger labels include text, sign, menu, book, screenshot)
     "Text": (),
@@ -403,6 +430,42 @@ _GROUPS: Sequence[tuple[str, str]] = (
     ("Weapon", "471"),  # cannon
     ("Clock", "409, 530, 892"),  # analog, digital, wall clock
     ("Teddy Bear", "850"),
+    ("Watch", "531, 826"),  # digital watch, stopwatch
+    ("Balloon", "417"),
+    # things people photograph that ImageNet names by a single class: 872 tripod; 650 microphone;
+    # 846 table lamp; 470 candle; 879 umbrella; 518 crash helmet, 560 football helmet; 570 gasmask,
+    # 643 mask, 691 oxygen mask, 796 ski mask; 737 pop bottle, 898 water bottle; 883 vase; 469 caldron,
+    # 505 coffeepot, 544 Dutch oven, 567 frying pan, 618 ladle, 813 spatula, 909 wok, 910 wooden spoon;
+    # 477 carpenter's kit, 587 hammer, 491 chain saw, 596 hatchet, 714 pick, 740 power drill, 784 screwdriver,
+    # 792 shovel; 435 bathtub, 794 shower curtain, 861 toilet seat, 896 washbasin; 557 flagpole (ImageNet's
+    # photos of it show the flag); 496 Christmas stocking; 819 stage, 854 theater curtain; 843 swing;
+    # 476 carousel; 562 fountain; 489 chainlink fence, 716 picket fence, 912 worm fence; 825 stone wall;
+    # 525 dam; 437 beacon (lighthouse); 624 library; 713 photocopier, 742 printer, 745 projector,
+    # 761 remote control, 548 entertainment center, 598 home theater
+    ("Tripod", "872"),
+    ("Microphone", "650"),
+    ("Lamp", "846"),  # not 619 lampshade: round glowing things (a retina, a dahlia) come out "lampshade"
+    ("Candle", "470"),
+    ("Umbrella", "879"),
+    ("Helmet", "518, 560"),
+    ("Mask", "570, 643, 691, 796"),
+    ("Bottle", "737, 898"),
+    ("Vase", "883"),
+    ("Cookware", "469, 505, 544, 567, 618, 813, 909, 910"),
+    ("Tool", "477, 587, 491, 596, 714, 740, 784, 792"),
+    ("Bathroom", "435, 794, 861, 896"),
+    ("Flag", "557"),
+    ("Christmas", "496"),
+    ("Stage", "819, 854"),
+    ("Playground", "843"),
+    ("Amusement Park", "476"),
+    ("Fountain", "562"),
+    ("Fence", "489, 716, 912"),
+    ("Wall", "825"),
+    ("Dam", "525"),
+    ("Lighthouse", "437"),
+    ("Library", "624"),
+    ("Electronics", "548, 598, 713, 742, 745, 761"),
     # text: 916 web site, 917 comic book, 918 crossword puzzle, 919 street sign, 921 book jacket, 922 menu,
     # 446 binder, 549 envelope
     ("Screenshot", "916"),
@@ -467,6 +530,20 @@ def labels_from_probabilities(
 
     min_confidence is a percentage. Labels come most confident first; ties put the more specific tag first.
     """
+    return split_labels(probabilities, top_k=top_k, min_confidence=min_confidence)[0]
+
+
+def split_labels(
+    probabilities: Sequence[float] | np.ndarray,
+    *,
+    top_k: int = 5,
+    min_confidence: float = 20.0,
+    weak_confidence: float | None = None,
+) -> tuple[tuple[Label, ...], tuple[Label, ...]]:
+    """(labels, weak labels). Labels as labels_from_probabilities says. Weak labels: the classifier's other top_k
+    guesses at or above weak_confidence (and under min_confidence), with their ancestors that are not labels
+    already; none when weak_confidence is None. A weak label is search evidence only (ranked below a tag, never
+    shown as one): a dahlia the classifier calls "daisy 9%" is still found by "flower"."""
     p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
     if p.shape != (IMAGENET_CLASSES,):
         raise ValueError(f"expected {IMAGENET_CLASSES} class probabilities, got shape {p.shape}")
@@ -479,18 +556,31 @@ def labels_from_probabilities(
         chosen.update(ancestors(tag))
     is_ancestor = {a for tag in CLASS_TAGS.values() for a in ancestors(tag)}
     chosen.update(t for i, t in enumerate(tags) if t in is_ancestor and mass[i] >= min_confidence)
+    weak: set[str] = set()
+    if weak_confidence is not None:
+        for i in leaves:
+            if weak_confidence <= mass[i] < min_confidence:
+                weak.update(t for t in (tags[i], *ancestors(tags[i])) if t not in chosen)
     column = {tag: i for i, tag in enumerate(tags)}
-    ordered = sorted(chosen, key=lambda t: (-mass[column[t]], -len(ancestors(t)), t))
-    return tuple(
-        Label(name=t, confidence=round(float(mass[column[t]]), 2), parents=ancestors(t), source=LabelSource.LOCAL)
-        for t in ordered
-    )
+
+    def as_labels(names: set[str]) -> tuple[Label, ...]:
+        ordered = sorted(names, key=lambda t: (-mass[column[t]], -len(ancestors(t)), t))
+        return tuple(
+            Label(name=t, confidence=round(float(mass[column[t]]), 2), parents=ancestors(t), source=LabelSource.LOCAL)
+            for t in ordered
+        )
+
+    return as_labels(chosen), as_labels(weak)
+
+
+def softmax(logits: Sequence[float] | np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64).reshape(-1)
+    e = np.exp(z - z.max())
+    return e / e.sum()
 
 
 def labels_from_logits(
     logits: Sequence[float] | np.ndarray, *, top_k: int = 5, min_confidence: float = 20.0
 ) -> tuple[Label, ...]:
     """labels_from_probabilities on the softmax of the classifier's raw outputs."""
-    z = np.asarray(logits, dtype=np.float64).reshape(-1)
-    e = np.exp(z - z.max())
-    return labels_from_probabilities(e / e.sum(), top_k=top_k, min_confidence=min_confidence)
+    return labels_from_probabilities(softmax(logits), top_k=top_k, min_confidence=min_confidence)
