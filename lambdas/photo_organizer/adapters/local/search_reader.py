@@ -446,7 +446,7 @@ class SearchReads:
         if not plan.weak or not page:
             return {}
         self._resolve_keys(searcher, page)
-        keys = Query.term_set_query(self._schema, "key", [c.key for c in page])
+        keys = self._keys_query([c.key for c in page])
         found: dict[int, list[str]] = {}
         for term, tag in plan.weak.items():
             q = Query.boolean_query([(Occur.Must, keys), (Occur.Must, Query.term_query(self._schema, "suggest", term))])
