@@ -18,6 +18,8 @@ GRAM_SCORE = 0.5  # constant score of a word found only inside a run; a whole-wo
 def squeeze(text: str) -> str:
     """Folded (lowercase, no accents) letters and digits only: "No Parking!" -> "noparking"."""
     decomposed = unicodedata.normalize("NFKD", text)
+    if decomposed.isascii():  # no combining marks: the per-character test is str.isalnum alone, run in C
+        return "".join(filter(str.isalnum, decomposed)).casefold()
     return "".join(ch for ch in decomposed if ch.isalnum() and not unicodedata.combining(ch)).casefold()
 
 
