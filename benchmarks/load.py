@@ -127,7 +127,7 @@ class Meter:
     def __init__(self, server_pid: int) -> None:
         self.server_pid = server_pid
         self.load_start = load_average()
-        self._wall = time.perf_counter()
+        self._wall = self.began = time.perf_counter()
         self._client = self._client_cpu()
         self._server = tree_cpu_seconds(server_pid) if server_pid != os.getpid() else 0.0
         self._serving = process_cpu_seconds(server_pid)
@@ -267,43 +267,66 @@ def plan_user_uploads(user_index: int, per_user: int) -> list[tuple[str, bytes, 
     return plan
 
 
-def upload_as_users(url: str, work: list[tuple[str, str, list[tuple[str, bytes, str]]]], start_at: float) -> dict:
-    """One client process: a thread per user (name, token, plan), all starting at `start_at` (time.time()).
-    Returns the presign latencies, each user's photo ids, the (first, repeat) pairs, expectations and failures."""
+_start_line = None  # the client processes' start barrier (multiprocessing.Barrier), inherited through fork
+
+
+def _wait_at(barrier) -> None:
+    global _start_line
+    _start_line = barrier
+
+
+def upload_as_users(url: str, work: list[tuple[str, str, list[tuple[str, bytes, str]]]]) -> dict:
+    """One client process: a thread per user (name, token, plan). Every user's client is made first (an httpx
+    client builds an SSL context: ~35 ms of CPU each, 2 per user), then the process waits at the start line with
+    the others and the parent, so the users start together and no client set-up runs during the measured load
+    (with a fixed 2 s head start, set-up on a loaded machine ran on into the first presigns, its CPU taken from
+    the server's). Returns the presign latencies, each user's photo ids, the (first, repeat) pairs, expectations,
+    failures, and this process's CPU seconds from the start line on."""
     out: dict = {"presign_ms": [], "ids_of": {}, "pairs": [], "expected": {}, "failed": 0}
     lock = threading.Lock()
+    go = threading.Event()
+    clients = [PhotoApiClient(url, token) for _, token, _ in work]
 
-    def one_user(item: tuple[str, str, list[tuple[str, bytes, str]]]) -> None:
-        name, token, plan = item
+    def one_user(item: tuple[str, str, list[tuple[str, bytes, str]]], client: PhotoApiClient) -> None:
+        name, _, plan = item
         ids: list[str] = []
-        with PhotoApiClient(url, token) as client:
-            time.sleep(max(0.0, start_at - time.time()))
-            first = None
-            for filename, data, expected in plan:
-                try:
-                    began = time.perf_counter()
-                    ticket = client.start_upload(filename, "image/jpeg", len(data))
-                    took = (time.perf_counter() - began) * 1000
-                    client.send_file(ticket, data, filename, "image/jpeg")
-                except Exception as exc:  # counted as lost: the user saw a failure
-                    print(f"  upload failed for {name}: {exc}", file=sys.stderr)
-                    with lock:
-                        out["failed"] += 1
-                    continue
-                photo_id = ticket["photo_id"]
-                first = first or photo_id
-                ids.append(photo_id)
+        go.wait()
+        first = None
+        for filename, data, expected in plan:
+            try:
+                began = time.perf_counter()
+                ticket = client.start_upload(filename, "image/jpeg", len(data))
+                took = (time.perf_counter() - began) * 1000
+                client.send_file(ticket, data, filename, "image/jpeg")
+            except Exception as exc:  # counted as lost: the user saw a failure
+                print(f"  upload failed for {name}: {exc}", file=sys.stderr)
                 with lock:
-                    out["presign_ms"].append(took)
-                    if expected == "PAIR":
-                        out["pairs"].append((first, photo_id))
-                    else:
-                        out["expected"][photo_id] = expected
+                    out["failed"] += 1
+                continue
+            photo_id = ticket["photo_id"]
+            first = first or photo_id
+            ids.append(photo_id)
+            with lock:
+                out["presign_ms"].append(took)
+                if expected == "PAIR":
+                    out["pairs"].append((first, photo_id))
+                else:
+                    out["expected"][photo_id] = expected
         with lock:
             out["ids_of"][name] = ids
 
-    with ThreadPoolExecutor(len(work)) as pool:
-        list(pool.map(one_user, work))
+    try:
+        with ThreadPoolExecutor(len(work)) as pool:
+            users = [pool.submit(one_user, item, client) for item, client in zip(work, clients, strict=True)]
+            _start_line.wait(timeout=300)
+            cpu = time.process_time()
+            go.set()
+            for user in users:
+                user.result()
+        out["cpu_s"] = time.process_time() - cpu
+    finally:
+        for client in clients:
+            client.close()
     return out
 
 
@@ -326,11 +349,14 @@ def run_uploads(users: int, photos: int, client_processes: int = 5) -> bool:
             processes = max(1, min(client_processes, users))
             work = [[(name, tokens[name], plans[name]) for name in names[k::processes]] for k in range(processes)]
             context = multiprocessing.get_context("fork")  # no threads yet in this process: the plans are inherited
-            with ProcessPoolExecutor(processes, mp_context=context) as pool:
-                pool.submit(time.sleep, 0).result()
+            start_line = context.Barrier(processes + 1)
+            client_cpu = 0.0
+            with ProcessPoolExecutor(processes, mp_context=context, initializer=_wait_at, initargs=(start_line,)) as pool:
+                parts = pool.map(upload_as_users, [url] * processes, work)
+                start_line.wait(timeout=300)  # every client process has made its users' clients
                 meter = Meter(pid)
-                start_at = time.time() + 2.0  # every client process started and its users connected
-                for part in pool.map(upload_as_users, [url] * processes, work, [start_at] * processes):
+                for part in parts:
+                    client_cpu += part["cpu_s"]
                     presign_ms += part["presign_ms"]
                     ids_of |= part["ids_of"]
                     pairs += part["pairs"]
@@ -338,6 +364,7 @@ def run_uploads(users: int, photos: int, client_processes: int = 5) -> bool:
                     for photo_id, expected in part["expected"].items():
                         tally.expect(photo_id, expected)
             uploaded_at = time.perf_counter()
+            upload_phase = uploaded_at - meter.began
             statuses: dict[str, str] = {}
             listed: list[str] = []
             deadline = time.monotonic() + 300
@@ -368,6 +395,8 @@ def run_uploads(users: int, photos: int, client_processes: int = 5) -> bool:
         "presign p50 / p99 ms": f"{percentile(presign_ms, 50):.1f} / {percentile(presign_ms, 99):.1f}",
         "last upload -> all final": f"{drained:.1f} s",
         "client processes x threads": f"{processes} x {-(-users // processes)}",
+        "client CPU while uploading (from the start line)":
+            f"{client_cpu:.1f} s in {upload_phase:.1f} s ({client_cpu / max(upload_phase, 1e-9):.2f} cores of the 2)",
         "server CPU per photo (presign + POST + ingest + status polls)":
             f"{server_cpu * 1000 / max(1, audit['uploaded']):.1f} ms: serving process "
             f"{serving_cpu * 1000 / max(1, audit['uploaded']):.1f}, ingest workers "
