@@ -6,6 +6,7 @@ and PASS/FAIL, wall and CPU time (server process tree and this client), and the 
     .venv/bin/python benchmarks/load.py search       [--rate 30 --seconds 60 --users 5]
     .venv/bin/python benchmarks/load.py soak         [--minutes 10]
     .venv/bin/python benchmarks/load.py throughput   [--photos 12]          # 12 MP, 2 ingest workers vs naive Pillow
+                                                                           # and presigns while they ingest
 
 uploads, search and soak run the server as its own process (`serve-child`: the local stack with 2 ingest worker
 processes, background analysis off so that the models do not take the 2 cores) and drive it with real HTTP from
@@ -767,6 +768,46 @@ def product_ingest(photos: list[bytes], workers: int) -> tuple[float, float, int
     return seconds, cpu, sum(1 for s in statuses.values() if s == "READY")
 
 
+def presigns_while_ingesting(photos: list[bytes], niceness: int, every: float = 0.05) -> tuple[list[float], list[float], float]:
+    """(presign ms alone, presign ms while `photos` ingest, seconds the ingest took), the ingest workers at
+    `niceness` below this process (the server): a presign every `every` seconds from the first event released
+    until the queue is empty. The client is this process too, equally in both runs."""
+    from dataclasses import replace
+
+    from photo_organizer.local_stack.stack import LocalStack
+    from photo_organizer.settings import Settings
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("PO_")} | {"PO_BACKEND": "local"}
+    settings = replace(Settings.from_env(env), background_niceness=niceness)
+    with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp), settings=settings, analyse=False,
+                                                          ingest_workers=INGEST_WORKERS) as stack:
+        held: list = []
+        send = stack.queue.send
+        user, _ = stack.identity.add_user("interactive", PASSWORD)
+        with PhotoApiClient(stack.url, stack.identity.issue_token(user)) as client:
+            warm = [client.upload_bytes(small_jpeg(n), f"warm{n}.jpg", "image/jpeg") for n in range(2 * INGEST_WORKERS)]
+            wait_final(client, warm, time.monotonic() + 120)
+            stack.queue.send = held.append
+            for n, data in enumerate(photos):
+                client.upload_bytes(data, f"camera_{n}.jpg", "image/jpeg")
+
+            def presign() -> float:
+                began = time.perf_counter()
+                client.start_upload("next.jpg", "image/jpeg", 1000)
+                return (time.perf_counter() - began) * 1000
+
+            alone = [presign() for _ in range(20)]
+            began = time.perf_counter()
+            for body in held:
+                send(body)
+            during = []
+            while stack.queue.depth() and time.perf_counter() - began < 900:
+                during.append(presign())
+                time.sleep(every)
+            took = time.perf_counter() - began
+    return alone, during, took
+
+
 def run_throughput(count: int) -> bool:
     load_start = load_average()
     photos = [camera_jpeg(seed) for seed in range(count)]
@@ -777,6 +818,10 @@ def run_throughput(count: int) -> bool:
     one_s, one_cpu, one_ready = product_ingest(photos, 0)
     two_s, two_cpu, two_ready = product_ingest(photos, INGEST_WORKERS)
     ratio = naive_s / two_s
+    from photo_organizer.settings import Settings
+
+    niceness = Settings().background_niceness
+    interactive = {n: presigns_while_ingesting(photos, n) for n in (0, niceness)}
     checks = [
         Check("photos READY (1 process / 2 workers)", f"{one_ready}/{two_ready}", f"{count}/{count}",
               one_ready == count and two_ready == count),
@@ -790,6 +835,10 @@ def run_throughput(count: int) -> bool:
         f"product, {INGEST_WORKERS} worker processes":
             f"{count / two_s:.2f} photos/s (wall {two_s:.1f} s, CPU {two_cpu:.1f} s), {ratio:.2f}x naive",
         "CPU per photo, naive / 2 workers (load-independent)": f"{naive_cpu / max(two_cpu, 1e-9):.2f}x",
+        **{f"presign while they ingest, workers at niceness {n}{' (the default)' if n == niceness else ''}":
+           f"p50 {percentile(during, 50):.1f} / p95 {percentile(during, 95):.1f} ms ({len(during)} presigns; alone "
+           f"p50 {percentile(alone, 50):.1f} ms), ingest {took:.1f} s"
+           for n, (alone, during, took) in interactive.items()},
         "load average 1/5/15 min": f"start {load_start}, end {load_average()}",
     }
     print(report("5. local ingest throughput (validate + derive + record), 12 MP photos", checks, facts))
