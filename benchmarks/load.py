@@ -6,6 +6,7 @@ and PASS/FAIL, wall and CPU time (server process tree and this client), and the 
     .venv/bin/python benchmarks/load.py search       [--rate 30 --seconds 60 --users 5]
     .venv/bin/python benchmarks/load.py soak         [--minutes 10]
     .venv/bin/python benchmarks/load.py throughput   [--photos 12]          # 12 MP, 2 ingest workers vs naive Pillow
+                                                                           # and presigns while they ingest
 
 uploads, search and soak run the server as its own process (`serve-child`: the local stack with 2 ingest worker
 processes, background analysis off so that the models do not take the 2 cores) and drive it with real HTTP from
@@ -127,7 +128,7 @@ class Meter:
     def __init__(self, server_pid: int) -> None:
         self.server_pid = server_pid
         self.load_start = load_average()
-        self._wall = time.perf_counter()
+        self._wall = self.began = time.perf_counter()
         self._client = self._client_cpu()
         self._server = tree_cpu_seconds(server_pid) if server_pid != os.getpid() else 0.0
         self._serving = process_cpu_seconds(server_pid)
@@ -267,43 +268,66 @@ def plan_user_uploads(user_index: int, per_user: int) -> list[tuple[str, bytes, 
     return plan
 
 
-def upload_as_users(url: str, work: list[tuple[str, str, list[tuple[str, bytes, str]]]], start_at: float) -> dict:
-    """One client process: a thread per user (name, token, plan), all starting at `start_at` (time.time()).
-    Returns the presign latencies, each user's photo ids, the (first, repeat) pairs, expectations and failures."""
+_start_line = None  # the client processes' start barrier (multiprocessing.Barrier), inherited through fork
+
+
+def _wait_at(barrier) -> None:
+    global _start_line
+    _start_line = barrier
+
+
+def upload_as_users(url: str, work: list[tuple[str, str, list[tuple[str, bytes, str]]]]) -> dict:
+    """One client process: a thread per user (name, token, plan). Every user's client is made first (an httpx
+    client builds an SSL context: ~35 ms of CPU each, 2 per user), then the process waits at the start line with
+    the others and the parent, so the users start together and no client set-up runs during the measured load
+    (with a fixed 2 s head start, set-up on a loaded machine ran on into the first presigns, its CPU taken from
+    the server's). Returns the presign latencies, each user's photo ids, the (first, repeat) pairs, expectations,
+    failures, and this process's CPU seconds from the start line on."""
     out: dict = {"presign_ms": [], "ids_of": {}, "pairs": [], "expected": {}, "failed": 0}
     lock = threading.Lock()
+    go = threading.Event()
+    clients = [PhotoApiClient(url, token) for _, token, _ in work]
 
-    def one_user(item: tuple[str, str, list[tuple[str, bytes, str]]]) -> None:
-        name, token, plan = item
+    def one_user(item: tuple[str, str, list[tuple[str, bytes, str]]], client: PhotoApiClient) -> None:
+        name, _, plan = item
         ids: list[str] = []
-        with PhotoApiClient(url, token) as client:
-            time.sleep(max(0.0, start_at - time.time()))
-            first = None
-            for filename, data, expected in plan:
-                try:
-                    began = time.perf_counter()
-                    ticket = client.start_upload(filename, "image/jpeg", len(data))
-                    took = (time.perf_counter() - began) * 1000
-                    client.send_file(ticket, data, filename, "image/jpeg")
-                except Exception as exc:  # counted as lost: the user saw a failure
-                    print(f"  upload failed for {name}: {exc}", file=sys.stderr)
-                    with lock:
-                        out["failed"] += 1
-                    continue
-                photo_id = ticket["photo_id"]
-                first = first or photo_id
-                ids.append(photo_id)
+        go.wait()
+        first = None
+        for filename, data, expected in plan:
+            try:
+                began = time.perf_counter()
+                ticket = client.start_upload(filename, "image/jpeg", len(data))
+                took = (time.perf_counter() - began) * 1000
+                client.send_file(ticket, data, filename, "image/jpeg")
+            except Exception as exc:  # counted as lost: the user saw a failure
+                print(f"  upload failed for {name}: {exc}", file=sys.stderr)
                 with lock:
-                    out["presign_ms"].append(took)
-                    if expected == "PAIR":
-                        out["pairs"].append((first, photo_id))
-                    else:
-                        out["expected"][photo_id] = expected
+                    out["failed"] += 1
+                continue
+            photo_id = ticket["photo_id"]
+            first = first or photo_id
+            ids.append(photo_id)
+            with lock:
+                out["presign_ms"].append(took)
+                if expected == "PAIR":
+                    out["pairs"].append((first, photo_id))
+                else:
+                    out["expected"][photo_id] = expected
         with lock:
             out["ids_of"][name] = ids
 
-    with ThreadPoolExecutor(len(work)) as pool:
-        list(pool.map(one_user, work))
+    try:
+        with ThreadPoolExecutor(len(work)) as pool:
+            users = [pool.submit(one_user, item, client) for item, client in zip(work, clients, strict=True)]
+            _start_line.wait(timeout=300)
+            cpu = time.process_time()
+            go.set()
+            for user in users:
+                user.result()
+        out["cpu_s"] = time.process_time() - cpu
+    finally:
+        for client in clients:
+            client.close()
     return out
 
 
@@ -326,11 +350,14 @@ def run_uploads(users: int, photos: int, client_processes: int = 5) -> bool:
             processes = max(1, min(client_processes, users))
             work = [[(name, tokens[name], plans[name]) for name in names[k::processes]] for k in range(processes)]
             context = multiprocessing.get_context("fork")  # no threads yet in this process: the plans are inherited
-            with ProcessPoolExecutor(processes, mp_context=context) as pool:
-                pool.submit(time.sleep, 0).result()
+            start_line = context.Barrier(processes + 1)
+            client_cpu = 0.0
+            with ProcessPoolExecutor(processes, mp_context=context, initializer=_wait_at, initargs=(start_line,)) as pool:
+                parts = pool.map(upload_as_users, [url] * processes, work)
+                start_line.wait(timeout=300)  # every client process has made its users' clients
                 meter = Meter(pid)
-                start_at = time.time() + 2.0  # every client process started and its users connected
-                for part in pool.map(upload_as_users, [url] * processes, work, [start_at] * processes):
+                for part in parts:
+                    client_cpu += part["cpu_s"]
                     presign_ms += part["presign_ms"]
                     ids_of |= part["ids_of"]
                     pairs += part["pairs"]
@@ -338,6 +365,7 @@ def run_uploads(users: int, photos: int, client_processes: int = 5) -> bool:
                     for photo_id, expected in part["expected"].items():
                         tally.expect(photo_id, expected)
             uploaded_at = time.perf_counter()
+            upload_phase = uploaded_at - meter.began
             statuses: dict[str, str] = {}
             listed: list[str] = []
             deadline = time.monotonic() + 300
@@ -368,6 +396,8 @@ def run_uploads(users: int, photos: int, client_processes: int = 5) -> bool:
         "presign p50 / p99 ms": f"{percentile(presign_ms, 50):.1f} / {percentile(presign_ms, 99):.1f}",
         "last upload -> all final": f"{drained:.1f} s",
         "client processes x threads": f"{processes} x {-(-users // processes)}",
+        "client CPU while uploading (from the start line)":
+            f"{client_cpu:.1f} s in {upload_phase:.1f} s ({client_cpu / max(upload_phase, 1e-9):.2f} cores of the 2)",
         "server CPU per photo (presign + POST + ingest + status polls)":
             f"{server_cpu * 1000 / max(1, audit['uploaded']):.1f} ms: serving process "
             f"{serving_cpu * 1000 / max(1, audit['uploaded']):.1f}, ingest workers "
@@ -738,6 +768,46 @@ def product_ingest(photos: list[bytes], workers: int) -> tuple[float, float, int
     return seconds, cpu, sum(1 for s in statuses.values() if s == "READY")
 
 
+def presigns_while_ingesting(photos: list[bytes], niceness: int, every: float = 0.05) -> tuple[list[float], list[float], float]:
+    """(presign ms alone, presign ms while `photos` ingest, seconds the ingest took), the ingest workers at
+    `niceness` below this process (the server): a presign every `every` seconds from the first event released
+    until the queue is empty. The client is this process too, equally in both runs."""
+    from dataclasses import replace
+
+    from photo_organizer.local_stack.stack import LocalStack
+    from photo_organizer.settings import Settings
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("PO_")} | {"PO_BACKEND": "local"}
+    settings = replace(Settings.from_env(env), background_niceness=niceness)
+    with tempfile.TemporaryDirectory() as tmp, LocalStack(Path(tmp), settings=settings, analyse=False,
+                                                          ingest_workers=INGEST_WORKERS) as stack:
+        held: list = []
+        send = stack.queue.send
+        user, _ = stack.identity.add_user("interactive", PASSWORD)
+        with PhotoApiClient(stack.url, stack.identity.issue_token(user)) as client:
+            warm = [client.upload_bytes(small_jpeg(n), f"warm{n}.jpg", "image/jpeg") for n in range(2 * INGEST_WORKERS)]
+            wait_final(client, warm, time.monotonic() + 120)
+            stack.queue.send = held.append
+            for n, data in enumerate(photos):
+                client.upload_bytes(data, f"camera_{n}.jpg", "image/jpeg")
+
+            def presign() -> float:
+                began = time.perf_counter()
+                client.start_upload("next.jpg", "image/jpeg", 1000)
+                return (time.perf_counter() - began) * 1000
+
+            alone = [presign() for _ in range(20)]
+            began = time.perf_counter()
+            for body in held:
+                send(body)
+            during = []
+            while stack.queue.depth() and time.perf_counter() - began < 900:
+                during.append(presign())
+                time.sleep(every)
+            took = time.perf_counter() - began
+    return alone, during, took
+
+
 def run_throughput(count: int) -> bool:
     load_start = load_average()
     photos = [camera_jpeg(seed) for seed in range(count)]
@@ -748,6 +818,10 @@ def run_throughput(count: int) -> bool:
     one_s, one_cpu, one_ready = product_ingest(photos, 0)
     two_s, two_cpu, two_ready = product_ingest(photos, INGEST_WORKERS)
     ratio = naive_s / two_s
+    from photo_organizer.settings import Settings
+
+    niceness = Settings().background_niceness
+    interactive = {n: presigns_while_ingesting(photos, n) for n in (0, niceness)}
     checks = [
         Check("photos READY (1 process / 2 workers)", f"{one_ready}/{two_ready}", f"{count}/{count}",
               one_ready == count and two_ready == count),
@@ -761,6 +835,10 @@ def run_throughput(count: int) -> bool:
         f"product, {INGEST_WORKERS} worker processes":
             f"{count / two_s:.2f} photos/s (wall {two_s:.1f} s, CPU {two_cpu:.1f} s), {ratio:.2f}x naive",
         "CPU per photo, naive / 2 workers (load-independent)": f"{naive_cpu / max(two_cpu, 1e-9):.2f}x",
+        **{f"presign while they ingest, workers at niceness {n}{' (the default)' if n == niceness else ''}":
+           f"p50 {percentile(during, 50):.1f} / p95 {percentile(during, 95):.1f} ms ({len(during)} presigns; alone "
+           f"p50 {percentile(alone, 50):.1f} ms), ingest {took:.1f} s"
+           for n, (alone, during, took) in interactive.items()},
         "load average 1/5/15 min": f"start {load_start}, end {load_average()}",
     }
     print(report("5. local ingest throughput (validate + derive + record), 12 MP photos", checks, facts))

@@ -52,6 +52,9 @@ class Settings:
     # local backend
     data_dir: Path = field(default_factory=lambda: Path("photo-organizer-data"))
     public_base_url: str = "http://127.0.0.1:8787"
+    # How much lower than the server the local stack's ingest worker processes run (an os.nice increment, 0-19):
+    # they are bulk work, and the server answers people meanwhile (local_stack/ingest_workers.py).
+    background_niceness: int = 5
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -81,6 +84,7 @@ class Settings:
                 region=get("REGION") or env.get("AWS_REGION", "") or env.get("AWS_DEFAULT_REGION", ""),
                 data_dir=Path(get("DATA_DIR", "photo-organizer-data")),
                 public_base_url=get("PUBLIC_BASE_URL", "http://127.0.0.1:8787").rstrip("/"),
+                background_niceness=int(get("BACKGROUND_NICENESS", "5")),
             )
         except ValueError as exc:
             raise ConfigurationError(f"invalid setting: {exc}") from exc
@@ -92,6 +96,8 @@ class Settings:
             raise ConfigurationError("PO_MAX_UPLOAD_BYTES and PO_MAX_PIXELS must be positive")
         if self.analysis_version < 1:
             raise ConfigurationError("PO_ANALYSIS_VERSION must be at least 1")
+        if not 0 <= self.background_niceness <= 19:
+            raise ConfigurationError("PO_BACKGROUND_NICENESS must be between 0 and 19")
         if self.backend is Backend.AWS:
             missing = [
                 name

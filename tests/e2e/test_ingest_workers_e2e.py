@@ -60,6 +60,15 @@ def test_uploads_are_ingested_in_other_processes_and_indexed_by_the_server(worke
     assert workers_stack.queue.dead_letters() == []
 
 
+def test_workers_run_at_a_lower_cpu_priority_than_the_server(workers_stack):
+    """Ingest is bulk work: the serving process, which answers people meanwhile, gets the CPU first."""
+    server = os.getpriority(os.PRIO_PROCESS, 0)
+    lowered = min(19, server + workers_stack.settings.background_niceness)
+    pids = worker_pids(workers_stack)
+    assert workers_stack.settings.background_niceness > 0 and len(pids) == 2
+    assert {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == dict.fromkeys(pids, lowered)
+
+
 def test_a_killed_worker_loses_no_upload(workers_stack):
     for pid in worker_pids(workers_stack):
         os.kill(pid, signal.SIGKILL)

@@ -549,6 +549,18 @@ def handler(event: dict, context: LambdaContext) -> dict:
         return _resolve(event, context)
 
 
+def handler_if_idle(event: dict, context: LambdaContext) -> dict | None:
+    """`handler`'s answer, on the caller's thread, when no other request is being resolved; None when one is (the
+    caller then waits for `handler` on a thread of its own). The local gateway answers its quick requests on its
+    event loop this way."""
+    if not _one_request_at_a_time.acquire(blocking=False):
+        return None
+    try:
+        return _resolve(event, context)
+    finally:
+        _one_request_at_a_time.release()
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def _resolve(event: dict, context: LambdaContext) -> dict:

@@ -5,6 +5,11 @@ worker process installs its own ingest services (bootstrap.local_ingest_worker: 
 runs the unchanged handler on whole SQS-shaped batches; the local queue feeds it from one consumer thread per
 worker. The serving process stays the search index's one writer: a worker reports the photos its invocation made
 READY and the caller's `on_ready` (index, wake the analysis worker) runs for them here, after the batch.
+
+The workers run at a lower CPU priority than the server (Settings.background_niceness): ingest is bulk work, and
+at the server's priority two workers decoding and resampling camera photos took both cores while a person waited
+for a presign (benchmarks/load.py throughput prints presign latency while 12 MP photos ingest, at both
+priorities). Lower, they still get every cycle the server leaves idle.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ _made_ready: list[Photo] = []
 def _init_worker(settings: Settings, environment: dict[str, str]) -> None:
     global _handler
     os.environ.update(environment)  # the forkserver's environment is the one it started with, maybe not ours
+    # Before anything else runs here: on Linux a niceness is a thread's, and threads started later inherit it.
+    os.nice(settings.background_niceness)
     from photo_organizer import bootstrap
 
     services = bootstrap.local_ingest_worker(settings)

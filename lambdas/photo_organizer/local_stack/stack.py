@@ -88,6 +88,7 @@ class LocalStack:
         from photo_organizer.handlers import api, ingest
 
         self.api_handler = api.handler
+        self.api_handler_if_idle = api.handler_if_idle
         self.ingest_workers = None
         handler = ingest.handler
         if ingest_workers > 0:
