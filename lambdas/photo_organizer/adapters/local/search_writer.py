@@ -99,7 +99,7 @@ class SearchWrites:
         written: list[str] = []
         with self._lock:
             writer = self._take_writer()
-            background: Background | None = None
+            background = previous = None
             new_keys_from = self._next_key
             first = self._vector_file.rows
             wrote = committed = published = False
@@ -107,13 +107,9 @@ class SearchWrites:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 for documents, embeddings in batches:
-                    if background is not None:
-                        # the previous batch's vectors, before this one stages after them. Readers may see them
-                        # before the commits: harmless, every vector candidate is looked up in tantivy's snapshot
-                        self._vectors.publish(background.result(1))
-                        published = True
+                    previous, published = background, background is not None
                     with no_gc():
-                        ids, background, replaced = self._write_batch(writer, documents, embeddings)
+                        ids, background, replaced = self._write_batch(writer, documents, embeddings, previous)
                     written.extend(ids)
                     wrote |= bool(ids)
                     superseded += replaced
@@ -122,8 +118,9 @@ class SearchWrites:
                     committed = True
                 self._db.execute("COMMIT")
             except BaseException as e:
-                if background is not None:
-                    background.wait()
+                for helper in (background, previous):
+                    if helper is not None:
+                        helper.wait()
                 self._abort(writer)
                 if committed:  # tantivy holds documents of new photos the ledger never recorded: they go
                     self._forget_keys_from(new_keys_from)
@@ -140,10 +137,10 @@ class SearchWrites:
         return written
 
     def _write_batch(self, writer: tantivy.IndexWriter, documents: list[SearchDocument],
-                     embeddings: np.ndarray | None) -> tuple[list[str], Background, int]:
+                     embeddings: np.ndarray | None, previous: Background | None) -> tuple[list[str], Background, int]:
         """One batch of a write, in its open ledger transaction: tantivy documents added (not committed), ledger
-        rows and embeddings written on a helper thread (waited for), vectors staged there (not published).
-        Returns (photo ids written, the helper, vector rows superseded)."""
+        rows and embeddings written on a helper thread (waited for), vectors staged there (not published), after
+        publishing the `previous` batch's. Returns (photo ids written, the helper, vector rows superseded)."""
         if embeddings is not None and embeddings.shape != (len(documents), self._dims):
             raise ValidationError(f"embeddings must have shape ({len(documents)}, {self._dims})")
         idents = [(doc.owner, doc.photo_id) for doc in documents]
@@ -217,6 +214,12 @@ class SearchWrites:
             self._write_ledger(stored, quantised, first, rows)
 
         def stage() -> Any:
+            if previous is not None:
+                # A bulk write's earlier batch: its vectors are published first, so that this one stages after
+                # them, here rather than on the thread building the documents (its staging and compactions made
+                # that thread wait). Readers may see them before the commits: harmless, every vector candidate
+                # is looked up in tantivy's snapshot.
+                self._vectors.publish(previous.result(1))
             return self._vectors.stage([d.owner for d in chosen], cols, in_memory[0])
 
         # A helper thread appends the embeddings to their file and writes the ledger rows while this one
