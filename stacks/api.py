@@ -168,7 +168,7 @@ class ApiStack(Stack):
             create_default_stage=False,
             cors_preflight=apigwv2.CorsPreflightOptions(
                 allow_origins=list(settings.browser_origins),  # + the web app's origin (stacks/web.py)
-                allow_headers=["Authorization", "Content-Type"],
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
                 allow_methods=[apigwv2.CorsHttpMethod(method) for method in CORS_METHODS],
                 max_age=Duration.hours(1),
             ),

@@ -69,11 +69,12 @@ class AccountErasingError(ConflictError):
 
 
 class FeedbackConflictError(ConflictError):
-    """A feedback undo that cannot be done; `code` is what the client sees (409): `undo_refused` (an undo is never
-    undone) or `already_undone`."""
+    """Feedback that cannot be done; `code` is what the client sees (409): `undo_refused` (an undo is never
+    undone), `already_undone`, or `idempotency_key_reused` (the key named another correction)."""
 
     UNDO_REFUSED = "undo_refused"
     ALREADY_UNDONE = "already_undone"
+    KEY_REUSED = "idempotency_key_reused"
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

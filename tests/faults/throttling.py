@@ -48,13 +48,15 @@ def covers(use_case: str, *texts: str) -> tuple[Site, ...]:
 
 
 def call_api(method: str, path: str, body: dict | None = None, *, owner: str = OWNER, login: str | None = None,
-             query: list[tuple[str, str]] | None = None) -> tuple[int, dict]:
-    """One request through the API handler, as API Gateway passes it with the caller's verified claims."""
+             query: list[tuple[str, str]] | None = None, key: str | None = None) -> tuple[int, dict]:
+    """One request through the API handler, as API Gateway passes it with the caller's verified claims. `key`: the
+    Idempotency-Key the web app sends with a correction, the same on each retry of it."""
     from photo_organizer.handlers import api
     from photo_organizer.local_stack.events import LambdaContextStub, http_api_event
 
     claims = {"sub": owner, "token_use": "id"} | ({"cognito:username": login} if login else {})
-    event = http_api_event(method=method, path=path, headers={"content-type": "application/json"},
+    headers = {"content-type": "application/json"} | ({"idempotency-key": key} if key else {})
+    event = http_api_event(method=method, path=path, headers=headers,
                            body=json.dumps(body).encode() if body is not None else b"", claims=claims,
                            **({"query": query} if query else {}))
     result = api.handler(event, LambdaContextStub())

@@ -77,7 +77,7 @@ def test_cors_allows_the_spa_origins_and_headers(synthesized):
         "ProtocolType": "HTTP",
         "CorsConfiguration": Match.object_like({
             "AllowOrigins": list(settings.cors_allowed_origins),
-            "AllowHeaders": ["Authorization", "Content-Type"],
+            "AllowHeaders": ["Authorization", "Content-Type", "Idempotency-Key"],
         }),
     })
 

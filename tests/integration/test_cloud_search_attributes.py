@@ -286,9 +286,10 @@ def test_the_analysis_pipeline_stores_the_vector_of_the_photos_search_descriptio
 
     saved = service.analyze_one(PhotoRecord(OWNER, "p-nobody", PhotoStatus.READY))
 
-    # The same description the local index embeds: caption, tags (with parents), place, text in the photo.
+    # The same description the local index embeds: the file name's words, caption, tags (with parents), place,
+    # text in the photo.
     [text] = described
-    assert text.startswith(saved.caption.rstrip(".")) and "Tags: animal, beach, dog." in text
+    assert text.startswith(f"nobody. {saved.caption.rstrip('.')}") and "Tags: animal, beach, dog." in text
     assert "Place: Lagos, Portugal." in text and "Text: SURF SHOP" in text
     document = document_from_image(raw_item(OWNER, "p-nobody"))
     assert np.array_equal(np.asarray(document.embedding, dtype=np.float32), vector)

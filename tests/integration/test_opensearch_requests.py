@@ -718,14 +718,36 @@ def test_understood_parts_are_ranked_clauses_not_filters_request_body():
     assert [(w.get("dis_max", {}).get("queries") or [w])[0]["multi_match"]["query"] for w in first] == ["Dog", "puppy"]
     assert place["bool"]["should"][0]["constant_score"]["filter"]["bool"]["should"][0] == {
         "term": {"place.city.keyword": {"value": "Lisbon", "case_insensitive": True}}}
-    # relaxed: any one of the parts and words
+    # relaxed: any one of the parts and words, each one present adding the coverage score (search.parts)
     relaxed = search_body(SearchQuery(owner=OWNER, text="sunset", parts=parts, relaxed=True), facets=False)
     (anyone,) = relaxed["query"]["bool"]["must"]
     assert anyone["bool"]["minimum_should_match"] == 1 and len(anyone["bool"]["should"]) == 3
+    strict = search_body(SearchQuery(owner=OWNER, text="sunset", parts=parts), facets=False)["query"]["bool"]["must"]
+    for clause, covered in zip(strict, anyone["bool"]["should"], strict=True):
+        assert covered == {"bool": {"must": [clause, {"constant_score": {"filter": clause, "boost": 1000.0}}]}}
     # the explanation covers the parts' words too
     names = {c.get("multi_match", c.get("match", {}).get("ocr_text.grams", {})).get("_name")
              for c in relaxed["query"]["bool"]["should"]}
     assert "why:tags:1" in names and "why:ocr_text:0" in names
+
+
+def test_relaxed_search_ranks_by_the_parts_and_words_present_first_request_body():
+    """The relaxed reading of "fresh bread sign" (a tag part and two words) as the adapter sends it: each clause
+    counts RELAXED_COVERAGE_SCORE once present, so a photo with more of them ranks first, as in the local index
+    (tests/integration/test_search_index_contract.py pins the order there)."""
+    from photo_organizer.search.models import QueryPart
+    from photo_organizer.search.parts import PART_KEYWORD_SCORE, RELAXED_COVERAGE_SCORE
+
+    query = SearchQuery(owner=OWNER, text="fresh bread", parts=(QueryPart(kind="tag", value="sign", words=("sign",)),),
+                        relaxed=True, limit=20)
+    client = RecordingClient()
+    adapter(client).search(query, facets=False)
+    ((operation, call),) = client.calls
+    assert operation == "search" and call["params"] == {"routing": OWNER}
+    assert_golden("relaxed_parts_search", call["body"])
+    (anyone,) = call["body"]["query"]["bool"]["must"]
+    boosts = [c["bool"]["must"][1]["constant_score"]["boost"] for c in anyone["bool"]["should"]]
+    assert boosts == [RELAXED_COVERAGE_SCORE] * 3 and RELAXED_COVERAGE_SCORE > 100 * PART_KEYWORD_SCORE
 
 
 def test_ocr_text_has_a_trigram_subfield_like_the_local_index_request_body():
@@ -745,6 +767,28 @@ def test_ocr_text_has_a_trigram_subfield_like_the_local_index_request_body():
     assert parking["dis_max"]["queries"][1] == {"constant_score": {
         "filter": {"match": {"ocr_text.grams": {"query": "parking", "operator": "and"}}}, "boost": 0.5}}
     assert "dis_max" not in bar  # three letters: no trigram search
+
+
+@pytest.mark.parametrize("filename", ["hubble_deep_field.jpg", "brick_sign.jpg", "Paris-2019 (copy).HEIC",
+                                      "IMG_2034.JPG", "café.menu.png"])
+def test_file_names_split_into_words_at_every_separator_as_in_the_local_index(filename):
+    """The standard tokenizer keeps "hubble_deep_field.jpg" one token (UAX#29 joins letters across "_" and "."):
+    "deep" would find the photo locally and not in the cloud. The file name's own analyzer splits at every run of
+    what is neither letter nor digit, as the local index's simple tokenizer does (mapping schema 4)."""
+    import re
+
+    import tantivy
+
+    mapping = load_mapping()
+    assert mapping["mappings"]["properties"]["filename"]["analyzer"] == "file_name_text"
+    analyzer = mapping["settings"]["analysis"]["analyzer"]["file_name_text"]
+    tokenizer = mapping["settings"]["analysis"]["tokenizer"][analyzer["tokenizer"]]
+    assert tokenizer == {"type": "pattern", "pattern": "[^\\p{L}\\p{Nd}]+"} and analyzer["filter"][0] == "lowercase"
+    # the Java pattern in Python's terms: [^\p{L}\p{Nd}] is what is not a letter or a decimal digit
+    cloud = [w.lower() for w in re.split(r"[\W_]+", filename) if w]
+    local = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.lowercase()).build()
+             .analyze(filename))
+    assert cloud == local
 
 
 def test_vocabulary_lists_every_tag_weak_tag_and_city_of_the_owner_request_body():

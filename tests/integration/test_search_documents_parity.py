@@ -71,6 +71,22 @@ def test_the_local_and_the_cloud_backend_build_the_same_document_for_the_same_ph
     assert cloud_document.weak_tags == ("beverage", "coffee")  # the weak labels reach both backends' documents
 
 
+def test_both_backends_embed_the_same_description_file_name_included(tmp_path):
+    """The cloud embeds at analysis time (AnalysisService over description_document), the local index at
+    indexing time (SearchService.document): the same text, the file name's words leading ("cup.jpg")."""
+    from photo_organizer.search.describe import describe
+    from photo_organizer.services.analysis import description_document
+
+    pending, ready, analysis = photo_and_analysis()
+    local = build_services(Settings(data_dir=tmp_path))
+    local.metadata.create_photo(pending, pending_ttl=timedelta(days=1))
+    local.metadata.finish_photo(ready, expected_status=PhotoStatus.PENDING_UPLOAD)
+    assert local.analysis.save(analysis)
+    local_document = local.search.document(local.metadata.get_photo(OWNER, "p-1"))
+    cloud_text = describe(description_document(ready, analysis))
+    assert cloud_text == describe(local_document) and cloud_text.startswith("cup. A cup in Madison")
+
+
 def test_both_backends_apply_the_same_feedback_and_suggestions_to_the_document(tmp_path, aws_env):
     """Rejected tag (and the caption that named it), a custom tag, a suppressed analysis tag: the local document
     (SearchService.document over the SQLite overlay) and the cloud one (the photo item's `feedback` map and

@@ -475,6 +475,21 @@ def test_an_understood_part_is_satisfied_by_its_keyword_or_its_words_in_any_text
     assert relaxed[0] == "sign" and set(relaxed) == {"tagged", "sign", "lisbon"}
 
 
+def test_relaxed_photos_that_satisfy_more_of_the_phrase_rank_first_whatever_their_scores(search_index):
+    """"fresh bread sign on a brick wall", relaxed: the bakery's sign (two words inside an OCR run, one in its file
+    name) satisfies three parts and words, a photo tagged "sign" one; the tag's constant boost used to win."""
+    index = search_index.index
+    index.upsert([
+        doc(A, "tagged", days=9, tags=("sign", "text"), ocr_text="NOPARKINGANYTIME"),
+        doc(A, "bakery", days=1, tags=("text",), ocr_text="FRESHBREADDAILY", filename="brick_wall.jpg"),
+        doc(A, "bread", days=5, tags=("food",), filename="bread.jpg"),
+    ])
+    part = (QueryPart(kind="tag", value="sign", words=("sign",)),)
+    relaxed = index.search(SearchQuery(owner=A, text="fresh bread brick", parts=part, relaxed=True))
+    # the other two satisfy one each (the tag, the file name's "bread"): their own scores decide, the tag's first
+    assert ids(relaxed) == ["bakery", "tagged", "bread"]
+
+
 def test_a_word_inside_a_run_of_ocr_capitals_is_found_below_a_whole_word_match(search_index):
     index = search_index.index
     index.upsert([

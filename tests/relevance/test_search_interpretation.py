@@ -1,6 +1,7 @@
 """Issue 12 through the real search service and the local index: understood tags and places rank instead of
 filtering (strict reading first, a visible relaxation when it finds nothing), UI picks and people stay hard
-filters, synonyms reach tags, and words inside OCR runs are found."""
+filters, synonyms reach tags, words inside OCR runs are found, a relaxed reading ranks the photos that satisfy more
+of the phrase first, and meaning search reads the words of a file name a person gave."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ LIBRARY = {
     "street_notice": (["Sign"], [], None, "2024-09-09", "NOPARKINGANYTIME"),
     "cafe_table": (["Coffee"], [], None, "2024-10-10", "PIKOLOESPRESSOBAR"),
     "ana_home": (["Sofa"], ["Ana"], None, "2021-02-02", ""),
+    # what a weak classifier guessed for the Hubble Deep Field; the file name says what it shows
+    "hubble_deep_field": (["Electronics"], [], None, "2012-09-25", ""),
+    "IMG_2034": (["Electronics"], [], None, "2012-09-26", ""),  # a camera's name says nothing
+    "bakery_wall": (["Text"], [], None, "2024-11-11", "FRESHBREADDAILY"),
 }
 
 
@@ -115,3 +120,16 @@ def test_a_word_inside_an_ocr_run_is_found_and_explained(library, word, expected
 
 def test_a_short_word_is_not_searched_inside_runs(library):
     assert search(library, "bar")[0] == []  # three letters: too many runs hold any trigram (file names neutral)
+
+
+def test_a_relaxed_reading_ranks_the_photo_that_satisfies_more_of_the_phrase_first(library):
+    """The bakery's sign (FRESHBREADDAILY, on a photo named bakery_wall) satisfies fresh, bread and wall; the
+    street notice only the understood tag "sign", whose constant boost outscored the two words inside a run."""
+    found, response = search(library, "fresh bread sign on a brick wall")
+    assert found[:2] == ["bakery_wall", "street_notice"] and "sign" in response.relaxed
+
+
+def test_meaning_finds_a_photo_by_the_words_of_its_file_name_when_its_tags_are_wrong(library):
+    found, response = search(library, "galaxies")
+    assert found[:1] == ["hubble_deep_field"] and response.items[0].semantic_only
+    assert "IMG_2034" not in found  # the same tags under a camera's name: nothing to find it by

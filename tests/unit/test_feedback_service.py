@@ -89,12 +89,13 @@ def env(tmp_path: Path):
     use_services(None)
 
 
-def api(owner: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict | list]:
+def api(owner: str, method: str, path: str, body: dict | None = None, *,
+        key: str | None = None) -> tuple[int, dict | list]:
     from photo_organizer.handlers import api as api_handler
 
     path, _, query = path.partition("?")
-    event = http_api_event(method=method, path=path, query=parse_qsl(query),
-                           headers={"content-type": "application/json"},
+    headers = {"content-type": "application/json", **({"idempotency-key": key} if key else {})}
+    event = http_api_event(method=method, path=path, query=parse_qsl(query), headers=headers,
                            body=json.dumps(body).encode() if body is not None else b"", claims={"sub": owner})
     result = api_handler.handler(event, LambdaContextStub())
     return int(result["statusCode"]), json.loads(result["body"]) if result.get("body") else {}
@@ -379,3 +380,103 @@ def test_concurrent_tags_on_one_photo_all_reach_its_overlay(env):
         thread.join()
     assert services.feedback_store.overlay(ALICE, "p-cat").added == frozenset(tags)
     assert set(tags) <= set(view(ALICE, "p-cat")["tags"])
+
+
+# ---- retries: idempotency keys ---------------------------------------------------------------------------------
+
+KEY = "6f1c2a8e-5b1d-4c1e-9a57-2f0e8d3b7c11"
+
+
+def test_a_keyed_correction_sent_twice_is_one_event_and_both_answers_name_it(env):
+    services, _, data_dir = env
+    body = {"type": "tag_added", "photo_id": "p-cat", "tag": "grandma's house"}
+    first = api(ALICE, "POST", "/feedback", body, key=KEY)
+    again = api(ALICE, "POST", "/feedback", body, key=KEY)
+    assert first[0] == again[0] == 201 and first[1] == again[1]
+    assert [e.feedback_id for e in services.feedback_store.events(ALICE)] == [first[1]["feedback_id"]]
+    assert len(dataset_lines(data_dir)) == 1
+    assert found(ALICE, "grandma's house") == {"p-cat"}
+
+
+def test_a_key_names_one_correction_per_user(env):
+    services, _, _ = env
+    assert api(ALICE, "POST", "/feedback", {"type": "tag_added", "photo_id": "p-cat", "tag": "kitten"}, key=KEY)[0] == 201
+    status, body = api(ALICE, "POST", "/feedback", {"type": "tag_added", "photo_id": "p-dog", "tag": "kitten"},
+                       key=KEY)
+    assert (status, body["code"]) == (409, "idempotency_key_reused")
+    assert found(ALICE, "kitten") == {"p-cat"}  # the refused one changed nothing
+    status, body = api(BOB, "POST", "/feedback", {"type": "tag_added", "photo_id": "p-bob", "tag": "kitten"}, key=KEY)
+    assert status == 201  # another user's equal key is another event
+    assert {e.owner for e in services.feedback_store.events(BOB)} == {BOB}
+    assert body["feedback_id"] != services.feedback_store.events(ALICE)[0].feedback_id
+
+
+@pytest.mark.parametrize("key", ["short", "x" * 129, "white space-1234", "slash/1234567"])
+def test_a_malformed_idempotency_key_is_422_naming_the_header_and_nothing_is_recorded(env, key):
+    services, _, _ = env
+    status, body = api(ALICE, "POST", "/feedback", {"type": "tag_added", "photo_id": "p-cat", "tag": "x"}, key=key)
+    assert status == 422 and body["detail"][0]["loc"] == ["header", "idempotency-key"]
+    assert services.feedback_store.events(ALICE) == []
+
+
+def test_a_move_throttled_after_it_was_recorded_completes_on_its_keyed_retry_and_its_undo_puts_the_face_back(
+        env, monkeypatch):
+    """The face's move fails after the event was stored (a throttled people write). The retry with the same key
+    finds that event, which knows where the face was, and completes the move; one event, and its undo works. Without
+    the event first, the retry read the face's new person as its previous one and the undo left it there."""
+    from photo_organizer.errors import StorageUnavailableError
+
+    services, _, _ = env
+    _faces_and_people(services)
+    people = services.people
+    reassign = people._reassign
+    failures = iter([StorageUnavailableError("throttled")])
+
+    def throttled_once(*args, **kwargs):
+        failure = next(failures, None)
+        if failure is not None:
+            reassign(*args, **kwargs)  # the people write went through, its answer was lost
+            raise failure
+        return reassign(*args, **kwargs)
+
+    monkeypatch.setattr(people, "_reassign", throttled_once)
+    assert api(ALICE, "POST", "/faces/p-cat-f0/move", {"person_id": "rui"}, key=KEY)[0] == 503
+    status, person = api(ALICE, "POST", "/faces/p-cat-f0/move", {"person_id": "rui"}, key=KEY)
+    assert status == 200 and person["face_count"] == 1
+    [event] = services.feedback_store.events(ALICE)
+    assert event.previous_person_id == "ana"
+
+    assert api(ALICE, "DELETE", f"/feedback/{event.feedback_id}")[0] == 200
+    assert {p.person_id: p.face_ids for p in services.people_store.people(ALICE)}["ana"] == {"p-cat-f0", "p-dog-f0"}
+    assert services.people_store.constraints(ALICE) == []
+
+
+def test_not_this_person_whose_recording_failed_is_done_once_on_its_keyed_retry_and_undo_restores_the_face(
+        env, monkeypatch):
+    """The event's write fails (throttled). Done the other way round, the face had already left the person, so the
+    retry recorded "it was not in that person" and the undo never put it back."""
+    from photo_organizer.errors import StorageUnavailableError
+
+    services, _, _ = env
+    _faces_and_people(services)
+    store = services.people_store
+    record = services.feedback_store.record
+    failures = iter([StorageUnavailableError("throttled")])
+
+    def throttled_once(*args, **kwargs):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(services.feedback_store, "record", throttled_once)
+    body = {"type": "face_not_person", "face_id": "p-dog-f0", "person_id": "ana"}
+    assert api(ALICE, "POST", "/feedback", body, key=KEY)[0] == 503
+    status, event = api(ALICE, "POST", "/feedback", body, key=KEY)
+    assert status == 201 and event["previous_person_id"] == "ana"
+    assert len(store.constraints(ALICE)) == 1
+    assert {p.person_id: p.face_ids for p in store.people(ALICE)}["ana"] == {"p-cat-f0"}
+
+    assert api(ALICE, "DELETE", f"/feedback/{event['feedback_id']}")[0] == 200
+    assert store.constraints(ALICE) == []
+    assert {p.person_id: p.face_ids for p in store.people(ALICE)}["ana"] == {"p-cat-f0", "p-dog-f0"}

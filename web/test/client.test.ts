@@ -47,3 +47,46 @@ describe('the API client in the cloud', () => {
     expect((await freshClient(storage)).auth.token).toBe('LOCAL');
   });
 });
+
+describe('corrections sent again when the server was busy', () => {
+  it('retries a busy answer with the same Idempotency-Key and returns the final answer', async () => {
+    vi.useFakeTimers();
+    try {
+      const client = await freshClient(new MemStorage());
+      const answers = [new Response('{}', { status: 503, headers: { 'Retry-After': '1' } }),
+        new Response(JSON.stringify({ feedback_id: 'f1' }), { status: 201 })];
+      const fetchFn = vi.fn(async () => answers.shift()!);
+      vi.stubGlobal('fetch', fetchFn);
+      const sent = client.feedback.send({ type: 'tag_added', photo_id: 'p1', tag: 'beach' } as never);
+      await vi.runAllTimersAsync();
+      expect(await sent).toEqual({ feedback_id: 'f1' });
+      const keys = fetchFn.mock.calls.map((c) => ((c as unknown as [string, RequestInit])[1].headers as Record<string, string>)['Idempotency-Key']);
+      expect(keys).toHaveLength(2);
+      expect(keys[0]).toMatch(/^[0-9a-f-]{36}$/);
+      expect(keys[1]).toBe(keys[0]);
+    } finally { vi.useRealTimers(); }
+  });
+
+  it('sends other calls once, without a key', async () => {
+    const client = await freshClient(new MemStorage());
+    const fetchFn = vi.fn(async () => new Response('{}', { status: 503 }));
+    vi.stubGlobal('fetch', fetchFn);
+    await expect(client.photos.list(null, 10)).rejects.toMatchObject({ status: 503 });
+    expect(fetchFn).toHaveBeenCalledTimes(1);
+    expect(((fetchFn.mock.calls[0] as unknown as [string, RequestInit])[1].headers as Record<string, string>)['Idempotency-Key']).toBeUndefined();
+  });
+
+  it('gives up after its retries and reports the busy answer', async () => {
+    vi.useFakeTimers();
+    try {
+      const client = await freshClient(new MemStorage());
+      const fetchFn = vi.fn(async () => new Response(JSON.stringify({ code: 'slow_down', message: 'busy' }), { status: 503 }));
+      vi.stubGlobal('fetch', fetchFn);
+      const sent = client.feedback.send({ type: 'tag_added', photo_id: 'p1', tag: 'beach' } as never);
+      const outcome = expect(sent).rejects.toMatchObject({ status: 503, code: 'slow_down' });
+      await vi.runAllTimersAsync();
+      await outcome;
+      expect(fetchFn).toHaveBeenCalledTimes(3);
+    } finally { vi.useRealTimers(); }
+  });
+});

@@ -9,6 +9,7 @@ can itself never be undone.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 import time
@@ -131,6 +132,15 @@ FeedbackRequest = Annotated[
 def new_feedback_id() -> str:
     """Time-ordered (milliseconds first) and unguessable: lists sort by creation, ids reveal nothing else."""
     return uuid.UUID(int=(time.time_ns() // 1_000_000 << 80) | secrets.randbits(80)).hex
+
+
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"  # a UUID, a ULID or the like; never part of a stored key
+
+
+def keyed_feedback_id(owner: str, idempotency_key: str) -> str:
+    """The event id of a client's keyed request: the same owner and key always name the same event (so a retry
+    finds it), two owners' equal keys never do. Same shape as new_feedback_id's; lists sort by created_at."""
+    return hashlib.sha256(f"feedback\0{owner}\0{idempotency_key}".encode()).hexdigest()[:32]
 
 
 class FeedbackRecord(BaseModel):

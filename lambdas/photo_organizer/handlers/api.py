@@ -9,7 +9,7 @@ from typing import Annotated
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,7 +27,13 @@ from photo_organizer.errors import (
     UnauthorizedError,
     ValidationError,
 )
-from photo_organizer.feedback.models import FaceFeedback, FeedbackOrigin, FeedbackRequest, FeedbackType
+from photo_organizer.feedback.models import (
+    IDEMPOTENCY_KEY_PATTERN,
+    FaceFeedback,
+    FeedbackOrigin,
+    FeedbackRequest,
+    FeedbackType,
+)
 from photo_organizer.models import ErrorBody, PhotoDetail, PhotoMonths, PhotoPage, UploadRequest, UploadTicket
 from photo_organizer.search.models import SortOrder
 from photo_organizer.services.analysis_progress import AnalysisProgress
@@ -253,28 +259,38 @@ def merge_people(person_id: str, request: Annotated[MergeRequest, Body()]) -> Pe
     return _person_view(owner, person_id)
 
 
-def _face_event(owner: str, kind: FeedbackType, face_id: str, person_id: str) -> None:
+# A client's name for one correction, the same on each retry of it: the retry returns the first attempt's event and
+# completes what that attempt left undone, never recording the correction twice (FeedbackService.submit).
+IdempotencyKey = Annotated[str | None, Header(
+    alias="idempotency-key", pattern=IDEMPOTENCY_KEY_PATTERN,
+    description="Optional: a fresh random value per correction (e.g. a UUID), sent again unchanged on its retries.",
+)]
+
+
+def _face_event(owner: str, kind: FeedbackType, face_id: str, person_id: str, idempotency_key: str | None) -> None:
     """The people corrections are feedback events too (origin "people"): applied and recorded in one call."""
     try:
         event = FaceFeedback(type=kind, face_id=face_id, person_id=person_id, origin=FeedbackOrigin.PEOPLE)
     except PydanticValidationError as exc:  # an id no face or person of ours could have
         raise NotFoundError(face_id) from exc
-    _feedback().submit(owner, event)
+    _feedback().submit(owner, event, idempotency_key=idempotency_key)
 
 
 @app.post("/faces/<face_id>/move", summary="Move a face to another person", responses=answers(404, 409, body=True))
 @tracer.capture_method
-def move_face(face_id: str, request: Annotated[FacePersonRequest, Body()]) -> PersonView:
+def move_face(face_id: str, request: Annotated[FacePersonRequest, Body()],
+              idempotency_key: IdempotencyKey = None) -> PersonView:
     owner = current_owner()
-    _face_event(owner, FeedbackType.FACE_ASSIGNED, face_id, request.person_id)
+    _face_event(owner, FeedbackType.FACE_ASSIGNED, face_id, request.person_id, idempotency_key)
     return _person_view(owner, request.person_id)
 
 
 @app.post("/faces/<face_id>/not-person", summary="This face is not that person; it never goes back there",
           responses=answers(404, 409, ok=204, description="Recorded", empty=True, body=True))
 @tracer.capture_method
-def not_person(face_id: str, request: Annotated[FacePersonRequest, Body()]) -> Response[None]:
-    _face_event(current_owner(), FeedbackType.FACE_REJECTED, face_id, request.person_id)
+def not_person(face_id: str, request: Annotated[FacePersonRequest, Body()],
+               idempotency_key: IdempotencyKey = None) -> Response[None]:
+    _face_event(current_owner(), FeedbackType.FACE_REJECTED, face_id, request.person_id, idempotency_key)
     return Response(status_code=204)
 
 
@@ -294,8 +310,9 @@ def _feedback() -> FeedbackService:
     responses=answers(404, 409, ok=201, description="Applied and recorded", body=True),
 )
 @tracer.capture_method
-def submit_feedback(request: Annotated[FeedbackRequest, Body()]) -> Response[FeedbackView]:
-    record = _feedback().submit(current_owner(), request)
+def submit_feedback(request: Annotated[FeedbackRequest, Body()],
+                    idempotency_key: IdempotencyKey = None) -> Response[FeedbackView]:
+    record = _feedback().submit(current_owner(), request, idempotency_key=idempotency_key)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=FeedbackView.of(record))
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from photo_organizer.search.filenames import filename_words
 from photo_organizer.search.models import SearchDocument
 
-DESCRIPTION_VERSION = 1
+DESCRIPTION_VERSION = 2  # 2: a file name's own words lead the description
 # all-MiniLM-L6-v2 was trained on ≤128 tokens and reads at most 256: a long receipt would drown the tags.
 OCR_CHARS = 200
 
@@ -41,9 +42,20 @@ def _sentence(text: str) -> str:
 
 
 def describe(document: SearchDocument) -> str:
-    """Caption first (the most natural sentence), then tags, people, place and the start of any text in the
-    photo. Camera, dates and file names are left out: filters handle them, and they only add noise to meaning."""
+    """The words of a name a person gave the file first ("hubble deep field"), then the caption (the most natural
+    sentence the analysis composes), tags, people, place and the start of any text in the photo. Camera and dates
+    are left out: filters handle them, and they only add noise to meaning; so are names cameras and apps make up
+    (search.filenames).
+
+    Why the file name leads: it is what a person saw in the photo, where the caption and tags are what a weak
+    local classifier guessed (the Hubble Deep Field's tags say "electronics"). Measured on benchmarks/relevance.py
+    (all-MiniLM-L6-v2): "galaxies" against that photo 0.20 without the name, 0.35 with it after the tags under a
+    "File:" label, 0.42 leading; with the name leading, three meaning-only queries whose photos the classifier
+    cannot see clear MEANING_FLOOR, and no query ranks worse."""
     parts: list[str] = []
+    title = filename_words(document.filename)
+    if title:
+        parts.append(_sentence(title))
     if document.caption.strip():
         parts.append(_sentence(" ".join(document.caption.split())))
     tags = _unique(document.tags)

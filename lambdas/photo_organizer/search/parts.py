@@ -12,6 +12,12 @@ words people use to tags of the library ("puppy" -> dog): understanding turns th
 word typed stays one of the part's words, so a caption or sign saying "puppy" still counts. The library's tags
 are all of them (the index's `vocabulary`, not the 20 most common of the facets), weak tags included.
 
+Coverage: under the relaxed reading a photo that satisfies more of the phrase's parts and words ranks above one
+that satisfies fewer, whatever their scores: each satisfied part or word adds RELAXED_COVERAGE_SCORE on top of its
+own score (Lucene's classic coordination factor, made exact). "fresh bread sign on a brick wall": the bakery's sign
+read as FRESHBREADDAILY on a photo named brick_sign satisfies four of five; a "sign"-tagged parking sign only one,
+though its tag's constant boost outscored two words found inside a run of OCR letters.
+
 Weak evidence: a tag part is also satisfied by a weak label (what the labeller saw under its threshold,
 SearchDocument.weak_tags), at PART_WEAK_SCORE, below every photo that carries the tag; hits say "weak_tags".
 """
@@ -26,6 +32,10 @@ PART_KEYWORD_SCORE = 4.0
 # A tag part satisfied only by a weak label (what the classifier saw under its threshold, search.models
 # SearchDocument.weak_tags): found, and ranked below every photo that carries the tag (4.0 plus its words).
 PART_WEAK_SCORE = 1.0
+# Added per satisfied part or word under the relaxed reading: above the largest score one part or word can reach
+# (a part's constant boosts and a word's best field at boost 4 times its BM25, a few tens even for a rare word in a
+# library of a million photos), so the number satisfied decides first and the scores order photos within it.
+RELAXED_COVERAGE_SCORE = 1000.0
 
 # word -> tag. Used only for tags the owner's library has (QueryVocabulary.build checks).
 SYNONYMS: Mapping[str, str] = {
@@ -74,4 +84,4 @@ def query_part(kind: str, value: str, typed: str | None) -> QueryPart:
     return QueryPart(kind=kind, value=value, words=tuple(words))
 
 
-__all__ = ["PART_KEYWORD_SCORE", "PART_WEAK_SCORE", "SYNONYMS", "query_part"]
+__all__ = ["PART_KEYWORD_SCORE", "PART_WEAK_SCORE", "RELAXED_COVERAGE_SCORE", "SYNONYMS", "query_part"]

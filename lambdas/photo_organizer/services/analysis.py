@@ -243,8 +243,9 @@ class AnalysisService:
 
 
 def description_document(photo: Photo, analysis: PhotoAnalysis) -> SearchDocument:
-    """The search document's described fields as analysis knows them: tags, caption, place and text, the same
-    values SearchService.document takes from the analysis. People are not known yet (clustering comes later)."""
+    """The search document's described fields as analysis knows them: file name, tags, caption, place and text,
+    the same values SearchService.document takes from the photo and its analysis. People are not known yet
+    (clustering comes later)."""
     place = analysis.place
     document = search_document(
         owner=photo.owner,
@@ -252,6 +253,7 @@ def description_document(photo: Photo, analysis: PhotoAnalysis) -> SearchDocumen
         status=PhotoStatus.READY.value,  # described, whatever its status: only READY photos are analysed
         version=0,  # not indexed: only described
         uploaded_at=photo.created_at,
+        filename=photo.filename,
         tags=label_terms(analysis.result),
         place=IndexedPlace(**place.model_dump()) if place else None,
         ocr_text=ocr_text(analysis.result),

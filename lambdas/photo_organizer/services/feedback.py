@@ -10,6 +10,12 @@ search document read it); search_irrelevant takes the photo out of that query's 
 cancels it); face events are the people corrections (PeopleService.move_face / not_this_person), and their undo
 removes exactly the corrections they stored. `undo` records an `undo` event naming the one it reverses; an undo
 is never undone (409 undo_refused), an event is undone once (409 already_undone).
+
+Retries: a client that sends an idempotency key (the API's `Idempotency-Key` header) gets the event id derived
+from it, so a retried request finds its first attempt's event and completes what that attempt left undone instead
+of recording a second one; the same key with another correction is 409 idempotency_key_reused. A face event is
+recorded BEFORE its people change, with where the face was: a retry after a throttled move must not read the
+face's new person as its previous one (the undo would then leave the face where the move put it).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from photo_organizer.feedback.models import (
     SearchFeedback,
     TagFeedback,
     TagOverlay,
+    keyed_feedback_id,
     new_feedback_id,
     overlay_of,
 )
@@ -91,13 +98,18 @@ class FeedbackService:
 
     # ---- submit ------------------------------------------------------------------------------------------------
 
-    def submit(self, owner: str, request: FeedbackRequest) -> FeedbackRecord:
+    def submit(self, owner: str, request: FeedbackRequest, *, idempotency_key: str | None = None) -> FeedbackRecord:
+        """`idempotency_key`: the client's name for this one correction; its retries return the same event."""
         check_owner(owner)
+        feedback_id = keyed_feedback_id(owner, idempotency_key) if idempotency_key else new_feedback_id()
+        earlier = self.store.get(owner, feedback_id) if idempotency_key else None
+        if earlier is not None:
+            return self._complete(owner, earlier, request)
         if isinstance(request, FaceFeedback):
-            return self._face_event(owner, request)
+            return self._face_event(owner, request, feedback_id)
         self._ready_photo(owner, request.photo_id)
         record = FeedbackRecord(
-            feedback_id=new_feedback_id(),
+            feedback_id=feedback_id,
             owner=owner,
             type=request.type,
             created_at=self.now(),
@@ -115,7 +127,7 @@ class FeedbackService:
         self._photo_changed(owner, request.photo_id)
         return record
 
-    def _face_event(self, owner: str, request: FaceFeedback) -> FeedbackRecord:
+    def _face_event(self, owner: str, request: FaceFeedback, feedback_id: str) -> FeedbackRecord:
         face = self.people.face(owner, request.face_id)
         person = self.people.person(owner, request.person_id)
         created_at = self.now()
@@ -123,12 +135,11 @@ class FeedbackService:
         constraint_id: str | None = None
         if request.type is FeedbackType.FACE_ASSIGNED:
             previous = self.people.person_of_face(owner, face.face_id)
-            self.people.move_face(owner, face.face_id, person.person_id, at=created_at)
         else:
             previous = person.person_id if face.face_id in person.face_ids else None
-            constraint_id = self.people.not_this_person(owner, face.face_id, person.person_id, at=created_at)
+            constraint_id = self.people.not_this_person_id(owner, face.face_id, person.person_id, at=created_at)
         record = FeedbackRecord(
-            feedback_id=new_feedback_id(),
+            feedback_id=feedback_id,
             owner=owner,
             type=request.type,
             created_at=created_at,
@@ -139,9 +150,33 @@ class FeedbackService:
             previous_person_id=previous,
             constraint_id=constraint_id,
         )
-        self.store.record(record)
+        self.store.record(record)  # first: it keeps where the face was, whatever happens to the change below
+        self._apply_face_event(owner, record)
         self._append(record)
         return record
+
+    def _apply_face_event(self, owner: str, record: FeedbackRecord) -> None:
+        """The people change of a recorded face event; stating it again changes nothing (a retry's completion)."""
+        assert record.face_id is not None and record.person_id is not None
+        if record.type is FeedbackType.FACE_ASSIGNED:
+            self.people.move_face(owner, record.face_id, record.person_id, at=record.created_at)
+        else:
+            self.people.not_this_person(owner, record.face_id, record.person_id, at=record.created_at)
+
+    def _complete(self, owner: str, earlier: FeedbackRecord, request: FeedbackRequest) -> FeedbackRecord:
+        """A retry of a keyed request: the same correction completes what its first attempt may have left undone
+        (the people change, the search document); another correction under the key is refused."""
+        if earlier.is_undo or not _same_correction(earlier, request):
+            raise FeedbackConflictError(FeedbackConflictError.KEY_REUSED,
+                                        "this idempotency key was used for another correction")
+        if earlier.undone_at is None:
+            if earlier.type in FACE_TYPES:
+                self._apply_face_event(owner, earlier)
+            elif earlier.photo_id is not None:
+                self._photo_changed(owner, earlier.photo_id)
+        # Its dataset line is not appended again: a line the first attempt did not write is appended by the next
+        # retrain, which first appends the stored events missing from the files.
+        return earlier
 
     # ---- undo ----------------------------------------------------------------------------------------------------
 
@@ -238,3 +273,9 @@ class FeedbackService:
     def _photo_changed(self, owner: str, photo_id: str) -> None:
         if self.on_photos_changed is not None:
             self.on_photos_changed(owner, {photo_id})
+
+
+def _same_correction(record: FeedbackRecord, request: FeedbackRequest) -> bool:
+    """Whether a stored event is the one this request states (what it names, not when or its derived fields)."""
+    stated = request.model_dump(exclude={"origin"}, exclude_none=True)
+    return all(getattr(record, name) == value for name, value in stated.items())

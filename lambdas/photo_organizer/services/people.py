@@ -237,18 +237,27 @@ class PeopleService:
         return self._reassign(owner, face_id, target)
 
     def not_this_person(self, owner: str, face_id: str, person_id: str, *, at: datetime | None = None) -> str:
-        """Returns the id of the stored correction (what undo removes)."""
+        """Returns the id of the stored correction (what undo removes): not_this_person_id's answer."""
         self._face(owner, face_id)
         person = self._person(owner, person_id)
-        # A client retrying a request that failed half-way (the correction stored, the face's move throttled)
-        # must not store the same "not this person" twice: the correction holds once, whenever it was made.
-        stored = next((c for c in self.people.constraints(owner) if isinstance(c, CannotLink)
-                       and (c.face_id, c.person_id) == (face_id, person_id)), None)
+        stored = self._cannot_link(owner, face_id, person_id)
         constraint_id = constraint_id_of(stored) if stored is not None else \
             self.people.add_constraint(owner, not_this_person(face_id, person_id, at=at or utcnow()))
         if face_id in person.face_ids:
             self._reassign(owner, face_id, None)
         return constraint_id
+
+    def not_this_person_id(self, owner: str, face_id: str, person_id: str, *, at: datetime) -> str:
+        """The id of the correction not_this_person(..., at=at) stores or finds, known before it runs (a feedback
+        event is recorded first, naming it)."""
+        stored = self._cannot_link(owner, face_id, person_id)
+        return constraint_id_of(stored if stored is not None else not_this_person(face_id, person_id, at=at))
+
+    def _cannot_link(self, owner: str, face_id: str, person_id: str) -> CannotLink | None:
+        # A client retrying a request that failed half-way (the correction stored, the face's move throttled)
+        # must not store the same "not this person" twice: the correction holds once, whenever it was made.
+        return next((c for c in self.people.constraints(owner) if isinstance(c, CannotLink)
+                     and (c.face_id, c.person_id) == (face_id, person_id)), None)
 
     def face(self, owner: str, face_id: str) -> StoredFace:
         """The owner's face; FaceNotFoundError for a missing face or another owner's."""

@@ -106,13 +106,33 @@ export function queryString(query: Query = {}): string {
   return s ? `?${s}` : '';
 }
 
-async function call<T>(method: string, path: string, opts: { params?: Record<string, string>; query?: Query; body?: unknown } = {}): Promise<T> {
+type CallOpts = { params?: Record<string, string>; query?: Query; body?: unknown; retryable?: boolean };
+
+/** A correction (feedback, a face move) is sent with an Idempotency-Key and, when the server was busy (429, 503) or
+ * the network failed, sent again with the same key: the server then completes the first attempt rather than record
+ * the correction twice. Other calls are sent once. */
+const RETRY_DELAYS_MS = [300, 1200];
+
+async function call<T>(method: string, path: string, opts: CallOpts = {}): Promise<T> {
   const headers: Record<string, string> = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
-  const r = await fetch(apiBase + fill(path, opts.params) + queryString(opts.query), {
-    method: method.toUpperCase(), headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-  });
+  if (opts.retryable) headers['Idempotency-Key'] = crypto.randomUUID();
+  const url = apiBase + fill(path, opts.params) + queryString(opts.query);
+  const init = { method: method.toUpperCase(), headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) };
+  let r: Response;
+  for (let attempt = 0; ; attempt++) {
+    const last = !opts.retryable || attempt >= RETRY_DELAYS_MS.length;
+    try {
+      r = await fetch(url, init);
+    } catch (e) {
+      if (last) throw e;
+      await sleep(RETRY_DELAYS_MS[attempt]);
+      continue;
+    }
+    if (last || (r.status !== 429 && r.status !== 503)) break;
+    await sleep(Math.max(RETRY_DELAYS_MS[attempt], 1000 * Number(r.headers.get('Retry-After') || 0)));
+  }
   if (r.status === 401) { auth.set(null); throw new ApiError(401, 'unauthorized', 'Please sign in again.'); }
   if (!r.ok) {
     let code = 'error', message = `The server answered ${r.status}.`;
@@ -123,9 +143,11 @@ async function call<T>(method: string, path: string, opts: { params?: Record<str
   return (await r.json()) as T;
 }
 
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
 export const api = {
   get: <T>(path: PathOf<'get'> | '/analysis/progress', opts?: { params?: Record<string, string>; query?: Query }) => call<T>('get', path, opts),
-  post: <T>(path: PathOf<'post'>, opts?: { params?: Record<string, string>; body?: unknown }) => call<T>('post', path, opts),
+  post: <T>(path: PathOf<'post'>, opts?: { params?: Record<string, string>; body?: unknown; retryable?: boolean }) => call<T>('post', path, opts),
   put: <T>(path: PathOf<'put'>, opts?: { params?: Record<string, string>; body?: unknown }) => call<T>('put', path, opts),
   patch: <T>(path: PathOf<'patch'>, opts?: { params?: Record<string, string>; body?: unknown }) => call<T>('patch', path, opts),
   del: <T>(path: PathOf<'delete'>, opts?: { params?: Record<string, string> }) => call<T>('delete', path, opts),
@@ -139,7 +161,7 @@ export const photos = {
 };
 
 export const feedback = {
-  send: (body: FeedbackBody) => api.post<FeedbackView>('/feedback', { body }),
+  send: (body: FeedbackBody) => api.post<FeedbackView>('/feedback', { body, retryable: true }),
   list: (photoId: string) => api.get<FeedbackView[]>('/feedback', { query: { photo_id: photoId } }),
   undo: (id: string) => api.del<FeedbackView>('/feedback/{feedback_id}', { params: { feedback_id: id } }),
 };

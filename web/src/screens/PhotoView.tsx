@@ -60,7 +60,7 @@ export function PhotoView({ id }: { id: string }) {
   const loadPeople = () => { if (!people.length) api.get<PersonView[]>('/people').then(setPeople).catch(() => setPeople([])); };
   const faceAction = async (kind: 'move' | 'not-person', faceId: string, personId: string, label: string) => {
     try {
-      await api.post(kind === 'move' ? '/faces/{face_id}/move' : '/faces/{face_id}/not-person', { params: { face_id: faceId }, body: { person_id: personId } });
+      await api.post(kind === 'move' ? '/faces/{face_id}/move' : '/faces/{face_id}/not-person', { params: { face_id: faceId }, body: { person_id: personId }, retryable: true });
       setMessage(label);
       await load();
     } catch (e) { setError(e instanceof Error ? e.message : 'The correction was not saved.'); }

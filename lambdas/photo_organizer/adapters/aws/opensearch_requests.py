@@ -20,7 +20,7 @@ from photo_organizer.search.models import (
     SortOrder,
 )
 from photo_organizer.search.fusion import PHOTO_ID_TIE_ORDER, knn_min_score
-from photo_organizer.search.parts import PART_KEYWORD_SCORE, PART_WEAK_SCORE
+from photo_organizer.search.parts import PART_KEYWORD_SCORE, PART_WEAK_SCORE, RELAXED_COVERAGE_SCORE
 from photo_organizer.search.writes import IndexWrite
 
 FACET_SIZE = 20
@@ -278,7 +278,12 @@ def search_body(query: SearchQuery, *, facets: bool = True, size: int | None = N
     required = [_word_clause(w) for w in _words(query.text)] + [_part_clause(p) for p in query.parts]
     if required:
         if query.relaxed and len(required) > 1:
-            bool_query["must"] = [{"bool": {"should": required, "minimum_should_match": 1}}]
+            # at least one present; each present one adds RELAXED_COVERAGE_SCORE (search.parts), so more present
+            # ranks higher whatever the scores, as in the local index
+            covered = [{"bool": {"must": [clause, {"constant_score": {"filter": clause,
+                                                                      "boost": RELAXED_COVERAGE_SCORE}}]}}
+                       for clause in required]
+            bool_query["must"] = [{"bool": {"should": covered, "minimum_should_match": 1}}]
         else:
             bool_query["must"] = required
         terms = explained_terms(query_terms_text(query))

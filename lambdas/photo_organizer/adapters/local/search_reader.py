@@ -32,7 +32,7 @@ from photo_organizer.adapters.local.search_schema import (
     micros,
 )
 from photo_organizer.search.grams import GRAM_SCORE, found_in_run, word_grams
-from photo_organizer.search.parts import PART_KEYWORD_SCORE, PART_WEAK_SCORE
+from photo_organizer.search.parts import PART_KEYWORD_SCORE, PART_WEAK_SCORE, RELAXED_COVERAGE_SCORE
 from photo_organizer.errors import ValidationError
 from photo_organizer.search.fusion import RRF_K, hybrid_ranking
 from photo_organizer.search.models import (
@@ -234,7 +234,12 @@ class SearchReads:
             keyword = None  # text made only of punctuation: matches nothing rather than everything
         elif query.relaxed and len(required) > 1:
             # the relaxed reading: every part and word optional, at least one present; more present ranks higher
-            anyone = Query.boolean_query([(Occur.Should, q) for q in required])
+            # (each present one adds RELAXED_COVERAGE_SCORE to its own score: search.parts)
+            anyone = Query.boolean_query([
+                (Occur.Should, Query.boolean_query([
+                    (Occur.Must, q), (Occur.Must, Query.const_score_query(q, RELAXED_COVERAGE_SCORE))]))
+                for q in required
+            ])
             keyword = Query.boolean_query([(Occur.Must, filtered), (Occur.Must, anyone)])
         else:
             keyword = Query.boolean_query([(Occur.Must, filtered), *[(Occur.Must, q) for q in required]])
