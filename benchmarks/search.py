@@ -3,6 +3,7 @@
 Run: .venv/bin/python benchmarks/search.py                    (100k then 1M; the 1M run takes several minutes)
      .venv/bin/python benchmarks/search.py --sizes 100000
      .venv/bin/python benchmarks/search.py --sizes 1000000 --build-only     (builds and sizes only, no queries)
+     .venv/bin/python benchmarks/search.py --sizes 1000000 --build-only --upserts   (the per-batch path, to compare)
      nice -n 10 .venv/bin/python benchmarks/search.py --sizes 200000    (on a shared machine)
 
 Library: 1000 owners with Zipf-skewed sizes (the largest holds ~4% of the photos, ~40k at 1M); tags with parents
