@@ -93,9 +93,10 @@ class SearchWrites:
         are read under the writer lock: producing them must not write to this index.
 
         Why: each upsert commits, and tantivy's commit makes a segment that its merge policy merges again and
-        again (10k photos a batch: each document rewritten ~2 more times by 1M photos, ~30% of tantivy's CPU of
-        the build), and each commit waits for the indexing thread. Here tantivy makes segments only as its
-        writer heap fills, and indexes while the next batch is built."""
+        again (10k photos a batch, 1M photos: 9 segments left and 117 s of CPU for the build, 74 s as one write,
+        which leaves 2 segments; benchmarks/search.py --build-only [--upserts]), and each commit waits for the
+        indexing thread. Here tantivy makes segments only as its writer heap fills, and indexes while the next
+        batch is built."""
         written: list[str] = []
         with self._lock:
             writer = self._take_writer()
