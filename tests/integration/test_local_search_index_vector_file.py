@@ -1,9 +1,9 @@
 """The local index's embeddings file: compaction of dead rows, crash safety around it, and writers that hand over.
 
 Updates and deletes leave dead rows in the append-only vectors file; compaction rewrites the live ones into the
-next generation and switches to it in one ledger commit. Every test compares search results (keyword, by meaning,
-hybrid, near) before and after, in this process and after a reopen, because the rows move while the vectors must
-not.
+next generation and switches to it in one ledger commit. A bulk write (upsert_many) appends many batches under one
+commit: all of it or nothing. Every test compares search results (keyword, by meaning, hybrid, near) before and
+after, in this process and after a reopen, because the rows move while the vectors must not.
 """
 
 from __future__ import annotations
@@ -384,3 +384,101 @@ def test_an_index_from_before_int8_copies_answers_the_same_and_stores_them_on_it
     assert snapshot(index) == after
     index.close()
     assert snapshot(open_index(folder)) == after
+
+
+# ---- bulk writes (upsert_many): one write of many batches, committed once -------------------------------------
+
+
+def bulk_batches(rng: np.random.Generator) -> list[tuple[list[SearchDocument], np.ndarray | None]]:
+    """New photos, then updates of some (newer, stale, without an embedding, now hidden), the same photo twice in
+    one batch, and a batch whose embeddings come as a matrix."""
+    tags = ("beach", "dog", "city")
+    first = [doc(owner, f"{owner}-{i:02d}", rng, days=i, tags=(tags[i % 3],), place=PORTO if i % 4 == 0 else None)
+             for owner in (A, B) for i in range(20)]
+    updates = [doc(A, f"{A}-{i:02d}", rng, version=2, days=i + 0.5, tags=(tags[(i + 1) % 3],)) for i in range(0, 10, 2)]
+    updates += [doc(B, f"{B}-{i:02d}", rng, version=1, tags=("stale",)) for i in range(3)]  # not newer: skipped
+    updates += [doc(A, f"{A}-{i:02d}", rng, version=3, days=i, embedding=None, tags=("plain",)) for i in (1, 3)]
+    updates += [doc(B, f"{B}-05", rng, version=2, hidden=True, tags=("beach",)),
+                doc(B, "twice", rng, version=1, tags=("dog",)), doc(B, "twice", rng, version=4, tags=("city",))]
+    matrix_docs = [doc(owner, f"{owner}-m{i}", rng, days=30 + i, tags=("beach",), embedding=None)
+                   for owner in (A, B) for i in range(6)]
+    matrix = np.array([embedding(rng) for _ in matrix_docs], np.float32)
+    again = [doc(A, f"{A}-00", rng, version=5, days=50, tags=("dog",)), doc(B, f"{B}-m2", rng, version=2, tags=("dog",))]
+    return [(first, None), (updates, None), (matrix_docs, matrix), (again, None)]
+
+
+def test_a_bulk_write_answers_exactly_as_its_batches_upserted_one_by_one(tmp_path):
+    batches = bulk_batches(np.random.default_rng(10))
+    one_by_one = open_index(tmp_path / "one")
+    expected = [pid for documents, matrix in batches for pid in one_by_one.upsert(documents, embeddings=matrix)]
+    bulk = open_index(tmp_path / "bulk")
+    assert bulk.upsert_many(iter(batches)) == expected
+    assert snapshot(bulk) == snapshot(one_by_one)
+    assert bulk.vector_file_rows == one_by_one.vector_file_rows
+    assert [bulk.live_versions(o) for o in (A, B)] == [one_by_one.live_versions(o) for o in (A, B)]
+    expected_snapshot = snapshot(one_by_one)
+    bulk.close()
+    assert snapshot(open_index(tmp_path / "bulk")) == expected_snapshot
+
+
+def test_nothing_of_a_bulk_write_shows_before_it_returns_and_all_of_it_after(folder):
+    """Readers in this process (keyword and by meaning, whose vectors of earlier batches are in memory already)
+    and a process opening the index meanwhile see none of it; once upsert_many returns, a new process sees all."""
+    rng = np.random.default_rng(11)
+    index = open_index(folder)
+    index.upsert([doc(A, "old", rng, tags=("beach",))])
+    batches = [[doc(A, f"new-{b}-{i}", rng, days=b, tags=("beach",)) for i in range(4)] for b in range(3)]
+    seen = []
+
+    def produce():
+        for documents in batches:
+            yield documents, None
+            other = LocalSearchIndex(folder, min_similarity=-1.0)
+            by_meaning = index.search(SearchQuery(owner=A, embedding=batches[0][0].embedding, limit=50), facets=False)
+            seen.append((index.count(A), other.count(A), [h.photo_id for h in by_meaning.hits]))
+            other.close()
+
+    assert len(index.upsert_many(produce())) == 12
+    assert seen == [(1, 1, ["old"])] * 3
+    index.close()  # after the write: what a crash would leave is already on disk (close adds nothing to it)
+    reopened = open_index(folder)
+    assert reopened.count(A) == 13
+    assert reopened.search(SearchQuery(owner=A, embedding=batches[0][0].embedding, limit=1),
+                           facets=False).hits[0].photo_id == "new-0-0"
+
+
+@pytest.mark.parametrize("failure", ["the source of the batches", "the ledger rows of the second batch"])
+def test_a_bulk_write_that_fails_midway_leaves_the_index_as_it_was(folder, monkeypatch, failure):
+    index = open_index(folder)
+    rng = library(index)
+    before = snapshot(index)
+    batches = [[doc(A, "bulk-new", rng, tags=("beach",)), doc(A, f"{A}-02", rng, version=9, tags=("dog",))],
+               [doc(B, "bulk-other", rng, tags=("beach",))]]
+
+    def produce():
+        yield batches[0], None
+        yield batches[1], None
+        raise RuntimeError("the source went away")
+
+    if failure == "the source of the batches":
+        with pytest.raises(RuntimeError):
+            index.upsert_many(produce())
+    else:
+        write_ledger, calls = LocalSearchIndex._write_ledger, []
+
+        def second_fails(self, *args):
+            calls.append(1)
+            if len(calls) == 2:
+                raise sqlite3.OperationalError("database or disk is full")
+            return write_ledger(self, *args)
+
+        monkeypatch.setattr(LocalSearchIndex, "_write_ledger", second_fails)
+        with pytest.raises(StorageUnavailableError):
+            index.upsert_many(produce())
+        monkeypatch.undo()
+    assert snapshot(index) == before
+    index.close()
+    index = open_index(folder)
+    assert snapshot(index) == before
+    assert index.upsert_many((documents, None) for documents in batches) == ["bulk-new", f"{A}-02", "bulk-other"]
+    assert index.live_versions(A)[f"{A}-02"] == 9

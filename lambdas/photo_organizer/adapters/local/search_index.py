@@ -42,7 +42,7 @@ values as `sort_values`; `after` continues strictly after them, exactly, on an u
 
 Layout: search_schema (tantivy schema, analyzers, owner-prefixed terms, a document's fields), search_ledger (the
 SQLite ledger and what is loaded from it), search_reader (searches, suggestions, facets), search_writer
-(upserts, deletes, the embeddings file); this module opens the index and holds its state.
+(upserts, bulk writes, deletes, the embeddings file); this module opens the index and holds its state.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import gc
 import math
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -83,10 +83,65 @@ class SearchWrites:
     def upsert(self, documents: list[SearchDocument], *, embeddings: np.ndarray | None = None) -> list[str]:
         """`embeddings` (optional, shape (len(documents), dims)) overrides each document's `embedding`, so bulk
         loads need not build tuples of Python floats."""
-        with no_gc():
-            return self._upsert(documents, embeddings)
+        return self.upsert_many([(documents, embeddings)])
 
-    def _upsert(self, documents: list[SearchDocument], embeddings: np.ndarray | None) -> list[str]:
+    def upsert_many(self, batches: Iterable[tuple[list[SearchDocument], np.ndarray | None]]) -> list[str]:
+        """Bulk load: the batches (documents, embeddings or None, as `upsert` takes them) written as one write,
+        in order: one tantivy commit and one ledger commit at the end. Acknowledged when it returns (durable
+        then, as one upsert's write); an error, or a crash before that, leaves none of the batches behind. A later
+        batch sees the earlier ones as written (a photo again with a version not newer is skipped). The batches
+        are read under the writer lock: producing them must not write to this index.
+
+        Why: each upsert commits, and tantivy's commit makes a segment that its merge policy merges again and
+        again (10k photos a batch, 1M photos: 9 segments left and 117 s of CPU for the build, 74 s as one write,
+        which leaves 2 segments; benchmarks/search.py --build-only [--upserts]), and each commit waits for the
+        indexing thread. Here tantivy makes segments only as its writer heap fills, and indexes while the next
+        batch is built."""
+        written: list[str] = []
+        with self._lock:
+            writer = self._take_writer()
+            background = previous = None
+            new_keys_from = self._next_key
+            first = self._vector_file.rows
+            wrote = committed = published = False
+            superseded = 0  # vector rows of replaced documents: dead rows in the file from now on
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for documents, embeddings in batches:
+                    previous, published = background, background is not None
+                    with no_gc():
+                        ids, background, replaced = self._write_batch(writer, documents, embeddings, previous)
+                    written.extend(ids)
+                    wrote |= bool(ids)
+                    superseded += replaced
+                if wrote:
+                    writer.commit()
+                    committed = True
+                self._db.execute("COMMIT")
+            except BaseException as e:
+                for helper in (background, previous):
+                    if helper is not None:
+                        helper.wait()
+                self._abort(writer)
+                if committed:  # tantivy holds documents of new photos the ledger never recorded: they go
+                    self._forget_keys_from(new_keys_from)
+                if published:  # the in-memory vectors hold rows the ledger never recorded
+                    self._load_vectors()
+                if isinstance(e, (sqlite3.Error, ValueError, OSError)):
+                    raise StorageUnavailableError(f"local search index write failed: {e}") from e
+                raise
+            if wrote:
+                self._index.reload()
+                self._live_vrows += self._vector_file.rows - first - superseded
+                self._publish_vectors(background)
+                self._compact_vector_file_if_due()
+        return written
+
+    def _write_batch(self, writer: tantivy.IndexWriter, documents: list[SearchDocument],
+                     embeddings: np.ndarray | None, previous: Background | None) -> tuple[list[str], Background, int]:
+        """One batch of a write, in its open ledger transaction: tantivy documents added (not committed), ledger
+        rows and embeddings written on a helper thread (waited for), vectors staged there (not published), after
+        publishing the `previous` batch's. Returns (photo ids written, the helper, vector rows superseded)."""
         if embeddings is not None and embeddings.shape != (len(documents), self._dims):
             raise ValidationError(f"embeddings must have shape ({len(documents)}, {self._dims})")
         idents = [(doc.owner, doc.photo_id) for doc in documents]
@@ -103,121 +158,101 @@ class SearchWrites:
                     newest[ident] = i
             order = sorted(newest.values())
         matrix, usable = self._units(documents, order, embeddings)
-        written: list[str] = []
-        with self._lock:
-            writer = self._take_writer()
-            background: Background | None = None
-            new_keys_from = self._next_key
-            committed = False
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                existing = self._existing(list(newest))
-                first = self._vector_file.rows
-                next_vrow = first
-                chosen: list[SearchDocument] = []
-                picked: list[int] = []  # positions in `order` that are written
-                rows: list[tuple] = []  # ledger rows; also the columns of the vectors and the tantivy documents
-                replaced: list[int] = []  # keys whose tantivy document goes
-                superseded = 0  # vector rows of replaced documents: dead rows in the file from now on
-                for j, (i, has_vector) in enumerate(zip(order, usable.tolist(), strict=True)):
-                    doc = documents[i]
-                    found = existing.get(idents[i])
-                    if found is None:
-                        key = self._next_key
-                        self._next_key += 1
-                    elif doc.version <= found[1]:
-                        continue
-                    else:
-                        key = found[0]
-                        replaced.append(key)
-                        superseded += found[3]
-                    place = doc.place
-                    if place is None or place.lat is None or place.lon is None:
-                        lat = lon = None
-                    else:
-                        lat, lon = place.lat, place.lon
-                    rows.append((key, doc.owner, doc.photo_id, doc.version, micros(doc.taken_at or doc.uploaded_at),
-                                 (HIDDEN if doc.hidden else 0) | (SENSITIVE if doc.sensitive else 0), lat, lon,
-                                 next_vrow if has_vector else None))
-                    next_vrow += has_vector
-                    chosen.append(doc)
-                    picked.append(j)
-                n = len(picked)
-                picked_at = np.array(picked, np.int64)
-                has_vector = usable[picked_at] if n else np.empty(0, bool)
-                # whole-batch views rather than copies in the common case (every document new and with an
-                # embedding): each copy is ~15 MB per 10k batch
-                vectors = matrix if n == len(order) else matrix[picked_at]
-                all_vectors = bool(has_vector.all())
-                stored = vectors if all_vectors else vectors[has_vector]
-                keys, _, _, _, ts, flags, lats, lons, vrows = zip(*rows, strict=True) if rows else ((),) * 9
-                cols = {"key": np.array(keys, np.int64), "t": np.array(ts, np.int64), "flags": np.array(flags, np.uint8),
-                        "has_vector": has_vector, "lat": np.array(lats, np.float64),  # None -> NaN
-                        "lon": np.array(lons, np.float64),
-                        "vrow": np.arange(first, first + len(stored), dtype=np.int64) if all_vectors
-                        else np.array([-1 if v is None else v for v in vrows], np.int64)}
-                in_memory: list[np.ndarray] = []
+        existing = self._existing(list(newest))
+        first = self._vector_file.rows
+        next_vrow = first
+        chosen: list[SearchDocument] = []
+        picked: list[int] = []  # positions in `order` that are written
+        rows: list[tuple] = []  # ledger rows; also the columns of the vectors and the tantivy documents
+        replaced: list[int] = []  # keys whose tantivy document goes
+        superseded = 0
+        for j, (i, has_vector) in enumerate(zip(order, usable.tolist(), strict=True)):
+            doc = documents[i]
+            found = existing.get(idents[i])
+            if found is None:
+                key = self._next_key
+                self._next_key += 1
+            elif doc.version <= found[1]:
+                continue
+            else:
+                key = found[0]
+                replaced.append(key)
+                superseded += found[3]
+            place = doc.place
+            if place is None or place.lat is None or place.lon is None:
+                lat = lon = None
+            else:
+                lat, lon = place.lat, place.lon
+            rows.append((key, doc.owner, doc.photo_id, doc.version, micros(doc.taken_at or doc.uploaded_at),
+                         (HIDDEN if doc.hidden else 0) | (SENSITIVE if doc.sensitive else 0), lat, lon,
+                         next_vrow if has_vector else None))
+            next_vrow += has_vector
+            chosen.append(doc)
+            picked.append(j)
+        n = len(picked)
+        picked_at = np.array(picked, np.int64)
+        has_vector = usable[picked_at] if n else np.empty(0, bool)
+        # whole-batch views rather than copies in the common case (every document new and with an
+        # embedding): each copy is ~15 MB per 10k batch
+        vectors = matrix if n == len(order) else matrix[picked_at]
+        all_vectors = bool(has_vector.all())
+        stored = vectors if all_vectors else vectors[has_vector]
+        keys, _, _, _, ts, flags, lats, lons, vrows = zip(*rows, strict=True) if rows else ((),) * 9
+        cols = {"key": np.array(keys, np.int64), "t": np.array(ts, np.int64), "flags": np.array(flags, np.uint8),
+                "has_vector": has_vector, "lat": np.array(lats, np.float64),  # None -> NaN
+                "lon": np.array(lons, np.float64),
+                "vrow": np.arange(first, first + len(stored), dtype=np.int64) if all_vectors
+                else np.array([-1 if v is None else v for v in vrows], np.int64)}
+        in_memory: list[np.ndarray] = []
 
-                def write_ledger() -> None:
-                    quantised = quantise(stored)  # once, for the file and for memory (here, off the main thread)
-                    q, cols["scale"] = quantised
-                    if not all_vectors:
-                        q, cols["scale"] = np.zeros((n, self._dims), np.int8), np.zeros(n, np.float32)
-                        q[has_vector], cols["scale"][has_vector] = quantised
-                    in_memory.append(q)
-                    self._write_ledger(stored, quantised, first, rows)
+        def write_ledger() -> None:
+            quantised = quantise(stored)  # once, for the file and for memory (here, off the main thread)
+            q, cols["scale"] = quantised
+            if not all_vectors:
+                q, cols["scale"] = np.zeros((n, self._dims), np.int8), np.zeros(n, np.float32)
+                q[has_vector], cols["scale"][has_vector] = quantised
+            in_memory.append(q)
+            self._write_ledger(stored, quantised, first, rows)
 
-                def stage() -> Any:
-                    return self._vectors.stage([d.owner for d in chosen], cols, in_memory[0])
+        def stage() -> Any:
+            if previous is not None:
+                # A bulk write's earlier batch: its vectors are published first, so that this one stages after
+                # them, here rather than on the thread building the documents (its staging and compactions made
+                # that thread wait). Readers may see them before the commits: harmless, every vector candidate
+                # is looked up in tantivy's snapshot.
+                self._vectors.publish(previous.result(1))
+            return self._vectors.stage([d.owner for d in chosen], cols, in_memory[0])
 
-                # A helper thread appends the embeddings to their file and writes the ledger rows while this one
-                # builds the tantivy documents (file writes and SQLite steps release the GIL: ~9 s of a ~70 s
-                # build at 1M photos), then stages the vectors (copies, and the compaction when one is due) while
-                # tantivy commits. Nothing is committed until the ledger rows are written, in the usual order, and
-                # the staged vectors are published only after both commits.
-                background = Background(write_ledger, stage)
-                for key in replaced:
-                    writer.delete_documents_by_query(Query.term_query(self._schema, "key", key))
-                # from_dict without the schema: every value of document_fields already has its field's Python type
-                # (str, int for the i64 fields, float), and converting through the schema was ~30% of from_dict.
-                # The unsigned fields go in typed; hidden and sensitive only when set, as queries only exclude 1s.
-                fields, from_dict, add = document_fields, tantivy.Document.from_dict, writer.add_document
-                # Added grouped by owner, so an owner's documents of one write sit next to each other in the
-                # segment (one indexing thread keeps that order). Every query is owner AND words, and tantivy
-                # walks a common word's postings window by window (4096 documents): interleaved owners put a big
-                # owner in every window of the index, grouped ones let the other windows be skipped.
-                owners = [doc.owner for doc in chosen]
-                for j in sorted(range(len(chosen)), key=owners.__getitem__):
-                    doc, key, t, flag = chosen[j], keys[j], ts[j], flags[j]
-                    document = from_dict(fields(doc, t))
-                    document.add_unsigned("key", key)
-                    if flag:
-                        if flag & HIDDEN:
-                            document.add_unsigned("hidden", 1)
-                        if flag & SENSITIVE:
-                            document.add_unsigned("sensitive", 1)
-                    add(document)
-                written.extend(doc.photo_id for doc in chosen)
-                background.result(0)
-                if rows:
-                    writer.commit()
-                    committed = True
-                self._db.execute("COMMIT")
-            except BaseException as e:
-                if background is not None:
-                    background.wait()
-                self._abort(writer)
-                if committed:  # tantivy holds documents of new photos the ledger never recorded: they go
-                    self._forget_keys_from(new_keys_from)
-                if isinstance(e, (sqlite3.Error, ValueError, OSError)):
-                    raise StorageUnavailableError(f"local search index write failed: {e}") from e
-                raise
-            if rows:
-                self._index.reload()
-                self._live_vrows += next_vrow - first - superseded
-                self._publish_vectors(background)
-                self._compact_vector_file_if_due()
-        return written
+        # A helper thread appends the embeddings to their file and writes the ledger rows while this one
+        # builds the tantivy documents (file writes and SQLite steps release the GIL: ~9 s of a ~70 s
+        # build at 1M photos), then stages the vectors (copies, and the compaction when one is due) while
+        # tantivy commits. Nothing is committed until the ledger rows are written, in the usual order, and
+        # the staged vectors are published only after both commits (or, in a bulk write, before the next
+        # batch stages).
+        background = Background(write_ledger, stage)
+        for key in replaced:
+            writer.delete_documents_by_query(Query.term_query(self._schema, "key", key))
+        # from_dict without the schema: every value of document_fields already has its field's Python type
+        # (str, int for the i64 fields, float), and converting through the schema was ~30% of from_dict.
+        # The unsigned fields go in typed; hidden and sensitive only when set, as queries only exclude 1s.
+        fields, from_dict, add = document_fields, tantivy.Document.from_dict, writer.add_document
+        # Added grouped by owner, so an owner's documents of one write sit next to each other in the
+        # segment (one indexing thread keeps that order). Every query is owner AND words, and tantivy
+        # walks a common word's postings window by window (4096 documents): interleaved owners put a big
+        # owner in every window of the index, grouped ones let the other windows be skipped.
+        owners = [doc.owner for doc in chosen]
+        for j in sorted(range(len(chosen)), key=owners.__getitem__):
+            doc, key, t, flag = chosen[j], keys[j], ts[j], flags[j]
+            document = from_dict(fields(doc, t))
+            document.add_unsigned("key", key)
+            if flag:
+                if flag & HIDDEN:
+                    document.add_unsigned("hidden", 1)
+                if flag & SENSITIVE:
+                    document.add_unsigned("sensitive", 1)
+            add(document)
+        background.result(0)
+        return [doc.photo_id for doc in chosen], background, superseded
 
     def _publish_vectors(self, background: Background) -> None:
         try:

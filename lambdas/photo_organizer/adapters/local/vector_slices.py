@@ -58,6 +58,7 @@ QUANTISED_HEADER = struct.Struct("<4sIII")  # magic, format, dimensions, reserve
 # re-scoring 64 to 200 gives 1.0 (recall@200 0.988; 400 gives 1.0 there too). Each re-scored row is a page fault on
 # the float32 file (~2-6 us here), so 400 were ~2.3 ms of a vector query's CPU at 100k
 RESCORE = 128
+_WILL_NEED = getattr(os, "POSIX_FADV_WILLNEED", None)  # not on every platform (macOS)
 
 
 def quantised_row(dim: int) -> np.dtype:
@@ -216,7 +217,14 @@ class VectorFile:
         size = self._row_bytes
         try:
             fd = self._file.fileno()
-            data = b"".join([os.pread(fd, size, row * size) for row in rows.tolist()])
+            offsets = [row * size for row in rows.tolist()]
+            if _WILL_NEED is not None:
+                # Rows missing from the page cache (most, once the file outgrows what the host keeps cached) were
+                # read by one blocking read after another: 128 cold rows 10 ms of wall and 4.8 ms of CPU here.
+                # Announced first, the kernel reads them together: 1.5 ms and 1.1 ms; cached rows cost the same.
+                for offset in offsets:
+                    os.posix_fadvise(fd, offset, size, _WILL_NEED)
+            data = b"".join([os.pread(fd, size, offset) for offset in offsets])
         except OSError as e:
             raise ValueError(f"{self.path.name} is closed") from e
         if len(data) != len(rows) * size:
