@@ -46,3 +46,15 @@ def write_summary(name: str, body: dict) -> None:
     folder = output_data_dir()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text(json.dumps(body, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def print_owner_counts(summary: dict) -> None:
+    """The job's log line: how many owners were trained and skipped and why, never who. SageMaker sends stdout to
+    CloudWatch Logs, which account erasure does not rewrite; who is in the summary file (the job's output.tar.gz,
+    under the run's prefix, which erasure does rewrite)."""
+    skipped = summary.get("skipped") or {}
+    reasons: dict[str, int] = {}
+    for reason in skipped.values():
+        reasons[reason] = reasons.get(reason, 0) + 1
+    print(json.dumps({"owners": len(summary.get("owners") or ()), "skipped": len(skipped), "skip_reasons": reasons},
+                     sort_keys=True))

@@ -8,7 +8,6 @@ keeps it only when it separates cross-fitted pairs better), --min-projection-fac
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -36,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         "skipped": document["skipped"],
     }
     script_mode.write_summary("faces_training.json", summary)
-    print(json.dumps(summary))
+    script_mode.print_owner_counts(summary)
     return 0
 
 

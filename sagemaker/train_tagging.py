@@ -9,7 +9,6 @@ owner trainable the file has no owners and the run still succeeds (the gate refu
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -33,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     training_core.write_json_atomic(script_mode.model_dir() / training_core.MODEL_FILE, document)
     summary = {"owners": sorted(document["owners"]), "skipped": document["skipped"]}
     script_mode.write_summary("tagging_training.json", summary)
-    print(json.dumps(summary))
+    script_mode.print_owner_counts(summary)
     return 0
 
 

@@ -5,7 +5,8 @@ then RetrainService through bootstrap.local_retraining.
 
 Proves: a custom tag given on some photos is suggested on the like photos that did not get it and not on unlike
 ones; the promoted model is in the registry; a worse candidate is refused and the approved one stays applied; a
-crash mid-run leaves the registry and the suggestions as they were.
+crash mid-run leaves the registry and the suggestions as they were; erasing one of two owners after a retrain
+leaves nothing of theirs in the model files, metrics or training files, and the other owner's model as it was.
 """
 
 from __future__ import annotations
@@ -144,7 +145,8 @@ def library(analysed_library, tmp_path):
     return data_dir, build_services(local_settings(data_dir)), ids, photograph_of
 
 
-def give_feedback(services, ids: dict[str, str], photograph_of: dict[str, str], *, held_back: set[str]) -> None:
+def give_feedback(services, ids: dict[str, str], photograph_of: dict[str, str], *, held_back: set[str],
+                  owner: str = OWNER, custom_tag: str = "white house") -> None:
     """'white house' on the White House photographs' variants (except those held back), confirmations of the
     right analysis tag on the unlike ones."""
     for filename, photo_id in sorted(ids.items()):
@@ -152,10 +154,10 @@ def give_feedback(services, ids: dict[str, str], photograph_of: dict[str, str], 
             continue
         photograph = photograph_of[filename]
         if photograph in WHITE_HOUSE:
-            services.feedback.submit(OWNER, TagFeedback(type=FeedbackType.TAG_ADDED, photo_id=photo_id,
-                                                        tag="white house"))
+            services.feedback.submit(owner, TagFeedback(type=FeedbackType.TAG_ADDED, photo_id=photo_id,
+                                                        tag=custom_tag))
         elif photograph in CONFIRMED:
-            services.feedback.submit(OWNER, TagFeedback(type=FeedbackType.TAG_CONFIRMED, photo_id=photo_id,
+            services.feedback.submit(owner, TagFeedback(type=FeedbackType.TAG_CONFIRMED, photo_id=photo_id,
                                                         tag=CONFIRMED[photograph]))
 
 
@@ -257,3 +259,92 @@ def test_face_feedback_trains_a_matcher_and_regrouping_keeps_the_corrections(lib
     after = {p.person_id: p for p in services.people_store.people(OWNER)}
     assert set(obama_faces) <= after[him.person_id].face_ids, "assigned faces stay with him"
     assert not set(others) & after[him.person_id].face_ids, "'not him' holds"
+
+
+# ---- account erasure after a real retrain: two owners, one erased ---------------------------------------------
+
+LEAVING = "5b7d9e3f-0c1a-4b2a-9c1d-8e7f6a5b4c3d"  # a local sub (a UUID): its bytes occur nowhere by chance
+LEAVING_TAG = "oval office"  # the leaving owner's own tag; the staying owner never used it
+
+
+@pytest.fixture
+def two_owner_library(analysed_library, tmp_path):
+    """The analysed library, plus the same photographs (byte for byte) uploaded and analysed for a second owner."""
+    source, ids, photograph_of = analysed_library
+    data_dir = tmp_path / "data"
+    shutil.copytree(source, data_dir)
+    services = build_services(local_settings(data_dir))
+    leaving_ids = {}
+    for filename, photo_id in sorted(ids.items()):
+        data = services.originals.get(PhotoKeys.for_photo(OWNER, photo_id).original).data
+        ticket = services.uploads.start(LEAVING, UploadRequest(filename=filename, content_type="image/jpeg",
+                                                               size=len(data)))
+        key = PhotoKeys.for_photo(LEAVING, ticket.photo_id).original
+        services.originals.put(key, data, content_type="image/jpeg")
+        services.ingest.process(ObjectCreated(bucket="originals", key=key))
+        leaving_ids[filename] = ticket.photo_id
+    pending = services.analysis.pending(LOCAL_ANALYSIS.analysis_version, limit=500).photos
+    summary = local_analysis(data_dir, LABEL_MODEL, LOCAL_ANALYSIS).run(pending, run_id="e2e-second-owner")
+    assert not summary.failures, summary.failures
+    refresh_owners(data_dir, pending)
+    return data_dir, services, ids, leaving_ids, photograph_of
+
+
+def files_naming(data_dir: Path, *needles: bytes) -> list[str]:
+    """Every file of the retraining's folders (registry, datasets, run folders) whose bytes hold one of needles."""
+    return sorted(str(path.relative_to(data_dir)) for folder in ("models", "datasets", "retraining")
+                  for path in (data_dir / folder).rglob("*")
+                  if path.is_file() and any(n in path.read_bytes() for n in needles))
+
+
+def test_erasing_one_of_two_owners_after_a_retrain_leaves_nothing_of_them_in_the_model_and_training_files(
+        two_owner_library, monkeypatch) -> None:
+    from photo_organizer.adapters.local import owner_files
+
+    data_dir, services, ids, leaving_ids, photograph_of = two_owner_library
+    give_feedback(services, ids, photograph_of, held_back=HELD_BACK)
+    give_feedback(services, leaving_ids, photograph_of, held_back=HELD_BACK, owner=LEAVING, custom_tag=LEAVING_TAG)
+    service = retraining(data_dir, keep_work=True)  # the run's folder stays, as a crashed run's would
+    report = service.run()
+    tagging = report.outcomes["tagging"]
+    print(f"two owners, tagging: {tagging.status} ({tagging.reason})")
+    assert tagging.status == "promoted", tagging.reason
+    approved = json.loads((data_dir / "models" / "tagging" / f"v{tagging.version:04d}" / "model.json").read_text())
+    assert set(approved["owners"]) == {OWNER, LEAVING}
+    held_back_id = leaving_ids[sorted(HELD_BACK)[0]]
+    assert LEAVING_TAG in {s.tag for s in services.suggestion_store.suggestions(LEAVING, held_back_id)}
+    before = files_naming(data_dir, LEAVING.encode(), LEAVING_TAG.encode())
+    print(f"{len(before)} training files name the leaving owner: {before}")
+    assert any(name.startswith("models/tagging/") and name.endswith("metrics.json") for name in before)
+    assert any(name.startswith("retraining/") for name in before) and "datasets/features/photos.jsonl" in before
+    staying = services.suggestion_store.all_suggestions(OWNER)
+    assert staying, "the staying owner's model suggests"
+
+    # 1. The power fails during the rewrite of the model files: the erasure is not finished, and says so.
+    replace, replaced = owner_files.os.replace, []
+
+    def power_cut_after_one(source, target):
+        if replaced:
+            raise OSError(5, "Input/output error")
+        replace(source, target)
+        replaced.append(target)
+
+    monkeypatch.setattr(owner_files.os, "replace", power_cut_after_one)
+    with pytest.raises(OSError):
+        services.account.erase(LEAVING)
+    monkeypatch.undo()
+    assert [r.store for r in services.account.audit(LEAVING)] == ["training files"]
+    assert services.user_settings.account_erasing(LEAVING), "the account stays marked until erased"
+
+    # 2. Running it again finishes: nothing of the leaving owner in any training file, the audit finds nothing.
+    erased = services.account.erase(LEAVING)
+    assert erased.remaining == [] and services.account.audit(LEAVING) == []
+    assert erased.model_entries > 0 and erased.training_files > 0
+    assert files_naming(data_dir, LEAVING.encode(), LEAVING_TAG.encode()) == []
+    assert json.loads((data_dir / "models" / "tagging" / "approved.json").read_text())["version"] == tagging.version
+
+    # 3. The staying owner's model works as before: its suggestions, and the same ones re-applied from the
+    # rewritten model file.
+    assert services.suggestion_store.all_suggestions(OWNER) == staying
+    assert retraining(data_dir).apply([OWNER]) == {OWNER: set()}, "re-applied, no suggestion changed"
+    assert services.suggestion_store.all_suggestions(OWNER) == staying

@@ -177,6 +177,41 @@ def test_run_files_and_models_lose_the_owners_part_and_keep_every_other_owners_a
     assert runs.erase_owner(ANA).removed == 0
 
 
+def output_tarball(name: str, document: dict) -> bytes:
+    """A training job's output.tar.gz (SM_OUTPUT_DATA_DIR): the script's summary files."""
+    data, buffer = json.dumps(document).encode(), io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_the_runs_evaluation_and_training_summaries_lose_the_owner_and_none_is_left_unreadable(s3):
+    """What evaluate.py and the training jobs leave beside the models: evaluation.json labels "<owner>/<tag>" (per-tag
+    scores, held-out evidence), the jobs' output.tar.gz lists the owners trained and skipped."""
+    run = "runs/exec2/"
+    evaluation_key = f"{run}evaluation/evaluation.json"
+    evaluation = {"tagging": {"candidate": {"per_tag": {f"{ANA}/cat": 1.0, f"{BEN}/dog": 0.5}},
+                              "held_out": {"examples": 2, "labels": [f"{ANA}/cat", f"{BEN}/dog"], "answers": {},
+                                           "candidate": [[0, 0, 1.0, 0, 0], [1, 1, 1.0, 0, 0]], "approved": []}}}
+    s3.put_object(Bucket=BUCKET, Key=evaluation_key, Body=json.dumps(evaluation).encode())
+    output_key = f"{run}models/tagging/pipelines-exec2-train/output/output.tar.gz"
+    summary = {"owners": [ANA, BEN], "skipped": {}}
+    s3.put_object(Bucket=BUCKET, Key=output_key, Body=output_tarball("tagging_training.json", summary))
+
+    outcome = S3RunArtifacts(BUCKET).erase_owner(ANA)
+
+    assert outcome.unreadable == [] and outcome.objects == 2
+    after = json.loads(s3.get_object(Bucket=BUCKET, Key=evaluation_key)["Body"].read())
+    assert after["tagging"]["held_out"]["labels"] == [f"{BEN}/dog"]
+    assert after["tagging"]["held_out"]["candidate"] == [[1, 0, 1.0, 0, 0]]
+    assert after["tagging"]["candidate"]["per_tag"] == {f"{BEN}/dog": 0.5}
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=BUCKET, Key=output_key)["Body"].read())) as tar:
+        assert json.loads(tar.extractfile("tagging_training.json").read())["owners"] == [BEN]
+    assert [key for key, _ in versions(s3, run)] == sorted([evaluation_key, output_key]), "no older version left"
+
+
 def erasure_mark_removed(owner: str, sequence: str) -> dict:
     return {"eventName": "REMOVE", "eventSource": "aws:dynamodb",
             "dynamodb": {"SequenceNumber": sequence, "ApproximateCreationDateTime": datetime.now(timezone.utc).timestamp(),

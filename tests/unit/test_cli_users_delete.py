@@ -14,6 +14,7 @@ from photo_organizer.feedback.models import FeedbackRecord, FeedbackType, new_fe
 from photo_organizer.keys import PhotoKeys
 from photo_organizer.local_stack.identity import LocalIdentityProvider
 from photo_organizer.models import ImageFormat, ImageMetadata, Photo, PhotoStatus, utcnow
+from photo_organizer.services.account_erasure import Remaining
 
 
 def add_photo(services, owner: str, photo_id: str) -> None:
@@ -56,3 +57,37 @@ def test_users_delete_erases_the_library_and_the_sign_in_and_audits_nothing_left
     assert services.originals.exists(PhotoKeys.for_photo(staying.sub, "fedcba9876543210fedcba9876543210").original)
     assert len(services.feedback_store.events(staying.sub)) == 1
     assert services.account.audit(staying.sub), "kim's library is still there"
+
+
+def test_users_delete_takes_the_user_out_of_the_models_and_waits_for_a_running_retraining(tmp_path) -> None:
+    """The local registry's model files hold every owner: the audit lists them until the user's entries are out.
+    While a retraining runs (it may have read the user's data already) the erasure is not finished: it says so,
+    the account stays marked, and running it again afterwards finishes."""
+    import json
+
+    from photo_organizer.adapters.local.run_lock import LocalRunLock
+    from photo_organizer.bootstrap import local_model_registry
+
+    data = tmp_path / "data"
+    identity = LocalIdentityProvider(data, issuer="http://127.0.0.1/auth")
+    leaving, _ = identity.add_user("jo", "jo's long password")
+    staying, _ = identity.add_user("kim", "kim's long password")
+    services = build_services(local_settings(data))
+    add_photo(services, staying.sub, "fedcba9876543210fedcba9876543210")
+    candidate = tmp_path / "candidate"
+    candidate.mkdir()
+    owners = {leaving.sub: {"tags": ["jo's secret"]}, staying.sub: {"tags": ["kim's tag"]}}
+    (candidate / "model.json").write_text(json.dumps({"kind": "tagging", "owners": owners}))
+    version = local_model_registry(data).register("tagging", candidate, {"examples": 3}, approve=True)
+    assert services.account.audit(leaving.sub) == [Remaining("training files", 1)]
+
+    with LocalRunLock(data / "retraining" / ".lock")():  # `photo-organizer retrain` in another terminal
+        busy = CliRunner().invoke(app, ["users", "delete", "jo", "--data-dir", str(data)], terminal_width=200)
+    assert busy.exit_code == 1 and "retraining under way: 1" in busy.output and "training files: 1" in busy.output
+    assert identity.get_user("jo") is not None and services.user_settings.account_erasing(leaving.sub)
+
+    done = CliRunner().invoke(app, ["users", "delete", "jo", "--data-dir", str(data)], terminal_width=200)
+    assert done.exit_code == 0 and "model_entries=1" in done.output and "nothing remains" in done.output, done.output
+    document = json.loads((version.path / "model.json").read_text())
+    assert document["owners"] == {staying.sub: {"tags": ["kim's tag"]}}
+    assert local_model_registry(data).approved("tagging").version == version.version

@@ -60,6 +60,45 @@ def test_a_json_document_whose_records_are_the_owners_drops_them_and_a_whole_one
     assert without_owner(json.dumps({"owner": ANA}).encode(), ANA, "one.json").data == b""
 
 
+def evaluation(labels: list[str], candidate: list[list], approved: list[list]) -> dict:
+    """evaluate.py's evaluation.json (the local registry's metrics.json is its kind's section): per-label scores
+    and the held-out evidence whose rows index the labels."""
+    per_tag = {label: 0.5 for label in labels}
+    return {"tagging": {"candidate": {"macro_f1": 0.8, "per_tag": per_tag, "owners": 2},
+                        "approved": {"macro_f1": 0.6, "per_tag": per_tag}, "examples": 4,
+                        "held_out": {"examples": 4, "labels": labels, "answers": {"positive tag labels": 3},
+                                     "candidate": candidate, "approved": approved}},
+            "faces": {"candidate": {"pair_f1": 0.9}, "pairs": 2,
+                      "held_out": {"examples": 2, "labels": ["same person"], "answers": {},
+                                   "candidate": [[0, 0, 1.0, 0.0, 0.0]], "approved": [[1, 0, 0.0, 1.0, 0.0]]}}}
+
+
+def test_an_evaluation_loses_the_owners_labels_and_their_held_out_rows_and_stays_one_the_gate_reads():
+    from photo_organizer.learning.promotion import decide
+
+    labels = [f"{ANA}/cat", f"{BEN}/white house", f"{ANA}/secret place", f"{BEN}/dog"]
+    before = evaluation(labels, candidate=[[0, 0, 1.0, 0, 0], [1, 1, 1.0, 0, 0], [2, 2, 0, 0, 1.0], [3, 3, 1.0, 0, 0]],
+                        approved=[[1, 1, 0, 0, 1.0], [2, 2, 0, 1.0, 0], [3, 3, 1.0, 0, 0]])
+    stripped = without_owner(json.dumps(before).encode(), BEN, "runs/e/evaluation/evaluation.json")
+    after = json.loads(stripped.data)
+    assert not stripped.unreadable and BEN.encode() not in stripped.data
+    held_out = after["tagging"]["held_out"]
+    assert held_out["labels"] == [f"{ANA}/cat", f"{ANA}/secret place"]
+    assert held_out["candidate"] == [[0, 0, 1.0, 0, 0], [2, 1, 0, 0, 1.0]]  # ANA's rows, renumbered
+    assert held_out["approved"] == [[2, 1, 0, 1.0, 0]]
+    assert after["tagging"]["candidate"]["per_tag"] == {f"{ANA}/cat": 0.5, f"{ANA}/secret place": 0.5}
+    assert after["faces"] == before["faces"], "nothing names an owner there"
+    assert stripped.removed == 2 * 2 + 2 + 4  # per_tag keys (candidate, approved), labels, rows
+    assert decide(after, "tagging", 0.01, 1, min_each_answer=1).resamples > 0, "still evidence the gate resamples"
+    assert without_owner(stripped.data, BEN, "evaluation.json").removed == 0  # idempotent
+
+
+def test_a_training_summary_listing_the_owners_loses_the_owners_id():
+    summary = {"owners": [ANA, BEN], "skipped": {BEN: "3 reviewed photos"}}
+    stripped = without_owner(json.dumps(summary).encode(), BEN, "tagging_training.json")
+    assert json.loads(stripped.data) == {"owners": [ANA], "skipped": {}} and not stripped.unreadable
+
+
 @pytest.mark.parametrize("name, data", [
     ("notes.json", json.dumps({"note": f"trained for {ANA}"}).encode()),  # a value, not a key or a record
     ("weights.bin", f"\x00{ANA}\x00".encode()),

@@ -23,6 +23,7 @@ from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, Sugge
 from photo_organizer.ports.people import PeopleStore, UserSettings
 from photo_organizer.ports.search import SearchIndex, SearchWriter
 from photo_organizer.ports.storage import BlobStore, IngestBacklog, MetadataStore
+from photo_organizer.ports.training import TrainingFiles
 from photo_organizer.people.searches import FaceSearch
 from photo_organizer.search.models import SearchDocument
 from photo_organizer.services.account_erasure import AccountErasure
@@ -84,6 +85,8 @@ class Services:
     clustering: ClusteringState | None = None  # the cloud's clustering marks: account erasure deletes the owner's
     ingest_backlog: IngestBacklog | None = None  # the local queue's rows: account erasure deletes the owner's
     logins: Logins | None = None  # the cloud's Cognito users: account erasure deletes the caller's own
+    # The local retraining's files of all owners (model versions, feature snapshot): account erasure strips the owner.
+    training_files: TrainingFiles | None = None
 
     def __post_init__(self) -> None:
         self.uploads = UploadService(self.originals, self.metadata, self.settings,
@@ -134,7 +137,7 @@ class Services:
             people_store=self.people_store, feedback=self.feedback_store, features=self.features,
             suggestions=self.suggestion_store, search_index=self.search_index, face_matchers=self.face_matchers,
             index_follows_records=not self.index_locally, dataset=self.feedback_dataset, clustering=self.clustering,
-            ingest_backlog=self.ingest_backlog, logins=self.logins,
+            ingest_backlog=self.ingest_backlog, logins=self.logins, training_files=self.training_files,
         )
         # Do the blobs, records and index agree? (the fault suite and `photo-organizer users audit`)
         self.library_audit = LibraryAudit(
@@ -227,6 +230,7 @@ def build_services(settings: Settings) -> Services:
         suggestion_store=SqliteSuggestionStore(database),
         features=SqliteFeatureStore(database),
         ingest_backlog=_local_ingest_backlog(data_dir),
+        training_files=local_training_files(data_dir),
     )
 
 
@@ -492,6 +496,23 @@ def local_model_registry(data_dir: Path):
     return LocalModelRegistry(data_dir / "models")
 
 
+def local_training_files(data_dir: Path) -> TrainingFiles:
+    """What the local retraining keeps of every owner (local_retraining's folders), for account erasure: it holds
+    the retraining's lock while it rewrites them."""
+    from photo_organizer.adapters.local.training_files import LocalTrainingFiles
+
+    return LocalTrainingFiles(local_model_registry(data_dir), data_dir=data_dir,
+                              snapshot_dir=data_dir / "datasets" / "features", work_root=data_dir / "retraining",
+                              exclusive=_retraining_lock(data_dir))
+
+
+def _retraining_lock(data_dir: Path):
+    """One retraining at a time per library, and no account erasure of its files while one runs."""
+    from photo_organizer.adapters.local.run_lock import LocalRunLock
+
+    return LocalRunLock(data_dir / "retraining" / ".lock")
+
+
 def local_face_matcher(data_dir: Path) -> Callable[[str], Any]:
     """owner -> the owner's promoted face matcher (the approved `faces` model), or None: PeopleService.recluster
     uses it, so every local regrouping (after analysis, after a retrain) cuts edges where the matcher says."""
@@ -518,7 +539,6 @@ def local_face_matcher(data_dir: Path) -> Callable[[str], Any]:
 def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_work: bool = False):
     """`photo-organizer retrain`: RetrainService over the local library (SubprocessTrainer on `sagemaker/`,
     LocalModelRegistry under <data_dir>/models, the dataset under <data_dir>/datasets)."""
-    from photo_organizer.adapters.local.run_lock import LocalRunLock
     from photo_organizer.adapters.local.subprocess_trainer import SubprocessTrainer
     from photo_organizer.analysis.planning import AnalysisSettings
     from photo_organizer.services.retraining import RetrainService
@@ -554,7 +574,7 @@ def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_wo
         reindex=(lambda owner, photo_ids: search.index_photos(owner, sorted(photo_ids))) if search else None,
         fill_embeddings=embeddings.backfill_image_embeddings if embeddings is not None else None,
         keep_work=keep_work,
-        exclusive=LocalRunLock(data_dir / "retraining" / ".lock"),
+        exclusive=_retraining_lock(data_dir),
     )
 
 

@@ -9,7 +9,12 @@ The cloud's dataset bucket holds the owner in three shapes, and each shape has i
 - JSON documents keyed by owner (model.json: `owners`/`skipped`, matchers.json) and the tarballs SageMaker makes of
   them (model.tar.gz, output.tar.gz): rewritten without the owner's keys and records (`without_owner`). Each owner's
   model is fitted on that owner's examples only (sagemaker/training_core.py), so dropping the owner's entry leaves
-  nothing learned from them and every other owner's model exactly as it was.
+  nothing learned from them and every other owner's model exactly as it was;
+- the evaluation (evaluation.json, and the local registry's metrics.json): its labels are "<owner>/<tag>", as keys
+  (`per_tag`) and in the held-out evidence (`labels`, rows indexing them: learning.promotion). The owner's labels go
+  with their rows and the other labels are renumbered: the evidence stays one the gate can read, its aggregate
+  scores (computed before the erasure) stay as they were and name nobody. Training summaries listing the owners
+  (`owners: [...]`) lose the owner's id.
 
 A file none of these understands but that names the owner is reported (`Stripped.unreadable`), never guessed at.
 """
@@ -83,13 +88,17 @@ def without_owner(data: bytes, owner: str, name: str) -> Stripped:
 
 
 def _strip(value: Any, owner: str) -> tuple[Any, int]:
-    """Drops dict keys equal to the owner and dicts whose `owner` is the owner, anywhere in the document."""
+    """Drops dict keys that are the owner or one of the owner's labels ("<owner>/<tag>"), dicts whose `owner` is the
+    owner, the owner's id in lists and the owner's labels in held-out evidence, anywhere in the document."""
+    label = f"{owner}/"
     if isinstance(value, dict):
         if value.get("owner") == owner:
             return None, 1
+        if _is_held_out(value):
+            return _held_out_without(value, label)
         out, removed = {}, 0
         for key, item in value.items():
-            if key == owner:
+            if key == owner or (isinstance(key, str) and key.startswith(label)):
                 removed += 1
                 continue
             stripped, n = _strip(item, owner)
@@ -101,12 +110,48 @@ def _strip(value: Any, owner: str) -> tuple[Any, int]:
     if isinstance(value, list):
         out_list, removed = [], 0
         for item in value:
+            if item == owner:  # a summary's list of the owners trained or skipped
+                removed += 1
+                continue
             stripped, n = _strip(item, owner)
             removed += n
             if not (n and stripped is None):
                 out_list.append(stripped)
         return out_list, removed
     return value, 0
+
+
+_EVIDENCE_ROWS = ("candidate", "approved")  # learning.promotion.HeldOutEvidence.to_json: [example, label, tp, fp, fn]
+
+
+def _is_held_out(value: dict) -> bool:
+    labels = value.get("labels")
+    return (isinstance(labels, list) and all(isinstance(name, str) for name in labels)
+            and all(isinstance(value.get(rows), list) for rows in _EVIDENCE_ROWS))
+
+
+def _held_out_without(evidence: dict, label: str) -> tuple[dict, int]:
+    """The evidence without the labels starting with `label` ("<owner>/") and the rows counting them; the other
+    labels keep their order under new indexes. A row that is not [example, label, ...] is left as it was."""
+    labels = evidence["labels"]
+    kept = [i for i, name in enumerate(labels) if not name.startswith(label)]
+    if len(kept) == len(labels):
+        return evidence, 0
+    renumbered = {old: new for new, old in enumerate(kept)}
+    out = {**evidence, "labels": [labels[i] for i in kept]}
+    removed = len(labels) - len(kept)
+    for name in _EVIDENCE_ROWS:
+        rows = []
+        for row in evidence[name]:
+            index = row[1] if isinstance(row, list) and len(row) >= 2 and isinstance(row[1], int) else None
+            if index in renumbered:
+                rows.append([row[0], renumbered[index], *row[2:]])
+            elif index is not None and 0 <= index < len(labels):
+                removed += 1  # counts for one of the owner's labels
+            else:
+                rows.append(row)  # not a row of this shape: nothing of the owner's in it
+        out[name] = rows
+    return out, removed
 
 
 def _without_owner_in_tarball(data: bytes, owner: str) -> Stripped:

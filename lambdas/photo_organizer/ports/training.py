@@ -130,3 +130,13 @@ class OwnerDataEraser(Protocol):
     def erase_owner(self, owner: str) -> OwnerErasure:
         """Idempotent; the other owners' data stays as it was."""
         ...
+
+
+class TrainingFiles(OwnerDataEraser, Protocol):
+    """Training files of many owners kept beside a library (the local retraining's model versions, feature snapshot
+    and unfinished runs): account erasure takes the owner out (ConflictError while a retraining runs: call again
+    when it finished), and its audit lists what still names the owner."""
+
+    def files_naming(self, owner: str) -> list[str]:
+        """The files still holding the owner's id; [] after a complete erase_owner."""
+        ...

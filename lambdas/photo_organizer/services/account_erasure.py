@@ -3,9 +3,11 @@
 Order matters. First new face data stops (biometric consent off: a running analysis keeps no faces), then each
 photo goes the way a single delete goes (bytes first, derived records, the record last; the search document with
 it), then the biometric data (the cloud's collection, faces, people, corrections: the consent-off path), then
-the owner-wide leftovers (feedback events, image embeddings, suggestions). Every step is idempotent and reads
+the owner-wide leftovers (feedback events, image embeddings, suggestions), and last the training files that hold
+many owners (locally: every model version, the feature snapshot, an unfinished run's folder; last, so that a
+retraining starting after them finds nothing of the owner to learn from). Every step is idempotent and reads
 what is still there, so a crash half-way is finished by running erase again, and a re-run counts only what it
-deleted itself. Only the owner's keys are ever touched.
+deleted itself. Only the owner's keys and entries are ever touched.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from photo_organizer.errors import PhotoNotFoundError
+from photo_organizer.errors import ConflictError, PhotoNotFoundError
 from photo_organizer.keys import PhotoKeys, check_owner
 from photo_organizer.ports.accounts import Logins
 from photo_organizer.ports.analysis import AnalysisStore, FeatureStore
@@ -21,11 +23,14 @@ from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, Sugge
 from photo_organizer.ports.people import ClusteringState, FaceMatcherStore, PeopleStore
 from photo_organizer.ports.search import SearchIndex
 from photo_organizer.ports.storage import IngestBacklog, MetadataStore
+from photo_organizer.ports.training import TrainingFiles
 from photo_organizer.services.people import PeopleService
 from photo_organizer.services.photos import PhotoService
 
 
 SEARCH_DOCUMENTS = "search documents"
+TRAINING_FILES = "training files"
+RETRAINING_RUNNING = "retraining under way"  # its snapshot may hold the owner: the erasure finishes after it
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class ErasureReport:
     suggestions: int = 0
     models: int = 0
     dataset_lines: int = 0
+    model_entries: int = 0  # the owner's entries and lines taken out of the training files
+    training_files: int = 0  # training files rewritten or deleted
     queued_uploads: int = 0
     logins: int = 0
     search_documents: int = 0
@@ -72,6 +79,8 @@ class ErasureReport:
             "suggestions": self.suggestions,
             "models": self.models,
             "dataset_lines": self.dataset_lines,
+            "model_entries": self.model_entries,
+            "training_files": self.training_files,
             "queued_uploads": self.queued_uploads,
             "logins": self.logins,
             "search_documents": self.search_documents,
@@ -89,7 +98,7 @@ class AccountErasure:
     features: FeatureStore | None = None
     suggestions: SuggestionStore | None = None
     search_index: SearchIndex | None = None
-    # The cloud's per-owner promoted face matcher (the local one lives in the shared model files: see the note).
+    # The cloud's per-owner promoted face matcher (the local one is an entry of the shared model files).
     face_matchers: FaceMatcherStore | None = None
     # The cloud's clustering mark (SETTINGS#clustering: the digest of the owner's last clustering inputs).
     clustering: ClusteringState | None = None
@@ -97,6 +106,9 @@ class AccountErasure:
     dataset: FeedbackDataset | None = None
     # The local queue's upload events (queued and dead-lettered) naming the owner's keys.
     ingest_backlog: IngestBacklog | None = None
+    # The local retraining's files of all owners: model versions, feature snapshot, unfinished runs (the cloud's run
+    # files and models are the feedback Lambda's, once the erasure mark is gone: services.training_data_erasure).
+    training_files: TrainingFiles | None = None
     # The cloud's Cognito user: deleted last, once nothing blocking remains (the web app then signs out). Before,
     # the user must still be able to sign in and call again to finish.
     logins: Logins | None = None
@@ -143,12 +155,22 @@ class AccountErasure:
             report.dataset_lines = self.dataset.forget_owner(owner)
         if self.face_matchers is not None:
             report.models = int(self.face_matchers.forget(owner))
+        retraining_running = False
+        if self.training_files is not None:
+            try:
+                erased = self.training_files.erase_owner(owner)
+            except ConflictError:
+                retraining_running = True  # nothing rewritten: the audit lists the files, a later call erases them
+            else:
+                report.model_entries, report.training_files = erased.removed, erased.objects
         if self.search_index is not None and not self.index_follows_records:
             # Locally this process writes the index: whatever is left of the owner goes now (a document of a photo
             # whose record had gone already). The cloud's writer is the stream indexer: it does the same when the
             # erasure mark's REMOVE reaches it (the API role may only search).
             report.search_documents = self.search_index.forget_owner(owner)
         report.remaining = self.audit(owner)
+        if retraining_running:
+            report.remaining.append(Remaining(RETRAINING_RUNNING, 1))
         if self.index_follows_records:
             report.following = frozenset({SEARCH_DOCUMENTS})
         if not report.blocking:
@@ -191,6 +213,8 @@ class AccountErasure:
             note("face matcher models", int(self.face_matchers.promoted(owner) is not None))
         if self.ingest_backlog is not None:
             note("queued upload events", self.ingest_backlog.owner_events(owner))
+        if self.training_files is not None:
+            note(TRAINING_FILES, len(self.training_files.files_naming(owner)))
         if self.search_index is not None:
             note(SEARCH_DOCUMENTS, self.search_index.count(owner))
         return found
