@@ -57,10 +57,6 @@ CALIBRATION_FOLDS = 3
 MAX_PROJECTION_FACES = 1000
 WEAK_EVAL_WEIGHT = counts.WEAK_EVAL_WEIGHT  # a weak label's share in the gate's tag F1 (explicit answers count 1)
 SUGGESTION_FLOOR = 0.1  # off-photo tags below this are not worth storing (nor asking about)
-# In each owner's model info: the photos (tagging) or faces (matcher) it was fitted on, so that a later evaluation can
-# refit its recipe on them without each fold (the approved model judged out of fold, like its challenger). Kept under
-# the owner's entry: an erasure that drops the owner drops them too.
-TRAINED_ON = "trained_on"
 
 
 # ---------------------------------------------------------------------------------------------------- files
@@ -180,8 +176,7 @@ def _train_owner_tagging(owner: str, rows: Sequence[ex.TaggingExample], hp: Mapp
         platt_b=np.array(platt_b),
         suppressible=frozenset(t for t in kept if _explicit(rows, t, value=0, on_photo=True)),
         suggestible=frozenset(t for t in kept if _explicit(rows, t, value=1, on_photo=False)),
-        info={"examples": len(rows), "skipped_tags": skipped_tags, "calibrated_tags": calibrated,
-              TRAINED_ON: sorted(row.photo.photo_id for row in rows)},
+        info={"examples": len(rows), "skipped_tags": skipped_tags, "calibrated_tags": calibrated},
     )
     return model, ""
 
@@ -267,8 +262,7 @@ def _fit_pair_classifier(rows: Sequence[ex.PairExample], similarities: np.ndarra
 
 
 def _train_owner_matcher(owner: str, rows, faces, hp) -> face_models.FaceMatcher:
-    info: dict = {"pairs": len(rows), "same": sum(1 for p in rows if p.same), "projection": None,
-                  TRAINED_ON: sorted({f.face_id for f in faces} | {x for p in rows for x in (p.a, p.b)})}
+    info: dict = {"pairs": len(rows), "same": sum(1 for p in rows if p.same), "projection": None}
     projection = None
     similarities = np.array([p.similarity for p in rows])
     fit_rows = list(rows)
@@ -400,17 +394,10 @@ def evaluate(
     its model.json records, is refitted without each fold in turn and predicts that fold, so every example is judged
     by a model that never saw it, and the gate's bootstrap resamples all of them. The candidate promoted is the
     document given: the same recipe fitted on every fold (the training step's output, from the same folder).
-
-    The approved model is judged out of fold as well, on the same folds: its own recipe refitted, without each fold,
-    on the examples it was fitted on (its TRAINED_ON photos or faces, as they are labelled now), predicting every
-    example of that fold, the ones it never saw included. Both sides are then the same estimate (a recipe's
-    predictions on photos its model did not see) and differ only in the feedback they learnt from. (Judged as it
-    is, in sample, the approved model scored ~0.64 against its successors' ~0.57 out of fold on the same examples,
-    an optimism no amount of new feedback overcame for 150 answers: nothing after the first promotion passed.) An
-    approved document that does not record what it was fitted on is judged as it is, in sample: that flatters it,
-    so the comparison leans towards keeping it. An approved document of None is the untrained baseline (nothing
-    promoted yet); an owner a model document has no model for is scored with the baseline behaviour; a candidate
-    of None (nothing trained) is scored as the baseline."""
+    The approved model is judged as it is on the same examples; it may have been fitted on some of them (in sample),
+    which flatters it: the comparison leans towards keeping it (conservative). An approved document of None is the
+    untrained baseline (nothing promoted yet); an owner a model document has no model for is scored with the
+    baseline behaviour; a candidate of None (nothing trained) is scored as the baseline."""
     root = Path(examples_root)
     tagging = ex.read_tagging_examples(root)
     pairs = ex.read_pair_examples(root)
@@ -434,15 +421,6 @@ def _recipe(document: Mapping) -> dict:
     return dict(document.get("hyperparameters") or {})
 
 
-def _trained_on(document: Mapping) -> set[tuple[str, str]] | None:
-    """(owner, photo or face id) for every example the document's models were fitted on; None when a model does
-    not record it (a model from before TRAINED_ON: it can only be judged as it is)."""
-    owners = document.get("owners") or {}
-    if any(TRAINED_ON not in (model.get("info") or {}) for model in owners.values()):
-        return None
-    return {(owner, example) for owner, model in owners.items() for example in model["info"][TRAINED_ON]}
-
-
 def _tag_guesses(rows: Sequence[ex.TaggingExample], models: Mapping[str, tag_models.TaggingModel]) -> list[set[str]]:
     """The tags each example's photo would carry: its owner's model's, else the untrained behaviour (analysis)."""
     out: list[set[str]] = [set() for _ in rows]
@@ -458,15 +436,11 @@ def _tag_guesses(rows: Sequence[ex.TaggingExample], models: Mapping[str, tag_mod
     return out
 
 
-def _cross_fitted_tags(rows: Sequence[ex.TaggingExample], document: Mapping,
-                       fitted_on: set[tuple[str, str]] | None = None) -> list[set[str]]:
-    """The document's recipe out of fold: fitted without each fold on the rows (only those in fitted_on when given:
-    what an approved model learnt from), predicting every row of that fold."""
-    recipe = _recipe(document)
-    usable = [r for r in rows if fitted_on is None or (r.owner, r.photo.photo_id) in fitted_on]
+def _cross_fitted_tags(rows: Sequence[ex.TaggingExample], candidate: Mapping) -> list[set[str]]:
+    recipe = _recipe(candidate)
 
     def fit(fold: int) -> Mapping[str, tag_models.TaggingModel]:
-        return tag_models.models_from_document(fit_tagging_models([r for r in usable if r.fold != fold], **recipe))
+        return tag_models.models_from_document(fit_tagging_models([r for r in rows if r.fold != fold], **recipe))
 
     return out_of_fold([r.fold for r in rows], fit, lambda models, indexes: _tag_guesses([rows[i] for i in indexes],
                                                                                           models))
@@ -477,13 +451,8 @@ def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None)
     = yes, rejected = no) fully, the weak labels at WEAK_EVAL_WEIGHT only (learning.evidence)."""
     baseline_guesses = _tag_guesses(rows, {})
     candidate_guesses = _cross_fitted_tags(rows, candidate) if candidate is not None else baseline_guesses
-    approved_on = _trained_on(approved) if approved is not None else None
-    if approved is None:
-        approved_guesses = baseline_guesses
-    elif approved_on is None:
-        approved_guesses = _tag_guesses(rows, tag_models.models_from_document(approved))
-    else:
-        approved_guesses = _cross_fitted_tags(rows, approved, approved_on)
+    approved_guesses = (_tag_guesses(rows, tag_models.models_from_document(approved)) if approved is not None
+                        else baseline_guesses)
 
     def score(guesses: list[set[str]], owners: int) -> dict:
         weighted = counts.weighted_macro_f1(rows, guesses, WEAK_EVAL_WEIGHT)
@@ -500,13 +469,13 @@ def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None)
     )
     return {
         "candidate": score(candidate_guesses, len(tag_models.models_from_document(candidate))),
-        "approved": {**score(approved_guesses, len(tag_models.models_from_document(approved))),
-                     "out_of_fold": approved_on is not None} if approved is not None
+        "approved": score(approved_guesses, len(tag_models.models_from_document(approved))) if approved is not None
         else {**baseline, "untrained": True},
         "baseline": baseline,
         "examples": len(rows),
         "owners": len({r.owner for r in rows}),
         "folds": len({r.fold for r in rows}),
+        "judged": "candidate out of fold (cross-fitted), approved and baseline as they are",
         "weak_weight": WEAK_EVAL_WEIGHT,
         "held_out": evidence.to_json(),  # per-example counts: the gate's paired bootstrap resamples them
     }
@@ -538,29 +507,20 @@ def _evaluate_faces(pairs, faces, candidate: Mapping | None, approved: Mapping |
     vectors = {(f.owner, f.face_id): f.descriptor_vector() for f in faces}
     truth = [p.same for p in judged]
     baseline_answers = _pair_answers(judged, {}, vectors)
-
-    def cross_fitted(document: Mapping, fitted_on: set[tuple[str, str]] | None = None) -> list[tuple[bool, bool]]:
-        """As _cross_fitted_tags: the recipe without each fold (on the faces in fitted_on, when given)."""
-        recipe = _recipe(document)
-        usable_pairs = [p for p in pairs if fitted_on is None or {(p.owner, p.a), (p.owner, p.b)} <= fitted_on]
-        usable_faces = [f for f in faces if fitted_on is None or (f.owner, f.face_id) in fitted_on]
+    if candidate is not None:
+        recipe = _recipe(candidate)
 
         def fit(fold: int) -> Mapping[str, face_models.FaceMatcher]:
             return face_models.matchers_from_document(fit_face_matchers(
-                [p for p in usable_pairs if not p.touches(fold)], [f for f in usable_faces if f.fold != fold],
-                **recipe))
+                [p for p in pairs if not p.touches(fold)], [f for f in faces if f.fold != fold], **recipe))
 
-        return out_of_fold([p.fold for p in judged], fit,
-                           lambda matchers, indexes: _pair_answers([judged[i] for i in indexes], matchers, vectors))
-
-    candidate_answers = cross_fitted(candidate) if candidate is not None else baseline_answers
-    approved_on = _trained_on(approved) if approved is not None else None
-    if approved is None:
-        approved_answers = baseline_answers
-    elif approved_on is None:
-        approved_answers = _pair_answers(judged, face_models.matchers_from_document(approved), vectors)
+        candidate_answers = out_of_fold([p.fold for p in judged], fit,
+                                        lambda matchers, indexes: _pair_answers([judged[i] for i in indexes],
+                                                                                 matchers, vectors))
     else:
-        approved_answers = cross_fitted(approved, approved_on)
+        candidate_answers = baseline_answers
+    approved_answers = (_pair_answers(judged, face_models.matchers_from_document(approved), vectors)
+                        if approved is not None else baseline_answers)
 
     def score(answers: Sequence[tuple[bool, bool]], owners: int) -> dict:
         metrics = pair_f1(truth, [said for said, _ in answers])
@@ -578,14 +538,14 @@ def _evaluate_faces(pairs, faces, candidate: Mapping | None, approved: Mapping |
     )
     return {
         "candidate": score(candidate_answers, len(face_models.matchers_from_document(candidate))),
-        "approved": {**score(approved_answers, len(face_models.matchers_from_document(approved))),
-                     "out_of_fold": approved_on is not None} if approved is not None
-        else {**baseline, "untrained": True},
+        "approved": score(approved_answers, len(face_models.matchers_from_document(approved)))
+        if approved is not None else {**baseline, "untrained": True},
         "baseline": baseline,
         "pairs": len(judged),
         "pairs_across_folds": len(pairs) - len(judged),
         "owners": len({p.owner for p in judged}),
         "folds": len({p.fold for p in judged}),
+        "judged": "candidate out of fold (cross-fitted), approved and baseline as they are",
         "held_out": evidence.to_json(),  # per-pair counts: the gate's paired bootstrap resamples them
     }
 

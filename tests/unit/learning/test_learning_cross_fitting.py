@@ -173,33 +173,12 @@ def test_a_worse_candidate_is_refused_and_the_approved_one_kept(core, tmp_path):
     assert "does not beat the approved" in section["decision"]["reason"]
 
 
-def test_the_approved_model_is_judged_out_of_fold_on_what_it_was_fitted_on(core, tmp_path):
-    """Both sides out of fold: the approved recipe refitted without each fold on the photos it learnt from. The same
-    recipe on the same feedback scores exactly the same (nothing to promote); on more feedback it can win."""
+def test_the_approved_model_judged_in_sample_is_never_beaten_by_its_own_recipe(core, tmp_path):
+    """The approved model's score is in sample (it was fitted on these examples): the same recipe judged out of
+    fold can at best tie it, so retraining on unchanged feedback never promotes (the conservative side)."""
     examples = labelled(tmp_path)
     approved = core.train_tagging_models(examples)
-    assert len(approved["owners"]["ana"]["info"]["trained_on"]) == 80
     section = core.evaluate(examples, candidate_tagging=approved, approved_tagging=approved)["tagging"]
-    assert section["approved"]["out_of_fold"]
-    assert section["candidate"]["macro_f1"] == section["approved"]["macro_f1"] and not section["promote"]
-    # an approved model fitted on the first 20 photos only: judged out of fold on those 20, predicting all 80
-    early = read_tagging_examples(examples)[:20]
-    (tmp_path / "early").mkdir()
-    (tmp_path / "early" / "tagging.jsonl").write_text("".join(e.to_line() + "\n" for e in early))
-    first = core.train_tagging_models(tmp_path / "early", min_examples=5)
-    assert sorted(first["owners"]["ana"]["info"]["trained_on"]) == sorted(e.photo.photo_id for e in early)
-    section = core.evaluate(examples, candidate_tagging=approved, approved_tagging=first)["tagging"]
-    assert section["approved"]["out_of_fold"] and section["examples"] == 80
-    assert section["candidate"]["macro_f1"] >= section["approved"]["macro_f1"]
-
-
-def test_an_approved_model_that_does_not_say_what_it_learnt_from_is_judged_as_it_is(core, tmp_path):
-    """In sample: it may have been fitted on the very photos it is judged on, which flatters it (conservative)."""
-    examples = labelled(tmp_path)
-    approved = core.train_tagging_models(examples)
-    del approved["owners"]["ana"]["info"]["trained_on"]
-    section = core.evaluate(examples, candidate_tagging=approved, approved_tagging=approved)["tagging"]
-    assert not section["approved"]["out_of_fold"]
     assert section["candidate"]["macro_f1"] <= section["approved"]["macro_f1"] and not section["promote"]
 
 
