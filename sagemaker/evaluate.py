@@ -1,7 +1,12 @@
-"""Evaluation step (Processing): candidate vs approved vs untrained baseline on the same held-out examples.
+"""Evaluation step (Processing): candidate vs approved vs untrained baseline on the same labelled examples.
+
+The candidate is judged cross-fitted: its recipe (the hyperparameters its model.json records) is refitted without
+each fold and predicts that fold, so every labelled example is judged by a model that never saw it; the approved
+model is judged as it is (in sample for what it was fitted on: conservative). See training_core.evaluate.
 
 Inputs (SageMaker Processing paths; each overridable by an argument, or by the channel of the same name,
-SM_CHANNEL_TEST, SM_CHANNEL_CANDIDATE_TAGGING, ..., when the local Trainer runs it): --test (preprocess.py's test/), --candidate-tagging,
+SM_CHANNEL_EXAMPLES, SM_CHANNEL_CANDIDATE_TAGGING, ..., when the local Trainer runs it): --examples
+(preprocess.py's labelled/: every labelled example with its fold), --candidate-tagging,
 --candidate-faces (the training jobs' model dirs: model.json or model.tar.gz), --approved-tagging,
 --approved-faces (the approved models; absent or empty = none approved yet: the baseline). Output:
 --output (SM_OUTPUT_DATA_DIR under the Trainer)/evaluation.json with, per kind, the metrics and the gate's decision ("promote", "decision",
@@ -26,7 +31,8 @@ EVALUATION_FILE = "evaluation.json"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--test", type=Path, default=script_mode.processing_path("test", f"{BASE}/input/test"))
+    parser.add_argument("--examples", type=Path,
+                        default=script_mode.processing_path("examples", f"{BASE}/input/examples"))
     for name in ("candidate-tagging", "candidate-faces", "approved-tagging", "approved-faces"):
         channel = name.replace("-", "_")
         parser.add_argument(f"--{name}", type=Path,
@@ -37,12 +43,12 @@ def main(argv: list[str] | None = None) -> int:
                         default=training_core.DEFAULT_MIN_EXAMPLES)
     parser.add_argument("--min-each-answer", "--min_each_answer", dest="min_each_answer", type=int,
                         default=training_core.DEFAULT_MIN_EACH_ANSWER,
-                        help="held-out same- and different-person pairs (faces), positive labels (tags) at least")
+                        help="judged same- and different-person pairs (faces), positive labels (tags) at least")
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         print(f"ignoring arguments {unknown}")
     result = training_core.evaluate(
-        args.test,
+        args.examples,
         candidate_tagging=training_core.load_model_document(args.candidate_tagging),
         approved_tagging=training_core.load_model_document(args.approved_tagging),
         candidate_faces=training_core.load_model_document(args.candidate_faces),

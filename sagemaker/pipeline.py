@@ -15,7 +15,7 @@ limited to):
     erasures/<sha256 of owner>.json                            tombstones of erased owners (feedback Lambda)
     runs/<execution id>/features/                              ExportFeatures: the feature snapshot
     runs/<execution id>/approved/<kind>/                       ExportFeatures: the approved model (or NONE marker)
-    runs/<execution id>/sets/{train,test}/                     Preprocess
+    runs/<execution id>/sets/labelled/                         Preprocess: every labelled example, with its fold
     runs/<execution id>/models/<kind>/.../model.tar.gz         Train<Kind> (SageMaker's output layout)
     runs/<execution id>/evaluation/evaluation.json             Evaluate
 
@@ -24,8 +24,12 @@ photo_organizer/learning/ (stacks/ml.py builds it as an asset). Training jobs ex
 source_dir); processing jobs get it as an input and run `run_packaged.py` (a single-file asset, `launcher_uri`),
 which extracts it and runs the named script with the given arguments.
 
+Train<Kind> fits the candidate on every labelled example; Evaluate cross-fits the same recipe over the folds
+Preprocess assigned (each example judged by a model fitted without its fold) and scores the approved model on the
+same examples (learning.cross_fitting, training_core.evaluate).
+
 The promotion rule (learning.promotion: a gain of at least the margin whose paired-bootstrap lower bound is above
-zero, with enough held-out examples of each answer) cannot be written as pipeline conditions (they compare, they
+zero, with enough judged examples of each answer) cannot be written as pipeline conditions (they compare, they
 neither add nor resample), and a second copy of it here would drift from the one the local backend uses. So
 evaluate.py, given PromotionMargin and MinHeldOutExamples, applies the rule and writes its decision as a number,
 `<kind>.gate_passed` (1 or 0), into evaluation.json; the ConditionStep only reads it from the property file.
@@ -46,7 +50,6 @@ HERE = Path(__file__).resolve().parent
 SKLEARN_FRAMEWORK_VERSION = "1.4-2"  # sklearn 1.4.2 on Python 3.10 (the scripts keep to 3.10 and sklearn 1.4 APIs)
 PY_VERSION = "py3"
 KINDS = ("tagging", "faces")
-# evaluation.json: the score each kind is judged on, and its held-out count (learning's evaluate.py writes both)
 # evaluation.json: the gate's decision per kind, 1 = promote (learning.promotion via evaluate.py)
 GATE_PATH = {kind: f"{kind}.gate_passed" for kind in KINDS}
 TRAIN_SCRIPT = {"tagging": "train_tagging.py", "faces": "train_faces.py"}
@@ -62,7 +65,8 @@ PROCESSING = "/opt/ml/processing"
 DATASET_DIR = f"{PROCESSING}/input/dataset"
 SOURCE_DIR = f"{PROCESSING}/input/source"
 SETS_DIR = f"{PROCESSING}/output/sets"
-TEST_DIR = f"{PROCESSING}/input/test"
+LABELLED = "labelled"  # under SETS_DIR: learning.examples.LABELLED_DIR (preprocess.py writes it)
+EXAMPLES_DIR = f"{PROCESSING}/input/examples"
 EVALUATION_DIR = f"{PROCESSING}/output/evaluation"
 
 
@@ -92,6 +96,8 @@ class PipelineConfig:
     processing_instance_type: str = "ml.m5.large"
     training_instance_type: str = "ml.m5.large"
     promotion_margin: float = 0.01
+    # judged examples the gate needs (each labelled example is judged once, out of fold; the name is the deployed
+    # parameter's, MinHeldOutExamples, from when a held-out split was judged)
     min_held_out_examples: int = 10
     min_feedback_per_owner: int = 10
     max_runtime_seconds: int = 3600
@@ -163,7 +169,7 @@ def build_pipeline(config: PipelineConfig):
                  LambdaOutput(output_name="faces", output_type=LambdaOutputTypeEnum.Integer)],
     )
 
-    # 2. per-owner training and held-out sets from the feedback dataset and the snapshot
+    # 2. every labelled example, with its cross-fitting fold, from the feedback dataset and the snapshot
     preprocess = ProcessingStep(
         name="Preprocess",
         step_args=processor("preprocess").run(
@@ -180,7 +186,7 @@ def build_pipeline(config: PipelineConfig):
     )
     sets = preprocess.properties.ProcessingOutputConfig.Outputs["sets"].S3Output.S3Uri
 
-    # 3. one training job per model kind (script mode, the scikit-learn container)
+    # 3. one training job per model kind on every labelled example (script mode, the scikit-learn container)
     trainings = {}
     for kind in KINDS:
         estimator = SKLearn(
@@ -202,10 +208,10 @@ def build_pipeline(config: PipelineConfig):
         trainings[kind] = TrainingStep(
             name=f"Train{kind.capitalize()}",
             step_args=estimator.fit(inputs={"train": TrainingInput(
-                s3_data=Join(on="/", values=[sets, "train"]), content_type="application/jsonlines")}),
+                s3_data=Join(on="/", values=[sets, LABELLED]), content_type="application/jsonlines")}),
         )
 
-    # 4. candidate vs approved vs baseline on the same held-out set, and the gate's decision written down
+    # 4. candidate (cross-fitted) vs approved vs baseline on the same labelled examples, the gate's decision written
     evaluation = PropertyFile(name="Evaluation", output_name="evaluation", path="evaluation.json")
     model_inputs = []
     for kind in KINDS:
@@ -220,14 +226,14 @@ def build_pipeline(config: PipelineConfig):
         step_args=processor("evaluate").run(
             code=config.launcher_uri,
             inputs=[source_input(), *model_inputs,
-                    ProcessingInput(source=Join(on="/", values=[sets, "test"]), destination=TEST_DIR,
-                                    input_name="test")],
+                    ProcessingInput(source=Join(on="/", values=[sets, LABELLED]), destination=EXAMPLES_DIR,
+                                    input_name="examples")],
             outputs=[ProcessingOutput(output_name="evaluation", source=EVALUATION_DIR,
                                       destination=under_run("evaluation"))],
             arguments=["evaluate.py", "--margin", margin.to_string(), "--min-examples", min_held_out.to_string(),
                        "--candidate-tagging", candidate_dir("tagging"), "--candidate-faces", candidate_dir("faces"),
                        "--approved-tagging", approved_dir("tagging"), "--approved-faces", approved_dir("faces"),
-                       "--test", TEST_DIR, "--output", EVALUATION_DIR],
+                       "--examples", EXAMPLES_DIR, "--output", EVALUATION_DIR],
         ),
         property_files=[evaluation],
     )

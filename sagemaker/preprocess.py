@@ -1,9 +1,10 @@
-"""Processing step: the feedback dataset + feature snapshot -> per-owner training and held-out examples.
+"""Processing step: the feedback dataset + feature snapshot -> every labelled example, each with its fold.
 
 SageMaker Processing: input /opt/ml/processing/input/dataset (feedback/ and features/), output
-/opt/ml/processing/output/{train,test}/ (tagging.jsonl, faces.jsonl, face_pairs.jsonl) and summary.json. Locally
-the Trainer passes --input and --output, or the channel `dataset` (SM_CHANNEL_DATASET) and SM_OUTPUT_DATA_DIR. The split is by photo, deterministic, ~25 % held out
-(photo_organizer.learning.examples).
+/opt/ml/processing/output/labelled/ (tagging.jsonl, faces.jsonl, face_pairs.jsonl) and summary.json. Locally the
+Trainer passes --input and --output, or the channel `dataset` (SM_CHANNEL_DATASET) and SM_OUTPUT_DATA_DIR. The
+training steps fit on all of labelled/; the evaluation cross-fits over its --folds folds (by photo content,
+deterministic: photo_organizer.learning.cross_fitting).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ for _path in (_HERE, _HERE.parent / "lambdas"):  # script_mode beside; photo_org
         sys.path.insert(0, str(_path))
 
 import script_mode  # noqa: E402
-from photo_organizer.learning.examples import TEST_SHARE, build_splits  # noqa: E402
+from photo_organizer.learning.cross_fitting import FOLDS  # noqa: E402
+from photo_organizer.learning.examples import build_examples  # noqa: E402
 
 INPUT = "/opt/ml/processing/input/dataset"
 OUTPUT = "/opt/ml/processing/output"
@@ -29,14 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", default=script_mode.processing_path("dataset", INPUT), type=Path)
     parser.add_argument("--output", default=script_mode.processing_output(OUTPUT), type=Path)
-    parser.add_argument("--test-share", "--test_share", dest="test_share", default=TEST_SHARE, type=float)
+    parser.add_argument("--folds", default=FOLDS, type=int, help="cross-fitting folds of the evaluation")
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         print(f"ignoring arguments {unknown}")
-    summary = build_splits(args.input, args.output, test_share=args.test_share)
-    print(json.dumps({k: summary[k] for k in ("events", "active_events", "photos")} | {
-        side: {k: summary[side][k] for k in ("tagging_examples", "faces", "face_pairs")} for side in ("train", "test")
-    }))
+    if args.folds < 2:
+        parser.error("--folds must be at least 2: each fold is judged by a model fitted on the others")
+    summary = build_examples(args.input, args.output, folds=args.folds)
+    print(json.dumps({k: summary[k] for k in ("events", "active_events", "photos", "folds", "tagging_examples",
+                                              "faces", "face_pairs", "face_pairs_across_folds")}))
     return 0
 
 

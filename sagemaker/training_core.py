@@ -18,7 +18,7 @@ import sys
 import tarfile
 import tempfile
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
@@ -28,9 +28,11 @@ for _path in (_HERE, _HERE.parent / "lambdas"):  # SageMaker: the package sits b
 
 import numpy as np  # noqa: E402
 
+from photo_organizer.learning import evidence as counts  # noqa: E402
 from photo_organizer.learning import examples as ex  # noqa: E402
 from photo_organizer.learning import faces as face_models  # noqa: E402
 from photo_organizer.learning import tagging as tag_models  # noqa: E402
+from photo_organizer.learning.cross_fitting import FOLDS, out_of_fold  # noqa: E402
 from photo_organizer.learning.datasets import read_photos  # noqa: E402
 from photo_organizer.learning.features import build_schema, photo_matrix  # noqa: E402
 from photo_organizer.learning.metrics import pair_f1  # noqa: E402
@@ -53,7 +55,7 @@ TAGGING_DEFAULTS = {"min_examples": 10, "min_tag_examples": 3, "min_tag_positive
 FACES_DEFAULTS = {"min_pairs": 10, "c": 1.0, "projection": "auto", "min_projection_faces": 12, "seed": 0}
 CALIBRATION_FOLDS = 3
 MAX_PROJECTION_FACES = 1000
-WEAK_EVAL_WEIGHT = 0.25  # a weak held-out label's share in the gate's tag F1 (explicit answers count 1)
+WEAK_EVAL_WEIGHT = counts.WEAK_EVAL_WEIGHT  # a weak label's share in the gate's tag F1 (explicit answers count 1)
 SUGGESTION_FLOOR = 0.1  # off-photo tags below this are not worth storing (nor asking about)
 
 
@@ -104,11 +106,17 @@ def _owners(root: Path) -> set[str]:
 # ---------------------------------------------------------------------------------------------------- tagging
 def train_tagging_models(train_root: Path | str, **hyperparameters) -> dict:
     """One TaggingModel per owner with enough reviewed photos; the model.json document (owners, skipped)."""
-    hp = {**TAGGING_DEFAULTS, **{k: v for k, v in hyperparameters.items() if v is not None}}
     root = Path(train_root)
-    examples = ex.by_owner(ex.read_tagging_examples(root))
+    return fit_tagging_models(ex.read_tagging_examples(root), owners=_owners(root), **hyperparameters)
+
+
+def fit_tagging_models(rows: Sequence[ex.TaggingExample], *, owners: Iterable[str] = (), **hyperparameters) -> dict:
+    """train_tagging_models on examples in memory (the evaluation refits it without one fold at a time). The
+    document records the hyperparameters it was fitted with: the recipe the evaluation cross-fits."""
+    hp = {**TAGGING_DEFAULTS, **{k: v for k, v in hyperparameters.items() if v is not None}}
+    examples = ex.by_owner(rows)
     models, skipped = [], {}
-    for owner in sorted(set(examples) | _owners(root)):  # every owner gets a model or the reason it has none
+    for owner in sorted(set(examples) | set(owners)):  # every owner gets a model or the reason it has none
         rows = examples.get(owner, [])
         if len(rows) < int(hp["min_examples"]):
             skipped[owner] = f"{len(rows)} reviewed photos, fewer than min_examples={hp['min_examples']}"
@@ -208,12 +216,20 @@ def _platt(xs: np.ndarray, y: np.ndarray, w: np.ndarray, hp: Mapping) -> tuple[f
 # ---------------------------------------------------------------------------------------------------- faces
 def train_face_matchers(train_root: Path | str, **hyperparameters) -> dict:
     """One FaceMatcher per owner with enough labelled pairs of both kinds; the model.json document."""
-    hp = {**FACES_DEFAULTS, **{k: v for k, v in hyperparameters.items() if v is not None}}
     root = Path(train_root)
-    pairs = ex.by_owner(ex.read_pair_examples(root))
-    faces = ex.by_owner(ex.read_face_examples(root))
+    return fit_face_matchers(ex.read_pair_examples(root), ex.read_face_examples(root), owners=_owners(root),
+                             **hyperparameters)
+
+
+def fit_face_matchers(pair_rows: Sequence[ex.PairExample], face_rows: Sequence[ex.FaceExample], *,
+                      owners: Iterable[str] = (), **hyperparameters) -> dict:
+    """train_face_matchers on examples in memory; the document records its hyperparameters (see
+    fit_tagging_models)."""
+    hp = {**FACES_DEFAULTS, **{k: v for k, v in hyperparameters.items() if v is not None}}
+    pairs = ex.by_owner(pair_rows)
+    faces = ex.by_owner(face_rows)
     matchers, skipped = [], {}
-    for owner in sorted(set(pairs) | set(faces) | _owners(root)):
+    for owner in sorted(set(pairs) | set(faces) | set(owners)):
         rows = pairs.get(owner, [])
         same = sum(1 for p in rows if p.same)
         if len(rows) < int(hp["min_pairs"]) or same == 0 or same == len(rows):
@@ -361,7 +377,7 @@ def _fit_nca(vectors: Sequence[np.ndarray], people: Sequence[str], hp) -> np.nda
 
 # ---------------------------------------------------------------------------------------------------- evaluation
 def evaluate(
-    test_root: Path | str,
+    examples_root: Path | str,
     *,
     candidate_tagging: Mapping | None = None,
     approved_tagging: Mapping | None = None,
@@ -371,10 +387,18 @@ def evaluate(
     min_examples: int = DEFAULT_MIN_EXAMPLES,
     min_each_answer: int = DEFAULT_MIN_EACH_ANSWER,
 ) -> dict:
-    """evaluation.json: candidate, approved and untrained baseline on the same held-out examples, and the gate's
-    decision per kind. An approved document of None is the untrained baseline (nothing promoted yet); an owner
-    a model document has no model for is scored with the baseline behaviour."""
-    root = Path(test_root)
+    """evaluation.json: the candidate, the approved model and the untrained baseline on the same labelled examples
+    (preprocess.py's labelled/ folder, every example with its fold), and the gate's decision per kind.
+
+    The candidate is judged cross-fitted (learning.cross_fitting): its recipe, the training with the hyperparameters
+    its model.json records, is refitted without each fold in turn and predicts that fold, so every example is judged
+    by a model that never saw it, and the gate's bootstrap resamples all of them. The candidate promoted is the
+    document given: the same recipe fitted on every fold (the training step's output, from the same folder).
+    The approved model is judged as it is on the same examples; it may have been fitted on some of them (in sample),
+    which flatters it: the comparison leans towards keeping it (conservative). An approved document of None is the
+    untrained baseline (nothing promoted yet); an owner a model document has no model for is scored with the
+    baseline behaviour; a candidate of None (nothing trained) is scored as the baseline."""
+    root = Path(examples_root)
     tagging = ex.read_tagging_examples(root)
     pairs = ex.read_pair_examples(root)
     faces = ex.read_face_examples(root)
@@ -392,158 +416,138 @@ def evaluate(
     return result
 
 
-def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None) -> dict:
-    """Tag macro-F1 on the held-out reviewed photos, each label counted with its weight: what the owner SAID
-    (added/confirmed = yes, rejected = no) fully, the weak labels (a tag of the owner's vocabulary left as analysis
-    had it on a reviewed photo) at WEAK_EVAL_WEIGHT only. Weak labels agree with the untrained behaviour by
-    construction, so at full weight they favour the baseline over any model that learnt from corrections; at
-    none, a model that suggests a tag on every photo would go unpunished."""
-    candidate_models = tag_models.models_from_document(candidate)
-    approved_models = tag_models.models_from_document(approved)
+def _recipe(document: Mapping) -> dict:
+    """The hyperparameters a model document was fitted with (fit_*'s defaults fill in what an older one lacks)."""
+    return dict(document.get("hyperparameters") or {})
 
-    def predictions(models: Mapping[str, tag_models.TaggingModel]) -> list[set[str]]:
-        out: list[set[str]] = [set() for _ in rows]
-        grouped = defaultdict(list)
-        for i, r in enumerate(rows):
-            grouped[r.owner].append(i)
-        for owner, indexes in grouped.items():
-            photos = [rows[i].photo for i in indexes]
-            model = models.get(owner)
-            tag_sets = model.predicted_tags_many(photos) if model else [tag_models.analysis_tags(p) for p in photos]
-            for i, tags in zip(indexes, tag_sets):
-                out[i] = set(tags)
-        return out
+
+def _tag_guesses(rows: Sequence[ex.TaggingExample], models: Mapping[str, tag_models.TaggingModel]) -> list[set[str]]:
+    """The tags each example's photo would carry: its owner's model's, else the untrained behaviour (analysis)."""
+    out: list[set[str]] = [set() for _ in rows]
+    grouped = defaultdict(list)
+    for i, r in enumerate(rows):
+        grouped[r.owner].append(i)
+    for owner, indexes in grouped.items():
+        photos = [rows[i].photo for i in indexes]
+        model = models.get(owner)
+        tag_sets = model.predicted_tags_many(photos) if model else [tag_models.analysis_tags(p) for p in photos]
+        for i, tags in zip(indexes, tag_sets):
+            out[i] = set(tags)
+    return out
+
+
+def _cross_fitted_tags(rows: Sequence[ex.TaggingExample], candidate: Mapping) -> list[set[str]]:
+    recipe = _recipe(candidate)
+
+    def fit(fold: int) -> Mapping[str, tag_models.TaggingModel]:
+        return tag_models.models_from_document(fit_tagging_models([r for r in rows if r.fold != fold], **recipe))
+
+    return out_of_fold([r.fold for r in rows], fit, lambda models, indexes: _tag_guesses([rows[i] for i in indexes],
+                                                                                          models))
+
+
+def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None) -> dict:
+    """Tag macro-F1 on the reviewed photos, each label counted with its weight: what the owner SAID (added/confirmed
+    = yes, rejected = no) fully, the weak labels at WEAK_EVAL_WEIGHT only (learning.evidence)."""
+    baseline_guesses = _tag_guesses(rows, {})
+    candidate_guesses = _cross_fitted_tags(rows, candidate) if candidate is not None else baseline_guesses
+    approved_guesses = (_tag_guesses(rows, tag_models.models_from_document(approved)) if approved is not None
+                        else baseline_guesses)
 
     def score(guesses: list[set[str]], owners: int) -> dict:
-        weighted = _weighted_macro_f1(rows, guesses, WEAK_EVAL_WEIGHT)
-        explicit = _weighted_macro_f1(rows, guesses, 0.0)
+        weighted = counts.weighted_macro_f1(rows, guesses, WEAK_EVAL_WEIGHT)
+        explicit = counts.weighted_macro_f1(rows, guesses, 0.0)
         return {**weighted, "explicit_macro_f1": explicit["macro_f1"], "owners": owners}
 
-    baseline_guesses = predictions({})
-    candidate_guesses = predictions(candidate_models)
-    approved_guesses = predictions(approved_models) if approved is not None else baseline_guesses
     baseline = score(baseline_guesses, 0)
-    labels = sorted({f"{r.owner}/{tag}" for r in rows for tag in r.targets})
-    positives = sum(1 for r in rows for tag, value in r.targets.items() if value and _label_weight(r, tag, WEAK_EVAL_WEIGHT))
+    labels = counts.tag_labels(rows)
     evidence = HeldOutEvidence.build(
         len(rows), labels,
-        _tag_count_rows(rows, candidate_guesses, WEAK_EVAL_WEIGHT, labels),
-        _tag_count_rows(rows, approved_guesses, WEAK_EVAL_WEIGHT, labels),
-        {POSITIVE_TAGS: positives},
+        counts.tag_count_rows(rows, candidate_guesses, labels, WEAK_EVAL_WEIGHT),
+        counts.tag_count_rows(rows, approved_guesses, labels, WEAK_EVAL_WEIGHT),
+        {POSITIVE_TAGS: counts.positive_labels(rows, WEAK_EVAL_WEIGHT)},
     )
     return {
-        "candidate": score(candidate_guesses, len(candidate_models)),
-        "approved": score(approved_guesses, len(approved_models)) if approved is not None
+        "candidate": score(candidate_guesses, len(tag_models.models_from_document(candidate))),
+        "approved": score(approved_guesses, len(tag_models.models_from_document(approved))) if approved is not None
         else {**baseline, "untrained": True},
         "baseline": baseline,
         "examples": len(rows),
         "owners": len({r.owner for r in rows}),
+        "folds": len({r.fold for r in rows}),
+        "judged": "candidate out of fold (cross-fitted), approved and baseline as they are",
         "weak_weight": WEAK_EVAL_WEIGHT,
         "held_out": evidence.to_json(),  # per-example counts: the gate's paired bootstrap resamples them
     }
 
 
-def _label_weight(row: ex.TaggingExample, tag: str, weak_weight: float) -> float:
-    return 1.0 if row.weights.get(tag, 1.0) >= 1.0 else weak_weight
-
-
-def _tag_count_rows(rows: Sequence[ex.TaggingExample], predicted: Sequence[set[str]], weak_weight: float,
-                    labels: Sequence[str]) -> list[list[float]]:
-    """Per example and (owner/tag) label: the weighted [example, label, tp, fp, fn] it adds to
-    _weighted_macro_f1's counts (nothing for a true negative)."""
-    index = {label: k for k, label in enumerate(labels)}
+def _pair_answers(pairs: Sequence[ex.PairExample], matchers: Mapping[str, face_models.FaceMatcher],
+                  vectors: Mapping[tuple[str, str], np.ndarray | None]) -> list[tuple[bool, bool]]:
+    """Per pair: (P(same) >= 0.5, similarity >= the matcher's clustering threshold); an owner without a matcher
+    gets the fixed threshold's answer for both."""
     out = []
-    for i, (row, guess) in enumerate(zip(rows, predicted)):
-        for tag, value in sorted(row.targets.items()):
-            weight = _label_weight(row, tag, weak_weight)
-            if weight <= 0 or not (value or tag in guess):
-                continue
-            counts = [0.0, 0.0, 0.0]
-            counts[0 if value and tag in guess else 1 if tag in guess else 2] = weight
-            out.append([i, index[f"{row.owner}/{tag}"], *counts])
+    for p in pairs:
+        matcher = matchers.get(p.owner)
+        if matcher is None:
+            same = p.similarity >= face_models.DEFAULT_THRESHOLD
+            out.append((same, same))
+            continue
+        va, vb = vectors.get((p.owner, p.a)), vectors.get((p.owner, p.b))
+        s = matcher.similarity(va, vb) if matcher.projection is not None and va is not None and vb is not None \
+            else p.similarity
+        out.append((matcher.probability(s, p.quality_a, p.quality_b, area_a=p.area_a, area_b=p.area_b) >= 0.5,
+                    s >= matcher.threshold))
     return out
 
 
-def _weighted_macro_f1(rows: Sequence[ex.TaggingExample], predicted: Sequence[set[str]], weak_weight: float) -> dict:
-    """Per (owner, tag): weighted true/false positives and false negatives over the labelled targets, F1 each,
-    averaged over the tags with any weight (learning.metrics.macro_f1 with label weights)."""
-    counts: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    for row, guess in zip(rows, predicted):
-        for tag, value in row.targets.items():
-            weight = _label_weight(row, tag, weak_weight)
-            if weight <= 0 or not (value or tag in guess):
-                continue
-            c = counts[f"{row.owner}/{tag}"]
-            c[0 if value and tag in guess else 1 if tag in guess else 2] += weight
-    per_tag = {tag: 2 * c[0] / (2 * c[0] + c[1] + c[2]) for tag, c in sorted(counts.items())}
-    tp, fp, fn = (sum(c[i] for c in counts.values()) for i in range(3))
-    return {
-        "macro_f1": sum(per_tag.values()) / len(per_tag) if per_tag else 0.0,
-        "micro_f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
-        "per_tag": per_tag,
-        "tags": len(per_tag),
-    }
-
-
 def _evaluate_faces(pairs, faces, candidate: Mapping | None, approved: Mapping | None) -> dict:
+    """Face pair F1 on the pairs whose two photos share a fold (a pair across two folds has no fold model blind to
+    both photos: it is trained on, never judged)."""
+    judged = [p for p in pairs if p.fold is not None]
     vectors = {(f.owner, f.face_id): f.descriptor_vector() for f in faces}
-    truth = [p.same for p in pairs]
+    truth = [p.same for p in judged]
+    baseline_answers = _pair_answers(judged, {}, vectors)
+    if candidate is not None:
+        recipe = _recipe(candidate)
 
-    def similarity(matcher: face_models.FaceMatcher, p: ex.PairExample) -> float:
-        va, vb = vectors.get((p.owner, p.a)), vectors.get((p.owner, p.b))
-        if matcher.projection is not None and va is not None and vb is not None:
-            return matcher.similarity(va, vb)
-        return p.similarity
+        def fit(fold: int) -> Mapping[str, face_models.FaceMatcher]:
+            return face_models.matchers_from_document(fit_face_matchers(
+                [p for p in pairs if not p.touches(fold)], [f for f in faces if f.fold != fold], **recipe))
 
-    def score(document: Mapping | None, said: list[bool] | None = None) -> dict:
-        matchers = face_models.matchers_from_document(document)
-        by_probability, by_threshold = [], []
-        for p in pairs:
-            matcher = matchers.get(p.owner)
-            if matcher is None:
-                same = p.similarity >= face_models.DEFAULT_THRESHOLD
-                by_probability.append(same)
-                by_threshold.append(same)
-                continue
-            s = similarity(matcher, p)
-            by_probability.append(
-                matcher.probability(s, p.quality_a, p.quality_b, area_a=p.area_a, area_b=p.area_b) >= 0.5
-            )
-            by_threshold.append(s >= matcher.threshold)
-        metrics = pair_f1(truth, by_probability)
-        metrics["threshold_pair_f1"] = pair_f1(truth, by_threshold)["pair_f1"]
-        metrics["owners"] = len(matchers)
-        if said is not None:
-            said.extend(by_probability)
+        candidate_answers = out_of_fold([p.fold for p in judged], fit,
+                                        lambda matchers, indexes: _pair_answers([judged[i] for i in indexes],
+                                                                                 matchers, vectors))
+    else:
+        candidate_answers = baseline_answers
+    approved_answers = (_pair_answers(judged, face_models.matchers_from_document(approved), vectors)
+                        if approved is not None else baseline_answers)
+
+    def score(answers: Sequence[tuple[bool, bool]], owners: int) -> dict:
+        metrics = pair_f1(truth, [said for said, _ in answers])
+        metrics["threshold_pair_f1"] = pair_f1(truth, [by_threshold for _, by_threshold in answers])["pair_f1"]
+        metrics["owners"] = owners
         return metrics
 
-    baseline_said: list[bool] = []
-    candidate_said: list[bool] = []
-    approved_said: list[bool] = []
-    baseline = score(None, baseline_said)
-    candidate_metrics = score(candidate, candidate_said)
-    approved_metrics = score(approved, approved_said) if approved is not None else {**baseline, "untrained": True}
+    baseline = score(baseline_answers, 0)
     same = sum(truth)
     evidence = HeldOutEvidence.build(
-        len(pairs), ["same person"],
-        _pair_count_rows(truth, candidate_said),
-        _pair_count_rows(truth, approved_said if approved is not None else baseline_said),
+        len(judged), ["same person"],
+        counts.pair_count_rows(truth, [said for said, _ in candidate_answers]),
+        counts.pair_count_rows(truth, [said for said, _ in approved_answers]),
         {SAME_PERSON: same, DIFFERENT_PERSON: len(truth) - same},
     )
     return {
-        "candidate": candidate_metrics,
-        "approved": approved_metrics,
+        "candidate": score(candidate_answers, len(face_models.matchers_from_document(candidate))),
+        "approved": score(approved_answers, len(face_models.matchers_from_document(approved)))
+        if approved is not None else {**baseline, "untrained": True},
         "baseline": baseline,
-        "pairs": len(pairs),
-        "owners": len({p.owner for p in pairs}),
+        "pairs": len(judged),
+        "pairs_across_folds": len(pairs) - len(judged),
+        "owners": len({p.owner for p in judged}),
+        "folds": len({p.fold for p in judged}),
+        "judged": "candidate out of fold (cross-fitted), approved and baseline as they are",
         "held_out": evidence.to_json(),  # per-pair counts: the gate's paired bootstrap resamples them
     }
-
-
-def _pair_count_rows(truth: Sequence[bool], said: Sequence[bool]) -> list[list[float]]:
-    """Per pair, the [pair, 0, tp, fp, fn] it adds to the "same person" F1 (nothing for a true negative)."""
-    return [[i, 0, float(t and s), float(s and not t), float(t and not s)]
-            for i, (t, s) in enumerate(zip(truth, said)) if t or s]
 
 
 # ---------------------------------------------------------------------------------------------------- re-apply
@@ -579,21 +583,23 @@ def retrain_in_process(
     *,
     approved_tagging: Mapping | None = None,
     approved_faces: Mapping | None = None,
-    test_share: float = ex.TEST_SHARE,
+    folds: int = FOLDS,
     tagging_hyperparameters: Mapping | None = None,
     faces_hyperparameters: Mapping | None = None,
     margin: float = DEFAULT_MARGIN,
     min_examples: int = DEFAULT_MIN_EXAMPLES,
     min_each_answer: int = DEFAULT_MIN_EACH_ANSWER,
 ) -> dict:
-    """preprocess -> train both kinds -> evaluate against the approved documents, in this process (what the
-    scripts do one step each): {"summary", "tagging", "faces", "evaluation"} with the model documents."""
+    """preprocess -> train both kinds on every labelled example -> evaluate (cross-fitted) against the approved
+    documents, in this process (what the scripts do one step each): {"summary", "tagging", "faces", "evaluation"}
+    with the model documents."""
     work = Path(work_dir)
-    summary = ex.build_splits(Path(dataset_root), work, test_share=test_share)
-    tagging = train_tagging_models(work / "train", **dict(tagging_hyperparameters or {}))
-    faces = train_face_matchers(work / "train", **dict(faces_hyperparameters or {}))
+    summary = ex.build_examples(Path(dataset_root), work, folds=folds)
+    labelled = work / ex.LABELLED_DIR
+    tagging = train_tagging_models(labelled, **dict(tagging_hyperparameters or {}))
+    faces = train_face_matchers(labelled, **dict(faces_hyperparameters or {}))
     evaluation = evaluate(
-        work / "test",
+        labelled,
         candidate_tagging=tagging,
         approved_tagging=approved_tagging,
         candidate_faces=faces,

@@ -222,10 +222,11 @@ def retrain(
     data_dir: DataDir = DEFAULT_DATA_DIR,
     verbose: Annotated[bool, typer.Option("--verbose", help="Print the training scripts' output.")] = False,
     min_held_out: Annotated[int | None, typer.Option(
-        help="Held-out examples the promotion gate needs to judge a candidate (default 10).")] = None,
+        help="Judged examples the promotion gate needs to judge a candidate (default 10).")] = None,
 ) -> None:
     """Retrain the tagging model and the face matcher on your feedback (the SageMaker scripts, run locally), keep
-    a candidate only if it beats the approved model on held-out photos, then re-apply the approved models.
+    a candidate only if it beats the approved model on photos it was not fitted on (cross-fitted over 5 folds of
+    your reviewed photos), then re-apply the approved models.
     For a stopped library: the re-application re-indexes photos, and a running server holds the index writer."""
     from photo_organizer.bootstrap import library_writer_lock
     from photo_organizer.errors import ConflictError
@@ -297,17 +298,17 @@ def retrain_with_progress(
 def show_retrain_report(report) -> None:
     colours = {"promoted": "green", "kept": "yellow", "skipped": "dim"}
     metric = {"tagging": "macro_f1", "faces": "pair_f1"}
-    table = Table("model", "result", "candidate", "approved before", "baseline", "held-out",
-                  title="Retraining (F1 on held-out photos)")
+    table = Table("model", "result", "candidate", "approved before", "baseline", "judged",
+                  title="Retraining (F1 on your reviewed photos; the candidate's out of fold)")
     for kind, outcome in report.outcomes.items():
         def score(role: str) -> str:
             value = (outcome.metrics.get(role) or {}).get(metric[kind])
             return "" if value is None else f"{value:.3f}"
 
-        held_out = outcome.metrics.get("examples", outcome.metrics.get("pairs", ""))
+        judged = outcome.metrics.get("examples", outcome.metrics.get("pairs", ""))
         result = outcome.status + (f" (v{outcome.version})" if outcome.version else "")
         table.add_row(kind, f"[{colours.get(outcome.status, 'white')}]{result}[/]", score("candidate"),
-                      score("approved"), score("baseline"), str(held_out))
+                      score("approved"), score("baseline"), str(judged))
     console.print(table)
     for kind, outcome in report.outcomes.items():
         console.print(f"  {kind}: {outcome.reason}")
@@ -421,14 +422,12 @@ DEMO_WHITE_HOUSE = ("obama3.heic", "obama.jpg", "obama2.jpg", "obama3.jpg", "bid
 DEMO_COFFEE = ("coffee.png", "coffee_with_text.jpg")
 DEMO_PERSON_NAME = "Barack Obama"
 DEMO_SHOWN = ("coffee_exif_gps.jpg", "obama_partial_face.jpg", "astronaut.png", "rocket.jpg")
-# A dozen photos, ~10 reviewed: the gate judges on a third of them held out (normally a quarter, and at least 10
-# examples), and a tag is learned from 1 photo with it and 1 without (normally 3 of each). Same scripts, same rule;
-# smaller numbers. With so few photos a run can still keep the untrained behaviour, and says why.
+# A dozen photos, ~10 reviewed, each judged out of fold (normally at least 10 examples), and a tag is learned from
+# 1 photo with it and 1 without (normally 3 of each). Same scripts, same rule; smaller numbers. With so few photos a
+# run can still keep the untrained behaviour, and says why.
 DEMO_MIN_HELD_OUT = 2
-DEMO_MIN_EACH_ANSWER = 2  # held-out positive tag labels / same- and different-person pairs (normally 10)
-DEMO_TEST_SHARE = 0.34
+DEMO_MIN_EACH_ANSWER = 2  # judged positive tag labels / same- and different-person pairs (normally 10)
 DEMO_HYPERPARAMETERS = {
-    "preprocess": {"test-share": str(DEMO_TEST_SHARE)},
     "tagging": {"min-examples": "2", "min-tag-examples": "1"},
     "faces": {"min-pairs": "4"},
 }
@@ -437,18 +436,13 @@ DEMO_HYPERPARAMETERS = {
 def demo_feedback_and_retrain(client, data_dir: Path, owner: str) -> None:
     """After the first analysis: a few corrections through the API (as the web app sends them), then
     `photo-organizer retrain`, then the photos' tags and suggestions before and after."""
-    from photo_organizer.learning.examples import held_out
-
     photos = {item["filename"]: item["photo_id"] for item in client.all_photos()}
     if any(client.feedback_for(photo_id) for photo_id in photos.values()):
         console.print("The demo user has feedback already: not giving the scripted corrections again.")
         return
-    # The photo left without the custom tag is one the evaluation does not hold out (an untagged photo is no
-    # example either way): the held-out side keeps every tagged White House photo it drew.
+    # One White House photo is left without the custom tag: the demo then shows the tag suggested on it.
     white_house = [name for name in DEMO_WHITE_HOUSE if name in photos]
-    digests = {name: client.photo(photos[name]).get("sha256") for name in white_house}
-    untagged = next((n for n in white_house if not held_out(owner, photos[n], DEMO_TEST_SHARE, split_key=digests[n])),
-                    white_house[0] if white_house else None)
+    untagged = white_house[0] if white_house else None
     shown = ((untagged,) if untagged else ()) + DEMO_SHOWN
     before = {name: client.photo(photos[name]) for name in shown if name in photos}
     done: list[str] = []

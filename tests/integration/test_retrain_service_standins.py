@@ -32,9 +32,8 @@ parser.add_argument("--input", type=pathlib.Path)
 parser.add_argument("--output", type=pathlib.Path)
 args = parser.parse_args()
 photos = (args.input / "features" / "photos.jsonl").read_text().splitlines()
-for split in ("train", "test"):
-    (args.output / split).mkdir(parents=True, exist_ok=True)
-    (args.output / split / "tagging.jsonl").write_text("\\n".join(photos) + "\\n")
+(args.output / "labelled").mkdir(parents=True, exist_ok=True)
+(args.output / "labelled" / "tagging.jsonl").write_text("\\n".join(photos) + "\\n")
 print(f"preprocess: {len(photos)} photos")
 """
 
@@ -54,7 +53,7 @@ print(f"trained {kind} for {sorted(owners)}")
 EVALUATE = """
 import argparse, json, pathlib
 parser = argparse.ArgumentParser()
-for name in ("test", "candidate-tagging", "candidate-faces", "approved-tagging", "approved-faces", "output"):
+for name in ("examples", "candidate-tagging", "candidate-faces", "approved-tagging", "approved-faces", "output"):
     parser.add_argument(f"--{name}", type=pathlib.Path)
 parser.add_argument("--margin", type=float)
 parser.add_argument("--min-examples", type=int)

@@ -27,7 +27,7 @@ from photo_organizer.learning.datasets import PhotoFeatures, to_line
 ROOT = Path(__file__).resolve().parents[2]
 RUN = "exec0001"
 BUCKET = "dataset-bucket"
-PHOTOS = 96  # 25 % held out: enough positive labels (>= 10 of the gate) for it to judge tagging
+PHOTOS = 96  # each judged out of fold: enough positive labels (>= 10 of the gate) for it to judge tagging
 SOURCE = "s3://assets/h1/sourcedir.tar.gz"
 LAUNCHER = "s3://assets/h2/run_packaged.py"
 TAG = "grandma's house"
@@ -210,7 +210,7 @@ def test_the_definition_runs_with_the_real_scripts_and_promotes_only_the_better_
     steps = {s["Name"]: s for s in definition["Steps"]}
     _run_processing(stand_in, steps["Preprocess"], tmp_path)
     sets = stand_in.path(f"s3://{BUCKET}/runs/{RUN}/sets")
-    assert (sets / "train").is_dir() and (sets / "test").is_dir()
+    assert (sets / "labelled" / "tagging.jsonl").is_file() and not (sets / "test").exists()
     for name in ("TrainTagging", "TrainFaces"):
         _run_training(stand_in, steps[name], tmp_path)
     _run_processing(stand_in, steps["Evaluate"], tmp_path)

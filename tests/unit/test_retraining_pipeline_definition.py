@@ -172,8 +172,9 @@ def test_request_shape_every_job_uses_the_role_the_kms_key_network_isolation_and
         assert json.loads(hyper["sagemaker_submit_directory"]) == "/opt/ml/input/data/code/sourcedir.tar.gz"
         channels = {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in args["InputDataConfig"]}
         assert channels["code"] == SOURCE
+        # every labelled example (the candidate is fitted on all of them; Evaluate cross-fits over the same folder)
         assert channels["train"] == {"Std:Join": {"On": "/", "Values": [
-            {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['sets'].S3Output.S3Uri"}, "train"]}}
+            {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['sets'].S3Output.S3Uri"}, "labelled"]}}
         per_owner = "min-examples" if name == "TrainTagging" else "min-pairs"
         assert hyper[per_owner] == {"Std:Join": {"On": "", "Values": [{"Get": "Parameters.MinFeedbackPerOwner"}]}}
     assert definition["PipelineExperimentConfig"] is None  # no Experiments trial per run (no extra permissions)
@@ -199,6 +200,13 @@ def test_request_shape_data_stays_under_the_dataset_bucket_prefixes_of_the_run(d
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in evaluate["ProcessingInputs"]}
     assert inputs["approved-tagging"] == _run_prefix("approved", "tagging")
     assert inputs["candidate-faces"] == {"Get": "Steps.TrainFaces.ModelArtifacts.S3ModelArtifacts"}
+    # the same labelled examples the candidates were trained on, with their folds: the evaluation refits each
+    # candidate's recipe without one fold at a time and judges that fold (a held-out "test" split no longer exists)
+    assert inputs["examples"] == {"Std:Join": {"On": "/", "Values": [
+        {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['sets'].S3Output.S3Uri"}, "labelled"]}}
+    arguments = evaluate["AppSpecification"]["ContainerArguments"]
+    destination = {i["InputName"]: i["S3Input"]["LocalPath"] for i in evaluate["ProcessingInputs"]}["examples"]
+    assert arguments[arguments.index("--examples") + 1] == destination and "--test" not in arguments
     assert "Environment" not in evaluate  # the scripts read model.json out of the model.tar.gz themselves
     [evaluation] = evaluate["ProcessingOutputConfig"]["Outputs"]
     assert evaluation["S3Output"]["S3Uri"] == _run_prefix("evaluation")

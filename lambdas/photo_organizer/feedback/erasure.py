@@ -4,8 +4,8 @@ The cloud's dataset bucket holds the owner in three shapes, and each shape has i
 - the feedback lines written since the owner-partitioned layout (`feedback/owner=<owner>/...`): a key prefix, deleted
   whole (every version), nothing to read;
 - parts written before it (`feedback/date=.../<part>.jsonl`, a batch of several owners' lines) and the run files under
-  `runs/<execution id>/` (snapshots, train/test sets: JSON Lines with an `owner` field): rewritten without the owner's
-  lines (`without_owner_lines`);
+  `runs/<execution id>/` (snapshots, labelled example sets: JSON Lines with an `owner` field): rewritten without the
+  owner's lines (`without_owner_lines`);
 - JSON documents keyed by owner (model.json: `owners`/`skipped`, matchers.json) and the tarballs SageMaker makes of
   them (model.tar.gz, output.tar.gz): rewritten without the owner's keys and records (`without_owner`). Each owner's
   model is fitted on that owner's examples only (sagemaker/training_core.py), so dropping the owner's entry leaves

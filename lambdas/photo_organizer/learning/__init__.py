@@ -10,7 +10,9 @@ inference.
 - faces: `FaceMatcher.from_json`, `.probability(similarity, quality_a, quality_b, area_a=, area_b=)`,
   `.project(descriptors)`, `.similarity(descriptor_a, descriptor_b)`, `.threshold`, `FaceMatcher.untrained()`,
   `matchers_from_document(model_json)`.
-- examples: feedback -> labels (`tag_labels`, `face_labels`), the held-out split (`held_out`), `build_splits`.
+- examples: feedback -> labels (`tag_labels`, `face_labels`), every labelled example with its fold
+  (`build_examples`). cross_fitting: `fold_of` (by photo content), `out_of_fold` (pools each fold's predictions
+  by a model fitted without it). evidence: weighted tag F1 and the per-example counts the gate resamples.
 - metrics: `macro_f1`, `pair_f1`. promotion: `should_promote`, `decide` (a paired bootstrap over `HeldOutEvidence`,
   per-example counts evaluate.py writes). uncertainty: `margin`, `uncertainty`,
   `most_uncertain`, `interleave`.

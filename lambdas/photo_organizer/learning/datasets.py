@@ -53,7 +53,7 @@ class PhotoFeatures:
     place: dict[str, str] | None = None  # {"city": ..., "country_code": ...}
     taken_at: str | None = None  # local capture time, ISO-8601
     tags: list[str] = field(default_factory=list)  # the photo's effective tags at export (after feedback)
-    # The photo's content digest (sha256 of the original) when known: the held-out split follows the content, so
+    # The photo's content digest (sha256 of the original) when known: the cross-fitting fold follows the content, so
     # the same photographs split the same way in every library and every run (photo ids are random).
     split_key: str | None = None
 

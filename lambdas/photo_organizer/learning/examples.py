@@ -1,4 +1,4 @@
-"""From the feedback dataset and a feature snapshot to per-owner training and held-out examples (preprocess.py).
+"""From the feedback dataset and a feature snapshot to per-owner labelled examples with their folds (preprocess.py).
 
 Labels come from the active feedback only (an undone event and the undo itself teach nothing):
 - tagging: on a photo the owner gave any tag feedback ("reviewed"), every tag of the owner's vocabulary (the tags
@@ -8,8 +8,10 @@ Labels come from the active feedback only (an undone event and the undo itself t
 - faces: face_assigned confirms a face as a person, face_not_person rejects it for one. Pairs of confirmed faces
   are the same person or not; a rejected face against the confirmed faces of that person is a "not the same".
 
-The held-out split is by photo (a face goes with its photo), from a hash of owner and photo id: deterministic,
-~TEST_SHARE held out, and no photo on both sides; a pair whose faces' photos fall on different sides is dropped.
+Every labelled example is written once, with its fold (learning.cross_fitting: by photo, a face with its photo,
+from a hash of the photo's content digest): the candidate trains on all of them, and the evaluation cross-fits over
+the folds. A face pair whose photos are in two folds is trained on (by the models whose held-back fold is neither)
+but never judged.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from photo_organizer.learning.cross_fitting import FOLDS, fold_of
 from photo_organizer.learning.datasets import (
     FaceFeatures,
     FacePair,
@@ -38,7 +41,6 @@ from photo_organizer.learning.faces import similarities_from_distances
 from photo_organizer.learning.features import parse_time
 from photo_organizer.learning.tagging import analysis_tags
 
-TEST_SHARE = 0.25
 WEAK_WEIGHT = 0.5
 # a tag neither analysis nor the owner put on a reviewed photo is a weaker "no": answering one question about a
 # photo is no promise that none of the owner's own tags fits it (at WEAK_WEIGHT such negatives drowned the few
@@ -50,6 +52,7 @@ TAGGING_FILE = "tagging.jsonl"
 FACE_PAIRS_FILE = "face_pairs.jsonl"
 FACES_FILE = "faces.jsonl"
 SUMMARY_FILE = "summary.json"
+LABELLED_DIR = "labelled"  # every labelled example, with its fold: the training channel and the evaluation's input
 TAG_TYPES = ("tag_added", "tag_confirmed", "tag_rejected")
 
 
@@ -101,30 +104,27 @@ def face_labels(events: Iterable[Mapping]) -> tuple[dict[tuple[str, str], str], 
     return confirmed, {k: v for k, v in rejected.items() if v}
 
 
-def held_out(owner: str, photo_id: str, share: float = TEST_SHARE, *, split_key: str | None = None) -> bool:
-    """Whether the photo is on the held-out side: by its content digest when known, else by owner and id."""
-    digest = hashlib.sha256((split_key or f"{owner}/{photo_id}").encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < share
-
-
 @dataclass
 class TaggingExample:
     owner: str
     photo: PhotoFeatures
     targets: dict[str, int]
     weights: dict[str, float] = field(default_factory=dict)
+    fold: int = 0  # learning.cross_fitting.fold_of the photo
 
     def positives(self) -> set[str]:
         return {tag for tag, value in self.targets.items() if value}
 
     def to_line(self) -> str:
-        body = {"owner": self.owner, "photo": asdict(self.photo), "targets": self.targets, "weights": self.weights}
+        body = {"owner": self.owner, "photo": asdict(self.photo), "targets": self.targets, "weights": self.weights,
+                "fold": self.fold}
         return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_line(cls, text: str) -> TaggingExample:
         body = json.loads(text)
-        return cls(body["owner"], PhotoFeatures(**body["photo"]), body["targets"], body.get("weights", {}))
+        return cls(body["owner"], PhotoFeatures(**body["photo"]), body["targets"], body.get("weights", {}),
+                   int(body.get("fold", 0)))
 
 
 @dataclass
@@ -137,6 +137,7 @@ class FaceExample:
     quality: float
     box_area: float
     descriptor: str | None
+    fold: int = 0  # its photo's fold
 
     def descriptor_vector(self) -> np.ndarray | None:
         return FaceFeatures(self.owner, self.face_id, self.photo_id, descriptor=self.descriptor).descriptor_vector()
@@ -153,6 +154,16 @@ class PairExample:
     quality_b: float
     area_a: float
     area_b: float
+    fold_a: int = 0  # the folds of a's and b's photos
+    fold_b: int = 0
+
+    @property
+    def fold(self) -> int | None:
+        """The fold the pair is judged in: its photos' fold, None when they are in two folds (never judged)."""
+        return self.fold_a if self.fold_a == self.fold_b else None
+
+    def touches(self, fold: int) -> bool:
+        return fold in (self.fold_a, self.fold_b)
 
 
 def tagging_examples(photos: Iterable[PhotoFeatures], events: Sequence[Mapping]) -> list[TaggingExample]:
@@ -236,57 +247,48 @@ def _pair_label(x: FaceExample, y: FaceExample) -> bool | None:
     return None
 
 
-def build_splits(dataset_root: Path, output_root: Path, *, test_share: float = TEST_SHARE) -> dict:
-    """preprocess.py's work: output_root/{train,test}/{tagging,faces,face_pairs}.jsonl and summary.json."""
+def build_examples(dataset_root: Path, output_root: Path, *, folds: int = FOLDS) -> dict:
+    """preprocess.py's work: output_root/LABELLED_DIR/{tagging,faces,face_pairs}.jsonl (every labelled example,
+    each with its fold) and output_root/summary.json."""
     events = read_feedback(dataset_root)
     photos = list(read_photos(dataset_root))
     photo_ids = {(p.owner, p.photo_id) for p in photos}
     # feedback about a photo that is gone (not in the snapshot) drops out here
     tagging = tagging_examples(photos, events)
     faces, pairs = face_examples(read_faces(dataset_root), read_pairs(dataset_root), events, photo_ids)
-    face_photo = {(f.owner, f.face_id): f.photo_id for f in faces}
-
     split_keys = {(p.owner, p.photo_id): p.split_key for p in photos}
 
-    def side(owner: str, photo_id: str) -> str:
-        key = split_keys.get((owner, photo_id))
-        return "test" if held_out(owner, photo_id, test_share, split_key=key) else "train"
+    def photo_fold(owner: str, photo_id: str) -> int:
+        return fold_of(owner, photo_id, split_key=split_keys.get((owner, photo_id)), folds=folds)
 
-    split_tagging = defaultdict(list)
     for example in tagging:
-        split_tagging[side(example.owner, example.photo.photo_id)].append(example)
-    split_faces = defaultdict(list)
+        example.fold = photo_fold(example.owner, example.photo.photo_id)
     for face in faces:
-        split_faces[side(face.owner, face.photo_id)].append(face)
-    split_pairs = defaultdict(list)
-    dropped = 0
+        face.fold = photo_fold(face.owner, face.photo_id)
+    face_fold = {(f.owner, f.face_id): f.fold for f in faces}
     for pair in pairs:
-        sides = {side(pair.owner, face_photo[(pair.owner, pair.a)]), side(pair.owner, face_photo[(pair.owner, pair.b)])}
-        if len(sides) == 1:
-            split_pairs[sides.pop()].append(pair)
-        else:
-            dropped += 1
-    summary: dict = {"events": len(events), "active_events": len(active_events(events)), "photos": len(photos),
-                     "pairs_across_split_dropped": dropped, "test_share": test_share}
-    for name in ("train", "test"):
-        folder = output_root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        _write(folder / TAGGING_FILE, (e.to_line() for e in split_tagging[name]))
-        _write(folder / FACES_FILE, (json.dumps(asdict(f), sort_keys=True) for f in split_faces[name]))
-        _write(folder / FACE_PAIRS_FILE, (json.dumps(asdict(p), sort_keys=True) for p in split_pairs[name]))
-        owners = sorted({e.owner for e in split_tagging[name]} | {p.owner for p in split_pairs[name]})
-        summary[name] = {
-            "tagging_examples": len(split_tagging[name]),
-            "faces": len(split_faces[name]),
-            "face_pairs": len(split_pairs[name]),
-            "owners": {
-                owner: {
-                    "tagging_examples": sum(1 for e in split_tagging[name] if e.owner == owner),
-                    "face_pairs": sum(1 for p in split_pairs[name] if p.owner == owner),
-                }
-                for owner in owners
-            },
-        }
+        pair.fold_a, pair.fold_b = face_fold[(pair.owner, pair.a)], face_fold[(pair.owner, pair.b)]
+    folder = output_root / LABELLED_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(folder / TAGGING_FILE, (e.to_line() for e in tagging))
+    _write(folder / FACES_FILE, (json.dumps(asdict(f), sort_keys=True) for f in faces))
+    _write(folder / FACE_PAIRS_FILE, (json.dumps(asdict(p), sort_keys=True) for p in pairs))
+    owners = sorted({e.owner for e in tagging} | {p.owner for p in pairs})
+    summary: dict = {
+        "events": len(events), "active_events": len(active_events(events)), "photos": len(photos), "folds": folds,
+        "tagging_examples": len(tagging), "faces": len(faces), "face_pairs": len(pairs),
+        "face_pairs_across_folds": sum(1 for p in pairs if p.fold is None),  # trained on, never judged
+        "per_fold": {
+            str(k): {"tagging_examples": sum(1 for e in tagging if e.fold == k),
+                     "face_pairs": sum(1 for p in pairs if p.fold == k)}
+            for k in range(folds)
+        },
+        "owners": {
+            owner: {"tagging_examples": sum(1 for e in tagging if e.owner == owner),
+                    "face_pairs": sum(1 for p in pairs if p.owner == owner)}
+            for owner in owners
+        },
+    }
     (output_root / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True), encoding="utf-8")
     return summary
 

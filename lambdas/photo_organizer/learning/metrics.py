@@ -1,4 +1,4 @@
-"""The held-out metrics the promotion gate compares: tag macro-F1 and face pair F1."""
+"""The metrics the promotion gate compares: tag macro-F1 and face pair F1."""
 
 from __future__ import annotations
 

@@ -14,6 +14,12 @@ says what was measured.
 The evidence is per held-out example: for each example and label (an owner's tag; "same person" for faces), the
 (weighted) true positive, false positive and false negative it adds for each model. evaluation.json carries it
 (section["held_out"]), so decide() re-judges exactly what evaluate.py judged.
+
+"Held out" is from the candidate's side: evaluate.py judges it cross-fitted (learning.cross_fitting), so EVERY
+labelled example is held out from the fold model that predicts it, and the evidence pools all of them (a held-out
+quarter of one library's feedback, <= ~50 photos, was too few for this bootstrap to see any gain). The approved
+model is judged as it is on the same examples, in sample for those it was fitted on: that flatters it, so the rule
+errs towards keeping it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Retraining, locally: the SageMaker pipeline's steps with the same scripts, run through the Trainer port.
 
-record (append stored feedback missing from the dataset) -> export (the feature snapshot) -> preprocess (per-owner
-train/test examples) -> train_tagging + train_faces -> evaluate (candidate vs approved vs untrained baseline on the
-SAME held-out data) -> gate (learning.promotion) -> register (every trained candidate; approved only when it
-wins) -> apply (the approved models: suggestions for every photo, people regrouped with the promoted matcher)
+record (append stored feedback missing from the dataset) -> export (the feature snapshot) -> preprocess (every
+labelled example, with its cross-fitting fold) -> train_tagging + train_faces (on all of them) -> evaluate (the
+candidate cross-fitted, the approved model and the untrained baseline as they are, on the SAME examples) -> gate
+(learning.promotion) -> register (every trained candidate; approved only when it wins) -> apply (the approved models: suggestions for every photo, people regrouped with the promoted matcher)
 -> index (the photos whose suggestions or people changed).
 
 A kind with no feedback to learn from is skipped with the reason and never trained; a candidate that trained no
@@ -27,6 +27,7 @@ from typing import Any
 from photo_organizer.errors import TrainingFailedError
 from photo_organizer.feedback.models import FeedbackType, TagSuggestion
 from photo_organizer.learning.datasets import read_feedback
+from photo_organizer.learning.examples import LABELLED_DIR
 from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
 from photo_organizer.ports.training import ModelRegistry, ModelVersion, ScriptRun, Trainer
 from photo_organizer.services.people import FaceMatcher, PeopleService
@@ -126,7 +127,7 @@ class RetrainService:
     decide: Callable[[Mapping[str, Any], str, float, int], Any] = learning_decide
     margin: float = 0.01
     min_examples: int = 10
-    min_each_answer: int = 10  # held-out same/different-person pairs, positive tag labels (learning.promotion)
+    min_each_answer: int = 10  # judged same/different-person pairs, positive tag labels (learning.promotion)
     # "preprocess" | kind -> {name: value}: the scripts' `--name value` arguments
     hyperparameters: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     keep_work: bool = False
@@ -188,7 +189,7 @@ class RetrainService:
                 candidate = work / "candidate" / kind
                 self._script(name, ScriptRun(
                     script=TRAIN_SCRIPT[kind],
-                    channels={"train": examples / "train"},
+                    channels={"train": examples / LABELLED_DIR},
                     model_dir=candidate,
                     output_dir=work / "train-output" / kind,
                     hyperparameters=dict(self.hyperparameters.get(kind, {})),
@@ -202,7 +203,7 @@ class RetrainService:
         evaluation: Mapping[str, Any] = {}
         if trained:
             step("evaluate", "start")
-            evaluation = self._evaluate(work, examples / "test", trained, step)
+            evaluation = self._evaluate(work, examples / LABELLED_DIR, trained, step)
             step("evaluate", "done")
         else:
             step("evaluate", "skipped: nothing trained")
@@ -255,8 +256,9 @@ class RetrainService:
     def _script(self, name: str, job: ScriptRun, step: StepCallback) -> None:
         self.trainer.run(job, on_line=lambda line: step(name, line))
 
-    def _evaluate(self, work: Path, test: Path, trained: Mapping[str, Path], step: StepCallback) -> Mapping[str, Any]:
-        channels: dict[str, Path] = {"test": test}
+    def _evaluate(self, work: Path, labelled: Path, trained: Mapping[str, Path],
+                  step: StepCallback) -> Mapping[str, Any]:
+        channels: dict[str, Path] = {"examples": labelled}
         for kind in KINDS:
             approved = self.registry.approved(kind)
             empty = work / "no-approved" / kind

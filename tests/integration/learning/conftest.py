@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from learning_photos import (
-    FACES_TEST_SHARE,
     LABEL_MODEL,
     OWNER,
     TINY_OWNER,
@@ -49,15 +48,13 @@ def photo_dataset(analysed_photos, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def splits(photo_dataset, tmp_path_factory) -> dict[float, Path]:
-    from photo_organizer.learning.examples import TEST_SHARE, build_splits
+def labelled(photo_dataset, tmp_path_factory) -> Path:
+    """preprocess.py's output: every labelled example with its fold (the training input and the evaluation's)."""
+    from photo_organizer.learning.examples import LABELLED_DIR, build_examples
 
-    out = {}
-    for share in (TEST_SHARE, FACES_TEST_SHARE):
-        folder = tmp_path_factory.mktemp(f"split-{share}")
-        build_splits(photo_dataset, folder, test_share=share)
-        out[share] = folder
-    return out
+    folder = tmp_path_factory.mktemp("sets")
+    build_examples(photo_dataset, folder)
+    return folder / LABELLED_DIR
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ photograph.
 Stand-in image embedding: the label model exported to ONNX has only its 1000 logits as output until the
 re-export with the penultimate `embedding` output lands; until then the embedding is a fixed random projection
 of the log-softmax of those logits to the embedding's 1280 dimensions (same information as the logits, the
-right shape and scale). Variants of one photograph land on both sides of the held-out split (the split is by
-photo, as the product's is): near-duplicates make the held-out task easier than real life, for the trained
+right shape and scale). Variants of one photograph land in different cross-fitting folds (the folds are by photo
+content, as the product's are): near-duplicates make the out-of-fold task easier than real life, for the trained
 model and the baseline alike.
 """
 
@@ -40,7 +40,6 @@ ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = ROOT / "samples"
 LABEL_MODEL = ROOT / "build" / "models" / "efficientnet_lite0.onnx"
 SAGEMAKER_DIR = ROOT / "sagemaker"
-FACES_TEST_SHARE = 0.5  # a held-out side big enough to hold some of the few face pairs the fixed threshold misses
 OWNER = "owner-a"
 TINY_OWNER = "owner-tiny"
 HARD_EVERY = 100  # every variant of a photograph of a person is hard but the original

@@ -1,16 +1,13 @@
 """The learning on a feedback set built from the real sample photos (augmented, analysed by the local analyzer,
-corrected by a simulated user): trained models against the untrained behaviour on held-out photos, the
-promotion gate, too-little-data skips, and what re-application suggests. In-process calls of the same functions
+corrected by a simulated user): trained models, judged out of fold (cross-fitted), against the untrained behaviour,
+the promotion gate, too-little-data skips, and what re-application suggests. In-process calls of the same functions
 the sagemaker/ scripts run (test_learning_scripts.py runs the scripts themselves)."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
-from learning_photos import FACES_TEST_SHARE, OWNER, TINY_OWNER
+from learning_photos import OWNER, TINY_OWNER
 
-from photo_organizer.learning.examples import TEST_SHARE, read_tagging_examples
 from photo_organizer.learning.faces import matchers_from_document
 from photo_organizer.learning.promotion import (
     DIFFERENT_PERSON,
@@ -26,30 +23,30 @@ pytestmark = pytest.mark.xdist_group("learning")  # one worker analyses the phot
 
 
 @pytest.fixture(scope="module")
-def tagging_doc(core, splits):
-    return core.train_tagging_models(splits[TEST_SHARE] / "train")
+def tagging_doc(core, labelled):
+    return core.train_tagging_models(labelled)
 
 
 @pytest.fixture(scope="module")
-def faces_doc(core, splits):
-    return core.train_face_matchers(splits[FACES_TEST_SHARE] / "train")
+def faces_doc(core, labelled):
+    return core.train_face_matchers(labelled)
 
 
 @pytest.fixture(scope="module")
-def tag_evaluation(core, splits, tagging_doc):
-    return core.evaluate(splits[TEST_SHARE] / "test", candidate_tagging=tagging_doc)["tagging"]
+def tag_evaluation(core, labelled, tagging_doc):
+    return core.evaluate(labelled, candidate_tagging=tagging_doc)["tagging"]
 
 
 @pytest.fixture(scope="module")
-def face_evaluation(core, splits, faces_doc):
-    return core.evaluate(splits[FACES_TEST_SHARE] / "test", candidate_faces=faces_doc)["faces"]
+def face_evaluation(core, labelled, faces_doc):
+    return core.evaluate(labelled, candidate_faces=faces_doc)["faces"]
 
 
-def test_trained_tagging_beats_the_untrained_tags_on_held_out_real_photos(tag_evaluation):
+def test_trained_tagging_beats_the_untrained_tags_out_of_fold_on_real_photos(tag_evaluation):
     trained, baseline = tag_evaluation["candidate"]["macro_f1"], tag_evaluation["baseline"]["macro_f1"]
-    print(f"\nheld-out tag macro-F1: trained {trained:.4f} vs untrained {baseline:.4f} "
+    print(f"\nout-of-fold tag macro-F1: trained {trained:.4f} vs untrained {baseline:.4f} "
           f"on {tag_evaluation['examples']} photos")
-    assert tag_evaluation["examples"] >= 20
+    assert tag_evaluation["examples"] >= 80 and tag_evaluation["folds"] == 5
     assert trained > baseline + 0.01
     assert tag_evaluation["approved"]["untrained"] and tag_evaluation["decision"]["promote"]
     assert tag_evaluation["decision"]["gain_lower_bound"] > 0
@@ -63,10 +60,10 @@ def test_trained_tagging_beats_the_untrained_tags_on_held_out_real_photos(tag_ev
     assert per_tag[f"{OWNER}/school trip"] > 0.5 and per_tag[f"{OWNER}/grandma's house"] > 0.5
 
 
-def test_trained_face_matcher_beats_the_fixed_threshold_on_held_out_real_faces(face_evaluation, faces_doc):
+def test_trained_face_matcher_beats_the_fixed_threshold_out_of_fold_on_real_faces(face_evaluation, faces_doc):
     trained, baseline = face_evaluation["candidate"]["pair_f1"], face_evaluation["baseline"]["pair_f1"]
     matcher = faces_doc["owners"][OWNER]
-    print(f"\nheld-out face pair F1: trained {trained:.4f} (its clustering threshold "
+    print(f"\nout-of-fold face pair F1: trained {trained:.4f} (its clustering threshold "
           f"{matcher['threshold']:.3f} alone: {face_evaluation['candidate']['threshold_pair_f1']:.4f}) vs fixed "
           f"0.80 threshold {baseline:.4f} on {face_evaluation['pairs']} pairs; projection head: "
           f"{matcher['info']['projection']}")
@@ -84,45 +81,40 @@ def test_an_owner_with_too_little_feedback_is_skipped_with_a_reason(tagging_doc,
     assert TINY_OWNER not in faces_doc["owners"] and "min_pairs" in faces_doc["skipped"][TINY_OWNER]
 
 
-def test_no_trainable_owner_gives_an_empty_model_the_gate_refuses(core, splits):
-    document = core.train_tagging_models(splits[TEST_SHARE] / "train", min_examples=10_000)
+def test_no_trainable_owner_gives_an_empty_model_the_gate_refuses(core, labelled):
+    document = core.train_tagging_models(labelled, min_examples=10_000)
     assert document["owners"] == {} and set(document["skipped"]) == {OWNER, TINY_OWNER}
-    evaluation = core.evaluate(splits[TEST_SHARE] / "test", candidate_tagging=document)
+    evaluation = core.evaluate(labelled, candidate_tagging=document)
     assert not evaluation["tagging"]["promote"]
     assert "no owner had enough feedback" in evaluation["tagging"]["decision"]["reason"]
 
 
-def test_gate_refuses_a_worse_candidate_and_keeps_the_approved_one(core, splits, tagging_doc, tmp_path):
-    # a worse candidate: the same training on feedback whose tags were shuffled between photos (a bad batch)
-    train = read_tagging_examples(splits[TEST_SHARE] / "train")
-    targets = [e.targets for e in train]
-    random.Random(7).shuffle(targets)
-    bad = tmp_path / "train"
-    bad.mkdir()
-    (bad / "tagging.jsonl").write_text("".join(
-        type(e)(e.owner, e.photo, t, {k: 1.0 for k in t}).to_line() + "\n" for e, t in zip(train, targets)
-    ))
-    worse = core.train_tagging_models(bad)
-    evaluation = core.evaluate(splits[TEST_SHARE] / "test", candidate_tagging=worse, approved_tagging=tagging_doc)
+@pytest.mark.parametrize("recipe", [{"c": 1e-6}, {"min_tag_examples": 40}], ids=["no-learning", "few-tags"])
+def test_gate_refuses_a_worse_candidate_and_keeps_the_approved_one(core, labelled, tagging_doc, recipe):
+    # a worse recipe (the evaluation refits the candidate's recorded hyperparameters out of fold): all but no
+    # learning, or only the most frequent tags learnt
+    worse = core.train_tagging_models(labelled, **recipe)
+    evaluation = core.evaluate(labelled, candidate_tagging=worse, approved_tagging=tagging_doc)
     section = evaluation["tagging"]
-    print(f"\nworse candidate macro-F1 {section['candidate']['macro_f1']:.4f} vs approved "
+    print(f"\nworse candidate {recipe} macro-F1 {section['candidate']['macro_f1']:.4f} vs approved "
           f"{section['approved']['macro_f1']:.4f}: {section['decision']['reason']}")
     assert section["candidate"]["macro_f1"] < section["approved"]["macro_f1"]
     assert not section["promote"] and not decide(evaluation, "tagging").promote
-    # the approved model is judged on the same held-out photos, and again it beats the untrained tags
+    # the approved model is judged on the same photos, and again it beats the untrained tags
     assert section["approved"]["macro_f1"] > section["baseline"]["macro_f1"]
 
 
 def test_photos_analysed_before_the_image_embedding_existed_still_train_and_suggest(core, analysed_photos, tmp_path):
     from learning_photos import feedback_set, write_dataset
 
-    from photo_organizer.learning.examples import build_splits
+    from photo_organizer.learning.examples import LABELLED_DIR, build_examples
 
-    build_splits(write_dataset(tmp_path / "d", [feedback_set(analysed_photos, with_embedding=False)]), tmp_path / "s")
-    document = core.train_tagging_models(tmp_path / "s" / "train")
+    build_examples(write_dataset(tmp_path / "d", [feedback_set(analysed_photos, with_embedding=False)]),
+                   tmp_path / "s")
+    document = core.train_tagging_models(tmp_path / "s" / LABELLED_DIR)
     model = models_from_document(document)[OWNER]
     assert model.schema.embedding_dimensions == 0
-    evaluation = core.evaluate(tmp_path / "s" / "test", candidate_tagging=document)["tagging"]
+    evaluation = core.evaluate(tmp_path / "s" / LABELLED_DIR, candidate_tagging=document)["tagging"]
     print(f"\nwithout image embedding: tag macro-F1 {evaluation['candidate']['macro_f1']:.4f} vs untrained "
           f"{evaluation['baseline']['macro_f1']:.4f}")
     assert evaluation["candidate"]["macro_f1"] > evaluation["baseline"]["macro_f1"]

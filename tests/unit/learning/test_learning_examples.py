@@ -1,5 +1,5 @@
-"""From feedback lines and a feature snapshot to examples: active feedback only, the last word wins, a split by
-photo that is deterministic and never puts a photo on both sides."""
+"""From feedback lines and a feature snapshot to examples: active feedback only, the last word wins, every labelled
+example written once with its photo's fold (the folds themselves: test_learning_cross_fitting.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from photo_organizer.learning.datasets import FaceFeatures, PhotoFeatures, encode_vector, write_lines
+from photo_organizer.learning.cross_fitting import fold_of
 from photo_organizer.learning.examples import (
+    LABELLED_DIR,
     active_events,
-    build_splits,
+    build_examples,
     face_labels,
-    held_out,
     read_face_examples,
     read_pair_examples,
     read_tagging_examples,
@@ -56,13 +57,6 @@ def test_face_feedback_confirms_and_rejects_people():
     assert rejected == {("o", "f2"): {"ana"}, ("o", "f3"): {"ana"}}
 
 
-def test_split_is_deterministic_and_near_the_share():
-    ids = [f"photo-{i}" for i in range(2000)]
-    first = [held_out("o", i) for i in ids]
-    assert first == [held_out("o", i) for i in ids]
-    assert 0.22 < sum(first) / len(ids) < 0.28
-
-
 def dataset(root: Path, photos: int = 40) -> Path:
     rng = np.random.default_rng(0)
     rows, faces, lines = [], [], []
@@ -86,24 +80,30 @@ def dataset(root: Path, photos: int = 40) -> Path:
     return root
 
 
-def test_build_splits_keeps_every_photo_on_one_side_and_pairs_within_a_side(tmp_path):
-    summary = build_splits(dataset(tmp_path / "d"), tmp_path / "out")
-    train, test = (read_tagging_examples(tmp_path / "out" / s) for s in ("train", "test"))
-    assert {e.photo.photo_id for e in train}.isdisjoint({e.photo.photo_id for e in test})
-    assert len(train) + len(test) == 40 and "gone" not in {e.photo.photo_id for e in train + test}
+def test_build_examples_writes_every_labelled_example_once_with_its_photos_fold(tmp_path):
+    summary = build_examples(dataset(tmp_path / "d"), tmp_path / "out")
+    labelled = tmp_path / "out" / LABELLED_DIR
+    examples = read_tagging_examples(labelled)
+    assert sorted(e.photo.photo_id for e in examples) == sorted(f"p{i}" for i in range(40))  # "gone" dropped
+    assert all(e.fold == fold_of("o", e.photo.photo_id) for e in examples)
     assert summary["events"] == 81  # repeated lines counted once
-    for side in ("train", "test"):
-        faces = {f.face_id: f for f in read_face_examples(tmp_path / "out" / side)}
-        for pair in read_pair_examples(tmp_path / "out" / side):
-            assert pair.a in faces and pair.b in faces
-            assert pair.same == (faces[pair.a].person == faces[pair.b].person)
-            assert pair.similarity > 0.8 if pair.same else pair.similarity < 0.8
-    assert summary["pairs_across_split_dropped"] > 0
+    assert sum(int(f["tagging_examples"]) for f in summary["per_fold"].values()) == 40
+    faces = {f.face_id: f for f in read_face_examples(labelled)}
+    assert all(f.fold == fold_of("o", f.photo_id) for f in faces.values())  # a face goes with its photo
+    pairs = read_pair_examples(labelled)
+    for pair in pairs:
+        assert pair.a in faces and pair.b in faces
+        assert (pair.fold_a, pair.fold_b) == (faces[pair.a].fold, faces[pair.b].fold)
+        assert pair.same == (faces[pair.a].person == faces[pair.b].person)
+        assert pair.similarity > 0.8 if pair.same else pair.similarity < 0.8
+    across = [p for p in pairs if p.fold is None]
+    assert across and summary["face_pairs_across_folds"] == len(across)  # trained on, never judged
+    assert summary["face_pairs"] == len(pairs) and len(pairs) - len(across) > 0
 
 
 def test_tag_targets_mix_explicit_labels_with_weak_analysis_labels(tmp_path):
-    build_splits(dataset(tmp_path / "d"), tmp_path / "out")
-    examples = read_tagging_examples(tmp_path / "out" / "train") + read_tagging_examples(tmp_path / "out" / "test")
+    build_examples(dataset(tmp_path / "d"), tmp_path / "out")
+    examples = read_tagging_examples(tmp_path / "out" / LABELLED_DIR)
     by_id = {e.photo.photo_id: e for e in examples}
     from photo_organizer.learning.examples import WEAK_NEGATIVE_WEIGHT
 
@@ -161,14 +161,3 @@ def test_events_are_ordered_by_instant_not_by_text():
     same_second = {**event("tag_rejected", photo_id="q", tag="dog"), "created_at": "2026-11-01T10:00:00Z"}
     after = {**event("tag_confirmed", photo_id="q", tag="dog"), "created_at": "2026-11-01T10:00:00.250000Z"}
     assert tag_labels([after, same_second]) == {("o", "q"): {"dog": 1}}
-
-
-def test_the_held_out_split_follows_the_content_when_the_digest_is_known():
-    from photo_organizer.learning.examples import held_out
-
-    digests = [f"{n:064x}" for n in range(200)]
-    sides = [held_out("ana", f"p{n}", split_key=d) for n, d in enumerate(digests)]
-    assert sides == [held_out("bob", f"other-{n}", split_key=d) for n, d in enumerate(digests)], \
-        "the same photographs split the same way in any library"
-    assert 20 < sum(sides) < 80, "about a quarter held out"
-    assert held_out("ana", "p1") == held_out("ana", "p1", split_key=None), "without a digest: owner and id"
