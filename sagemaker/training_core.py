@@ -140,13 +140,25 @@ def _train_owner_tagging(owner: str, rows: Sequence[ex.TaggingExample], hp: Mapp
     scale = np.where(std < 1e-6, 1.0, std)
     xs = (x - mean) / scale
     tags = sorted({tag for row in rows for tag in row.targets})
-    kept, weights, bias, platt_a, platt_b, skipped_tags, calibrated = [], [], [], [], [], {}, []
+    kept, weights, bias, platt_a, platt_b, skipped_tags, calibrated, constant = [], [], [], [], [], {}, [], {}
     minimum = int(hp["min_tag_examples"])
+    trust = ex.weak_trust(rows)  # of the weak positives, from these rows' answers only (a fold model's: its folds')
     for tag in tags:
         y = np.array([row.targets.get(tag, 0) for row in rows], dtype=int)
-        w = np.array([row.weights.get(tag, 1.0) for row in rows], dtype=float)
+        w = np.array(ex.trusted_weights(rows, tag, trust), dtype=float)
         positives, negatives = int(y.sum()), int(len(y) - y.sum())
         if negatives < minimum or positives < min(minimum, int(hp["min_tag_positives"])):
+            if (owner, tag) in trust and positives < min(minimum, int(hp["min_tag_positives"])):
+                # rejected where analysis put it, too few kept to tell its photos apart: the owner's word decides,
+                # every photo gets the keep rate (below SUPPRESS_BELOW after a few noes and no yes)
+                rate = trust[(owner, tag)]
+                kept.append(tag)
+                weights.append(np.zeros(xs.shape[1]))
+                bias.append(float(np.log(rate / (1.0 - rate))))
+                platt_a.append(1.0)
+                platt_b.append(0.0)
+                constant[tag] = round(rate, 4)
+                continue
             skipped_tags[tag] = (f"{positives} positive / {negatives} negative examples (< "
                                  f"{min(minimum, int(hp['min_tag_positives']))} / {minimum})")
             continue
@@ -176,7 +188,8 @@ def _train_owner_tagging(owner: str, rows: Sequence[ex.TaggingExample], hp: Mapp
         platt_b=np.array(platt_b),
         suppressible=frozenset(t for t in kept if _explicit(rows, t, value=0, on_photo=True)),
         suggestible=frozenset(t for t in kept if _explicit(rows, t, value=1, on_photo=False)),
-        info={"examples": len(rows), "skipped_tags": skipped_tags, "calibrated_tags": calibrated},
+        info={"examples": len(rows), "skipped_tags": skipped_tags, "calibrated_tags": calibrated,
+              "keep_rate_tags": constant},
     )
     return model, ""
 
@@ -185,7 +198,7 @@ def _explicit(rows: Sequence[ex.TaggingExample], tag: str, *, value: int, on_pho
     """Did the owner ever say so themselves: reject the tag where analysis put it (value 0, on_photo), or add it
     where analysis had not (value 1, not on_photo)?"""
     return any(
-        row.targets.get(tag) == value and row.weights.get(tag, 1.0) >= 1.0
+        row.targets.get(tag) == value and not row.is_weak(tag)
         and (tag in tag_models.analysis_tags(row.photo)) == on_photo
         for row in rows
     )
@@ -448,14 +461,17 @@ def _cross_fitted_tags(rows: Sequence[ex.TaggingExample], candidate: Mapping) ->
 
 def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None) -> dict:
     """Tag macro-F1 on the reviewed photos, each label counted with its weight: what the owner SAID (added/confirmed
-    = yes, rejected = no) fully, the weak labels at WEAK_EVAL_WEIGHT only (learning.evidence)."""
+    = yes, rejected = no) fully, the weak labels at WEAK_EVAL_WEIGHT only, a weak positive of a tag the owner
+    rejected where analysis put it also times the share they kept where asked (learning.evidence.judged_trust)."""
     baseline_guesses = _tag_guesses(rows, {})
     candidate_guesses = _cross_fitted_tags(rows, candidate) if candidate is not None else baseline_guesses
     approved_guesses = (_tag_guesses(rows, tag_models.models_from_document(approved)) if approved is not None
                         else baseline_guesses)
 
+    trust = counts.judged_trust(rows)
+
     def score(guesses: list[set[str]], owners: int) -> dict:
-        weighted = counts.weighted_macro_f1(rows, guesses, WEAK_EVAL_WEIGHT)
+        weighted = counts.weighted_macro_f1(rows, guesses, WEAK_EVAL_WEIGHT, trust)
         explicit = counts.weighted_macro_f1(rows, guesses, 0.0)
         return {**weighted, "explicit_macro_f1": explicit["macro_f1"], "owners": owners}
 
@@ -463,9 +479,9 @@ def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None)
     labels = counts.tag_labels(rows)
     evidence = HeldOutEvidence.build(
         len(rows), labels,
-        counts.tag_count_rows(rows, candidate_guesses, labels, WEAK_EVAL_WEIGHT),
-        counts.tag_count_rows(rows, approved_guesses, labels, WEAK_EVAL_WEIGHT),
-        {POSITIVE_TAGS: counts.positive_labels(rows, WEAK_EVAL_WEIGHT)},
+        counts.tag_count_rows(rows, candidate_guesses, labels, WEAK_EVAL_WEIGHT, trust),
+        counts.tag_count_rows(rows, approved_guesses, labels, WEAK_EVAL_WEIGHT, trust),
+        {POSITIVE_TAGS: counts.positive_labels(rows, WEAK_EVAL_WEIGHT, trust)},
     )
     return {
         "candidate": score(candidate_guesses, len(tag_models.models_from_document(candidate))),

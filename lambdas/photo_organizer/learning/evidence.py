@@ -6,19 +6,37 @@ here."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from photo_organizer.learning.examples import TaggingExample
+from photo_organizer.learning.examples import TaggingExample, weak_trust
 
 # A weak label's share in the gate's tag F1 (explicit answers count 1). Weak labels (a tag of the owner's vocabulary
 # left as analysis had it on a reviewed photo) agree with the untrained behaviour by construction, so at full weight
 # they favour the baseline over any model that learnt from corrections; at none, a model that suggests a tag on
 # every photo would go unpunished.
+# A weak positive also counts only as far as the owner's own answers about its tag back it (judged_trust).
 WEAK_EVAL_WEIGHT = 0.25
+Trust = Mapping[tuple[str, str], float]
 
 
-def label_weight(row: TaggingExample, tag: str, weak_weight: float = WEAK_EVAL_WEIGHT) -> float:
-    return 1.0 if row.weights.get(tag, 1.0) >= 1.0 else weak_weight
+def label_weight(row: TaggingExample, tag: str, weak_weight: float = WEAK_EVAL_WEIGHT,
+                 trust: Trust | None = None) -> float:
+    if not row.is_weak(tag):
+        return 1.0
+    return weak_weight * ((trust or {}).get((row.owner, tag), 1.0) if row.targets.get(tag) else 1.0)
+
+
+def judged_trust(rows: Sequence[TaggingExample]) -> Trust:
+    """(owner, tag) -> the share of a weak positive the gate counts, for the tags the owner rejected where
+    analysis put them: the share they kept where they were asked, confirmed / (confirmed + rejected), over every
+    judged example (learning.examples.weak_trust without the training's prior; 1 for a tag not listed).
+
+    Without the prior: the training needs the weak positives of a tag the owner only ever rejected to rank the
+    photos it may still fit (a "mammal" rejected on blurred faces, never asked about on cats), but the gate scores
+    what is known, and nothing says the owner keeps such a tag anywhere. Counted even at a small share, those
+    weak "kept" labels gave the analysis that keeps the tag everywhere a small F1 and the model that dropped it an
+    F1 of 0: the gate preferred the tag the owner refused every time they were asked."""
+    return weak_trust(rows, prior=0.0)
 
 
 def tag_labels(rows: Sequence[TaggingExample]) -> list[str]:
@@ -26,19 +44,22 @@ def tag_labels(rows: Sequence[TaggingExample]) -> list[str]:
     return sorted({f"{r.owner}/{tag}" for r in rows for tag in r.targets})
 
 
-def positive_labels(rows: Sequence[TaggingExample], weak_weight: float = WEAK_EVAL_WEIGHT) -> int:
-    return sum(1 for r in rows for tag, value in r.targets.items() if value and label_weight(r, tag, weak_weight))
+def positive_labels(rows: Sequence[TaggingExample], weak_weight: float = WEAK_EVAL_WEIGHT,
+                    trust: Trust | None = None) -> int:
+    return sum(1 for r in rows for tag, value in r.targets.items()
+               if value and label_weight(r, tag, weak_weight, trust))
+
 
 
 def tag_count_rows(rows: Sequence[TaggingExample], predicted: Sequence[set[str]], labels: Sequence[str],
-                   weak_weight: float = WEAK_EVAL_WEIGHT) -> list[list[float]]:
+                   weak_weight: float = WEAK_EVAL_WEIGHT, trust: Trust | None = None) -> list[list[float]]:
     """Per example and (owner/tag) label: the weighted [example, label, tp, fp, fn] it adds to weighted_macro_f1's
     counts (nothing for a true negative)."""
     index = {label: k for k, label in enumerate(labels)}
     out = []
     for i, (row, guess) in enumerate(zip(rows, predicted)):
         for tag, value in sorted(row.targets.items()):
-            weight = label_weight(row, tag, weak_weight)
+            weight = label_weight(row, tag, weak_weight, trust)
             if weight <= 0 or not (value or tag in guess):
                 continue
             counts = [0.0, 0.0, 0.0]
@@ -48,13 +69,13 @@ def tag_count_rows(rows: Sequence[TaggingExample], predicted: Sequence[set[str]]
 
 
 def weighted_macro_f1(rows: Sequence[TaggingExample], predicted: Sequence[set[str]],
-                      weak_weight: float = WEAK_EVAL_WEIGHT) -> dict:
+                      weak_weight: float = WEAK_EVAL_WEIGHT, trust: Trust | None = None) -> dict:
     """Per (owner, tag): weighted true/false positives and false negatives over the labelled targets, F1 each,
     averaged over the tags with any weight (learning.metrics.macro_f1 with label weights)."""
     counts: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     for row, guess in zip(rows, predicted):
         for tag, value in row.targets.items():
-            weight = label_weight(row, tag, weak_weight)
+            weight = label_weight(row, tag, weak_weight, trust)
             if weight <= 0 or not (value or tag in guess):
                 continue
             c = counts[f"{row.owner}/{tag}"]

@@ -5,6 +5,15 @@ Labels come from the active feedback only (an undone event and the undo itself t
   they added, confirmed or rejected anywhere) is a target: added/confirmed = 1 and rejected = 0 (weight 1, the
   last word wins); otherwise a tag analysis put on the photo is a weak positive and any other a weak negative
   (weight WEAK_WEIGHT, WEAK_NEGATIVE_WEIGHT for the negatives: the owner looked at the photo and left it so).
+  A weak positive is only as good as the owner's own answers about its tag where analysis put it: it weighs
+  WEAK_WEIGHT x keep_rate(confirmed, rejected) in training (1 for a tag never rejected there; weak_trust, from
+  the examples trained on: a fold model's from its folds), and the gate counts it at WEAK_EVAL_WEIGHT x the share
+  kept where asked (learning.evidence.judged_trust). A review-queue answer is one question about
+  one tag of a photo, not a look at all its tags: an owner who rejected "clothing" on the seven photos they were
+  asked about and never confirmed it did not keep it on the thirty other reviewed photos, yet at full weight those
+  thirty outvoted the seven answers and the tag was never suppressed. Down-weighted, not dropped: where the
+  rejections fell on odd photos (a "mammal" on a blurred face) the weak positives still rank the photos the tag
+  fits (cats) above them.
 - faces: face_assigned confirms a face as a person, face_not_person rejects it for one. Pairs of confirmed faces
   are the same person or not; a rejected face against the confirmed faces of that person is a "not the same".
 
@@ -46,6 +55,10 @@ WEAK_WEIGHT = 0.5
 # photo is no promise that none of the owner's own tags fits it (at WEAK_WEIGHT such negatives drowned the few
 # positives of a custom tag as more photos were reviewed, and later models lost it)
 WEAK_NEGATIVE_WEIGHT = 0.25
+# keep_rate's prior: half a confirmation behind every analysis tag, so k rejections and no confirmation leave its
+# weak positives 1 / (2k + 1) of their weight (1.0, a whole confirmation, was measured too: the noise tags went
+# on outweighing the rejections longer, benchmarks/feedback_gain.py)
+KEEP_PRIOR = 0.5
 MAX_PAIRS_PER_OWNER = 20_000
 MAX_FACES_PER_OWNER = 600  # ~180k candidate pairs: enough, and the pair loop stays seconds
 TAGGING_FILE = "tagging.jsonl"
@@ -104,6 +117,37 @@ def face_labels(events: Iterable[Mapping]) -> tuple[dict[tuple[str, str], str], 
     return confirmed, {k: v for k, v in rejected.items() if v}
 
 
+def keep_rate(confirmed: int, rejected: int, prior: float = KEEP_PRIOR) -> float:
+    """How often the owner keeps an analysis tag, from their answers where analysis put it: the posterior mean of
+    a Beta(KEEP_PRIOR, 0) prior (analysis is right until the owner says otherwise) after `confirmed` yes and
+    `rejected` no. 1 while they never rejected it."""
+    return (confirmed + prior) / (confirmed + rejected + prior)
+
+
+def on_photo_answers(rows: Iterable[TaggingExample]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(owner, tag) -> (confirmed, rejected): the owner's own answers about a tag on the photos analysis put it
+    on (an added tag is never on the photo from analysis; a rejected one is)."""
+    counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        present = analysis_tags(row.photo)
+        for tag, value in row.targets.items():
+            if not row.is_weak(tag) and tag in present:
+                counts[(row.owner, tag)][0 if value else 1] += 1
+    return {key: (c[0], c[1]) for key, c in counts.items()}
+
+
+def weak_trust(rows: Sequence[TaggingExample], prior: float = KEEP_PRIOR) -> dict[tuple[str, str], float]:
+    """(owner, tag) -> how far that tag's weak positives are believed (keep_rate of the owner's answers in `rows`),
+    for the tags the owner rejected somewhere analysis put them; any other tag's weak positives keep trust 1."""
+    return {key: keep_rate(c, r, prior) for key, (c, r) in on_photo_answers(rows).items() if r}
+
+
+def trusted_weights(rows: Sequence[TaggingExample], tag: str, trust: Mapping[tuple[str, str], float]) -> list[float]:
+    """The training weight of each row's label for `tag`: its stored weight, a weak positive's times its trust."""
+    return [row.weights.get(tag, 1.0) * (trust.get((row.owner, tag), 1.0) if row.is_weak(tag) and row.targets.get(tag)
+                                          else 1.0) for row in rows]
+
+
 @dataclass
 class TaggingExample:
     owner: str
@@ -125,6 +169,10 @@ class TaggingExample:
         body = json.loads(text)
         return cls(body["owner"], PhotoFeatures(**body["photo"]), body["targets"], body.get("weights", {}),
                    int(body.get("fold", 0)))
+
+    def is_weak(self, tag: str) -> bool:
+        """Not the owner's word: a tag of their vocabulary left on (or off) this reviewed photo as analysis had it."""
+        return self.weights.get(tag, 1.0) < 1.0
 
 
 @dataclass
