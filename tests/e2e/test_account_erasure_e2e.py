@@ -1,6 +1,7 @@
 """Account erasure end to end on the local stack: real HTTP, real sample photos analysed by the local models,
 feedback and faces, then DELETE /account. Afterwards every listing, search, photo and blob link of that user is
-empty or 404, the audit finds nothing, and another user's library is untouched. A crash half-way is finished by
+empty or 404, the audit finds nothing, the sign-in is gone (a token issued before still works until it expires, and
+a repeat erases nothing), and another user's library is untouched. A crash half-way is finished by
 running erase again, nothing counted twice."""
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def test_delete_account_leaves_nothing_of_the_user_and_the_other_library_intact(
     body = response.json()
     assert body["deleted"]["photos"] == len(NAMES)
     assert body["remaining"] == {}
+    assert body["deleted"]["logins"] == 1 and stack.identity.get_user("gail") is None, "the sign-in went last"
+    assert body["deleted"]["settings"] == 0, "gail never chose: the demo's default, nothing stored"
     # A local photo delete leaves its embedding row (reads join the photos, so it is invisible): erasure takes it.
     assert body["deleted"]["image_embeddings"] == len(NAMES)
 
@@ -82,6 +85,7 @@ def test_delete_account_leaves_nothing_of_the_user_and_the_other_library_intact(
     assert len(services.feedback_store.events(hugo.sub)) == 1
     assert services.search_index.count(hugo.sub) == len(theirs)
     assert services.account.audit(hugo.sub), "hugo's library is still there"
+    assert stack.identity.get_user("hugo") is not None
 
     again = leaving._call("DELETE", "/account").json()
     assert set(again["deleted"].values()) == {0} and again["remaining"] == {}, "a repeat deletes and counts nothing"

@@ -213,6 +213,17 @@ class LocalIdentityProvider:
         return dict(claims)
 
 
+@dataclass(frozen=True)
+class LocalLogins:
+    """The local sign-ins as account erasure's Logins: DELETE /account removes the caller's own user (the name
+    from the verified token) once nothing blocking remains, as the cloud deletes the Cognito user."""
+
+    identity: LocalIdentityProvider
+
+    def delete(self, username: str) -> bool:
+        return self.identity.delete_user(username)
+
+
 def _code_hash(code: str) -> str:
     return hashlib.sha256(code.encode()).hexdigest()
 
