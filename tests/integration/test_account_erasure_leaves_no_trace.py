@@ -5,7 +5,6 @@ Another user's library stays. The owner id (the token's `sub`) and the sign-in n
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +20,8 @@ from photo_organizer.models import utcnow
 from photo_organizer.people.models import MustLink, Person
 from photo_organizer.people.store import StoredFace
 
+from erasure_traces import files_naming, sqlite_rows_naming
 from ready_photos import add_ready_photo
-
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def library(services, data: Path, owner: str, photo_ids: list[str]) -> None:
@@ -47,39 +45,6 @@ def library(services, data: Path, owner: str, photo_ids: list[str]) -> None:
     assert services.search.index_photos(owner, photo_ids) == len(photo_ids)
     services.people_store.save_person(Person(owner=owner, person_id="p0", name="Ann", face_ids=frozenset({"f0"})))
     services.people_store.add_constraint(owner, MustLink(a="f0", b="f1", created_at=now))
-
-
-def sqlite_rows_naming(data: Path, needles: list[str]) -> list[str]:
-    """`file table: row` of every row of every table of every SQLite file under `data` with a needle in a cell."""
-    found = []
-    for path in sorted(p for p in data.rglob("*") if p.is_file() and _is_sqlite(p)):
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-            for table in tables:
-                for row in db.execute(f'SELECT * FROM "{table}"'):  # noqa: S608 - names read from the schema
-                    cells = [c.decode("latin-1") if isinstance(c, bytes) else str(c) for c in row]
-                    if any(needle in cell for needle in needles for cell in cells):
-                        found.append(f"{path.relative_to(data)} {table}: {row!r:.160}")
-    return found
-
-
-def files_naming(data: Path, needles: list[str]) -> list[str]:
-    """Files under `data` whose path names a needle, or whose text (not SQLite: see above) contains one."""
-    found = []
-    for path in sorted(p for p in data.rglob("*") if p.is_file()):
-        relative = str(path.relative_to(data))
-        if any(needle in relative for needle in needles):
-            found.append(relative)
-        elif not _is_sqlite(path) and not path.name.endswith(("-wal", "-shm", "-journal")):
-            content = path.read_bytes()
-            if any(needle.encode() in content for needle in needles):
-                found.append(f"{relative} (content)")
-    return found
-
-
-def _is_sqlite(path: Path) -> bool:
-    with path.open("rb") as f:
-        return f.read(len(SQLITE_HEADER)) == SQLITE_HEADER
 
 
 def test_users_delete_leaves_no_row_or_file_naming_the_user(tmp_path) -> None:
