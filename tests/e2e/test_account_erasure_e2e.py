@@ -16,7 +16,7 @@ from photo_organizer.feedback.dataset import record_from_line
 from photo_organizer.local_stack.analysis_runner import LABEL_MODEL, analyse_library
 from photo_organizer.local_stack.client import ApiError, PhotoApiClient
 
-from erasure_traces import files_naming, sqlite_rows_naming
+from erasure_traces import files_naming, raw_bytes_naming, sqlite_rows_naming
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,9 +90,9 @@ def test_delete_account_leaves_nothing_of_the_user_and_the_other_library_intact(
     assert stack.identity.get_user("hugo") is not None
 
     # Nothing under the data folder names gail: no row of any SQLite table (queue, journals, ledgers included), no
-    # file name, no text file.
+    # file name, no byte of any file (deleted rows zeroed, write-ahead logs truncated).
     data = stack.settings.data_dir
-    left = sqlite_rows_naming(data, [gail.sub]) + files_naming(data, [gail.sub])
+    left = sqlite_rows_naming(data, [gail.sub]) + files_naming(data, [gail.sub]) + raw_bytes_naming(data, gail.sub)
     assert left == [], "\n".join(left)
 
     again = leaving._call("DELETE", "/account").json()

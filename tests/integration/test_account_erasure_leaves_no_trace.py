@@ -20,7 +20,7 @@ from photo_organizer.models import utcnow
 from photo_organizer.people.models import MustLink, Person
 from photo_organizer.people.store import StoredFace
 
-from erasure_traces import files_naming, sqlite_rows_naming
+from erasure_traces import files_naming, raw_bytes_naming, sqlite_rows_naming
 from ready_photos import add_ready_photo
 
 
@@ -66,6 +66,8 @@ def test_users_delete_leaves_no_row_or_file_naming_the_user(tmp_path) -> None:
     left = sqlite_rows_naming(data, needles)
     assert left == [], "\n".join(left)
     assert files_naming(data, needles) == []
+    # Nor do the files' bytes: secure_delete zeroed the deleted rows, the write-ahead logs were truncated.
+    assert raw_bytes_naming(data, leaving.sub) == []
     assert sqlite_rows_naming(data, [staying.sub]), "the other user's library stays"
     assert services.metadata.photo_ids(staying.sub) == ["2123456789abcdef0123456789abcdef"]
 

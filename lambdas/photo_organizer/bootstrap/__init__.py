@@ -85,6 +85,7 @@ class Services:
     clustering: ClusteringState | None = None  # the cloud's clustering marks: account erasure deletes the owner's
     ingest_backlog: IngestBacklog | None = None  # the local queue's rows: account erasure deletes the owner's
     used_uploads: UsedUploads | None = None  # the local gateway's spent upload URLs: account erasure deletes the owner's
+    scrub_deleted: Callable[[], Any] | None = None  # local: truncates the SQLite write-ahead logs after an erasure
     logins: Logins | None = None  # the cloud's Cognito users: account erasure deletes the caller's own
     # The local retraining's files of all owners (model versions, feature snapshot): account erasure strips the owner.
     training_files: TrainingFiles | None = None
@@ -139,7 +140,7 @@ class Services:
             suggestions=self.suggestion_store, search_index=self.search_index, face_matchers=self.face_matchers,
             index_follows_records=not self.index_locally, dataset=self.feedback_dataset, clustering=self.clustering,
             ingest_backlog=self.ingest_backlog, logins=self.logins, training_files=self.training_files,
-            used_uploads=self.used_uploads,
+            used_uploads=self.used_uploads, scrub_deleted=self.scrub_deleted,
         )
         # Do the blobs, records and index agree? (the fault suite and `photo-organizer users audit`)
         self.library_audit = LibraryAudit(
@@ -233,6 +234,7 @@ def build_services(settings: Settings) -> Services:
         features=SqliteFeatureStore(database),
         ingest_backlog=_local_ingest_backlog(data_dir),
         used_uploads=_local_used_uploads(data_dir),
+        scrub_deleted=_local_log_truncation(data_dir),
         training_files=local_training_files(data_dir),
     )
 
@@ -293,6 +295,14 @@ def _local_used_uploads(data_dir: Path) -> UsedUploads:
     from photo_organizer.adapters.local.upload_ledger import UsedUploadLedger
 
     return UsedUploadLedger(_used_uploads_file(data_dir))
+
+
+def _local_log_truncation(data_dir: Path) -> Callable[[], Any]:
+    from functools import partial
+
+    from photo_organizer.adapters.local.sqlite_access import truncate_write_ahead_logs
+
+    return partial(truncate_write_ahead_logs, data_dir)
 
 
 def _used_uploads_file(data_dir: Path) -> Path:

@@ -123,6 +123,9 @@ class AccountErasure:
     # the user must still be able to sign in and call again to finish.
     logins: Logins | None = None
     on_progress: Callable[[str, int], None] | None = None
+    # Locally: the SQLite write-ahead logs checkpointed and truncated once the rows are deleted, so the page images
+    # written before the deletes (the owner's rows) go from the files too (secure_delete zeroes the database pages).
+    scrub_deleted: Callable[[], object] | None = None
     # The cloud's index follows the table (the stream indexer removes a deleted photo's document seconds later;
     # the API role may only search): what remains there is on its way out, not a failure of this erasure.
     index_follows_records: bool = False
@@ -193,6 +196,8 @@ class AccountErasure:
             self.people.user_settings.set_account_erasing(owner, False)  # finished: the account may start anew
             if self.logins is not None and login:
                 report.logins = int(self.logins.delete(login))
+        if self.scrub_deleted is not None:  # last: the mark's own row is deleted just above
+            self.scrub_deleted()
         return report
 
     def audit(self, owner: str) -> list[Remaining]:

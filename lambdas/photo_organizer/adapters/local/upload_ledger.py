@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from photo_organizer.adapters.local.sqlite_access import SECURE_DELETE
 from photo_organizer.keys import PhotoKeys
 
 
@@ -28,6 +29,7 @@ class UsedUploadLedger:
         with self._lock, self._db as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(SECURE_DELETE)
             db.execute("CREATE TABLE IF NOT EXISTS used_uploads (key TEXT PRIMARY KEY, used_at REAL NOT NULL)")
 
     def claim(self, key: str) -> bool:
