@@ -131,10 +131,9 @@ def test_delete_account_as_deployed_leaves_nothing_of_the_user_and_the_other_use
     assert rehearsal.denials(indexer) == []
     status, again = rehearsal.http.request("DELETE", "/account", token=token)
     assert (status, again["remaining"], set(again["deleted"].values())) == (200, {}, {0}), again
-    # What the audit says, swept independently: the owner's partition keeps only the consent-off setting (faces
-    # must never come back for this user by default), no object version or delete marker in either bucket.
-    assert [(i["SK"]["S"], i.get("biometric_consent")) for i in _items_of(rehearsal, owner)] == \
-        [("SETTINGS#biometrics", {"BOOL": False})]
+    # What the audit says, swept independently: no item of the table names the owner (the consent setting went
+    # too: the cloud's default for no setting is off), no object version or delete marker in either bucket.
+    assert _items_of(rehearsal, owner) == []
     assert _objects_of(rehearsal, owner) == {"Originals": [], "Derivatives": []}
     assert [d for d in rehearsal.opensearch.documents.values()
             if d.source.get("owner") == owner and not d.source.get("deleted")] == []

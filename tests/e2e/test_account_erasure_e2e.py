@@ -1,6 +1,7 @@
 """Account erasure end to end on the local stack: real HTTP, real sample photos analysed by the local models,
 feedback and faces, then DELETE /account. Afterwards every listing, search, photo and blob link of that user is
-empty or 404, the audit finds nothing, and another user's library is untouched. A crash half-way is finished by
+empty or 404, the audit finds nothing, the sign-in is gone (a token issued before still works until it expires, and
+a repeat erases nothing), and another user's library is untouched. A crash half-way is finished by
 running erase again, nothing counted twice."""
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import pytest
 from photo_organizer.feedback.dataset import record_from_line
 from photo_organizer.local_stack.analysis_runner import LABEL_MODEL, analyse_library
 from photo_organizer.local_stack.client import ApiError, PhotoApiClient
+
+from erasure_traces import files_naming, raw_bytes_naming, sqlite_rows_naming
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +59,8 @@ def test_delete_account_leaves_nothing_of_the_user_and_the_other_library_intact(
     body = response.json()
     assert body["deleted"]["photos"] == len(NAMES)
     assert body["remaining"] == {}
+    assert body["deleted"]["logins"] == 1 and stack.identity.get_user("gail") is None, "the sign-in went last"
+    assert body["deleted"]["settings"] == 0, "gail never chose: the demo's default, nothing stored"
     # A local photo delete leaves its embedding row (reads join the photos, so it is invisible): erasure takes it.
     assert body["deleted"]["image_embeddings"] == len(NAMES)
 
@@ -82,6 +87,13 @@ def test_delete_account_leaves_nothing_of_the_user_and_the_other_library_intact(
     assert len(services.feedback_store.events(hugo.sub)) == 1
     assert services.search_index.count(hugo.sub) == len(theirs)
     assert services.account.audit(hugo.sub), "hugo's library is still there"
+    assert stack.identity.get_user("hugo") is not None
+
+    # Nothing under the data folder names gail: no row of any SQLite table (queue, journals, ledgers included), no
+    # file name, no byte of any file (deleted rows zeroed, write-ahead logs truncated).
+    data = stack.settings.data_dir
+    left = sqlite_rows_naming(data, [gail.sub]) + files_naming(data, [gail.sub]) + raw_bytes_naming(data, gail.sub)
+    assert left == [], "\n".join(left)
 
     again = leaving._call("DELETE", "/account").json()
     assert set(again["deleted"].values()) == {0} and again["remaining"] == {}, "a repeat deletes and counts nothing"

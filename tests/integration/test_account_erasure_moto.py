@@ -1,6 +1,7 @@
 """Account erasure on the AWS backend under moto: DELETE /account through the API handler erases the owner's S3
 objects (every version), DynamoDB items (photos, claims, faces, people, corrections, feedback events, search marks,
-embeddings, suggestions, the promoted face matcher) and asks Rekognition to delete the owner's collection (the
+embeddings, suggestions, the promoted face matcher, the clustering mark, the consent setting: a scan of every table
+and bucket finds nothing naming the owner) and asks Rekognition to delete the owner's collection (the
 request is checked, moto has no collections); another owner's items and objects stay."""
 
 from __future__ import annotations
@@ -98,6 +99,31 @@ def objects_of(s3, owner: str) -> list[str]:
     return found
 
 
+def dynamodb_items_naming(owner: str) -> list[str]:
+    """Every item of every table whose keys or attributes contain the owner id: a scan, not a query of the owner's
+    partition, so an item kind keyed otherwise (or added later) is found too."""
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    found = []
+    for table in client.list_tables()["TableNames"]:
+        for page in client.get_paginator("scan").paginate(TableName=table):
+            found += [f"{table} {item['PK']['S']} {item['SK']['S']}" for item in page["Items"]
+                      if owner in json.dumps(item, default=str)]
+    return found
+
+
+def s3_objects_naming(s3, owner: str) -> list[str]:
+    """Every version and delete marker of every bucket whose key or (small) body contains the owner id."""
+    found = []
+    for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
+        response = s3.list_object_versions(Bucket=bucket)
+        for version in [*response.get("Versions", []), *response.get("DeleteMarkers", [])]:
+            body = b"" if "Size" not in version else s3.get_object(
+                Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+            if owner in version["Key"] or owner.encode() in body:
+                found.append(f"{bucket}/{version['Key']}")
+    return found
+
+
 def call_api(method: str, path: str, owner: str, *, login: str | None = None) -> tuple[int, dict]:
     from photo_organizer.handlers import api
 
@@ -120,9 +146,10 @@ def test_delete_account_erases_items_objects_and_requests_the_collection_deletio
     assert body["deleted"]["photos"] == 2 and body["deleted"]["faces"] == 2 and body["deleted"]["models"] == 1
     assert rekognition_requests == [{"CollectionId": f"po-faces-{LEAVING}"}]
     assert objects_of(s3, LEAVING) == [], "every version and delete marker of the owner's objects"
-    # What the owner partition still holds: only the consent setting, now off (face processing stays off).
-    assert items_of(LEAVING) == ["SETTINGS#biometrics"]
+    assert items_of(LEAVING) == [], "the consent setting too (the cloud's default, off, answers for no setting)"
     assert services.user_settings.biometric_consent(LEAVING) is False
+    assert dynamodb_items_naming(LEAVING) == [] and s3_objects_naming(s3, LEAVING) == []
+    assert dynamodb_items_naming(STAYING) and s3_objects_naming(s3, STAYING), "the scans do find an owner"
     assert items_of(STAYING) == staying_items and objects_of(s3, STAYING) == staying_objects
 
     status, again = call_api("DELETE", "/account", LEAVING)

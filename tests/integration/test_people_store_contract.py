@@ -244,6 +244,26 @@ def test_consent_default_is_the_adapters_argument_and_the_choice_sticks(people: 
     assert cloud_like.biometric_consent("carol") is False
 
 
+def test_an_account_being_erased_has_no_consent_and_its_settings_can_be_forgotten(
+        people: PeopleStoreUnderTest) -> None:
+    """Erasure deletes the consent setting before it finishes: meanwhile the erasure mark answers "no consent",
+    so the local demo's default (on) never starts face processing for an account on its way out."""
+    store = people.make(True)
+    for owner in ("alice", "bob"):
+        store.set_biometric_consent(owner, True)
+    store.set_account_erasing("alice", True)
+    assert store.biometric_consent("alice") is False and store.biometric_consent("bob") is True
+    assert store.stored_settings("alice") == 1
+
+    assert store.forget_settings("alice") == 1 and store.forget_settings("alice") == 0
+    assert store.stored_settings("alice") == 0 and store.biometric_consent("alice") is False
+    store.set_account_erasing("alice", False)
+    assert store.biometric_consent("alice") is True, "no setting and no mark: the adapter's default, as a new user"
+    assert store.stored_settings("bob") == 1 and store.biometric_consent("bob") is True
+    if people.kind == "aws":
+        assert people.raw_sort_keys("alice") == []
+
+
 # ---- forget --------------------------------------------------------------------------------------------------
 
 

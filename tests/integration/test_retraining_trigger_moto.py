@@ -176,3 +176,35 @@ def test_the_start_token_is_the_same_for_a_retried_batch_and_fits_the_api(table,
     sagemaker.expect_listing()
     sagemaker.expect_start(token=_token("1-50"))
     assert _trigger(table, sagemaker).record(50, batch="1-50").started
+
+
+def test_the_feedback_functions_pipeline_start_names_no_owner(table, sagemaker):
+    """SageMaker keeps an execution's request (display name, parameters) and CloudWatch keeps its jobs' logs after an
+    account erasure: the start the feedback function makes from owners' events carries none of their ids. No
+    PipelineParameters at all (the pipeline's own are instance types and thresholds: tests/infrastructure/test_ml),
+    the display name is a count, the token a hash of the batch's sequence numbers."""
+    from photo_organizer.adapters.aws.s3_feedback_dataset import S3FeedbackDataset
+    from photo_organizer.adapters.aws.stream_feedback import feedback_from_stream, sequence_of
+    from photo_organizer.services.retraining_trigger import FeedbackStreamRecorder
+    from test_feedback_recording_moto import feedback_item, stream_record
+
+    owners = ["3f1c2b7e-0000-4000-8000-00000000a11c", "3f1c2b7e-0000-4000-8000-00000000b0b0"]
+    boto3.client("s3").create_bucket(Bucket="po-dataset-test")
+    requests: list[dict] = []
+    sagemaker.client.meta.events.register("before-parameter-build.sagemaker.StartPipelineExecution",
+                                          lambda params, **_: requests.append(params))
+    recorder = FeedbackStreamRecorder(S3FeedbackDataset("po-dataset-test"), _trigger(table, sagemaker, minimum=2),
+                                      parse=feedback_from_stream, sequence_of=sequence_of)
+    sagemaker.expect_listing("Succeeded")
+    arn = sagemaker.expect_start()
+
+    outcome = recorder.record_batch([
+        stream_record(feedback_item(owner, f"f{n}", photo_id=f"p{n}", tag=f"tag of {owner}"), f"{100 + n}")
+        for n, owner in enumerate(owners)])
+
+    assert outcome.trigger is not None and outcome.trigger.started == arn
+    [request] = requests
+    assert set(request) == {"PipelineName", "PipelineExecutionDisplayName", "ClientRequestToken"}, request
+    assert request["PipelineExecutionDisplayName"] == "feedback-2"
+    assert not any(owner in json.dumps(request) for owner in owners)
+    assert not any(owner in json.dumps(_state()) for owner in owners), "the trigger's item names no owner either"

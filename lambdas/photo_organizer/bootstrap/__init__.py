@@ -22,7 +22,7 @@ from photo_organizer.ports.operations import JobRunner
 from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
 from photo_organizer.ports.people import PeopleStore, UserSettings
 from photo_organizer.ports.search import SearchIndex, SearchWriter
-from photo_organizer.ports.storage import BlobStore, IngestBacklog, MetadataStore
+from photo_organizer.ports.storage import BlobStore, IngestBacklog, MetadataStore, UsedUploads
 from photo_organizer.ports.training import TrainingFiles
 from photo_organizer.people.searches import FaceSearch
 from photo_organizer.search.models import SearchDocument
@@ -84,6 +84,8 @@ class Services:
     face_matchers: FaceMatcherStore | None = None
     clustering: ClusteringState | None = None  # the cloud's clustering marks: account erasure deletes the owner's
     ingest_backlog: IngestBacklog | None = None  # the local queue's rows: account erasure deletes the owner's
+    used_uploads: UsedUploads | None = None  # the local gateway's spent upload URLs: account erasure deletes the owner's
+    scrub_deleted: Callable[[], Any] | None = None  # local: truncates the SQLite write-ahead logs after an erasure
     logins: Logins | None = None  # the cloud's Cognito users: account erasure deletes the caller's own
     # The local retraining's files of all owners (model versions, feature snapshot): account erasure strips the owner.
     training_files: TrainingFiles | None = None
@@ -138,6 +140,7 @@ class Services:
             suggestions=self.suggestion_store, search_index=self.search_index, face_matchers=self.face_matchers,
             index_follows_records=not self.index_locally, dataset=self.feedback_dataset, clustering=self.clustering,
             ingest_backlog=self.ingest_backlog, logins=self.logins, training_files=self.training_files,
+            used_uploads=self.used_uploads, scrub_deleted=self.scrub_deleted,
         )
         # Do the blobs, records and index agree? (the fault suite and `photo-organizer users audit`)
         self.library_audit = LibraryAudit(
@@ -230,6 +233,8 @@ def build_services(settings: Settings) -> Services:
         suggestion_store=SqliteSuggestionStore(database),
         features=SqliteFeatureStore(database),
         ingest_backlog=_local_ingest_backlog(data_dir),
+        used_uploads=_local_used_uploads(data_dir),
+        scrub_deleted=_local_log_truncation(data_dir),
         training_files=local_training_files(data_dir),
     )
 
@@ -283,6 +288,25 @@ def _local_ingest_backlog(data_dir) -> IngestBacklog:
     from photo_organizer.local_stack.queue import QUEUE_FILE, LocalEventQueue
 
     return LocalEventQueue(data_dir / QUEUE_FILE, None)
+
+
+def _local_used_uploads(data_dir: Path) -> UsedUploads:
+    """The ledger local_upload_verifier claims upload URLs in (the same file; SQLite serialises the two)."""
+    from photo_organizer.adapters.local.upload_ledger import UsedUploadLedger
+
+    return UsedUploadLedger(_used_uploads_file(data_dir))
+
+
+def _local_log_truncation(data_dir: Path) -> Callable[[], Any]:
+    from functools import partial
+
+    from photo_organizer.adapters.local.sqlite_access import truncate_write_ahead_logs
+
+    return partial(truncate_write_ahead_logs, data_dir)
+
+
+def _used_uploads_file(data_dir: Path) -> Path:
+    return data_dir / "uploads" / "used.sqlite3"
 
 
 def _minilm_available() -> bool:
@@ -609,7 +633,7 @@ def local_upload_verifier(data_dir: Path) -> Callable[..., Any]:
     from photo_organizer.errors import UploadPolicyCode, UploadPolicyError
 
     check = partial(verify_post, signer=LocalSigner.from_file(data_dir / "keys" / "blob-signing.key"))
-    ledger = UsedUploadLedger(data_dir / "uploads" / "used.sqlite3")
+    ledger = UsedUploadLedger(_used_uploads_file(data_dir))
 
     def verify_and_claim(fields: dict[str, str], **kwargs: Any) -> Any:
         verified = check(fields, **kwargs)

@@ -36,6 +36,7 @@ from photo_organizer.analysis.costs import RunSummary
 from photo_organizer.analysis.planning import PhotoRecord
 from photo_organizer.models import PhotoStatus
 from photo_organizer.ports.analysis import AnalysisStore
+from photo_organizer.local_stack.queue import SECURE_DELETE
 from photo_organizer.services.analysis_progress import LOCAL_MAX_ATTEMPTS
 
 logger = logging.getLogger(__name__)
@@ -229,7 +230,9 @@ class AnalysisWorker:
     # ---- journal --------------------------------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self._journal, timeout=30)
+        db = sqlite3.connect(self._journal, timeout=30)
+        db.execute(SECURE_DELETE)  # finished photos' rows (owner ids) are zeroed, not left in free space
+        return db
 
     def _mark(self, record: PhotoRecord, state: str) -> None:
         with self._connect() as db:

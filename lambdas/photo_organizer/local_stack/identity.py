@@ -25,6 +25,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
 from photo_organizer.errors import UnauthorizedError, ValidationError
+from photo_organizer.local_stack.queue import SECURE_DELETE
 
 CLIENT_ID = "photo-organizer-local"
 TOKEN_TTL_SECONDS = 12 * 3600
@@ -79,7 +80,9 @@ class LocalIdentityProvider:
     # ---- users ---------------------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self._db_path, timeout=10)
+        db = sqlite3.connect(self._db_path, timeout=10)
+        db.execute(SECURE_DELETE)  # a deleted user's row is zeroed, not left in the file's free space
+        return db
 
     def add_user(self, username: str, password: str | None = None) -> tuple[LocalUser, str]:
         """Creates a user; returns it and its password (a generated one when none is given)."""
@@ -211,6 +214,17 @@ class LocalIdentityProvider:
         if (times["nbf"] if times["nbf"] is not None else times["iat"]) - CLOCK_SKEW_SECONDS > moment:
             raise UnauthorizedError("the token is not valid yet")
         return dict(claims)
+
+
+@dataclass(frozen=True)
+class LocalLogins:
+    """The local sign-ins as account erasure's Logins: DELETE /account removes the caller's own user (the name
+    from the verified token) once nothing blocking remains, as the cloud deletes the Cognito user."""
+
+    identity: LocalIdentityProvider
+
+    def delete(self, username: str) -> bool:
+        return self.identity.delete_user(username)
 
 
 def _code_hash(code: str) -> str:

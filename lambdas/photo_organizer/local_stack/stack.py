@@ -18,7 +18,7 @@ from starlette.responses import Response
 from photo_organizer import bootstrap
 from photo_organizer.errors import PhotoOrganizerError
 from photo_organizer.local_stack.gateway import create_gateway
-from photo_organizer.local_stack.identity import LocalIdentityProvider
+from photo_organizer.local_stack.identity import LocalIdentityProvider, LocalLogins
 from photo_organizer.local_stack.queue import QUEUE_FILE, LocalEventQueue
 from photo_organizer.local_stack.web import WebApp
 from photo_organizer.settings import Backend, Settings
@@ -83,6 +83,7 @@ class LocalStack:
         bootstrap.use_services(self.services)
         self.verify_upload = bootstrap.local_upload_verifier(data_dir)  # S3's POST policy check, locally
         self.identity = LocalIdentityProvider(data_dir, issuer=f"{self.url}/auth")
+        self.services.account.logins = LocalLogins(self.identity)  # DELETE /account ends with the sign-in, as in the cloud
 
         # Imported here so the handlers bind to the services installed above.
         from photo_organizer.handlers import api, ingest

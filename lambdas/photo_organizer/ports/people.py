@@ -65,10 +65,20 @@ class PeopleStore(Protocol):
 
 class UserSettings(Protocol):
     def biometric_consent(self, owner: str) -> bool:
-        """The owner's choice, or the adapter's default when the owner never chose."""
+        """The owner's choice, or the adapter's default when the owner never chose; False while the account is
+        being erased (the erasure deletes the choice itself, so face processing must not fall back to a default)."""
         ...
 
     def set_biometric_consent(self, owner: str, consent: bool) -> None: ...
+
+    def stored_settings(self, owner: str) -> int:
+        """How many settings of the owner are stored (the erasure mark not counted): what account erasure's audit
+        lists as "settings"."""
+        ...
+
+    def forget_settings(self, owner: str) -> int:
+        """Account erasure: deletes the owner's settings (the erasure mark stays); returns how many there were."""
+        ...
 
     def account_erasing(self, owner: str) -> bool:
         """True from the start of an account erasure until it finished: uploads are refused meanwhile."""

@@ -112,3 +112,15 @@ class IngestBacklog(Protocol):
     def forget_owner(self, owner: str) -> int:
         """Removes the owner's queued and dead-lettered events; returns how many."""
         ...
+
+
+class UsedUploads(Protocol):
+    """The local gateway's record of spent upload URLs, one row per key (the key names the owner). S3 keeps no such
+    record in the cloud: a presigned POST may be repeated there until it expires."""
+
+    def owner_claims(self, owner: str) -> int: ...
+
+    def forget_owner(self, owner: str) -> int:
+        """Removes the rows of the owner's keys; returns how many. A URL of theirs replayed before it expires then
+        stores an original without a record, which the ingest removes as an orphan (as in the cloud)."""
+        ...

@@ -3,11 +3,14 @@
 Order matters. First new face data stops (biometric consent off: a running analysis keeps no faces), then each
 photo goes the way a single delete goes (bytes first, derived records, the record last; the search document with
 it), then the biometric data (the cloud's collection, faces, people, corrections: the consent-off path), then
-the owner-wide leftovers (feedback events, image embeddings, suggestions), and last the training files that hold
+the owner-wide leftovers (feedback events, image embeddings, suggestions, the owner's settings, the local spent
+upload URLs), and last the training files that hold
 many owners (locally: every model version, the feature snapshot, an unfinished run's folder; last, so that a
 retraining starting after them finds nothing of the owner to learn from). Every step is idempotent and reads
 what is still there, so a crash half-way is finished by running erase again, and a re-run counts only what it
-deleted itself. Only the owner's keys and entries are ever touched.
+deleted itself. Only the owner's keys and entries are ever touched. The erasure mark set first is the last thing
+to go, once nothing blocking remains; until then it keeps uploads out and face processing off (the consent setting
+itself is gone by then), and the audit lists it, so a crashed erasure is never reported as finished.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from photo_organizer.ports.analysis import AnalysisStore, FeatureStore
 from photo_organizer.ports.feedback import FeedbackDataset, FeedbackStore, SuggestionStore
 from photo_organizer.ports.people import ClusteringState, FaceMatcherStore, PeopleStore
 from photo_organizer.ports.search import SearchIndex
-from photo_organizer.ports.storage import IngestBacklog, MetadataStore
+from photo_organizer.ports.storage import IngestBacklog, MetadataStore, UsedUploads
 from photo_organizer.ports.training import TrainingFiles
 from photo_organizer.services.people import PeopleService
 from photo_organizer.services.photos import PhotoService
@@ -31,6 +34,7 @@ from photo_organizer.services.photos import PhotoService
 SEARCH_DOCUMENTS = "search documents"
 TRAINING_FILES = "training files"
 RETRAINING_RUNNING = "retraining under way"  # its snapshot may hold the owner: the erasure finishes after it
+UNFINISHED_ERASURE = "unfinished erasure"  # the erasure mark: erase() removes it last, the audit lists it until then
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class ErasureReport:
     model_entries: int = 0  # the owner's entries and lines taken out of the training files
     training_files: int = 0  # training files rewritten or deleted
     queued_uploads: int = 0
+    used_upload_urls: int = 0
+    settings: int = 0
     logins: int = 0
     search_documents: int = 0
     remaining: list[Remaining] = field(default_factory=list)
@@ -82,6 +88,8 @@ class ErasureReport:
             "model_entries": self.model_entries,
             "training_files": self.training_files,
             "queued_uploads": self.queued_uploads,
+            "used_upload_urls": self.used_upload_urls,
+            "settings": self.settings,
             "logins": self.logins,
             "search_documents": self.search_documents,
         }
@@ -106,6 +114,8 @@ class AccountErasure:
     dataset: FeedbackDataset | None = None
     # The local queue's upload events (queued and dead-lettered) naming the owner's keys.
     ingest_backlog: IngestBacklog | None = None
+    # The local gateway's spent upload URLs (their keys name the owner).
+    used_uploads: UsedUploads | None = None
     # The local retraining's files of all owners: model versions, feature snapshot, unfinished runs (the cloud's run
     # files and models are the feedback Lambda's, once the erasure mark is gone: services.training_data_erasure).
     training_files: TrainingFiles | None = None
@@ -113,6 +123,9 @@ class AccountErasure:
     # the user must still be able to sign in and call again to finish.
     logins: Logins | None = None
     on_progress: Callable[[str, int], None] | None = None
+    # Locally: the SQLite write-ahead logs checkpointed and truncated once the rows are deleted, so the page images
+    # written before the deletes (the owner's rows) go from the files too (secure_delete zeroes the database pages).
+    scrub_deleted: Callable[[], object] | None = None
     # The cloud's index follows the table (the stream indexer removes a deleted photo's document seconds later;
     # the API role may only search): what remains there is on its way out, not a failure of this erasure.
     index_follows_records: bool = False
@@ -124,6 +137,7 @@ class AccountErasure:
         # 1. Stop new writes: the account is marked (uploads are refused until the erasure finished) and face
         # processing is off (set_consent below repeats it and deletes what is stored).
         self.people.user_settings.set_account_erasing(owner, True)
+        settings_before = self.people.user_settings.stored_settings(owner)  # the off-switches below write one
         self.people.user_settings.set_biometric_consent(owner, False)
         if self.ingest_backlog is not None:  # uploads are refused from here on: no new event of the owner comes
             report.queued_uploads = self.ingest_backlog.forget_owner(owner)
@@ -155,6 +169,11 @@ class AccountErasure:
             report.dataset_lines = self.dataset.forget_owner(owner)
         if self.face_matchers is not None:
             report.models = int(self.face_matchers.forget(owner))
+        if self.used_uploads is not None:
+            report.used_upload_urls = self.used_uploads.forget_owner(owner)
+        # The consent choice (off since step 1): the erasure mark answers "no consent" from here until it goes.
+        self.people.user_settings.forget_settings(owner)
+        report.settings = settings_before
         retraining_running = False
         if self.training_files is not None:
             try:
@@ -168,7 +187,7 @@ class AccountErasure:
             # whose record had gone already). The cloud's writer is the stream indexer: it does the same when the
             # erasure mark's REMOVE reaches it (the API role may only search).
             report.search_documents = self.search_index.forget_owner(owner)
-        report.remaining = self.audit(owner)
+        report.remaining = [r for r in self.audit(owner) if r.store != UNFINISHED_ERASURE]  # this one's own mark
         if retraining_running:
             report.remaining.append(Remaining(RETRAINING_RUNNING, 1))
         if self.index_follows_records:
@@ -177,6 +196,8 @@ class AccountErasure:
             self.people.user_settings.set_account_erasing(owner, False)  # finished: the account may start anew
             if self.logins is not None and login:
                 report.logins = int(self.logins.delete(login))
+        if self.scrub_deleted is not None:  # last: the mark's own row is deleted just above
+            self.scrub_deleted()
         return report
 
     def audit(self, owner: str) -> list[Remaining]:
@@ -213,6 +234,10 @@ class AccountErasure:
             note("face matcher models", int(self.face_matchers.promoted(owner) is not None))
         if self.ingest_backlog is not None:
             note("queued upload events", self.ingest_backlog.owner_events(owner))
+        if self.used_uploads is not None:
+            note("used upload URLs", self.used_uploads.owner_claims(owner))
+        note("settings", self.people.user_settings.stored_settings(owner))
+        note(UNFINISHED_ERASURE, int(self.people.user_settings.account_erasing(owner)))
         if self.training_files is not None:
             note(TRAINING_FILES, len(self.training_files.files_naming(owner)))
         if self.search_index is not None:

@@ -8,6 +8,8 @@ Items:
   (`entity="person_part"`, `face_ids`); `parts` on the person item says how many.
 - Correction: `SK=CONSTRAINT#{created_at UTC stamp}#{constraint_id}`, `entity="constraint"`, `constraint` (map).
 - Consent: `SK=SETTINGS#biometrics`, `entity="settings"`, `biometric_consent` (BOOL), `updated_at`.
+- Erasure mark: `SK=SETTINGS#erasure`, `entity="settings"`, `started_at`: an account erasure under way. While it
+  exists the owner has no consent (erasure deletes the consent item before it removes the mark).
 
 faces_of_photo reads the owner's FACE# range with a filter on photo_id (the table has no index by photo for
 faces): about 1 KB per face read, so ~10 MB for a 10,000-face library; called on photo deletion only.
@@ -166,7 +168,23 @@ class DynamoDbPeopleStore:
     # ---- consent ----------------------------------------------------------------------------------------------
 
     def biometric_consent(self, owner: str) -> bool:
-        item = self._table.call("get_item", Key=key(owner_pk(owner), CONSENT_SK), ConsistentRead=True).get("Item")
+        # One query reads the choice and the erasure mark (their sort keys bound a range that holds one more small
+        # SETTINGS# item, the clustering mark): an account being erased has no consent, whatever it chose.
+        found = {
+            item["SK"]["S"]: item
+            for item in self._table.items(
+                "query",
+                KeyConditionExpression="PK = :pk AND SK BETWEEN :consent AND :erasure",
+                ExpressionAttributeValues={
+                    ":pk": {"S": owner_pk(owner)}, ":consent": {"S": CONSENT_SK}, ":erasure": {"S": ERASURE_SK}
+                },
+                ProjectionExpression="SK, biometric_consent",
+                ConsistentRead=True,
+            )
+        }
+        if ERASURE_SK in found:
+            return False
+        item = found.get(CONSENT_SK)
         return self._default_consent if item is None else item["biometric_consent"]["BOOL"]
 
     def set_biometric_consent(self, owner: str, consent: bool) -> None:
@@ -179,6 +197,14 @@ class DynamoDbPeopleStore:
                 "updated_at": {"S": utcnow().isoformat()},
             },
         )
+
+    def stored_settings(self, owner: str) -> int:
+        item = self._table.call("get_item", Key=key(owner_pk(owner), CONSENT_SK), ConsistentRead=True).get("Item")
+        return int(item is not None)
+
+    def forget_settings(self, owner: str) -> int:
+        deleted = self._table.call("delete_item", Key=key(owner_pk(owner), CONSENT_SK), ReturnValues="ALL_OLD")
+        return int("Attributes" in deleted)
 
     def account_erasing(self, owner: str) -> bool:
         item = self._table.call("get_item", Key=key(owner_pk(owner), ERASURE_SK), ConsistentRead=True).get("Item")

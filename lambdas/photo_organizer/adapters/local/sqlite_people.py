@@ -3,8 +3,9 @@
 Tables (created if missing): `faces` (owner, face_id, photo_id, document JSON, descriptor BLOB) indexed by photo,
 `people` (owner, person_id, document JSON), `person_constraints` (owner, constraint_id, sort_key, document JSON)
 ordered by sort_key (`{created_at UTC}#{id}`, the DynamoDB adapter's sort key), `user_settings` (owner,
-biometric_consent, updated_at). Every write is one BEGIN IMMEDIATE transaction, so replace_people and
-forget_biometrics are atomic for readers in any process.
+biometric_consent, updated_at), `account_erasures` (owner, started_at: an erasure under way, no consent meanwhile).
+Every write is one BEGIN IMMEDIATE transaction, so replace_people and forget_biometrics are atomic for readers in any
+process.
 """
 
 from __future__ import annotations
@@ -174,14 +175,28 @@ class SqlitePeopleStore(SqliteAccess):
 
     def biometric_consent(self, owner: str) -> bool:
         with self._read() as db:
-            row = db.execute("SELECT biometric_consent FROM user_settings WHERE owner = ?", (owner,)).fetchone()
-        return self._default_consent if row is None else bool(row[0])
+            choice, erasing = db.execute(
+                "SELECT (SELECT biometric_consent FROM user_settings WHERE owner = ?),"
+                " EXISTS (SELECT 1 FROM account_erasures WHERE owner = ?)",
+                (owner, owner),
+            ).fetchone()
+        if erasing:
+            return False
+        return self._default_consent if choice is None else bool(choice)
 
     def set_biometric_consent(self, owner: str, consent: bool) -> None:
         with self._write() as db:
             db.execute(
                 "INSERT OR REPLACE INTO user_settings VALUES (?, ?, ?)", (owner, int(consent), utcnow().isoformat())
             )
+
+    def stored_settings(self, owner: str) -> int:
+        with self._read() as db:
+            return db.execute("SELECT COUNT(*) FROM user_settings WHERE owner = ?", (owner,)).fetchone()[0]
+
+    def forget_settings(self, owner: str) -> int:
+        with self._write() as db:
+            return db.execute("DELETE FROM user_settings WHERE owner = ?", (owner,)).rowcount
 
     def account_erasing(self, owner: str) -> bool:
         with self._read() as db:

@@ -12,6 +12,9 @@ import threading
 import time
 from pathlib import Path
 
+from photo_organizer.adapters.local.sqlite_access import SECURE_DELETE
+from photo_organizer.keys import PhotoKeys
+
 
 class UsedUploadLedger:
     def __init__(self, path: Path) -> None:
@@ -26,6 +29,7 @@ class UsedUploadLedger:
         with self._lock, self._db as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(SECURE_DELETE)
             db.execute("CREATE TABLE IF NOT EXISTS used_uploads (key TEXT PRIMARY KEY, used_at REAL NOT NULL)")
 
     def claim(self, key: str) -> bool:
@@ -36,8 +40,28 @@ class UsedUploadLedger:
             ).rowcount
         return inserted == 1
 
+    def owner_claims(self, owner: str) -> int:
+        with self._lock, self._db as db:
+            return sum(db.execute(f"SELECT COUNT(*) FROM used_uploads WHERE {_IN_RANGE}", bounds).fetchone()[0]  # noqa: S608
+                       for bounds in _owner_key_ranges(owner))
+
+    def forget_owner(self, owner: str) -> int:
+        with self._lock, self._db as db:
+            return sum(db.execute(f"DELETE FROM used_uploads WHERE {_IN_RANGE}", bounds).rowcount  # noqa: S608
+                       for bounds in _owner_key_ranges(owner))
+
     def release(self, key: str) -> None:
         """Gives a claimed URL back: only when its bytes could not be stored (a full disk), so the client's retry
         of the same URL is not refused as a reuse. Nothing was stored under the key, so nothing can be replaced."""
         with self._lock, self._db as db:
             db.execute("DELETE FROM used_uploads WHERE key = ?", (key,))
+
+
+_IN_RANGE = "key >= ? AND key < ?"  # a primary-key range: no LIKE, whose `_` would match any character of an id
+
+
+def _owner_key_ranges(owner: str) -> list[tuple[str, str]]:
+    """[start, end) of the keys under each of the owner's prefixes (`originals/<owner>/`, ...): each prefix ends in
+    `/`, so every key under it sorts below the prefix with its `/` replaced by the next character, `0`."""
+    prefixes = {prefix.rsplit("/", 1)[0] + "/" for _, _, prefix, _ in PhotoKeys.blob_layout(owner)}
+    return [(prefix, prefix[:-1] + "0") for prefix in sorted(prefixes)]
