@@ -34,12 +34,17 @@ def add_photo(services, owner: str, photo_id: str) -> None:
     services.feedback_store.record(record, overlay=overlay_of([record]))
 
 
-def test_users_delete_erases_the_library_and_the_sign_in_and_audits_nothing_left(tmp_path) -> None:
+def library_of_jo_and_kim(tmp_path):
+    """jo (the user to delete) and kim (who stays), with the local services over their data folder."""
     data = tmp_path / "data"
     identity = LocalIdentityProvider(data, issuer="http://127.0.0.1/auth")
     leaving, _ = identity.add_user("jo", "jo's long password")
     staying, _ = identity.add_user("kim", "kim's long password")
-    services = build_services(local_settings(data))
+    return data, identity, leaving, staying, build_services(local_settings(data))
+
+
+def test_users_delete_erases_the_library_and_the_sign_in_and_audits_nothing_left(tmp_path) -> None:
+    data, identity, leaving, staying, services = library_of_jo_and_kim(tmp_path)
     add_photo(services, leaving.sub, "0123456789abcdef0123456789abcdef")
     add_photo(services, staying.sub, "fedcba9876543210fedcba9876543210")
 
@@ -68,11 +73,7 @@ def test_users_delete_takes_the_user_out_of_the_models_and_waits_for_a_running_r
     from photo_organizer.adapters.local.run_lock import LocalRunLock
     from photo_organizer.bootstrap import local_model_registry
 
-    data = tmp_path / "data"
-    identity = LocalIdentityProvider(data, issuer="http://127.0.0.1/auth")
-    leaving, _ = identity.add_user("jo", "jo's long password")
-    staying, _ = identity.add_user("kim", "kim's long password")
-    services = build_services(local_settings(data))
+    data, identity, leaving, staying, services = library_of_jo_and_kim(tmp_path)
     add_photo(services, staying.sub, "fedcba9876543210fedcba9876543210")
     candidate = tmp_path / "candidate"
     candidate.mkdir()
