@@ -107,7 +107,12 @@ def _owners(root: Path) -> set[str]:
 def train_tagging_models(train_root: Path | str, **hyperparameters) -> dict:
     """One TaggingModel per owner with enough reviewed photos; the model.json document (owners, skipped)."""
     root = Path(train_root)
-    return fit_tagging_models(ex.read_tagging_examples(root), owners=_owners(root), **hyperparameters)
+    document = fit_tagging_models(ex.read_tagging_examples(root), owners=_owners(root), **hyperparameters)
+    # what this model has seen: a later evaluation rebuilds its examples from the feedback up to this instant
+    through = ex.read_provenance(root).get("feedback_through")
+    if through:
+        document["feedback_through"] = through
+    return document
 
 
 def fit_tagging_models(rows: Sequence[ex.TaggingExample], *, owners: Iterable[str] = (), **hyperparameters) -> dict:
@@ -407,8 +412,13 @@ def evaluate(
     its model.json records, is refitted without each fold in turn and predicts that fold, so every example is judged
     by a model that never saw it, and the gate's bootstrap resamples all of them. The candidate promoted is the
     document given: the same recipe fitted on every fold (the training step's output, from the same folder).
-    The approved model is judged as it is on the same examples; it may have been fitted on some of them (in sample),
-    which flatters it: the comparison leans towards keeping it (conservative). An approved document of None is the
+    The approved tagging model is judged the same way when its document records the feedback it was trained on
+    (feedback_through) and preprocess rebuilt those examples (APPROVED_TAGGING_FILE): its recipe is refitted on them
+    without each fold and predicts that fold, so both models are judged out of fold, each trained on its own
+    feedback. Judged as it is, it would be in sample on the photos it was fitted on, and on the few photos of a new
+    custom tag that beat any successor judged out of fold (the benchmark's queue stayed at its first model for 80
+    answers). Without that record (an older model, the faces matcher) the approved model is judged as it is, in
+    sample for what it was fitted on: conservative. An approved document of None is the
     untrained baseline (nothing promoted yet); an owner a model document has no model for is scored with the
     baseline behaviour; a candidate of None (nothing trained) is scored as the baseline."""
     root = Path(examples_root)
@@ -416,7 +426,8 @@ def evaluate(
     pairs = ex.read_pair_examples(root)
     faces = ex.read_face_examples(root)
     result = {
-        "tagging": _evaluate_tagging(tagging, candidate_tagging, approved_tagging),
+        "tagging": _evaluate_tagging(tagging, candidate_tagging, approved_tagging,
+                                     ex.read_tagging_examples_as_approved(root)),
         "faces": _evaluate_faces(pairs, faces, candidate_faces, approved_faces),
         "gate": {"margin": margin, "min_examples": min_examples, "min_each_answer": min_each_answer},
     }
@@ -449,24 +460,38 @@ def _tag_guesses(rows: Sequence[ex.TaggingExample], models: Mapping[str, tag_mod
     return out
 
 
-def _cross_fitted_tags(rows: Sequence[ex.TaggingExample], candidate: Mapping) -> list[set[str]]:
-    recipe = _recipe(candidate)
+def _cross_fitted_tags(rows: Sequence[ex.TaggingExample], document: Mapping,
+                       trained_on: Sequence[ex.TaggingExample] | None = None) -> list[set[str]]:
+    """Each row's tags from the document's recipe fitted on `trained_on` (default: the rows) without the row's
+    fold."""
+    recipe = _recipe(document)
+    training = rows if trained_on is None else trained_on
 
     def fit(fold: int) -> Mapping[str, tag_models.TaggingModel]:
-        return tag_models.models_from_document(fit_tagging_models([r for r in rows if r.fold != fold], **recipe))
+        return tag_models.models_from_document(fit_tagging_models([r for r in training if r.fold != fold], **recipe))
 
     return out_of_fold([r.fold for r in rows], fit, lambda models, indexes: _tag_guesses([rows[i] for i in indexes],
                                                                                           models))
 
 
-def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None) -> dict:
+def _approved_judged_out_of_fold(approved: Mapping | None, as_approved: Sequence | None) -> bool:
+    return approved is not None and bool(approved.get("feedback_through")) and as_approved is not None
+
+
+def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None,
+                      as_approved: Sequence[ex.TaggingExample] | None = None) -> dict:
     """Tag macro-F1 on the reviewed photos, each label counted with its weight: what the owner SAID (added/confirmed
     = yes, rejected = no) fully, the weak labels at WEAK_EVAL_WEIGHT only, a weak positive of a tag the owner
     rejected where analysis put it also times the share they kept where asked (learning.evidence.judged_trust)."""
     baseline_guesses = _tag_guesses(rows, {})
     candidate_guesses = _cross_fitted_tags(rows, candidate) if candidate is not None else baseline_guesses
-    approved_guesses = (_tag_guesses(rows, tag_models.models_from_document(approved)) if approved is not None
-                        else baseline_guesses)
+    approved_out_of_fold = _approved_judged_out_of_fold(approved, as_approved)
+    if approved is None:
+        approved_guesses = baseline_guesses
+    elif approved_out_of_fold:
+        approved_guesses = _cross_fitted_tags(rows, approved, trained_on=as_approved)
+    else:
+        approved_guesses = _tag_guesses(rows, tag_models.models_from_document(approved))
 
     trust = counts.judged_trust(rows)
 
@@ -491,7 +516,8 @@ def _evaluate_tagging(rows, candidate: Mapping | None, approved: Mapping | None)
         "examples": len(rows),
         "owners": len({r.owner for r in rows}),
         "folds": len({r.fold for r in rows}),
-        "judged": "candidate out of fold (cross-fitted), approved and baseline as they are",
+        "judged": ("candidate and approved out of fold (cross-fitted, each on its own feedback), baseline as it is"
+                   if approved_out_of_fold else "candidate out of fold (cross-fitted), approved and baseline as they are"),
         "weak_weight": WEAK_EVAL_WEIGHT,
         "held_out": evidence.to_json(),  # per-example counts: the gate's paired bootstrap resamples them
     }
@@ -610,7 +636,8 @@ def retrain_in_process(
     documents, in this process (what the scripts do one step each): {"summary", "tagging", "faces", "evaluation"}
     with the model documents."""
     work = Path(work_dir)
-    summary = ex.build_examples(Path(dataset_root), work, folds=folds)
+    summary = ex.build_examples(Path(dataset_root), work, folds=folds,
+                                approved_through=(approved_tagging or {}).get("feedback_through"))
     labelled = work / ex.LABELLED_DIR
     tagging = train_tagging_models(labelled, **dict(tagging_hyperparameters or {}))
     faces = train_face_matchers(labelled, **dict(faces_hyperparameters or {}))

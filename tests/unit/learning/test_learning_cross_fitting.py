@@ -4,6 +4,7 @@ example judged once by a model fitted without its fold, the gate on the pooled e
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from photo_organizer.learning.examples import (
     read_face_examples,
     read_pair_examples,
     read_tagging_examples,
+    read_tagging_examples_as_approved,
 )
 from photo_organizer.learning.promotion import HeldOutEvidence, decide
 
@@ -193,3 +195,70 @@ def test_too_little_data_is_skipped_with_a_reason(core, tmp_path):
     small = core.train_tagging_models(examples, min_examples=2, min_tag_examples=1)
     reason = core.evaluate(examples, candidate_tagging=small)["tagging"]["decision"]["reason"]
     assert "too few held-out examples to judge: 8 < 10" in reason
+
+
+# ---- the approved model judged out of fold, on the feedback it was trained on ---------------------------------------
+
+
+def _examples_at(root: Path, examples_root: Path, *, approved_through: str | None = None) -> Path:
+    build_examples(root / "dataset", examples_root, approved_through=approved_through)
+    return examples_root / LABELLED_DIR
+
+
+def _keep_first_events(root: Path, count: int) -> Path:
+    """A copy of the dataset holding only the first `count` feedback events: what an earlier run trained on."""
+    earlier = root / "earlier"
+    shutil.copytree(root / "dataset", earlier / "dataset")
+    part = earlier / "dataset" / "feedback" / "date=2026-11-01" / "part.jsonl"
+    part.write_text("".join(part.read_text().splitlines(keepends=True)[:count]))
+    return earlier
+
+
+def test_preprocess_rebuilds_the_examples_the_approved_model_was_trained_on(core, tmp_path):
+    labelled(tmp_path)
+    earlier = _keep_first_events(tmp_path, 40)
+    approved = core.train_tagging_models(_examples_at(earlier, earlier / "sets"))
+    assert approved["feedback_through"] == "2026-11-01T10:00:39+00:00", "the newest event it was trained on"
+    examples = _examples_at(tmp_path, tmp_path / "now", approved_through=approved["feedback_through"])
+    rebuilt = read_tagging_examples_as_approved(examples)
+    then = read_tagging_examples(earlier / "sets" / LABELLED_DIR)
+    assert [(r.photo.photo_id, r.targets, r.weights, r.fold) for r in rebuilt] == \
+        [(r.photo.photo_id, r.targets, r.weights, r.fold) for r in then] and len(rebuilt) == 40
+    assert len(read_tagging_examples(examples)) == 80
+    assert read_tagging_examples_as_approved(_examples_at(tmp_path, tmp_path / "none")) is None
+
+
+def test_the_approved_model_is_refitted_out_of_fold_on_its_own_feedback_not_judged_in_sample(
+        core, tmp_path, monkeypatch):
+    labelled(tmp_path)
+    earlier = _keep_first_events(tmp_path, 40)
+    approved = core.train_tagging_models(_examples_at(earlier, earlier / "sets"))
+    examples = _examples_at(tmp_path, tmp_path / "now", approved_through=approved["feedback_through"])
+    candidate = core.train_tagging_models(examples)
+    trained_on = {r.photo.photo_id for r in read_tagging_examples_as_approved(examples)}
+    fits: list[tuple[set[str], set[int]]] = []
+    fit = core.fit_tagging_models
+
+    def spy(rows, **hp):
+        fits.append(({r.photo.photo_id for r in rows}, {r.fold for r in rows}))
+        return fit(rows, **hp)
+
+    monkeypatch.setattr(core, "fit_tagging_models", spy)
+    section = core.evaluate(examples, candidate_tagging=candidate, approved_tagging=approved)["tagging"]
+    assert section["judged"].startswith("candidate and approved out of fold")
+    approved_fits = [(ids, folds) for ids, folds in fits if ids <= trained_on]
+    assert len(approved_fits) == FOLDS and len(fits) == 2 * FOLDS
+    assert sorted(set(range(FOLDS)) - folds for _, folds in approved_fits) == [{k} for k in range(FOLDS)], \
+        "each refit leaves out the fold it judges"
+
+
+def test_retraining_on_unchanged_feedback_ties_the_approved_model_exactly_and_is_refused(core, tmp_path):
+    """Both judged out of fold with the same recipe on the same feedback: the same predictions, a gain of 0."""
+    labelled(tmp_path)
+    approved = core.train_tagging_models(_examples_at(tmp_path, tmp_path / "then"))
+    examples = _examples_at(tmp_path, tmp_path / "now", approved_through=approved["feedback_through"])
+    candidate = core.train_tagging_models(examples)
+    section = core.evaluate(examples, candidate_tagging=candidate, approved_tagging=approved)["tagging"]
+    assert section["candidate"]["macro_f1"] == section["approved"]["macro_f1"] and not section["promote"]
+    evidence = HeldOutEvidence.from_json(section["held_out"])
+    assert np.array_equal(evidence.candidate, evidence.approved)
