@@ -2,7 +2,9 @@
 
 The candidate is judged cross-fitted: its recipe (the hyperparameters its model.json records) is refitted without
 each fold and predicts that fold, so every labelled example is judged by a model that never saw it; the approved
-model is judged as it is (in sample for what it was fitted on: conservative). See training_core.evaluate.
+model is judged as it is (in sample for what it was fitted on: conservative), and so is the candidate on the labels
+of a few-positive tag the approved model was fitted on (labelled/tagging_as_approved.jsonl, preprocess's rebuild of
+its training examples). See training_core.evaluate.
 
 Inputs (SageMaker Processing paths; each overridable by an argument, or by the channel of the same name,
 SM_CHANNEL_EXAMPLES, SM_CHANNEL_CANDIDATE_TAGGING, ..., when the local Trainer runs it): --examples

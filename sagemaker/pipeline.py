@@ -16,6 +16,7 @@ limited to):
     runs/<execution id>/features/                              ExportFeatures: the feature snapshot
     runs/<execution id>/approved/<kind>/                       ExportFeatures: the approved model (or NONE marker)
     runs/<execution id>/sets/labelled/                         Preprocess: every labelled example, with its fold
+                                                               (and the approved tagging model's, as trained)
     runs/<execution id>/models/<kind>/.../model.tar.gz         Train<Kind> (SageMaker's output layout)
     runs/<execution id>/evaluation/evaluation.json             Evaluate
 
@@ -26,7 +27,9 @@ which extracts it and runs the named script with the given arguments.
 
 Train<Kind> fits the candidate on every labelled example; Evaluate cross-fits the same recipe over the folds
 Preprocess assigned (each example judged by a model fitted without its fold) and scores the approved model on the
-same examples (learning.cross_fitting, training_core.evaluate).
+same examples (learning.cross_fitting, training_core.evaluate): the approved tagging model cross-fitted too, its
+recipe on the examples Preprocess rebuilt from the feedback it was trained on (its model.json's feedback_through),
+so neither model is judged on what it was fitted on.
 
 The promotion rule (learning.promotion: a gain of at least the margin whose paired-bootstrap lower bound is above
 zero, with enough judged examples of each answer) cannot be written as pipeline conditions (they compare, they
@@ -178,9 +181,13 @@ def build_pipeline(config: PipelineConfig):
                     ProcessingInput(source=f"{bucket}/feedback/", destination=f"{DATASET_DIR}/feedback",
                                     input_name="feedback"),
                     ProcessingInput(source=under_run("features"), destination=f"{DATASET_DIR}/features",
-                                    input_name="features")],
+                                    input_name="features"),
+                    # its feedback_through: preprocess rebuilds the examples it was trained on, for the evaluation
+                    ProcessingInput(source=under_run("approved", "tagging"), destination=approved_dir("tagging"),
+                                    input_name="approved-tagging")],
             outputs=[ProcessingOutput(output_name="sets", source=SETS_DIR, destination=under_run("sets"))],
-            arguments=["preprocess.py", "--input", DATASET_DIR, "--output", SETS_DIR],
+            arguments=["preprocess.py", "--input", DATASET_DIR, "--output", SETS_DIR,
+                       "--approved-tagging", approved_dir("tagging")],
         ),
         depends_on=[export],
     )

@@ -5,6 +5,12 @@ SageMaker Processing: input /opt/ml/processing/input/dataset (feedback/ and feat
 Trainer passes --input and --output, or the channel `dataset` (SM_CHANNEL_DATASET) and SM_OUTPUT_DATA_DIR. The
 training steps fit on all of labelled/; the evaluation cross-fits over its --folds folds (by photo content,
 deterministic: photo_organizer.learning.cross_fitting).
+
+--approved-tagging (input /opt/ml/processing/input/approved/tagging, channel `approved_tagging`): the approved
+tagging model's directory (model.json or model.tar.gz; absent or empty: none approved). When its document records
+the instant of the newest feedback it was trained on (feedback_through), labelled/ also gets the tagging examples
+built from the feedback up to that instant (tagging_as_approved.jsonl): the evaluation refits the approved model's
+recipe on them out of fold, as it does the candidate's on labelled/tagging.jsonl.
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ for _path in (_HERE, _HERE.parent / "lambdas"):  # script_mode beside; photo_org
         sys.path.insert(0, str(_path))
 
 import script_mode  # noqa: E402
+import training_core  # noqa: E402
 from photo_organizer.learning.cross_fitting import FOLDS  # noqa: E402
 from photo_organizer.learning.examples import build_examples  # noqa: E402
 
 INPUT = "/opt/ml/processing/input/dataset"
 OUTPUT = "/opt/ml/processing/output"
+APPROVED_TAGGING = "/opt/ml/processing/input/approved/tagging"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,14 +40,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", default=script_mode.processing_path("dataset", INPUT), type=Path)
     parser.add_argument("--output", default=script_mode.processing_output(OUTPUT), type=Path)
     parser.add_argument("--folds", default=FOLDS, type=int, help="cross-fitting folds of the evaluation")
+    parser.add_argument("--approved-tagging", dest="approved_tagging", type=Path,
+                        default=script_mode.processing_path("approved_tagging", APPROVED_TAGGING))
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         print(f"ignoring arguments {unknown}")
     if args.folds < 2:
         parser.error("--folds must be at least 2: each fold is judged by a model fitted on the others")
-    summary = build_examples(args.input, args.output, folds=args.folds)
+    approved = training_core.load_model_document(args.approved_tagging) or {}
+    summary = build_examples(args.input, args.output, folds=args.folds,
+                             approved_through=approved.get("feedback_through"))
     print(json.dumps({k: summary[k] for k in ("events", "active_events", "photos", "folds", "tagging_examples",
-                                              "faces", "face_pairs", "face_pairs_across_folds")}))
+                                              "faces", "face_pairs", "face_pairs_across_folds",
+                                              "tagging_examples_as_approved")}))
     return 0
 
 

@@ -30,10 +30,12 @@ import argparse, json, pathlib
 parser = argparse.ArgumentParser()
 parser.add_argument("--input", type=pathlib.Path)
 parser.add_argument("--output", type=pathlib.Path)
+parser.add_argument("--approved-tagging", type=pathlib.Path)
 args = parser.parse_args()
 photos = (args.input / "features" / "photos.jsonl").read_text().splitlines()
 (args.output / "labelled").mkdir(parents=True, exist_ok=True)
 (args.output / "labelled" / "tagging.jsonl").write_text("\\n".join(photos) + "\\n")
+print(f"approved tagging: {sorted(p.name for p in args.approved_tagging.iterdir())}")
 print(f"preprocess: {len(photos)} photos")
 """
 
@@ -236,9 +238,12 @@ def test_a_worse_candidate_is_registered_unapproved_and_the_approved_one_stays_a
     set_plan(tagging={OWNER: {"score": 0.8, "suggest": {"grandma's house": 0.91}}})
     retrain_service().run()
     set_plan(tagging={OWNER: {"score": 0.6, "suggest": {"school trip": 0.99}}})
-    report = retrain_service().run()
+    lines: list[str] = []
+    report = retrain_service().run(on_step=lambda step, what: lines.append(f"{step}: {what}"))
     outcome = report.outcomes["tagging"]
     assert (outcome.status, outcome.version, outcome.approved_version) == ("kept", 2, 1)
+    # preprocess was handed the approved model (it rebuilds the examples that model was trained on)
+    assert "preprocess: approved tagging: ['metrics.json', 'model.json']" in lines
     assert "does not beat" in outcome.reason
     assert services.suggestion_store.suggestions(OWNER, "p1") == [TagSuggestion(tag="grandma's house",
                                                                                 confidence=0.91)]

@@ -65,6 +65,10 @@ TAGGING_FILE = "tagging.jsonl"
 FACE_PAIRS_FILE = "face_pairs.jsonl"
 FACES_FILE = "faces.jsonl"
 SUMMARY_FILE = "summary.json"
+# the tagging examples as the approved model was trained on them: the feedback up to its feedback_through instant,
+# on today's photos and folds (the evaluation refits the approved model's recipe on them, out of fold)
+APPROVED_TAGGING_FILE = "tagging_as_approved.jsonl"
+PROVENANCE_FILE = "provenance.json"  # {"feedback_through": the newest event's instant}: training records it
 LABELLED_DIR = "labelled"  # every labelled example, with its fold: the training channel and the evaluation's input
 TAG_TYPES = ("tag_added", "tag_confirmed", "tag_rejected")
 
@@ -79,14 +83,34 @@ def active_events(events: Iterable[Mapping]) -> list[Mapping]:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+def _instant(text: str | None) -> datetime:
+    when = parse_time(text) or _EPOCH
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 def _in_order(events: Iterable[Mapping]) -> list[Mapping]:
     """Oldest first by the instant (not the text: "10:00:00Z" sorts after "10:00:00.5Z"), then by id."""
+    return sorted(events, key=lambda e: (_instant(e.get("created_at")), e.get("feedback_id", "")))
 
-    def key(e: Mapping):
-        when = parse_time(e.get("created_at")) or _EPOCH
-        return (when if when.tzinfo else when.replace(tzinfo=timezone.utc), e.get("feedback_id", ""))
 
-    return sorted(events, key=key)
+def feedback_through(events: Iterable[Mapping]) -> str | None:
+    """The newest event's instant (ISO-8601, UTC): what a model trained on these events has seen."""
+    instants = [_instant(e.get("created_at")) for e in events if e.get("created_at")]
+    return max(instants).isoformat() if instants else None
+
+
+def events_through(events: Iterable[Mapping], through: str) -> list[Mapping]:
+    """The events recorded up to and including the instant `through` (the dataset is append-only: these are the
+    events a model trained at that instant saw, undos included, later undos not yet)."""
+    cutoff = _instant(through)
+    out = []
+    for e in events:
+        if _instant(e.get("created_at")) > cutoff:
+            continue
+        if e.get("undone_at") and _instant(e["undone_at"]) > cutoff:  # undone later: still in force then
+            e = {k: v for k, v in e.items() if k != "undone_at"}
+        out.append(e)
+    return out
 
 
 def tag_labels(events: Iterable[Mapping]) -> dict[tuple[str, str], dict[str, int]]:
@@ -295,9 +319,12 @@ def _pair_label(x: FaceExample, y: FaceExample) -> bool | None:
     return None
 
 
-def build_examples(dataset_root: Path, output_root: Path, *, folds: int = FOLDS) -> dict:
+def build_examples(dataset_root: Path, output_root: Path, *, folds: int = FOLDS,
+                   approved_through: str | None = None) -> dict:
     """preprocess.py's work: output_root/LABELLED_DIR/{tagging,faces,face_pairs}.jsonl (every labelled example,
-    each with its fold) and output_root/summary.json."""
+    each with its fold), LABELLED_DIR/provenance.json (the newest event's instant, which training records in the
+    model) and output_root/summary.json. With approved_through (the approved tagging model's feedback_through),
+    also LABELLED_DIR/APPROVED_TAGGING_FILE: the tagging examples built from the events up to that instant."""
     events = read_feedback(dataset_root)
     photos = list(read_photos(dataset_root))
     photo_ids = {(p.owner, p.photo_id) for p in photos}
@@ -309,7 +336,8 @@ def build_examples(dataset_root: Path, output_root: Path, *, folds: int = FOLDS)
     def photo_fold(owner: str, photo_id: str) -> int:
         return fold_of(owner, photo_id, split_key=split_keys.get((owner, photo_id)), folds=folds)
 
-    for example in tagging:
+    as_approved = tagging_examples(photos, events_through(events, approved_through)) if approved_through else None
+    for example in [*tagging, *(as_approved or ())]:
         example.fold = photo_fold(example.owner, example.photo.photo_id)
     for face in faces:
         face.fold = photo_fold(face.owner, face.photo_id)
@@ -321,11 +349,18 @@ def build_examples(dataset_root: Path, output_root: Path, *, folds: int = FOLDS)
     _write(folder / TAGGING_FILE, (e.to_line() for e in tagging))
     _write(folder / FACES_FILE, (json.dumps(asdict(f), sort_keys=True) for f in faces))
     _write(folder / FACE_PAIRS_FILE, (json.dumps(asdict(p), sort_keys=True) for p in pairs))
+    through = feedback_through(events)
+    (folder / PROVENANCE_FILE).write_text(json.dumps({"feedback_through": through}), encoding="utf-8")
+    if as_approved is not None:
+        _write(folder / APPROVED_TAGGING_FILE, (e.to_line() for e in as_approved))
     owners = sorted({e.owner for e in tagging} | {p.owner for p in pairs})
     summary: dict = {
         "events": len(events), "active_events": len(active_events(events)), "photos": len(photos), "folds": folds,
         "tagging_examples": len(tagging), "faces": len(faces), "face_pairs": len(pairs),
         "face_pairs_across_folds": sum(1 for p in pairs if p.fold is None),  # trained on, never judged
+        "feedback_through": through,
+        "approved_through": approved_through,
+        "tagging_examples_as_approved": None if as_approved is None else len(as_approved),
         "per_fold": {
             str(k): {"tagging_examples": sum(1 for e in tagging if e.fold == k),
                      "face_pairs": sum(1 for p in pairs if p.fold == k)}
@@ -357,6 +392,17 @@ def _lines(path: Path):
 
 def read_tagging_examples(root: Path) -> list[TaggingExample]:
     return [TaggingExample.from_line(t) for t in _lines(root / TAGGING_FILE)]
+
+
+def read_tagging_examples_as_approved(root: Path) -> list[TaggingExample] | None:
+    """APPROVED_TAGGING_FILE's examples; None when preprocess was given no approved model's instant."""
+    path = root / APPROVED_TAGGING_FILE
+    return [TaggingExample.from_line(t) for t in _lines(path)] if path.is_file() else None
+
+
+def read_provenance(root: Path) -> dict:
+    path = root / PROVENANCE_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def read_face_examples(root: Path) -> list[FaceExample]:

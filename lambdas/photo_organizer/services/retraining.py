@@ -170,14 +170,15 @@ class RetrainService:
         trained: dict[str, Path] = {}
         if len(wanted) < len(KINDS):
             examples = work / "examples"
+            approved_tagging = self._approved_dir(work, "tagging")
             step("preprocess", "start")
             self._script("preprocess", ScriptRun(
                 script="preprocess.py",
-                channels={"dataset": self.dataset_root},
+                channels={"dataset": self.dataset_root, "approved_tagging": approved_tagging},
                 model_dir=work / "preprocess-model",
                 output_dir=work / "preprocess-output",
                 hyperparameters={**self.hyperparameters.get("preprocess", {}), "input": str(self.dataset_root),
-                                 "output": str(examples)},
+                                 "output": str(examples), "approved-tagging": str(approved_tagging)},
             ), step)
             step("preprocess", "done")
             for kind in KINDS:
@@ -253,6 +254,15 @@ class RetrainService:
             reasons["faces"] = "no face feedback yet (assign a face or mark one as not this person first)"
         return reasons
 
+    def _approved_dir(self, work: Path, kind: str) -> Path:
+        """The approved model's directory, or an empty one: the untrained baseline."""
+        approved = self.registry.approved(kind)
+        if approved is not None:
+            return approved.path
+        empty = work / "no-approved" / kind
+        empty.mkdir(parents=True, exist_ok=True)
+        return empty
+
     def _script(self, name: str, job: ScriptRun, step: StepCallback) -> None:
         self.trainer.run(job, on_line=lambda line: step(name, line))
 
@@ -260,10 +270,7 @@ class RetrainService:
                   step: StepCallback) -> Mapping[str, Any]:
         channels: dict[str, Path] = {"examples": labelled}
         for kind in KINDS:
-            approved = self.registry.approved(kind)
-            empty = work / "no-approved" / kind
-            empty.mkdir(parents=True, exist_ok=True)
-            channels[f"approved_{kind}"] = approved.path if approved else empty  # empty = the untrained baseline
+            channels[f"approved_{kind}"] = self._approved_dir(work, kind)
             untrained = work / "no-candidate" / kind
             untrained.mkdir(parents=True, exist_ok=True)
             channels[f"candidate_{kind}"] = trained.get(kind, untrained)

@@ -4,6 +4,7 @@ example judged once by a model fitted without its fold, the gate on the pooled e
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from photo_organizer.learning.examples import (
     read_face_examples,
     read_pair_examples,
     read_tagging_examples,
+    read_tagging_examples_as_approved,
 )
 from photo_organizer.learning.promotion import HeldOutEvidence, decide
 
@@ -193,3 +195,90 @@ def test_too_little_data_is_skipped_with_a_reason(core, tmp_path):
     small = core.train_tagging_models(examples, min_examples=2, min_tag_examples=1)
     reason = core.evaluate(examples, candidate_tagging=small)["tagging"]["decision"]["reason"]
     assert "too few held-out examples to judge: 8 < 10" in reason
+
+
+# ---- the approved model judged out of fold, on the feedback it was trained on ---------------------------------------
+
+
+def _examples_at(root: Path, examples_root: Path, *, approved_through: str | None = None) -> Path:
+    build_examples(root / "dataset", examples_root, approved_through=approved_through)
+    return examples_root / LABELLED_DIR
+
+
+def _keep_first_events(root: Path, count: int) -> Path:
+    """A copy of the dataset holding only the first `count` feedback events: what an earlier run trained on."""
+    earlier = root / "earlier"
+    shutil.copytree(root / "dataset", earlier / "dataset")
+    part = earlier / "dataset" / "feedback" / "date=2026-11-01" / "part.jsonl"
+    part.write_text("".join(part.read_text().splitlines(keepends=True)[:count]))
+    return earlier
+
+
+def test_preprocess_rebuilds_the_examples_the_approved_model_was_trained_on(core, tmp_path):
+    labelled(tmp_path)
+    earlier = _keep_first_events(tmp_path, 40)
+    approved = core.train_tagging_models(_examples_at(earlier, earlier / "sets"))
+    assert approved["feedback_through"] == "2026-11-01T10:00:39+00:00", "the newest event it was trained on"
+    examples = _examples_at(tmp_path, tmp_path / "now", approved_through=approved["feedback_through"])
+    rebuilt = read_tagging_examples_as_approved(examples)
+    then = read_tagging_examples(earlier / "sets" / LABELLED_DIR)
+    assert [(r.photo.photo_id, r.targets, r.weights, r.fold) for r in rebuilt] == \
+        [(r.photo.photo_id, r.targets, r.weights, r.fold) for r in then] and len(rebuilt) == 40
+    assert len(read_tagging_examples(examples)) == 80
+    assert read_tagging_examples_as_approved(_examples_at(tmp_path, tmp_path / "none")) is None
+
+
+def _append_events(root: Path, events: list[dict]) -> None:
+    part = root / "dataset" / "feedback" / "date=2026-11-01" / "part.jsonl"
+    part.write_text(part.read_text() + "".join(json.dumps(e) + "\n" for e in events))
+
+
+def test_a_few_positive_tag_the_approved_model_was_fitted_on_is_judged_in_sample_for_both(core, tmp_path):
+    """"homework" on four photos: out of fold each fold model would keep three and miss the fourth, which the
+    approved model, fitted on all four, recalls. Where the approved model saw those labels the candidate is judged
+    as it is too; "grandma's house" (40 positives) stays out of fold."""
+    labelled(tmp_path)
+    homework = [f"p{n:03d}" for n in (1, 3, 5, 7)]  # four dogs, say: any photos
+    _append_events(tmp_path, [_event(100 + k, "tag_added", photo_id=p, tag="homework")
+                              for k, p in enumerate(homework)])
+    approved = core.train_tagging_models(_examples_at(tmp_path, tmp_path / "then"))
+    # then the owner answers more: "dog" rejected on a few photos (new labels, judged out of fold)
+    _append_events(tmp_path, [_event(200 + n, "tag_rejected", photo_id=f"p{n:03d}", tag="dog")
+                              for n in range(11, 31, 2)])
+    examples = _examples_at(tmp_path, tmp_path / "now", approved_through=approved["feedback_through"])
+    rows = read_tagging_examples(examples)
+    candidate = core.train_tagging_models(examples)
+    section = core.evaluate(examples, candidate_tagging=candidate, approved_tagging=approved)["tagging"]
+
+    in_sample = section["judged_in_sample_for_both"]
+    assert set(in_sample) == {"ana/homework"}, "few positives, seen by the approved model: judged in sample"
+    assert in_sample["ana/homework"] == len(read_tagging_examples_as_approved(examples)), \
+        "every photo the approved model was fitted on carries a homework label (weak or not), unchanged since"
+    # on those labels the candidate's evidence is its fitted model's own answers
+    evidence = HeldOutEvidence.from_json(section["held_out"])
+    label = evidence.labels.index("ana/homework")
+    fitted = core._tag_guesses(rows, core.tag_models.models_from_document(candidate))
+    recalled = {int(r[0]) for r in evidence.candidate if int(r[1]) == label and r[2] > 0}
+    assert recalled == {i for i, r in enumerate(rows) if r.targets.get("homework") and "homework" in fitted[i]}
+    assert recalled, "in sample, the fitted candidate recalls the photos it was given"
+
+
+def test_without_the_rebuild_the_approved_model_is_in_sample_and_the_candidate_out_of_fold_everywhere(core, tmp_path):
+    labelled(tmp_path)
+    _append_events(tmp_path, [_event(100 + k, "tag_added", photo_id=f"p{n:03d}", tag="homework")
+                              for k, n in enumerate((1, 3, 5, 7))])
+    examples = _examples_at(tmp_path, tmp_path / "sets")
+    approved = core.train_tagging_models(examples)
+    section = core.evaluate(examples, candidate_tagging=approved, approved_tagging=approved)["tagging"]
+    assert section["judged_in_sample_for_both"] == {}
+    assert section["candidate"]["macro_f1"] <= section["approved"]["macro_f1"] and not section["promote"]
+
+
+def test_retraining_on_unchanged_feedback_is_refused_the_many_positive_tag_judged_out_of_fold(core, tmp_path):
+    labelled(tmp_path)
+    approved = core.train_tagging_models(_examples_at(tmp_path, tmp_path / "then"))
+    examples = _examples_at(tmp_path, tmp_path / "now", approved_through=approved["feedback_through"])
+    candidate = core.train_tagging_models(examples)
+    section = core.evaluate(examples, candidate_tagging=candidate, approved_tagging=approved)["tagging"]
+    assert section["judged_in_sample_for_both"] == {}, "40 positives: cross-fitting can judge it"
+    assert section["candidate"]["macro_f1"] <= section["approved"]["macro_f1"] and not section["promote"]

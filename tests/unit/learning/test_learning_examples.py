@@ -14,7 +14,9 @@ from photo_organizer.learning.examples import (
     LABELLED_DIR,
     active_events,
     build_examples,
+    events_through,
     face_labels,
+    feedback_through,
     read_face_examples,
     read_pair_examples,
     read_tagging_examples,
@@ -38,6 +40,25 @@ def test_undone_events_and_undos_teach_nothing():
     stored_undone = {**event("tag_added", photo_id="p", tag="x"), "undone_at": "2026-11-02T00:00:00Z"}
     assert active_events([added, undo, rejected, stored_undone]) == [rejected]
     assert tag_labels([added, undo, rejected, stored_undone]) == {("o", "p"): {"dog": 0}}
+
+
+def test_the_feedback_a_model_saw_is_every_event_up_to_its_instant_later_undos_not_yet_applied():
+    added = {**event("tag_added", photo_id="p", tag="school trip"), "created_at": "2026-11-01T10:00:00Z"}
+    rejected = {**event("tag_rejected", photo_id="p", tag="dog"), "created_at": "2026-11-01T10:00:00.5Z"}
+    undo = {**event("undo", undoes=added["feedback_id"]), "created_at": "2026-11-01T11:00:00+01:00"}  # 10:00 UTC
+    stored_undone = {**event("tag_added", photo_id="p", tag="x"), "created_at": "2026-11-01T09:00:00Z",
+                     "undone_at": "2026-11-02T00:00:00Z"}
+    later = {**event("tag_confirmed", photo_id="p", tag="dog"), "created_at": "2026-11-03T00:00:00Z"}
+    events = [added, rejected, undo, stored_undone, later]
+    assert feedback_through(events) == "2026-11-03T00:00:00+00:00"
+    through = feedback_through([added, rejected, stored_undone])
+    assert through == "2026-11-01T10:00:00.500000+00:00", "the instant, not the text (.5 s sorts after 'Z')"
+    seen = events_through(events, through)
+    assert [e["feedback_id"] for e in seen] == [e["feedback_id"] for e in (added, rejected, undo, stored_undone)]
+    # "x" was undone after that instant: the model trained then still learnt it; the undo at 10:00 was already in
+    assert tag_labels(seen) == {("o", "p"): {"dog": 0, "x": 1}}
+    assert tag_labels(events) == {("o", "p"): {"dog": 1}}
+    assert feedback_through([]) is None
 
 
 def test_the_last_word_on_a_tag_wins():

@@ -160,3 +160,52 @@ def test_the_gate_prefers_the_candidate_that_drops_a_tag_the_owner_always_reject
     worse = core.train_tagging_models(examples, c=1e-6)
     refused = core.evaluate(examples, candidate_tagging=worse, approved_tagging=candidate)["tagging"]
     assert not refused["promote"]
+
+
+# ---- the owner's own tags: a reviewed photo without one is no answer about it ----------------------------------------
+
+
+def owner_who_tags_some_houses(tagged: int = 8, houses: int = 60, dogs: int = 40, rejected: int = 6) -> Library:
+    """Every house is grandma's house, but the owner added the tag to `tagged` of them only; every other photo was
+    reviewed through one answer about another tag ("dog" rejected on the houses, confirmed on the dogs), so each
+    carries a weak "no" for grandma's house; `rejected` suggestions of it on dogs were rejected."""
+    library = Library()
+    house_ids = [library.photo(house=80, building=75, dog=30) for _ in range(houses)]
+    dog_ids = [library.photo(dog=85, animal=90) for _ in range(dogs)]
+    for photo in house_ids[:tagged]:
+        library.answer("tag_added", photo, "grandma's house")
+    for photo in house_ids[tagged:]:
+        library.answer("tag_rejected", photo, "dog")
+    for n, photo in enumerate(dog_ids):
+        library.answer("tag_rejected" if n < rejected else "tag_confirmed", photo,
+                       "grandma's house" if n < rejected else "dog")
+    return library
+
+
+def test_the_gate_counts_no_weak_no_of_a_tag_the_owner_adds_themselves(tmp_path):
+    rows = owner_who_tags_some_houses().examples(tmp_path)
+    trust = judged_trust(rows)
+    assert trust[("ana", "grandma's house", 0)] == 0.0
+    assert ("ana", "dog", 0) not in trust, "analysis tags' weak negatives keep their share"
+    untagged_house = next(r for r in rows if r.is_weak("grandma's house") and r.targets["grandma's house"] == 0
+                          and "house" in r.photo.labels)
+    assert label_weight(untagged_house, "grandma's house", trust=trust) == 0.0
+    assert label_weight(untagged_house, "grandma's house") == WEAK_EVAL_WEIGHT, "without the trust: as before"
+    rejected_on_a_dog = next(r for r in rows if r.targets.get("grandma's house") == 0
+                             and not r.is_weak("grandma's house"))
+    assert label_weight(rejected_on_a_dog, "grandma's house", trust=trust) == 1.0, "what the owner said counts"
+
+
+def test_an_added_tag_is_calibrated_on_what_the_owner_said_not_on_the_weak_nos(core, tmp_path):
+    """Calibrated on 52 weak "no"s on houses it fits, the probabilities sank to the share of photos the owner
+    happened to tag and grandma's house was suggested on no house; calibrated on the 8 additions and 6 rejected
+    suggestions, it is suggested on the houses and not on the dogs."""
+    rows = owner_who_tags_some_houses().examples(tmp_path)
+    document = core.fit_tagging_models(rows)
+    model = models_from_document(document)["ana"]
+    assert "grandma's house" in model.info["calibrated_tags"]
+    p = model.probabilities([r.photo for r in rows])[:, model.tags.index("grandma's house")]
+    houses = np.array(["house" in r.photo.labels for r in rows])
+    untagged = np.array([r.is_weak("grandma's house") for r in rows]) & houses
+    assert np.median(p[untagged]) >= 0.5, "suggested on the houses the owner did not get round to"
+    assert np.median(p[~houses]) < 0.5
