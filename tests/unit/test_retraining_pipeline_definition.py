@@ -191,6 +191,11 @@ def test_request_shape_data_stays_under_the_dataset_bucket_prefixes_of_the_run(d
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in preprocess["ProcessingInputs"]}
     assert inputs["feedback"] == "s3://dataset-bucket/feedback/"
     assert inputs["features"] == _run_prefix("features")
+    # the approved tagging model: preprocess rebuilds the examples it was fitted on (its feedback_through)
+    assert inputs["approved-tagging"] == _run_prefix("approved", "tagging")
+    local = {i["InputName"]: i["S3Input"]["LocalPath"] for i in preprocess["ProcessingInputs"]}
+    arguments = preprocess["AppSpecification"]["ContainerArguments"]
+    assert arguments[arguments.index("--approved-tagging") + 1] == local["approved-tagging"]
     [sets] = preprocess["ProcessingOutputConfig"]["Outputs"]
     assert sets["S3Output"]["S3Uri"] == _run_prefix("sets")
     for kind in ("tagging", "faces"):
