@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from photo_organizer.adapters.local.owner_files import write_atomically
 from photo_organizer.errors import StorageUnavailableError, ValidationError
 from photo_organizer.feedback.dataset import lines_by_partition
 from photo_organizer.feedback.models import FeedbackRecord
@@ -46,8 +47,8 @@ class FileFeedbackDataset:
                     raise StorageUnavailableError(f"feedback dataset {prefix}: {exc.strerror}") from exc
 
     def forget_owner(self, owner: str) -> int:
-        """Account erasure: rewrites every part file without the owner's lines (a temporary file, then an atomic
-        rename); returns how many lines went. Idempotent; other owners' lines stay in their order."""
+        """Account erasure: rewrites every part file without the owner's lines (a temporary file flushed to disk, then
+        an atomic rename: owner_files.write_atomically); returns how many lines went. Idempotent; other owners' lines stay in their order."""
         removed = 0
         with self._lock:
             for path in self.files():
@@ -60,9 +61,11 @@ class FileFeedbackDataset:
                         kept.append(text)
                 if len(kept) == len(lines):
                     continue
-                temporary = path.with_suffix(".erasing")
-                temporary.write_text("".join(kept), encoding="utf-8")
-                os.replace(temporary, path)
+                try:
+                    # flushed to disk before the rename: a crash leaves the old lines or the new, never an empty file
+                    write_atomically(path, "".join(kept).encode("utf-8"))
+                except OSError as exc:
+                    raise StorageUnavailableError(f"feedback dataset {path.parent.name}: {exc.strerror}") from exc
         return removed
 
     def files(self) -> list[Path]:
