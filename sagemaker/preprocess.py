@@ -9,8 +9,9 @@ deterministic: photo_organizer.learning.cross_fitting).
 --approved-tagging (input /opt/ml/processing/input/approved/tagging, channel `approved_tagging`): the approved
 tagging model's directory (model.json or model.tar.gz; absent or empty: none approved). When its document records
 the instant of the newest feedback it was trained on (feedback_through), labelled/ also gets the tagging examples
-built from the feedback up to that instant (tagging_as_approved.jsonl): the evaluation refits the approved model's
-recipe on them out of fold, as it does the candidate's on labelled/tagging.jsonl.
+built from the feedback up to that instant (tagging_as_approved.jsonl): the evaluation judges the candidate in
+sample too on the labels of a few-positive tag the approved model was fitted on as they are now
+(training_core.evaluate).
 """
 
 from __future__ import annotations

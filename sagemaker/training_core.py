@@ -151,6 +151,7 @@ def _train_owner_tagging(owner: str, rows: Sequence[ex.TaggingExample], hp: Mapp
     kept, weights, bias, platt_a, platt_b, skipped_tags, calibrated, constant = [], [], [], [], [], {}, [], {}
     minimum = int(hp["min_tag_examples"])
     trust = ex.weak_trust(rows)  # of the weak positives, from these rows' answers only (a fold model's: its folds')
+    added = {tag for _, tag in ex.added_tags(rows)}  # one owner's rows
     for tag in tags:
         y = np.array([row.targets.get(tag, 0) for row in rows], dtype=int)
         w = np.array(ex.trusted_weights(rows, tag, trust), dtype=float)
@@ -176,8 +177,8 @@ def _train_owner_tagging(owner: str, rows: Sequence[ex.TaggingExample], hp: Mapp
         # asked was about another): calibrated on such weak "no"s, the probabilities sank to the share of photos
         # the owner happened to tag, and a tag true of half the library was suggested nowhere
         # (benchmarks/feedback_gain.py: "white house" P 0.57 -> 0.13 on its photos once it had 6 additions)
-        added = _explicit(rows, tag, value=1, on_photo=False)
-        calibrate_on = np.array([not (added and row.is_weak(tag) and not row.targets.get(tag)) for row in rows])
+        calibrate_on = np.array([not (tag in added and row.is_weak(tag) and not row.targets.get(tag))
+                                 for row in rows])
         a, b, platt = _platt(xs, y, w, hp, calibrate_on=calibrate_on)
         kept.append(tag)
         weights.append(classifier.coef_[0])
@@ -201,7 +202,7 @@ def _train_owner_tagging(owner: str, rows: Sequence[ex.TaggingExample], hp: Mapp
         platt_a=np.array(platt_a),
         platt_b=np.array(platt_b),
         suppressible=frozenset(t for t in kept if _explicit(rows, t, value=0, on_photo=True)),
-        suggestible=frozenset(t for t in kept if _explicit(rows, t, value=1, on_photo=False)),
+        suggestible=frozenset(t for t in kept if t in added),
         info={"examples": len(rows), "skipped_tags": skipped_tags, "calibrated_tags": calibrated,
               "keep_rate_tags": constant},
     )

@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from photo_organizer.learning.examples import TaggingExample, weak_trust
-from photo_organizer.learning.tagging import analysis_tags
+from photo_organizer.learning.examples import TaggingExample, added_tags, weak_trust
 
 # A weak label's share in the gate's tag F1 (explicit answers count 1). Weak labels (a tag of the owner's vocabulary
 # left as analysis had it on a reviewed photo) agree with the untrained behaviour by construction, so at full weight
@@ -55,8 +54,7 @@ def judged_negative_trust(rows: Sequence[TaggingExample]) -> dict[tuple[str, str
     counted, its weak "no"s on the reviewed photos it fits rewarded a candidate that suggested it less: the gate
     scored it 0.52 -> 0.64 and promoted it, and on the hidden truth it fell 0.84 -> 0.45. Its precision is judged
     by what the owner said of it: the suggestions they rejected."""
-    return {(row.owner, tag, 0): 0.0 for row in rows for tag, value in row.targets.items()
-            if value and not row.is_weak(tag) and tag not in analysis_tags(row.photo)}
+    return {(owner, tag, 0): 0.0 for owner, tag in added_tags(rows)}
 
 
 def tag_labels(rows: Sequence[TaggingExample]) -> list[str]:
@@ -68,7 +66,6 @@ def positive_labels(rows: Sequence[TaggingExample], weak_weight: float = WEAK_EV
                     trust: Trust | None = None) -> int:
     return sum(1 for r in rows for tag, value in r.targets.items()
                if value and label_weight(r, tag, weak_weight, trust))
-
 
 
 def tag_count_rows(rows: Sequence[TaggingExample], predicted: Sequence[set[str]], labels: Sequence[str],

@@ -66,7 +66,7 @@ FACE_PAIRS_FILE = "face_pairs.jsonl"
 FACES_FILE = "faces.jsonl"
 SUMMARY_FILE = "summary.json"
 # the tagging examples as the approved model was trained on them: the feedback up to its feedback_through instant,
-# on today's photos and folds (the evaluation refits the approved model's recipe on them, out of fold)
+# on today's photos and folds (the evaluation judges the candidate in sample too on the few-positive labels there)
 APPROVED_TAGGING_FILE = "tagging_as_approved.jsonl"
 PROVENANCE_FILE = "provenance.json"  # {"feedback_through": the newest event's instant}: training records it
 LABELLED_DIR = "labelled"  # every labelled example, with its fold: the training channel and the evaluation's input
@@ -158,6 +158,13 @@ def on_photo_answers(rows: Iterable[TaggingExample]) -> dict[tuple[str, str], tu
             if not row.is_weak(tag) and tag in present:
                 counts[(row.owner, tag)][0 if value else 1] += 1
     return {key: (c[0], c[1]) for key, c in counts.items()}
+
+
+def added_tags(rows: Iterable[TaggingExample]) -> set[tuple[str, str]]:
+    """(owner, tag) for the tags the owner added themselves somewhere analysis had not put them (an explicit yes
+    off the photo): the tags a model may suggest, and whose weak "no"s say little."""
+    return {(row.owner, tag) for row in rows for tag, value in row.targets.items()
+            if value and not row.is_weak(tag) and tag not in analysis_tags(row.photo)}
 
 
 def weak_trust(rows: Sequence[TaggingExample], prior: float = KEEP_PRIOR) -> dict[tuple[str, str], float]:

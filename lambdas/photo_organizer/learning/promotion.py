@@ -4,11 +4,12 @@ decision into evaluation.json (the pipeline's ConditionStep reads that decision)
 A candidate replaces the approved model only when it is better on the SAME held-out data by more than that data's
 noise: the point gain must reach the margin AND the candidate must be better in all but LOWER_QUANTILE of the
 resamples of a paired bootstrap of the gain, a tie counting half (mid_p_not_better: the gain is discrete, and two
-models that differ on a few photos tie in every resample that misses them). The bootstrap resamples the held-out examples (the same resample for both models) and recomputes each
-metric on each resample (macro-F1 is not a sum over examples), so the required gain grows as the held-out set
-shrinks: a 0.011 gain on 43 photos was noise (it fell on the hidden truth), a 0.14 gain on 43 photos is not.
-It also needs enough of each answer the metric depends on: same-person AND different-person pairs for faces
-(a matcher judged on 3 same-person pairs once passed and then fell from 0.98 to 0.35), positive labels for tags.
+models that differ on a few photos tie in every resample that misses them). The bootstrap resamples the held-out
+examples (the same resample for both models) and recomputes each metric on each resample (macro-F1 is not a sum
+over examples), so the required gain grows as the held-out set shrinks: a 0.011 gain on 43 photos was noise (it
+fell on the hidden truth), a 0.14 gain on 43 photos is not. It also needs enough of each answer the metric
+depends on: same-person AND different-person pairs for faces (a matcher judged on 3 same-person pairs once passed
+and then fell from 0.98 to 0.35), positive labels for tags.
 Anything else (worse, equal, within noise, too little to judge, nothing trained) keeps the approved model, and
 says what was measured.
 

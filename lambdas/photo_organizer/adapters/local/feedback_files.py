@@ -48,7 +48,8 @@ class FileFeedbackDataset:
 
     def forget_owner(self, owner: str) -> int:
         """Account erasure: rewrites every part file without the owner's lines (a temporary file flushed to disk, then
-        an atomic rename: owner_files.write_atomically); returns how many lines went. Idempotent; other owners' lines stay in their order."""
+        an atomic rename: owner_files.write_atomically); returns how many lines went. Idempotent; other owners'
+        lines stay in their order."""
         removed = 0
         with self._lock:
             for path in self.files():
