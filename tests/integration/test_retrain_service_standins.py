@@ -10,6 +10,7 @@ import json
 import textwrap
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -212,6 +213,19 @@ def test_a_better_candidate_is_promoted_applied_and_reindexed(library) -> None:
     assert registered["version"] == 1
     metrics = json.loads((data_dir / "models" / "tagging" / "v0001" / "metrics.json").read_text())
     assert metrics["decision"]["promote"] is True and metrics["candidate"]["macro_f1"] == 0.8
+
+
+def test_a_relative_data_dir_works_though_the_scripts_run_in_their_own_directory(library, monkeypatch) -> None:
+    """make demo keeps its library in ".demo": the scripts, run with another working directory, must still find it."""
+    services, retrain_service, set_plan, data_dir = library
+    tag(services, "p1", FeedbackType.TAG_ADDED, "grandma's house")
+    set_plan(tagging={OWNER: {"score": 0.8, "suggest": {"grandma's house": 0.91}}})
+    monkeypatch.chdir(data_dir.parent)
+    service = local_retraining(Path(data_dir.name), scripts_dir=data_dir.parent / "scripts")
+    service.appliers, service.decide = STUB_APPLIERS, decide
+    report = service.run()
+    assert report.snapshot["photos"] == 3
+    assert report.outcomes["tagging"].status == "promoted"
 
 
 def test_the_service_gives_evaluate_py_its_gate_settings_and_the_real_rule_reads_them(library) -> None:

@@ -568,6 +568,9 @@ def local_retraining(data_dir: Path, *, scripts_dir: Path | None = None, keep_wo
     from photo_organizer.services.retraining import RetrainService
     from photo_organizer.services.training_export import TrainingExport
 
+    # the scripts run in their own working directory: a relative data dir (make demo's ".demo") would point them at
+    # nothing (preprocess read no feedback, evaluate.py wrote its evaluation.json elsewhere and the retrain failed)
+    data_dir = data_dir.resolve()
     services = build_services(local_settings(data_dir))
     root = repository_root()
     if services.feedback_store is None or services.feedback_dataset is None or services.suggestion_store is None:
